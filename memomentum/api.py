@@ -1,0 +1,338 @@
+"""The Python API: one call runs the whole pipeline.
+
+    data -> noise -> split -> procedure (engine + models) -> outputs
+
+>>> from memomentum import RunConfig, run
+>>> result = run(RunConfig(dataset="digits", out="runs/demo"))
+>>> result.summary["test_accuracy"]
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import outputs
+from .config import NON_RESULT_KEYS, RunConfig
+from .data import Dataset, load_dataset, load_human_labels
+from .engine import Engine, choose_device, configure_threads, to_device_data
+from .errors import InputError
+from .noise import make_noisy_labels, read_labels
+from .procedure import Problem, Procedure
+from .split import train_val_split
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal after writing a checkpoint."""
+
+    def __init__(self, signum: int, run_dir: Path):
+        self.signum = signum
+        self.run_dir = run_dir
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; checkpoint saved in {run_dir}")
+
+
+@dataclass
+class Prepared:
+    """The data of one run after noise and split, still as numpy arrays."""
+
+    dataset: Dataset
+    noisy_labels: np.ndarray  # for the whole training set
+    realised_rate: float
+    train_index: np.ndarray
+    val_index: np.ndarray
+
+
+@dataclass
+class RunResult:
+    summary: dict
+    run_dir: Path | None
+    procedure: Procedure
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    name = Path(cfg.dataset).stem if cfg.dataset.endswith(".npz") else cfg.dataset
+    return Path("runs") / f"{name}-{cfg.noise_type}-{cfg.noise_rate:g}-seed{cfg.seed}-{cfg.method}"
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Load the data, make the noisy labels, and split into training and validation parts."""
+    ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    if cfg.human_labels_path:
+        noisy = load_human_labels(cfg.human_labels_path, key=cfg.human_labels_key)
+        if noisy.shape != ds.y_train.shape:
+            raise InputError(f"the human label file {cfg.human_labels_path} has {noisy.size} labels "
+                             f"but the training set has {ds.y_train.size} examples")
+        if noisy.min() < 0 or noisy.max() >= ds.num_classes:
+            raise InputError(f"the human label file {cfg.human_labels_path} has labels outside 0..{ds.num_classes - 1}")
+        rate = float(np.mean(noisy != ds.y_train))
+    else:
+        transition = read_labels_matrix(cfg.transition_path) if cfg.noise_type == "transition" else None
+        noisy_result = make_noisy_labels(ds.y_train, noise_type=cfg.noise_type, noise_rate=cfg.noise_rate,
+                                         seed=cfg.seed, num_classes=ds.num_classes, features=ds.x_train,
+                                         transition=transition)
+        noisy, rate = noisy_result.labels, noisy_result.realised_rate
+    train_index, val_index = train_val_split(ds.y_train.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
+    if train_index.size < 1 or val_index.size < 1:
+        raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")
+    return Prepared(ds, np.asarray(noisy, dtype=np.int64), rate, train_index, val_index)
+
+
+def read_labels_matrix(path: str) -> np.ndarray:
+    """A K x K transition matrix from .npy or .csv."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"transition matrix file not found: {path}")
+    try:
+        m = np.load(p, allow_pickle=False) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
+    except Exception as e:
+        raise InputError(f"cannot read the transition matrix {path}: {e}") from None
+    return np.asarray(m, dtype=np.float64)
+
+
+def build_problem(prep: Prepared, engine: Engine) -> Problem:
+    ds, dev = prep.dataset, engine.device
+    kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last)
+    train = to_device_data(ds.x_train[prep.train_index], **kw)
+    val = to_device_data(ds.x_train[prep.val_index], **kw)
+    test = to_device_data(ds.x_test, **kw) if ds.x_test is not None else None
+    lab = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
+    return Problem(
+        train=train, train_labels=lab(prep.noisy_labels[prep.train_index]),
+        val=val, val_labels=lab(prep.noisy_labels[prep.val_index]),
+        test=test, test_labels=lab(ds.y_test) if ds.y_test is not None else None,
+        num_classes=ds.num_classes, input_shape=tuple(train.x.shape[1:]),
+        clean_train_labels=lab(ds.y_train[prep.train_index]) if ds.labels_are_clean else None,
+    )
+
+
+def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if (run_dir / outputs.SUMMARY).exists():
+            raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
+        if not (run_dir / outputs.CHECKPOINT).exists():
+            raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            return
+        if (run_dir / outputs.SUMMARY).exists():
+            raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
+        if (run_dir / outputs.CHECKPOINT).exists():
+            raise InputError(f"{run_dir} holds an unfinished run; continue it with: memomentum run --resume {run_dir}  (or pass --overwrite to start again)")
+        raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
+
+
+def _config_differences(saved: dict, cfg: RunConfig) -> list[str]:
+    now = cfg.to_dict()
+    return sorted(k for k in set(saved) | set(now) if k not in NON_RESULT_KEYS and saved.get(k) != now.get(k))
+
+
+@contextlib.contextmanager
+def _pause_on_signals():
+    """Turn SIGINT/SIGTERM into a polite request: the procedure finishes its current step,
+    checkpoints, and returns. A second signal of the same kind stops at once."""
+    received: list[int] = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    old = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        pass
+    try:
+        yield received
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _ensure_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"cannot write to the output directory {run_dir}: {e.strerror}") from None
+
+
+def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, write: bool = True) -> RunResult:
+    """Run Me-Momentum (or the cross-entropy baseline) end to end.
+
+    Args:
+        config: the run's configuration; ``None`` fields take the dataset's defaults.
+        resume: continue the unfinished run in ``config.out`` (its saved configuration is
+            used; result-changing keys in ``config`` must match it).
+        overwrite: replace a finished or unfinished run in ``config.out``.
+        write: write the run directory (False keeps everything in memory).
+
+    Returns:
+        :class:`RunResult` with the summary dictionary, the run directory and the
+        procedure (for its state and best model).
+
+    Raises:
+        InputError: for any bad input, before anything is written.
+        Interrupted: after SIGINT/SIGTERM, once a checkpoint has been written.
+    """
+    t_start = time.perf_counter()
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    saved = None
+    if write:
+        _check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        if resume:
+            saved = outputs.read_checkpoint(run_dir)
+            differ = _config_differences(saved["config"], config)
+            if differ:
+                raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
+    config.validate()
+    prep = prepare(config)
+    cfg = config.resolved(prep.dataset.default_model)
+    cfg.validate()
+    n_train = prep.train_index.size
+    if n_train < cfg.batch_size:
+        raise InputError(f"the training part has {n_train} examples, fewer than one batch of {cfg.batch_size}; "
+                         f"lower --batch-size")
+
+    device = choose_device(cfg.device)
+    configure_threads(cfg.threads)
+    engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
+                    predict_chunk=cfg.predict_chunk, compile=cfg.compile)
+    problem = build_problem(prep, engine)
+    created = write and not run_dir.exists()
+    if write and not resume:
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        _ensure_dir(run_dir)
+        try:
+            outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
+        except OSError as e:
+            _cleanup(run_dir, created)
+            raise _disk_error(e, run_dir) from None
+
+    bar = _progress_bar(cfg)
+    state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict()}
+
+    def checkpoint(proc: Procedure) -> None:
+        if not write:
+            return
+        try:
+            outputs.write_torch(run_dir / outputs.CHECKPOINT, {**state_extra, "procedure": proc.state_dict(),
+                                                                  "elapsed": elapsed()})
+        except OSError as e:
+            raise _disk_error(e, run_dir) from None
+
+    previous_elapsed = saved.get("elapsed", 0.0) if saved else 0.0
+    elapsed = lambda: previous_elapsed + time.perf_counter() - t_start  # noqa: E731
+
+    with _pause_on_signals() as received:
+        proc = Procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=checkpoint,
+                         should_pause=lambda: bool(received), progress=bar.update_row if bar else None)
+        if saved is not None:
+            proc.load_state_dict(saved["procedure"])
+        try:
+            proc.run()
+        finally:
+            if bar:
+                bar.close()
+        if proc.paused:
+            raise Interrupted(received[0], run_dir)
+
+    summary = _summary(cfg, prep, proc, device, elapsed())
+    if write:
+        try:
+            _write_results(run_dir, cfg, prep, problem, proc, summary)
+        except OSError as e:
+            raise _disk_error(e, run_dir) from None
+    return RunResult(summary=summary, run_dir=run_dir if write else None, procedure=proc)
+
+
+def _cleanup(run_dir: Path, created: bool) -> None:
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _disk_error(e: OSError, run_dir: Path) -> InputError:
+    if e.errno == errno.ENOSPC:
+        return InputError(f"the disk holding {run_dir} is full; free some space and resume with: memomentum run --resume {run_dir}")
+    return InputError(f"cannot write to {run_dir}: {e.strerror or e}")
+
+
+def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, device, wall: float) -> dict:
+    s = proc.state
+    noisy_train = prep.noisy_labels[prep.train_index]
+    clean_train = prep.dataset.y_train[prep.train_index]
+    pred, conf = final_predictions(proc)
+    final_index = torch.nonzero(pred == proc.problem.train_labels).flatten()
+    summary = {
+        "dataset": cfg.dataset, "method": cfg.method, "model": cfg.model,
+        "noise_type": "human" if cfg.human_labels_path else cfg.noise_type,
+        "noise_rate": cfg.noise_rate, "realised_noise_rate": round(100 * prep.realised_rate, 2),
+        "seed": cfg.seed, "reference_quirks": cfg.reference_quirks,
+        "test_accuracy": s.run_best_test, "best_val_accuracy": s.run_best_val, "best_at": s.run_best_where,
+        "n_train": int(prep.train_index.size), "n_val": int(prep.val_index.size),
+        "epochs_run": len(s.history), "wall_time_s": round(wall, 2),
+        "time_s": {k: round(v, 2) for k, v in s.timings.items()},
+        "device": str(device), "threads": torch.get_num_threads(),
+        "rounds": s.rounds,
+        "final_confident": proc.confident_stats(final_index),
+    }
+    if prep.dataset.labels_are_clean:
+        summary["noisy_label_precision"] = round(100 * float(np.mean(noisy_train == clean_train)), 2)
+    return summary
+
+
+def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best model's prediction and confidence for every example of T."""
+    model = proc.best_model()
+    return proc.engine.predict(model, model, proc.problem.train)
+
+
+def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Problem, proc: Procedure, summary: dict) -> None:
+    s = proc.state
+    pred, conf = final_predictions(proc)
+    outputs.write_csv(run_dir / "history.csv", s.history, outputs.HISTORY_COLUMNS)
+    outputs.write_examples(run_dir / "examples.csv", index=prep.train_index,
+                           given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
+                           confidence=conf.cpu().numpy(),
+                           true=prep.dataset.y_train[prep.train_index] if prep.dataset.labels_are_clean else None)
+    weights = s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
+    outputs.write_torch(run_dir / "model.pt", {"model": cfg.model, "num_classes": problem.num_classes,
+                                               "input_shape": list(problem.input_shape),
+                                               "mean": list(prep.dataset.mean), "std": list(prep.dataset.std),
+                                               "state_dict": {k: v.cpu() for k, v in weights.items()}})
+    outputs.write_report_plot(run_dir / "report.png", history=s.history, rounds=s.rounds)
+    outputs.write_json(run_dir / outputs.SUMMARY, summary)  # last: marks the run finished
+    (run_dir / outputs.CHECKPOINT).unlink(missing_ok=True)
+
+
+class _Bar:
+    def __init__(self, cfg: RunConfig):
+        from tqdm.auto import tqdm
+        self.cfg = cfg
+        self.bar = tqdm(desc=f"{cfg.method} {cfg.dataset}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def update_row(self, row: dict) -> None:
+        phase = "first phase" if row["inner"] == 0 else f"round {row['inner']}"
+        self.bar.set_postfix_str(f"outer {row['outer']} {phase} | train {row['n_train']} | val {row['val_accuracy']:.2f}%")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(cfg: RunConfig):
+    return _Bar(cfg) if cfg.progress else None

@@ -1,0 +1,182 @@
+"""Command line: ``memomentum run`` and ``memomentum noise``.
+
+User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
+an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import METHODS, DEVICES, RunConfig
+from .errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
+        self.exit(2, f"memomentum: error: {message} (see memomentum {self.prog.split()[-1]} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _milestones(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 40,80, got {text!r}") from None
+
+
+# CLI option -> RunConfig field, for the options of `memomentum run`.
+RUN_OPTIONS = {
+    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, or PATH.npz with arrays x, y[, x_test, y_test]"),
+    "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist)"),
+    "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
+    "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) (default 0.4)"),
+    "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
+    "--human-labels": dict(dest="human_labels_path", metavar="PATH", help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels"),
+    "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
+    "--seed": dict(dest="seed", type=int, help="seed for noise, split, initialisation and data order (default 1)"),
+    "--method": dict(dest="method", choices=METHODS, help="memomentum (default) or ce (cross-entropy baseline)"),
+    "--model": dict(dest="model", help="lenet, resnet18, resnet34, mlp (default: per dataset)"),
+    "--epochs": dict(dest="epochs", type=_positive_int, help="epochs per phase (reference: 100)"),
+    "--max-outer-loop": dict(dest="max_outer_loop", type=_positive_int, help="outer loops (reference: 3)"),
+    "--max-inner-loop": dict(dest="max_inner_loop", type=_positive_int, help="inner loop bound: at most this minus one inner rounds (reference: 20)"),
+    "--lr": dict(dest="lr", type=_float, help="learning rate (reference: 0.01)"),
+    "--momentum": dict(dest="momentum", type=_float, help="SGD momentum (default 0.9)"),
+    "--batch-size": dict(dest="batch_size", type=_positive_int, help="batch size (reference: 128)"),
+    "--weight-decay": dict(dest="weight_decay", type=_float, help="weight decay (default 1e-4)"),
+    "--val-fraction": dict(dest="val_fraction", type=_float, help="share of the training set held out as noisy validation (default 0.1)"),
+    "--milestones": dict(dest="milestones", type=_milestones, help="inner-round learning-rate milestones (default 40,80)"),
+    "--reference-quirks": dict(dest="reference_quirks", action="store_const", const=True, help="reproduce the reference implementation's quirks (SPEC.md)"),
+    "--device": dict(dest="device", choices=DEVICES, help="auto (default), cpu or cuda"),
+    "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: all cores)"),
+    "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
+    "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="memomentum", description="Me-Momentum: learn from noisy labels and find the confident examples.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("run", help="train with Me-Momentum (or the CE baseline) and write a run directory")
+    for flag, kw in RUN_OPTIONS.items():
+        p.add_argument(flag, default=None, **kw)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    n = sub.add_parser("noise", help="add synthetic label noise to a label file")
+    n.add_argument("--labels", required=True, metavar="PATH", help="clean labels, .npy or .csv (one per line)")
+    n.add_argument("--out", required=True, metavar="PATH", help="where to write the noisy labels (.npy or .csv)")
+    n.add_argument("--noise-type", required=True, help="symmetric, pairflip, instance, asymmetric, transition")
+    n.add_argument("--noise-rate", type=_float, default=0.0)
+    n.add_argument("--seed", type=int, default=1)
+    n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
+    n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
+    n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
+    return parser
+
+
+def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
+    given = {kw["dest"]: getattr(args, kw["dest"]) for kw in RUN_OPTIONS.values() if getattr(args, kw["dest"]) is not None}
+    if args.quiet:
+        given["progress"] = False
+    if args.resume:
+        from .outputs import CONFIG, read_checkpoint
+        if "out" in given and Path(given["out"]) != Path(args.resume):
+            raise InputError("--resume names the run directory; do not pass --out as well")
+        base = RunConfig.from_dict(read_checkpoint(Path(args.resume))["config"])
+        return dataclasses.replace(base, **given, out=args.resume), True
+    return RunConfig(**given), False
+
+
+def _print_summary(summary: dict, run_dir) -> None:
+    def pct(v):
+        return "n/a" if v is None else f"{v:.2f}%"
+    lines = [
+        f"{summary['method']} on {summary['dataset']} ({summary['model']}), {summary['noise_type']} noise "
+        f"{summary['noise_rate']:g} (realised {summary['realised_noise_rate']:.2f}%), seed {summary['seed']}",
+        f"  test accuracy        {pct(summary['test_accuracy'])}  (at best noisy-validation accuracy {pct(summary['best_val_accuracy'])})",
+    ]
+    fc = summary["final_confident"]
+    line = f"  confident examples   {fc['n_confident']} of {summary['n_train']}"
+    if "label_precision" in fc:
+        line += f", label precision {fc['label_precision']:.2f}% (noisy labels: {summary['noisy_label_precision']:.2f}%), recall {fc['label_recall']:.2f}%"
+    lines.append(line)
+    lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
+    if run_dir is not None:
+        lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt)")
+    print("\n".join(lines))
+
+
+def _cmd_run(args) -> int:
+    from .api import Interrupted, run
+    cfg, resume = _run_config(args)
+    try:
+        result = run(cfg, resume=resume, overwrite=args.overwrite)
+    except Interrupted as e:
+        code = 130 if e.signum == signal.SIGINT else 143
+        print(f"memomentum: interrupted; checkpoint saved. Resume with: memomentum run --resume {e.run_dir}", file=sys.stderr)
+        return code
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+    else:
+        _print_summary(result.summary, result.run_dir)
+    return 0
+
+
+def _cmd_noise(args) -> int:
+    from .api import read_labels_matrix
+    from .noise import make_noisy_labels, read_labels, write_labels
+    labels = read_labels(args.labels)
+    k = args.num_classes or (int(labels.max()) + 1 if labels.size else 0)
+    features = None
+    if args.features:
+        try:
+            features = np.load(args.features, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read the features file {args.features}: {e}") from None
+    transition = read_labels_matrix(args.transition) if args.transition else None
+    result = make_noisy_labels(labels, noise_type=args.noise_type, noise_rate=args.noise_rate, seed=args.seed,
+                               num_classes=k, features=features, transition=transition)
+    write_labels(args.out, result.labels)
+    print(f"wrote {result.labels.size} noisy labels to {args.out}; realised noise rate {100 * result.realised_rate:.2f}%")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": _cmd_run, "noise": _cmd_noise}[args.command](args)
+    except InputError as e:
+        print(f"memomentum: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("memomentum: stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The run configuration: one typed object, validated once, passed down everywhere."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .errors import InputError
+
+METHODS = ("memomentum", "ce")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Per-dataset schedule defaults. Benchmark sets use the reference's values; the embedded
+# digits set is tiny (1,437 training images), so it gets a larger learning rate, small
+# batches and a short early-stopping patience to finish in well under a minute.
+DATASET_DEFAULTS: dict[str, dict] = {
+    "digits": dict(epochs=60, batch_size=32, lr=0.05, max_outer_loop=2, max_inner_loop=6),
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. ``None`` means "the default for this dataset".
+
+    Attributes follow the reference's command line (``main.py``) where one exists.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    noise_type: str = "instance"
+    noise_rate: float = 0.4
+    transition_path: str | None = None  # for noise_type="transition": a K x K .npy/.csv, rows = clean class
+    human_labels_path: str | None = None  # CIFAR-10N/100N label file; replaces generated noise
+    human_labels_key: str | None = None
+    seed: int = 1
+    method: str = "memomentum"
+    model: str | None = None
+    epochs: int | None = None  # per phase (reference: 100)
+    max_outer_loop: int | None = None  # reference: 3
+    max_inner_loop: int | None = None  # reference: 20 (so at most 19 inner rounds)
+    lr: float | None = None  # reference: 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    batch_size: int | None = None  # reference: 128
+    val_fraction: float = 0.1
+    milestones: tuple[int, ...] = (40, 80)
+    gamma: float = 0.1
+    margin_step: float = 0.1  # early stopping: margin grows by this per epoch without gain
+    margin_limit: float = 2.0  # ... and the phase stops once the margin exceeds this
+    reference_quirks: bool = False
+    device: str = "auto"
+    threads: int | None = None  # CPU threads; None = all cores
+    compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
+    predict_chunk: int = 4096  # examples per forward pass when predicting/evaluating
+    out: str | None = None
+    progress: bool = True
+
+    def resolved(self, dataset_default_model: str) -> "RunConfig":
+        """Return a copy with every ``None`` schedule field filled in for this dataset."""
+        reference = dict(epochs=100, batch_size=128, lr=0.01, max_outer_loop=3, max_inner_loop=20)
+        reference.update(DATASET_DEFAULTS.get(self.dataset, {}))
+        filled = {k: v for k, v in reference.items() if getattr(self, k) is None}
+        if self.model is None:
+            filled["model"] = dataset_default_model
+        return dataclasses.replace(self, **filled)
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` with one sentence for the first bad value found."""
+        from .models import MODELS
+        from .noise import NOISE_TYPES
+
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.device not in DEVICES:
+            raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.noise_type not in NOISE_TYPES:
+            raise InputError(f"unknown noise type {self.noise_type!r}; choose one of {', '.join(NOISE_TYPES)}")
+        if not (isinstance(self.noise_rate, (int, float)) and math.isfinite(self.noise_rate) and 0 <= self.noise_rate < 1):
+            raise InputError(f"noise rate {self.noise_rate!r} is outside [0, 1)")
+        if self.noise_type == "transition" and not self.transition_path:
+            raise InputError("noise type 'transition' needs a transition matrix file (--transition PATH)")
+        if self.model is not None and self.model not in MODELS:
+            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        for name in ("epochs", "max_outer_loop", "max_inner_loop", "batch_size", "predict_chunk"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name.replace('_', '-')} must be a whole number of at least 1, got {value!r}")
+        for name in ("lr", "weight_decay", "momentum", "gamma", "margin_step", "margin_limit"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
+        if self.lr is not None and self.lr <= 0:
+            raise InputError(f"lr must be greater than 0, got {self.lr!r}")
+        if not (0 < self.val_fraction < 1):
+            raise InputError(f"val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be at least 1, got {self.threads!r}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "milestones" in kwargs:
+            kwargs["milestones"] = tuple(kwargs["milestones"])
+        return cls(**kwargs)
+
+
+# Keys that do not change a run's results: they may differ when resuming.
+NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "data_dir"})

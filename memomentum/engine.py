@@ -1,0 +1,214 @@
+"""The training engine: data as tensors on one device, whole-batch augmentation, a short
+training loop, and prediction passes in large chunks under ``inference_mode``.
+
+Nothing here knows about Me-Momentum; :mod:`memomentum.procedure` drives it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import InputError
+
+
+def choose_device(name: str) -> torch.device:
+    """Pick the device once per run: ``auto`` takes CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was requested but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def configure_threads(threads: int | None) -> int:
+    """Use every core for intra-op parallelism (PyTorch's default can be lower in containers)."""
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
+@dataclass
+class DeviceData:
+    """One split of a dataset, normalised, on the training device.
+
+    ``x`` is float32 (N, C, H, W) in channels-last memory for images or (N, D) for
+    features; ``pad_value`` is what a zero pixel becomes after normalisation, used to pad
+    before random crops exactly as the reference pads the raw image with black.
+    """
+
+    x: torch.Tensor
+    pad_value: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool) -> DeviceData:
+    """Normalise a raw array once and move it to ``device``.
+
+    Images (uint8, N x H x W x C) are scaled to 0..1 then standardised per channel;
+    features (N x D) are standardised per feature on their raw scale.
+    """
+    mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=device)
+    std_t = torch.as_tensor(np.asarray(std, dtype=np.float32), device=device)
+    if x.ndim == 4:
+        t = torch.from_numpy(np.require(x, requirements=["C", "W"])).to(device)
+        t = t.permute(0, 3, 1, 2).float().div_(255.0)  # N C H W view over NHWC memory = channels_last
+        t = (t - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
+        t = t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return DeviceData(t, (-mean_t / std_t))
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+    return DeviceData((t - mean_t) / std_t, None)
+
+
+def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop with ``padding`` pixels of (normalised) zero padding plus random
+    horizontal flip, for a whole batch at once (the reference's CIFAR augmentation)."""
+    b, c, h, w = x.shape
+    dev = x.device
+    padded = pad_value.view(1, c, 1, 1).expand(b, c, h + 2 * padding, w + 2 * padding).clone()
+    padded[:, :, padding:padding + h, padding:padding + w] = x
+    dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
+    dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
+    flip = torch.rand(b, 1, generator=generator, device=dev) < 0.5
+    cols = torch.arange(w, device=dev).view(1, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping = reading columns backwards
+    rows = torch.arange(h, device=dev).view(1, h) + dy
+    batch = torch.arange(b, device=dev).view(b, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch, rows.view(b, h, 1), cols.view(b, 1, w)]  # B H W C
+    return out.permute(0, 3, 1, 2)  # channels_last memory, NCHW shape
+
+
+class Engine:
+    """Trains and evaluates models on one device with one precision policy.
+
+    Args:
+        device: from :func:`choose_device`.
+        augment: ``"crop_flip"`` or ``"none"``.
+        batch_size: training batch size.
+        predict_chunk: examples per forward pass in prediction and evaluation.
+        compile: wrap models in ``torch.compile`` (fixed shapes: full batches only).
+    """
+
+    def __init__(self, *, device: torch.device, augment: str, batch_size: int, predict_chunk: int = 4096,
+                 compile: bool = False):
+        self.device = device
+        self.augment = augment
+        self.batch_size = batch_size
+        self.predict_chunk = predict_chunk
+        self.compile = compile and device.type == "cuda"
+        self.cuda = device.type == "cuda"
+        # bf16 autocast on GPU halves memory traffic; CPU stays fp32 (bf16 is slower there).
+        self.amp_dtype = torch.bfloat16 if self.cuda else None
+        self.channels_last = True
+
+    # -- models -----------------------------------------------------------------------
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def forward_fn(self, model: nn.Module):
+        return torch.compile(model, dynamic=False) if self.compile else model
+
+    def make_optimizer(self, model: nn.Module, *, lr: float, momentum: float, weight_decay: float):
+        kwargs = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if self.cuda:
+            kwargs["fused"] = True
+        return torch.optim.SGD(model.parameters(), **kwargs)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast("cpu", enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _augmented(self, data: DeviceData, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.augment == "crop_flip" and data.pad_value is not None:
+            return crop_flip(xb, data.pad_value, generator)
+        return xb
+
+    # -- training ---------------------------------------------------------------------
+    def epoch_order(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The examples of one epoch in a fresh random order."""
+        return index[torch.randperm(index.numel(), generator=generator, device=self.device)]
+
+    def epoch_stop(self, n: int) -> int:
+        """Where an epoch of ``n`` examples ends. With torch.compile the last partial batch is
+        dropped so that every step has the same shape (unless it is the only batch)."""
+        return n - n % self.batch_size if (self.compile and n >= self.batch_size) else n
+
+    def train_steps(self, model: nn.Module, forward, optimizer, data: DeviceData, labels: torch.Tensor,
+                    order: torch.Tensor, *, start: int, loss_sum: torch.Tensor, generator: torch.Generator,
+                    should_pause=None) -> tuple[torch.Tensor, int]:
+        """Train on ``order[start:]`` batch by batch.
+
+        Returns the running sum of per-example losses (a device tensor: no host sync in the
+        loop) and the position reached, which is the end of the epoch unless
+        ``should_pause()`` became true, in which case the caller can checkpoint and later
+        continue from that position.
+        """
+        model.train()
+        stop = self.epoch_stop(order.numel())
+        pos = start
+        while pos < stop:
+            idx = order[pos:pos + self.batch_size]
+            xb = self._augmented(data, data.x[idx], generator)
+            with self._autocast():
+                loss = F.cross_entropy(forward(xb), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().float() * idx.numel()
+            pos += idx.numel()
+            if should_pause is not None and should_pause():
+                break
+        return loss_sum, pos
+
+    # -- prediction -------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted class and its softmax probability for every example (or ``index``).
+
+        With a ``generator`` the training augmentation is applied first (the reference's
+        quirk); otherwise the clean inputs are used.
+        """
+        model.eval()
+        n = len(data) if index is None else index.numel()
+        preds = torch.empty(n, dtype=torch.long, device=self.device)
+        conf = torch.empty(n, dtype=torch.float32, device=self.device)
+        for start in range(0, n, self.predict_chunk):
+            stop = min(start + self.predict_chunk, n)
+            xb = data.x[start:stop] if index is None else data.x[index[start:stop]]
+            if generator is not None:
+                xb = self._augmented(data, xb, generator)
+            if self.compile and stop - start < self.predict_chunk:  # keep one compiled shape
+                pad = self.predict_chunk - (stop - start)
+                xb = torch.cat([xb, xb[:1].expand(pad, *xb.shape[1:])])
+            with self._autocast():
+                logits = forward(xb)[: stop - start].float()
+            p, c = logits.softmax(dim=1).max(dim=1)
+            preds[start:stop] = c
+            conf[start:stop] = p
+        return preds, conf
+
+
+def balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Mean over classes (by ``labels``) of per-class accuracy, in percent, rounded to two
+    decimals as the reference does. Classes absent from ``labels`` are left out."""
+    total = torch.bincount(labels, minlength=num_classes).double()
+    correct = torch.bincount(labels[pred == labels], minlength=num_classes).double()
+    present = total > 0
+    return round(float((100 * correct[present] / total[present]).mean()), 2)
+
+
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Plain accuracy in percent."""
+    return float((pred == labels).double().mean() * 100)

@@ -1,0 +1,139 @@
+"""Everything written to a run directory, always atomically.
+
+Files: ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the whole procedure
+state, rewritten after every epoch while the run is unfinished), ``history.csv``,
+``summary.json``, ``examples.csv``, ``model.pt`` (the best model's weights) and, with the
+``plots`` extra, ``report.png``. ``summary.json`` is written last: its presence marks a
+finished run.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+CHECKPOINT = "checkpoint.pt"
+SUMMARY = "summary.json"
+CONFIG = "config.json"
+
+
+@contextlib.contextmanager
+def _atomic(path: Path, mode: str = "w"):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over
+    ``path``, so readers only ever see the old or the new complete file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data) -> None:
+    with _atomic(path) as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with _atomic(path) as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_torch(path: Path, obj) -> None:
+    # Serialise to memory first so a failing write never leaves a half file behind.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with _atomic(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a corrupt checkpoint is the user's file now
+        raise InputError(f"cannot read the checkpoint {path}: {e}") from None
+
+
+HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
+
+
+def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicted: np.ndarray,
+                   confidence: np.ndarray, true: np.ndarray | None) -> None:
+    """One row per training example of T, sorted by its position in the original data."""
+    order = np.argsort(index, kind="stable")
+    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident"] + (["true_label"] if true is not None else [])
+    with _atomic(path) as f:
+        f.write(",".join(cols) + "\n")
+        data = [index[order], given[order], predicted[order]]
+        conf = confidence[order]
+        agree = (predicted[order] == given[order]).astype(np.int64)
+        lines = []
+        for i in range(order.size):
+            row = f"{data[0][i]},{data[1][i]},{data[2][i]},{conf[i]:.6f},{agree[i]}"
+            if true is not None:
+                row += f",{true[order[i]]}"
+            lines.append(row)
+        f.write("\n".join(lines) + "\n")
+
+
+def write_report_plot(path: Path, *, history: list[dict], rounds: list[dict]) -> bool:
+    """Validation accuracy per epoch and the confident set per round, if matplotlib is
+    installed (the ``plots`` extra). Returns whether a plot was written."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(range(1, len(history) + 1), [h["val_accuracy"] for h in history], lw=1.5)
+    for i in range(1, len(history)):
+        if (history[i]["outer"], history[i]["inner"]) != (history[i - 1]["outer"], history[i - 1]["inner"]):
+            ax.axvline(i + 0.5, color="grey", lw=0.5, ls=":")
+    ax.set_xlabel("epoch (all phases)")
+    ax.set_ylabel("balanced accuracy on noisy validation (%)")
+    ax.set_title("training progress (dotted: new round)")
+    ax = axes[1]
+    if rounds:
+        x = range(1, len(rounds) + 1)
+        labels = [f"{r['outer']}.{r['inner']}" for r in rounds]
+        ax.bar(x, [r["n_confident"] for r in rounds], color="#9ecae1", label="confident examples")
+        ax.set_xticks(list(x), labels)
+        ax.set_xlabel("round (outer.inner)")
+        ax.set_ylabel("confident examples")
+        if "label_precision" in rounds[0]:
+            ax2 = ax.twinx()
+            ax2.plot(x, [r["label_precision"] for r in rounds], "o-", color="#d62728", label="label precision")
+            ax2.plot(x, [r["label_recall"] for r in rounds], "s-", color="#2ca02c", label="label recall")
+            ax2.set_ylabel("%")
+            ax2.legend(loc="lower right")
+    ax.set_title("confident set per inner round")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    with _atomic(path, "wb") as f:
+        f.write(buf.getbuffer())
+    return True

@@ -1,0 +1,319 @@
+"""The Me-Momentum procedure (SPEC.md, "Image benchmarks") and the cross-entropy baseline.
+
+The procedure is a small state machine advanced one epoch at a time, so that its whole
+state can be checkpointed after any epoch (or any step) and resumed exactly:
+
+    first phase (outer o) --early stop--> inner round 1 --> inner round 2 --> ... --> outer o+1
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .engine import DeviceData, Engine, accuracy, balanced_accuracy
+from .models import create_model
+
+
+@dataclass
+class Problem:
+    """The tensors one run works on, all on the engine's device.
+
+    ``train_labels`` are the noisy labels of the training part T, ``val_labels`` the noisy
+    labels of the validation part V; ``clean_train_labels`` is known only for benchmarks.
+    """
+
+    train: DeviceData
+    train_labels: torch.Tensor
+    val: DeviceData
+    val_labels: torch.Tensor
+    test: DeviceData | None
+    test_labels: torch.Tensor | None
+    num_classes: int
+    input_shape: tuple[int, ...]
+    clean_train_labels: torch.Tensor | None = None
+
+
+@dataclass
+class State:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    stage: str = "first"  # "first" | "inner" | "done"
+    outer: int = 0
+    inner: int = 0  # 1-based number of the current inner round; 0 in the first phase
+    epoch: int = 0  # epochs finished in the current phase
+    phase_started: bool = False
+    step_pos: int = 0  # position inside an interrupted epoch (0 = at an epoch boundary)
+    order: torch.Tensor | None = None  # the interrupted epoch's example order
+    loss_sum: float = 0.0  # summed loss of the interrupted epoch so far
+    outer_best: float = 0.0  # b: best validation accuracy in this outer loop
+    margin: float = 0.0  # m: the growing early-stopping margin
+    last_round_best: float = 0.0  # b at the end of the previous inner round
+    run_best_val: float = 0.0
+    run_best_test: float | None = None
+    run_best_where: dict | None = None
+    train_index: torch.Tensor | None = None  # S: indices into T of the current training set
+    model: dict | None = None
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+    outer_best_weights: dict | None = None  # the reference's "latest" checkpoint
+    run_best_weights: dict | None = None  # the reference's "best" checkpoint
+    generator: torch.Tensor | None = None
+    history: list = field(default_factory=list)
+    rounds: list = field(default_factory=list)
+    timings: dict = field(default_factory=lambda: {"train": 0.0, "predict": 0.0, "evaluate": 0.0})
+
+
+def _clone_weights(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Procedure:
+    """Runs Me-Momentum (``config.method == "memomentum"``) or the cross-entropy baseline
+    (``"ce"``: the first phase of the first outer loop only) on a :class:`Problem`.
+
+    Args:
+        config: a resolved :class:`RunConfig`.
+        problem: the data on the device.
+        engine: the :class:`Engine` to train with.
+        on_checkpoint: called with ``self`` after every epoch (and when paused); the caller
+            persists :meth:`state_dict`.
+        should_pause: polled after every step; when it returns True the procedure stops at
+            that step, calls ``on_checkpoint`` and returns with ``self.paused`` set.
+        progress: optional callable receiving one line of status per epoch.
+    """
+
+    def __init__(self, *, config: RunConfig, problem: Problem, engine: Engine, on_checkpoint=None,
+                 should_pause=None, progress=None):
+        self.cfg = config
+        self.problem = problem
+        self.engine = engine
+        self.on_checkpoint = on_checkpoint
+        self.should_pause = should_pause
+        self.progress = progress
+        self.paused = False
+        self.state = State()
+        self.generator = torch.Generator(device=engine.device)
+        self.generator.manual_seed(config.seed)
+        self.model: nn.Module | None = None
+        self.forward = None
+        self.optimizer = None
+        self.scheduler = None
+
+    # -- persistence --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        s = self.state
+        if self.model is not None:
+            s.model = self.model.state_dict()
+            s.optimizer = self.optimizer.state_dict()
+            s.scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
+        s.generator = self.generator.get_state()
+        return s.__dict__
+
+    def load_state_dict(self, d: dict) -> None:
+        self.state = State(**d)
+        self.generator.set_state(self.state.generator)
+        if self.state.phase_started and self.state.stage != "done":
+            self._build_model()
+            self.model.load_state_dict(self.state.model)
+            self._build_optimizer(inner=self.state.stage == "inner")
+            self.optimizer.load_state_dict(self.state.optimizer)
+            if self.scheduler is not None and self.state.scheduler is not None:
+                self.scheduler.load_state_dict(self.state.scheduler)
+
+    # -- building blocks ----------------------------------------------------------------
+    def _build_model(self) -> None:
+        # Each outer loop's fresh model comes from its own seed, so a resumed run rebuilds
+        # exactly the same network without replaying the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed * 1000 + self.state.outer)
+            model = create_model(self.cfg.model, input_shape=self.problem.input_shape,
+                                 num_classes=self.problem.num_classes)
+        self.model = self.engine.prepare(model)
+        self.forward = self.engine.forward_fn(self.model)
+
+    def _build_optimizer(self, *, inner: bool) -> None:
+        cfg = self.cfg
+        self.optimizer = self.engine.make_optimizer(self.model, lr=cfg.lr, momentum=cfg.momentum,
+                                                    weight_decay=cfg.weight_decay)
+        self.scheduler = (torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(cfg.milestones),
+                                                               gamma=cfg.gamma) if inner else None)
+
+    def _quirk_generator(self):
+        return self.generator if self.cfg.reference_quirks else None
+
+    def predict_train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prediction and confidence for every example of T with the current model."""
+        t0 = time.perf_counter()
+        pred, conf = self.engine.predict(self.model, self.forward, self.problem.train,
+                                         generator=self._quirk_generator())
+        self.state.timings["predict"] += time.perf_counter() - t0
+        return pred, conf
+
+    def _validate(self) -> float:
+        t0 = time.perf_counter()
+        pred, _ = self.engine.predict(self.model, self.forward, self.problem.val, generator=self._quirk_generator())
+        acc = balanced_accuracy(pred, self.problem.val_labels, self.problem.num_classes)
+        self.state.timings["evaluate"] += time.perf_counter() - t0
+        return acc
+
+    def _test(self) -> float | None:
+        if self.problem.test is None:
+            return None
+        t0 = time.perf_counter()
+        pred, _ = self.engine.predict(self.model, self.forward, self.problem.test)
+        acc = round(accuracy(pred, self.problem.test_labels), 2)
+        self.state.timings["evaluate"] += time.perf_counter() - t0
+        return acc
+
+    def confident_stats(self, index: torch.Tensor) -> dict:
+        """Size, label precision and label recall (percent) of a confident set."""
+        out = {"n_confident": int(index.numel())}
+        clean = self.problem.clean_train_labels
+        if clean is not None:
+            correct = self.problem.train_labels == clean
+            hits = int(correct[index].sum())
+            out["label_precision"] = round(100 * hits / max(index.numel(), 1), 2)
+            out["label_recall"] = round(100 * hits / max(int(correct.sum()), 1), 2)
+        return out
+
+    # -- phases ---------------------------------------------------------------------------
+    def _start_first_phase(self) -> None:
+        s = self.state
+        if s.outer == 0:
+            s.train_index = torch.arange(len(self.problem.train), device=self.engine.device)
+        # later outer loops train on the confident set the previous outer loop left in S
+        self._build_model()
+        self._build_optimizer(inner=False)
+        s.outer_best, s.margin, s.last_round_best = 0.0, 0.0, 0.0
+        s.outer_best_weights = None
+
+    def _start_inner_round(self) -> None:
+        s = self.state
+        if s.outer_best_weights is not None:  # None only if validation never rose above 0
+            self.model.load_state_dict(s.outer_best_weights)
+        self._build_optimizer(inner=True)
+        pred, _ = self.predict_train()
+        s.train_index = torch.nonzero(pred == self.problem.train_labels).flatten()
+        s.rounds.append({"outer": s.outer + 1, "inner": s.inner, **self.confident_stats(s.train_index)})
+
+    def _record_run_best(self, val: float) -> None:
+        s = self.state
+        if val > s.run_best_val:
+            s.run_best_val = val
+            s.run_best_test = self._test()
+            s.run_best_weights = _clone_weights(self.model)
+            s.run_best_where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch}
+
+    def _end_of_epoch(self, val: float) -> None:
+        s, cfg = self.state, self.cfg
+        if s.stage == "first":
+            if val > s.outer_best + s.margin:
+                s.outer_best, s.margin = val, 0.0
+                s.outer_best_weights = _clone_weights(self.model)
+                if not cfg.reference_quirks or cfg.method == "ce":
+                    self._record_run_best(val)
+            else:
+                s.margin += cfg.margin_step
+            if s.margin > cfg.margin_limit or s.epoch >= cfg.epochs:
+                if cfg.method == "ce" or cfg.max_inner_loop <= 1:
+                    self._next_outer()
+                else:
+                    self._enter_inner(1)
+        else:
+            if val > s.outer_best:
+                s.outer_best = val
+                s.outer_best_weights = _clone_weights(self.model)
+                self._record_run_best(val)
+            if s.epoch >= cfg.epochs:
+                s.rounds[-1]["best_val_accuracy"] = s.outer_best
+                if s.outer_best > s.last_round_best and s.inner < cfg.max_inner_loop - 1:
+                    s.last_round_best = s.outer_best
+                    self._enter_inner(s.inner + 1)
+                else:
+                    self._next_outer()
+
+    def _enter_inner(self, round_number: int) -> None:
+        s = self.state
+        s.stage, s.inner, s.epoch, s.phase_started = "inner", round_number, 0, False
+
+    def _next_outer(self) -> None:
+        s = self.state
+        s.outer += 1
+        s.inner, s.epoch, s.phase_started = 0, 0, False
+        done = self.cfg.method == "ce" or s.outer >= self.cfg.max_outer_loop
+        s.stage = "done" if done else "first"
+        if done:
+            self.model = self.optimizer = self.scheduler = None
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> State:
+        """Advance until the run is finished or paused; returns the state."""
+        s = self.state
+        self.paused = self._pause_requested = False
+        while s.stage != "done":
+            if not s.phase_started:
+                self._start_first_phase() if s.stage == "first" else self._start_inner_round()
+                s.phase_started = True
+            self._run_epoch()
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self)
+            if self._pause_requested and s.stage != "done":
+                self.paused = True
+                break
+        return s
+
+    def _pause_check(self) -> bool:
+        # sticky: once asked to pause, stay paused even if the caller's flag is one-shot
+        if not self._pause_requested and self.should_pause is not None:
+            self._pause_requested = bool(self.should_pause())
+        return self._pause_requested
+
+    def _run_epoch(self) -> None:
+        """Train one epoch, or continue an interrupted one; stops early inside the epoch
+        (leaving ``step_pos`` > 0) when a pause is requested."""
+        s, problem = self.state, self.problem
+        if s.step_pos == 0:
+            s.order = self.engine.epoch_order(s.train_index, self.generator)
+            s.loss_sum = 0.0
+        t0 = time.perf_counter()
+        loss_sum, pos = self.engine.train_steps(
+            self.model, self.forward, self.optimizer, problem.train, problem.train_labels, s.order,
+            start=s.step_pos, loss_sum=torch.tensor(s.loss_sum, device=self.engine.device),
+            generator=self.generator, should_pause=self._pause_check)
+        s.loss_sum = float(loss_sum)  # one host sync per epoch
+        s.timings["train"] += time.perf_counter() - t0
+        if pos < self.engine.epoch_stop(s.order.numel()):
+            s.step_pos = pos
+            return
+        s.step_pos, s.order = 0, None
+        lr = self.optimizer.param_groups[0]["lr"]
+        val = self._validate()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        s.epoch += 1
+        row = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch, "n_train": int(s.train_index.numel()),
+               "train_loss": round(s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1), 5),
+               "val_accuracy": val, "lr": lr}
+        s.history.append(row)
+        if self.progress is not None:
+            self.progress(row)
+        self._end_of_epoch(val)
+
+    # -- results --------------------------------------------------------------------------
+    def best_model(self) -> nn.Module:
+        """The run's best model (by noisy validation accuracy)."""
+        s = self.state
+        weights = s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
+        if weights is None:
+            raise RuntimeError("the run has no checkpointed model yet")
+        with torch.random.fork_rng(devices=[]):
+            model = create_model(self.cfg.model, input_shape=self.problem.input_shape,
+                                 num_classes=self.problem.num_classes)
+        model = self.engine.prepare(model)
+        model.load_state_dict(weights)
+        return model

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+
+from memomentum.engine import Engine, balanced_accuracy, crop_flip, to_device_data
+from memomentum.models import create_model
+
+
+def naive_crop_flip(x, pad_value, dy, dx, flip, padding=4):
+    """Per-example reference: pad, crop at (dy, dx), then flip (as torchvision does)."""
+    out = []
+    for i in range(x.shape[0]):
+        c, h, w = x[i].shape
+        p = pad_value.view(c, 1, 1).expand(c, h + 2 * padding, w + 2 * padding).clone()
+        p[:, padding:padding + h, padding:padding + w] = x[i]
+        crop = p[:, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out.append(crop.flip(2) if flip[i] else crop)
+    return torch.stack(out)
+
+
+def test_crop_flip_matches_per_example_crop_then_flip():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(16, 3, 8, 8, generator=g)
+    pad = torch.tensor([-1.0, -2.0, -3.0])
+    state = g.get_state()
+    got = crop_flip(x, pad, g)
+    g.set_state(state)
+    dy = torch.randint(0, 9, (16, 1), generator=g).flatten()
+    dx = torch.randint(0, 9, (16, 1), generator=g).flatten()
+    flip = (torch.rand(16, 1, generator=g) < 0.5).flatten()
+    assert flip.any() and (~flip).any()
+    assert torch.equal(got, naive_crop_flip(x, pad, dy, dx, flip))
+
+
+def test_images_are_normalised_with_zero_pixel_as_pad_value():
+    x = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    x[0, 1, 2] = [255, 0, 51]
+    d = to_device_data(x, mean=(0.5, 0.5, 0.5), std=(0.5, 0.25, 0.2), device=torch.device("cpu"), channels_last=True)
+    assert d.x.shape == (2, 3, 4, 4)
+    assert torch.allclose(d.x[0, :, 1, 2], torch.tensor([1.0, -2.0, (0.2 - 0.5) / 0.2]))
+    assert torch.allclose(d.pad_value, d.x[1, :, 0, 0])
+
+
+def test_balanced_accuracy_averages_per_class_and_skips_absent_classes():
+    labels = torch.tensor([0, 0, 0, 0, 1, 2])
+    pred = torch.tensor([0, 0, 0, 1, 1, 0])
+    # class 0: 3/4, class 1: 1/1, class 2: 0/1, class 3 absent
+    assert balanced_accuracy(pred, labels, 4) == round(100 * (0.75 + 1 + 0) / 3, 2)
+
+
+@pytest.mark.parametrize("augment", ["none", "crop_flip"])
+def test_train_steps_can_pause_and_continue_exactly(augment):
+    torch.manual_seed(0)
+    x = (np.random.RandomState(0).rand(70, 8, 8, 3) * 255).astype(np.uint8)
+    y = torch.randint(0, 3, (70,))
+    eng = Engine(device=torch.device("cpu"), augment=augment, batch_size=16, predict_chunk=32)
+
+    def fresh():
+        torch.manual_seed(1)
+        m = eng.prepare(create_model("lenet", input_shape=(3, 16, 16), num_classes=3))
+        return m, eng.make_optimizer(m, lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    d = to_device_data(np.repeat(np.repeat(x, 2, 1), 2, 2), mean=(0.5,) * 3, std=(0.25,) * 3, device=eng.device,
+                       channels_last=True)
+    g = torch.Generator().manual_seed(5)
+    m1, o1 = fresh()
+    order = eng.epoch_order(torch.arange(70), g)
+    s1, pos = eng.train_steps(m1, m1, o1, d, y, order, start=0, loss_sum=torch.zeros(()), generator=g)
+    assert pos == 70
+
+    g2 = torch.Generator().manual_seed(5)
+    m2, o2 = fresh()
+    order2 = eng.epoch_order(torch.arange(70), g2)
+    calls = iter([False, True])
+    s2, pos2 = eng.train_steps(m2, m2, o2, d, y, order2, start=0, loss_sum=torch.zeros(()), generator=g2,
+                               should_pause=lambda: next(calls))
+    assert pos2 == 32
+    s2, pos2 = eng.train_steps(m2, m2, o2, d, y, order2, start=pos2, loss_sum=s2, generator=g2)
+    assert pos2 == 70
+    assert torch.equal(s1, s2)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_predict_chunks_agree_with_one_big_pass():
+    torch.manual_seed(0)
+    x = np.random.RandomState(1).randn(50, 5).astype(np.float32)
+    d = to_device_data(x, mean=np.zeros(5), std=np.ones(5), device=torch.device("cpu"), channels_last=True)
+    m = create_model("mlp", input_shape=(5,), num_classes=4)
+    small = Engine(device=torch.device("cpu"), augment="none", batch_size=8, predict_chunk=7)
+    big = Engine(device=torch.device("cpu"), augment="none", batch_size=8, predict_chunk=1000)
+    p1, c1 = small.predict(m, m, d)
+    p2, c2 = big.predict(m, m, d)
+    assert torch.equal(p1, p2)
+    assert torch.allclose(c1, c2)
+    with torch.no_grad():
+        probs = m(d.x).softmax(1)
+    assert torch.equal(p2, probs.argmax(1))
+    assert torch.allclose(c2, probs.max(1).values)

@@ -1,0 +1,142 @@
+"""The Me-Momentum state machine: early stopping, inner rounds, test-accuracy bookkeeping,
+and exact continuation from a saved state."""
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from memomentum.config import RunConfig
+from memomentum.engine import Engine, to_device_data
+from memomentum.procedure import Problem, Procedure
+
+
+def blob_problem(n=120, noise=0.3, seed=0):
+    """Three Gaussian blobs with some labels flipped; clean labels known."""
+    rs = np.random.RandomState(seed)
+    clean = rs.randint(0, 3, n)
+    x = rs.randn(n, 4).astype(np.float32) + 3 * np.eye(3, 4, dtype=np.float32)[clean]
+    noisy = np.where(rs.rand(n) < noise, (clean + 1) % 3, clean)
+    dev = torch.device("cpu")
+    dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=dev, channels_last=True)  # noqa: E731
+    t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
+    tr, va = slice(0, 90), slice(90, n)
+    return Problem(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(noisy[va]),
+                   test=dd(x[va]), test_labels=t(clean[va]), num_classes=3, input_shape=(4,),
+                   clean_train_labels=t(clean[tr]))
+
+
+def make(cfg_kwargs, problem=None, **kw):
+    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, **cfg_kwargs)
+    eng = Engine(device=torch.device("cpu"), augment="none", batch_size=cfg.batch_size, predict_chunk=64)
+    return Procedure(config=cfg, problem=problem or blob_problem(), engine=eng, **kw)
+
+
+def scripted(proc, values):
+    """Replace the validation metric by a script, so the schedule logic can be checked exactly."""
+    it = iter(values)
+    proc._validate = lambda: next(it)
+    return proc
+
+
+def run_scripted(values, **cfg):
+    proc = scripted(make(dict(epochs=25, max_outer_loop=1, max_inner_loop=4, **cfg)), values)
+    proc.run()
+    return proc.state
+
+
+def test_first_phase_stops_twenty_epochs_after_its_best_and_rounds_stop_without_gain():
+    values = [50, 60] + [59] * 20  # first phase: stops 20 epochs after the best
+    values += [61, 62] + [55] * 23  # round 1 (25 epochs): gain
+    values += [63] + [50] * 24  # round 2: gain
+    values += [50] * 25  # round 3: no gain -> stop (it is also the last allowed)
+    s = run_scripted(values)
+    phases = [(h["outer"], h["inner"]) for h in s.history]
+    assert phases.count((1, 0)) == 22
+    assert [phases.count((1, r)) for r in (1, 2, 3)] == [25, 25, 25]
+    assert [r["inner"] for r in s.rounds] == [1, 2, 3]
+    assert s.run_best_val == 63
+    assert s.run_best_where == {"outer": 1, "inner": 2, "epoch": 1}
+    assert s.stage == "done"
+
+
+def test_inner_loop_stops_at_first_round_without_gain():
+    values = [50, 70] + [59] * 20 + [65] + [60] * 24 + [60] * 25
+    s = run_scripted(values)
+    # round 1 always continues (its b is compared with 0), round 2 has no gain over 70
+    assert [r["inner"] for r in s.rounds] == [1, 2]
+    assert len(s.history) == 22 + 50
+
+
+def test_fixed_mode_records_test_accuracy_in_the_first_phase_but_reference_quirk_does_not():
+    values = [50, 70] + [59] * 20 + [65] + [60] * 24 + [60] * 25
+    fixed = run_scripted(values)
+    assert fixed.run_best_val == 70 and fixed.run_best_where["inner"] == 0
+    assert fixed.run_best_test is not None
+    quirk = run_scripted(values, reference_quirks=True)
+    assert quirk.run_best_val == 0 and quirk.run_best_test is None
+
+
+def test_learning_rate_follows_milestones_in_inner_rounds_only():
+    values = [50, 60] + [59] * 20 + [61] * 25 + [50] * 25 + [50] * 25
+    s = run_scripted(values, milestones=(3, 5))
+    first = [h["lr"] for h in s.history if h["inner"] == 0]
+    round1 = [h["lr"] for h in s.history if h["inner"] == 1]
+    assert set(first) == {0.05}
+    assert round1[:3] == [0.05] * 3 and round1[3:5] == pytest.approx([0.005] * 2) and round1[5] == pytest.approx(0.0005)
+
+
+def test_confident_set_is_where_prediction_equals_noisy_label():
+    proc = make(dict(epochs=5, max_outer_loop=2, max_inner_loop=3))
+    proc.run()
+    s = proc.state
+    assert len(s.rounds) >= 2 and {r["outer"] for r in s.rounds} == {1, 2}
+    for r in s.rounds:
+        assert 0 < r["n_confident"] <= 90
+        assert 0 <= r["label_precision"] <= 100 and 0 <= r["label_recall"] <= 100
+    # the second outer loop's first phase trains on the last confident set of the first
+    first_of_outer2 = next(h for h in s.history if h["outer"] == 2)
+    last_round_outer1 = [r for r in s.rounds if r["outer"] == 1][-1]
+    assert first_of_outer2["n_train"] == last_round_outer1["n_confident"]
+
+
+def test_ce_baseline_runs_only_the_first_phase():
+    proc = make(dict(method="ce", epochs=8, max_outer_loop=3, max_inner_loop=5))
+    proc.run()
+    assert {(h["outer"], h["inner"]) for h in proc.state.history} == {(1, 0)}
+    assert proc.state.rounds == [] and proc.state.run_best_test is not None
+
+
+def roundtrip(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+@pytest.mark.parametrize("pause_at", [3, 17, 40, 61])
+def test_paused_and_resumed_run_equals_uninterrupted_run(pause_at):
+    cfg = dict(epochs=6, max_outer_loop=2, max_inner_loop=3)
+    full = make(cfg)
+    full.run()
+
+    steps = {"n": 0}
+
+    def pause():
+        steps["n"] += 1
+        return steps["n"] == pause_at
+
+    saved = {}
+    first = make(cfg, on_checkpoint=lambda p: saved.update(state=roundtrip(p.state_dict())), should_pause=pause)
+    first.run()
+    assert first.paused
+    second = make(cfg)
+    second.load_state_dict(saved["state"])
+    second.run()
+    assert not second.paused
+    a, b = full.state, second.state
+    assert a.history == b.history
+    assert a.rounds == b.rounds
+    assert (a.run_best_val, a.run_best_test, a.run_best_where) == (b.run_best_val, b.run_best_test, b.run_best_where)
+    for k in a.run_best_weights:
+        assert torch.equal(a.run_best_weights[k], b.run_best_weights[k])
