@@ -63,9 +63,10 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{name}-{cfg.noise_type}-{cfg.noise_rate:g}-seed{cfg.seed}-{cfg.method}"
 
 
-def prepare(cfg: RunConfig) -> Prepared:
-    """Load the data, make the noisy labels, and split into training and validation parts."""
-    ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
+    """Load the data (unless given), make the noisy labels, and split into training and
+    validation parts."""
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     if cfg.human_labels_path:
         noisy = load_human_labels(cfg.human_labels_path, key=cfg.human_labels_key)
         if noisy.shape != ds.y_train.shape:
@@ -170,7 +171,8 @@ def _ensure_dir(run_dir: Path) -> None:
         raise InputError(f"cannot write to the output directory {run_dir}: {e.strerror}") from None
 
 
-def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, write: bool = True) -> RunResult:
+def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, write: bool = True,
+        dataset: Dataset | None = None) -> RunResult:
     """Run Me-Momentum (or the cross-entropy baseline) end to end.
 
     Args:
@@ -179,6 +181,8 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             used; result-changing keys in ``config`` must match it).
         overwrite: replace a finished or unfinished run in ``config.out``.
         write: write the run directory (False keeps everything in memory).
+        dataset: data already in memory (see :func:`memomentum.data.dataset_from_arrays`);
+            ``config.dataset`` then only names it in reports.
 
     Returns:
         :class:`RunResult` with the summary dictionary, the run directory and the
@@ -199,7 +203,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             if differ:
                 raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
     config.validate()
-    prep = prepare(config)
+    prep = prepare(config, dataset)
     cfg = config.resolved(prep.dataset.default_model)
     cfg.validate()
     n_train = prep.train_index.size

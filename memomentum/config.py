@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import InputError
 
@@ -27,7 +27,7 @@ class RunConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    noise_type: str = "instance"
+    noise_type: str | None = None  # None: "instance" for benchmark sets, "none" for the user's own data
     noise_rate: float = 0.4
     transition_path: str | None = None  # for noise_type="transition": a K x K .npy/.csv, rows = clean class
     human_labels_path: str | None = None  # CIFAR-10N/100N label file; replaces generated noise
@@ -54,6 +54,11 @@ class RunConfig:
     predict_chunk: int = 4096  # examples per forward pass when predicting/evaluating
     out: str | None = None
     progress: bool = True
+
+    def __post_init__(self):
+        if self.noise_type is None:
+            own_data = str(self.dataset).endswith(".npz") or self.dataset == "arrays"
+            self.noise_type = "none" if own_data else "instance"
 
     def resolved(self, dataset_default_model: str) -> "RunConfig":
         """Return a copy with every ``None`` schedule field filled in for this dataset."""

@@ -600,16 +600,31 @@ def _load_npz(path: Path) -> Dataset:
     except Exception as e:  # BadZipFile, truncated member, zlib/CRC errors, ...
         raise InputError(f"{where} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
 
-    x = _npz_inputs(arrays["x"], "x", where)
-    y = _check_labels(arrays["y"], f"y in {where}")
+    return dataset_from_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
+                               name=path.name, where=where)
+
+
+def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays", where: str = "the given arrays") -> Dataset:
+    """Validate the user's own arrays and wrap them as a :class:`Dataset`.
+
+    Args:
+        x: uint8-range images (N, H, W) or (N, H, W, C), or numeric features (N, D).
+        y: integer labels (N,), classes 0..K-1 with K = max label + 1, each present.
+        x_test, y_test: an optional labelled test set in the same layout.
+        name: what reports call the data set.
+        where: how error messages name the data's origin.
+    """
+    x = _npz_inputs(np.asarray(x), "x", where)
+    y = _check_labels(np.asarray(y), f"y in {where}")
     if len(x) != len(y):
         raise InputError(f"{where} has {len(x)} rows in x but {len(y)} labels in y; they must match")
     if len(x) == 0:
         raise InputError(f"{where} holds an empty data set (x has no rows)")
-    x_test = y_test = None
-    if "x_test" in arrays:
-        x_test = _npz_inputs(arrays["x_test"], "x_test", where)
-        y_test = _check_labels(arrays["y_test"], f"y_test in {where}")
+    if (x_test is None) != (y_test is None):
+        raise InputError(f"{where}: give both x_test and y_test, or neither")
+    if x_test is not None:
+        x_test = _npz_inputs(np.asarray(x_test), "x_test", where)
+        y_test = _check_labels(np.asarray(y_test), f"y_test in {where}")
         if len(x_test) != len(y_test):
             raise InputError(f"{where} has {len(x_test)} rows in x_test but {len(y_test)} labels in y_test; they must match")
         if len(x_test) == 0:
@@ -646,7 +661,7 @@ def _load_npz(path: Path) -> Dataset:
         std = tuple(float(max(v, 1e-6)) for v in xd.std(axis=0))
         model = "mlp"
     return Dataset(
-        name=path.name,
+        name=name,
         x_train=x,
         y_train=y,
         x_test=x_test,
