@@ -1,0 +1,65 @@
+"""The reference's seeded 90/10 split of the (noisy) training set into training and validation.
+
+The validation part keeps its noisy labels: no clean data is used for model selection.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["train_val_split"]
+
+
+def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """Split example indices into a training and a validation part, as the reference does.
+
+    The reference (``dataset_split``) reseeds numpy with ``seed`` after generating the
+    noise and takes ``np.random.choice(N, int(N * train_fraction), replace=False)`` as
+    the training indices; the remaining indices, in ascending order, form the validation
+    part. The same indices come back here, from a local generator (the global numpy
+    random state is neither read nor changed).
+
+    Parameters
+    ----------
+    num_examples : int
+        ``N``, the size of the whole (noisy) training set, at least 2.
+    seed : int
+        Seed in ``0 .. 2**32 - 1`` (the reference uses the run's seed, 1 by default).
+    train_fraction : float, default 0.9
+        Fraction of examples in the training part, strictly between 0 and 1; the part
+        has ``int(N * train_fraction)`` examples, and both parts must be non-empty.
+
+    Returns
+    -------
+    train_index : numpy.ndarray
+        int64 indices of the training part, in the reference's (random) order.
+    val_index : numpy.ndarray
+        int64 indices of the validation part, ascending.
+
+    Raises
+    ------
+    InputError
+        If ``num_examples``, ``seed`` or ``train_fraction`` is invalid or would leave one
+        part empty.
+    """
+    if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) or num_examples < 2:
+        raise InputError(f"num_examples must be an integer of at least 2, got {num_examples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an integer in 0..4294967295, got {seed!r}")
+    try:
+        fraction = float(train_fraction)
+    except (TypeError, ValueError):
+        raise InputError(f"train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}") from None
+    if isinstance(train_fraction, bool) or not 0.0 < fraction < 1.0:
+        raise InputError(f"train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}")
+    n = int(num_examples)
+    n_train = int(n * fraction)
+    if n_train < 1 or n_train >= n:
+        raise InputError(
+            f"train_fraction {train_fraction!r} of {n} examples gives {n_train} training and "
+            f"{n - n_train} validation examples; both parts must be non-empty"
+        )
+    train = np.random.RandomState(int(seed)).choice(n, n_train, replace=False).astype(np.int64)
+    val = np.delete(np.arange(n, dtype=np.int64), train)
+    return train, val
