@@ -59,8 +59,9 @@ _INSTANCE_RATE_STD = 0.1
 # asserts ``assert_array_almost_equal(P.sum(axis=1), 1)``, i.e. 6 decimals).
 _ROW_SUM_TOLERANCE = 1e-6
 
-# Rows handed to numpy's multinomial sampler per call, and uniform draws checked per block.
-_SAMPLER_ROWS = 8192
+# Work is done in blocks of about this many array elements (bounded memory), and the
+# proof checks about _VERIFY_BLOCK uniform draws at a time.
+_BLOCK_ELEMENTS = 1 << 20
 _VERIFY_BLOCK = 1 << 21
 
 
@@ -172,7 +173,8 @@ def make_noisy_labels(
     features : array_like, shape (N, ...), optional
         Required for ``"instance"``: the training inputs exactly as stored (uint8 images in
         height-width-channel order, or float features). They are flattened per example in
-        C order and projected *without* normalisation, as the reference does.
+        C order and projected *without* normalisation, as the reference does. Ignored by
+        the other noise types.
     transition : array_like, shape (K, K), optional
         Required for ``"transition"``: ``T[i, j] = P(noisy = j | clean = i)``; each row
         (clean class) must be non-negative and sum to 1.
@@ -195,8 +197,6 @@ def make_noisy_labels(
     num_classes = _check_num_classes(num_classes)
     seed = _check_seed(seed)
     y = _check_labels(labels, num_classes)
-    if noise_type != "instance" and features is not None:
-        features = None  # accepted and ignored, so that callers can always pass them
     if noise_type != "transition" and transition is not None:
         raise InputError(
             f"a transition matrix was given but noise_type is {noise_type!r}; "
@@ -451,6 +451,8 @@ def _rate(clean: np.ndarray, noisy: np.ndarray) -> float:
 
 def _builtin_matrix(noise_type: str, n: float, k: int) -> np.ndarray:
     """The reference's matrices, built with its floating-point operations."""
+    if noise_type == "asymmetric" and k != 10:
+        raise InputError(f"noise_type 'asymmetric' is defined for the 10 CIFAR-10 classes only, got num_classes={k}")
     if noise_type == "none" or n == 0.0:
         return np.eye(k)
     if noise_type == "symmetric":
@@ -463,8 +465,6 @@ def _builtin_matrix(noise_type: str, n: float, k: int) -> np.ndarray:
         t[np.arange(k), (np.arange(k) + 1) % k] = n
         return t
     if noise_type == "asymmetric":
-        if k != 10:
-            raise InputError(f"noise_type 'asymmetric' is defined for the 10 CIFAR-10 classes only, got num_classes={k}")
         t = np.eye(k)
         for src, dst in _ASYMMETRIC_CIFAR10_FLIPS:
             t[src, src] = 1.0 - n
@@ -561,9 +561,10 @@ def _candidate_labels(y: np.ndarray, matrix: np.ndarray, seed: int) -> np.ndarra
     bits.state = legacy.get_state(legacy=False)
     gen = np.random.Generator(bits)
     out = np.empty(len(y), dtype=np.int64)
-    for start in range(0, len(y), _SAMPLER_ROWS):
-        draws = gen.multinomial(1, matrix[y[start : start + _SAMPLER_ROWS]])
-        out[start : start + _SAMPLER_ROWS] = draws.argmax(axis=1)
+    rows = max(1, _BLOCK_ELEMENTS // matrix.shape[0])
+    for start in range(0, len(y), rows):
+        draws = gen.multinomial(1, matrix[y[start : start + rows]])
+        out[start : start + rows] = draws.argmax(axis=1)
     return out
 
 
@@ -673,13 +674,14 @@ def _instance_noise(y: np.ndarray, x: np.ndarray, rate: float, seed: int, k: int
     u = stream.random_sample(n)
 
     nonneg = flat.dtype.kind == "u" or bool(flat.min() >= 0)
+    block = max(1, 16 * _BLOCK_ELEMENTS // d)  # rows of float32 features per product
     labels = np.empty(n, dtype=np.int64)
     undecided = []
     for c in range(k):
         rows = np.flatnonzero(y == c)
         both = np.concatenate([w[c], np.abs(w[c])], axis=1)  # logits and spread in one product
-        for start in range(0, len(rows), _SAMPLER_ROWS):
-            idx = rows[start : start + _SAMPLER_ROWS]
+        for start in range(0, len(rows), block):
+            idx = rows[start : start + block]
             xc = flat[idx].astype(np.float32)
             if nonneg:
                 out = xc @ both
@@ -847,7 +849,7 @@ def _exact_instance_labels(x, y, w, q, u) -> np.ndarray:
     m = len(y)
     labels = np.empty(m, dtype=np.int64)
     k, d = w.shape[2], x.shape[1]
-    chunk = max(1, min(2**20 // k, 2**24 // d))  # bounded memory, few Python steps
+    chunk = max(1, min(_BLOCK_ELEMENTS // k, 16 * _BLOCK_ELEMENTS // d))  # bounded memory, few Python steps
     for start in range(0, m, chunk):
         sl = slice(start, start + chunk)
         yy = y[sl]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, require_fashion_mnist, skip_or_fail
 import torch
 
 from memomentum.data import DATASETS, Dataset, _read_idx, load_dataset, load_human_labels
@@ -229,9 +230,9 @@ def test_idx_test_half_present(tmp_path):
 
 
 def test_real_mnist_test_only_dir():
-    d = Path("/work/shared/data/mnist")
+    d = REPO.parent / "shared" / "data" / "mnist"
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST test files not present in {d}")
+        skip_or_fail(f"real MNIST test files not present in {d}")
     with pytest.raises(InputError, match="no MNIST training images found.*only the t10k test files are there"):
         load_dataset("mnist", data_dir=str(d))
     x = _read_idx(d / "t10k-images-idx3-ubyte.gz", kind="images")
@@ -241,9 +242,7 @@ def test_real_mnist_test_only_dir():
 
 
 def test_real_fashion_mnist():
-    d = Path("/usr/share/datasets/fashion-mnist")
-    if not (d / "train-images-idx3-ubyte.gz").is_file() and not (d / "train-images-idx3-ubyte").is_file():
-        pytest.skip(f"Debian's Fashion-MNIST not installed in {d}")
+    require_fashion_mnist()
     ds = load_dataset("fashion-mnist")
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.y_train.shape == (60000,)
     assert ds.x_test.shape == (10000, 28, 28, 1) and ds.y_test.shape == (10000,)

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fixture_file, require_fashion_mnist
 
 from memomentum.errors import InputError
 from memomentum.split import train_val_split
 
-FIXTURES = Path(os.environ.get("MEMOMENTUM_FIXTURES", "/work/shared/fixtures"))
+
+
 
 
 def oracle_split(n, seed, fraction=0.9):
@@ -25,14 +27,14 @@ def oracle_split(n, seed, fraction=0.9):
 
 
 def test_fashion_mnist_split_fixture():
-    fixture = np.load(FIXTURES / "reference_noise_fashion_mnist_seed1.npz")
+    fixture = fixture_file("reference_noise_fashion_mnist_seed1.npz")
     train, val = train_val_split(60000, seed=1)
     np.testing.assert_array_equal(train, fixture["split_seed1_train_index"].astype(np.int64))
     assert train.shape == (54000,) and val.shape == (6000,)
 
 
 def test_cifar_shaped_split_fixture():
-    fixture = np.load(FIXTURES / "reference_instance_noise_cifar_shaped_seed3.npz")
+    fixture = fixture_file("reference_instance_noise_cifar_shaped_seed3.npz")
     train, val = train_val_split(500, seed=3)
     np.testing.assert_array_equal(train, fixture["train_index"].astype(np.int64))
     assert len(val) == 50
