@@ -136,12 +136,17 @@ def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     if resume:
         if overwrite:
             raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
+        if not run_dir.is_dir():
+            raise InputError(f"nothing to resume: there is no run directory {run_dir}")
         if (run_dir / outputs.SUMMARY).exists():
             raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
         if not (run_dir / outputs.CHECKPOINT).exists():
+            if _never_started(run_dir):
+                raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
+                                 f"start it again with the same command, without --resume")
             raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
         return
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and not _never_started(run_dir):
         if overwrite:
             foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
             if foreign:
@@ -154,6 +159,16 @@ def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
         if (run_dir / outputs.CHECKPOINT).exists():
             raise InputError(f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)")
         raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
+
+
+def _never_started(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds nothing but what a run killed before its first
+    checkpoint leaves behind (``config.json``, temporary files): such a directory is
+    reused as if it were empty."""
+    try:
+        return all(p.name == outputs.CONFIG or outputs.is_temp_file(p) for p in run_dir.iterdir())
+    except FileNotFoundError:
+        return True
 
 
 def _config_differences(saved: dict, cfg: RunConfig) -> list[str]:
@@ -294,19 +309,19 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     _check_model(cfg, problem)
     kill = _KillHook(os.environ.get(KILL_AT_ENV, ""))  # test hook, see above
 
-    # From here on SIGINT/SIGTERM pause the run (after the current step) instead of killing it.
-    with _pause_on_signals() as received:
+    # From here on SIGINT/SIGTERM pause the run (after the current step) instead of killing it;
+    # without a run directory to checkpoint into they keep their usual meaning.
+    with _pause_on_signals() if write else contextlib.nullcontext([]) as received:
         created = False
         if write:
-            if resume:
-                for tmp in run_dir.iterdir():  # left by a run killed while writing
-                    if outputs.is_temp_file(tmp):
-                        tmp.unlink(missing_ok=True)
-            else:
-                if overwrite and run_dir.exists():
-                    shutil.rmtree(run_dir)
-                created = not run_dir.exists()
-                _ensure_dir(run_dir)
+            if overwrite and not resume and run_dir.exists() and not _never_started(run_dir):
+                shutil.rmtree(run_dir)
+            created = not run_dir.exists()
+            _ensure_dir(run_dir)
+            for tmp in run_dir.iterdir():  # left by a run killed while writing
+                if outputs.is_temp_file(tmp):
+                    tmp.unlink(missing_ok=True)
+            if not resume:
                 try:
                     outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
                 except OSError as e:
@@ -318,8 +333,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
         elapsed = lambda: previous_elapsed + time.perf_counter() - t_start  # noqa: E731
         midway = kill.at("checkpoint-write")
 
-        def checkpoint(proc: Procedure) -> None:
-            kill("epoch")
+        def save(proc: Procedure) -> None:
             if not write:
                 return
             try:
@@ -327,6 +341,10 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
                                                                       "elapsed": elapsed()}, midway=midway)
             except OSError as e:
                 raise _write_failed(e, run_dir, created) from None
+
+        def checkpoint(proc: Procedure) -> None:  # after every epoch, and when paused
+            kill("epoch")
+            save(proc)
             if not proc.state.phase_started:
                 kill("round")
 
@@ -338,6 +356,8 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
                          should_pause=should_pause, progress=bar.update_row if bar else None)
         if saved is not None:
             proc.load_state_dict(saved["procedure"])
+        else:
+            save(proc)  # from now on the directory can be resumed, whatever happens
         try:
             proc.run()
         finally:

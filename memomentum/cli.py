@@ -104,9 +104,11 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .outputs import CONFIG, read_checkpoint
-        if "out" in given and Path(given["out"]) != Path(args.resume):
+        from .api import _check_run_dir
+        from .outputs import read_checkpoint
+        if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
+        _check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
         base = RunConfig.from_dict(read_checkpoint(Path(args.resume))["config"])
         return dataclasses.replace(base, **given, out=args.resume), True
     return RunConfig(**given), False
@@ -132,13 +134,14 @@ def _print_summary(summary: dict, run_dir) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .api import Interrupted, run
+    from .api import Interrupted, resume_command, run
     cfg, resume = _run_config(args)
     try:
         result = run(cfg, resume=resume, overwrite=args.overwrite)
     except Interrupted as e:
         code = 130 if e.signum == signal.SIGINT else 143
-        print(f"memomentum: interrupted; checkpoint saved. Resume with: memomentum run --resume {e.run_dir}", file=sys.stderr)
+        print(f"memomentum: interrupted by {signal.Signals(e.signum).name}; checkpoint saved. "
+              f"Resume with: {resume_command(e.run_dir)}", file=sys.stderr)
         return code
     if args.json:
         print(json.dumps(result.summary, indent=2))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -56,6 +57,13 @@ class RunConfig:
     progress: bool = True
 
     def __post_init__(self):
+        # numpy scalars (np.int64(3), np.float32(0.2)) become plain Python numbers
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+                setattr(self, f.name, int(value))
+            elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
+                setattr(self, f.name, float(value))
         if self.noise_type is None:
             own_data = str(self.dataset).endswith(".npz") or self.dataset == "arrays"
             self.noise_type = "none" if own_data else "instance"
@@ -74,32 +82,37 @@ class RunConfig:
         from .models import MODELS
         from .noise import NOISE_TYPES
 
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise InputError(f"dataset must be a name or the path of a .npz file, got {self.dataset!r}")
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.device not in DEVICES:
             raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.noise_type not in NOISE_TYPES:
             raise InputError(f"unknown noise type {self.noise_type!r}; choose one of {', '.join(NOISE_TYPES)}")
-        if not (isinstance(self.noise_rate, (int, float)) and math.isfinite(self.noise_rate) and 0 <= self.noise_rate < 1):
+        if not (_is_number(self.noise_rate) and math.isfinite(self.noise_rate) and 0 <= self.noise_rate < 1):
             raise InputError(f"noise rate {self.noise_rate!r} is outside [0, 1)")
         if self.noise_type == "transition" and not self.transition_path:
             raise InputError("noise type 'transition' needs a transition matrix file (--transition PATH)")
         if self.model is not None and self.model not in MODELS:
             raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        for name in ("epochs", "max_outer_loop", "max_inner_loop", "batch_size", "predict_chunk"):
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
+            raise InputError(f"seed must be a whole number in 0..4294967295, got {self.seed!r}")
+        for name in ("epochs", "max_outer_loop", "max_inner_loop", "batch_size", "predict_chunk", "threads"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not _is_int(value) or value < 1):
                 raise InputError(f"{name.replace('_', '-')} must be a whole number of at least 1, got {value!r}")
         for name in ("lr", "weight_decay", "momentum", "gamma", "margin_step", "margin_limit"):
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
+            if value is not None and not (_is_number(value) and math.isfinite(value) and value >= 0):
                 raise InputError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"lr must be greater than 0, got {self.lr!r}")
-        if not (0 < self.val_fraction < 1):
+        if not (_is_number(self.val_fraction) and 0 < self.val_fraction < 1):
             raise InputError(f"val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be at least 1, got {self.threads!r}")
+        milestones = self.milestones
+        if not (isinstance(milestones, (tuple, list)) and all(_is_int(m) and m >= 1 for m in milestones)):
+            raise InputError(f"milestones must be whole numbers of epochs >= 1, like 40,80; got {milestones!r}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -113,6 +126,14 @@ class RunConfig:
         if "milestones" in kwargs:
             kwargs["milestones"] = tuple(kwargs["milestones"])
         return cls(**kwargs)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # Keys that do not change a run's results: they may differ when resuming.

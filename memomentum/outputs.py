@@ -26,13 +26,43 @@ SUMMARY = "summary.json"
 CONFIG = "config.json"
 
 
+def _file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # mkstemp creates 0600 files; outputs get the usual 0666 & ~umask
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename: fsync the directory entry (a no-op where the OS does not allow it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. EINVAL on file systems without directory fsync
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_temp_file(path: Path) -> bool:
+    """Whether ``path`` is a temporary file left by :func:`_atomic` (after a crash)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
 @contextlib.contextmanager
 def _atomic(path: Path, mode: str = "w"):
-    """Open a temporary file beside ``path``; on success fsync it and rename it over
-    ``path``, so readers only ever see the old or the new complete file."""
+    """Open a temporary file beside ``path``; on success fsync it, rename it over
+    ``path`` and fsync the directory, so readers only ever see the old or the new
+    complete file, also after a power cut. On any error the temporary file is removed."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -42,6 +72,7 @@ def _atomic(path: Path, mode: str = "w"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
 
 
 def write_json(path: Path, data) -> None:
@@ -57,12 +88,23 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         w.writerows(rows)
 
 
-def write_torch(path: Path, obj) -> None:
+def write_torch(path: Path, obj, *, midway=None) -> None:
+    """``torch.save`` atomically. ``midway``, if given, is called once half of the bytes
+    are in the temporary file (flushed) and before the rest and the rename: the test hook
+    ``MEMOMENTUM_TEST_KILL_AT=checkpoint-write:N`` (see :mod:`memomentum.api`) uses it."""
     # Serialise to memory first so a failing write never leaves a half file behind.
     buf = io.BytesIO()
     torch.save(obj, buf)
+    data = buf.getbuffer()
     with _atomic(path, "wb") as f:
-        f.write(buf.getbuffer())
+        if midway is not None:
+            half = len(data) // 2
+            f.write(data[:half])
+            f.flush()
+            midway()
+            f.write(data[half:])
+        else:
+            f.write(data)
 
 
 def read_checkpoint(run_dir: Path) -> dict:
@@ -70,9 +112,12 @@ def read_checkpoint(run_dir: Path) -> dict:
     if not path.exists():
         raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # a corrupt checkpoint is the user's file now
-        raise InputError(f"cannot read the checkpoint {path}: {e}") from None
+        raise InputError(f"cannot read the checkpoint {path}: the file is corrupt or truncated ({type(e).__name__})") from None
+    if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and isinstance(saved.get("procedure"), dict)):
+        raise InputError(f"{path} is not a memomentum checkpoint (it lacks the saved configuration and state)")
+    return saved
 
 
 HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]

@@ -124,6 +124,11 @@ class Procedure:
             self.optimizer.load_state_dict(self.state.optimizer)
             if self.scheduler is not None and self.state.scheduler is not None:
                 self.scheduler.load_state_dict(self.state.scheduler)
+        elif self.state.stage == "inner" and self.state.model is not None:
+            # saved between two phases: the next inner round starts from the current network
+            # (normally replaced by the outer loop's best weights, see _start_inner_round)
+            self._build_model()
+            self.model.load_state_dict(self.state.model)
 
     # -- building blocks ----------------------------------------------------------------
     def _build_model(self) -> None:
@@ -219,6 +224,8 @@ class Procedure:
                     self._record_run_best(val)
             else:
                 s.margin += cfg.margin_step
+            if s.outer_best_weights is None:  # validation accuracy still 0: keep the latest network
+                s.outer_best_weights = _clone_weights(self.model)
             if s.margin > cfg.margin_limit or s.epoch >= cfg.epochs:
                 if cfg.method == "ce" or cfg.max_inner_loop <= 1:
                     self._next_outer()

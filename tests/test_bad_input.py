@@ -1,0 +1,365 @@
+"""Bad input: one sentence naming the bad value and what is allowed, exit status 2, no
+traceback, and nothing left behind (no run directory; an existing one unchanged).
+
+The command line is driven in-process through ``memomentum.cli.main`` (exactly what
+``python -m memomentum`` runs, minus the interpreter start); two cases also go through a
+real process. The same mistakes through the Python API raise ``InputError`` with the
+same sentence. ``docs/errors.md`` lists every message (``python docs/errors.py``).
+"""
+import contextlib
+import errno
+import gzip
+import io
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import memomentum
+from memomentum import InputError, RunConfig, outputs
+from memomentum.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet"]
+FAST_CFG = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, batch_size=32, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def blobs(n=200, k=3, d=5, seed=0):
+    rs = np.random.RandomState(seed)
+    y = np.arange(n) % k
+    return rs.randn(n, d).astype(np.float32) + y[:, None], y
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    return write_bad_files(tmp_path_factory.mktemp("bad"))
+
+
+def write_bad_files(d: Path) -> Path:
+    """Every bad input file (also used by docs/errors.py)."""
+    x, y = blobs()
+    np.savez(d / "good.npz", x=x, y=y)
+    np.savez(d / "float-labels.npz", x=x, y=y + 0.5)
+    gap = y.copy()
+    gap[gap == 1] = 2
+    np.savez(d / "missing-class.npz", x=x, y=gap)
+    nan, inf = x.copy(), x.copy()
+    nan[3, 2], inf[7, 0] = np.nan, -np.inf
+    np.savez(d / "nan.npz", x=nan, y=y)
+    np.savez(d / "inf.npz", x=inf, y=y)
+    np.savez(d / "empty.npz", x=np.zeros((0, 5), np.float32), y=np.zeros(0, np.int64))
+    np.savez(d / "small.npz", x=x[:30], y=y[:30])
+    good = (d / "good.npz").read_bytes()
+    (d / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (d / "not-a-zip.npz").write_text("x,y\n1,2\n")
+    # transition matrices for the 10 digits classes
+    np.save(d / "t3x3.npy", np.full((3, 3), 1 / 3))
+    rows = np.full((10, 10), 0.1)
+    rows[4] = 0.2
+    np.save(d / "rows.npy", rows)
+    # CIFAR-N style human labels for the 1437 digits training images
+    human = np.zeros(1437, np.int64)
+    human[5] = 10
+    np.save(d / "human-10.npy", human)
+    # MNIST idx files: training images cut short (plain and gzipped)
+    rs = np.random.RandomState(1)
+    header = b"".join(v.to_bytes(4, "big") for v in (2051, 50, 28, 28))
+    payload = header + rs.randint(0, 256, 50 * 28 * 28, dtype=np.uint8).tobytes()
+    labels = b"".join(v.to_bytes(4, "big") for v in (2049, 50)) + bytes(50)
+    for name, images in (("idx", payload[:5000]), ("idx-gz", gzip.compress(payload)[:5000])):
+        (d / name).mkdir()
+        (d / name / ("train-images-idx3-ubyte" + (".gz" if name == "idx-gz" else ""))).write_bytes(images)
+        (d / name / "train-labels-idx1-ubyte").write_bytes(labels)
+    # a CIFAR-10 pickle cut short
+    (d / "cifar").mkdir()
+    batch = pickle.dumps({b"data": np.zeros((20, 3072), np.uint8), b"labels": list(range(10)) * 2}, protocol=2)
+    (d / "cifar" / "data_batch_1").write_bytes(batch[: len(batch) // 2])
+    (d / "a-file").write_text("not a directory\n")
+    return d
+
+
+def run_cli(*args) -> tuple[int, str]:
+    """``memomentum run ...`` in this process: (exit status, stderr)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(["run", *args])
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+    return code, err.getvalue()
+
+
+# name -> (CLI arguments, the message, RunConfig fields for the same mistake or None)
+# "{d}" stands for the directory of the bad files.
+CASES = {
+    "unknown dataset": (["--dataset", "imagenet"],
+                        "unknown dataset 'imagenet': choose one of digits, mnist, fashion-mnist, cifar10, cifar100, "
+                        "or give the path of a .npz file", dict(dataset="imagenet")),
+    "unknown model": (["--model", "vgg16"], "unknown model 'vgg16'; choose one of lenet, resnet18, resnet34, mlp",
+                      dict(model="vgg16")),
+    "model that needs images": (["--dataset", "{d}/good.npz", "--model", "lenet"],
+                                "model 'lenet' needs images, but the data are flat feature vectors; use --model mlp",
+                                dict(dataset="{d}/good.npz", model="lenet")),
+    "unknown noise type": (["--noise-type", "gaussian"],
+                           "unknown noise type 'gaussian'; choose one of none, symmetric, pairflip, instance, "
+                           "asymmetric, transition", dict(noise_type="gaussian")),
+    "unknown device": (["--device", "tpu"],
+                       "argument --device: invalid choice: 'tpu' (choose from 'auto', 'cpu', 'cuda') "
+                       "(see memomentum run --help)", None),
+    "unknown device (API)": (None, "unknown device 'tpu'; choose one of auto, cpu, cuda", dict(device="tpu")),
+    "noise rate NaN": (["--noise-rate", "nan"], "noise rate nan is outside [0, 1)", dict(noise_rate=float("nan"))),
+    "transition matrix of the wrong size": (
+        ["--noise-type", "transition", "--transition", "{d}/t3x3.npy"],
+        "the transition matrix must have shape (10, 10) for 10 classes, got (3, 3)",
+        dict(noise_type="transition", transition_path="{d}/t3x3.npy")),
+    "transition rows not summing to 1": (
+        ["--noise-type", "transition", "--transition", "{d}/rows.npy"],
+        "row 4 of the transition matrix (clean class 4) sums to 2.0; each row must sum to 1 "
+        "(T[i, j] = P(noisy = j | clean = i))", dict(noise_type="transition", transition_path="{d}/rows.npy")),
+    "human labels >= K": (["--human-labels", "{d}/human-10.npy"],
+                          "the human label file {d}/human-10.npy holds the label 10, but digits has 10 classes: "
+                          "labels must be 0..9", dict(human_labels_path="{d}/human-10.npy")),
+    "non-integer labels": (["--dataset", "{d}/float-labels.npz"],
+                           "y in {d}/float-labels.npz contains the non-integer label 0.5; labels must be integers 0..K-1",
+                           dict(dataset="{d}/float-labels.npz")),
+    "a class without examples": (["--dataset", "{d}/missing-class.npz"],
+                                 "{d}/missing-class.npz has no training example of class 1; labels must cover 0..2 "
+                                 "(K = max label + 1)", dict(dataset="{d}/missing-class.npz")),
+    "NaN in features": (["--dataset", "{d}/nan.npz"],
+                        "x in {d}/nan.npz contains NaN or infinite values (after conversion to float32)",
+                        dict(dataset="{d}/nan.npz")),
+    "inf in features": (["--dataset", "{d}/inf.npz"],
+                        "x in {d}/inf.npz contains NaN or infinite values (after conversion to float32)",
+                        dict(dataset="{d}/inf.npz")),
+    "empty data set": (["--dataset", "{d}/empty.npz"], "{d}/empty.npz holds an empty data set (x has no rows)",
+                       dict(dataset="{d}/empty.npz")),
+    "fewer examples than one batch": (["--dataset", "{d}/small.npz"],
+                                      "the training part has 27 examples, fewer than one batch of 32; lower --batch-size",
+                                      dict(dataset="{d}/small.npz")),
+    "truncated npz": (["--dataset", "{d}/truncated.npz"],
+                      "{d}/truncated.npz is not a readable .npz file (corrupt or truncated: BadZipFile: "
+                      "File is not a zip file)", dict(dataset="{d}/truncated.npz")),
+    "npz that is not a zip archive": (["--dataset", "{d}/not-a-zip.npz"],
+                                      "{d}/not-a-zip.npz is not a readable .npz file (it is not a zip archive)",
+                                      dict(dataset="{d}/not-a-zip.npz")),
+    "truncated idx": (["--dataset", "mnist", "--data-dir", "{d}/idx"],
+                      "MNIST training images {d}/idx/train-images-idx3-ubyte holds 4984 bytes of data but its header "
+                      "(50, 28, 28) announces 39200 (truncated)", dict(dataset="mnist", data_dir="{d}/idx")),
+    "truncated gzipped idx": (["--dataset", "mnist", "--data-dir", "{d}/idx-gz"],
+                              "MNIST training images {d}/idx-gz/train-images-idx3-ubyte.gz is a corrupt or truncated "
+                              "gzip file (Compressed file ended before the end-of-stream marker was reached)",
+                              dict(dataset="mnist", data_dir="{d}/idx-gz")),
+    "truncated pickle": (["--dataset", "cifar10", "--data-dir", "{d}/cifar"],
+                         "CIFAR-10 training batch {d}/cifar/data_batch_1 is not a readable pickle (corrupt or "
+                         "truncated: UnpicklingError: pickle data was truncated)",
+                         dict(dataset="cifar10", data_dir="{d}/cifar")),
+    "output below a regular file": (["--out", "{d}/a-file/run"],
+                                    "cannot write to the output directory {d}/a-file/run: Not a directory",
+                                    dict(out="{d}/a-file/run")),
+    "output is a regular file": (["--out", "{d}/a-file"], "{d}/a-file is a file, not a run directory; choose another --out",
+                                 dict(out="{d}/a-file")),
+    "negative seed": (["--seed", "-1"], "seed must be a whole number in 0..4294967295, got -1", dict(seed=-1)),
+}
+
+
+def fill(value, d: Path):
+    return value.replace("{d}", str(d)) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c[0] is not None])
+def test_cli_refuses_bad_input(name, files, tmp_path):
+    args, message, _ = CASES[name]
+    args = [fill(a, files) for a in args]
+    out = tmp_path / "run"
+    before = sorted(p.name for p in files.rglob("*"))
+    code, err = run_cli(*FAST, *(["--out", str(out)] if "--out" not in args else []), *args)
+    assert code == 2
+    assert err.splitlines() == [f"memomentum: error: {fill(message, files)}"]
+    assert not out.exists()
+    assert sorted(p.name for p in files.rglob("*")) == before  # nothing created beside the inputs either
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c[2] is not None])
+def test_python_api_raises_the_same_input_error(name, files, tmp_path):
+    _, message, fields = CASES[name]
+    fields = {k: fill(v, files) for k, v in fields.items()}
+    fields.setdefault("out", str(tmp_path / "run"))
+    with pytest.raises(InputError) as e:
+        memomentum.run(RunConfig(**{**FAST_CFG, **fields}))
+    assert str(e.value) == fill(message, files)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["NaN in features", "output below a regular file"])
+def test_a_real_process_exits_2_without_traceback(name, files, tmp_path):
+    args, message, _ = CASES[name]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, "-m", "memomentum", "run", *FAST, "--out", str(tmp_path / "run"),
+                        *[fill(a, files) for a in args]], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr == f"memomentum: error: {fill(message, files)}\n"
+    assert r.stdout == ""
+    assert not (tmp_path / "run").exists()
+
+
+def test_output_directory_under_proc(tmp_path):
+    code, err = run_cli(*FAST, "--out", "/proc/memomentum/run")  # cannot be created, even by root
+    assert code == 2
+    assert err.startswith("memomentum: error: cannot write to the output directory /proc/memomentum/run: ")
+    assert len(err.splitlines()) == 1
+    with pytest.raises(InputError, match="^cannot write to the output directory /proc/memomentum/run: "):
+        memomentum.run(RunConfig(out="/proc/memomentum/run", **FAST_CFG))
+
+
+# -- existing run directories stay as they were ---------------------------------------------
+
+def snapshot(d: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+@pytest.fixture
+def finished_run(tmp_path) -> Path:
+    d = tmp_path / "finished"
+    d.mkdir()
+    for name in ("config.json", "summary.json", "history.csv", "examples.csv"):
+        (d / name).write_text("{}\n")
+    return d
+
+
+@pytest.fixture
+def unfinished_run(files, tmp_path) -> Path:
+    d = tmp_path / "unfinished"
+    d.mkdir()
+    cfg = RunConfig(dataset=str(files / "good.npz"), out=str(d), **FAST_CFG)
+    torch.save({"config": cfg.to_dict(), "procedure": {}, "elapsed": 1.0}, d / outputs.CHECKPOINT)
+    (d / "config.json").write_text("{}\n")
+    return d
+
+
+def test_overwrite_with_bad_input_keeps_the_finished_run(files, finished_run):
+    before = snapshot(finished_run)
+    code, err = run_cli(*FAST, "--out", str(finished_run), "--overwrite", "--dataset", str(files / "good.npz"),
+                        "--model", "resnet18")
+    assert code == 2
+    assert err == "memomentum: error: model 'resnet18' needs images, but the data are flat feature vectors; use --model mlp\n"
+    assert snapshot(finished_run) == before
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path):
+    d = tmp_path / "thesis"
+    d.mkdir()
+    (d / "chapter1.tex").write_text("precious\n")
+    (d / "summary.json").write_text("{}\n")
+    code, err = run_cli(*FAST, "--out", str(d), "--overwrite")
+    assert code == 2
+    assert err == (f"memomentum: error: {d} holds files that are not part of a memomentum run (chapter1.tex); "
+                   f"--overwrite only replaces run directories, so choose another --out\n")
+    assert (d / "chapter1.tex").read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--noise-rate", "2"], "noise rate 2.0 is outside [0, 1)"),
+    (["--overwrite"], "--resume continues a run and --overwrite starts it again; pass only one of them"),
+    (["--epochs", "7"], "cannot resume {run}: these settings differ from the saved run: epochs"),
+])
+def test_bad_resume_leaves_the_unfinished_run_alone(extra, message, unfinished_run):
+    before = snapshot(unfinished_run)
+    code, err = run_cli("--resume", str(unfinished_run), *extra)
+    assert code == 2
+    assert err == f"memomentum: error: {message.format(run=unfinished_run)}\n"
+    assert snapshot(unfinished_run) == before
+
+
+def test_corrupt_checkpoint(unfinished_run):
+    (unfinished_run / outputs.CHECKPOINT).write_bytes(b"PK\x03\x04 not really")
+    before = snapshot(unfinished_run)
+    code, err = run_cli("--resume", str(unfinished_run))
+    assert code == 2
+    assert err == (f"memomentum: error: cannot read the checkpoint {unfinished_run / outputs.CHECKPOINT}: "
+                   f"the file is corrupt or truncated (RuntimeError)\n")
+    assert snapshot(unfinished_run) == before
+
+
+def test_resume_without_a_run(tmp_path, finished_run):
+    assert run_cli("--resume", str(tmp_path / "nowhere")) == (
+        2, f"memomentum: error: nothing to resume: there is no run directory {tmp_path / 'nowhere'}\n")
+    assert run_cli("--resume", str(finished_run)) == (
+        2, f"memomentum: error: the run in {finished_run} has already finished; nothing to resume\n")
+
+
+# -- a full disk, simulated: os.replace (the rename of every atomic write) or fsync fails --
+
+def disk_full_at(monkeypatch, name: str, nth: int, call: str = "replace"):
+    """Make the ``nth`` atomic write of ``name`` fail with ENOSPC."""
+    seen = {"n": 0}
+    real = getattr(os, call)
+
+    def failing(*args):
+        target = args[1] if call == "replace" else os.readlink(f"/proc/self/fd/{args[0]}")
+        if Path(target).name == name or (call == "fsync" and Path(target).name.startswith(f".{name}.")):
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(*args)
+
+    monkeypatch.setattr(os, call, failing)
+
+
+def temp_files(d: Path) -> list:
+    return [p.name for p in d.iterdir() if outputs.is_temp_file(p)] if d.exists() else []
+
+
+def full_disk_config(files, out: Path) -> RunConfig:
+    return RunConfig(dataset=str(files / "good.npz"), noise_type="symmetric", noise_rate=0.2, out=str(out), **FAST_CFG)
+
+
+def test_full_disk_before_the_first_checkpoint_leaves_nothing(files, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    disk_full_at(monkeypatch, "config.json", 1)
+    with pytest.raises(InputError) as e:
+        memomentum.run(full_disk_config(files, out))
+    assert str(e.value) == f"the disk holding {out} is full; free some space, then run the same command again"
+    assert not out.exists()
+
+    disk_full_at(monkeypatch, outputs.CHECKPOINT, 1, call="fsync")  # the initial checkpoint
+    with pytest.raises(InputError) as e:
+        memomentum.run(full_disk_config(files, out))
+    assert str(e.value) == f"the disk holding {out} is full; free some space, then run the same command again"
+    assert not out.exists()
+
+
+def test_full_disk_during_the_run_keeps_a_resumable_checkpoint(files, tmp_path, monkeypatch):
+    uninterrupted = memomentum.run(full_disk_config(files, tmp_path / "uninterrupted"))
+    out = tmp_path / "run"
+    disk_full_at(monkeypatch, outputs.CHECKPOINT, 4)
+    with pytest.raises(InputError) as e:
+        memomentum.run(full_disk_config(files, out))
+    assert str(e.value) == (f"the disk holding {out} is full; free some space, then resume with: "
+                            f"memomentum run --resume {out}")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json"]  # no temporary files
+
+    monkeypatch.undo()
+    disk_full_at(monkeypatch, "examples.csv", 1, call="fsync")  # the final outputs: all or nothing
+    with pytest.raises(InputError) as e:
+        memomentum.run(full_disk_config(files, out), resume=True)
+    assert "is full; free some space, then resume with" in str(e.value)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json"]
+
+    monkeypatch.undo()
+    resumed = memomentum.run(full_disk_config(files, out), resume=True)
+    strip = lambda s: {k: v for k, v in s.items() if k not in ("wall_time_s", "time_s")}  # noqa: E731
+    assert strip(resumed.summary) == strip(uninterrupted.summary)
+    assert (out / "examples.csv").read_bytes() == (tmp_path / "uninterrupted" / "examples.csv").read_bytes()
+    assert not (out / outputs.CHECKPOINT).exists() and not temp_files(out)

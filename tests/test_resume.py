@@ -1,0 +1,236 @@
+"""Nothing lost: a run killed or interrupted anywhere resumes exactly.
+
+The killed runs are real processes (``python -m memomentum run``). SIGKILL lands at exact
+points through the test hook ``MEMOMENTUM_TEST_KILL_AT=POINT:N`` (documented in
+``memomentum/api.py``); SIGINT and SIGTERM are sent from outside while the run trains.
+Each resumed run must give the same summary.json (all but the timings), examples.csv,
+history.csv and best weights as one uninterrupted run with the same seed.
+"""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memomentum import outputs
+from memomentum.api import KILL_AT_ENV
+from memomentum.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+# 360 training examples: 12 steps per epoch in the first phase, 7 in the first inner round;
+# 18 epochs over 2 outer loops with 2 inner rounds each.
+SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "3", "--epochs", "3",
+            "--max-outer-loop", "2", "--max-inner-loop", "3", "--batch-size", "32", "--quiet"]
+TIMING_KEYS = ("wall_time_s", "time_s")
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    n = torch.get_num_threads()  # runs in this process set the thread count; give it back
+    yield
+    torch.set_num_threads(n)
+
+
+def write_blobs(path: Path, n: int, seed: int = 0) -> Path:
+    """Four Gaussian blobs in 8 dimensions, with a test set."""
+    rs = np.random.RandomState(seed)
+    y, yt = rs.randint(0, 4, n), rs.randint(0, 4, 100)
+    centre = 2.0 * np.eye(4, 8, dtype=np.float32)
+    np.savez(path, x=rs.randn(n, 8).astype(np.float32) + centre[y], y=y,
+             x_test=rs.randn(100, 8).astype(np.float32) + centre[yt], y_test=yt)
+    return path
+
+
+def cli(*args, kill_at: str | None = None, **popen) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env.pop(KILL_AT_ENV, None)
+    if kill_at:
+        env[KILL_AT_ENV] = kill_at
+    return subprocess.Popen([sys.executable, "-m", "memomentum", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def in_process(*args) -> int:
+    return main(["run", *args])
+
+
+def results(run_dir: Path) -> dict:
+    """Everything a run leaves that must not depend on interruptions."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in TIMING_KEYS:
+        summary.pop(key)
+    config = json.loads((run_dir / "config.json").read_text())
+    config.pop("out")
+    model = torch.load(run_dir / "model.pt", weights_only=True)
+    return {"summary": summary, "examples": (run_dir / "examples.csv").read_text(),
+            "history": (run_dir / "history.csv").read_text(), "config": config,
+            "weights": {k: v.numpy().tobytes() for k, v in model["state_dict"].items()}}
+
+
+def assert_finished_like(run_dir: Path, baseline: Path, elapsed_before: float) -> None:
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in baseline.iterdir())
+    assert not (run_dir / outputs.CHECKPOINT).exists()
+    got, want = results(run_dir), results(baseline)
+    assert got["summary"] == want["summary"]
+    for key in ("examples", "history", "config", "weights"):
+        assert got[key] == want[key], key
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    epochs = [(r["outer"], r["inner"], r["epoch"]) for r in rows]
+    assert len(epochs) == len(set(epochs)), "an epoch appears twice in history.csv"
+    wall = json.loads((run_dir / "summary.json").read_text())["wall_time_s"]
+    assert wall >= elapsed_before > 0  # the time before the interruption is carried over
+
+
+def checkpoint_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / outputs.CHECKPOINT, weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_blobs(tmp_path_factory.mktemp("data") / "blobs.npz", 400)
+
+
+@pytest.fixture(scope="module")
+def baseline(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("baseline") / "run"
+    assert in_process("--dataset", str(data), *SCHEDULE, "--out", str(out)) == 0
+    return out
+
+
+# point -> (hook, what the saved state must look like afterwards)
+KILLS = {
+    "inside the first phase": ("step:18", dict(stage="first", outer=0, epoch=1, phase_started=True)),
+    "before an epoch's checkpoint": ("epoch:5", dict(stage="inner", outer=0, inner=1, epoch=1)),
+    "between rounds": ("round:2", dict(stage="inner", outer=0, inner=2, epoch=0, phase_started=False)),
+    "inside an inner round": ("step:47", dict(stage="inner", outer=0, inner=1, epoch=1, phase_started=True)),
+    "during a checkpoint write": ("checkpoint-write:6", dict(stage="inner", outer=0, inner=1, epoch=1)),
+}
+
+
+@pytest.mark.parametrize("where", list(KILLS))
+def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, baseline, tmp_path, capsys):
+    hook, expected_state = KILLS[where]
+    out = tmp_path / "run"
+    args = ["--dataset", str(data), *SCHEDULE, "--out", str(out)]
+    p = cli("run", *args, kill_at=hook)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL, err
+    assert not (out / "summary.json").exists()
+    saved = checkpoint_state(out)
+    state = saved["procedure"]
+    assert {k: state[k] for k in expected_state} == expected_state
+    temp_files = [f.name for f in out.iterdir() if outputs.is_temp_file(f)]
+    assert bool(temp_files) == (where == "during a checkpoint write")
+
+    # the same command again does not start over: it says how to resume
+    assert in_process(*args) == 2
+    assert f"continue it with: memomentum run --resume {out}" in capsys.readouterr().err
+
+    assert in_process("--resume", str(out), "--quiet") == 0
+    assert not [f for f in out.iterdir() if outputs.is_temp_file(f)]
+    assert_finished_like(out, baseline, saved["elapsed"])
+
+
+def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline, tmp_path, capsys):
+    out = tmp_path / "run"
+    p = cli("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at="round:3")  # between outer loops
+    p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL
+    saved = checkpoint_state(out)
+    assert {k: saved["procedure"][k] for k in ("stage", "outer", "epoch", "phase_started")} == dict(
+        stage="first", outer=1, epoch=0, phase_started=False)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+
+    assert in_process("--resume", str(out), "--lr", "0.1", "--seed", "4", "--quiet") == 2
+    msg = capsys.readouterr().err.strip()
+    assert msg == f"memomentum: error: cannot resume {out}: these settings differ from the saved run: lr, seed"
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+
+    # settings that do not change results (device, threads, output, progress) may differ
+    assert in_process("--resume", str(out), "--device", "cpu", "--threads", "1", "--quiet") == 0
+    assert_finished_like(out, baseline, saved["elapsed"])
+
+    assert in_process("--resume", str(out)) == 2
+    assert capsys.readouterr().err.strip() == f"memomentum: error: the run in {out} has already finished; nothing to resume"
+
+
+# A longer schedule (about 2 s of training on an idle 2-core machine, 36 steps per epoch) so
+# that the signal surely arrives while the run trains.
+SIGNAL_SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "5", "--epochs", "20",
+                   "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def signal_baseline(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("signals")
+    data = write_blobs(root / "blobs.npz", 600, seed=1)
+    out = root / "uninterrupted"
+    assert in_process("--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out)) == 0
+    return data, out
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, signal_baseline, tmp_path):
+    data, baseline = signal_baseline
+    out = tmp_path / "run"
+    p = cli("run", "--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out))
+    # the initial checkpoint is written just before training starts (with the signal
+    # handlers already in place): signal a moment later, while the run trains
+    deadline = time.monotonic() + 240
+    while not (out / outputs.CHECKPOINT).exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)
+    assert p.poll() is None, "the run ended before it could be interrupted"
+    p.send_signal(sig)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == code, stderr
+    assert stderr.strip().splitlines() == [
+        f"memomentum: interrupted by {sig.name}; checkpoint saved. Resume with: memomentum run --resume {out}"]
+    saved = checkpoint_state(out)
+    state = saved["procedure"]
+    assert state["stage"] != "done" and not (out / "summary.json").exists()
+    assert state["step_pos"] > 0 or state["history"], "it stops after a training step, not before"
+
+    assert in_process("--resume", str(out), "--quiet") == 0
+    assert_finished_like(out, baseline, saved["elapsed"])
+
+
+def test_run_killed_before_its_first_checkpoint_starts_again(data, baseline, tmp_path, capsys):
+    # what MEMOMENTUM_TEST_KILL_AT=checkpoint-write:1 leaves (the initial checkpoint,
+    # written before training, cut half way): config.json and a temporary file
+    out = tmp_path / "run"
+    args = ["--dataset", str(data), *SCHEDULE, "--out", str(out)]
+    out.mkdir()
+    shutil.copy(baseline / "config.json", out / "config.json")
+    (out / ".checkpoint.pt.x1y2z3.tmp").write_bytes(b"PK\x03\x04 half a checkpoint")
+    assert in_process("--resume", str(out)) == 2
+    assert "stopped before its first checkpoint; start it again with the same command" in capsys.readouterr().err
+    assert in_process(*args) == 0  # no --overwrite needed: nothing was lost
+    assert_finished_like(out, baseline, 1e-9)
+
+
+def test_atomic_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.isdir(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else None)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    outputs.write_json(tmp_path / "a.json", {"x": 1})
+    outputs.write_torch(tmp_path / "b.pt", {"x": torch.ones(3)})
+    if synced and synced[0] is not None:
+        assert synced == [False, True, False, True]  # file, then directory after the rename
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
