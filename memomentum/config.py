@@ -53,7 +53,7 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None  # CPU threads; None = all cores
     compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
-    predict_chunk: int = 4096  # examples per forward pass when predicting/evaluating
+    predict_chunk: int | None = None  # examples per forward pass when predicting; None: per device
     out: str | None = None
     progress: bool = True
 

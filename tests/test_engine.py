@@ -97,3 +97,104 @@ def test_predict_chunks_agree_with_one_big_pass():
         probs = m(d.x).softmax(1)
     assert torch.equal(p2, probs.argmax(1))
     assert torch.allclose(c2, probs.max(1).values)
+
+
+# -- performance options that must not change results ---------------------------------------
+
+def _lenet_and_images(n=300, seed=0, channels_last=True, shape=(28, 28, 1), model="lenet"):
+    x = (np.random.RandomState(seed).rand(n, *shape) * 255).astype(np.uint8)
+    d = to_device_data(x, mean=(0.3,) * shape[2], std=(0.3,) * shape[2], device=torch.device("cpu"),
+                       channels_last=channels_last)
+    torch.manual_seed(seed)
+    m = create_model(model, input_shape=(shape[2], shape[0], shape[1]), num_classes=10)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    return m, d
+
+
+def test_engine_picks_the_device_default_prediction_chunk_unless_given():
+    from memomentum.engine import DEFAULT_PREDICT_CHUNK
+    cpu = torch.device("cpu")
+    assert Engine(device=cpu, augment="none", batch_size=8).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
+    assert Engine(device=cpu, augment="none", batch_size=8, predict_chunk=None).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
+    assert Engine(device=cpu, augment="none", batch_size=8, predict_chunk=77).predict_chunk == 77
+
+
+@pytest.mark.parametrize("chunks", [(1024, 4096), (64, 300), (128, 1024)])
+def test_prediction_chunk_size_leaves_lenet_predictions_unchanged(chunks):
+    # 300 examples: chunks of 64 and 128 leave trailing chunks of 44 examples. On the CPU
+    # the predictions (argmax) are the same; confidences agree to float rounding (they were
+    # bit-identical on the development machine, but the BLAS may block small chunks
+    # differently elsewhere).
+    m, d = _lenet_and_images()
+    out = []
+    for chunk in chunks:
+        eng = Engine(device=torch.device("cpu"), augment="none", batch_size=32, predict_chunk=chunk)
+        out.append(eng.predict(m, m, d))
+    (p1, c1), (p2, c2) = out
+    assert torch.equal(p1, p2)
+    assert torch.allclose(c1, c2, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model,shape", [("lenet", (28, 28, 1)), ("resnet18", (32, 32, 3))])
+def test_channels_last_is_close_but_not_claimed_exact(model, shape):
+    # channels_last changes oneDNN's summation order: on the development machine LeNet's
+    # logits were bit-identical but ResNet-18's differed by ~2e-8. Hence only closeness.
+    n = 300 if model == "lenet" else 16
+    logits = []
+    for cl in (True, False):
+        m, d = _lenet_and_images(n=n, channels_last=cl, shape=shape, model=model)
+        with torch.inference_mode():
+            logits.append(m.eval()(d.x))
+    assert torch.equal(logits[0].argmax(1), logits[1].argmax(1))
+    assert torch.allclose(logits[0], logits[1], rtol=1e-4, atol=1e-5)
+
+
+def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monkeypatch):
+    from memomentum import engine as engine_module
+    first = engine_module.keep_freed_memory()
+    assert engine_module.keep_freed_memory() is first
+    assert isinstance(first, bool)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # unrelated: does not stop the tuning
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert engine_module._tune_glibc_malloc() is False
+
+
+_TRAIN_SCRIPT = r"""
+import sys, hashlib, numpy as np, torch
+import memomentum.engine as E
+if sys.argv[1] == "off":
+    E._malloc_tuned = False  # as if keep_freed_memory() had been a no-op
+from memomentum.engine import Engine, to_device_data
+from memomentum.models import create_model
+torch.set_num_threads(1)
+x = (np.random.RandomState(0).rand(600, 28, 28, 1) * 255).astype(np.uint8)
+y = torch.from_numpy(np.random.RandomState(1).randint(0, 10, 600))
+eng = Engine(device=torch.device("cpu"), augment="none", batch_size=64, predict_chunk=256)
+d = to_device_data(x, mean=(0.3,), std=(0.3,), device=eng.device, channels_last=eng.channels_last)
+torch.manual_seed(0)
+m = eng.prepare(create_model("lenet", input_shape=(1, 28, 28), num_classes=10))
+opt = eng.make_optimizer(m, lr=0.05, momentum=0.9, weight_decay=1e-4)
+g = torch.Generator().manual_seed(0)
+s, _ = eng.train_steps(m, m, opt, d, y, eng.epoch_order(torch.arange(600), g), start=0,
+                       loss_sum=torch.zeros(()), generator=g)
+p, c = eng.predict(m, m, d)
+h = hashlib.sha256()
+for t in [s, p, c, *m.state_dict().values()]:
+    h.update(t.detach().contiguous().numpy().tobytes())
+print(E._malloc_tuned, h.hexdigest())
+"""
+
+
+def test_malloc_tuning_does_not_change_training_or_predictions():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = {}
+    for mode in ("on", "off"):
+        r = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, mode], capture_output=True, text=True, cwd=root,
+                           check=True, timeout=300)
+        out[mode] = r.stdout.split()
+    assert out["off"][0] == "False"
+    assert out["on"][1] == out["off"][1]

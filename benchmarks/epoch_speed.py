@@ -1,0 +1,327 @@
+"""Time one training epoch and one full prediction pass: memomentum's engine against a
+conventional PyTorch pipeline, in the same process and on the same device.
+
+Cases:
+
+* ``lenet``: LeNet on Fashion-MNIST, the first 54,000 training images (the size of the
+  training part after a 10% validation split) with the file's labels;
+* ``resnet18``: ResNet-18 on CIFAR-10-shaped data (45,000 random 32x32x3 uint8 images, random
+  labels). A ResNet-18 epoch on a small CPU takes very long, so on the CPU the default
+  measures ``--n`` = 1,024 examples and scales the times to 45,000 (see ``measured_examples``
+  and ``scaled_to`` in the output).
+
+The engine side is what a run uses: data normalised once on the device
+(:func:`memomentum.engine.to_device_data`), batches and augmentation as tensor operations
+(:meth:`Engine.epoch_order` / :meth:`Engine.train_steps`), prediction in large chunks
+(:meth:`Engine.predict`), models from :func:`memomentum.models.create_model`.
+
+The conventional side is written the usual way: a ``torch.utils.data.Dataset`` that builds a
+PIL image per item and applies torchvision-style transforms (written out here, so that
+torchvision is not needed; CIFAR: RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor,
+Normalize; Fashion-MNIST: ToTensor, Normalize), a ``DataLoader`` with ``--workers`` worker
+processes, batch 128, shuffling, fp32, ``loss.item()`` after every step, plain SGD, and
+prediction through a ``DataLoader`` with batch 256 under ``torch.no_grad``.
+
+Every pipeline runs one warm-up epoch (training + prediction), then ``--repeats`` timed
+ones; the best time of each is reported. Prints one JSON object.
+
+    python benchmarks/epoch_speed.py --case lenet
+    python benchmarks/epoch_speed.py --case resnet18 --n 2048 --repeats 1
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import memomentum.engine as engine_module  # noqa: E402
+from memomentum.engine import Engine, choose_device, configure_threads, to_device_data  # noqa: E402
+from memomentum.models import create_model  # noqa: E402
+
+FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+RESNET_FULL = 45_000
+RESNET_CPU_DEFAULT_N = 1_024
+LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
+
+
+# -- data ------------------------------------------------------------------------------------
+def load_fashion(data_dir: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` Fashion-MNIST training images (N, 28, 28, 1) uint8 and their labels."""
+    d = Path(data_dir)
+    with gzip.open(d / "train-images-idx3-ubyte.gz", "rb") as f:
+        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28, 1)
+    with gzip.open(d / "train-labels-idx1-ubyte.gz", "rb") as f:
+        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8).astype(np.int64)
+    if n > len(x):
+        raise SystemExit(f"--n {n} is larger than the {len(x)} Fashion-MNIST training images")
+    return np.ascontiguousarray(x[:n]), y[:n].copy()
+
+
+def random_cifar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, size=n).astype(np.int64)
+
+
+# -- the conventional pipeline: torchvision-style transforms written by hand ---------------------
+class RandomCrop:
+    """torchvision.transforms.RandomCrop(size, padding) on a PIL image (zero fill)."""
+
+    def __init__(self, size: int, padding: int):
+        self.size, self.padding = size, padding
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        p = self.padding
+        padded = Image.new(img.mode, (img.width + 2 * p, img.height + 2 * p), 0)
+        padded.paste(img, (p, p))
+        i = int(torch.randint(0, padded.height - self.size + 1, size=(1,)).item())
+        j = int(torch.randint(0, padded.width - self.size + 1, size=(1,)).item())
+        return padded.crop((j, i, j + self.size, i + self.size))
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        if torch.rand(1) < self.p:
+            return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return img
+
+
+class ToTensor:
+    """torchvision.transforms.ToTensor for 8-bit PIL images: C x H x W float in [0, 1]."""
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        t = torch.from_numpy(np.array(img, np.uint8, copy=True))
+        t = t.view(img.height, img.width, len(img.getbands())).permute(2, 0, 1).contiguous()
+        return t.to(dtype=torch.get_default_dtype()).div(255)
+
+
+class Normalize:
+    def __init__(self, mean, std):
+        self.mean, self.std = mean, std
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        mean = torch.as_tensor(self.mean, dtype=t.dtype, device=t.device)
+        std = torch.as_tensor(self.std, dtype=t.dtype, device=t.device)
+        return t.sub_(mean[:, None, None]).div_(std[:, None, None])
+
+
+class Compose:
+    def __init__(self, transforms):
+        self.transforms = transforms
+
+    def __call__(self, x):
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """uint8 images (N, H, W, C) -> (transformed tensor, label), one PIL image per item."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform):
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        img = self.x[i]
+        img = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)  # mode L or RGB
+        return self.transform(img), int(self.y[i])
+
+
+def conventional_transforms(augment: bool, mean, std):
+    tail = [ToTensor(), Normalize(mean, std)]
+    return Compose(([RandomCrop(32, padding=4), RandomHorizontalFlip()] if augment else []) + tail)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Conventional:
+    def __init__(self, model_name, x, y, *, augment, mean, std, device, workers, batch_size, predict_batch):
+        self.device = device
+        torch.manual_seed(0)
+        self.model = create_model(model_name, input_shape=(x.shape[3], x.shape[1], x.shape[2]), num_classes=10).to(device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        cuda = device.type == "cuda"
+        self.train_loader = torch.utils.data.DataLoader(
+            ImageDataset(x, y, conventional_transforms(augment, mean, std)), batch_size=batch_size, shuffle=True,
+            num_workers=workers, pin_memory=cuda)
+        self.predict_loader = torch.utils.data.DataLoader(
+            ImageDataset(x, y, conventional_transforms(False, mean, std)), batch_size=predict_batch, shuffle=False,
+            num_workers=workers, pin_memory=cuda)
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        total = 0.0
+        for xb, yb in self.train_loader:
+            xb, yb = xb.to(self.device), yb.to(self.device)
+            loss = F.cross_entropy(self.model(xb), yb)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * yb.numel()
+        return total
+
+    def predict(self):
+        self.model.eval()
+        preds, confs = [], []
+        with torch.no_grad():
+            for xb, _ in self.predict_loader:
+                p, c = self.model(xb.to(self.device)).softmax(1).max(1)
+                preds.append(c.cpu())
+                confs.append(p.cpu())
+        return torch.cat(preds), torch.cat(confs)
+
+
+class EngineSide:
+    def __init__(self, model_name, x, y, *, augment, mean, std, device, batch_size, predict_chunk, compile):
+        self.engine = Engine(device=device, augment="crop_flip" if augment else "none", batch_size=batch_size,
+                             predict_chunk=predict_chunk, compile=compile)
+        self.data = to_device_data(x, mean=mean, std=std, device=device, channels_last=self.engine.channels_last)
+        self.labels = torch.as_tensor(y, device=device)
+        self.index = torch.arange(len(y), device=device)
+        torch.manual_seed(0)
+        self.model = self.engine.prepare(create_model(model_name, input_shape=tuple(self.data.x.shape[1:]),
+                                                      num_classes=10))
+        self.forward = self.engine.forward_fn(self.model)
+        self.optimizer = self.engine.make_optimizer(self.model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(0)
+
+    def train_epoch(self) -> float:
+        order = self.engine.epoch_order(self.index, self.generator)
+        loss_sum, _ = self.engine.train_steps(self.model, self.forward, self.optimizer, self.data, self.labels, order,
+                                              start=0, loss_sum=torch.zeros((), device=self.engine.device),
+                                              generator=self.generator)
+        return float(loss_sum)  # the one host sync per epoch, as in a run
+
+    def predict(self):
+        pred, conf = self.engine.predict(self.model, self.forward, self.data)
+        return pred.cpu(), conf.cpu()
+
+
+def time_pipeline(side, repeats: int, device: torch.device) -> dict:
+    def timed(fn):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        return time.perf_counter() - t0
+
+    warm_train, warm_predict = timed(side.train_epoch), timed(side.predict)
+    train = [timed(side.train_epoch) for _ in range(repeats)]
+    predict = [timed(side.predict) for _ in range(repeats)]
+    return {"train_epoch_s": min(train), "predict_s": min(predict),
+            "train_runs_s": [round(t, 3) for t in train], "predict_runs_s": [round(t, 3) for t in predict],
+            "warmup_s": {"train": round(warm_train, 3), "predict": round(warm_predict, 3)}}
+
+
+def case_data(case: str, args, device: torch.device) -> dict:
+    if case == "lenet":
+        n = args.n or 54_000
+        x, y = load_fashion(args.fashion_dir, n)
+        return dict(model="lenet", x=x, y=y, n=n, full=n, augment=False, mean=FASHION_MEAN, std=FASHION_STD,
+                    dataset="fashion-mnist (first n training images, labels from the file)")
+    n = args.n or (RESNET_FULL if device.type == "cuda" else RESNET_CPU_DEFAULT_N)
+    x, y = random_cifar(n)
+    return dict(model="resnet18", x=x, y=y, n=n, full=RESNET_FULL, augment=True, mean=CIFAR_MEAN, std=CIFAR_STD,
+                dataset="cifar10-shaped random uint8 pixels and labels")
+
+
+def time_conventional(c: dict, args, device: torch.device) -> dict:
+    side = Conventional(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"], device=device,
+                        batch_size=args.batch_size, workers=args.workers, predict_batch=args.predict_batch)
+    return time_pipeline(side, args.repeats, device)
+
+
+def time_engine(c: dict, args, device: torch.device) -> dict:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    side = EngineSide(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"], device=device,
+                      batch_size=args.batch_size, predict_chunk=args.predict_chunk, compile=args.compile)
+    out = time_pipeline(side, args.repeats, device)
+    out["predict_chunk"] = side.engine.predict_chunk
+    if device.type == "cuda":
+        out["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+def report(c: dict, eng: dict, conv: dict) -> dict:
+    n, full = c["n"], c["full"]
+    scale = full / n
+    out = {"model": c["model"], "dataset": c["dataset"], "n": full, "measured_examples": n, "scaled_to": full,
+           "augmentation": "crop_flip" if c["augment"] else "none"}
+    if scale != 1:
+        out["note"] = f"times measured on {n} examples and multiplied by {full}/{n}"
+    for name, r in (("engine", eng), ("conventional", conv)):
+        out[name] = {"train_epoch_s": round(r["train_epoch_s"] * scale, 3), "predict_s": round(r["predict_s"] * scale, 3),
+                     "measured": {k: v for k, v in r.items() if k not in ("train_epoch_s", "predict_s")}}
+    out["speedup"] = {"train": round(conv["train_epoch_s"] / eng["train_epoch_s"], 2),
+                      "predict": round(conv["predict_s"] / eng["predict_s"], 2)}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", choices=("lenet", "resnet18", "all"), default="lenet")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the conventional pipeline (default 8)")
+    p.add_argument("--n", type=int, default=None,
+                   help="examples per epoch (default: lenet 54000; resnet18 45000 on CUDA, "
+                        f"{RESNET_CPU_DEFAULT_N} on the CPU, scaled to 45000)")
+    p.add_argument("--repeats", type=int, default=2, help="timed epochs after one warm-up; the best is reported")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--predict-batch", type=int, default=256, help="conventional prediction batch (default 256)")
+    p.add_argument("--predict-chunk", type=int, default=None,
+                   help="engine prediction chunk (default: the engine's default for the device)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
+    p.add_argument("--compile", action="store_true", help="engine with torch.compile (CUDA only)")
+    p.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or (args.n is not None and args.n < args.batch_size):
+        p.error("--repeats must be >= 1 and --n at least one batch")
+
+    device = choose_device(args.device)
+    threads = configure_threads(args.threads)
+    cases = ("lenet", "resnet18") if args.case == "all" else (args.case,)
+    data = {c: case_data(c, args, device) for c in cases}
+    # The conventional pipelines run first: the engine tunes the process's malloc on the CPU
+    # (memomentum.engine.keep_freed_memory), and the baseline should run as users run it.
+    conv = {c: time_conventional(data[c], args, device) for c in cases}
+    eng = {c: time_engine(data[c], args, device) for c in cases}
+    result = {
+        "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
+        "torch": torch.__version__, "torch_threads": threads, "cpu_cores": os.cpu_count(),
+        "batch_size": args.batch_size, "repeats": args.repeats,
+        "engine": {"compile": bool(args.compile and device.type == "cuda"),
+                   "malloc_tuned": bool(engine_module._malloc_tuned),
+                   "precision": "bf16 autocast" if device.type == "cuda" else "fp32"},
+        "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
+                         "precision": "fp32"},
+        "order": "conventional pipelines first, then the engine",
+        "cases": {c: report(data[c], eng[c], conv[c]) for c in cases},
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
