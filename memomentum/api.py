@@ -366,10 +366,11 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
         if proc.paused:
             raise Interrupted(received[0], run_dir)
 
-        summary = _summary(cfg, prep, proc, device, elapsed())
+        final = final_predictions(proc)  # one prediction pass serves the summary and examples.csv
+        summary = _summary(cfg, prep, proc, final, device, elapsed())
         if write:
             try:
-                _write_results(run_dir, cfg, prep, problem, proc, summary)
+                _write_results(run_dir, cfg, prep, problem, proc, final, summary)
             except OSError as e:
                 for name in RESULT_FILES:  # all or nothing: the checkpoint stays for --resume
                     (run_dir / name).unlink(missing_ok=True)
@@ -401,11 +402,11 @@ def _write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
     return InputError(f"{what}; {'free some space, then ' if full else 'fix that, then '}{then}")
 
 
-def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, device, wall: float) -> dict:
+def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, wall: float) -> dict:
     s = proc.state
     noisy_train = prep.noisy_labels[prep.train_index]
     clean_train = prep.dataset.y_train[prep.train_index]
-    pred, conf = final_predictions(proc)
+    pred, _ = final
     final_index = torch.nonzero(pred == proc.problem.train_labels).flatten()
     summary = {
         "dataset": cfg.dataset, "method": cfg.method, "model": cfg.model,
@@ -431,9 +432,10 @@ def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor]:
     return proc.engine.predict(model, model, proc.problem.train)
 
 
-def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Problem, proc: Procedure, summary: dict) -> None:
+def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Problem, proc: Procedure, final,
+                   summary: dict) -> None:
     s = proc.state
-    pred, conf = final_predictions(proc)
+    pred, conf = final
     outputs.write_csv(run_dir / "history.csv", s.history, outputs.HISTORY_COLUMNS)
     outputs.write_examples(run_dir / "examples.csv", index=prep.train_index,
                            given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
