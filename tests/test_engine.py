@@ -198,3 +198,20 @@ def test_malloc_tuning_does_not_change_training_or_predictions():
         out[mode] = r.stdout.split()
     assert out["off"][0] == "False"
     assert out["on"][1] == out["off"][1]
+
+
+def test_exact_options_leave_the_summary_and_confident_sets_unchanged():
+    """Prediction chunk size is meant to be exact: a whole run gives the same rounds,
+    confident sets and accuracies with any chunk."""
+    from memomentum import RunConfig
+    from memomentum.api import run
+
+    def summary(chunk):
+        cfg = RunConfig(epochs=4, max_outer_loop=2, max_inner_loop=3, predict_chunk=chunk, progress=False)
+        s = dict(run(cfg, write=False).summary)
+        for timing in ("wall_time_s", "time_s"):
+            s.pop(timing)
+        return s
+
+    small, large = summary(64), summary(4096)
+    assert small["rounds"] and small == large
