@@ -251,18 +251,12 @@ class Engine:
         return loss_sum, pos
 
     # -- prediction -------------------------------------------------------------------
-    @torch.inference_mode()
-    def predict(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted class and its softmax probability for every example (or ``index``).
-
-        With a ``generator`` the training augmentation is applied first (the reference's
-        quirk); otherwise the clean inputs are used.
-        """
+    def _probability_chunks(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None,
+                            generator: torch.Generator | None):
+        """Yield ``(start, stop, softmax probabilities)`` for fixed-size chunks of the data.
+        Callers hold ``inference_mode``."""
         model.eval()
         n = len(data) if index is None else index.numel()
-        preds = torch.empty(n, dtype=torch.long, device=self.device)
-        conf = torch.empty(n, dtype=torch.float32, device=self.device)
         for start in range(0, n, self.predict_chunk):
             stop = min(start + self.predict_chunk, n)
             xb = data.x[start:stop] if index is None else data.x[index[start:stop]]
@@ -273,10 +267,28 @@ class Engine:
                 xb = torch.cat([xb, xb[:1].expand(pad, *xb.shape[1:])])
             with self._autocast():
                 logits = forward(xb)[: stop - start].float()
-            p, c = logits.softmax(dim=1).max(dim=1)
-            preds[start:stop] = c
-            conf[start:stop] = p
+            yield start, stop, logits.softmax(dim=1)
+
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted class and its softmax probability for every example (or ``index``).
+
+        With a ``generator`` the training augmentation is applied first (the reference's
+        quirk); otherwise the clean inputs are used.
+        """
+        n = len(data) if index is None else index.numel()
+        preds = torch.empty(n, dtype=torch.long, device=self.device)
+        conf = torch.empty(n, dtype=torch.float32, device=self.device)
+        for start, stop, probs in self._probability_chunks(model, forward, data, index, generator):
+            conf[start:stop], preds[start:stop] = probs.max(dim=1)
         return preds, conf
+
+    @torch.inference_mode()
+    def predict_proba(self, model: nn.Module, forward, data: DeviceData) -> torch.Tensor:
+        """Softmax probabilities (N, K) for every example, on clean inputs."""
+        chunks = [probs for _, _, probs in self._probability_chunks(model, forward, data, None, None)]
+        return torch.cat(chunks) if chunks else torch.zeros(0, 0, device=self.device)
 
 
 def balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:

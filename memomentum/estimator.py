@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .config import RunConfig
 from .data import dataset_from_arrays
-from .engine import Engine, to_device_data
+from .engine import to_device_data
 from .errors import InputError
 
 
@@ -103,12 +102,9 @@ class MeMomentumClassifier:
             raise InputError(f"X has examples of shape {X.shape[1:]} but the model was fitted on {self._input_shape}")
         data = to_device_data(X if X.ndim == 4 else X.astype(np.float32), device=self.engine_.device,
                               channels_last=self.engine_.channels_last, **self._norm)
-        model = self.model_.eval()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(data), self.engine_.predict_chunk):
-                out.append(model(data.x[start:start + self.engine_.predict_chunk]).float().softmax(1).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes_), dtype=np.float32)
+        if len(data) == 0:
+            return np.zeros((0, self.n_classes_), dtype=np.float32)
+        return self.engine_.predict_proba(self.model_, self.model_, data).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """Predicted class for each example."""
