@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import shlex
@@ -29,7 +28,7 @@ from .data import Dataset, load_dataset, load_human_labels
 from .engine import Engine, choose_device, configure_threads, to_device_data
 from .models import create_model
 from .errors import InputError
-from .noise import make_noisy_labels, read_labels
+from .noise import make_noisy_labels
 from .procedure import Problem, Procedure
 from .split import train_val_split
 

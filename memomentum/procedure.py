@@ -7,7 +7,6 @@ state can be checkpointed after any epoch (or any step) and resumed exactly:
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 
