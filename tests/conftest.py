@@ -16,10 +16,21 @@ def skip_or_fail(reason: str):
     pytest.skip(reason)
 
 
+def shared_dirs(sub: str) -> list[Path]:
+    """Where the project's shared/ folder may hold ``sub``: beside the checkout (as in CI),
+    then the developers' usual place."""
+    return [REPO.parent / "shared" / sub, Path("/work/shared") / sub]
+
+
+def shared_dir(sub: str) -> Path:
+    """The first existing shared/``sub`` folder, or the first candidate if none exists."""
+    return next((d for d in shared_dirs(sub) if d.is_dir()), shared_dirs(sub)[0])
+
+
 def fixture_file(name: str):
-    """A reference fixture: $MEMOMENTUM_FIXTURES, then ../shared/fixtures beside the checkout."""
+    """A reference fixture: $MEMOMENTUM_FIXTURES, then shared/fixtures."""
     candidates = [Path(os.environ["MEMOMENTUM_FIXTURES"])] if os.environ.get("MEMOMENTUM_FIXTURES") else []
-    candidates += [REPO.parent / "shared" / "fixtures", Path("/work/shared/fixtures")]
+    candidates += shared_dirs("fixtures")
     for directory in candidates:
         if (directory / name).is_file():
             return np.load(directory / name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, require_fashion_mnist, skip_or_fail
+from conftest import require_fashion_mnist, shared_dir, skip_or_fail
 import torch
 
 from memomentum.data import DATASETS, Dataset, _read_idx, load_dataset, load_human_labels
@@ -230,7 +230,7 @@ def test_idx_test_half_present(tmp_path):
 
 
 def test_real_mnist_test_only_dir():
-    d = REPO.parent / "shared" / "data" / "mnist"
+    d = shared_dir("data/mnist")
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         skip_or_fail(f"real MNIST test files not present in {d}")
     with pytest.raises(InputError, match="no MNIST training images found.*only the t10k test files are there"):
