@@ -30,8 +30,13 @@ class LeNet(nn.Module):
         self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        out = F.max_pool2d(F.relu(self.conv2(out)), 2)
+        # The reference applies ReLU, then max-pooling. Pooling first gives bit-identical
+        # outputs and gradients (ReLU is monotone, and both orders send the gradient to the
+        # first maximum of each window, or nowhere when it is not positive; tests/test_models.py
+        # checks this) while ReLU and its backward touch a quarter of the elements: measured
+        # 5 % faster per LeNet training step on a 2-core CPU.
+        out = F.relu(F.max_pool2d(self.conv1(x), 2))
+        out = F.relu(F.max_pool2d(self.conv2(out), 2))
         out = out.flatten(1)
         out = F.relu(self.fc1(out))
         out = F.relu(self.fc2(out))
