@@ -23,7 +23,16 @@ processes, batch 128, shuffling, fp32, ``loss.item()`` after every step, plain S
 prediction through a ``DataLoader`` with batch 256 under ``torch.no_grad``.
 
 Every pipeline runs one warm-up epoch (training + prediction), then ``--repeats`` timed
-ones; the best time of each is reported. Prints one JSON object.
+ones; the best time of each is reported.
+
+``model_step_floor`` times the model's own training steps, as many as an epoch has, on one
+batch that stays in memory (no indexing, no data pipeline, no loss bookkeeping): once for the
+conventional side's model (NCHW, plain SGD) and once for the engine's (its layout and
+optimizer). No data path can make an epoch faster than its model's floor with the same
+kernels, so ``conventional / floor`` is the most that any data-path speed-up can reach, and
+``engine / engine floor`` is what the engine's own data path costs on top of the model.
+
+Prints one JSON object.
 
     python benchmarks/epoch_speed.py --case lenet
     python benchmarks/epoch_speed.py --case resnet18 --n 2048 --repeats 1
@@ -218,6 +227,53 @@ class EngineSide:
         return pred.cpu(), conf.cpu()
 
 
+class ModelStepFloor:
+    """The model's training step repeated on one resident batch: forward, loss, backward and
+    optimizer step only (see the module docstring)."""
+
+    def __init__(self, model_name, x, y, *, mean, std, device, batch_size, steps, engine: Engine | None):
+        self.steps = steps
+        channels_last = engine is not None and engine.channels_last
+        data = to_device_data(x[:batch_size], mean=mean, std=std, device=device, channels_last=channels_last)
+        self.xb, self.yb = data.x, torch.as_tensor(y[:batch_size], device=device)
+        torch.manual_seed(0)
+        model = create_model(model_name, input_shape=tuple(self.xb.shape[1:]), num_classes=10)
+        if engine is None:
+            self.model = model.to(device)
+            self.forward = self.model
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM,
+                                             weight_decay=WEIGHT_DECAY)
+            self.autocast = torch.autocast("cpu", enabled=False)
+        else:
+            self.model = engine.prepare(model)
+            self.forward = engine.forward_fn(self.model)
+            self.optimizer = engine.make_optimizer(self.model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+            self.autocast = engine._autocast()
+
+    def train_epoch(self) -> None:
+        self.model.train()
+        for _ in range(self.steps):
+            with self.autocast:
+                loss = F.cross_entropy(self.forward(self.xb), self.yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+
+def time_floor(c: dict, args, device: torch.device, engine: Engine | None) -> float:
+    steps = -(-c["n"] // args.batch_size)
+    floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
+                           batch_size=args.batch_size, steps=steps, engine=engine)
+    times = []
+    for i in range(args.repeats + 1):  # the first is a warm-up
+        sync(device)
+        t0 = time.perf_counter()
+        floor.train_epoch()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
 def time_pipeline(side, repeats: int, device: torch.device) -> dict:
     def timed(fn):
         sync(device)
@@ -264,7 +320,7 @@ def time_engine(c: dict, args, device: torch.device) -> dict:
     return out
 
 
-def report(c: dict, eng: dict, conv: dict) -> dict:
+def report(c: dict, eng: dict, conv: dict, floor: dict) -> dict:
     n, full = c["n"], c["full"]
     scale = full / n
     out = {"model": c["model"], "dataset": c["dataset"], "n": full, "measured_examples": n, "scaled_to": full,
@@ -276,6 +332,12 @@ def report(c: dict, eng: dict, conv: dict) -> dict:
                      "measured": {k: v for k, v in r.items() if k not in ("train_epoch_s", "predict_s")}}
     out["speedup"] = {"train": round(conv["train_epoch_s"] / eng["train_epoch_s"], 2),
                       "predict": round(conv["predict_s"] / eng["predict_s"], 2)}
+    out["model_step_floor"] = {
+        "conventional_model_train_epoch_s": round(floor["conventional"] * scale, 3),
+        "engine_model_train_epoch_s": round(floor["engine"] * scale, 3),
+        "max_speedup_from_data_path": round(conv["train_epoch_s"] / floor["conventional"], 2),
+        "engine_over_its_floor": round(eng["train_epoch_s"] / floor["engine"], 2),
+    }
     return out
 
 
@@ -307,6 +369,9 @@ def main(argv=None) -> int:
     # (memomentum.engine.keep_freed_memory), and the baseline should run as users run it.
     conv = {c: time_conventional(data[c], args, device) for c in cases}
     eng = {c: time_engine(data[c], args, device) for c in cases}
+    floor_engine = Engine(device=device, augment="none", batch_size=args.batch_size, compile=args.compile)
+    floor = {c: {"conventional": time_floor(data[c], args, device, None),
+                 "engine": time_floor(data[c], args, device, floor_engine)} for c in cases}
     result = {
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
         "torch": torch.__version__, "torch_threads": threads, "cpu_cores": os.cpu_count(),
@@ -317,7 +382,7 @@ def main(argv=None) -> int:
         "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
                          "precision": "fp32"},
         "order": "conventional pipelines first, then the engine",
-        "cases": {c: report(data[c], eng[c], conv[c]) for c in cases},
+        "cases": {c: report(data[c], eng[c], conv[c], floor[c]) for c in cases},
     }
     print(json.dumps(result, indent=2))
     return 0
