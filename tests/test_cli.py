@@ -1,10 +1,8 @@
 """The command line end to end: the default run, its outputs, and one-line errors (exit 2)."""
 import csv
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,12 +1,9 @@
 """The seeded train/validation split against the reference's fixtures and its recipe."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import fixture_file, require_fashion_mnist
+from conftest import fixture_file
 
 from memomentum.errors import InputError
 from memomentum.split import train_val_split
