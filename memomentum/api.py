@@ -302,8 +302,10 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     # spin-waiting costs more than it gains (measured: 2.1 s vs 13 s for the estimator test
     # on a busy 2-core machine).
     configure_threads(cfg.threads or (1 if cfg.model == "mlp" else None))
+    # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
+    # compiler there), so --compile is a GPU option.
     engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
-                    predict_chunk=cfg.predict_chunk, compile=cfg.compile)
+                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and device.type == "cuda")
     problem = build_problem(prep, engine)
     _check_model(cfg, problem)
     kill = _KillHook(os.environ.get(KILL_AT_ENV, ""))  # test hook, see above

@@ -156,21 +156,38 @@ class Engine:
         batch_size: training batch size.
         predict_chunk: examples per forward pass in prediction and evaluation; ``None``
             takes :data:`DEFAULT_PREDICT_CHUNK` for the device.
-        compile: wrap models in ``torch.compile`` (fixed shapes: full batches only).
+        compile: wrap models in ``torch.compile`` with fixed shapes (full training batches
+            only, prediction chunks padded to one size). Honoured on any device; the run
+            (:func:`memomentum.api.run`) asks for it on CUDA only, since it measured slower
+            on the CPU.
+        compile_backend: ``torch.compile``'s backend (tests pass a plain one, which needs no
+            C++ compiler).
+        precision: ``"bf16"`` (autocast) or ``"fp32"``; ``None`` takes bf16 on CUDA and fp32
+            elsewhere (bf16 measured slower on the CPU).
+        fused_optimizer: fused SGD kernel; ``None`` takes it on CUDA only (on the CPU it is
+            not bit-identical to the default SGD and saves little).
 
-    On the CPU the engine also calls :func:`keep_freed_memory` (process-wide).
+    The defaults are the GPU and CPU policies; every one of them can be switched on for any
+    device, so that the GPU path also runs (on the CPU) in the tests. On the CPU the engine
+    also calls :func:`keep_freed_memory` (process-wide).
     """
 
     def __init__(self, *, device: torch.device, augment: str, batch_size: int, predict_chunk: int | None = None,
-                 compile: bool = False):
+                 compile: bool = False, compile_backend="inductor", precision: str | None = None,
+                 fused_optimizer: bool | None = None):
         self.device = device
         self.augment = augment
         self.batch_size = batch_size
         self.predict_chunk = predict_chunk or DEFAULT_PREDICT_CHUNK.get(device.type, 4096)
-        self.compile = compile and device.type == "cuda"
         self.cuda = device.type == "cuda"
+        self.compile = compile
+        self.compile_backend = compile_backend
+        precision = precision or ("bf16" if self.cuda else "fp32")
+        if precision not in ("bf16", "fp32"):
+            raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
         # bf16 autocast on GPU halves memory traffic; CPU stays fp32 (bf16 is slower there).
-        self.amp_dtype = torch.bfloat16 if self.cuda else None
+        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.fused_optimizer = self.cuda if fused_optimizer is None else fused_optimizer
         # channels_last: on the GPU cuDNN's bf16 tensor-core convolutions want NHWC. On the CPU
         # it made no measurable difference (2-core VM, interleaved runs: LeNet 5.9 ms/step
         # either way, ResNet-18 1.9 s/step either way) and oneDNN runs NHWC without the
@@ -195,11 +212,11 @@ class Engine:
         return model
 
     def forward_fn(self, model: nn.Module):
-        return torch.compile(model, dynamic=False) if self.compile else model
+        return torch.compile(model, dynamic=False, backend=self.compile_backend) if self.compile else model
 
     def make_optimizer(self, model: nn.Module, *, lr: float, momentum: float, weight_decay: float):
         kwargs = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if self.cuda:
+        if self.fused_optimizer:
             kwargs["fused"] = True
         return torch.optim.SGD(model.parameters(), **kwargs)
 

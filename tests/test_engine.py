@@ -215,3 +215,63 @@ def test_exact_options_leave_the_summary_and_confident_sets_unchanged():
 
     small, large = summary(64), summary(4096)
     assert small["rounds"] and small == large
+
+
+# -- the GPU path, run on the CPU -------------------------------------------------------------
+
+def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
+    """The CUDA defaults (bf16 autocast, channels_last, fused SGD, torch.compile with fixed
+    shapes), switched on here on the CPU. A plain compile backend records what is compiled:
+    however many examples an epoch or a prediction pass has, the compiled graphs only ever
+    see the one training batch shape and the one prediction chunk shape, so a confident set
+    that changes size between rounds never triggers a recompilation."""
+    torch._dynamo.reset()
+    seen = []
+
+    def recording_backend(graph, example_inputs):
+        seen.append(tuple(tuple(t.shape) for t in example_inputs if isinstance(t, torch.Tensor) and t.dim() == 4))
+        return graph.forward
+
+    cpu = torch.device("cpu")
+    eng = Engine(device=cpu, augment="crop_flip", batch_size=16, predict_chunk=32, compile=True,
+                 compile_backend=recording_backend, precision="bf16", fused_optimizer=True)
+    assert eng.amp_dtype == torch.bfloat16 and eng.channels_last
+    m, d = _lenet_and_images(n=120, shape=(28, 28, 3))
+    m = eng.prepare(m)
+    forward = eng.forward_fn(m)
+    optimizer = eng.make_optimizer(m, lr=0.05, momentum=0.9, weight_decay=1e-4)
+    assert optimizer.defaults["fused"]
+    conv_dtypes = set()
+    m.conv1.register_forward_hook(lambda mod, inp, out: conv_dtypes.add(out.dtype))
+    labels = torch.arange(120) % 10
+    g = torch.Generator().manual_seed(0)
+    for n in (120, 101, 77):  # confident sets of changing size
+        order = eng.epoch_order(torch.arange(n), g)
+        loss_sum, pos = eng.train_steps(m, forward, optimizer, d, labels, order, start=0,
+                                        loss_sum=torch.zeros(()), generator=g)
+        assert pos == n - n % 16  # full batches only: the partial one is dropped
+        assert torch.isfinite(loss_sum)
+        pred, conf = eng.predict(m, forward, d, index=torch.arange(n))
+        assert pred.shape == (n,) and conf.dtype == torch.float32
+        assert ((conf > 0) & (conf <= 1)).all()
+    probs = eng.predict_proba(m, forward, d)
+    assert probs.shape == (120, 10) and torch.allclose(probs.sum(1), torch.ones(120))
+    assert conv_dtypes == {torch.bfloat16}
+    input_shapes = {s[0] for s in seen if s}
+    assert input_shapes == {(16, 3, 28, 28), (32, 3, 28, 28)}, seen
+
+
+def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
+    from memomentum import RunConfig
+    from memomentum import api
+
+    made = []
+    real = api.Engine
+
+    def spy(**kwargs):
+        made.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(api, "Engine", spy)
+    api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, compile=True, progress=False), write=False)
+    assert made and made[0]["compile"] is False
