@@ -1,5 +1,5 @@
 """Time one training epoch and one full prediction pass: memomentum's engine against a
-conventional PyTorch pipeline, in the same process and on the same device.
+conventional PyTorch pipeline, in the same run and on the same device.
 
 Cases:
 
@@ -22,8 +22,13 @@ Normalize; Fashion-MNIST: ToTensor, Normalize), a ``DataLoader`` with ``--worker
 processes, batch 128, shuffling, fp32, ``loss.item()`` after every step, plain SGD, and
 prediction through a ``DataLoader`` with batch 256 under ``torch.no_grad``.
 
-Every pipeline runs one warm-up epoch (training + prediction), then ``--repeats`` timed
-ones; the best time of each is reported.
+The two sides take turns, epoch by epoch: one warm-up each, then ``--repeats`` timed rounds
+of (conventional, engine), for training, then prediction, then the model floors below; the
+best time of each is reported and every time is listed under ``measured``. Taking turns
+keeps a machine whose speed drifts over minutes (shared virtual machines do) from favouring
+either side. The conventional side runs in a process of its own, with the C library's
+default malloc settings as users have them; the engine runs in this one (it tunes malloc
+process-wide, see :func:`memomentum.engine.keep_freed_memory`).
 
 ``model_step_floor`` times the model's own training steps, as many as an epoch has, on one
 batch that stays in memory (no indexing, no data pipeline, no loss bookkeeping): once for the
@@ -42,6 +47,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -260,34 +266,12 @@ class ModelStepFloor:
             self.optimizer.step()
 
 
-def time_floor(c: dict, args, device: torch.device, engine: Engine | None) -> float:
-    steps = -(-c["n"] // args.batch_size)
-    floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
-                           batch_size=args.batch_size, steps=steps, engine=engine)
-    times = []
-    for i in range(args.repeats + 1):  # the first is a warm-up
-        sync(device)
-        t0 = time.perf_counter()
-        floor.train_epoch()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return min(times[1:])
-
-
-def time_pipeline(side, repeats: int, device: torch.device) -> dict:
-    def timed(fn):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        return time.perf_counter() - t0
-
-    warm_train, warm_predict = timed(side.train_epoch), timed(side.predict)
-    train = [timed(side.train_epoch) for _ in range(repeats)]
-    predict = [timed(side.predict) for _ in range(repeats)]
-    return {"train_epoch_s": min(train), "predict_s": min(predict),
-            "train_runs_s": [round(t, 3) for t in train], "predict_runs_s": [round(t, 3) for t in predict],
-            "warmup_s": {"train": round(warm_train, 3), "predict": round(warm_predict, 3)}}
+def timed(fn, device: torch.device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
 
 
 def case_data(case: str, args, device: torch.device) -> dict:
@@ -302,41 +286,115 @@ def case_data(case: str, args, device: torch.device) -> dict:
                 dataset="cifar10-shaped random uint8 pixels and labels")
 
 
-def time_conventional(c: dict, args, device: torch.device) -> dict:
-    side = Conventional(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"], device=device,
-                        batch_size=args.batch_size, workers=args.workers, predict_batch=args.predict_batch)
-    return time_pipeline(side, args.repeats, device)
+class LocalSide:
+    """The engine's pipeline and its model floor, timed in this process."""
+
+    def __init__(self, c: dict, args, device: torch.device):
+        self.device = device
+        self.pipeline = EngineSide(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"],
+                                   device=device, batch_size=args.batch_size, predict_chunk=args.predict_chunk,
+                                   compile=args.compile)
+        floor_engine = Engine(device=device, augment="none", batch_size=args.batch_size, compile=args.compile)
+        self.floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
+                                    batch_size=args.batch_size, steps=-(-c["n"] // args.batch_size),
+                                    engine=floor_engine)
+
+    def time(self, what: str) -> float:
+        fn = {"train": self.pipeline.train_epoch, "predict": self.pipeline.predict,
+              "floor": self.floor.train_epoch}[what]
+        return timed(fn, self.device)
+
+    def close(self) -> None:
+        pass
 
 
-def time_engine(c: dict, args, device: torch.device) -> dict:
+def _conventional_server(conn, c: dict, args, device_name: str, start_method: str) -> None:
+    """Child process: build the conventional pipeline and its model floor, then time whatever
+    the parent asks for, one epoch at a time."""
+    # A spawned process spawns its own children too; the DataLoader's workers should start the
+    # platform's usual way (fork on Linux), as in a user's script.
+    multiprocessing.set_start_method(start_method, force=True)
+    device = torch.device(device_name)
+    configure_threads(args.threads)
+    pipeline = Conventional(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"],
+                            device=device, batch_size=args.batch_size, workers=args.workers,
+                            predict_batch=args.predict_batch)
+    floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
+                           batch_size=args.batch_size, steps=-(-c["n"] // args.batch_size), engine=None)
+    fns = {"train": pipeline.train_epoch, "predict": pipeline.predict, "floor": floor.train_epoch}
+    conn.send("ready")
+    while (what := conn.recv()) != "stop":
+        conn.send(timed(fns[what], device))
+
+
+class RemoteSide:
+    """The conventional pipeline and its model floor, timed in a process of their own, so that
+    they run with the C library's default malloc settings, as users run them, while the
+    engine (which tunes malloc process-wide) runs here."""
+
+    def __init__(self, c: dict, args, device: torch.device):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        # Not a daemon: the DataLoader in it starts worker processes of its own.
+        self.process = ctx.Process(target=_conventional_server, daemon=False,
+                                   args=(child_conn, c, args, str(device), multiprocessing.get_start_method()))
+        self.process.start()
+        if self.conn.recv() != "ready":
+            raise RuntimeError("the conventional pipeline's process did not start")
+
+    def time(self, what: str) -> float:
+        self.conn.send(what)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send("stop")
+        self.process.join()
+
+
+def time_interleaved(c: dict, args, device: torch.device) -> dict:
+    """Warm both sides up, then alternate: conventional epoch, engine epoch, and so on, for
+    training, prediction and the model floors, so that a machine whose speed drifts over
+    minutes slows both sides alike."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    side = EngineSide(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"], device=device,
-                      batch_size=args.batch_size, predict_chunk=args.predict_chunk, compile=args.compile)
-    out = time_pipeline(side, args.repeats, device)
-    out["predict_chunk"] = side.engine.predict_chunk
+    conv, eng = RemoteSide(c, args, device), LocalSide(c, args, device)
+    try:
+        runs = {"conventional": {}, "engine": {}}
+        for what in ("train", "predict", "floor"):
+            for name, side in (("conventional", conv), ("engine", eng)):
+                runs[name][what + "_warmup"] = side.time(what)
+            for _ in range(args.repeats):
+                for name, side in (("conventional", conv), ("engine", eng)):
+                    runs[name].setdefault(what, []).append(side.time(what))
+    finally:
+        conv.close()
+    runs["engine"]["predict_chunk"] = eng.pipeline.engine.predict_chunk
     if device.type == "cuda":
-        out["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return out
+        runs["engine"]["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return runs
 
 
-def report(c: dict, eng: dict, conv: dict, floor: dict) -> dict:
+def report(c: dict, runs: dict) -> dict:
     n, full = c["n"], c["full"]
     scale = full / n
     out = {"model": c["model"], "dataset": c["dataset"], "n": full, "measured_examples": n, "scaled_to": full,
            "augmentation": "crop_flip" if c["augment"] else "none"}
     if scale != 1:
         out["note"] = f"times measured on {n} examples and multiplied by {full}/{n}"
-    for name, r in (("engine", eng), ("conventional", conv)):
-        out[name] = {"train_epoch_s": round(r["train_epoch_s"] * scale, 3), "predict_s": round(r["predict_s"] * scale, 3),
-                     "measured": {k: v for k, v in r.items() if k not in ("train_epoch_s", "predict_s")}}
-    out["speedup"] = {"train": round(conv["train_epoch_s"] / eng["train_epoch_s"], 2),
-                      "predict": round(conv["predict_s"] / eng["predict_s"], 2)}
+    best = {name: {what: min(r[what]) for what in ("train", "predict", "floor")} for name, r in runs.items()}
+    for name, r in runs.items():
+        out[name] = {"train_epoch_s": round(best[name]["train"] * scale, 3),
+                     "predict_s": round(best[name]["predict"] * scale, 3),
+                     "measured": {k: ([round(t, 3) for t in v] if isinstance(v, list) else
+                                      round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}}
+    conv, eng = best["conventional"], best["engine"]
+    out["speedup"] = {"train": round(conv["train"] / eng["train"], 2),
+                      "predict": round(conv["predict"] / eng["predict"], 2)}
     out["model_step_floor"] = {
-        "conventional_model_train_epoch_s": round(floor["conventional"] * scale, 3),
-        "engine_model_train_epoch_s": round(floor["engine"] * scale, 3),
-        "max_speedup_from_data_path": round(conv["train_epoch_s"] / floor["conventional"], 2),
-        "engine_over_its_floor": round(eng["train_epoch_s"] / floor["engine"], 2),
+        "conventional_model_train_epoch_s": round(conv["floor"] * scale, 3),
+        "engine_model_train_epoch_s": round(eng["floor"] * scale, 3),
+        "max_speedup_from_data_path": round(conv["train"] / conv["floor"], 2),
+        "engine_over_its_floor": round(eng["train"] / eng["floor"], 2),
     }
     return out
 
@@ -367,13 +425,7 @@ def main(argv=None) -> int:
     threads = configure_threads(args.threads)
     cases = ("lenet", "resnet18") if args.case == "all" else (args.case,)
     data = {c: case_data(c, args, device) for c in cases}
-    # The conventional pipelines run first: the engine tunes the process's malloc on the CPU
-    # (memomentum.engine.keep_freed_memory), and the baseline should run as users run it.
-    conv = {c: time_conventional(data[c], args, device) for c in cases}
-    eng = {c: time_engine(data[c], args, device) for c in cases}
-    floor_engine = Engine(device=device, augment="none", batch_size=args.batch_size, compile=args.compile)
-    floor = {c: {"conventional": time_floor(data[c], args, device, None),
-                 "engine": time_floor(data[c], args, device, floor_engine)} for c in cases}
+    runs = {c: time_interleaved(data[c], args, device) for c in cases}
     result = {
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
         "torch": torch.__version__, "torch_threads": threads, "cpu_cores": os.cpu_count(),
@@ -383,8 +435,8 @@ def main(argv=None) -> int:
                    "precision": "bf16 autocast" if device.type == "cuda" else "fp32"},
         "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
                          "precision": "fp32"},
-        "order": "conventional pipelines first, then the engine",
-        "cases": {c: report(data[c], eng[c], conv[c], floor[c]) for c in cases},
+        "order": "interleaved epoch by epoch; the conventional side in a process of its own (default malloc)",
+        "cases": {c: report(data[c], runs[c]) for c in cases},
     }
     print(json.dumps(result, indent=2))
     return 0
