@@ -22,9 +22,9 @@ Normalize; Fashion-MNIST: ToTensor, Normalize), a ``DataLoader`` with ``--worker
 processes, batch 128, shuffling, fp32, ``loss.item()`` after every step, plain SGD, and
 prediction through a ``DataLoader`` with batch 256 under ``torch.no_grad``.
 
-The two sides take turns, epoch by epoch: one warm-up each, then ``--repeats`` timed rounds
-of (conventional, engine), for training, then prediction, then the model floors below; the
-best time of each is reported and every time is listed under ``measured``. Taking turns
+The two sides take turns, epoch by epoch: one warm-up of everything, then ``--repeats``
+timed rounds of (training epoch, model floor, prediction pass) for (conventional, engine);
+the best time of each is reported and every time is listed under ``measured``. Taking turns
 keeps a machine whose speed drifts over minutes (shared virtual machines do) from favouring
 either side. The conventional side runs in a process of its own, with the C library's
 default malloc settings as users have them; the engine runs in this one (it tunes malloc
@@ -352,20 +352,21 @@ class RemoteSide:
 
 
 def time_interleaved(c: dict, args, device: torch.device) -> dict:
-    """Warm both sides up, then alternate: conventional epoch, engine epoch, and so on, for
-    training, prediction and the model floors, so that a machine whose speed drifts over
-    minutes slows both sides alike."""
+    """Warm everything up, then take turns: in every round, a training epoch, a model floor
+    and a prediction pass of each side, so that a machine whose speed drifts over minutes
+    slows all of them alike."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     conv, eng = RemoteSide(c, args, device), LocalSide(c, args, device)
     try:
         runs = {"conventional": {}, "engine": {}}
-        for what in ("train", "predict", "floor"):
-            for name, side in (("conventional", conv), ("engine", eng)):
-                runs[name][what + "_warmup"] = side.time(what)
-            for _ in range(args.repeats):
-                for name, side in (("conventional", conv), ("engine", eng)):
-                    runs[name].setdefault(what, []).append(side.time(what))
+        turns = [(what, name, side) for what in ("train", "floor", "predict")
+                 for name, side in (("conventional", conv), ("engine", eng))]
+        for what, name, side in turns:
+            runs[name][what + "_warmup"] = side.time(what)
+        for _ in range(args.repeats):
+            for what, name, side in turns:
+                runs[name].setdefault(what, []).append(side.time(what))
     finally:
         conv.close()
     runs["engine"]["predict_chunk"] = eng.pipeline.engine.predict_chunk
