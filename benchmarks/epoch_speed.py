@@ -45,6 +45,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import multiprocessing
@@ -249,12 +250,12 @@ class ModelStepFloor:
             self.forward = self.model
             self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM,
                                              weight_decay=WEIGHT_DECAY)
-            self.autocast = torch.autocast("cpu", enabled=False)
+            self.autocast = contextlib.nullcontext()
         else:
             self.model = engine.prepare(model)
             self.forward = engine.forward_fn(self.model)
             self.optimizer = engine.make_optimizer(self.model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-            self.autocast = engine._autocast()
+            self.autocast = engine.autocast()
 
     def train_epoch(self) -> None:
         self.model.train()
@@ -303,9 +304,6 @@ class LocalSide:
         fn = {"train": self.pipeline.train_epoch, "predict": self.pipeline.predict,
               "floor": self.floor.train_epoch}[what]
         return timed(fn, self.device)
-
-    def close(self) -> None:
-        pass
 
 
 def _conventional_server(conn, c: dict, args, device_name: str, start_method: str) -> None:

@@ -220,7 +220,8 @@ class Engine:
             kwargs["fused"] = True
         return torch.optim.SGD(model.parameters(), **kwargs)
 
-    def _autocast(self):
+    def autocast(self):
+        """The precision policy as a context manager (a no-op for fp32)."""
         if self.amp_dtype is None:
             return torch.autocast("cpu", enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -256,7 +257,7 @@ class Engine:
         while pos < stop:
             idx = order[pos:pos + self.batch_size]
             xb = self._augmented(data, data.x[idx], generator)
-            with self._autocast():
+            with self.autocast():
                 loss = F.cross_entropy(forward(xb), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -282,7 +283,7 @@ class Engine:
             if self.compile and stop - start < self.predict_chunk:  # keep one compiled shape
                 pad = self.predict_chunk - (stop - start)
                 xb = torch.cat([xb, xb[:1].expand(pad, *xb.shape[1:])])
-            with self._autocast():
+            with self.autocast():
                 logits = forward(xb)[: stop - start].float()
             yield start, stop, logits.softmax(dim=1)
 
