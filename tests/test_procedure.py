@@ -140,3 +140,19 @@ def test_paused_and_resumed_run_equals_uninterrupted_run(pause_at):
     assert (a.run_best_val, a.run_best_test, a.run_best_where) == (b.run_best_val, b.run_best_test, b.run_best_where)
     for k in a.run_best_weights:
         assert torch.equal(a.run_best_weights[k], b.run_best_weights[k])
+
+
+def test_the_whole_procedure_runs_with_the_gpu_policy_on_the_cpu():
+    """bf16 autocast, fused SGD and torch.compile (a plain backend: no C++ compiler needed),
+    as on a GPU, through first phase, inner rounds, checkpoint state and best-model test."""
+    torch._dynamo.reset()
+    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, epochs=5, max_outer_loop=1, max_inner_loop=3)
+    eng = Engine(device=torch.device("cpu"), augment="none", batch_size=16, predict_chunk=64, compile=True,
+                 compile_backend="eager", precision="bf16", fused_optimizer=True)
+    proc = Procedure(config=cfg, problem=blob_problem(), engine=eng)
+    proc.run()
+    s = proc.state
+    assert s.stage == "done" and s.rounds
+    assert all(r["n_confident"] > 0 for r in s.rounds)
+    assert all(np.isfinite(h["train_loss"]) and h["train_loss"] > 0 for h in s.history)
+    assert s.run_best_test is not None and s.run_best_test > 50  # three well-separated blobs
