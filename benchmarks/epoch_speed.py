@@ -238,8 +238,8 @@ class ModelStepFloor:
     """The model's training step repeated on one resident batch: forward, loss, backward and
     optimizer step only (see the module docstring)."""
 
-    def __init__(self, model_name, x, y, *, mean, std, device, batch_size, steps, engine: Engine | None):
-        self.steps = steps
+    def __init__(self, model_name, x, y, *, mean, std, device, batch_size, engine: Engine | None):
+        self.steps = -(-len(x) // batch_size)  # as many as an epoch over x has
         channels_last = engine is not None and engine.channels_last
         data = to_device_data(x[:batch_size], mean=mean, std=std, device=device, channels_last=channels_last)
         self.xb, self.yb = data.x, torch.as_tensor(y[:batch_size], device=device)
@@ -297,8 +297,7 @@ class LocalSide:
                                    compile=args.compile)
         floor_engine = Engine(device=device, augment="none", batch_size=args.batch_size, compile=args.compile)
         self.floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
-                                    batch_size=args.batch_size, steps=-(-c["n"] // args.batch_size),
-                                    engine=floor_engine)
+                                    batch_size=args.batch_size, engine=floor_engine)
 
     def time(self, what: str) -> float:
         fn = {"train": self.pipeline.train_epoch, "predict": self.pipeline.predict,
@@ -318,7 +317,7 @@ def _conventional_server(conn, c: dict, args, device_name: str, start_method: st
                             device=device, batch_size=args.batch_size, workers=args.workers,
                             predict_batch=args.predict_batch)
     floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
-                           batch_size=args.batch_size, steps=-(-c["n"] // args.batch_size), engine=None)
+                           batch_size=args.batch_size, engine=None)
     fns = {"train": pipeline.train_epoch, "predict": pipeline.predict, "floor": floor.train_epoch}
     conn.send("ready")
     while (what := conn.recv()) != "stop":
