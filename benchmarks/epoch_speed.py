@@ -62,7 +62,8 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import memomentum.engine as engine_module  # noqa: E402
-from memomentum.engine import Engine, choose_device, configure_threads, to_device_data  # noqa: E402
+from memomentum.engine import Engine, choose_device, to_device_data  # noqa: E402
+from memomentum.threads import choose_threads  # noqa: E402
 from memomentum.models import create_model  # noqa: E402
 
 FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
@@ -312,7 +313,7 @@ def _conventional_server(conn, c: dict, args, device_name: str, start_method: st
     # platform's usual way (fork on Linux), as in a user's script.
     multiprocessing.set_start_method(start_method, force=True)
     device = torch.device(device_name)
-    configure_threads(args.threads)
+    choose_threads(args.threads).apply()
     pipeline = Conventional(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"],
                             device=device, batch_size=args.batch_size, workers=args.workers,
                             predict_batch=args.predict_batch)
@@ -420,7 +421,7 @@ def main(argv=None) -> int:
         p.error("--repeats must be >= 1 and --n at least one batch")
 
     device = choose_device(args.device)
-    threads = configure_threads(args.threads)
+    threads = choose_threads(args.threads).apply().threads
     cases = ("lenet", "resnet18") if args.case == "all" else (args.case,)
     data = {c: case_data(c, args, device) for c in cases}
     runs = {c: time_interleaved(data[c], args, device) for c in cases}

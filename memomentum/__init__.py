@@ -1,6 +1,11 @@
 """memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels."""
-from .config import RunConfig
-from .errors import InputError
+from . import threads as _threads
+
+# First, before anything imports torch: how idle OpenMP threads wait (see memomentum.threads).
+_threads.WAIT_POLICY_AT_IMPORT = _threads.set_wait_policy()
+
+from .config import RunConfig  # noqa: E402 -- after the wait policy
+from .errors import InputError  # noqa: E402
 
 __version__ = "0.1.0"
 

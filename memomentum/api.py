@@ -25,12 +25,13 @@ import torch
 from . import outputs
 from .config import NON_RESULT_KEYS, RunConfig
 from .data import Dataset, load_dataset, load_human_labels
-from .engine import Engine, choose_device, configure_threads, to_device_data
+from .engine import Engine, choose_device, to_device_data
 from .models import create_model
 from .errors import InputError
 from .noise import make_noisy_labels
 from .procedure import Problem, Procedure
 from .split import train_val_split
+from .threads import ThreadPolicy, choose_threads
 
 
 class Interrupted(Exception):
@@ -298,10 +299,12 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
                          f"lower --batch-size")
 
     device = choose_device(cfg.device)
-    # Small MLPs run faster on one thread: per-step work is too small to split, and OpenMP
-    # spin-waiting costs more than it gains (measured: 2.1 s vs 13 s for the estimator test
-    # on a busy 2-core machine).
-    configure_threads(cfg.threads or (1 if cfg.model == "mlp" else None))
+    # The thread count fixes the numerics, so it never depends on the load (memomentum.threads).
+    thread_policy = choose_threads(cfg.threads, model=cfg.model).apply()
+    if saved is not None and saved.get("threads", thread_policy.threads) != thread_policy.threads:
+        print(f"memomentum: warning: this run was started with {saved['threads']} CPU threads and continues with "
+              f"{thread_policy.threads}; the thread count sets the order of float sums, so the results may differ "
+              f"in the last bits from an uninterrupted run (--threads {saved['threads']} keeps them)", file=sys.stderr)
     # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
     # compiler there), so --compile is a GPU option.
     engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
@@ -329,7 +332,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
                     raise _write_failed(e, run_dir, created) from None
 
         bar = _progress_bar(cfg)
-        state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict()}
+        state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict(), "threads": thread_policy.threads}
         previous_elapsed = saved.get("elapsed", 0.0) if saved else 0.0
         elapsed = lambda: previous_elapsed + time.perf_counter() - t_start  # noqa: E731
         midway = kill.at("checkpoint-write")
@@ -354,7 +357,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             return bool(received)
 
         proc = Procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=checkpoint,
-                         should_pause=should_pause, progress=bar.update_row if bar else None)
+                         should_pause=should_pause, progress=bar)
         if saved is not None:
             proc.load_state_dict(saved["procedure"])
         else:
@@ -368,7 +371,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             raise Interrupted(received[0], run_dir)
 
         final = final_predictions(proc)  # one prediction pass serves the summary and examples.csv
-        summary = _summary(cfg, prep, proc, final, device, elapsed())
+        summary = _summary(cfg, prep, proc, final, device, thread_policy, elapsed())
         if write:
             try:
                 _write_results(run_dir, cfg, prep, problem, proc, final, summary)
@@ -403,7 +406,8 @@ def _write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
     return InputError(f"{what}; {'free some space, then ' if full else 'fix that, then '}{then}")
 
 
-def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, wall: float) -> dict:
+def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thread_policy: ThreadPolicy,
+             wall: float) -> dict:
     s = proc.state
     noisy_train = prep.noisy_labels[prep.train_index]
     clean_train = prep.dataset.y_train[prep.train_index]
@@ -418,7 +422,7 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, wal
         "n_train": int(prep.train_index.size), "n_val": int(prep.val_index.size),
         "epochs_run": len(s.history), "wall_time_s": round(wall, 2),
         "time_s": {k: round(v, 2) for k, v in s.timings.items()},
-        "device": str(device), "threads": torch.get_num_threads(),
+        "device": str(device), **thread_policy.to_dict(),
         "rounds": s.rounds,
         "final_confident": proc.confident_stats(final_index),
     }
@@ -453,14 +457,25 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
 
 
 class _Bar:
+    """One tqdm bar counting epochs; its status line shows where the run is and how many
+    training images per second it gets through, so that a slow machine shows at once."""
+
     def __init__(self, cfg: RunConfig):
         from tqdm.auto import tqdm
         self.cfg = cfg
         self.bar = tqdm(desc=f"{cfg.method} {cfg.dataset}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
-    def update_row(self, row: dict) -> None:
-        phase = "first phase" if row["inner"] == 0 else f"round {row['inner']}"
-        self.bar.set_postfix_str(f"outer {row['outer']} {phase} | train {row['n_train']} | val {row['val_accuracy']:.2f}%")
+    @staticmethod
+    def _where(d: dict) -> str:
+        return f"outer {d['outer']} " + ("first phase" if d["inner"] == 0 else f"round {d['inner']}")
+
+    def steps_done(self, where: dict, done: int, total: int, images_per_s: float) -> None:
+        self.bar.set_postfix_str(f"{self._where(where)} | epoch {where['epoch']} {100 * done / max(total, 1):.0f}% | "
+                                 f"{images_per_s:,.0f} img/s")
+
+    def epoch_done(self, row: dict, images_per_s: float) -> None:
+        self.bar.set_postfix_str(f"{self._where(row)} | train {row['n_train']} | val {row['val_accuracy']:.2f}% | "
+                                 f"{images_per_s:,.0f} img/s")
         self.bar.update(1)
 
     def close(self) -> None:

@@ -70,7 +70,7 @@ RUN_OPTIONS = {
     "--milestones": dict(dest="milestones", type=_milestones, help="inner-round learning-rate milestones (default 40,80)"),
     "--reference-quirks": dict(dest="reference_quirks", action="store_const", const=True, help="reproduce the reference implementation's quirks (SPEC.md)"),
     "--device": dict(dest="device", choices=DEVICES, help="auto (default), cpu or cuda"),
-    "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: all cores)"),
+    "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: every available core, 1 for the mlp); results depend on this count, never on the machine's load"),
     "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
     "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
 }

@@ -27,14 +27,6 @@ def choose_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_threads(threads: int | None) -> int:
-    """Use every core for intra-op parallelism (PyTorch's default can be lower in containers)."""
-    if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    return threads
-
-
 # Examples per forward pass when predicting, by device type, unless the caller gives one.
 # CPU: measured on a 2-core AMD EPYC (Zen 4) VM, torch 2.13, malloc tuned as below, best of
 # interleaved passes. LeNet over 54,000 Fashion-MNIST images: flat from 128 to 1024

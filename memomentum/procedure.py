@@ -83,7 +83,10 @@ class Procedure:
             persists :meth:`state_dict`.
         should_pause: polled after every step; when it returns True the procedure stops at
             that step, calls ``on_checkpoint`` and returns with ``self.paused`` set.
-        progress: optional callable receiving one line of status per epoch.
+        progress: optional object told how training goes: ``steps_done(where, done, total,
+            images_per_s)`` about once a second inside an epoch (``where``: outer, inner and
+            epoch numbers as in the history) and ``epoch_done(row, images_per_s)`` after each
+            epoch (``row`` is the epoch's history row).
     """
 
     def __init__(self, *, config: RunConfig, problem: Problem, engine: Engine, on_checkpoint=None,
@@ -279,6 +282,25 @@ class Procedure:
             self._pause_requested = bool(self.should_pause())
         return self._pause_requested
 
+    def _after_step_hook(self, start: int, total: int, t0: float):
+        """The engine's per-step callback: the pause check, plus about once a second the
+        progress inside the epoch (host clock only: no device sync)."""
+        if self.progress is None:
+            return self._pause_check
+        s = self.state
+        where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch + 1}
+        batch, done, last = self.engine.batch_size, start, t0
+
+        def after_step() -> bool:
+            nonlocal done, last
+            done = min(done + batch, total)
+            now = time.perf_counter()
+            if now - last >= 1.0:
+                last = now
+                self.progress.steps_done(where, done, total, (done - start) / (now - t0))
+            return self._pause_check()
+        return after_step
+
     def _run_epoch(self) -> None:
         """Train one epoch, or continue an interrupted one; stops early inside the epoch
         (leaving ``step_pos`` > 0) when a pause is requested."""
@@ -290,9 +312,11 @@ class Procedure:
         loss_sum, pos = self.engine.train_steps(
             self.model, self.forward, self.optimizer, problem.train, problem.train_labels, s.order,
             start=s.step_pos, loss_sum=torch.tensor(s.loss_sum, device=self.engine.device),
-            generator=self.generator, should_pause=self._pause_check)
+            generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0))
         s.loss_sum = float(loss_sum)  # one host sync per epoch
-        s.timings["train"] += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        s.timings["train"] += seconds
+        images_per_s = (pos - s.step_pos) / max(seconds, 1e-9)
         if pos < self.engine.epoch_stop(s.order.numel()):
             s.step_pos = pos
             return
@@ -307,7 +331,7 @@ class Procedure:
                "val_accuracy": val, "lr": lr}
         s.history.append(row)
         if self.progress is not None:
-            self.progress(row)
+            self.progress.epoch_done(row, images_per_s)
         self._end_of_epoch(val)
 
     # -- results --------------------------------------------------------------------------

@@ -1,0 +1,295 @@
+"""Time a training epoch and a prediction pass on a machine that other processes share, under
+several CPU thread policies, in one run.
+
+Policies (each in a process of its own, because the OpenMP runtime reads its wait policy once,
+when torch is loaded):
+
+* ``old``: what memomentum did before it had a thread policy: every core, and libgomp's
+  default waiting (``GOMP_SPINCOUNT=300000``, the value libgomp uses when neither variable is
+  set);
+* ``new``: memomentum's default (:mod:`memomentum.threads`): the same thread count, and the
+  wait policy that importing memomentum sets;
+* ``threads1``: ``--threads 1`` (with the new wait policy);
+* ``passive``: every core and ``OMP_WAIT_POLICY=PASSIVE`` (a candidate, for comparison);
+* ``spinN``: every core and ``GOMP_SPINCOUNT=N`` (candidates for the new default).
+
+Competitors, started and stopped by this script (each also ends by itself after
+``--competitor-limit`` seconds, or when this script is gone):
+
+* ``busy``: a pure-Python busy loop;
+* ``torch``: another PyTorch training process (LeNet steps on a random batch of 128, with
+  PyTorch's defaults: every core, libgomp's default waiting), which is what a shared server
+  mostly runs.
+
+Conditions are ``quiet`` and ``KIND:COUNT`` (default: quiet, busy:1, busy:2, torch:1,
+torch:2, quiet again). Under each condition every policy runs ``--repeats`` rounds of (a
+training epoch, a prediction pass), the policies taking turns, so that a machine whose speed
+drifts favours none. Reported per policy and condition: the median and the best time, and the
+median as a multiple of the same policy's quiet median (``slowdown``) and of the old
+default's quiet median (``vs_old_quiet``).
+
+Cases: ``lenet`` (LeNet on the first 54,000 Fashion-MNIST training images, as in a run) and
+``resnet18`` (ResNet-18 with crop-and-flip on ``--n`` random CIFAR-shaped images, times scaled
+to 45,000, as ``epoch_speed.py`` does).
+
+    python benchmarks/contention.py --case lenet
+    python benchmarks/contention.py --case resnet18 --n 256 --repeats 2
+
+Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# memomentum first, as the command line does: importing it sets the wait policy before torch loads.
+import memomentum  # noqa: E402,F401
+from memomentum import threads  # noqa: E402
+
+import torch  # noqa: E402
+
+from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, RESNET_FULL, EngineSide,  # noqa: E402
+                         load_fashion, random_cifar)
+
+LIBGOMP_DEFAULT_SPIN = "300000"
+POLICIES = ("old", "new", "threads1", "passive")
+DEFAULT_CONDITIONS = ("quiet", "busy:1", "busy:2", "torch:1", "torch:2", "quiet")
+
+
+def policy_env_and_threads(name: str) -> tuple[dict, int | None]:
+    """The OpenMP variables and the ``--threads`` value of a policy."""
+    if name.startswith("spin") and name[4:].isdigit():
+        return {"GOMP_SPINCOUNT": name[4:]}, None
+    new_env: dict = {}
+    threads.set_wait_policy(environ=new_env, modules={})  # what importing memomentum sets
+    return {
+        "old": ({"GOMP_SPINCOUNT": LIBGOMP_DEFAULT_SPIN}, None),
+        "new": (new_env, None),
+        "threads1": (new_env, 1),
+        "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
+    }[name]
+
+
+# -- the timed side: one process per policy ----------------------------------------------------
+def _side_server(conn, case: dict, threads_requested: int | None, batch_size: int) -> None:
+    policy = threads.choose_threads(threads_requested, model=case["model"]).apply()
+    x, y = case_arrays(case)
+    side = EngineSide(case["model"], x, y, augment=case["augment"], mean=case["mean"], std=case["std"],
+                      device=torch.device("cpu"), batch_size=batch_size, predict_chunk=None, compile=False)
+    side.train_epoch()  # warm-up
+    side.predict()
+    conn.send({"threads": policy.threads, "wait": {k: os.environ.get(k) for k in threads.WAIT_VARIABLES}})
+    while (what := conn.recv()) != "stop":
+        t0 = time.perf_counter()
+        side.train_epoch() if what == "train" else side.predict()
+        conn.send(time.perf_counter() - t0)
+
+
+class Side:
+    def __init__(self, name: str, case: dict, batch_size: int):
+        env, threads_requested = policy_env_and_threads(name)
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        saved = {k: os.environ.pop(k) for k in threads.WAIT_VARIABLES if k in os.environ}
+        os.environ.update(env)  # a spawned child starts with this process's environment
+        try:
+            self.process = ctx.Process(target=_side_server, args=(child, case, threads_requested, batch_size),
+                                       daemon=True)
+            self.process.start()
+        finally:
+            for k in threads.WAIT_VARIABLES:
+                os.environ.pop(k, None)
+            os.environ.update(saved)
+        self.info = self.conn.recv()
+
+    def time(self, what: str) -> float:
+        self.conn.send(what)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send("stop")
+        self.process.join(timeout=30)
+
+
+# -- competitors -------------------------------------------------------------------------------
+_COMPETITOR_PRELUDE = """
+import os, sys, time
+deadline = time.time() + {limit}
+parent = os.getppid()
+def go_on():
+    return time.time() < deadline and os.getppid() == parent
+"""
+_BUSY = _COMPETITOR_PRELUDE + """
+print("ready", flush=True)
+while go_on():
+    for _ in range(100000):
+        pass
+"""
+_TORCH = _COMPETITOR_PRELUDE + """
+import torch
+from torch import nn
+from torch.nn import functional as F
+torch.manual_seed(0)
+model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                      nn.Linear(84, 10))
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+print("ready", flush=True)
+while go_on():
+    for _ in range(10):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def start_competitors(kind: str, count: int, limit: float) -> list[subprocess.Popen]:
+    """Start ``count`` competitors of ``kind`` with PyTorch's and libgomp's defaults (none of
+    memomentum's settings), and wait until each is running its loop."""
+    code = {"busy": _BUSY, "torch": _TORCH}[kind].format(limit=limit)
+    env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(count)]
+    for p in procs:
+        if p.stdout.readline().strip() != "ready":
+            stop_competitors(procs)
+            raise RuntimeError(f"a {kind} competitor did not start")
+    return procs
+
+
+def stop_competitors(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+
+
+def parse_condition(text: str) -> tuple[str, int]:
+    if text == "quiet":
+        return "quiet", 0
+    kind, _, count = text.partition(":")
+    if kind not in ("busy", "torch") or not count.isdigit():
+        raise SystemExit(f"condition {text!r}: use quiet, busy:N or torch:N")
+    return kind, int(count)
+
+
+# -- cases -------------------------------------------------------------------------------------
+def case_spec(name: str, args) -> dict:
+    if name == "lenet":
+        n = args.n or 54_000
+        return dict(model="lenet", n=n, full=n, augment=False, mean=FASHION_MEAN, std=FASHION_STD,
+                    fashion_dir=args.fashion_dir, dataset="fashion-mnist (first n training images)")
+    n = args.n or 256
+    return dict(model="resnet18", n=n, full=RESNET_FULL, augment=True, mean=CIFAR_MEAN, std=CIFAR_STD,
+                dataset="cifar10-shaped random uint8 pixels and labels")
+
+
+def case_arrays(case: dict):
+    if case["model"] == "lenet":
+        return load_fashion(case["fashion_dir"], case["n"])
+    return random_cifar(case["n"])
+
+
+# -- the measurement ---------------------------------------------------------------------------
+def measure(case: dict, args) -> dict:
+    sides = {name: Side(name, case, args.batch_size) for name in args.policies}
+    times: dict = {}
+    try:
+        for c_index, condition in enumerate(args.conditions):
+            kind, count = parse_condition(condition)
+            procs = start_competitors(kind, count, args.competitor_limit) if count else []
+            try:
+                time.sleep(args.settle)
+                for _ in range(args.repeats):
+                    for name, side in sides.items():
+                        for what in ("train", "predict"):
+                            times.setdefault(condition, {}).setdefault(name, {}).setdefault(what, []).append(
+                                side.time(what))
+            finally:
+                stop_competitors(procs)
+    finally:
+        for side in sides.values():
+            side.close()
+    return {"times": times, "sides": {name: side.info for name, side in sides.items()}}
+
+
+def report(case: dict, measured: dict) -> dict:
+    scale = case["full"] / case["n"]
+    times = measured["times"]
+    med = {cond: {name: {w: statistics.median(v) * scale for w, v in d.items()} for name, d in per.items()}
+           for cond, per in times.items()}
+    quiet = med.get("quiet", {})
+    out = {"model": case["model"], "dataset": case["dataset"], "n": case["full"], "measured_examples": case["n"],
+           "policies": measured["sides"], "conditions": {}}
+    if scale != 1:
+        out["note"] = f"times measured on {case['n']} examples and multiplied by {case['full']}/{case['n']}"
+    for cond, per in times.items():
+        rows = {}
+        for name, d in per.items():
+            row = {}
+            for what, values in d.items():
+                m = statistics.median(values) * scale
+                entry = {"median_s": round(m, 3), "best_s": round(min(values) * scale, 3),
+                         "all_s": [round(v * scale, 3) for v in values]}
+                if cond != "quiet" and name in quiet:
+                    entry["slowdown"] = round(m / quiet[name][what], 2)
+                if "old" in quiet:
+                    entry["vs_old_quiet"] = round(m / quiet["old"][what], 3)
+                row[what] = entry
+            rows[name] = row
+        out["conditions"][cond] = rows
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", choices=("lenet", "resnet18"), default="lenet")
+    p.add_argument("--n", type=int, default=None, help="examples (default: lenet 54000, resnet18 256 scaled to 45000)")
+    p.add_argument("--policies", default=",".join(POLICIES),
+                   help=f"comma-separated, from {', '.join(POLICIES)} and spinN (default: all but spinN)")
+    p.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
+                   help="comma-separated: quiet, busy:N, torch:N (a repeated name adds to its samples)")
+    p.add_argument("--repeats", type=int, default=2, help="rounds per condition (default 2)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--settle", type=float, default=1.0, help="seconds between starting competitors and timing")
+    p.add_argument("--competitor-limit", type=float, default=900.0, help="competitors end by themselves after this")
+    p.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist")
+    args = p.parse_args(argv)
+    args.policies = [s for s in args.policies.split(",") if s]
+    args.conditions = [s for s in args.conditions.split(",") if s]
+    unknown = {q for q in args.policies if q not in POLICIES and not (q.startswith("spin") and q[4:].isdigit())}
+    if unknown or not args.policies:
+        p.error(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)} or spinN")
+    for c in args.conditions:
+        parse_condition(c)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
+
+    case = case_spec(args.case, args)
+    t0 = time.perf_counter()
+    measured = measure(case, args)
+    result = {
+        "torch": torch.__version__, "cpu_cores": threads.available_cores(), "batch_size": args.batch_size,
+        "repeats": args.repeats, "conditions": args.conditions,
+        "order": "policies take turns within each condition; each policy in its own process",
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "case": report(case, measured),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

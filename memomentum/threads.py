@@ -1,0 +1,117 @@
+"""The CPU thread policy: how many threads a run uses, and how idle threads wait.
+
+Two separate decisions, because only one of them changes results:
+
+* **The thread count** decides how PyTorch splits a reduction (a convolution's weight
+  gradient, a matrix product), so it changes the last bits of the numbers. It is therefore
+  chosen from things that do not change while a run goes on or between two runs on the same
+  machine: ``--threads`` when given, else one thread for the small MLP (its operations are
+  too small to split) and every core the process may use for everything else. It is never
+  chosen from the machine's load, so a run's outputs do not depend on what else was running.
+* **How idle threads wait** changes only the speed. PyTorch's Linux wheels use GNU OpenMP
+  (libgomp), whose threads spin for about 300,000 iterations (a few milliseconds) at every
+  barrier and between parallel regions before they sleep. On a quiet machine that saves a
+  wake-up; on a shared one, a spinning thread burns the time slice its partner needs to
+  reach the barrier, and LeNet's operations (a few hundred microseconds each) hit a barrier
+  thousands of times per second: a shared 2-core epoch became 5 to 17 times slower.
+  Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up per region
+  on a quiet machine (about 10 to 20 % per epoch). A short spin, ``GOMP_SPINCOUNT=1000``
+  (about 10 microseconds), covers the gaps between consecutive operations of one training
+  step yet gives the core up almost at once when the partner thread is descheduled. Measured
+  by ``benchmarks/contention.py`` (figures in the README).
+
+libgomp reads its settings once, when it is loaded, that is when ``torch`` is first imported.
+So :func:`set_wait_policy` runs when :mod:`memomentum` is imported: if ``torch`` is not
+loaded yet and the user has set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``, it sets
+``GOMP_SPINCOUNT`` (inherited by child processes too). The command line always imports
+:mod:`memomentum` first. A Python user who imports ``torch`` before :mod:`memomentum` keeps
+libgomp's default; ``summary.json`` says which policy was in force. To choose yourself, set
+either variable before starting Python (``GOMP_SPINCOUNT=300000`` is libgomp's default,
+``OMP_WAIT_POLICY=PASSIVE`` sleeps at once); memomentum then leaves both alone.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+# libgomp spin iterations before an idle thread sleeps (libgomp counts roughly 100 per
+# microsecond). Chosen by benchmarks/contention.py: on a quiet 2-core machine within noise of
+# libgomp's default, and beside two busy processes about as fast as sleeping at once.
+SPIN_COUNT = 1000
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How idle OpenMP threads wait in this process, and who decided it."""
+
+    setting: str  # e.g. "GOMP_SPINCOUNT=1000", or "libgomp default"
+    decided_by: str  # "memomentum", "environment", or why memomentum could not set it
+
+    def describe(self) -> str:
+        return f"{self.setting} ({self.decided_by})"
+
+
+def set_wait_policy(environ=None, modules=None) -> WaitPolicy:
+    """Set ``GOMP_SPINCOUNT`` to :data:`SPIN_COUNT` unless the user chose a wait policy or
+    ``torch`` (and with it the OpenMP runtime) is already loaded. Returns what is in force.
+
+    ``environ`` and ``modules`` default to ``os.environ`` and ``sys.modules`` (tests pass
+    their own).
+    """
+    environ = os.environ if environ is None else environ
+    modules = sys.modules if modules is None else modules
+    chosen = [f"{k}={environ[k]}" for k in WAIT_VARIABLES if k in environ]
+    if chosen:
+        return WaitPolicy(" ".join(chosen), "environment")
+    if "torch" in modules:
+        return WaitPolicy("libgomp default", "torch was imported before memomentum")
+    environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    return WaitPolicy(f"GOMP_SPINCOUNT={SPIN_COUNT}", "memomentum")
+
+
+# What set_wait_policy found and did when memomentum was imported (memomentum/__init__.py).
+WAIT_POLICY_AT_IMPORT: WaitPolicy | None = None
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    """The thread count of a run and why; recorded in ``summary.json``."""
+
+    threads: int
+    reason: str
+    wait: str
+
+    def to_dict(self) -> dict:
+        return {"threads": self.threads, "threads_reason": self.reason, "openmp_wait": self.wait}
+
+    def apply(self) -> "ThreadPolicy":
+        """Use this thread count for PyTorch's intra-op parallelism in this process."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        return self
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def choose_threads(requested: int | None, *, model: str | None = None) -> ThreadPolicy:
+    """The thread count for a run: ``requested`` when given, else one for the MLP and every
+    available core for the other models. Never depends on the machine's load (see the module
+    docstring), so the same command gives the same numbers on a busy machine."""
+    if requested is not None:
+        threads, reason = requested, "--threads"
+    elif model == "mlp":
+        # Measured: the estimator's MLP test took 2.1 s on one thread and 13 s on two on a
+        # busy 2-core machine; its steps are microseconds long, too short to split.
+        threads, reason = 1, "one thread for the MLP"
+    else:
+        threads, reason = available_cores(), "all available cores"
+    wait = WAIT_POLICY_AT_IMPORT.describe() if WAIT_POLICY_AT_IMPORT is not None else "not set by memomentum"
+    return ThreadPolicy(threads, reason, wait)

@@ -1,0 +1,141 @@
+"""The CPU thread policy: the wait policy is set before torch loads, the thread count never
+depends on the machine's load, and neither changes a run's numbers."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memomentum import threads
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# -- the wait policy ---------------------------------------------------------------------------
+def test_wait_policy_is_set_when_nobody_chose_one_and_torch_is_not_loaded():
+    env = {"PATH": "/bin"}
+    policy = threads.set_wait_policy(environ=env, modules={})
+    assert env["GOMP_SPINCOUNT"] == str(threads.SPIN_COUNT)
+    assert policy.decided_by == "memomentum" and policy.setting == f"GOMP_SPINCOUNT={threads.SPIN_COUNT}"
+
+
+@pytest.mark.parametrize("chosen", [{"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "300000"},
+                                    {"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "5"}])
+def test_a_users_wait_policy_is_left_alone(chosen):
+    env = dict(chosen)
+    policy = threads.set_wait_policy(environ=env, modules={})
+    assert env == chosen and policy.decided_by == "environment"
+    assert all(f"{k}={v}" in policy.setting for k, v in chosen.items())
+
+
+def test_too_late_once_torch_is_loaded():
+    env = {}
+    policy = threads.set_wait_policy(environ=env, modules={"torch": object()})
+    assert env == {} and "torch was imported before memomentum" in policy.decided_by
+
+
+def _python(code: str, env: dict) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_importing_memomentum_first_sets_the_variable_before_libgomp_reads_it():
+    code = ("import os, sys; import memomentum; assert 'torch' not in sys.modules; import torch; "
+            "from memomentum import threads; print(os.environ.get('GOMP_SPINCOUNT'), "
+            "threads.WAIT_POLICY_AT_IMPORT.decided_by)")
+    assert _python(code, {}) == f"{threads.SPIN_COUNT} memomentum"
+    code = "import torch, os, memomentum; from memomentum import threads; print(threads.WAIT_POLICY_AT_IMPORT.setting)"
+    assert _python(code, {}) == "libgomp default"
+
+
+# -- the thread count --------------------------------------------------------------------------
+def test_thread_count_comes_from_the_request_the_model_and_the_cores_only():
+    assert threads.choose_threads(3, model="lenet").threads == 3
+    assert threads.choose_threads(None, model="mlp").threads == 1
+    default = threads.choose_threads(None, model="lenet")
+    assert default.threads == threads.available_cores() and default.reason == "all available cores"
+    assert set(default.to_dict()) == {"threads", "threads_reason", "openmp_wait"}
+
+
+# -- a whole run -------------------------------------------------------------------------------
+def _image_npz(path: Path) -> Path:
+    """The embedded digits scaled to 24 x 24 inside 28 x 28: big enough for LeNet's
+    convolutions, small enough for a quick run."""
+    from memomentum.data import load_dataset
+    d = load_dataset("digits")
+    def big(x):
+        x = np.kron(x[..., 0].astype(np.float64), np.ones((3, 3)))
+        return np.pad((x * (255 / 16)).astype(np.uint8), ((0, 0), (2, 2), (2, 2)))
+    np.savez(path, x=big(d.x_train[:500]), y=d.y_train[:500], x_test=big(d.x_test), y_test=d.y_test)
+    return path
+
+
+def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, status: int = 0) -> Path:
+    out = tmp / name
+    clean = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    competitor = None
+    if busy:  # a machine that is not quiet: a busy loop competes for the cores
+        competitor = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 120\n"
+                                       "while time.time() < t: pass"])
+    try:
+        r = subprocess.run([sys.executable, "-m", "memomentum", "run", "--dataset", str(tmp / "img.npz"),
+                            "--model", "lenet", "--noise-type", "symmetric", "--noise-rate", "0.3", "--epochs", "2",
+                            "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet",
+                            "--device", "cpu", "--out", str(out), *extra], env={**clean, **env},
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        if competitor is not None:
+            competitor.kill()
+            competitor.wait()
+    assert r.returncode == status, r.stderr
+    return out
+
+
+def _outputs(run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("wall_time_s", "time_s", "threads_reason", "openmp_wait"):
+        summary.pop(key)
+    model = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
+    return {"summary": summary, "examples": (run_dir / "examples.csv").read_text(),
+            "history": (run_dir / "history.csv").read_text(), "model": model}
+
+
+def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and_the_waiting(tmp_path):
+    _image_npz(tmp_path / "img.npz")
+    n = threads.available_cores()
+    default = _run(tmp_path, "default", [], {}, busy=True)
+    summary = json.loads((default / "summary.json").read_text())
+    assert summary["threads"] == n and summary["threads_reason"] == "all available cores"
+    assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.SPIN_COUNT} (memomentum)"
+    explicit = _run(tmp_path, "explicit", ["--threads", str(n)], {"GOMP_SPINCOUNT": "300000"})
+    passive = _run(tmp_path, "passive", ["--threads", str(n)], {"OMP_WAIT_POLICY": "PASSIVE"})
+    assert json.loads((passive / "summary.json").read_text())["openmp_wait"] == "OMP_WAIT_POLICY=PASSIVE (environment)"
+    reference = _outputs(default)
+    for other in (explicit, passive):
+        got = _outputs(other)
+        assert got["summary"] == reference["summary"]
+        assert got["examples"] == reference["examples"] and got["history"] == reference["history"]
+        assert all(torch.equal(got["model"][k], reference["model"][k]) for k in reference["model"])
+
+
+def test_resuming_with_another_thread_count_warns_that_the_last_bits_may_change(tmp_path):
+    _image_npz(tmp_path / "img.npz")
+    first = threads.available_cores()
+    other = 1 if first > 1 else 2
+    out = _run(tmp_path, "run", [], {"MEMOMENTUM_TEST_KILL_AT": "epoch:1"}, status=-9)
+    assert (out / "checkpoint.pt").exists()
+    resume = [sys.executable, "-m", "memomentum", "run", "--resume", str(out), "--quiet"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run(resume + ["--threads", str(other)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (f"memomentum: warning: this run was started with {first} CPU threads and continues with {other}; "
+            in r.stderr) and f"(--threads {first} keeps them)" in r.stderr
