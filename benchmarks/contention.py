@@ -58,10 +58,9 @@ from memomentum import threads  # noqa: E402
 
 import torch  # noqa: E402
 
-from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, RESNET_FULL, EngineSide,  # noqa: E402
-                         load_fashion, random_cifar)
+from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, LIBGOMP_DEFAULT_WAIT,  # noqa: E402
+                         RESNET_FULL, EngineSide, load_fashion, random_cifar, spawn_environment)
 
-LIBGOMP_DEFAULT_SPIN = "300000"
 POLICIES = ("old", "new", "threads1", "passive")
 DEFAULT_CONDITIONS = ("quiet", "busy:1", "busy:2", "torch:1", "torch:2", "quiet")
 
@@ -73,7 +72,7 @@ def policy_env_and_threads(name: str) -> tuple[dict, int | None]:
     new_env: dict = {}
     threads.set_wait_policy(environ=new_env, modules={})  # what importing memomentum sets
     return {
-        "old": ({"GOMP_SPINCOUNT": LIBGOMP_DEFAULT_SPIN}, None),
+        "old": (LIBGOMP_DEFAULT_WAIT, None),
         "new": (new_env, None),
         "threads1": (new_env, 1),
         "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
@@ -100,16 +99,10 @@ class Side:
         env, threads_requested = policy_env_and_threads(name)
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        saved = {k: os.environ.pop(k) for k in threads.WAIT_VARIABLES if k in os.environ}
-        os.environ.update(env)  # a spawned child starts with this process's environment
-        try:
-            self.process = ctx.Process(target=_side_server, args=(child, case, threads_requested, batch_size),
-                                       daemon=True)
+        self.process = ctx.Process(target=_side_server, args=(child, case, threads_requested, batch_size),
+                                   daemon=True)
+        with spawn_environment(env):
             self.process.start()
-        finally:
-            for k in threads.WAIT_VARIABLES:
-                os.environ.pop(k, None)
-            os.environ.update(saved)
         self.info = self.conn.recv()
 
     def time(self, what: str) -> float:
@@ -219,6 +212,9 @@ def measure(case: dict, args) -> dict:
                                 side.time(what))
             finally:
                 stop_competitors(procs)
+            done = {name: round(statistics.median(d["train"]), 2) for name, d in times[condition].items()}
+            print(f"[{c_index + 1}/{len(args.conditions)}] {condition}: median training epoch so far (s) {done}",
+                  file=sys.stderr, flush=True)
     finally:
         for side in sides.values():
             side.close()

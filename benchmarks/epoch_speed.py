@@ -54,12 +54,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-from torch.nn import functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# memomentum before torch, as a run imports them: its CPU wait policy (memomentum.threads) must
+# be in the environment when torch loads the OpenMP runtime.
+import memomentum  # noqa: E402,F401
+from memomentum import threads  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 import memomentum.engine as engine_module  # noqa: E402
 from memomentum.engine import Engine, choose_device, to_device_data  # noqa: E402
@@ -71,6 +76,24 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 RESNET_FULL = 45_000
 RESNET_CPU_DEFAULT_N = 1_024
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
+
+
+# libgomp's own default wait (what a PyTorch user gets without memomentum's policy).
+LIBGOMP_DEFAULT_WAIT = {"GOMP_SPINCOUNT": "300000"}
+
+
+@contextlib.contextmanager
+def spawn_environment(wait: dict):
+    """Start processes with the OpenMP wait variables ``wait`` in place of this process's: a
+    spawned child starts with the parent's environment, and its torch reads them at import."""
+    saved = {k: os.environ.pop(k) for k in threads.WAIT_VARIABLES if k in os.environ}
+    os.environ.update(wait)
+    try:
+        yield
+    finally:
+        for k in threads.WAIT_VARIABLES:
+            os.environ.pop(k, None)
+        os.environ.update(saved)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -327,8 +350,9 @@ def _conventional_server(conn, c: dict, args, device_name: str, start_method: st
 
 class RemoteSide:
     """The conventional pipeline and its model floor, timed in a process of their own, so that
-    they run with the C library's default malloc settings, as users run them, while the
-    engine (which tunes malloc process-wide) runs here."""
+    they run with the C library's default malloc settings and libgomp's default waiting, as
+    users run them, while the engine (which tunes malloc process-wide and runs under
+    memomentum's wait policy) runs here."""
 
     def __init__(self, c: dict, args, device: torch.device):
         ctx = multiprocessing.get_context("spawn")
@@ -336,7 +360,8 @@ class RemoteSide:
         # Not a daemon: the DataLoader in it starts worker processes of its own.
         self.process = ctx.Process(target=_conventional_server, daemon=False,
                                    args=(child_conn, c, args, str(device), multiprocessing.get_start_method()))
-        self.process.start()
+        with spawn_environment(LIBGOMP_DEFAULT_WAIT):  # a user's PyTorch defaults
+            self.process.start()
         if self.conn.recv() != "ready":
             raise RuntimeError("the conventional pipeline's process did not start")
 
@@ -429,10 +454,11 @@ def main(argv=None) -> int:
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
         "torch": torch.__version__, "torch_threads": threads, "cpu_cores": os.cpu_count(),
         "batch_size": args.batch_size, "repeats": args.repeats,
-        "engine": {"compile": bool(args.compile),
+        "engine": {"compile": bool(args.compile), "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
                    "malloc_tuned": bool(engine_module._malloc_tuned),
                    "precision": "bf16 autocast" if device.type == "cuda" else "fp32"},
         "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
+                         "openmp_wait": "GOMP_SPINCOUNT=300000 (libgomp's default)",
                          "precision": "fp32"},
         "order": "interleaved epoch by epoch; the conventional side in a process of its own (default malloc)",
         "cases": {c: report(data[c], runs[c]) for c in cases},
