@@ -13,12 +13,14 @@ Two separate decisions, because only one of them changes results:
   barrier and between parallel regions before they sleep. On a quiet machine that saves a
   wake-up; on a shared one, a spinning thread burns the time slice its partner needs to
   reach the barrier, and LeNet's operations (a few hundred microseconds each) hit a barrier
-  thousands of times per second: a shared 2-core epoch became 5 to 17 times slower.
-  Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up per region
-  on a quiet machine (about 10 to 20 % per epoch). A short spin, ``GOMP_SPINCOUNT=1000``
-  (about 10 microseconds), covers the gaps between consecutive operations of one training
-  step yet gives the core up almost at once when the partner thread is descheduled. Measured
-  by ``benchmarks/contention.py`` (figures in the README).
+  thousands of times per second: a 2-core LeNet epoch became 3.2 times slower beside one
+  busy loop and 17 times slower beside two other PyTorch processes. Sleeping at once
+  (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up per region on a quiet machine
+  (+8.5 % per epoch). A short spin, ``GOMP_SPINCOUNT=1000`` (about 10 microseconds), covers
+  the gaps between consecutive operations of one training step (+2.4 % on a quiet machine,
+  within its drift) yet gives the core up almost at once when the partner thread is
+  descheduled (2.0x instead of 3.3x beside two busy loops, 4.0x instead of 17x beside two
+  PyTorch processes). Measured by ``benchmarks/contention.py`` (figures in the README).
 
 libgomp reads its settings once, when it is loaded, that is when ``torch`` is first imported.
 So :func:`set_wait_policy` runs when :mod:`memomentum` is imported: if ``torch`` is not

@@ -156,3 +156,42 @@ def test_the_whole_procedure_runs_with_the_gpu_policy_on_the_cpu():
     assert all(r["n_confident"] > 0 for r in s.rounds)
     assert all(np.isfinite(h["train_loss"]) and h["train_loss"] > 0 for h in s.history)
     assert s.run_best_test is not None and s.run_best_test > 50  # three well-separated blobs
+
+
+class RecordingProgress:
+    def __init__(self):
+        self.steps, self.epochs = [], []
+
+    def steps_done(self, where, done, total, images_per_s):
+        self.steps.append((dict(where), done, total, images_per_s))
+
+    def epoch_done(self, row, images_per_s):
+        self.epochs.append((dict(row), images_per_s))
+
+
+def test_progress_reports_images_per_second_inside_and_after_every_epoch(monkeypatch):
+    import memomentum.procedure as procedure_module
+    clock = iter(range(10**6))  # every reading of the clock is one second later
+    monkeypatch.setattr(procedure_module.time, "perf_counter", lambda: float(next(clock)))
+    progress = RecordingProgress()
+    proc = make(dict(epochs=2, max_outer_loop=1, max_inner_loop=2), progress=progress)
+    proc.run()
+    rows = proc.state.history
+    assert [row for row, _ in progress.epochs] == rows
+    assert all(rate > 0 for _, rate in progress.epochs)
+    # 90 examples in batches of 16: 6 steps in a first-phase epoch, each reported with its position
+    first = [(done, total) for where, done, total, _ in progress.steps if where == {"outer": 1, "inner": 0, "epoch": 1}]
+    assert first == [(16, 90), (32, 90), (48, 90), (64, 90), (80, 90), (90, 90)]
+    assert {where["epoch"] for where, *_ in progress.steps} == {1, 2}
+    assert all(rate > 0 for *_, rate in progress.steps)
+
+
+def test_the_progress_bar_shows_images_per_second(capsys):
+    from memomentum import api
+    threads = torch.get_num_threads()
+    try:
+        api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, progress=True), write=False)
+    finally:
+        torch.set_num_threads(threads)  # the run chose its own thread count
+    err = capsys.readouterr().err
+    assert "img/s" in err and "outer 1 first phase" in err
