@@ -446,13 +446,13 @@ def main(argv=None) -> int:
         p.error("--repeats must be >= 1 and --n at least one batch")
 
     device = choose_device(args.device)
-    threads = choose_threads(args.threads).apply().threads
+    n_threads = choose_threads(args.threads).apply().threads
     cases = ("lenet", "resnet18") if args.case == "all" else (args.case,)
     data = {c: case_data(c, args, device) for c in cases}
     runs = {c: time_interleaved(data[c], args, device) for c in cases}
     result = {
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
-        "torch": torch.__version__, "torch_threads": threads, "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__, "torch_threads": n_threads, "cpu_cores": os.cpu_count(),
         "batch_size": args.batch_size, "repeats": args.repeats,
         "engine": {"compile": bool(args.compile), "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
                    "malloc_tuned": bool(engine_module._malloc_tuned),

@@ -39,3 +39,25 @@ def test_full_run_reports_wall_time_split_and_memory():
     assert set(out["time_s"]) >= {"train", "predict", "evaluate"}
     assert out["wall_time_s"] > 0 and out["peak_rss_mb"] > 0 and out["peak_gpu_memory_mb"] is None
     assert 0 <= out["test_accuracy"] <= 100 and len(out["rounds"]) == 1
+
+
+def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
+    fashion = require_fashion_mnist()
+    out = _run_json("benchmarks/contention.py", "--case", "lenet", "--n", "1280", "--repeats", "1",
+                    "--policies", "old,new,threads1", "--conditions", "quiet,busy:1,quiet", "--settle", "0",
+                    "--fashion-dir", str(fashion))
+    case = out["case"]
+    assert case["policies"]["old"]["wait"]["GOMP_SPINCOUNT"] == "300000"
+    assert case["policies"]["new"]["wait"]["GOMP_SPINCOUNT"] == "1000"
+    assert case["policies"]["threads1"]["threads"] == 1
+    assert case["policies"]["new"]["threads"] == case["policies"]["old"]["threads"] >= 1
+    quiet, busy = case["conditions"]["quiet"], case["conditions"]["busy:1"]
+    assert len(quiet["new"]["train"]["all_s"]) == 2 and len(busy["new"]["train"]["all_s"]) == 1  # quiet twice
+    for name in ("old", "new", "threads1"):
+        for what in ("train", "predict"):
+            entry = busy[name][what]
+            ratio = entry["median_s"] / quiet[name][what]["median_s"]  # of rounded times: allow 10 %
+            assert entry["slowdown"] > 0 and abs(entry["slowdown"] - ratio) <= 0.1 * ratio + 0.01
+    # the competitors are gone once the script has finished
+    r = subprocess.run(["pgrep", "-f", "go_on()"], capture_output=True, text=True)
+    assert r.stdout.strip() == ""
