@@ -38,10 +38,16 @@ def test_too_late_once_torch_is_loaded():
     assert env == {} and "torch was imported before memomentum" in policy.decided_by
 
 
+def _environment(**chosen: str) -> dict:
+    """This process's environment without the user's OpenMP wait variables, plus ``chosen``,
+    with the checkout on the import path."""
+    env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**env, **chosen}
+
+
 def _python(code: str, env: dict) -> str:
-    clean = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
-    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    r = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", code], env=_environment(**env), capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
@@ -80,8 +86,6 @@ def _image_npz(path: Path) -> Path:
 
 def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, status: int = 0) -> Path:
     out = tmp / name
-    clean = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
-    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     competitor = None
     if busy:  # a machine that is not quiet: a busy loop competes for the cores
         competitor = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 120\n"
@@ -90,7 +94,7 @@ def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, 
         r = subprocess.run([sys.executable, "-m", "memomentum", "run", "--dataset", str(tmp / "img.npz"),
                             "--model", "lenet", "--noise-type", "symmetric", "--noise-rate", "0.3", "--epochs", "2",
                             "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet",
-                            "--device", "cpu", "--out", str(out), *extra], env={**clean, **env},
+                            "--device", "cpu", "--out", str(out), *extra], env=_environment(**env),
                            capture_output=True, text=True, timeout=300)
     finally:
         if competitor is not None:
@@ -134,8 +138,8 @@ def test_resuming_with_another_thread_count_warns_that_the_last_bits_may_change(
     out = _run(tmp_path, "run", [], {"MEMOMENTUM_TEST_KILL_AT": "epoch:1"}, status=-9)
     assert (out / "checkpoint.pt").exists()
     resume = [sys.executable, "-m", "memomentum", "run", "--resume", str(out), "--quiet"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    r = subprocess.run(resume + ["--threads", str(other)], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(resume + ["--threads", str(other)], env=_environment(), capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
     assert (f"memomentum: warning: this run was started with {first} CPU threads and continues with {other}; "
             in r.stderr) and f"(--threads {first} keeps them)" in r.stderr
