@@ -5,7 +5,7 @@ from . import threads as _threads
 _threads.WAIT_POLICY_AT_IMPORT = _threads.set_wait_policy()
 
 from .config import RunConfig  # noqa: E402 -- after the wait policy
-from .errors import InputError  # noqa: E402
+from .errors import InputError, TrainingDiverged  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -16,4 +16,4 @@ def run(config: RunConfig, **kwargs):
     return _run(config, **kwargs)
 
 
-__all__ = ["RunConfig", "InputError", "run", "__version__"]
+__all__ = ["RunConfig", "InputError", "TrainingDiverged", "run", "__version__"]

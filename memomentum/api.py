@@ -27,7 +27,7 @@ from .config import NON_RESULT_KEYS, RunConfig
 from .data import Dataset, load_dataset, load_human_labels
 from .engine import Engine, choose_device, to_device_data
 from .models import create_model
-from .errors import InputError
+from .errors import InputError, TrainingDiverged
 from .noise import make_noisy_labels
 from .procedure import Problem, Procedure
 from .split import train_val_split
@@ -364,6 +364,10 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             save(proc)  # from now on the directory can be resumed, whatever happens
         try:
             proc.run()
+        except TrainingDiverged:
+            if write and not resume:  # nothing to keep: a resumed run keeps its last good checkpoint
+                _discard_run(run_dir, created)
+            raise
         finally:
             if bar:
                 bar.close()
@@ -389,17 +393,22 @@ def _check_model(cfg: RunConfig, problem: Problem) -> None:
         create_model(cfg.model, input_shape=problem.input_shape, num_classes=problem.num_classes)
 
 
+def _discard_run(run_dir: Path, created: bool) -> None:
+    """Remove what this run wrote: the whole directory if the run created it, else its files."""
+    if created:
+        _remove_created(run_dir)
+        return
+    for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if p.name in RUN_FILES or outputs.is_temp_file(p):
+            p.unlink(missing_ok=True)
+
+
 def _write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
     """The error for a failed write. Without a checkpoint to resume from, the run's files
     are removed again (the whole directory if this run created it)."""
     resumable = (run_dir / outputs.CHECKPOINT).exists()
     if not resumable:
-        if created:
-            _remove_created(run_dir)
-        else:
-            for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
-                if p.name in RUN_FILES or outputs.is_temp_file(p):
-                    p.unlink(missing_ok=True)
+        _discard_run(run_dir, created)
     full = e.errno in (errno.ENOSPC, errno.EDQUOT)
     what = f"the disk holding {run_dir} is full" if full else f"cannot write to {run_dir}: {e.strerror or e}"
     then = f"resume with: {resume_command(run_dir)}" if resumable else "run the same command again"

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import METHODS, DEVICES, RunConfig
-from .errors import InputError
+from .errors import InputError, TrainingDiverged
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
-        self.exit(2, f"memomentum: error: {message} (see memomentum {self.prog.split()[-1]} --help)\n")
+        if message == "the following arguments are required: command":
+            message = "choose a command: run (train and write a run directory) or noise (add label noise to a file)"
+        self.exit(2, f"memomentum: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    parser.commands = {"run": p}
     n = sub.add_parser("noise", help="add synthetic label noise to a label file")
     n.add_argument("--labels", required=True, metavar="PATH", help="clean labels, .npy or .csv (one per line)")
     n.add_argument("--out", required=True, metavar="PATH", help="where to write the noisy labels (.npy or .csv)")
@@ -96,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
     n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
     n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
+    parser.commands["noise"] = n
     return parser
 
 
@@ -170,12 +174,18 @@ def _cmd_noise(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # blamed on the command, so that the hint names its own --help
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return {"run": _cmd_run, "noise": _cmd_noise}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"memomentum: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("memomentum: stopped", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ state can be checkpointed after any epoch (or any step) and resumed exactly:
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from .config import RunConfig
 from .engine import DeviceData, Engine, accuracy, balanced_accuracy
+from .errors import TrainingDiverged
 from .models import create_model
 
 
@@ -282,6 +284,14 @@ class Procedure:
             self._pause_requested = bool(self.should_pause())
         return self._pause_requested
 
+    def _diverged(self) -> TrainingDiverged:
+        s = self.state
+        phase = "the first phase" if s.stage == "first" else f"inner round {s.inner}"
+        lr = self.optimizer.param_groups[0]["lr"]
+        return TrainingDiverged(
+            f"training diverged: the loss became {s.loss_sum} in epoch {s.epoch + 1} of {phase} of outer loop "
+            f"{s.outer + 1} with learning rate {lr:g}; no results were written, start again with a lower --lr")
+
     def _after_step_hook(self, start: int, total: int, t0: float):
         """The engine's per-step callback: the pause check, plus about once a second the
         progress inside the epoch (host clock only: no device sync)."""
@@ -314,6 +324,8 @@ class Procedure:
             start=s.step_pos, loss_sum=torch.tensor(s.loss_sum, device=self.engine.device),
             generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0))
         s.loss_sum = float(loss_sum)  # one host sync per epoch
+        if not math.isfinite(s.loss_sum):
+            raise self._diverged()
         seconds = time.perf_counter() - t0
         s.timings["train"] += seconds
         images_per_s = (pos - s.step_pos) / max(seconds, 1e-9)

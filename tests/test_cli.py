@@ -129,3 +129,32 @@ def test_noise_command_writes_noisy_labels(tmp_path):
     assert noisy.shape == clean.shape
     assert 0.15 < np.mean(noisy != clean) < 0.25
     assert "realised noise rate" in r.stdout
+
+
+@pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory) or noise "
+                                              "(add label noise to a file) (see memomentum --help)"),
+                                        (["run", "--bogus"], "unrecognized arguments: --bogus (see memomentum run --help)"),
+                                        (["noise", "--labels", "y.npy", "--out", "z.npy", "--noise-type", "symmetric",
+                                          "--zz"], "unrecognized arguments: --zz (see memomentum noise --help)")])
+def test_usage_errors_name_the_right_help(args, hint):
+    r = run_cli(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"memomentum: error: {hint}\n"
+
+
+def test_a_diverging_run_stops_with_status_1_names_the_learning_rate_and_leaves_nothing(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("run", "--lr", "1e6", "--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet",
+                "--out", str(out))
+    assert r.returncode == 1 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memomentum: error: training diverged: the loss became ")
+    assert "with learning rate 1e+06; no results were written, start again with a lower --lr" in lines[0]
+    assert not out.exists()
+    # the same command with a sane learning rate then runs into the same directory
+    r = run_cli("run", "--lr", "0.01", "--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet",
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(np.isfinite(float(row["confidence"])) for row in csv.DictReader((out / "examples.csv").open()))
+    assert summary["test_accuracy"] is not None
