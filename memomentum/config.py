@@ -51,7 +51,7 @@ class RunConfig:
     margin_limit: float = 2.0  # ... and the phase stops once the margin exceeds this
     reference_quirks: bool = False
     device: str = "auto"
-    threads: int | None = None  # CPU threads; None = all cores
+    threads: int | None = None  # CPU threads; None = every available core, one for the MLP (memomentum.threads)
     compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
     predict_chunk: int | None = None  # examples per forward pass when predicting; None: per device
     out: str | None = None

@@ -17,10 +17,12 @@ Two separate decisions, because only one of them changes results:
   busy loop and 17 times slower beside two other PyTorch processes. Sleeping at once
   (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up per region on a quiet machine
   (+8.5 % per epoch). A short spin, ``GOMP_SPINCOUNT=1000`` (about 10 microseconds), covers
-  the gaps between consecutive operations of one training step (+2.4 % on a quiet machine,
-  within its drift) yet gives the core up almost at once when the partner thread is
-  descheduled (2.0x instead of 3.3x beside two busy loops, 4.0x instead of 17x beside two
-  PyTorch processes). Measured by ``benchmarks/contention.py`` (figures in the README).
+  most gaps between consecutive operations of one training step (it costs about 5 to 7 % on
+  a quiet machine, 2 to 12 % across runs) yet gives the core up almost at once when the
+  partner thread is descheduled (2.0x instead of 3.3x beside two busy loops, 4.0x instead of
+  17x beside two PyTorch processes). Longer spins (3,000, 10,000) lost 11 to 25 % beside
+  every competitor for no reliable quiet gain. Measured by ``benchmarks/contention.py``
+  (figures in the README).
 
 libgomp reads its settings once, when it is loaded, that is when ``torch`` is first imported.
 So :func:`set_wait_policy` runs when :mod:`memomentum` is imported: if ``torch`` is not
@@ -38,8 +40,10 @@ import sys
 from dataclasses import dataclass
 
 # libgomp spin iterations before an idle thread sleeps (libgomp counts roughly 100 per
-# microsecond). Chosen by benchmarks/contention.py: on a quiet 2-core machine within noise of
-# libgomp's default, and beside two busy processes about as fast as sleeping at once.
+# microsecond). Chosen by benchmarks/contention.py among 300, 1,000, 3,000, 10,000 spins,
+# PASSIVE and libgomp's 300,000: beside competitors within about 10 % of the fastest (300
+# spins, PASSIVE), which cost more on a quiet machine (+24 % and +8 to +19 % in the same
+# runs); longer spins lose 11 to 25 % beside every competitor. Quiet cost: about 5 %.
 SPIN_COUNT = 1000
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
