@@ -1,8 +1,7 @@
 """memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels."""
-from . import threads as _threads
-
-# First, before anything imports torch: how idle OpenMP threads wait (see memomentum.threads).
-_threads.WAIT_POLICY_AT_IMPORT = _threads.set_wait_policy()
+# First, before anything imports torch: importing memomentum.threads sets how idle OpenMP
+# threads wait (see that module).
+from . import threads  # noqa: F401
 
 from .config import RunConfig  # noqa: E402 -- after the wait policy
 from .errors import InputError, TrainingDiverged  # noqa: E402

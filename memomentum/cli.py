@@ -89,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    parser.commands = {"run": p}
     n = sub.add_parser("noise", help="add synthetic label noise to a label file")
     n.add_argument("--labels", required=True, metavar="PATH", help="clean labels, .npy or .csv (one per line)")
     n.add_argument("--out", required=True, metavar="PATH", help="where to write the noisy labels (.npy or .csv)")
@@ -99,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
     n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
     n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
-    parser.commands["noise"] = n
+    parser.commands = {"run": p, "noise": n}  # main() blames unknown options on their command
     return parser
 
 

@@ -77,8 +77,9 @@ def set_wait_policy(environ=None, modules=None) -> WaitPolicy:
     return WaitPolicy(f"GOMP_SPINCOUNT={SPIN_COUNT}", "memomentum")
 
 
-# What set_wait_policy found and did when memomentum was imported (memomentum/__init__.py).
-WAIT_POLICY_AT_IMPORT: WaitPolicy | None = None
+# What set_wait_policy found and did when this module was first imported, which
+# memomentum/__init__.py does before anything else (and so before torch, where it can).
+WAIT_POLICY_AT_IMPORT = set_wait_policy()
 
 
 @dataclass(frozen=True)
@@ -119,5 +120,4 @@ def choose_threads(requested: int | None, *, model: str | None = None) -> Thread
         threads, reason = 1, "one thread for the MLP"
     else:
         threads, reason = available_cores(), "all available cores"
-    wait = WAIT_POLICY_AT_IMPORT.describe() if WAIT_POLICY_AT_IMPORT is not None else "not set by memomentum"
-    return ThreadPolicy(threads, reason, wait)
+    return ThreadPolicy(threads, reason, WAIT_POLICY_AT_IMPORT.describe())
