@@ -13,7 +13,8 @@ import pytest
 from conftest import require_fashion_mnist, shared_dir, skip_or_fail
 import torch
 
-from memomentum.data import DATASETS, Dataset, _read_idx, load_dataset, load_human_labels
+from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels
+from memomentum.data.arrays import _read_idx
 from memomentum.errors import InputError
 
 # --------------------------------------------------------------------------- writers

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from .dataset import Dataset
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
@@ -40,50 +41,6 @@ _ALIASES = {
     "cifar-10": "cifar10",
     "cifar-100": "cifar100",
 }
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A labelled training set and an optional clean test set.
-
-    Normalisation convention (applied by the engine, not here):
-
-    * images (``x_train.ndim == 4``, uint8): ``(x / 255 - mean[c]) / std[c]`` per channel
-      ``c``, so ``mean`` and ``std`` have one entry per channel on the 0..1 scale;
-    * feature tables (``x_train.ndim == 2``, float32): ``(x - mean[j]) / std[j]`` per
-      feature ``j`` on the raw scale, so ``mean`` and ``std`` have one entry per feature.
-
-    Attributes:
-        name: short name used in reports (``"fashion-mnist"``, ``"my_table.npz"``).
-        x_train: uint8 (N, H, W, C) images or float32 (N, D) features.
-        y_train: int64 (N,) labels in 0..num_classes-1 (clean for benchmarks, or the
-            user's own, possibly noisy, labels).
-        x_test, y_test: the test set in the same layout, or None.
-        num_classes: K.
-        mean, std: per-channel (images, on the 0..1 scale) or per-feature (features, on
-            the raw scale) normalisation; see the convention above.
-        augment: ``"crop_flip"`` (CIFAR: random crop with 4-pixel zero padding and
-            horizontal flip) or ``"none"``.
-        default_model: model name used when the user names none.
-        labels_are_clean: True for benchmark data whose given labels are the truth,
-            so label precision and recall can be reported.
-    """
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    augment: str
-    default_model: str
-    labels_are_clean: bool = True
-
-    @property
-    def is_image(self) -> bool:
-        return self.x_train.ndim == 4
 
 
 # --------------------------------------------------------------------------- entry point
@@ -182,7 +139,7 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
 
 # --------------------------------------------------------------------------- digits
 
-_DIGITS_FILE = Path(__file__).resolve().parent / "_data" / "digits.csv.gz"
+_DIGITS_FILE = Path(__file__).resolve().parent.parent / "_data" / "digits.csv.gz"
 _DIGITS_TEST_SIZE = 360  # a fixed 20 % of the 1797 images
 
 
