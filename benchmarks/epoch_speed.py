@@ -11,7 +11,7 @@ Cases:
   and ``scaled_to`` in the output).
 
 The engine side is what a run uses: data normalised once on the device
-(:func:`memomentum.engine.to_device_data`), batches and augmentation as tensor operations
+(:func:`memomentum.sources.to_device_data`), batches and augmentation as tensor operations
 (:meth:`Engine.epoch_order` / :meth:`Engine.train_steps`), prediction in large chunks
 (:meth:`Engine.predict`), models from :func:`memomentum.models.create_model`.
 
@@ -67,7 +67,8 @@ from PIL import Image  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import memomentum.engine as engine_module  # noqa: E402
-from memomentum.engine import Engine, choose_device, to_device_data  # noqa: E402
+from memomentum.engine import Engine, choose_device  # noqa: E402
+from memomentum.sources import to_device_data  # noqa: E402
 from memomentum.threads import choose_threads  # noqa: E402
 from memomentum.models import create_model  # noqa: E402
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import shlex
@@ -25,8 +26,10 @@ import torch
 from . import outputs
 from .config import NON_RESULT_KEYS, RunConfig
 from .data import Dataset, load_dataset, load_human_labels
-from .engine import Engine, choose_device, to_device_data
-from .models import create_model
+from .engine import Engine, choose_device
+from .sources import StreamedSource, default_workers, to_device_data
+from .models import IMAGENET_MIN_SIDE, create_model
+from .pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
 from .errors import InputError, TrainingDiverged
 from .noise import make_noisy_labels
 from .procedure import Problem, Procedure
@@ -68,8 +71,10 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     """Load the data (unless given), make the noisy labels, and split into training and
-    validation parts."""
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    validation parts. Image files are packed into their store here on first use."""
+    ds = dataset if dataset is not None else load_dataset(
+        cfg.dataset, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, image_size=cfg.image_size,
+        store_format=cfg.store_format, train_set=cfg.train_set, workers=cfg.workers, progress=cfg.progress)
     if cfg.human_labels_path:
         noisy = load_human_labels(cfg.human_labels_path, key=cfg.human_labels_key)
         if noisy.shape != ds.y_train.shape:
@@ -82,14 +87,52 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
         rate = float(np.mean(noisy != ds.y_train))
     else:
         transition = read_labels_matrix(cfg.transition_path) if cfg.noise_type == "transition" else None
+        features = _instance_features(ds) if cfg.noise_type == "instance" else None
         noisy_result = make_noisy_labels(ds.y_train, noise_type=cfg.noise_type, noise_rate=cfg.noise_rate,
-                                         seed=cfg.seed, num_classes=ds.num_classes, features=ds.x_train,
+                                         seed=cfg.seed, num_classes=ds.num_classes, features=features,
                                          transition=transition)
         noisy, rate = noisy_result.labels, noisy_result.realised_rate
     train_index, val_index = train_val_split(ds.y_train.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")
     return Prepared(ds, np.asarray(noisy, dtype=np.int64), rate, train_index, val_index)
+
+
+def _instance_features(ds: Dataset) -> np.ndarray:
+    """The raw inputs instance-dependent noise projects: all of them, in memory."""
+    if isinstance(ds.x_train, np.ndarray):
+        return ds.x_train
+    need = ds.x_train.nbytes
+    if need > resident_budget(torch.device("cpu")):
+        raise InputError(f"instance-dependent noise reads every training image at once ({need / 2**30:.1f} GiB "
+                         f"decoded), more than this machine holds; choose --noise-type symmetric or pairflip")
+    return ds.x_train.to_array()
+
+
+def resident_budget(device: torch.device) -> int:
+    """Bytes of normalised float32 data a run may keep resident on ``device``: 40 % of a
+    GPU's memory (the rest is for the model and its activations), a quarter of the RAM."""
+    if device.type == "cuda":
+        return int(0.4 * torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def choose_stream(ds: Dataset, device: torch.device, stream: bool | None) -> bool:
+    """Whether the data are streamed from disk (True) or held resident on ``device``:
+    ``stream`` when given, else streamed exactly when the normalised images would not fit
+    in :func:`resident_budget`."""
+    if stream is not None:
+        if stream and not ds.is_image:
+            raise InputError(f"--stream reads images from disk in batches, but {ds.name} is a feature table; "
+                             f"leave --stream out")
+        return stream
+    if not ds.is_image:
+        return False
+    values = sum(int(np.prod(x.shape)) for x in (ds.x_train, ds.x_test, ds.x_val) if x is not None)
+    return 4 * values > resident_budget(device)
 
 
 def read_labels_matrix(path: str) -> np.ndarray:
@@ -104,26 +147,38 @@ def read_labels_matrix(path: str) -> np.ndarray:
     return np.asarray(m, dtype=np.float64)
 
 
-def build_problem(prep: Prepared, engine: Engine) -> Problem:
+def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
+                  workers: int | None = None) -> Problem:
+    """Put the prepared data where the engine reads it: resident tensors on its device, or
+    streamed sources over the packed store (:func:`choose_stream`)."""
     ds, dev = prep.dataset, engine.device
-    kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last)
-    train = to_device_data(ds.x_train[prep.train_index], **kw)
-    val = to_device_data(ds.x_train[prep.val_index], **kw)
-    test = to_device_data(ds.x_test, **kw) if ds.x_test is not None else None
+    kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last, padding=ds.padding)
+    if choose_stream(ds, dev, stream):
+        workers = default_workers() if workers is None else workers
+        source = lambda x, rows=None: StreamedSource(x, rows=rows, workers=workers, **kw)  # noqa: E731
+    else:
+        source = lambda x, rows=None: to_device_data(x if rows is None else x[rows], **kw)  # noqa: E731
+    train = source(ds.x_train, prep.train_index)
     lab = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
+    if ds.labels_are_clean:
+        known = lab(ds.y_train[prep.train_index])
+    elif ds.known_train_labels is not None:
+        known = lab(ds.known_train_labels[prep.train_index])
+    else:
+        known = None
     return Problem(
         train=train, train_labels=lab(prep.noisy_labels[prep.train_index]),
-        val=val, val_labels=lab(prep.noisy_labels[prep.val_index]),
-        test=test, test_labels=lab(ds.y_test) if ds.y_test is not None else None,
-        num_classes=ds.num_classes, input_shape=tuple(train.x.shape[1:]),
-        clean_train_labels=lab(ds.y_train[prep.train_index]) if ds.labels_are_clean else None,
+        val=source(ds.x_train, prep.val_index), val_labels=lab(prep.noisy_labels[prep.val_index]),
+        test=source(ds.x_test) if ds.x_test is not None else None,
+        test_labels=lab(ds.y_test) if ds.y_test is not None else None,
+        num_classes=ds.num_classes, input_shape=train.example_shape, clean_train_labels=known,
     )
 
 
 # What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
 RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", "history.csv",
-                       "model.pt", "report.png"})
-RESULT_FILES = ("history.csv", "examples.csv", "model.pt", "report.png", outputs.SUMMARY)
+                       "model.pt", "report.png", "classes.json"})
+RESULT_FILES = ("history.csv", "examples.csv", "classes.json", "model.pt", "report.png", outputs.SUMMARY)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -293,6 +348,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     prep = prepare(config, dataset)
     cfg = config.resolved(prep.dataset.default_model)
     cfg.validate()
+    cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
     n_train = prep.train_index.size
     if n_train < cfg.batch_size:
         raise InputError(f"the training part has {n_train} examples, fewer than one batch of {cfg.batch_size}; "
@@ -309,7 +365,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     # compiler there), so --compile is a GPU option.
     engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
                     predict_chunk=cfg.predict_chunk, compile=cfg.compile and device.type == "cuda")
-    problem = build_problem(prep, engine)
+    problem = build_problem(prep, engine, stream=cfg.stream, workers=cfg.workers)
     _check_model(cfg, problem)
     kill = _KillHook(os.environ.get(KILL_AT_ENV, ""))  # test hook, see above
 
@@ -387,10 +443,35 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
 
 
 def _check_model(cfg: RunConfig, problem: Problem) -> None:
-    """Build the network once, so that a model that does not fit the data is refused
-    before anything is written."""
+    """Build the network once (with its pretrained weights), so that a model that does not
+    fit the data or a bad weights file is refused before anything is written."""
     with torch.random.fork_rng(devices=[]):
-        create_model(cfg.model, input_shape=problem.input_shape, num_classes=problem.num_classes)
+        model = create_model(cfg.model, input_shape=problem.input_shape, num_classes=problem.num_classes)
+    if cfg.pretrained not in (None, "none"):
+        load_pretrained(model, cfg.pretrained, model_name=cfg.model)
+
+
+def resolve_pretrained(cfg: RunConfig, ds: Dataset) -> str:
+    """The weights file a run starts from, or ``"none"``.
+
+    ``--pretrained PATH`` and ``--pretrained none`` are taken as given. Otherwise image-file
+    datasets look for torchvision's file in torch's hub cache (never downloading):
+    Clothing1M refuses to start without it (its protocol fine-tunes ImageNet weights), an
+    image folder trains from scratch and says so. Other datasets train from scratch.
+    """
+    if cfg.pretrained is not None:
+        return cfg.pretrained
+    imagenet_shaped = cfg.model == "resnet50" or (ds.is_image and min(ds.x_train.shape[1:3]) >= IMAGENET_MIN_SIDE)
+    if ds.source is None or cfg.model not in KNOWN_FILES or not imagenet_shaped:
+        return "none"
+    found = find_pretrained(cfg.model)
+    if found is not None:
+        return str(found)
+    if ds.name == "clothing1m":
+        raise InputError(missing_weights_message(cfg.model))
+    print(f"memomentum: note: training {cfg.model} from scratch: no ImageNet weights found "
+          f"({missing_weights_message(cfg.model)})", file=sys.stderr)
+    return "none"
 
 
 def _discard_run(run_dir: Path, created: bool) -> None:
@@ -419,7 +500,6 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
              wall: float) -> dict:
     s = proc.state
     noisy_train = prep.noisy_labels[prep.train_index]
-    clean_train = prep.dataset.y_train[prep.train_index]
     pred, _ = final
     final_index = torch.nonzero(pred == proc.problem.train_labels).flatten()
     summary = {
@@ -435,9 +515,23 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
         "rounds": s.rounds,
         "final_confident": proc.confident_stats(final_index),
     }
-    if prep.dataset.labels_are_clean:
-        summary["noisy_label_precision"] = round(100 * float(np.mean(noisy_train == clean_train)), 2)
+    true = true_train_labels(prep)
+    if true is not None:
+        known = true >= 0
+        summary["noisy_label_precision"] = round(100 * float(np.mean(noisy_train[known] == true[known])), 2)
+        if not known.all():
+            summary["n_known_labels"] = int(known.sum())
     return summary
+
+
+def true_train_labels(prep: Prepared) -> np.ndarray | None:
+    """The true labels of the training part T where known (-1 elsewhere), or None."""
+    ds = prep.dataset
+    if ds.labels_are_clean:
+        return ds.y_train[prep.train_index]
+    if ds.known_train_labels is not None:
+        return ds.known_train_labels[prep.train_index]
+    return None
 
 
 def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor]:
@@ -454,7 +548,9 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
     outputs.write_examples(run_dir / "examples.csv", index=prep.train_index,
                            given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
                            confidence=conf.cpu().numpy(),
-                           true=prep.dataset.y_train[prep.train_index] if prep.dataset.labels_are_clean else None)
+                           true=true_train_labels(prep), files=prep.dataset.train_files)
+    if prep.dataset.class_names is not None:
+        outputs.write_json(run_dir / "classes.json", list(prep.dataset.class_names))
     weights = s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
     outputs.write_torch(run_dir / "model.pt", {"model": cfg.model, "num_classes": problem.num_classes,
                                                "input_shape": list(problem.input_shape),

@@ -1,4 +1,4 @@
-"""Command line: ``memomentum run`` and ``memomentum noise``.
+"""Command line: ``memomentum run``, ``memomentum prepare`` and ``memomentum noise``.
 
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
@@ -21,7 +21,8 @@ from .errors import InputError, TrainingDiverged
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
         if message == "the following arguments are required: command":
-            message = "choose a command: run (train and write a run directory) or noise (add label noise to a file)"
+            message = ("choose a command: run (train and write a run directory), prepare (pack an image dataset) "
+                       "or noise (add label noise to a file)")
         self.exit(2, f"memomentum: error: {message} (see {self.prog} --help)\n")
 
 
@@ -51,8 +52,8 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 # CLI option -> RunConfig field, for the options of `memomentum run`.
 RUN_OPTIONS = {
-    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, or PATH.npz with arrays x, y[, x_test, y_test]"),
-    "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist)"),
+    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, PATH.npz with arrays x, y[, x_test, y_test], or DIR of images with one sub-folder per class (train/ and test/ optional)"),
+    "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
     "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
     "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) (default 0.4)"),
     "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
@@ -60,7 +61,7 @@ RUN_OPTIONS = {
     "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
     "--seed": dict(dest="seed", type=int, help="seed for noise, split, initialisation and data order (default 1)"),
     "--method": dict(dest="method", choices=METHODS, help="memomentum (default) or ce (cross-entropy baseline)"),
-    "--model": dict(dest="model", help="lenet, resnet18, resnet34, mlp (default: per dataset)"),
+    "--model": dict(dest="model", help="lenet, resnet18, resnet34, resnet50, mlp (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)"),
     "--epochs": dict(dest="epochs", type=_positive_int, help="epochs per phase (reference: 100)"),
     "--max-outer-loop": dict(dest="max_outer_loop", type=_positive_int, help="outer loops (reference: 3)"),
     "--max-inner-loop": dict(dest="max_inner_loop", type=_positive_int, help="inner loop bound: at most this minus one inner rounds (reference: 20)"),
@@ -76,6 +77,19 @@ RUN_OPTIONS = {
     "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
     "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
 }
+# Options of image-file datasets (clothing1m, image folders), shared by `run` and `prepare`.
+IMAGE_OPTIONS = {
+    "--image-size": dict(dest="image_size", type=_positive_int, metavar="PIXELS", help="side images are resized to when packed (default 256, as Clothing1M's protocol)"),
+    "--cache-dir": dict(dest="cache_dir", metavar="DIR", help="where the packed images go (default: DATA/.memomentum-cache if writable, else ~/.cache/memomentum)"),
+    "--store-format": dict(dest="store_format", choices=("jpeg", "raw"), help="jpeg (default: re-encoded, ~8x smaller) or raw (uint8, no decoding)"),
+    "--workers": dict(dest="workers", type=int, metavar="N", help="processes that pack and read images (default: one per core, at most 16; 0 reads in the main process)"),
+    "--train-set": dict(dest="train_set", choices=("noisy", "clean"), help="clothing1m: noisy (default, 1M images with noisy labels) or clean (47,570)"),
+}
+RUN_IMAGE_OPTIONS = {
+    "--pretrained": dict(dest="pretrained", metavar="PATH|none", help="ImageNet weights in torchvision's format (default: looked for in $TORCH_HOME/hub/checkpoints); none trains from scratch"),
+    "--stream": dict(dest="stream", action="store_const", const=True, help="read images from disk in batches even if they fit in memory"),
+    "--no-stream": dict(dest="stream", action="store_const", const=False, help="hold the decoded images in memory even if they are large"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train with Me-Momentum (or the CE baseline) and write a run directory")
     for flag, kw in RUN_OPTIONS.items():
         p.add_argument(flag, default=None, **kw)
+    images = p.add_argument_group("image files (clothing1m, image folders)")
+    for flag, kw in {**IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.items():
+        images.add_argument(flag, default=None, **kw)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -98,12 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
     n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
     n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
-    parser.commands = {"run": p, "noise": n}  # main() blames unknown options on their command
+
+    pr = sub.add_parser("prepare", help="pack an image dataset once (run does it on first use)")
+    pr.add_argument("--dataset", required=True, help="clothing1m or DIR of images with one sub-folder per class")
+    pr.add_argument("--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)")
+    for flag, kw in IMAGE_OPTIONS.items():
+        pr.add_argument(flag, default=None, **kw)
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.commands = {"run": p, "noise": n, "prepare": pr}  # main() blames unknown options on their command
     return parser
 
 
 def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
-    given = {kw["dest"]: getattr(args, kw["dest"]) for kw in RUN_OPTIONS.values() if getattr(args, kw["dest"]) is not None}
+    options = {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.values()
+    given = {kw["dest"]: getattr(args, kw["dest"]) for kw in options if getattr(args, kw["dest"]) is not None}
     if args.quiet:
         given["progress"] = False
     if args.resume:
@@ -172,13 +197,31 @@ def _cmd_noise(args) -> int:
     return 0
 
 
+def _cmd_prepare(args) -> int:
+    from .data import load_image_files, pack_image_files
+    given = {kw["dest"]: getattr(args, kw["dest"]) for kw in IMAGE_OPTIONS.values() if getattr(args, kw["dest"]) is not None}
+    cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
+    cfg.validate()
+    files = load_image_files(cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, train_set=cfg.train_set)
+    if files is None:
+        raise InputError(f"prepare packs image files: --dataset must be clothing1m or a folder of images with one "
+                         f"sub-folder per class, got {args.dataset!r}")
+    ds = pack_image_files(files, cache_dir=cfg.cache_dir, store_format=cfg.store_format, workers=cfg.workers,
+                          progress=cfg.progress)
+    parts = [(name, x) for name, x in (("training", ds.x_train), ("validation", ds.x_val), ("test", ds.x_test))
+             if x is not None]
+    for name, x in parts:
+        print(f"{name}: {len(x)} images of {x.shape[1]} x {x.shape[2]} in {x.directory}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # blamed on the command, so that the hint names its own --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"run": _cmd_run, "noise": _cmd_noise}[args.command](args)
+        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""The training engine: data as tensors on one device, whole-batch augmentation, a short
-training loop, and prediction passes in large chunks under ``inference_mode``.
+"""The training engine: whole-batch augmentation on the device, a short training loop, and
+prediction passes in large chunks under ``inference_mode``, over either data source of
+:mod:`memomentum.sources` (resident tensors or batches streamed from disk).
 
 Nothing here knows about Me-Momentum; :mod:`memomentum.procedure` drives it.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import InputError
+from .sources import ResidentSource, StreamedSource
+
+DataSource = ResidentSource | StreamedSource
 
 
 def choose_device(name: str) -> torch.device:
@@ -85,40 +88,6 @@ def _tune_glibc_malloc() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
     return mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1 and ok
-
-
-@dataclass
-class DeviceData:
-    """One split of a dataset, normalised, on the training device.
-
-    ``x`` is float32 (N, C, H, W) in channels-last memory for images or (N, D) for
-    features; ``pad_value`` is what a zero pixel becomes after normalisation, used to pad
-    before random crops exactly as the reference pads the raw image with black.
-    """
-
-    x: torch.Tensor
-    pad_value: torch.Tensor | None
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-
-def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool) -> DeviceData:
-    """Normalise a raw array once and move it to ``device``.
-
-    Images (uint8, N x H x W x C) are scaled to 0..1 then standardised per channel;
-    features (N x D) are standardised per feature on their raw scale.
-    """
-    mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=device)
-    std_t = torch.as_tensor(np.asarray(std, dtype=np.float32), device=device)
-    if x.ndim == 4:
-        t = torch.from_numpy(np.require(x, requirements=["C", "W"])).to(device)
-        t = t.permute(0, 3, 1, 2).float().div_(255.0)  # N C H W view over NHWC memory = channels_last
-        t = (t - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
-        t = t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        return DeviceData(t, (-mean_t / std_t))
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    return DeviceData((t - mean_t) / std_t, None)
 
 
 def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
@@ -218,9 +187,9 @@ class Engine:
             return torch.autocast("cpu", enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _augmented(self, data: DeviceData, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _augmented(self, data: DataSource, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.augment == "crop_flip" and data.pad_value is not None:
-            return crop_flip(xb, data.pad_value, generator)
+            return crop_flip(xb, data.pad_value, generator, padding=data.padding)
         return xb
 
     # -- training ---------------------------------------------------------------------
@@ -233,7 +202,7 @@ class Engine:
         dropped so that every step has the same shape (unless it is the only batch)."""
         return n - n % self.batch_size if (self.compile and n >= self.batch_size) else n
 
-    def train_steps(self, model: nn.Module, forward, optimizer, data: DeviceData, labels: torch.Tensor,
+    def train_steps(self, model: nn.Module, forward, optimizer, data: DataSource, labels: torch.Tensor,
                     order: torch.Tensor, *, start: int, loss_sum: torch.Tensor, generator: torch.Generator,
                     should_pause=None) -> tuple[torch.Tensor, int]:
         """Train on ``order[start:]`` batch by batch.
@@ -246,30 +215,33 @@ class Engine:
         model.train()
         stop = self.epoch_stop(order.numel())
         pos = start
-        while pos < stop:
-            idx = order[pos:pos + self.batch_size]
-            xb = self._augmented(data, data.x[idx], generator)
-            with self.autocast():
-                loss = F.cross_entropy(forward(xb), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().float() * idx.numel()
-            pos += idx.numel()
-            if should_pause is not None and should_pause():
-                break
+        batches = data.batches(order[start:stop], self.batch_size)
+        try:
+            for xb in batches:
+                idx = order[pos:pos + self.batch_size]
+                xb = self._augmented(data, xb, generator)
+                with self.autocast():
+                    loss = F.cross_entropy(forward(xb), labels[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach().float() * idx.numel()
+                pos += idx.numel()
+                if should_pause is not None and should_pause():
+                    break
+        finally:
+            batches.close()  # a streamed source stops its readers at once
         return loss_sum, pos
 
     # -- prediction -------------------------------------------------------------------
-    def _probability_chunks(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None,
+    def _probability_chunks(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None,
                             generator: torch.Generator | None):
-        """Yield ``(start, stop, softmax probabilities)`` for fixed-size chunks of the data.
-        Callers hold ``inference_mode``."""
+        """Yield ``(start, stop, softmax probabilities)`` for fixed-size chunks of the data,
+        in index order. Callers hold ``inference_mode``."""
         model.eval()
         n = len(data) if index is None else index.numel()
-        for start in range(0, n, self.predict_chunk):
+        for start, xb in zip(range(0, n, self.predict_chunk), data.batches(index, self.predict_chunk)):
             stop = min(start + self.predict_chunk, n)
-            xb = data.x[start:stop] if index is None else data.x[index[start:stop]]
             if generator is not None:
                 xb = self._augmented(data, xb, generator)
             if self.compile and stop - start < self.predict_chunk:  # keep one compiled shape
@@ -280,7 +252,7 @@ class Engine:
             yield start, stop, logits.softmax(dim=1)
 
     @torch.inference_mode()
-    def predict(self, model: nn.Module, forward, data: DeviceData, index: torch.Tensor | None = None,
+    def predict(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted class and its softmax probability for every example (or ``index``).
 
@@ -295,7 +267,7 @@ class Engine:
         return preds, conf
 
     @torch.inference_mode()
-    def predict_proba(self, model: nn.Module, forward, data: DeviceData) -> torch.Tensor:
+    def predict_proba(self, model: nn.Module, forward, data: DataSource) -> torch.Tensor:
         """Softmax probabilities (N, K) for every example, on clean inputs."""
         chunks = [probs for _, _, probs in self._probability_chunks(model, forward, data, None, None)]
         return torch.cat(chunks) if chunks else torch.zeros(0, 0, device=self.device)

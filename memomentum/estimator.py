@@ -10,7 +10,7 @@ import numpy as np
 
 from .config import RunConfig
 from .data import dataset_from_arrays
-from .engine import to_device_data
+from .sources import to_device_data
 from .errors import InputError
 
 

@@ -124,10 +124,15 @@ HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accu
 
 
 def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicted: np.ndarray,
-                   confidence: np.ndarray, true: np.ndarray | None) -> None:
-    """One row per training example of T, sorted by its position in the original data."""
+                   confidence: np.ndarray, true: np.ndarray | None, files: list[str] | None = None) -> None:
+    """One row per training example of T, sorted by its position in the original data.
+
+    ``true`` holds the true labels (-1 where unknown: left empty); ``files`` the image file
+    of every example of the original data (image-file datasets), written as a last column.
+    """
     order = np.argsort(index, kind="stable")
-    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident"] + (["true_label"] if true is not None else [])
+    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident"]
+    cols += (["true_label"] if true is not None else []) + (["file"] if files is not None else [])
     with _atomic(path) as f:
         f.write(",".join(cols) + "\n")
         data = [index[order], given[order], predicted[order]]
@@ -137,9 +142,19 @@ def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicte
         for i in range(order.size):
             row = f"{data[0][i]},{data[1][i]},{data[2][i]},{conf[i]:.6f},{agree[i]}"
             if true is not None:
-                row += f",{true[order[i]]}"
+                t = true[order[i]]
+                row += f",{t}" if t >= 0 else ","
+            if files is not None:
+                row += "," + _csv_field(files[data[0][i]])
             lines.append(row)
         f.write("\n".join(lines) + "\n")
+
+
+def _csv_field(text: str) -> str:
+    """A CSV field, quoted when it holds a comma, a quote or a line break."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_report_plot(path: Path, *, history: list[dict], rounds: list[dict]) -> bool:

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .engine import DeviceData, Engine, accuracy, balanced_accuracy
+from .engine import DataSource, Engine, accuracy, balanced_accuracy
 from .errors import TrainingDiverged
 from .models import create_model
+from .pretrained import load_pretrained
 
 
 @dataclass
@@ -25,14 +26,15 @@ class Problem:
     """The tensors one run works on, all on the engine's device.
 
     ``train_labels`` are the noisy labels of the training part T, ``val_labels`` the noisy
-    labels of the validation part V; ``clean_train_labels`` is known only for benchmarks.
+    labels of the validation part V; ``clean_train_labels`` is known only for benchmarks
+    (for real noise such as Clothing1M's: where known, -1 elsewhere).
     """
 
-    train: DeviceData
+    train: DataSource
     train_labels: torch.Tensor
-    val: DeviceData
+    val: DataSource
     val_labels: torch.Tensor
-    test: DeviceData | None
+    test: DataSource | None
     test_labels: torch.Tensor | None
     num_classes: int
     input_shape: tuple[int, ...]
@@ -142,6 +144,8 @@ class Procedure:
             torch.manual_seed(self.cfg.seed * 1000 + self.state.outer)
             model = create_model(self.cfg.model, input_shape=self.problem.input_shape,
                                  num_classes=self.problem.num_classes)
+        if self.cfg.pretrained not in (None, "none"):  # ImageNet weights, a fresh head from the seed
+            load_pretrained(model, self.cfg.pretrained, model_name=self.cfg.model)
         self.model = self.engine.prepare(model)
         self.forward = self.engine.forward_fn(self.model)
 
@@ -184,10 +188,13 @@ class Procedure:
         out = {"n_confident": int(index.numel())}
         clean = self.problem.clean_train_labels
         if clean is not None:
-            correct = self.problem.train_labels == clean
+            known = clean >= 0  # real noise (Clothing1M): true labels only for some examples
+            correct = (self.problem.train_labels == clean) & known
             hits = int(correct[index].sum())
-            out["label_precision"] = round(100 * hits / max(index.numel(), 1), 2)
+            out["label_precision"] = round(100 * hits / max(int(known[index].sum()), 1), 2)
             out["label_recall"] = round(100 * hits / max(int(correct.sum()), 1), 2)
+            if not bool(known.all()):
+                out["n_known_labels"] = int(known[index].sum())
         return out
 
     # -- phases ---------------------------------------------------------------------------

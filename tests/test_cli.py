@@ -131,8 +131,9 @@ def test_noise_command_writes_noisy_labels(tmp_path):
     assert "realised noise rate" in r.stdout
 
 
-@pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory) or noise "
-                                              "(add label noise to a file) (see memomentum --help)"),
+@pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory), prepare "
+                                              "(pack an image dataset) or noise (add label noise to a file) "
+                                              "(see memomentum --help)"),
                                         (["run", "--bogus"], "unrecognized arguments: --bogus (see memomentum run --help)"),
                                         (["noise", "--labels", "y.npy", "--out", "z.npy", "--noise-type", "symmetric",
                                           "--zz"], "unrecognized arguments: --zz (see memomentum noise --help)")])

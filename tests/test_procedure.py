@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from memomentum.config import RunConfig
-from memomentum.engine import Engine, to_device_data
+from memomentum.engine import Engine
+from memomentum.sources import to_device_data
 from memomentum.procedure import Problem, Procedure
 
 

@@ -5,12 +5,96 @@
   CIFAR-10N / CIFAR-100N human label files;
 * :mod:`.clothing1m`: Clothing1M's official release (annotation files and JPEGs);
 * :mod:`.folders`: a folder of images with one sub-folder per class;
-* :mod:`.store`: packs image files once into a compact store that training streams from.
+* :mod:`.store`: packs image files once into a compact store that training reads from;
+* :mod:`.synthetic`: miniature image datasets in those layouts, for tests and benchmarks.
 
-Every loader returns a :class:`Dataset`.
+:func:`load_dataset` is the entry point; every loader returns a :class:`Dataset`.
 """
-from .arrays import DATASETS, dataset_from_arrays, load_dataset, load_human_labels
-from .dataset import Dataset, ImageFiles, ImageList
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .arrays import DATASETS, dataset_from_arrays, load_array_dataset, load_human_labels
+from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
 
 __all__ = ["DATASETS", "Dataset", "ImageFiles", "ImageList", "dataset_from_arrays", "load_dataset",
-           "load_human_labels"]
+           "load_human_labels", "load_image_files", "pack_image_files"]
+
+DEFAULT_IMAGE_SIZE = 256  # the Clothing1M protocol's resize
+DEFAULT_CLOTHING1M_DIR = "./data/clothing1m"
+
+
+def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | None = None,
+                 image_size: int | None = None, store_format: str = "jpeg", train_set: str = "noisy",
+                 workers: int | None = None, progress: bool = True) -> Dataset:
+    """Load a benchmark data set by name, Clothing1M, an image folder, or a ``.npz`` file.
+
+    Args:
+        name: one of :data:`DATASETS`, ``clothing1m``, the path of a folder of images with
+            one sub-folder per class (:mod:`.folders`), or a path ending in ``.npz``.
+        data_dir: where the files are (see :func:`.arrays.load_array_dataset`); for
+            Clothing1M the release's root (default ``./data/clothing1m``).
+        cache_dir, image_size, store_format, workers, progress: for image files, how they
+            are packed (:func:`pack_image_files`); ignored for the other sources.
+        train_set: Clothing1M's training set, ``"noisy"`` or ``"clean"``.
+
+    Raises:
+        InputError: unknown name, missing or malformed files.
+    """
+    files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set)
+    if files is None:
+        return load_array_dataset(name, data_dir=data_dir)
+    return pack_image_files(files, cache_dir=cache_dir, store_format=store_format, workers=workers,
+                            progress=progress)
+
+
+def load_image_files(name: str, *, data_dir: str | None = None, image_size: int | None = None,
+                     train_set: str = "noisy") -> ImageFiles | None:
+    """The image files ``name`` stands for (Clothing1M or an image folder), listed and
+    checked but not decoded; None when ``name`` is not an image-file source."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"dataset name must be a non-empty string, got {name!r}")
+    size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+    if name.strip().lower().replace("-", "").replace("_", "") == "clothing1m":
+        from .clothing1m import read_clothing1m
+        return read_clothing1m(Path(data_dir or DEFAULT_CLOTHING1M_DIR).expanduser(), train_set=train_set,
+                               image_size=size)
+    path = Path(name.strip()).expanduser()
+    if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).is_dir():
+        path = Path(data_dir).expanduser() / path
+    if path.is_dir():
+        from .folders import read_image_folder
+        return read_image_folder(path, image_size=size)
+    return None
+
+
+def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_format: str = "jpeg",
+                     workers: int | None = None, progress: bool = True) -> Dataset:
+    """Pack ``files`` into the store (once; later calls reuse it) and describe them as a
+    :class:`Dataset` whose images are read from that store.
+
+    Image files are normalised with ImageNet's statistics and augmented as Clothing1M's
+    reference does: zero padding of an eighth of the side (32 pixels at 256), random crop
+    back to the side, horizontal flip.
+    """
+    from .store import default_cache_dir, pack_images
+
+    where = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(files.root)
+    pack = lambda part, what: pack_images(  # noqa: E731
+        part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format, workers=workers,
+        progress=progress, what=what) if part is not None else None
+    clothing = files.name == "clothing1m"
+    return Dataset(
+        name=files.name,
+        x_train=pack(files.train, f"{files.name} training images"), y_train=files.train.labels,
+        x_test=pack(files.test, f"{files.name} test images"),
+        y_test=files.test.labels if files.test is not None else None,
+        num_classes=len(files.class_names), mean=IMAGENET_MEAN, std=IMAGENET_STD, augment="crop_flip",
+        default_model="resnet50" if clothing else "resnet18",
+        labels_are_clean=False, known_train_labels=files.known_train_labels,
+        class_names=tuple(files.class_names), padding=max(1, files.image_size // 8),
+        x_val=pack(files.val, f"{files.name} validation images"),
+        y_val=files.val.labels if files.val is not None else None,
+        source=files.root, train_files=files.train.paths,
+    )

@@ -46,7 +46,7 @@ _ALIASES = {
 # --------------------------------------------------------------------------- entry point
 
 
-def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
+def load_array_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
     """Load a benchmark data set by name, or the user's own ``.npz`` file.
 
     Args:
@@ -81,7 +81,8 @@ def load_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
     if key in ("cifar10", "cifar100"):
         return _load_cifar(key, data_dir)
     raise InputError(
-        f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, or give the path of a .npz file"
+        f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, clothing1m, the path of a .npz file, "
+        f"or a folder of images with one sub-folder per class"
     )
 
 

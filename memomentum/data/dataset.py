@@ -47,6 +47,8 @@ class Dataset:
         x_val, y_val: a clean validation set given with the data (Clothing1M), or None.
         source: where the images came from (a directory), for messages and the
             default cache directory; None for arrays.
+        train_files: the image file of every training example (image-file datasets),
+            named in ``examples.csv``; None for arrays.
 
     ``x_train``, ``x_test`` and ``x_val`` are numpy arrays, or for image files
     :class:`memomentum.data.store.PackedImages`, which index like uint8 (N, H, W, C)
@@ -70,6 +72,7 @@ class Dataset:
     x_val: Any = None
     y_val: np.ndarray | None = None
     source: Path | None = None
+    train_files: list[str] | None = None
 
     @property
     def is_image(self) -> bool:

@@ -1,0 +1,73 @@
+"""Data sources: streamed batches are exactly the resident ones, so a streamed run is the
+resident run."""
+import numpy as np
+import pytest
+import torch
+
+from memomentum import RunConfig
+from memomentum.api import choose_stream, run
+from memomentum.data import dataset_from_arrays
+from memomentum.errors import InputError
+from memomentum.sources import StreamedSource, to_device_data
+
+MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+
+
+def _images(n=70, size=12, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_batches_equal_resident_batches_in_any_order(workers):
+    x = _images()
+    rows = np.arange(5, 65)  # a split: the source sees only these rows of the images
+    resident = to_device_data(x[rows], mean=MEAN, std=STD, device=torch.device("cpu"), channels_last=True, padding=3)
+    streamed = StreamedSource(x, rows=rows, mean=MEAN, std=STD, device=torch.device("cpu"), workers=workers, padding=3)
+    assert len(streamed) == len(resident) == 60
+    assert streamed.example_shape == resident.example_shape == (3, 12, 12)
+    assert torch.equal(streamed.pad_value, resident.pad_value) and streamed.padding == 3
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(1))
+    for index in (order, None):
+        got = list(streamed.batches(index, 16))
+        want = list(resident.batches(index, 16))
+        assert [b.shape[0] for b in got] == [16, 16, 16, 12]
+        for g, w in zip(got, want):
+            assert torch.equal(g, w)
+            assert g.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_stopping_early_shuts_the_readers_down():
+    x = _images(n=200)
+    streamed = StreamedSource(x, mean=MEAN, std=STD, device=torch.device("cpu"), workers=2)
+    batches = streamed.batches(torch.arange(200), 10)
+    next(batches)
+    batches.close()  # what the engine does when a run pauses mid-epoch
+    assert [b.shape[0] for b in streamed.batches(None, 100)] == [100, 100]
+
+
+def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
+    ds = dataset_from_arrays(_images(), np.arange(70) % 3)
+    cpu = torch.device("cpu")
+    assert choose_stream(ds, cpu, None) is False and choose_stream(ds, cpu, True) is True
+    monkeypatch.setattr("memomentum.api.resident_budget", lambda device: 100)  # 70 x 432 floats do not fit
+    assert choose_stream(ds, cpu, None) is True and choose_stream(ds, cpu, False) is False
+    table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
+    with pytest.raises(InputError, match="--stream reads images.*feature table"):
+        choose_stream(table, cpu, True)
+
+
+def test_a_streamed_run_is_bit_identical_to_the_resident_run():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 240)
+    x = (rng.integers(0, 60, (240, 16, 16, 3)) + 60 * y[:, None, None, None]).astype(np.uint8)  # learnable
+    ds = dataset_from_arrays(x, y, x[:40], y[:40])
+    results = []
+    for stream, workers in ((False, None), (True, 2)):
+        cfg = RunConfig(dataset="arrays", model="lenet", epochs=2, max_outer_loop=1, max_inner_loop=2, batch_size=32,
+                        noise_type="symmetric", noise_rate=0.2, threads=1, progress=False, stream=stream, workers=workers)
+        results.append(run(cfg, write=False, dataset=ds))
+    (a, b) = results
+    assert a.summary["rounds"] == b.summary["rounds"] and a.procedure.state.history == b.procedure.state.history
+    assert a.summary["test_accuracy"] == b.summary["test_accuracy"]
+    wa, wb = a.procedure.state.run_best_weights, b.procedure.state.run_best_weights
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
