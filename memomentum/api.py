@@ -55,6 +55,9 @@ class Prepared:
     realised_rate: float
     train_index: np.ndarray
     val_index: np.ndarray
+    # the noise is synthetic, so the labels it was added to are the truth it is measured
+    # against (for the user's own data too); False for labels used as given and human labels
+    synthetic_noise: bool = False
 
 
 @dataclass
@@ -95,7 +98,8 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     train_index, val_index = train_val_split(ds.y_train.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")
-    return Prepared(ds, np.asarray(noisy, dtype=np.int64), rate, train_index, val_index)
+    synthetic = not cfg.human_labels_path and cfg.noise_type != "none"
+    return Prepared(ds, np.asarray(noisy, dtype=np.int64), rate, train_index, val_index, synthetic)
 
 
 def _instance_features(ds: Dataset) -> np.ndarray:
@@ -160,12 +164,8 @@ def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
         source = lambda x, rows=None: to_device_data(x if rows is None else x[rows], **kw)  # noqa: E731
     train = source(ds.x_train, prep.train_index)
     lab = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
-    if ds.labels_are_clean:
-        known = lab(ds.y_train[prep.train_index])
-    elif ds.known_train_labels is not None:
-        known = lab(ds.known_train_labels[prep.train_index])
-    else:
-        known = None
+    true = true_train_labels(prep)
+    known = lab(true) if true is not None else None
     return Problem(
         train=train, train_labels=lab(prep.noisy_labels[prep.train_index]),
         val=source(ds.x_train, prep.val_index), val_labels=lab(prep.noisy_labels[prep.val_index]),
@@ -527,7 +527,7 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
 def true_train_labels(prep: Prepared) -> np.ndarray | None:
     """The true labels of the training part T where known (-1 elsewhere), or None."""
     ds = prep.dataset
-    if ds.labels_are_clean:
+    if ds.labels_are_clean or prep.synthetic_noise:
         return ds.y_train[prep.train_index]
     if ds.known_train_labels is not None:
         return ds.known_train_labels[prep.train_index]

@@ -145,15 +145,21 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
 def _print_summary(summary: dict, run_dir) -> None:
     def pct(v):
         return "n/a" if v is None else f"{v:.2f}%"
+    if summary["noise_type"] == "none":
+        noise = "labels as given"
+    else:
+        rate = "" if summary["noise_type"] == "human" else f" {summary['noise_rate']:g}"
+        noise = f"{summary['noise_type']} noise{rate} (realised {summary['realised_noise_rate']:.2f}%)"
     lines = [
-        f"{summary['method']} on {summary['dataset']} ({summary['model']}), {summary['noise_type']} noise "
-        f"{summary['noise_rate']:g} (realised {summary['realised_noise_rate']:.2f}%), seed {summary['seed']}",
+        f"{summary['method']} on {summary['dataset']} ({summary['model']}), {noise}, seed {summary['seed']}",
         f"  test accuracy        {pct(summary['test_accuracy'])}  (at best noisy-validation accuracy {pct(summary['best_val_accuracy'])})",
     ]
     fc = summary["final_confident"]
     line = f"  confident examples   {fc['n_confident']} of {summary['n_train']}"
     if "label_precision" in fc:
         line += f", label precision {fc['label_precision']:.2f}% (noisy labels: {summary['noisy_label_precision']:.2f}%), recall {fc['label_recall']:.2f}%"
+        if "n_known_labels" in summary:  # real noise: measured where the true label is known
+            line += f" (on the {summary['n_known_labels']} training examples with a known true label)"
     lines.append(line)
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:

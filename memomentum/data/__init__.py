@@ -81,8 +81,10 @@ def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_f
     from .store import default_cache_dir, pack_images
 
     where = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(files.root)
+    in_process = workers is not None and workers < 1  # --workers 0: everything in this process
     pack = lambda part, what: pack_images(  # noqa: E731
-        part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format, workers=workers,
+        part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format,
+        workers=1 if in_process else workers,
         progress=progress, what=what) if part is not None else None
     clothing = files.name == "clothing1m"
     return Dataset(
@@ -92,7 +94,7 @@ def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_f
         y_test=files.test.labels if files.test is not None else None,
         num_classes=len(files.class_names), mean=IMAGENET_MEAN, std=IMAGENET_STD, augment="crop_flip",
         default_model="resnet50" if clothing else "resnet18",
-        labels_are_clean=False, known_train_labels=files.known_train_labels,
+        labels_are_clean=files.labels_are_clean, known_train_labels=files.known_train_labels,
         class_names=tuple(files.class_names), padding=max(1, files.image_size // 8),
         x_val=pack(files.val, f"{files.name} validation images"),
         y_val=files.val.labels if files.val is not None else None,

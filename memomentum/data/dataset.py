@@ -103,6 +103,8 @@ class ImageFiles:
         known_train_labels: true labels of training images where known, -1 elsewhere;
             None when no training image has one.
         image_size: the side every image is resized to when packed.
+        labels_are_clean: the training labels are the truth (Clothing1M's clean
+            training set), so confident sets can be scored against them.
     """
 
     name: str
@@ -113,3 +115,4 @@ class ImageFiles:
     class_names: tuple[str, ...]
     known_train_labels: np.ndarray | None = None
     image_size: int = 256
+    labels_are_clean: bool = False

@@ -1,0 +1,158 @@
+"""A folder of images with one sub-folder per class, as torchvision's ``ImageFolder``
+reads it: lists the image files and their labels; :mod:`.store` packs the pixels.
+
+Two layouts are accepted::
+
+    PATH/train/<class>/<image>     and optionally     PATH/test/<class>/<image>
+    PATH/<class>/<image>           (no test set)
+
+The class names are the sorted names of the training part's sub-folders; label ``i`` is
+the ``i``-th of them, for the test part too. Inside a class folder, images may lie in
+sub-folders (as ``ImageFolder`` allows); they are listed in sorted path order.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .dataset import ImageFiles, ImageList
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # compared case-insensitively
+_SHOWN = 5  # names quoted in a message
+
+
+def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> ImageFiles:
+    """List the images of a class-per-sub-folder directory.
+
+    Files and folders whose names start with "." are ignored, and so are files whose
+    extension is not .jpg, .jpeg or .png (in any case). Symbolic links to files and to
+    class folders are followed; symbolic links to folders inside a class folder are not
+    (they could loop).
+
+    Args:
+        path: the directory: ``train/`` (and optionally ``test/``) with one sub-folder
+            per class in each, or the class sub-folders directly.
+        image_size: recorded in the result as the side images are resized to when packed.
+
+    Returns:
+        :class:`ImageFiles` named after the directory, with absolute paths sorted by
+        class and then by path within the class, ``val`` None and
+        ``known_train_labels`` None.
+
+    Raises:
+        InputError: ``path`` is not a directory; the training part has fewer than 2
+            class folders; a test class folder has no training counterpart; a ``test/``
+            folder without class folders; no images at all; a class folder without an
+            image.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
+    root = Path(os.path.abspath(Path(path).expanduser()))
+    if not root.is_dir():
+        raise InputError(f"image folder {root} does not exist or is not a directory")
+    split = (root / "train").is_dir()
+    train_dir = root / "train" if split else root
+    test_dir = root / "test" if split and (root / "test").is_dir() else None
+
+    class_names = tuple(_class_folders(train_dir))
+    if len(class_names) < 2:
+        found = f"only {class_names[0]!r}" if class_names else "none"
+        raise InputError(
+            f"image folder {train_dir} needs one sub-folder per class and at least 2 classes, found {found}"
+        )
+    train = _list_images(train_dir, class_names, class_names)
+    test = None
+    if test_dir is not None:
+        test_classes = _class_folders(test_dir)
+        if not test_classes:
+            raise InputError(f"test folder {test_dir} has no class sub-folders; give it some or remove it")
+        unknown = [c for c in test_classes if c not in class_names]
+        if unknown:
+            raise InputError(
+                f"test folder {test_dir} has {len(unknown)} class folder{'' if len(unknown) == 1 else 's'} "
+                f"that {'is' if len(unknown) == 1 else 'are'} not among the training classes in {train_dir}: "
+                f"{_quote(unknown)}"
+            )
+        test = _list_images(test_dir, test_classes, class_names)
+    return ImageFiles(
+        name=root.name or str(root),
+        root=root,
+        train=train,
+        val=None,
+        test=test,
+        class_names=class_names,
+        known_train_labels=None,
+        image_size=image_size,
+    )
+
+
+def _quote(names: list[str]) -> str:
+    shown = ", ".join(map(repr, names[:_SHOWN]))
+    return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"
+
+
+def _class_folders(folder: Path) -> list[str]:
+    """The sorted names of the visible sub-folders of ``folder``."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir())
+    except OSError as e:
+        raise InputError(f"could not list image folder {folder}: {e.strerror or e}") from e
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _class_images(folder: Path) -> tuple[list[str], int]:
+    """The image files under ``folder`` (absolute paths, sorted by their path relative
+    to it) and how many other visible files there are."""
+    found: list[tuple[str, str]] = []
+    others = 0
+
+    def fail(e: OSError) -> None:
+        raise InputError(f"could not list image folder {e.filename or folder}: {e.strerror or e}")
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=fail):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # prune hidden folders
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            if _is_image(name):
+                found.append((dirpath, name))
+            else:
+                others += 1
+    found.sort()  # by folder, then name: ImageFolder's order (a folder's own files first)
+    return [os.path.join(d, n) for d, n in found], others
+
+
+def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names: tuple[str, ...]) -> ImageList:
+    """The images of ``classes`` under ``folder`` labelled by their index in
+    ``class_names``; every class folder must hold at least one image."""
+    paths: list[str] = []
+    labels: list[int] = []
+    empty: list[tuple[str, int]] = []
+    for name in classes:
+        images, others = _class_images(folder / name)
+        if not images:
+            empty.append((name, others))
+        paths += images
+        labels += [class_names.index(name)] * len(images)
+    if not paths:
+        raise InputError(
+            f"image folder {folder} holds no images: no .jpg, .jpeg or .png file in any of its "
+            f"{len(classes)} class folders"
+        )
+    if empty:
+        described = [repr(name) + (f" ({others} other file{'' if others == 1 else 's'})" if others else "")
+                     for name, others in empty]
+        shown = ", ".join(described[:_SHOWN]) + (f" and {len(empty) - _SHOWN} more" if len(empty) > _SHOWN else "")
+        one = len(empty) == 1
+        raise InputError(
+            f"{len(empty)} class folder{'' if one else 's'} in {folder} hold{'s' if one else ''} no .jpg, .jpeg "
+            f"or .png image: {shown}; every class needs at least one"
+        )
+    return ImageList(paths, np.array(labels, dtype=np.int64))
