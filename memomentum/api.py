@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import outputs
-from .config import NON_RESULT_KEYS, RunConfig
+from .config import NON_RESULT_KEYS, RunConfig, is_image_folder_name
 from .data import Dataset, load_dataset, load_human_labels
 from .engine import Engine, choose_device
 from .sources import StreamedSource, default_workers, to_device_data
@@ -68,7 +68,12 @@ class RunResult:
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
-    name = Path(cfg.dataset).stem if cfg.dataset.endswith(".npz") else cfg.dataset
+    if cfg.dataset.endswith(".npz"):
+        name = Path(cfg.dataset).stem
+    elif is_image_folder_name(cfg.dataset):
+        name = Path(cfg.dataset).expanduser().resolve().name
+    else:
+        name = cfg.dataset
     return Path("runs") / f"{name}-{cfg.noise_type}-{cfg.noise_rate:g}-seed{cfg.seed}-{cfg.method}"
 
 

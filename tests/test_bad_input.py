@@ -106,8 +106,9 @@ def run_cli(*args) -> tuple[int, str]:
 CASES = {
     "unknown dataset": (["--dataset", "imagenet"],
                         "unknown dataset 'imagenet': choose one of digits, mnist, fashion-mnist, cifar10, cifar100, "
-                        "or give the path of a .npz file", dict(dataset="imagenet")),
-    "unknown model": (["--model", "vgg16"], "unknown model 'vgg16'; choose one of lenet, resnet18, resnet34, mlp",
+                        "clothing1m, the path of a .npz file, or a folder of images with one sub-folder per class",
+                        dict(dataset="imagenet")),
+    "unknown model": (["--model", "vgg16"], "unknown model 'vgg16'; choose one of lenet, resnet18, resnet34, resnet50, mlp",
                       dict(model="vgg16")),
     "model that needs images": (["--dataset", "{d}/good.npz", "--model", "lenet"],
                                 "model 'lenet' needs images, but the data are flat feature vectors; use --model mlp",
