@@ -32,6 +32,7 @@ from .models import IMAGENET_MIN_SIDE, create_model
 from .pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
 from .errors import InputError, TrainingDiverged
 from .noise import make_noisy_labels
+from .clothing1m_procedure import Clothing1MProcedure
 from .procedure import Problem, Procedure
 from .split import train_val_split
 from .threads import ThreadPolicy, choose_threads
@@ -54,10 +55,11 @@ class Prepared:
     noisy_labels: np.ndarray  # for the whole training set
     realised_rate: float
     train_index: np.ndarray
-    val_index: np.ndarray
+    val_index: np.ndarray | None  # None: the dataset's own clean validation set (Clothing1M)
     # the noise is synthetic, so the labels it was added to are the truth it is measured
     # against (for the user's own data too); False for labels used as given and human labels
     synthetic_noise: bool = False
+    val_labels: np.ndarray | None = None  # what validation scores against: noisy, or clean in the clothing1m mode
 
 
 @dataclass
@@ -100,11 +102,19 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
                                          seed=cfg.seed, num_classes=ds.num_classes, features=features,
                                          transition=transition)
         noisy, rate = noisy_result.labels, noisy_result.realised_rate
+    noisy = np.asarray(noisy, dtype=np.int64)
+    synthetic = not cfg.human_labels_path and cfg.noise_type != "none"
+    if cfg.mode == "clothing1m" and ds.x_val is not None:  # Clothing1M: all noisy images train
+        return Prepared(ds, noisy, rate, np.arange(ds.y_train.size), None, synthetic, np.asarray(ds.y_val))
+    if cfg.mode == "clothing1m" and not (ds.labels_are_clean or synthetic):
+        raise InputError(f"the clothing1m mode validates on clean labels, and {ds.name} has no clean validation "
+                         f"set and no known true labels; add synthetic noise (--noise-type) or use the benchmark mode")
     train_index, val_index = train_val_split(ds.y_train.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")
-    synthetic = not cfg.human_labels_path and cfg.noise_type != "none"
-    return Prepared(ds, np.asarray(noisy, dtype=np.int64), rate, train_index, val_index, synthetic)
+    # the clothing1m mode holds the validation part out with its true labels
+    val_labels = ds.y_train[val_index] if cfg.mode == "clothing1m" else noisy[val_index]
+    return Prepared(ds, noisy, rate, train_index, val_index, synthetic, np.asarray(val_labels, dtype=np.int64))
 
 
 def _instance_features(ds: Dataset) -> np.ndarray:
@@ -173,7 +183,8 @@ def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
     known = lab(true) if true is not None else None
     return Problem(
         train=train, train_labels=lab(prep.noisy_labels[prep.train_index]),
-        val=source(ds.x_train, prep.val_index), val_labels=lab(prep.noisy_labels[prep.val_index]),
+        val=source(ds.x_val) if prep.val_index is None else source(ds.x_train, prep.val_index),
+        val_labels=lab(prep.val_labels),
         test=source(ds.x_test) if ds.x_test is not None else None,
         test_labels=lab(ds.y_test) if ds.y_test is not None else None,
         num_classes=ds.num_classes, input_shape=train.example_shape, clean_train_labels=known,
@@ -417,7 +428,8 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
             kill("step")
             return bool(received)
 
-        proc = Procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=checkpoint,
+        procedure = Clothing1MProcedure if cfg.mode == "clothing1m" else Procedure
+        proc = procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=checkpoint,
                          should_pause=should_pause, progress=bar)
         if saved is not None:
             proc.load_state_dict(saved["procedure"])
@@ -505,21 +517,25 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
              wall: float) -> dict:
     s = proc.state
     noisy_train = prep.noisy_labels[prep.train_index]
-    pred, _ = final
-    final_index = torch.nonzero(pred == proc.problem.train_labels).flatten()
+    final_index = final_confident_index(proc, final)
     summary = {
-        "dataset": cfg.dataset, "method": cfg.method, "model": cfg.model,
+        "dataset": cfg.dataset, "method": cfg.method, "mode": cfg.mode, "model": cfg.model,
         "noise_type": "human" if cfg.human_labels_path else cfg.noise_type,
         "noise_rate": cfg.noise_rate, "realised_noise_rate": round(100 * prep.realised_rate, 2),
         "seed": cfg.seed, "reference_quirks": cfg.reference_quirks,
         "test_accuracy": s.run_best_test, "best_val_accuracy": s.run_best_val, "best_at": s.run_best_where,
-        "n_train": int(prep.train_index.size), "n_val": int(prep.val_index.size),
+        "n_train": int(prep.train_index.size), "n_val": int(prep.val_labels.size),
         "epochs_run": len(s.history), "wall_time_s": round(wall, 2),
         "time_s": {k: round(v, 2) for k, v in s.timings.items()},
         "device": str(device), **thread_policy.to_dict(),
         "rounds": s.rounds,
         "final_confident": proc.confident_stats(final_index),
     }
+    if isinstance(proc, Clothing1MProcedure) and proc.problem.test is not None:
+        # the per-class assembled predictor, which the reference never builds: does it help?
+        assembled = proc.assembled_predict(proc.problem.test)
+        summary["assembled_test_accuracy"] = (None if assembled is None else
+                                              round(float((assembled == proc.problem.test_labels).double().mean() * 100), 2))
     true = true_train_labels(prep)
     if true is not None:
         known = true >= 0
@@ -539,6 +555,15 @@ def true_train_labels(prep: Prepared) -> np.ndarray | None:
     return None
 
 
+def final_confident_index(proc: Procedure, final) -> torch.Tensor:
+    """The final confident set (indices into T): the examples the best model agrees with, or
+    in the clothing1m mode the last per-class extraction."""
+    if isinstance(proc, Clothing1MProcedure):
+        return proc.state.train_index
+    pred, _ = final
+    return torch.nonzero(pred == proc.problem.train_labels).flatten()
+
+
 def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor]:
     """The best model's prediction and confidence for every example of T."""
     model = proc.best_model()
@@ -549,10 +574,15 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
                    summary: dict) -> None:
     s = proc.state
     pred, conf = final
-    outputs.write_csv(run_dir / "history.csv", s.history, outputs.HISTORY_COLUMNS)
+    columns = outputs.HISTORY_COLUMNS
+    if cfg.mode == "clothing1m":
+        columns = columns + [f"score_{c}" for c in range(problem.num_classes)]
+    outputs.write_csv(run_dir / "history.csv", s.history, columns)
+    confident = torch.zeros(problem.train_labels.numel(), dtype=torch.bool, device=problem.train_labels.device)
+    confident[final_confident_index(proc, final)] = True
     outputs.write_examples(run_dir / "examples.csv", index=prep.train_index,
                            given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
-                           confidence=conf.cpu().numpy(),
+                           confidence=conf.cpu().numpy(), confident=confident.cpu().numpy(),
                            true=true_train_labels(prep), files=prep.dataset.train_files)
     if prep.dataset.class_names is not None:
         outputs.write_json(run_dir / "classes.json", list(prep.dataset.class_names))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .errors import InputError
 
 METHODS = ("memomentum", "ce")
+MODES = ("benchmark", "clothing1m")
 STORE_FORMATS = ("jpeg", "raw")
 TRAIN_SETS = ("noisy", "clean")
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,16 +42,19 @@ class RunConfig:
     human_labels_key: str | None = None
     seed: int = 1
     method: str = "memomentum"
+    # "benchmark": the reference main.py (noisy validation split, early stopping); "clothing1m":
+    # the reference Clothing.py (clean validation, per-class checkpoints and extraction)
+    mode: str = "benchmark"
     model: str | None = None
     epochs: int | None = None  # per phase (reference: 100)
     max_outer_loop: int | None = None  # reference: 3
     max_inner_loop: int | None = None  # reference: 20 (so at most 19 inner rounds)
     lr: float | None = None  # reference: 0.01
     momentum: float = 0.9
-    weight_decay: float = 1e-4
+    weight_decay: float | None = None  # reference: 1e-4 (benchmark mode), 1e-3 (Clothing1M mode)
     batch_size: int | None = None  # reference: 128
     val_fraction: float = 0.1
-    milestones: tuple[int, ...] = (40, 80)
+    milestones: tuple[int, ...] | None = None  # reference: (40, 80) per inner round; Clothing1M mode (10, 20) per outer loop
     gamma: float = 0.1
     margin_step: float = 0.1  # early stopping: margin grows by this per epoch without gain
     margin_limit: float = 2.0  # ... and the phase stops once the margin exceeds this
@@ -85,9 +89,14 @@ class RunConfig:
 
     def resolved(self, dataset_default_model: str) -> "RunConfig":
         """Return a copy with every ``None`` schedule field filled in for this dataset."""
-        reference = dict(epochs=100, batch_size=128, lr=0.01, max_outer_loop=3, max_inner_loop=20)
-        key = "clothing1m" if _is_clothing1m(self.dataset) else self.dataset
-        reference.update(DATASET_DEFAULTS.get(key, {}))
+        if self.mode == "clothing1m":  # Clothing.py's schedule, whatever the data
+            reference = dict(epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3, max_outer_loop=3,
+                             max_inner_loop=6, milestones=(10, 20))
+        else:
+            reference = dict(epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3,
+                             max_inner_loop=20, milestones=(40, 80))
+            key = "clothing1m" if _is_clothing1m(self.dataset) else self.dataset
+            reference.update(DATASET_DEFAULTS.get(key, {}))
         filled = {k: v for k, v in reference.items() if getattr(self, k) is None}
         if self.model is None:
             filled["model"] = dataset_default_model
@@ -100,6 +109,11 @@ class RunConfig:
 
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise InputError(f"dataset must be a name or the path of a .npz file, got {self.dataset!r}")
+        if self.mode not in MODES:
+            raise InputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode == "clothing1m" and self.method != "memomentum":
+            raise InputError(f"the clothing1m mode is Me-Momentum's Clothing1M program; --method {self.method} "
+                             f"runs in the benchmark mode only (leave --mode out)")
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.device not in DEVICES:
@@ -137,19 +151,20 @@ class RunConfig:
         if self.stream not in (None, True, False):
             raise InputError(f"stream must be true, false or unset, got {self.stream!r}")
         milestones = self.milestones
-        if not (isinstance(milestones, (tuple, list)) and all(_is_int(m) and m >= 1 for m in milestones)):
+        if milestones is not None and not (isinstance(milestones, (tuple, list))
+                                           and all(_is_int(m) and m >= 1 for m in milestones)):
             raise InputError(f"milestones must be whole numbers of epochs >= 1, like 40,80; got {milestones!r}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["milestones"] = list(self.milestones)
+        d["milestones"] = list(self.milestones) if self.milestones is not None else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
-        if "milestones" in kwargs:
+        if kwargs.get("milestones") is not None:
             kwargs["milestones"] = tuple(kwargs["milestones"])
         return cls(**kwargs)
 

@@ -10,13 +10,12 @@ import ctypes
 import os
 import sys
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .errors import InputError
-from .sources import ResidentSource, StreamedSource
+from .sources import ResidentSource, StreamedSource, crop_flip  # noqa: F401 (crop_flip: public here too)
 
 DataSource = ResidentSource | StreamedSource
 
@@ -88,24 +87,6 @@ def _tune_glibc_malloc() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
     return mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1 and ok
-
-
-def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Random crop with ``padding`` pixels of (normalised) zero padding plus random
-    horizontal flip, for a whole batch at once (the reference's CIFAR augmentation)."""
-    b, c, h, w = x.shape
-    dev = x.device
-    padded = pad_value.view(1, c, 1, 1).expand(b, c, h + 2 * padding, w + 2 * padding).clone()
-    padded[:, :, padding:padding + h, padding:padding + w] = x
-    dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
-    dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=dev)
-    flip = torch.rand(b, 1, generator=generator, device=dev) < 0.5
-    cols = torch.arange(w, device=dev).view(1, w)
-    cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping = reading columns backwards
-    rows = torch.arange(h, device=dev).view(1, h) + dy
-    batch = torch.arange(b, device=dev).view(b, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[batch, rows.view(b, h, 1), cols.view(b, 1, w)]  # B H W C
-    return out.permute(0, 3, 1, 2)  # channels_last memory, NCHW shape
 
 
 class Engine:
@@ -187,10 +168,9 @@ class Engine:
             return torch.autocast("cpu", enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _augmented(self, data: DataSource, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.augment == "crop_flip" and data.pad_value is not None:
-            return crop_flip(xb, data.pad_value, generator, padding=data.padding)
-        return xb
+    def _augmentation(self, generator: torch.Generator | None) -> torch.Generator | None:
+        """The generator the data source draws crops and flips from, or None (no augmentation)."""
+        return generator if self.augment == "crop_flip" else None
 
     # -- training ---------------------------------------------------------------------
     def epoch_order(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -204,8 +184,9 @@ class Engine:
 
     def train_steps(self, model: nn.Module, forward, optimizer, data: DataSource, labels: torch.Tensor,
                     order: torch.Tensor, *, start: int, loss_sum: torch.Tensor, generator: torch.Generator,
-                    should_pause=None) -> tuple[torch.Tensor, int]:
-        """Train on ``order[start:]`` batch by batch.
+                    should_pause=None, class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+        """Train on ``order[start:]`` batch by batch (cross-entropy, weighted per class by
+        ``class_weights`` when given, as ``nn.CrossEntropyLoss(weight=...)``).
 
         Returns the running sum of per-example losses (a device tensor: no host sync in the
         loop) and the position reached, which is the end of the epoch unless
@@ -215,13 +196,12 @@ class Engine:
         model.train()
         stop = self.epoch_stop(order.numel())
         pos = start
-        batches = data.batches(order[start:stop], self.batch_size)
+        batches = data.batches(order[start:stop], self.batch_size, augment=self._augmentation(generator))
         try:
             for xb in batches:
                 idx = order[pos:pos + self.batch_size]
-                xb = self._augmented(data, xb, generator)
                 with self.autocast():
-                    loss = F.cross_entropy(forward(xb), labels[idx])
+                    loss = F.cross_entropy(forward(xb), labels[idx], weight=class_weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -240,10 +220,9 @@ class Engine:
         in index order. Callers hold ``inference_mode``."""
         model.eval()
         n = len(data) if index is None else index.numel()
-        for start, xb in zip(range(0, n, self.predict_chunk), data.batches(index, self.predict_chunk)):
+        chunks = data.batches(index, self.predict_chunk, augment=self._augmentation(generator))
+        for start, xb in zip(range(0, n, self.predict_chunk), chunks):
             stop = min(start + self.predict_chunk, n)
-            if generator is not None:
-                xb = self._augmented(data, xb, generator)
             if self.compile and stop - start < self.predict_chunk:  # keep one compiled shape
                 pad = self.predict_chunk - (stop - start)
                 xb = torch.cat([xb, xb[:1].expand(pad, *xb.shape[1:])])

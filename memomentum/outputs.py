@@ -124,11 +124,13 @@ HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accu
 
 
 def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicted: np.ndarray,
-                   confidence: np.ndarray, true: np.ndarray | None, files: list[str] | None = None) -> None:
+                   confidence: np.ndarray, true: np.ndarray | None, files: list[str] | None = None,
+                   confident: np.ndarray | None = None) -> None:
     """One row per training example of T, sorted by its position in the original data.
 
     ``true`` holds the true labels (-1 where unknown: left empty); ``files`` the image file
-    of every example of the original data (image-file datasets), written as a last column.
+    of every example of the original data (image-file datasets), written as a last column;
+    ``confident`` marks the confident set (default: where the prediction equals the label).
     """
     order = np.argsort(index, kind="stable")
     cols = ["index", "given_label", "predicted_label", "confidence", "is_confident"]
@@ -137,7 +139,7 @@ def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicte
         f.write(",".join(cols) + "\n")
         data = [index[order], given[order], predicted[order]]
         conf = confidence[order]
-        agree = (predicted[order] == given[order]).astype(np.int64)
+        agree = (predicted[order] == given[order] if confident is None else confident[order]).astype(np.int64)
         lines = []
         for i in range(order.size):
             row = f"{data[0][i]},{data[1][i]},{data[2][i]},{conf[i]:.6f},{agree[i]}"

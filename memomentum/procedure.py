@@ -318,9 +318,9 @@ class Procedure:
             return self._pause_check()
         return after_step
 
-    def _run_epoch(self) -> None:
-        """Train one epoch, or continue an interrupted one; stops early inside the epoch
-        (leaving ``step_pos`` > 0) when a pause is requested."""
+    def _train_epoch(self, class_weights: torch.Tensor | None = None) -> float | None:
+        """Train one epoch, or continue an interrupted one. Returns the images per second, or
+        None when a pause was requested inside the epoch (``step_pos`` > 0 then says where)."""
         s, problem = self.state, self.problem
         if s.step_pos == 0:
             s.order = self.engine.epoch_order(s.train_index, self.generator)
@@ -329,7 +329,8 @@ class Procedure:
         loss_sum, pos = self.engine.train_steps(
             self.model, self.forward, self.optimizer, problem.train, problem.train_labels, s.order,
             start=s.step_pos, loss_sum=torch.tensor(s.loss_sum, device=self.engine.device),
-            generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0))
+            generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0),
+            class_weights=class_weights)
         s.loss_sum = float(loss_sum)  # one host sync per epoch
         if not math.isfinite(s.loss_sum):
             raise self._diverged()
@@ -338,8 +339,17 @@ class Procedure:
         images_per_s = (pos - s.step_pos) / max(seconds, 1e-9)
         if pos < self.engine.epoch_stop(s.order.numel()):
             s.step_pos = pos
-            return
+            return None
         s.step_pos, s.order = 0, None
+        return images_per_s
+
+    def _run_epoch(self) -> None:
+        """Train one epoch (or its rest), validate, and advance the state machine; stops
+        early inside the epoch when a pause is requested."""
+        s = self.state
+        images_per_s = self._train_epoch()
+        if images_per_s is None:
+            return
         lr = self.optimizer.param_groups[0]["lr"]
         val = self._validate()
         if self.scheduler is not None:

@@ -8,9 +8,10 @@
   source normalised everything up front, so both give bit-identical inputs.
 
 Both answer the same questions: ``len(source)``, ``example_shape``, ``pad_value`` and
-``padding`` (for the random crop) and ``batches(index, size)``, which yields the
-normalised float32 inputs of ``index[0:size]``, ``index[size:2 * size]``, ... in that order
-(``index=None``: every example in order). Order and augmentation stay with the caller's
+``padding`` and ``batches(index, size, augment=generator)``, which yields the normalised
+float32 inputs of ``index[0:size]``, ``index[size:2 * size]``, ... in that order
+(``index=None``: every example in order), randomly cropped and flipped with draws from
+``augment`` when it is given (:func:`crop_flip`). Order and augmentation stay with the caller's
 seeded generator, so the source never changes which examples a run sees or how they are
 augmented: a streamed run reproduces, and resumes mid-epoch, exactly like a resident one.
 """
@@ -32,9 +33,65 @@ def _normaliser(mean, std, device: torch.device):
 def _normalise_images(t: torch.Tensor, mean_t: torch.Tensor, std_t: torch.Tensor, channels_last: bool) -> torch.Tensor:
     """uint8 (N, H, W, C) on the device -> normalised float32 (N, C, H, W). The one place the
     image normalisation is written, so resident and streamed inputs are the same floats."""
-    t = t.permute(0, 3, 1, 2).float().div_(255.0)  # N C H W view over NHWC memory = channels_last
-    t = (t - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
+    t = t.permute(0, 3, 1, 2).float()  # N C H W view over NHWC memory = channels_last
+    # in place: the same floats as (t / 255 - mean) / std, at half the time on the CPU (one
+    # buffer instead of three: 2-core VM, 256 images of 256 x 256, 290 -> 580 images/s)
+    t.div_(255.0).sub_(mean_t.view(1, -1, 1, 1)).div_(std_t.view(1, -1, 1, 1))
     return t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def draw_crop_flip(b: int, padding: int, generator: torch.Generator, device: torch.device):
+    """The random draws of one batch's crops and flips, always in this order (so every data
+    source, and a resumed run, consumes the generator identically)."""
+    dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=device)
+    flip = torch.rand(b, 1, generator=generator, device=device) < 0.5
+    return dy, dx, flip
+
+
+def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop with ``padding`` pixels of zero padding (``pad_value``: what a zero pixel
+    is in ``x``'s scale) plus random horizontal flip, for a whole batch of (N, C, H, W)
+    images at once (the reference's augmentation). Any dtype; pure copies, so cropping raw
+    uint8 images and normalising afterwards gives exactly the floats of normalising first."""
+    b, c, h, w = x.shape
+    dy, dx, flip = draw_crop_flip(b, padding, generator, x.device)
+    if x.device.type == "cpu" and h * w >= 64 * 64:
+        return _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding)
+    return _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding)
+
+
+def _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding):
+    """One indexing op for the batch: best on a GPU and for small images."""
+    b, c, h, w = x.shape
+    dev = x.device
+    padded = pad_value.view(1, c, 1, 1).expand(b, c, h + 2 * padding, w + 2 * padding).clone()
+    padded[:, :, padding:padding + h, padding:padding + w] = x
+    cols = torch.arange(w, device=dev).view(1, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping = reading columns backwards
+    rows = torch.arange(h, device=dev).view(1, h) + dy
+    batch = torch.arange(b, device=dev).view(b, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch, rows.view(b, h, 1), cols.view(b, 1, w)]  # B H W C
+    return out.permute(0, 3, 1, 2)  # channels_last memory, NCHW shape
+
+
+def _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding):
+    """One block copy per image, no padded copy and no index tensors: on the CPU, for 256 x
+    256 images, 2x the gather's speed on floats and more on uint8 (the gather computes an
+    int64 index per pixel)."""
+    b, c, h, w = x.shape
+    out = pad_value.view(1, c, 1, 1).expand(b, c, h, w).contiguous(memory_format=torch.channels_last)
+    for i, (y0, x0, mirrored) in enumerate(zip(dy.flatten().tolist(), dx.flatten().tolist(), flip.flatten().tolist())):
+        oy, ox = y0 - padding, x0 - padding  # output pixel (r, q) reads input (r + oy, q + ox)
+        rows = slice(max(0, oy), min(h, h + oy))
+        cols = slice(max(0, ox), min(w, w + ox))
+        block = x[i, :, rows, cols]
+        out_rows = slice(rows.start - oy, rows.stop - oy)
+        if mirrored:  # the flipped crop: output column q reads padded column (w - 1 - q) + dx
+            out[i, :, out_rows, w - (cols.stop - ox):w - (cols.start - ox)] = block.flip(-1)
+        else:
+            out[i, :, out_rows, cols.start - ox:cols.stop - ox] = block
+    return out
 
 
 class ResidentSource:
@@ -57,10 +114,14 @@ class ResidentSource:
     def example_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def batches(self, index: torch.Tensor | None, size: int) -> Iterator[torch.Tensor]:
+    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None
+                ) -> Iterator[torch.Tensor]:
         n = len(self) if index is None else index.numel()
         for start in range(0, n, size):
-            yield self.x[start:start + size] if index is None else self.x[index[start:start + size]]
+            xb = self.x[start:start + size] if index is None else self.x[index[start:start + size]]
+            if augment is not None and self.pad_value is not None:
+                xb = crop_flip(xb, self.pad_value, augment, self.padding)
+            yield xb
 
 
 def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool,
@@ -88,7 +149,14 @@ class _BatchReader(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.images[rows]))
+        out = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8)
+        if torch.utils.data.get_worker_info() is not None:
+            out.share_memory_()  # decoded straight into the memory the main process receives: no copy
+        if hasattr(self.images, "read"):  # PackedImages
+            self.images.read(rows, out=out)
+        else:
+            out.numpy()[...] = self.images[rows]
+        return out
 
 
 def default_workers() -> int:
@@ -129,6 +197,7 @@ class StreamedSource:
         self.mean_t, self.std_t = _normaliser(mean, std, device)
         self.pad_value = -self.mean_t / self.std_t
         height, width, channels = images.shape[1:]
+        self._zero = torch.zeros(channels, dtype=torch.uint8, device=device)  # a black pixel, before normalising
         self._shape = (channels, height, width)
 
     def __len__(self) -> int:
@@ -147,7 +216,8 @@ class StreamedSource:
         rows = positions if self.rows is None else self.rows[positions]
         return [rows[start:start + size] for start in range(0, rows.size, size)]
 
-    def batches(self, index: torch.Tensor | None, size: int) -> Iterator[torch.Tensor]:
+    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None
+                ) -> Iterator[torch.Tensor]:
         plan = self._plan(index, size)
         if not plan:
             return
@@ -161,8 +231,10 @@ class StreamedSource:
         batches = iter(loader)
         try:
             for raw in batches:
-                yield _normalise_images(raw.to(self.device, non_blocking=cuda), self.mean_t, self.std_t,
-                                        self.channels_last)
+                raw = raw.to(self.device, non_blocking=cuda)
+                if augment is not None:  # crop the uint8 pixels (a quarter of the bytes), then normalise
+                    raw = crop_flip(raw.permute(0, 3, 1, 2), self._zero, augment, self.padding).permute(0, 2, 3, 1)
+                yield _normalise_images(raw, self.mean_t, self.std_t, self.channels_last)
         finally:
             # the caller may stop early (a pause mid-epoch): stop the readers now, not at exit
             shutdown = getattr(batches, "_shutdown_workers", None)

@@ -62,3 +62,61 @@ def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
     # the competitors are gone once the script has finished
     r = subprocess.run(["pgrep", "-f", "go_on()"], capture_output=True, text=True)
     assert r.stdout.strip() == ""
+
+
+def test_image_pipeline_packs_both_formats_and_times_every_pipeline_in_turn(tmp_path):
+    out = _run_json("benchmarks/image_pipeline.py", "--n", "12", "--rounds", "2", "--images-per-round", "8",
+                    "--batch-size", "4", "--workers", "1", "--image-size", "32", "--work-dir", str(tmp_path))
+    assert out["n_images"] == 12 and out["workers"] == 1 and out["padding"] == 4
+    assert len(list((tmp_path / "sources").glob("*.jpg"))) == 12
+    for fmt in ("jpeg", "raw"):
+        assert out["pack"][fmt]["seconds_per_10k"] > 0 and out["pack"][fmt]["disk_gb_per_10k"] > 0
+    assert out["pack"]["raw"]["kb_per_image"] >= 32 * 32 * 3 / 1000
+    assert out["same_images"]["raw_equals_conventional_resize"] is True
+    for kind, names in (("per_core", ("conventional", "packed_jpeg", "packed_raw", "device_step_on_this_cpu")),
+                        ("loader", ("conventional", "packed_jpeg", "packed_raw", "packed_jpeg_uint8_only"))):
+        for name in names:
+            entry = out[kind][name]
+            assert len(entry["seconds"]) == 2 and entry["images_per_s"] > 0
+    ratio = out["per_core"]["packed_jpeg"]["images_per_s"] / out["per_core"]["conventional"]["images_per_s"]
+    assert abs(out["ratio"]["per_core_packed_jpeg_vs_conventional"] - ratio) < 0.01 * ratio + 0.01
+    projection = out["projection"]
+    assert projection["cores"] == 16 and projection["resnet50_needs_images_per_s"] == 3000
+    assert projection["packed_jpeg_images_per_s"] == round(out["per_core"]["packed_jpeg"]["images_per_s"] * 16)
+
+
+def test_clothing1m_rehearsal_runs_every_step_in_its_own_process_and_projects_an_epoch(tmp_path):
+    out = _run_json("benchmarks/clothing1m_rehearsal.py", "--work-dir", str(tmp_path), "--n-keys", "2000",
+                    "--n-stream", "512", "--rss-entries", "1000", "--rss-n-stream", "256", "--sources-per-class", "2",
+                    "--source-size", "64x48", "--image-size", "64", "--workers", "1", "--device-workers", "1")
+    n_sources = out["annotations"]["n_sources"]
+    assert out["annotations"]["reused"] is False and n_sources == 14 * 2 + 2 * 14  # 28 clean-noisy, 14 val, 14 test
+    assert out["read"]["n_train"] == 2000 and out["read"]["seconds"] >= 0 and not out["read"]["torch_loaded"]
+    assert out["pack"]["n_images"] == n_sources and out["pack"]["mean_kb_per_image"] > 0
+    check = out["reuse_check"]
+    assert check["n_paths"] == 2000 and check["changed"] == 0 and check["entries_not_linked_as_expected"] == 0
+    assert check["check_s"] >= check["source_stats_s"] >= 0
+    for entries, streamed in (("2000", 512), ("1000", 256)):
+        step = out["stream"][entries]
+        assert step["entries"] == int(entries) and step["n_stream"] == streamed
+        assert set(step["passes"]) == {"in_process_shuffled", "device_index_w1", "device_shuffled_w1",
+                                       "readers_index_w1", "readers_shuffled_w1"}
+        for name, entry in step["passes"].items():
+            assert entry["images_per_s"] > 0
+            if name != "in_process_shuffled":
+                assert entry["images"] == streamed and entry["images_per_s_per_reader"] == entry["images_per_s"]
+        memory = step["peak_memory"]
+        assert memory["processes"] >= 2  # the reader process was seen
+        assert 0 < memory["sum_pss_mb"] <= memory["sum_rss_mb"] < 4096
+    assert out["stream_peak_rss"]["below_goal"] is True
+    projection = out["projection"]
+    per_reader = out["stream"]["2000"]["passes"]["readers_shuffled_w1"]["images_per_s"]
+    assert projection["basis"] == "readers_shuffled_w1" and projection["per_reader_images_per_s"] == per_reader
+    assert abs(projection["epoch_s"] - 1_000_000 / (per_reader * 16)) < 0.1
+    assert projection["feeds_resnet50"] == (per_reader * 16 >= 3000)
+    # a second run reuses the release and the store
+    again = _run_json("benchmarks/clothing1m_rehearsal.py", "--work-dir", str(tmp_path), "--n-keys", "2000",
+                      "--n-stream", "256", "--rss-entries", "0", "--sources-per-class", "2", "--source-size", "64x48",
+                      "--image-size", "64", "--workers", "1", "--device-workers", "1")
+    assert again["annotations"]["reused"] is True and again["pack"]["reused"] is True
+    assert list(again["stream"]) == ["2000"]

@@ -28,7 +28,7 @@ def blob_problem(n=120, noise=0.3, seed=0):
 
 
 def make(cfg_kwargs, problem=None, **kw):
-    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, **cfg_kwargs)
+    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, **cfg_kwargs).resolved("mlp")
     eng = Engine(device=torch.device("cpu"), augment="none", batch_size=cfg.batch_size, predict_chunk=64)
     return Procedure(config=cfg, problem=problem or blob_problem(), engine=eng, **kw)
 
@@ -147,7 +147,7 @@ def test_the_whole_procedure_runs_with_the_gpu_policy_on_the_cpu():
     """bf16 autocast, fused SGD and torch.compile (a plain backend: no C++ compiler needed),
     as on a GPU, through first phase, inner rounds, checkpoint state and best-model test."""
     torch._dynamo.reset()
-    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, epochs=5, max_outer_loop=1, max_inner_loop=3)
+    cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, epochs=5, max_outer_loop=1, max_inner_loop=3).resolved("mlp")
     eng = Engine(device=torch.device("cpu"), augment="none", batch_size=16, predict_chunk=64, compile=True,
                  compile_backend="eager", precision="bf16", fused_optimizer=True)
     proc = Procedure(config=cfg, problem=blob_problem(), engine=eng)

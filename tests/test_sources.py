@@ -71,3 +71,29 @@ def test_a_streamed_run_is_bit_identical_to_the_resident_run():
     assert a.summary["test_accuracy"] == b.summary["test_accuracy"]
     wa, wb = a.procedure.state.run_best_weights, b.procedure.state.run_best_weights
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("dtype, size, padding", [(torch.float32, 64, 8), (torch.uint8, 80, 32), (torch.float32, 12, 4)])
+def test_crop_flip_by_slices_equals_the_gather(dtype, size, padding):
+    from memomentum.sources import _crop_flip_by_gather, _crop_flip_by_slices, draw_crop_flip
+    x = torch.randint(0, 256, (40, 3, size, size)).to(dtype).contiguous(memory_format=torch.channels_last)
+    pad = torch.tensor([7, 8, 9]).to(dtype)
+    dy, dx, flip = draw_crop_flip(40, padding, torch.Generator().manual_seed(2), x.device)
+    got = _crop_flip_by_slices(x, pad, dy, dx, flip, padding)
+    assert torch.equal(got, _crop_flip_by_gather(x, pad, dy, dx, flip, padding))
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("size", [12, 72])  # the gather and the slices paths
+def test_augmented_streamed_batches_equal_augmented_resident_batches(size):
+    """The streamed source crops raw uint8 pixels and normalises afterwards; the resident one
+    crops normalised floats: the same draws give the same floats."""
+    x = _images(n=50, size=size)
+    kw = dict(mean=MEAN, std=STD, device=torch.device("cpu"), padding=size // 8)
+    resident = to_device_data(x, channels_last=True, **kw)
+    streamed = StreamedSource(x, workers=0, **kw)
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(1))
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for a, b in zip(resident.batches(order, 16, augment=g1), streamed.batches(order, 16, augment=g2)):
+        assert torch.equal(a, b)
+    assert torch.equal(g1.get_state(), g2.get_state())

@@ -23,7 +23,6 @@ import io
 import math
 import pickle
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 

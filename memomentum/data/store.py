@@ -94,7 +94,8 @@ def _simplejpeg():
     try:
         import simplejpeg
     except ImportError:
-        raise InputError(f"the packed image store needs simplejpeg, which is not installed; run: {_INSTALL_HINT}") from None
+        raise InputError(f"the packed image store needs simplejpeg, which is not installed; "
+                         f"run: {_INSTALL_HINT}") from None
     return simplejpeg
 
 
@@ -617,7 +618,8 @@ class PackedImages:
         return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
 
     def __repr__(self) -> str:
-        return f"PackedImages({len(self)} x {self.image_size}x{self.image_size}x3, {self.store_format}, {self.directory})"
+        side = self.image_size
+        return f"PackedImages({len(self)} x {side}x{side}x3, {self.store_format}, {self.directory})"
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):  # images[rows, y, x, c]: rows first, the rest on the result

@@ -1,0 +1,269 @@
+"""Me-Momentum's Clothing1M program (the reference ``Clothing.py``; SPEC.md "Clothing1M").
+
+Per outer loop, a fresh (ImageNet-initialised) model and one MultiStepLR across the loop's
+epochs; ``max_inner_loop`` rounds of ``epochs`` epochs each, the model and optimizer going on
+from round to round; no early stopping:
+
+    outer o: round 1 -> extraction -> round 2 -> extraction -> ... -> round R -> extraction -> outer o+1
+
+After every epoch the model is scored on a *clean* validation set, per class c:
+``score_c = 0.45 x recall_c + 0.55 x precision_c`` (percent, rounded to two decimals; a class
+never predicted has precision 0). Per class, the weights of the epoch with the strictly best
+score within the outer loop are kept; one copy per epoch that is still best for some class,
+shared by the classes it is best for (the reference writes every epoch's weights, 90 x 94 MB).
+
+After every round, extraction: for every class c, the examples whose noisy label is c are
+predicted with class c's best weights (evaluation transform), and those predicted as c are
+confident. Their union, always taken from the full noisy training set, replaces the training
+set and carries into the next outer loop. A class without a positive score yet keeps its
+examples of the current training set (the reference crashes there); the round record names
+it. Training uses class-weighted cross-entropy,
+``w_c = (mean_k n_train_k / n_train_c) x (n_val_c / mean_k n_val_k)``, with ``n_train`` counted
+on the current training set and ``n_val`` on the clean validation labels, recomputed after
+every extraction; a class without training examples gets weight 0 and a warning.
+
+The result is the test accuracy at the epoch with the best plain clean-validation accuracy
+over the whole run, and that epoch's model. :meth:`Clothing1MProcedure.assembled_predict`
+also builds the per-class assembled predictor the reference never builds (each class's best
+weights voting with its own softmax probability).
+
+Reference quirks and whether they change results (``--reference-quirks`` changes nothing in
+this mode): the class weights applied to the validation and test losses only change printed
+losses (no result here depends on them); the extraction after the very last round is unused
+by the reference (here it gives the final confident set); keys without labels are dropped
+silently by the reference's data script (here they are an error: see data/clothing1m.py); a
+class that never scores above 0 crashes the reference (here it keeps its examples).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import torch
+
+from .procedure import Procedure, _clone_weights
+
+SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
+
+
+def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
+    """``0.45 x recall + 0.55 x precision`` per class, in percent, rounded to two decimals.
+    A class never predicted has precision 0; a class absent from ``labels`` recall 0."""
+    hits = torch.bincount(labels[pred == labels], minlength=num_classes).double()
+    support = torch.bincount(labels, minlength=num_classes).double()
+    predicted = torch.bincount(pred, minlength=num_classes).double()
+    recall = torch.where(support > 0, 100 * hits / support.clamp(min=1), torch.zeros_like(hits))
+    precision = torch.where(predicted > 0, 100 * hits / predicted.clamp(min=1), torch.zeros_like(hits))
+    score = SCORE_RECALL * recall + SCORE_PRECISION * precision
+    return [round(float(v), 2) for v in score.cpu()]
+
+
+def class_weights(train_labels: torch.Tensor, val_labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, list[int]]:
+    """``w_c = (mean_k n_train_k / n_train_c) x (n_val_c / mean_k n_val_k)`` as float32 on the
+    labels' device, and the classes without training examples (weight 0)."""
+    n_train = torch.bincount(train_labels, minlength=num_classes).double()
+    n_val = torch.bincount(val_labels, minlength=num_classes).double()
+    empty = n_train == 0
+    w = (n_train.mean() / n_train.clamp(min=1)) * (n_val / n_val.mean().clamp(min=1e-12))
+    w = torch.where(empty, torch.zeros_like(w), w)
+    return w.float(), [int(c) for c in torch.nonzero(empty).flatten().cpu()]
+
+
+@dataclass
+class Clothing1MState:
+    """Everything needed to continue a Clothing1M-mode run exactly where it stopped."""
+
+    stage: str = "train"  # "train" | "done"
+    outer: int = 0
+    inner: int = 1  # 1-based round number in the current outer loop
+    epoch: int = 0  # epochs finished in the current round
+    phase_started: bool = False  # the outer loop's model and optimizer exist
+    step_pos: int = 0
+    order: torch.Tensor | None = None
+    loss_sum: float = 0.0
+    train_index: torch.Tensor | None = None  # the current training set (indices into T)
+    class_weights: torch.Tensor | None = None
+    best_scores: list = field(default_factory=list)  # per class, within the outer loop
+    best_at: list = field(default_factory=list)  # per class: {"outer", "inner", "epoch"} or None
+    class_slot: list = field(default_factory=list)  # per class: key into ``slots`` or None
+    slots: dict = field(default_factory=dict)  # slot -> weights (only slots some class uses)
+    next_slot: int = 0
+    run_best_val: float = 0.0  # plain clean-validation accuracy
+    run_best_test: float | None = None
+    run_best_where: dict | None = None
+    run_best_weights: dict | None = None
+    outer_best_weights: dict | None = None  # unused here; kept for the shared result code
+    model: dict | None = None
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+    generator: torch.Tensor | None = None
+    history: list = field(default_factory=list)
+    rounds: list = field(default_factory=list)
+    timings: dict = field(default_factory=lambda: {"train": 0.0, "predict": 0.0, "evaluate": 0.0})
+
+
+class Clothing1MProcedure(Procedure):
+    """The Clothing1M program on a :class:`~memomentum.procedure.Problem` whose validation
+    labels are clean. Same interface as :class:`~memomentum.procedure.Procedure`
+    (checkpoints, pauses, progress)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.state = Clothing1MState()
+
+    def load_state_dict(self, d: dict) -> None:
+        self.state = Clothing1MState(**d)
+        self.generator.set_state(self.state.generator)
+        if self.state.phase_started and self.state.stage != "done":
+            self._build_model()
+            self.model.load_state_dict(self.state.model)
+            self._build_optimizer(inner=True)
+            self.optimizer.load_state_dict(self.state.optimizer)
+            self.scheduler.load_state_dict(self.state.scheduler)
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> Clothing1MState:
+        s = self.state
+        self.paused = self._pause_requested = False
+        while s.stage != "done":
+            if not s.phase_started:
+                self._start_outer()
+                s.phase_started = True
+            self._run_epoch()
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self)
+            if self._pause_requested and s.stage != "done":
+                self.paused = True
+                break
+        return s
+
+    def _start_outer(self) -> None:
+        s, k = self.state, self.problem.num_classes
+        if s.outer == 0:
+            s.train_index = torch.arange(len(self.problem.train), device=self.engine.device)
+            s.class_weights = self._weights(s.train_index)
+        self._build_model()  # a fresh (pretrained) network from this outer loop's seed
+        self._build_optimizer(inner=True)  # one MultiStepLR across the whole outer loop
+        s.inner, s.epoch = 1, 0
+        s.best_scores, s.best_at, s.class_slot, s.slots = [0.0] * k, [None] * k, [None] * k, {}
+
+    def _run_epoch(self) -> None:
+        s = self.state
+        images_per_s = self._train_epoch(class_weights=s.class_weights)
+        if images_per_s is None:
+            return
+        lr = self.optimizer.param_groups[0]["lr"]
+        val, scores = self._evaluate()
+        self.scheduler.step()
+        s.epoch += 1
+        where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch}
+        self._keep_best_per_class(scores, where)
+        if val > s.run_best_val:
+            s.run_best_val, s.run_best_test = val, self._test()
+            s.run_best_weights, s.run_best_where = _clone_weights(self.model), where
+        row = {**where, "n_train": int(s.train_index.numel()),
+               "train_loss": round(s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1), 5),
+               "val_accuracy": val, "lr": lr, **{f"score_{c}": v for c, v in enumerate(scores)}}
+        s.history.append(row)
+        if self.progress is not None:
+            self.progress.epoch_done(row, images_per_s)
+        if s.epoch >= self.cfg.epochs:
+            self._end_round()
+
+    def _evaluate(self) -> tuple[float, list[float]]:
+        """Plain accuracy and per-class scores on the clean validation set."""
+        import time
+        t0 = time.perf_counter()
+        pred, _ = self.engine.predict(self.model, self.forward, self.problem.val)
+        labels = self.problem.val_labels
+        accuracy = round(float((pred == labels).double().mean() * 100), 2)
+        scores = per_class_scores(pred, labels, self.problem.num_classes)
+        self.state.timings["evaluate"] += time.perf_counter() - t0
+        return accuracy, scores
+
+    def _keep_best_per_class(self, scores: list[float], where: dict) -> None:
+        s = self.state
+        improved = [c for c, v in enumerate(scores) if v > s.best_scores[c]]
+        if not improved:
+            return
+        slot = s.next_slot
+        s.next_slot += 1
+        s.slots[slot] = _clone_weights(self.model)
+        for c in improved:
+            s.best_scores[c], s.best_at[c], s.class_slot[c] = scores[c], dict(where), slot
+        used = set(s.class_slot)
+        for old in [k for k in s.slots if k not in used]:  # no class points there any more
+            del s.slots[old]
+
+    def _end_round(self) -> None:
+        s = self.state
+        index, without = self.extract()
+        s.train_index = index
+        s.class_weights = self._weights(index)
+        counts = torch.bincount(self.problem.train_labels[index], minlength=self.problem.num_classes)
+        s.rounds.append({
+            "outer": s.outer + 1, "inner": s.inner, **self.confident_stats(index),
+            "per_class": [int(n) for n in counts.cpu()],
+            "class_weights": [round(float(w), 6) for w in s.class_weights.cpu()],
+            "best_scores": list(s.best_scores), "best_at": [dict(w) if w else None for w in s.best_at],
+            "kept_without_checkpoint": without,
+        })
+        if s.inner < self.cfg.max_inner_loop:
+            s.inner, s.epoch = s.inner + 1, 0
+            return
+        s.outer += 1
+        s.inner, s.epoch, s.phase_started = 1, 0, False
+        if s.outer >= self.cfg.max_outer_loop:
+            s.stage = "done"
+            self.model = self.optimizer = self.scheduler = None
+
+    def _weights(self, index: torch.Tensor) -> torch.Tensor:
+        w, empty = class_weights(self.problem.train_labels[index], self.problem.val_labels, self.problem.num_classes)
+        for c in empty:
+            print(f"memomentum: warning: class {c} has no training example left; its loss weight is 0",
+                  file=sys.stderr)
+        return w
+
+    # -- extraction -----------------------------------------------------------------------
+    def _slot_models(self):
+        """Yield ``(classes, model)`` for every kept set of weights, one network reused."""
+        s = self.state
+        network = self.best_model() if s.run_best_weights is not None else self.model
+        for slot, weights in s.slots.items():
+            network.load_state_dict(weights)
+            yield [c for c, k in enumerate(s.class_slot) if k == slot], network
+
+    def extract(self) -> tuple[torch.Tensor, list[int]]:
+        """The confident set (sorted indices into T) by per-class extraction from the full
+        noisy training set, and the classes kept as they were for want of a checkpoint."""
+        import time
+        t0 = time.perf_counter()
+        s, labels = self.state, self.problem.train_labels
+        keep = torch.zeros(labels.numel(), dtype=torch.bool, device=labels.device)
+        for classes, network in self._slot_models():
+            members = torch.nonzero(torch.isin(labels, torch.tensor(classes, device=labels.device))).flatten()
+            if members.numel():
+                pred, _ = self.engine.predict(network, network, self.problem.train, index=members)
+                keep[members[pred == labels[members]]] = True
+        without = [c for c, k in enumerate(s.class_slot) if k is None]
+        if without:  # no positive score yet: the class keeps its current examples
+            current = torch.zeros_like(keep)
+            current[s.train_index] = True
+            keep |= current & torch.isin(labels, torch.tensor(without, device=labels.device))
+        self.state.timings["predict"] += time.perf_counter() - t0
+        return torch.nonzero(keep).flatten(), without
+
+    @torch.inference_mode()
+    def assembled_predict(self, data) -> torch.Tensor | None:
+        """The per-class assembled predictor: each class's best weights (of the last outer
+        loop) give that class's softmax probability; the most probable class wins. None when
+        no class has weights."""
+        if not self.state.slots:
+            return None
+        votes = None
+        for classes, network in self._slot_models():
+            probs = self.engine.predict_proba(network, network, data)
+            if votes is None:
+                votes = torch.full_like(probs, -1.0)
+            votes[:, classes] = probs[:, classes]
+        return votes.argmax(dim=1)
