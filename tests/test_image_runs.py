@@ -168,7 +168,8 @@ def test_clothing1m_without_weights_says_where_to_put_them(clothing, tmp_path, m
     assert not (tmp_path / "out").exists()
 
 
-def test_pretrained_weights_in_torchvision_format_start_the_run(clothing, tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["benchmark", "clothing1m"])
+def test_pretrained_weights_in_torchvision_format_start_the_run(clothing, tmp_path, monkeypatch, mode):
     """A resnet18 state dict saved as torchvision names it, found in torch's hub cache."""
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
@@ -180,9 +181,14 @@ def test_pretrained_weights_in_torchvision_format_start_the_run(clothing, tmp_pa
     out = tmp_path / "out"
     assert in_process("--dataset", "clothing1m", "--data-dir", str(clothing[0]), "--image-size", "128",
                       "--model", "resnet18", "--workers", "0", "--quiet", "--epochs", "1", "--max-outer-loop", "1",
-                      "--max-inner-loop", "1", "--batch-size", "32", "--out", str(out)) == 0
+                      "--max-inner-loop", "1", "--batch-size", "8", "--mode", mode, "--out", str(out),
+                      "--train-set", "clean") == 0  # the 30 clean training images: ResNet-18 at 128 px is slow
     config = json.loads((out / "config.json").read_text())
     assert config["pretrained"] == str(hub / "resnet18-custom.pth")
+    # the run started from those weights: a layer the head does not touch moved only a little
+    trained = torch.load(out / "model.pt", weights_only=True)["state_dict"]
+    start = weights["layer1.0.conv1.weight"]
+    assert (trained["layer1.0.conv1.weight"] - start).abs().max() < 0.1 * start.abs().max()
 
 
 def test_an_image_folder_runs_with_its_class_names(tmp_path):
@@ -210,3 +216,67 @@ def test_synthetic_noise_on_an_image_folder_is_measured_against_the_given_labels
     assert "label_precision" in summary["final_confident"] and 50 < summary["noisy_label_precision"] < 90
     rows = list(csv.DictReader((out / "examples.csv").open()))
     assert all(r["true_label"] == str(["cat", "dog", "fox"].index(Path(r["file"]).parent.name)) for r in rows)
+
+
+# -- the Clothing1M mode (the reference's Clothing.py) on the same miniature ---------------------
+MODE = ["--mode", "clothing1m", "--epochs", "2", "--max-outer-loop", "2", "--max-inner-loop", "2", "--batch-size", "16",
+        "--lr", "0.05"]
+
+
+def _mode_args(root: Path, out: Path, *extra) -> list[str]:
+    return ["--dataset", "clothing1m", "--data-dir", str(root), *IMAGES, *MODE, "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def mode_run(clothing, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "mode"
+    assert in_process(*_mode_args(clothing[0], out, "--stream")) == 0
+    return out
+
+
+def test_clothing1m_mode_trains_on_every_noisy_image_and_validates_on_the_clean_set(clothing, mode_run):
+    _, info = clothing
+    summary = json.loads((mode_run / "summary.json").read_text())
+    assert summary["mode"] == "clothing1m" and summary["n_train"] == info["n_train"]
+    assert summary["n_val"] == len(info["val_labels"])
+    assert [(r["outer"], r["inner"]) for r in summary["rounds"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    for r in summary["rounds"]:
+        assert sum(r["per_class"]) == r["n_confident"] and len(r["class_weights"]) == 14
+        assert all(w is None or set(w) == {"outer", "inner", "epoch"} for w in r["best_at"])
+    history = list(csv.DictReader((mode_run / "history.csv").open()))
+    assert len(history) == 8 and {f"score_{c}" for c in range(14)} <= set(history[0])
+    best = max(history, key=lambda h: float(h["val_accuracy"]))  # the first epoch with the best clean accuracy
+    assert summary["best_val_accuracy"] == float(best["val_accuracy"])
+    assert summary["test_accuracy"] > 100 / 14 * 3 and summary["assembled_test_accuracy"] is not None
+    rows = list(csv.DictReader((mode_run / "examples.csv").open()))
+    assert sum(int(r["is_confident"]) for r in rows) == summary["final_confident"]["n_confident"]
+    # the final confident set is the last round's extraction
+    assert summary["final_confident"]["n_confident"] == summary["rounds"][-1]["n_confident"]
+
+
+def test_clothing1m_mode_resident_equals_streamed(clothing, mode_run, tmp_path):
+    out = tmp_path / "resident"
+    assert in_process(*_mode_args(clothing[0], out, "--no-stream")) == 0
+    got, want = results(out), results(mode_run)
+    assert got["config"].pop("stream") is False and want["config"].pop("stream") is True
+    assert got == want
+
+
+@pytest.mark.parametrize("kill_at", ["step:14", "round:1"])  # inside epoch 2 of round 1; between outer loops
+def test_clothing1m_mode_sigkill_then_resume_is_bit_identical(clothing, mode_run, tmp_path, kill_at):
+    out = tmp_path / "run"
+    p = cli("run", *_mode_args(clothing[0], out, "--stream"), kill_at=kill_at)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL, err
+    saved = checkpoint_state(out)
+    assert in_process("--resume", str(out), "--quiet") == 0
+    assert_finished_like(out, mode_run, saved["elapsed"])
+
+
+def test_the_clothing1m_mode_needs_clean_validation_labels(tmp_path):
+    folder = tmp_path / "pets"
+    write_image_folder(folder, classes=("cat", "dog"), per_class=10, size=(28, 20), seed=1)
+    p = cli("run", "--dataset", str(folder), *IMAGES, "--mode", "clothing1m", "--out", str(tmp_path / "out"))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2
+    assert "the clothing1m mode validates on clean labels" in err and "--noise-type" in err
