@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .models import create_model
 from .procedure import Procedure, _clone_weights
 
 SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
@@ -228,7 +229,9 @@ class Clothing1MProcedure(Procedure):
     def _slot_models(self):
         """Yield ``(classes, model)`` for every kept set of weights, one network reused."""
         s = self.state
-        network = self.best_model() if s.run_best_weights is not None else self.model
+        with torch.random.fork_rng(devices=[]):  # a spare network: the one in training stays as it is
+            network = self.engine.prepare(create_model(self.cfg.model, input_shape=self.problem.input_shape,
+                                                       num_classes=self.problem.num_classes))
         for slot, weights in s.slots.items():
             network.load_state_dict(weights)
             yield [c for c, k in enumerate(s.class_slot) if k == slot], network
