@@ -176,7 +176,8 @@ def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
         workers = default_workers() if workers is None else workers
         source = lambda x, rows=None: StreamedSource(x, rows=rows, workers=workers, **kw)  # noqa: E731
     else:
-        source = lambda x, rows=None: to_device_data(x if rows is None else x[rows], **kw)  # noqa: E731
+        # x[:] reads a packed store whole (one batch read, not image by image)
+        source = lambda x, rows=None: to_device_data(x[:] if rows is None else x[rows], **kw)  # noqa: E731
     train = source(ds.x_train, prep.train_index)
     lab = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
     true = true_train_labels(prep)

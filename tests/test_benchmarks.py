@@ -114,9 +114,45 @@ def test_clothing1m_rehearsal_runs_every_step_in_its_own_process_and_projects_an
     assert projection["basis"] == "readers_shuffled_w1" and projection["per_reader_images_per_s"] == per_reader
     assert abs(projection["epoch_s"] - 1_000_000 / (per_reader * 16)) < 0.1
     assert projection["feeds_resnet50"] == (per_reader * 16 >= 3000)
-    # a second run reuses the release and the store
-    again = _run_json("benchmarks/clothing1m_rehearsal.py", "--work-dir", str(tmp_path), "--n-keys", "2000",
-                      "--n-stream", "256", "--rss-entries", "0", "--sources-per-class", "2", "--source-size", "64x48",
-                      "--image-size", "64", "--workers", "1", "--device-workers", "1")
-    assert again["annotations"]["reused"] is True and again["pack"]["reused"] is True
-    assert list(again["stream"]) == ["2000"]
+    # a second run reuses the release and the store (each step alone prints its JSON line)
+    same = ("--work-dir", str(tmp_path), "--n-keys", "2000", "--sources-per-class", "2", "--source-size", "64x48",
+            "--image-size", "64")
+    assert _run_json("benchmarks/clothing1m_rehearsal.py", "--step", "annotations", *same)["reused"] is True
+    again = _run_json("benchmarks/clothing1m_rehearsal.py", "--step", "pack", *same)
+    assert again["reused"] is True and again["store"] == out["pack"]["store"]
+
+
+def test_modes_fmnist_compares_the_three_methods_on_one_noise_and_split():
+    require_fashion_mnist()
+    out = _run_json("benchmarks/modes_fmnist.py", "--quick", "--threads", "1")
+    assert out["quick"] is True and out["n_train_images"] == 2000 and out["n_test_images"] == 500
+    assert out["noise_type"] == "instance" and out["noise_rate"] == 0.4 and out["seed"] == 1
+    assert out["same_noise_and_split"] is True and all(out["same_noise_and_split_checks"].values())
+    runs = out["runs"]
+    assert set(runs) == {"memomentum", "clothing1m_mode", "ce"}
+    expected = {"memomentum": ("benchmark", "memomentum", 4, 1), "clothing1m_mode": ("clothing1m", "memomentum", 2, 2),
+                "ce": ("benchmark", "ce", 2, 0)}  # mode, method, epochs run, rounds
+    for name, (mode, method, epochs, n_rounds) in expected.items():
+        r = runs[name]
+        assert (r["schedule"]["mode"], r["schedule"]["method"]) == (mode, method)
+        assert r["schedule"]["lr"] == 0.01 and r["schedule"]["batch_size"] == 128
+        assert r["schedule"]["weight_decay"] == 0.0001 and r["threads"] == 1
+        assert r["epochs_run"] == epochs and len(r["rounds"]) == n_rounds
+        assert (r["n_train"], r["n_val"]) == (1800, 200)
+        assert 0 <= r["test_accuracy"] <= 100 and 0 <= r["best_val_accuracy"] <= 100
+        assert 50 < r["noisy_label_precision"] < 70 and 30 < r["realised_noise_rate"] < 50
+        final = r["final_confident"]
+        assert 0 <= final["n_confident"] <= 1800
+        assert 0 <= final["label_precision"] <= 100 and 0 <= final["label_recall"] <= 100
+        assert r["wall_time_s"] > 0 and r["wall_time_s"] >= r["run_wall_time_s"] > 0
+        for rec in r["rounds"]:
+            assert 0 <= rec["n_confident"] <= 1800
+            assert 0 <= rec["label_precision"] <= 100 and 0 <= rec["label_recall"] <= 100
+    c1m = runs["clothing1m_mode"]
+    assert c1m["schedule"]["milestones"] == [10, 20] and "true labels" in c1m["validation"]
+    assert 0 <= c1m["assembled_test_accuracy"] <= 100
+    assembled = out["assembled_predictor"]
+    assert assembled["test_accuracy"] == c1m["test_accuracy"]
+    assert assembled["assembled_test_accuracy"] == c1m["assembled_test_accuracy"]
+    assert assembled["difference_points"] == round(c1m["assembled_test_accuracy"] - c1m["test_accuracy"], 2)
+    assert assembled["helps"] == (assembled["difference_points"] > 0)

@@ -19,7 +19,7 @@ from memomentum.data.folders import read_image_folder
 from memomentum.data.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
 from memomentum.errors import InputError
 
-PIL = pytest.importorskip("PIL")  # the writers need Pillow (the readers do not)
+import PIL  # noqa: E402,F401 -- the writers need Pillow (the test extra installs it; the readers do not)
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("PIL")
-pytest.importorskip("simplejpeg")
-from PIL import Image  # noqa: E402
+import simplejpeg  # noqa: F401 -- the test extra installs Pillow and simplejpeg: no silent skip
+from PIL import Image
 
 from memomentum.data import store  # noqa: E402
 from memomentum.data.store import PackedImages, default_cache_dir, pack_images  # noqa: E402

@@ -99,7 +99,8 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
         raise InputError(f"image_size must be a positive integer, got {image_size!r}")
     root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.is_dir():
-        raise InputError(f"Clothing1M directory {root} does not exist or is not a directory")
+        raise InputError(f"Clothing1M directory {root} does not exist or is not a directory; give the root of "
+                         f"the release (the folder holding images/ and the annotation files) with --data-dir")
     where = [root, root / "annotations"]
     names = (NOISY_KV, CLEAN_KV, NOISY_TRAIN) if train_set == "noisy" else (CLEAN_KV, CLEAN_TRAIN)
     files = {n: _locate(where, n) for n in names + (CLEAN_VAL, CLEAN_TEST, CATEGORY_NAMES)}
