@@ -61,6 +61,8 @@ from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from memomentum.data.store import PackedImages, pack_images  # noqa: E402
 from memomentum.sources import StreamedSource, _normalise_images, crop_flip  # noqa: E402
 
+from epoch_speed import RandomCrop, RandomHorizontalFlip  # noqa: E402 -- torchvision's, by hand (beside this file)
+
 SOURCE_WIDTH, SOURCE_HEIGHT, SOURCE_QUALITY = 500, 375, 90
 RESNET50_IMAGES_PER_S = 3000  # what one GPU trains ResNet-50 at; the packed store must keep up
 PROJECTED_CORES = 16
@@ -135,27 +137,6 @@ class Resize:
 
     def __call__(self, img: Image.Image) -> Image.Image:
         return img.resize((self.size, self.size), Image.Resampling.BILINEAR)
-
-
-class RandomCrop:
-    """torchvision.transforms.RandomCrop(size, padding) on a PIL image: zero padding
-    (``ImageOps.expand``), then a crop at ``torch.randint`` offsets (``get_params``)."""
-
-    def __init__(self, size: int, padding: int):
-        self.size, self.padding = size, padding
-
-    def __call__(self, img: Image.Image) -> Image.Image:
-        p = self.padding
-        padded = Image.new(img.mode, (img.width + 2 * p, img.height + 2 * p), 0)
-        padded.paste(img, (p, p))
-        i = int(torch.randint(0, padded.height - self.size + 1, size=(1,)).item())
-        j = int(torch.randint(0, padded.width - self.size + 1, size=(1,)).item())
-        return padded.crop((j, i, j + self.size, i + self.size))
-
-
-class RandomHorizontalFlip:
-    def __call__(self, img: Image.Image) -> Image.Image:
-        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if torch.rand(1) < 0.5 else img
 
 
 class ToTensor:

@@ -122,21 +122,9 @@ class Clothing1MProcedure(Procedure):
             self.optimizer.load_state_dict(self.state.optimizer)
             self.scheduler.load_state_dict(self.state.scheduler)
 
-    # -- the loop -------------------------------------------------------------------------
-    def run(self) -> Clothing1MState:
-        s = self.state
-        self.paused = self._pause_requested = False
-        while s.stage != "done":
-            if not s.phase_started:
-                self._start_outer()
-                s.phase_started = True
-            self._run_epoch()
-            if self.on_checkpoint is not None:
-                self.on_checkpoint(self)
-            if self._pause_requested and s.stage != "done":
-                self.paused = True
-                break
-        return s
+    # -- the loop (run() is the base class's) ----------------------------------------------
+    def _start_phase(self) -> None:  # a phase here is a whole outer loop
+        self._start_outer()
 
     def _start_outer(self) -> None:
         s, k = self.state, self.problem.num_classes

@@ -208,6 +208,9 @@ class Procedure:
         s.outer_best, s.margin, s.last_round_best = 0.0, 0.0, 0.0
         s.outer_best_weights = None
 
+    def _start_phase(self) -> None:
+        self._start_first_phase() if self.state.stage == "first" else self._start_inner_round()
+
     def _start_inner_round(self) -> None:
         s = self.state
         if s.outer_best_weights is not None:  # None only if validation never rose above 0
@@ -275,7 +278,7 @@ class Procedure:
         self.paused = self._pause_requested = False
         while s.stage != "done":
             if not s.phase_started:
-                self._start_first_phase() if s.stage == "first" else self._start_inner_round()
+                self._start_phase()
                 s.phase_started = True
             self._run_epoch()
             if self.on_checkpoint is not None:
