@@ -26,7 +26,7 @@ import torch
 from . import outputs
 from .config import NON_RESULT_KEYS, RunConfig, is_image_folder_name
 from .data import Dataset, load_dataset, load_human_labels
-from .engine import Engine, choose_device
+from .engine import Engine, accuracy, choose_device
 from .sources import StreamedSource, default_workers, to_device_data
 from .models import IMAGENET_MIN_SIDE, create_model
 from .pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
@@ -536,7 +536,7 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
         # the per-class assembled predictor, which the reference never builds: does it help?
         assembled = proc.assembled_predict(proc.problem.test)
         summary["assembled_test_accuracy"] = (None if assembled is None else
-                                              round(float((assembled == proc.problem.test_labels).double().mean() * 100), 2))
+                                              round(accuracy(assembled, proc.problem.test_labels), 2))
     true = true_train_labels(prep)
     if true is not None:
         known = true >= 0

@@ -37,10 +37,12 @@ class that never scores above 0 crashes the reference (here it keeps its example
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 
 import torch
 
+from .engine import accuracy
 from .models import create_model
 from .procedure import Procedure, _clone_weights
 
@@ -108,19 +110,7 @@ class Clothing1MProcedure(Procedure):
     labels are clean. Same interface as :class:`~memomentum.procedure.Procedure`
     (checkpoints, pauses, progress)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.state = Clothing1MState()
-
-    def load_state_dict(self, d: dict) -> None:
-        self.state = Clothing1MState(**d)
-        self.generator.set_state(self.state.generator)
-        if self.state.phase_started and self.state.stage != "done":
-            self._build_model()
-            self.model.load_state_dict(self.state.model)
-            self._build_optimizer(inner=True)
-            self.optimizer.load_state_dict(self.state.optimizer)
-            self.scheduler.load_state_dict(self.state.scheduler)
+    state_class = Clothing1MState
 
     # -- the loop (run() is the base class's) ----------------------------------------------
     def _start_phase(self) -> None:  # a phase here is a whole outer loop
@@ -161,14 +151,13 @@ class Clothing1MProcedure(Procedure):
 
     def _evaluate(self) -> tuple[float, list[float]]:
         """Plain accuracy and per-class scores on the clean validation set."""
-        import time
         t0 = time.perf_counter()
         pred, _ = self.engine.predict(self.model, self.forward, self.problem.val)
         labels = self.problem.val_labels
-        accuracy = round(float((pred == labels).double().mean() * 100), 2)
+        plain = round(accuracy(pred, labels), 2)
         scores = per_class_scores(pred, labels, self.problem.num_classes)
         self.state.timings["evaluate"] += time.perf_counter() - t0
-        return accuracy, scores
+        return plain, scores
 
     def _keep_best_per_class(self, scores: list[float], where: dict) -> None:
         s = self.state
@@ -227,7 +216,6 @@ class Clothing1MProcedure(Procedure):
     def extract(self) -> tuple[torch.Tensor, list[int]]:
         """The confident set (sorted indices into T) by per-class extraction from the full
         noisy training set, and the classes kept as they were for want of a checkpoint."""
-        import time
         t0 = time.perf_counter()
         s, labels = self.state, self.problem.train_labels
         keep = torch.zeros(labels.numel(), dtype=torch.bool, device=labels.device)

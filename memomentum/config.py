@@ -84,7 +84,7 @@ class RunConfig:
                 setattr(self, f.name, float(value))
         if self.noise_type is None:
             own_data = (str(self.dataset).endswith(".npz") or self.dataset == "arrays"
-                    or is_image_folder_name(self.dataset) or _is_clothing1m(self.dataset))
+                    or is_image_folder_name(self.dataset) or is_clothing1m_name(self.dataset))
             self.noise_type = "none" if own_data else "instance"
 
     def resolved(self, dataset_default_model: str) -> "RunConfig":
@@ -95,7 +95,7 @@ class RunConfig:
         else:
             reference = dict(epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3,
                              max_inner_loop=20, milestones=(40, 80))
-            key = "clothing1m" if _is_clothing1m(self.dataset) else self.dataset
+            key = "clothing1m" if is_clothing1m_name(self.dataset) else self.dataset
             reference.update(DATASET_DEFAULTS.get(key, {}))
         filled = {k: v for k, v in reference.items() if getattr(self, k) is None}
         if self.model is None:
@@ -169,7 +169,8 @@ class RunConfig:
         return cls(**kwargs)
 
 
-def _is_clothing1m(name) -> bool:
+def is_clothing1m_name(name) -> bool:
+    """Whether ``dataset`` names Clothing1M (any case, with or without "-" or "_")."""
     return isinstance(name, str) and name.strip().lower().replace("-", "").replace("_", "") == "clothing1m"
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import InputError
-from .sources import ResidentSource, StreamedSource, crop_flip  # noqa: F401 (crop_flip: public here too)
+from .sources import ResidentSource, StreamedSource
 
 DataSource = ResidentSource | StreamedSource
 

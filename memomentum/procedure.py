@@ -93,6 +93,8 @@ class Procedure:
             epoch (``row`` is the epoch's history row).
     """
 
+    state_class = State
+
     def __init__(self, *, config: RunConfig, problem: Problem, engine: Engine, on_checkpoint=None,
                  should_pause=None, progress=None):
         self.cfg = config
@@ -102,7 +104,7 @@ class Procedure:
         self.should_pause = should_pause
         self.progress = progress
         self.paused = False
-        self.state = State()
+        self.state = self.state_class()
         self.generator = torch.Generator(device=engine.device)
         self.generator.manual_seed(config.seed)
         self.model: nn.Module | None = None
@@ -121,12 +123,12 @@ class Procedure:
         return s.__dict__
 
     def load_state_dict(self, d: dict) -> None:
-        self.state = State(**d)
+        self.state = self.state_class(**d)
         self.generator.set_state(self.state.generator)
         if self.state.phase_started and self.state.stage != "done":
             self._build_model()
             self.model.load_state_dict(self.state.model)
-            self._build_optimizer(inner=self.state.stage == "inner")
+            self._build_optimizer(inner=self.state.stage != "first")  # a schedule in every stage but the first phase
             self.optimizer.load_state_dict(self.state.optimizer)
             if self.scheduler is not None and self.state.scheduler is not None:
                 self.scheduler.load_state_dict(self.state.scheduler)

@@ -155,7 +155,7 @@ class _BatchReader(torch.utils.data.Dataset):
         if hasattr(self.images, "read"):  # PackedImages
             self.images.read(rows, out=out)
         else:
-            out.numpy()[...] = self.images[rows]
+            np.take(self.images, rows, axis=0, out=out.numpy())
         return out
 
 

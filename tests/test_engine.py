@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.engine import Engine, balanced_accuracy, crop_flip
-from memomentum.sources import to_device_data
+from memomentum.engine import Engine, balanced_accuracy
+from memomentum.sources import crop_flip, to_device_data
 from memomentum.models import create_model
 
 
@@ -167,7 +167,7 @@ import memomentum.engine as E
 if sys.argv[1] == "off":
     E._malloc_tuned = False  # as if keep_freed_memory() had been a no-op
 from memomentum.engine import Engine
-from memomentum.sources import to_device_data
+from memomentum.sources import crop_flip, to_device_data
 from memomentum.models import create_model
 torch.set_num_threads(1)
 x = (np.random.RandomState(0).rand(600, 28, 28, 1) * 255).astype(np.uint8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import is_clothing1m_name
 from ..errors import InputError
 from .arrays import DATASETS, dataset_from_arrays, load_array_dataset, load_human_labels
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
@@ -56,7 +57,7 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"dataset name must be a non-empty string, got {name!r}")
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
-    if name.strip().lower().replace("-", "").replace("_", "") == "clothing1m":
+    if is_clothing1m_name(name):
         from .clothing1m import read_clothing1m
         return read_clothing1m(Path(data_dir or DEFAULT_CLOTHING1M_DIR).expanduser(), train_set=train_set,
                                image_size=size)
