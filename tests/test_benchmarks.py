@@ -156,3 +156,12 @@ def test_modes_fmnist_compares_the_three_methods_on_one_noise_and_split():
     assert assembled["assembled_test_accuracy"] == c1m["assembled_test_accuracy"]
     assert assembled["difference_points"] == round(c1m["assembled_test_accuracy"] - c1m["test_accuracy"], 2)
     assert assembled["helps"] == (assembled["difference_points"] > 0)
+
+
+def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communication():
+    out = _run_json("benchmarks/ddp_scaling.py", "--device", "cpu", "--world-sizes", "2", "--examples", "512",
+                    "--repeats", "1", "--warmup-steps", "1", "--no-overhead")
+    (two,) = out["cases"]["lenet-fmnist"]["runs"]
+    assert (two["world_size"], two["ddp"], two["backend"], two["per_rank_batch"]) == (2, True, "gloo", 64)
+    assert two["timed_steps"] == 4 and two["epoch_s"] > 0 and two["images_per_s"] > 0
+    assert 0 <= two["communication_share"] <= 1
