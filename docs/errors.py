@@ -7,7 +7,9 @@ status and the output are exactly what a user sees. The bad files are the ones t
 (``tests/test_bad_input.py``), written to a temporary directory shown as ``<tmp>``.
 """
 import errno
+import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,13 @@ def main() -> None:
     foreign = tmp / "thesis"
     foreign.mkdir()
     (foreign / "chapter1.tex").write_text("precious\n")
+    # a run that is still going: its lock names a live process (a stand-in that sleeps)
+    busy = tmp / "busy"
+    busy.mkdir()
+    for name in ("config.json", outputs.CHECKPOINT):
+        (busy / name).write_bytes((unfinished / name).read_bytes())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    (busy / "run.lock").write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}) + "\n")
 
     rows = []  # (what, how, status, message)
 
@@ -83,6 +92,9 @@ def main() -> None:
     cli("--resume of a finished run", ["--resume", str(finished)])
     cli("--resume of a missing directory", ["--resume", str(tmp / "nowhere")])
     cli("corrupt checkpoint", ["--resume", str(corrupt)])
+    cli("a second run into a directory another run writes", ["--out", str(busy)])
+    cli("--resume of a run that is still going", ["--resume", str(busy)])
+    sleeper.kill()
 
     # Python API only
     def api(what, how, fields, patch=None):

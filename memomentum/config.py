@@ -36,7 +36,9 @@ class RunConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     noise_type: str | None = None  # None: "instance" for benchmark sets, "none" for the user's own data
-    noise_rate: float = 0.4
+    # None: 0.4 for the noise types that take a rate; none, transition (the matrix sets the
+    # rates) and human labels take no rate, and refuse one given explicitly (see validate)
+    noise_rate: float | None = None
     transition_path: str | None = None  # for noise_type="transition": a K x K .npy/.csv, rows = clean class
     human_labels_path: str | None = None  # CIFAR-10N/100N label file; replaces generated noise
     human_labels_key: str | None = None
@@ -73,6 +75,10 @@ class RunConfig:
     workers: int | None = None  # reader processes for streamed data; None: one per core, at most 16
     pretrained: str | None = None  # ImageNet weights file, "none", or None: look in torch's hub cache
     train_set: str = "noisy"  # Clothing1M: "noisy" (1M, noisy labels) or "clean" (47,570, clean labels)
+    label_column: str = "label"  # tables (.csv, .parquet): the column holding each row's label
+    # with known true labels: when the first-phase network settles on each example's true label
+    # (one prediction pass per first-phase epoch), reported per difficulty quintile (memomentum.difficulty)
+    track_difficulty: bool = False
 
     def __post_init__(self):
         # numpy scalars (np.int64(3), np.float32(0.2)) become plain Python numbers
@@ -83,9 +89,11 @@ class RunConfig:
             elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
                 setattr(self, f.name, float(value))
         if self.noise_type is None:
-            own_data = (str(self.dataset).endswith(".npz") or self.dataset == "arrays"
+            own_data = (str(self.dataset).endswith(".npz") or self.dataset == "arrays" or is_table_file(self.dataset)
                     or is_image_folder_name(self.dataset) or is_clothing1m_name(self.dataset))
             self.noise_type = "none" if own_data else "instance"
+        if self.noise_rate is None and self.noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
+            self.noise_rate = DEFAULT_NOISE_RATE
 
     def resolved(self, dataset_default_model: str) -> "RunConfig":
         """Return a copy with every ``None`` schedule field filled in for this dataset."""
@@ -120,8 +128,10 @@ class RunConfig:
             raise InputError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.noise_type not in NOISE_TYPES:
             raise InputError(f"unknown noise type {self.noise_type!r}; choose one of {', '.join(NOISE_TYPES)}")
-        if not (_is_number(self.noise_rate) and math.isfinite(self.noise_rate) and 0 <= self.noise_rate < 1):
+        if self.noise_rate is not None and not (_is_number(self.noise_rate) and math.isfinite(self.noise_rate)
+                                                and 0 <= self.noise_rate < 1):
             raise InputError(f"noise rate {self.noise_rate!r} is outside [0, 1)")
+        self._check_rate_applies()
         if self.noise_type == "transition" and not self.transition_path:
             raise InputError("noise type 'transition' needs a transition matrix file (--transition PATH)")
         if self.model is not None and self.model not in MODELS:
@@ -142,18 +152,52 @@ class RunConfig:
             raise InputError(f"val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}")
         if self.store_format not in STORE_FORMATS:
             raise InputError(f"unknown store format {self.store_format!r}; choose one of {', '.join(STORE_FORMATS)}")
+        if not isinstance(self.label_column, str) or not self.label_column.strip():
+            raise InputError(f"label-column must be the name of a column of the table, got {self.label_column!r}")
         if self.train_set not in TRAIN_SETS:
             raise InputError(f"unknown training set {self.train_set!r}; choose one of {', '.join(TRAIN_SETS)}")
         if self.image_size is not None and (not _is_int(self.image_size) or not 8 <= self.image_size <= 4096):
             raise InputError(f"image-size must be a whole number of pixels in 8..4096, got {self.image_size!r}")
         if self.workers is not None and (not _is_int(self.workers) or self.workers < 0):
             raise InputError(f"workers must be a whole number of at least 0, got {self.workers!r}")
+        if self.track_difficulty not in (True, False):
+            raise InputError(f"track-difficulty must be true or false, got {self.track_difficulty!r}")
+        if self.track_difficulty and self.mode != "benchmark":
+            raise InputError("--track-difficulty measures the benchmark mode's first phase; leave it out with "
+                             f"--mode {self.mode}")
         if self.stream not in (None, True, False):
             raise InputError(f"stream must be true, false or unset, got {self.stream!r}")
         milestones = self.milestones
         if milestones is not None and not (isinstance(milestones, (tuple, list))
                                            and all(_is_int(m) and m >= 1 for m in milestones)):
             raise InputError(f"milestones must be whole numbers of epochs >= 1, like 40,80; got {milestones!r}")
+
+    def _check_rate_applies(self) -> None:
+        """A noise rate given where nothing uses it is refused, never silently ignored."""
+        if self.noise_rate is None:
+            if self.noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
+                raise InputError(f"--noise-type {self.noise_type} needs a noise rate (--noise-rate) in [0, 1)")
+            return
+        if self.human_labels_path:
+            raise InputError(f"--human-labels replaces synthetic noise with the file's labels, so --noise-rate "
+                             f"{self.noise_rate:g} would be ignored; leave --noise-rate out")
+        if self.noise_type == "transition":
+            raise InputError(f"--noise-type transition takes its flip rates from the --transition matrix, so "
+                             f"--noise-rate {self.noise_rate:g} would be ignored; leave --noise-rate out")
+        if self.noise_type == "none" and self.noise_rate != 0:
+            raise InputError(f"--noise-type none keeps the labels as given, so --noise-rate {self.noise_rate:g} "
+                             f"would be ignored; leave --noise-rate out or choose a noise type "
+                             f"({', '.join(RATED_NOISE_TYPES)})")
+
+    def noise_name(self) -> str:
+        """The labels' noise in a few words for names and summaries: ``instance-0.4``,
+        ``transition``, ``none``, or ``human`` (with a key other than the default,
+        ``human-KEY``)."""
+        if self.human_labels_path:
+            return f"human-{self.human_labels_key}" if self.human_labels_key else "human"
+        if self.noise_type in RATED_NOISE_TYPES and self.noise_rate is not None:
+            return f"{self.noise_type}-{self.noise_rate:g}"
+        return self.noise_type
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -164,6 +208,8 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
+        if kwargs.get("human_labels_path") or kwargs.get("noise_type") in ("none", "transition"):
+            kwargs["noise_rate"] = None  # saved before such runs stopped storing an unused 0.4
         if kwargs.get("milestones") is not None:
             kwargs["milestones"] = tuple(kwargs["milestones"])
         return cls(**kwargs)
@@ -172,6 +218,12 @@ class RunConfig:
 def is_clothing1m_name(name) -> bool:
     """Whether ``dataset`` names Clothing1M (any case, with or without "-" or "_")."""
     return isinstance(name, str) and name.strip().lower().replace("-", "").replace("_", "") == "clothing1m"
+
+
+def is_table_file(name) -> bool:
+    """Whether ``dataset`` names a table (a path ending in .csv or .parquet, see
+    :mod:`memomentum.data.tables`)."""
+    return isinstance(name, str) and name.strip().lower().endswith((".csv", ".parquet"))
 
 
 def is_image_folder_name(name) -> bool:
@@ -188,6 +240,10 @@ def _is_int(value) -> bool:
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
+
+# Noise types that take a rate, and the rate they get when none is given.
+RATED_NOISE_TYPES = ("symmetric", "pairflip", "instance", "asymmetric")
+DEFAULT_NOISE_RATE = 0.4
 
 # Keys that do not change a run's results: they may differ when resuming.
 NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "data_dir", "cache_dir",

@@ -64,6 +64,15 @@ _ROW_SUM_TOLERANCE = 1e-6
 _BLOCK_ELEMENTS = 1 << 20
 _VERIFY_BLOCK = 1 << 21
 
+# How messages name the inputs: as Python parameters, or as the options of `memomentum noise`
+# (a command-line user never sees noise_rate or features=...).
+_PYTHON_NAMES = {"noise_type": "noise_type", "noise_rate": "noise_rate", "num_classes": "num_classes",
+                 "seed": "seed", "features": "features", "give_features": "features=...",
+                 "transition": "transition=...", "type_is": lambda t: f"noise_type={t!r}"}
+_CLI_NAMES = {"noise_type": "--noise-type", "noise_rate": "--noise-rate", "num_classes": "--num-classes",
+              "seed": "--seed", "features": "the --features array", "give_features": "--features PATH",
+              "transition": "--transition PATH", "type_is": lambda t: f"--noise-type {t}"}
+
 
 @dataclass(frozen=True)
 class NoisyLabels:
@@ -134,7 +143,7 @@ def make_noisy_labels(
     labels,
     *,
     noise_type: str,
-    noise_rate: float = 0.0,
+    noise_rate: float | None = None,
     seed: int,
     num_classes: int,
     features=None,
@@ -163,9 +172,10 @@ def make_noisy_labels(
         * ``"instance"``: instance-dependent (part-dependent) noise of Xia et al. 2020 as
           in the reference: per-example flip rate ~ normal(n, 0.1) truncated to [0, 1], a
           random ``K x D x K`` projection of the raw features, needs ``features``.
-    noise_rate : float, default 0.0
-        The requested rate ``n``, ``0 <= n < 1``. With 0 the labels are returned unchanged
-        whatever the type. Ignored by ``"transition"`` (the matrix says it all).
+    noise_rate : float, optional
+        The requested rate ``n``, ``0 <= n < 1`` (default 0: the labels are returned
+        unchanged). ``"transition"`` takes no rate (its matrix sets the flip rates) and
+        ``"none"`` only 0: a rate they would ignore is refused.
     seed : int
         Seed in ``0 .. 2**32 - 1``; the same seed as the reference gives the same labels.
     num_classes : int
@@ -192,29 +202,42 @@ def make_noisy_labels(
         in ``0..K-1``, features or a matrix of the wrong shape, or a matrix row that is
         not a probability distribution.
     """
-    noise_type = _check_noise_type(noise_type)
-    noise_rate = _check_rate(noise_rate)
-    num_classes = _check_num_classes(num_classes)
-    seed = _check_seed(seed)
+    return _make_noisy_labels(labels, noise_type=noise_type, noise_rate=noise_rate, seed=seed,
+                              num_classes=num_classes, features=features, transition=transition, names=_PYTHON_NAMES)
+
+
+def make_noisy_labels_for_cli(labels, **options) -> NoisyLabels:
+    """:func:`make_noisy_labels` for ``memomentum noise``: the same labels, with messages
+    that name the command's options (``--noise-rate``, ``--features PATH``)."""
+    return _make_noisy_labels(labels, names=_CLI_NAMES, **options)
+
+
+def _make_noisy_labels(labels, *, noise_type, noise_rate, seed, num_classes, features, transition,
+                       names: dict) -> NoisyLabels:
+    noise_type = _check_noise_type(noise_type, names)
+    noise_rate = _check_rate_applies(noise_type, noise_rate, names)
+    num_classes = _check_num_classes(num_classes, names)
+    seed = _check_seed(seed, names)
     y = _check_labels(labels, num_classes)
     if noise_type != "transition" and transition is not None:
         raise InputError(
-            f"a transition matrix was given but noise_type is {noise_type!r}; "
-            "use noise_type='transition' to apply it"
+            f"a transition matrix was given but {names['noise_type']} is {noise_type!r}; "
+            f"use {names['type_is']('transition')} to apply it"
         )
 
     if noise_type == "transition":
         if transition is None:
-            raise InputError("noise_type 'transition' needs a transition matrix (transition=...)")
+            raise InputError(f"{names['type_is']('transition')} "
+                             f"needs a transition matrix ({names['transition']})")
         matrix = _check_transition(transition, num_classes)
     elif noise_type == "instance":
-        x = _check_features(features, len(y))
+        x = _check_features(features, len(y), names)
         if noise_rate == 0.0 or len(y) == 0:
             return NoisyLabels(labels=y.copy(), realised_rate=0.0, transition_matrix=None)
         noisy = _instance_noise(y, x, noise_rate, seed, num_classes)
         return NoisyLabels(labels=noisy, realised_rate=_rate(y, noisy), transition_matrix=None)
     else:
-        matrix = _builtin_matrix(noise_type, noise_rate, num_classes)
+        matrix = _builtin_matrix(noise_type, noise_rate, num_classes, names)
         if noise_rate == 0.0 or noise_type == "none":
             return NoisyLabels(labels=y.copy(), realised_rate=0.0, transition_matrix=matrix)
 
@@ -341,31 +364,46 @@ def write_labels(path, labels) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _check_noise_type(noise_type) -> str:
+def _check_noise_type(noise_type, names: dict = _PYTHON_NAMES) -> str:
     if not isinstance(noise_type, str) or noise_type not in NOISE_TYPES:
-        raise InputError(f"noise_type must be one of {', '.join(NOISE_TYPES)}; got {noise_type!r}")
+        raise InputError(f"{names['noise_type']} must be one of {', '.join(NOISE_TYPES)}; got {noise_type!r}")
     return noise_type
 
 
-def _check_rate(noise_rate) -> float:
+def _check_rate(noise_rate, names: dict = _PYTHON_NAMES) -> float:
     try:
         rate = float(noise_rate)
     except (TypeError, ValueError):
-        raise InputError(f"noise_rate must be a number in [0, 1), got {noise_rate!r}") from None
+        raise InputError(f"{names['noise_rate']} must be a number in [0, 1), got {noise_rate!r}") from None
     if isinstance(noise_rate, bool) or not (0.0 <= rate < 1.0):
-        raise InputError(f"noise_rate must be a number in [0, 1), got {noise_rate!r}")
+        raise InputError(f"{names['noise_rate']} must be a number in [0, 1), got {noise_rate!r}")
     return rate
 
 
-def _check_num_classes(num_classes) -> int:
+def _check_rate_applies(noise_type: str, noise_rate, names: dict) -> float:
+    """The rate to use (0 when none is given); a rate the noise type would ignore is refused."""
+    if noise_rate is None:
+        return 0.0
+    rate = _check_rate(noise_rate, names)
+    if noise_type == "transition":
+        raise InputError(f"{names['type_is']('transition')} takes its "
+                         f"flip rates from the transition matrix, so {names['noise_rate']} {noise_rate!r} would be "
+                         f"ignored; leave {names['noise_rate']} out")
+    if noise_type == "none" and rate != 0.0:
+        raise InputError(f"{names['type_is']('none')} keeps the labels, so "
+                         f"{names['noise_rate']} {noise_rate!r} would be ignored; leave {names['noise_rate']} out")
+    return rate
+
+
+def _check_num_classes(num_classes, names: dict = _PYTHON_NAMES) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise InputError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
+        raise InputError(f"{names['num_classes']} must be an integer of at least 2, got {num_classes!r}")
     return int(num_classes)
 
 
-def _check_seed(seed) -> int:
+def _check_seed(seed, names: dict = _PYTHON_NAMES) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"seed must be an integer in 0..4294967295, got {seed!r}")
+        raise InputError(f"{names['seed']} must be an integer in 0..4294967295, got {seed!r}")
     return int(seed)
 
 
@@ -422,21 +460,23 @@ def _check_transition(transition, num_classes: int) -> np.ndarray:
     return t
 
 
-def _check_features(features, n: int) -> np.ndarray:
+def _check_features(features, n: int, names: dict = _PYTHON_NAMES) -> np.ndarray:
+    what = names["features"]
     if features is None:
-        raise InputError("noise_type 'instance' needs the training inputs (features=...)")
+        raise InputError(f"{names['type_is']('instance')} needs the "
+                         f"training inputs ({names['give_features']})")
     try:
         x = np.asarray(features)
     except Exception as e:  # noqa: BLE001
-        raise InputError(f"features must be a numeric array ({e})") from e
+        raise InputError(f"{what} must be a numeric array ({e})") from e
     if x.ndim < 2 or x.shape[0] != n:
-        raise InputError(f"features must have shape (N, ...) with N = {n} (one row per label), got {x.shape}")
+        raise InputError(f"{what} must have shape (N, ...) with N = {n} (one row per label), got {x.shape}")
     if x.dtype.kind not in "iuf":
-        raise InputError(f"features must be numeric, got dtype {x.dtype}")
+        raise InputError(f"{what} must be numeric, got dtype {x.dtype}")
     if x[0].size == 0:
-        raise InputError(f"features must have at least one value per example, got shape {x.shape}")
+        raise InputError(f"{what} must have at least one value per example, got shape {x.shape}")
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise InputError("features must be finite; found NaN or infinity")
+        raise InputError(f"{what} must be finite; found NaN or infinity")
     return x
 
 
@@ -449,10 +489,11 @@ def _rate(clean: np.ndarray, noisy: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------
 
 
-def _builtin_matrix(noise_type: str, n: float, k: int) -> np.ndarray:
+def _builtin_matrix(noise_type: str, n: float, k: int, names: dict = _PYTHON_NAMES) -> np.ndarray:
     """The reference's matrices, built with its floating-point operations."""
     if noise_type == "asymmetric" and k != 10:
-        raise InputError(f"noise_type 'asymmetric' is defined for the 10 CIFAR-10 classes only, got num_classes={k}")
+        raise InputError(f"{names['type_is']('asymmetric')} is defined for the 10 CIFAR-10 classes only, got "
+                         f"{k} classes ({names['num_classes']})")
     if noise_type == "none" or n == 0.0:
         return np.eye(k)
     if noise_type == "symmetric":

@@ -4,11 +4,13 @@ The validation part keeps its noisy labels: no clean data is used for model sele
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["train_val_split"]
+__all__ = ["train_val_split", "split_for_validation", "largest_val_fraction"]
 
 
 def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +65,35 @@ def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9
     train = np.random.RandomState(int(seed)).choice(n, n_train, replace=False).astype(np.int64)
     val = np.delete(np.arange(n, dtype=np.int64), train)
     return train, val
+
+
+def largest_val_fraction(num_examples: int) -> float:
+    """The largest validation share (to 4 decimals, rounded down) that leaves at least one
+    of ``num_examples`` examples for training (as ``int(N * (1 - share))`` counts them)."""
+    top = math.floor(1e4 * (1 - 1 / num_examples)) / 1e4
+    while top > 0 and int(num_examples * (1 - top)) < 1:  # float rounding may take one away
+        top = round(top - 1e-4, 4)
+    return top
+
+
+def split_for_validation(num_examples: int, *, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`train_val_split` for a run's ``--val-fraction`` (the share held out for
+    validation): a share that leaves one of the parts empty is refused in the option's
+    own terms, with the range this training set allows.
+
+    Raises
+    ------
+    InputError
+        If the training set is too small to split, or ``val_fraction`` leaves a part empty.
+    """
+    n = int(num_examples)
+    if n < 2:
+        raise InputError(f"the training set has {n} example{'s' if n != 1 else ''}: too few to split into training "
+                         f"and validation parts (--val-fraction)")
+    n_train = int(n * (1 - val_fraction))
+    if not 1 <= n_train < n:
+        top = largest_val_fraction(n)
+        raise InputError(f"--val-fraction {val_fraction:g} leaves {n_train} of the {n} training examples for "
+                         f"training and {n - n_train} for validation; both parts need one at least, so choose "
+                         f"--val-fraction above 0 and at most {top:g}")
+    return train_val_split(n, seed=seed, train_fraction=1 - val_fraction)

@@ -7,6 +7,7 @@ real process. The same mistakes through the Python API raise ``InputError`` with
 same sentence. ``docs/errors.md`` lists every message (``python docs/errors.py``).
 """
 import contextlib
+import csv
 import errno
 import gzip
 import io
@@ -23,6 +24,7 @@ import torch
 import memomentum
 from memomentum import InputError, RunConfig, outputs
 from memomentum.cli import main
+from memomentum.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet"]
@@ -73,6 +75,14 @@ def write_bad_files(d: Path) -> Path:
     human = np.zeros(1437, np.int64)
     human[5] = 10
     np.save(d / "human-10.npy", human)
+    digits = load_dataset("digits").y_train
+    np.savez(d / "human-other-clean.npz", worse_label=digits, clean_label=(digits + 1) % 10)
+    np.savez(d / "human-coarse.npz", noisy_label=digits, noisy_coarse_label=digits // 2)
+    np.save(d / "human-5-classes.npy", digits % 5)
+    # a test set with a class the training labels never have
+    x, y = blobs()
+    np.savez(d / "test-class.npz", x=x, y=y, x_test=x[:4], y_test=np.array([0, 1, 3, 3]))
+    (d / "empty-dir").mkdir()
     # MNIST idx files: training images cut short (plain and gzipped)
     rs = np.random.RandomState(1)
     header = b"".join(v.to_bytes(4, "big") for v in (2051, 50, 28, 28))
@@ -147,8 +157,54 @@ CASES = {
     "empty data set": (["--dataset", "{d}/empty.npz"], "{d}/empty.npz holds an empty data set (x has no rows)",
                        dict(dataset="{d}/empty.npz")),
     "fewer examples than one batch": (["--dataset", "{d}/small.npz"],
-                                      "the training part has 27 examples, fewer than one batch of 32; lower --batch-size",
+                                      "the training part has 27 examples (--val-fraction 0.1 holds out 3), fewer than "
+                                      "one batch of 32; lower --batch-size or --val-fraction",
                                       dict(dataset="{d}/small.npz")),
+    "a validation share that leaves no training example": (
+        ["--dataset", "{d}/good.npz", "--val-fraction", "0.999"],
+        "--val-fraction 0.999 leaves 0 of the 200 training examples for training and 200 for validation; both parts "
+        "need one at least, so choose --val-fraction above 0 and at most 0.995",
+        dict(dataset="{d}/good.npz", val_fraction=0.999)),
+    "a test class the training labels never have": (
+        ["--dataset", "{d}/test-class.npz"],
+        "y_test in {d}/test-class.npz holds the class 3, which y never has; test labels must be classes of the "
+        "training labels (0..2)", dict(dataset="{d}/test-class.npz")),
+    "a directory that is no dataset": (
+        ["--dataset", "{d}/empty-dir"],
+        "{d}/empty-dir is not a dataset directory: one holds a sub-folder of images per class (at least 2 classes, "
+        "optionally inside train/ and test/), or is Clothing1M's release (--dataset clothing1m --data-dir DIR)",
+        dict(dataset="{d}/empty-dir")),
+    "a benchmark's files given as the dataset": (
+        ["--dataset", "{d}/idx"],
+        "{d}/idx holds MNIST-format idx files, not an image folder: use --dataset mnist (or fashion-mnist) "
+        "--data-dir {d}/idx", dict(dataset="{d}/idx")),
+    "a noise rate with transition noise": (
+        ["--noise-type", "transition", "--transition", "{d}/t3x3.npy", "--noise-rate", "0"],
+        "--noise-type transition takes its flip rates from the --transition matrix, so --noise-rate 0 would be "
+        "ignored; leave --noise-rate out",
+        dict(noise_type="transition", transition_path="{d}/t3x3.npy", noise_rate=0.0)),
+    "a noise rate with no noise": (
+        ["--noise-type", "none", "--noise-rate", "0.4"],
+        "--noise-type none keeps the labels as given, so --noise-rate 0.4 would be ignored; leave --noise-rate out or "
+        "choose a noise type (symmetric, pairflip, instance, asymmetric)", dict(noise_type="none", noise_rate=0.4)),
+    "a noise rate with human labels": (
+        ["--human-labels", "{d}/human-10.npy", "--noise-rate", "0.2"],
+        "--human-labels replaces synthetic noise with the file's labels, so --noise-rate 0.2 would be ignored; leave "
+        "--noise-rate out", dict(human_labels_path="{d}/human-10.npy", noise_rate=0.2)),
+    "human labels whose clean labels are another data set's": (
+        ["--human-labels", "{d}/human-other-clean.npz"],
+        "the clean labels in the human label file {d}/human-other-clean.npz differ from the training labels of "
+        "digits at 1437 of 1437 examples, so its noisy labels belong to other images (another data set, or "
+        "another order)", dict(human_labels_path="{d}/human-other-clean.npz")),
+    "a coarse-label key on fine classes": (
+        ["--human-labels", "{d}/human-coarse.npz", "--human-labels-key", "noisy_coarse_label"],
+        "the key 'noisy_coarse_label' of {d}/human-coarse.npz holds CIFAR-100's 20 coarse (superclass) labels, but "
+        "digits has 10 classes; choose noisy_label (--human-labels-key)",
+        dict(human_labels_path="{d}/human-coarse.npz", human_labels_key="noisy_coarse_label")),
+    "human labels of fewer classes": (
+        ["--human-labels", "{d}/human-5-classes.npy"],
+        "the human label file {d}/human-5-classes.npy uses only 5 of the 10 classes of digits, so it belongs to "
+        "another data set", dict(human_labels_path="{d}/human-5-classes.npy")),
     "truncated npz": (["--dataset", "{d}/truncated.npz"],
                       "{d}/truncated.npz is not a readable .npz file (corrupt or truncated: BadZipFile: "
                       "File is not a zip file)", dict(dataset="{d}/truncated.npz")),
@@ -326,6 +382,14 @@ def full_disk_config(files, out: Path) -> RunConfig:
     return RunConfig(dataset=str(files / "good.npz"), noise_type="symmetric", noise_rate=0.2, out=str(out), **FAST_CFG)
 
 
+def assert_history_follows_checkpoint(run_dir: Path) -> None:
+    """history.csv holds exactly the epochs the checkpoint holds, each once."""
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    saved = torch.load(run_dir / outputs.CHECKPOINT, weights_only=False)["procedure"]["history"]
+    assert saved and [(r["outer"], r["inner"], r["epoch"]) for r in rows] == [
+        (str(h["outer"]), str(h["inner"]), str(h["epoch"])) for h in saved]
+
+
 def test_full_disk_before_the_first_checkpoint_leaves_nothing(files, tmp_path, monkeypatch):
     out = tmp_path / "run"
     disk_full_at(monkeypatch, "config.json", 1)
@@ -349,14 +413,17 @@ def test_full_disk_during_the_run_keeps_a_resumable_checkpoint(files, tmp_path, 
         memomentum.run(full_disk_config(files, out))
     assert str(e.value) == (f"the disk holding {out} is full; free some space, then resume with: "
                             f"memomentum run --resume {out}")
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json"]  # no temporary files
+    # no temporary files, no lock; history.csv holds the epochs of the last checkpoint
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.csv"]
+    assert_history_follows_checkpoint(out)
 
     monkeypatch.undo()
     disk_full_at(monkeypatch, "examples.csv", 1, call="fsync")  # the final outputs: all or nothing
     with pytest.raises(InputError) as e:
         memomentum.run(full_disk_config(files, out), resume=True)
     assert "is full; free some space, then resume with" in str(e.value)
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "history.csv"]
+    assert_history_follows_checkpoint(out)
 
     monkeypatch.undo()
     resumed = memomentum.run(full_disk_config(files, out), resume=True)
@@ -364,3 +431,52 @@ def test_full_disk_during_the_run_keeps_a_resumable_checkpoint(files, tmp_path, 
     assert strip(resumed.summary) == strip(uninterrupted.summary)
     assert (out / "examples.csv").read_bytes() == (tmp_path / "uninterrupted" / "examples.csv").read_bytes()
     assert not (out / outputs.CHECKPOINT).exists() and not temp_files(out)
+
+
+# -- human labels that belong to another data set (CIFAR-N files, checked without CIFAR) --
+
+def cifar_n_file(path: Path, kind: str, clean: np.ndarray) -> str:
+    """A CIFAR-10N or CIFAR-100N label file as released (a dict saved with torch.save)."""
+    rs = np.random.RandomState(0)
+    noisy = np.where(rs.rand(clean.size) < 0.4, rs.randint(0, clean.max() + 1, clean.size), clean)
+    if kind == "CIFAR-10N":
+        content = {"clean_label": clean, "worse_label": noisy, "aggre_label": clean, "random_label1": noisy,
+                   "random_label2": noisy, "random_label3": noisy}
+    else:
+        content = {"clean_label": clean, "noisy_label": noisy, "clean_coarse_label": clean // 5,
+                   "noisy_coarse_label": noisy // 5}
+    torch.save({k: torch.as_tensor(v) for k, v in content.items()}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("file_kind, dataset, k, key, message", [
+    ("CIFAR-10N", "cifar100", 100, None, "the human label file {p} is a CIFAR-10N file (keys aggre_label, clean_label, "
+     "random_label1, random_label2, random_label3, worse_label), but the dataset is cifar100, whose human labels are "
+     "CIFAR-100N"),
+    ("CIFAR-100N", "cifar10", 10, None, "the human label file {p} is a CIFAR-100N file (keys clean_coarse_label, "
+     "clean_label, noisy_coarse_label, noisy_label), but the dataset is cifar10, whose human labels are CIFAR-10N"),
+    ("CIFAR-100N", "cifar100", 100, "noisy_coarse_label", "the key 'noisy_coarse_label' of {p} holds CIFAR-100's 20 "
+     "coarse (superclass) labels, but cifar100 has 100 classes; choose noisy_label (--human-labels-key)"),
+])
+def test_human_labels_of_another_cifar_are_refused(tmp_path, file_kind, dataset, k, key, message):
+    from memomentum.data import check_human_labels, read_human_labels
+    y = np.arange(1000) % k
+    p = cifar_n_file(tmp_path / "human.pt", file_kind, y)
+    with pytest.raises(InputError) as e:
+        check_human_labels(read_human_labels(p, key=key), path=p, y_train=y, num_classes=k, dataset_name=dataset)
+    assert str(e.value) == message.format(p=p)
+
+
+def test_human_labels_that_match_are_accepted_and_their_clean_labels_checked(tmp_path):
+    from memomentum.data import check_human_labels, read_human_labels
+    y = np.arange(1000) % 10
+    p = cifar_n_file(tmp_path / "human.pt", "CIFAR-10N", y)
+    human = read_human_labels(p)
+    assert human.key == "worse_label" and (human.clean == y).all()
+    check_human_labels(human, path=p, y_train=y, num_classes=10, dataset_name="cifar10")
+    y_other = np.roll(y, 1)  # the same labels in another order
+    with pytest.raises(InputError, match="differ from the training labels of cifar10 at 1000 of 1000 examples"):
+        check_human_labels(human, path=p, y_train=y_other, num_classes=10, dataset_name="cifar10")
+    p100 = cifar_n_file(tmp_path / "human100.pt", "CIFAR-100N", np.arange(1000) % 100)
+    coarse = read_human_labels(p100, key="noisy_coarse_label")  # compared with the coarse clean labels
+    assert (coarse.clean == (np.arange(1000) % 100) // 5).all()

@@ -1,8 +1,10 @@
 """The command line end to end: the default run, its outputs, and one-line errors (exit 2)."""
 import csv
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +42,8 @@ def test_default_run_writes_every_output(default_runs):
     assert s["rounds"] and all({"outer", "inner", "n_confident", "label_precision", "label_recall"} <= set(r) for r in s["rounds"])
     rows = list(csv.DictReader((out / "examples.csv").open()))
     assert len(rows) == s["n_train"]
-    assert list(rows[0]) == ["index", "given_label", "predicted_label", "confidence", "is_confident", "true_label"]
+    assert list(rows[0]) == ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue",
+                             "label_quality", "true_label"]
     idx = [int(r["index"]) for r in rows]
     assert idx == sorted(idx) and len(set(idx)) == len(idx)
     assert all(r["is_confident"] == str(int(r["given_label"] == r["predicted_label"])) for r in rows)
@@ -159,3 +162,103 @@ def test_a_diverging_run_stops_with_status_1_names_the_learning_rate_and_leaves_
     summary = json.loads((out / "summary.json").read_text())
     assert all(np.isfinite(float(row["confidence"])) for row in csv.DictReader((out / "examples.csv").open()))
     assert summary["test_accuracy"] is not None
+
+
+def noise_cmd(capsys, tmp_path, *args) -> tuple[int, str]:
+    """``memomentum noise`` in this process on 30 labels of 3 classes: (exit status, stderr)."""
+    np.save(tmp_path / "y.npy", np.arange(30) % 3)
+    code = main(["noise", "--labels", str(tmp_path / "y.npy"), "--out", str(tmp_path / "n.npy"), *args])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--noise-type", "transition", "--transition", "{t}", "--noise-rate", "0"],
+     "--noise-type transition takes its flip rates from the transition matrix, so --noise-rate 0.0 would be ignored; "
+     "leave --noise-rate out"),
+    (["--noise-type", "none", "--noise-rate", "0.2"],
+     "--noise-type none keeps the labels, so --noise-rate 0.2 would be ignored; leave --noise-rate out"),
+    (["--noise-type", "instance", "--noise-rate", "0.2"],
+     "--noise-type instance needs the training inputs (--features PATH)"),
+    (["--noise-type", "instance", "--noise-rate", "0.2", "--features", "{f}"],
+     "the --features array must have shape (N, ...) with N = 30 (one row per label), got (4, 2)"),
+    (["--noise-type", "transition"], "--noise-type transition needs a transition matrix (--transition PATH)"),
+    (["--noise-type", "symmetric", "--noise-rate", "0.2", "--transition", "{t}"],
+     "a transition matrix was given but --noise-type is 'symmetric'; use --noise-type transition to apply it"),
+    (["--noise-type", "asymmetric", "--noise-rate", "0.2"],
+     "--noise-type asymmetric is defined for the 10 CIFAR-10 classes only, got 3 classes (--num-classes)"),
+    (["--noise-type", "sym"], "--noise-type must be one of none, symmetric, pairflip, instance, asymmetric, "
+                              "transition; got 'sym'"),
+])
+def test_noise_command_messages_name_its_options(capsys, tmp_path, args, message):
+    np.save(tmp_path / "t.npy", np.eye(3))
+    np.save(tmp_path / "f.npy", np.zeros((4, 2)))
+    args = [a.format(t=tmp_path / "t.npy", f=tmp_path / "f.npy") for a in args]
+    assert noise_cmd(capsys, tmp_path, *args) == (2, f"memomentum: error: {message}\n")
+    assert not (tmp_path / "n.npy").exists()
+
+
+def test_noise_command_transition_without_a_rate_flips_by_the_matrix(capsys, tmp_path):
+    np.save(tmp_path / "t.npy", np.roll(np.eye(3), 1, axis=1))  # every label i becomes i + 1
+    assert noise_cmd(capsys, tmp_path, "--noise-type", "transition", "--transition", str(tmp_path / "t.npy"))[0] == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "n.npy"), (np.arange(30) % 3 + 1) % 3)
+
+
+def test_runs_without_a_rate_do_not_claim_one(tmp_path):
+    from memomentum import RunConfig
+    from memomentum.api import default_run_dir
+    t = str(tmp_path / "t.npy")
+    assert default_run_dir(RunConfig()) == Path("runs/digits-instance-0.4-seed1-memomentum")
+    assert default_run_dir(RunConfig(noise_type="symmetric", noise_rate=0.2)).name == "digits-symmetric-0.2-seed1-memomentum"
+    assert default_run_dir(RunConfig(noise_type="none")).name == "digits-none-seed1-memomentum"
+    assert default_run_dir(RunConfig(noise_type="transition", transition_path=t)).name == "digits-transition-seed1-memomentum"
+    assert default_run_dir(RunConfig(human_labels_path=t)).name == "digits-human-seed1-memomentum"
+    assert default_run_dir(RunConfig(human_labels_path=t, human_labels_key="aggre_label")).name == (
+        "digits-human-aggre_label-seed1-memomentum")
+    for cfg in (RunConfig(noise_type="none"), RunConfig(noise_type="transition", transition_path=t),
+                RunConfig(human_labels_path=t)):
+        assert cfg.noise_rate is None
+        cfg.validate()  # no rate given: accepted
+    assert RunConfig.from_dict({"noise_type": "none", "noise_rate": 0.4}).noise_rate is None  # an older run's config
+
+
+def test_a_human_label_run_reports_human_noise_and_no_rate(tmp_path, monkeypatch, capsys):
+    from memomentum.data import load_dataset
+    clean = load_dataset("digits").y_train
+    human = clean.copy()
+    human[::5] = (human[::5] + 3) % 10  # 20 % wrong
+    np.savez(tmp_path / "digits-n.npz", worse_label=human, clean_label=clean)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--human-labels", "digits-n.npz", "--epochs", "1", "--max-outer-loop", "1",
+                 "--max-inner-loop", "1", "--quiet", "--threads", "1"]) == 0
+    run_dir = tmp_path / "runs" / "digits-human-seed1-memomentum"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["noise_type"], summary["noise_rate"]) == ("human", None)
+    assert summary["realised_noise_rate"] == round(100 * np.mean(human != clean), 2)
+    assert json.loads((run_dir / "config.json").read_text())["noise_rate"] is None
+    out = capsys.readouterr().out
+    assert f"human noise (realised {summary['realised_noise_rate']:.2f}%)" in out
+
+
+def test_help_and_docs_cite_what_the_repository_holds():
+    """--help and the sources cite docs/method.md (SPEC.md is not in the repository), and the
+    reference fixtures the tests compare with are in the repository, not beside it."""
+    from memomentum.cli import build_parser
+    repo = Path(__file__).resolve().parents[1]
+    run_help = build_parser().commands["run"].format_help()
+    assert "docs/method.md" in run_help and "SPEC" not in run_help
+    for path in [*(repo / "memomentum").rglob("*.py"), repo / "README.md", *(repo / "docs").glob("*.md")]:
+        assert "SPEC.md" not in path.read_text(encoding="utf-8"), path
+        assert "shared/fixtures" not in path.read_text(encoding="utf-8"), path
+    assert (repo / "docs" / "method.md").is_file()
+    from conftest import fixture_dir
+    assert fixture_dir() == repo / "tests" / "fixtures" or os.environ.get("MEMOMENTUM_FIXTURES")
+    for name in ("reference_noise_fashion_mnist_seed1.npz", "reference_instance_noise_cifar_shaped_seed3.npz",
+                 "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz", "README.md"):
+        assert (repo / "tests" / "fixtures" / name).is_file(), name
+
+
+def test_readme_says_which_torch_build_pip_installs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "only the CPU build" not in readme
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+    assert "NVIDIA" in readme  # what the public index's build pulls in

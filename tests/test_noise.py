@@ -457,11 +457,30 @@ def test_transition_matrices():
 def test_zero_rate_and_none_keep_the_labels(noise_type):
     labels = np.arange(40) % 10
     x = np.zeros((40, 2, 2, 1), dtype=np.uint8)
-    rate = 0.3 if noise_type == "none" else 0.0
-    result = make_noisy_labels(labels, noise_type=noise_type, noise_rate=rate, seed=1, num_classes=10, features=x)
-    assert isinstance(result, NoisyLabels)
-    np.testing.assert_array_equal(result.labels, labels)
-    assert result.labels.dtype == np.int64 and result.realised_rate == 0.0
+    for rate in (0.0, None):  # None: no rate given
+        result = make_noisy_labels(labels, noise_type=noise_type, noise_rate=rate, seed=1, num_classes=10, features=x)
+        assert isinstance(result, NoisyLabels)
+        np.testing.assert_array_equal(result.labels, labels)
+        assert result.labels.dtype == np.int64 and result.realised_rate == 0.0
+
+
+@pytest.mark.parametrize("noise_type, rate, message", [
+    ("none", 0.3, "noise_type='none' keeps the labels, so noise_rate 0.3 would be ignored; leave noise_rate out"),
+    ("transition", 0.0, "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.0 "
+                        "would be ignored; leave noise_rate out"),
+    ("transition", 0.2, "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.2 "
+                        "would be ignored; leave noise_rate out"),
+])
+def test_a_rate_the_noise_type_would_ignore_is_refused(noise_type, rate, message):
+    with pytest.raises(InputError) as e:
+        make_noisy_labels(np.arange(10) % 2, noise_type=noise_type, noise_rate=rate, seed=1, num_classes=2,
+                          transition=np.eye(2) if noise_type == "transition" else None)
+    assert str(e.value) == message
+    # without the rate, the same call works: the matrix alone sets the flips
+    if noise_type == "transition":
+        flipped = make_noisy_labels(np.arange(10) % 2, noise_type="transition", seed=1, num_classes=2,
+                                    transition=[[0, 1], [1, 0]])
+        np.testing.assert_array_equal(flipped.labels, 1 - np.arange(10) % 2)
 
 
 def test_empty_labels():
@@ -488,6 +507,8 @@ def _call(**overrides):
     kwargs = dict(noise_type="symmetric", noise_rate=0.2, seed=1, num_classes=3)
     labels = overrides.pop("labels", [0, 1, 2])
     kwargs.update(overrides)
+    if kwargs["noise_type"] == "transition" and "noise_rate" not in overrides:
+        del kwargs["noise_rate"]  # the matrix sets the rates
     return make_noisy_labels(labels, **kwargs)
 
 

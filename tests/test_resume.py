@@ -130,6 +130,10 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     assert {k: state[k] for k in expected_state} == expected_state
     temp_files = [f.name for f in out.iterdir() if outputs.is_temp_file(f)]
     assert bool(temp_files) == (where == "during a checkpoint write")
+    # history.csv grew with the run: it holds exactly the epochs of the last checkpoint
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [(int(r["outer"]), int(r["inner"]), int(r["epoch"])) for r in rows] == [
+        (h["outer"], h["inner"], h["epoch"]) for h in state["history"]]
 
     # the same command again does not start over: it says how to resume
     assert in_process(*args) == 2
@@ -158,6 +162,9 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
     # settings that do not change results (device, threads, output, progress) may differ
     assert in_process("--resume", str(out), "--device", "cpu", "--threads", "1", "--quiet") == 0
     assert_finished_like(out, baseline, saved["elapsed"])
+    # the killed process left its lock behind: a dead process on this host, so it is taken over
+    assert capsys.readouterr().err.strip() == (f"memomentum: note: took over the lock of {out} from process {p.pid}, "
+                                               f"which no longer runs")
 
     assert in_process("--resume", str(out)) == 2
     assert capsys.readouterr().err.strip() == f"memomentum: error: the run in {out} has already finished; nothing to resume"

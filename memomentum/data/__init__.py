@@ -5,6 +5,7 @@
   CIFAR-10N / CIFAR-100N human label files;
 * :mod:`.clothing1m`: Clothing1M's official release (annotation files and JPEGs);
 * :mod:`.folders`: a folder of images with one sub-folder per class;
+* :mod:`.tables`: a ``.csv`` or ``.parquet`` table with a label column (pandas, the ``tables`` extra);
 * :mod:`.store`: packs image files once into a compact store that training reads from;
 * :mod:`.synthetic`: miniature image datasets in those layouts, for tests and benchmarks.
 
@@ -16,11 +17,13 @@ from pathlib import Path
 
 from ..config import is_clothing1m_name
 from ..errors import InputError
-from .arrays import DATASETS, dataset_from_arrays, load_array_dataset, load_human_labels
+from .arrays import (DATASETS, HumanLabels, check_human_labels, dataset_from_arrays, load_array_dataset,
+                     load_human_labels, read_human_labels)
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
+from .tables import is_table_name, load_table
 
 __all__ = ["DATASETS", "Dataset", "ImageFiles", "ImageList", "dataset_from_arrays", "load_dataset",
-           "load_human_labels", "load_image_files", "pack_image_files"]
+           "load_human_labels", "read_human_labels", "check_human_labels", "HumanLabels", "load_image_files", "load_table", "pack_image_files"]
 
 DEFAULT_IMAGE_SIZE = 256  # the Clothing1M protocol's resize
 DEFAULT_CLOTHING1M_DIR = "./data/clothing1m"
@@ -28,21 +31,26 @@ DEFAULT_CLOTHING1M_DIR = "./data/clothing1m"
 
 def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | None = None,
                  image_size: int | None = None, store_format: str = "jpeg", train_set: str = "noisy",
-                 workers: int | None = None, progress: bool = True) -> Dataset:
-    """Load a benchmark data set by name, Clothing1M, an image folder, or a ``.npz`` file.
+                 workers: int | None = None, progress: bool = True, label_column: str = "label") -> Dataset:
+    """Load a benchmark data set by name, Clothing1M, an image folder, a ``.npz`` file or a table.
 
     Args:
         name: one of :data:`DATASETS`, ``clothing1m``, the path of a folder of images with
-            one sub-folder per class (:mod:`.folders`), or a path ending in ``.npz``.
+            one sub-folder per class (:mod:`.folders`), a path ending in ``.npz``, or one
+            ending in ``.csv`` or ``.parquet`` (:mod:`.tables`).
         data_dir: where the files are (see :func:`.arrays.load_array_dataset`); for
             Clothing1M the release's root (default ``./data/clothing1m``).
         cache_dir, image_size, store_format, workers, progress: for image files, how they
             are packed (:func:`pack_image_files`); ignored for the other sources.
         train_set: Clothing1M's training set, ``"noisy"`` or ``"clean"``.
+        label_column: for a table, the column holding the labels (the reader's notes on
+            dropped columns and rows are printed to stderr).
 
     Raises:
         InputError: unknown name, missing or malformed files.
     """
+    if is_table_name(name):
+        return load_table(name, label_column=label_column, data_dir=data_dir)
     files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set)
     if files is None:
         return load_array_dataset(name, data_dir=data_dir)
@@ -66,8 +74,34 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
         path = Path(data_dir).expanduser() / path
     if path.is_dir():
         from .folders import read_image_folder
+        _check_dataset_dir(path)
         return read_image_folder(path, image_size=size)
     return None
+
+
+def _check_dataset_dir(path: Path) -> None:
+    """Refuse, in one sentence saying what a dataset directory must hold, a directory given
+    as ``--dataset`` that is no image folder: a Clothing1M release or a benchmark's files
+    (which go with --data-dir), or a directory without any class sub-folder."""
+    def has(*names: str) -> bool:
+        return any((path / n).exists() for n in names)
+
+    if has("noisy_label_kv.txt", "annotations/noisy_label_kv.txt", "clean_label_kv.txt"):
+        raise InputError(f"{path} is a Clothing1M release, not an image folder: use --dataset clothing1m "
+                         f"--data-dir {path}")
+    if any(p.name.startswith(("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")) for p in path.iterdir()):
+        raise InputError(f"{path} holds MNIST-format idx files, not an image folder: use --dataset mnist (or "
+                         f"fashion-mnist) --data-dir {path}")
+    for folder, name in (("cifar-10-batches-py", "cifar10"), ("cifar-100-python", "cifar100")):
+        if path.name == folder or has(folder):
+            parent = path.parent if path.name == folder else path
+            raise InputError(f"{path} holds the {name} files, not an image folder: use --dataset {name} "
+                             f"--data-dir {parent}")
+    top = path / "train" if (path / "train").is_dir() else path
+    if not any(p.is_dir() and not p.name.startswith(".") for p in top.iterdir()):
+        raise InputError(f"{path} is not a dataset directory: one holds a sub-folder of images per class (at least "
+                         f"2 classes, optionally inside train/ and test/), or is Clothing1M's release (--dataset "
+                         f"clothing1m --data-dir DIR)")
 
 
 def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_format: str = "jpeg",

@@ -23,6 +23,7 @@ import io
 import math
 import pickle
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -592,7 +593,7 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
                 f"they must match"
             )
 
-    num_classes = int(max(y.max(), y_test.max() if y_test is not None else 0)) + 1
+    num_classes = int(y.max()) + 1  # the classes are the training labels' (a test label outside them is refused)
     if num_classes < 2:
         raise InputError(f"{where} has only one class (label 0); at least two classes are needed")
     missing, n_missing = _missing_classes(y, num_classes)
@@ -602,6 +603,14 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
             f"{where} has no training example of class{'es' if n_missing > 1 else ''} {shown}; "
             f"labels must cover 0..{num_classes - 1} (K = max label + 1)"
         )
+    if y_test is not None:
+        unseen = np.setdiff1d(np.unique(y_test), np.arange(num_classes))
+        if unseen.size:
+            shown = ", ".join(str(c) for c in unseen[:10]) + (", ..." if unseen.size > 10 else "")
+            raise InputError(
+                f"y_test in {where} holds the class{'es' if unseen.size > 1 else ''} {shown}, which y never has; "
+                f"test labels must be classes of the training labels (0..{num_classes - 1})"
+            )
 
     if x.ndim == 4:
         mean, std = _channel_stats(x)
@@ -669,6 +678,82 @@ def _load_pt(path: Path) -> Any:
         raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: {e})") from None
 
 
+@dataclass(frozen=True)
+class HumanLabels:
+    """One set of human labels read from a CIFAR-N style file, with what the file says
+    about itself: the key the labels came from (None for a single array), the file's keys,
+    and its clean labels (``clean_label``, or ``clean_coarse_label`` for a coarse key)."""
+
+    labels: np.ndarray
+    key: str | None
+    keys: tuple[str, ...]
+    clean: np.ndarray | None
+
+
+_CIFAR10N_KEYS = frozenset({"worse_label", "aggre_label", "random_label1", "random_label2", "random_label3"})
+_CIFAR100N_KEYS = frozenset({"noisy_label", "noisy_coarse_label", "clean_coarse_label"})
+
+
+def read_human_labels(path: str, *, key: str | None = None) -> HumanLabels:
+    """:func:`load_human_labels` with what the file says about itself (:class:`HumanLabels`);
+    the file's clean labels are returned as they are, checked by :func:`check_human_labels`."""
+    content, p = _read_human_file(path, key)
+    if not isinstance(content, dict):
+        return HumanLabels(_human_array(content, f"labels in {p}"), None, (), None)
+    names = [str(k) for k in content.keys()]
+    if key is None:
+        key = next((k for k in _DEFAULT_HUMAN_KEYS if k in content), None)
+        if key is None:
+            raise InputError(
+                f"label file {p} has neither 'worse_label' nor 'noisy_label'; choose a key from: {', '.join(names)}"
+            )
+    if key not in content:
+        raise InputError(f"label file {p} has no key {key!r}; keys present: {', '.join(names)}")
+    clean_key = "clean_coarse_label" if "coarse" in key else "clean_label"
+    clean = content.get(clean_key)
+    clean = None if clean is None or clean_key == key else _human_array(clean, f"labels {clean_key!r} in {p}")
+    return HumanLabels(_human_array(content[key], f"labels {key!r} in {p}"), key, tuple(names), clean)
+
+
+def check_human_labels(human: HumanLabels, *, path: str, y_train: np.ndarray, num_classes: int,
+                       dataset_name: str) -> None:
+    """Refuse, in one sentence, human labels that do not belong to this training set: a
+    CIFAR-10N file on CIFAR-100 (or the reverse), a coarse-label key on fine classes, a
+    count or range that does not match, or a ``clean_label`` that differs from the
+    training labels.
+
+    Raises:
+        InputError: the first mismatch found.
+    """
+    noisy, n = human.labels, y_train.size
+    keys = set(human.keys)
+    kind = "CIFAR-10N" if keys & _CIFAR10N_KEYS else "CIFAR-100N" if keys & _CIFAR100N_KEYS else None
+    expected = {"cifar10": "CIFAR-10N", "cifar100": "CIFAR-100N"}.get(dataset_name)
+    if kind is not None and expected is not None and kind != expected:
+        raise InputError(f"the human label file {path} is a {kind} file (keys {', '.join(sorted(keys))}), but the "
+                         f"dataset is {dataset_name}, whose human labels are {expected}")
+    if human.key is not None and "coarse" in human.key and num_classes != 20:
+        raise InputError(f"the key {human.key!r} of {path} holds CIFAR-100's 20 coarse (superclass) labels, but "
+                         f"{dataset_name} has {num_classes} classes; choose noisy_label (--human-labels-key)")
+    if noisy.shape != y_train.shape:
+        raise InputError(f"the human label file {path} has {noisy.size} labels "
+                         f"but the training set has {n} examples")
+    if noisy.size and (noisy.min() < 0 or noisy.max() >= num_classes):
+        bad = int(noisy.min()) if noisy.min() < 0 else int(noisy.max())
+        raise InputError(f"the human label file {path} holds the label {bad}, but {dataset_name} "
+                         f"has {num_classes} classes: labels must be 0..{num_classes - 1}")
+    if human.clean is not None:
+        differ = int(np.sum(human.clean != y_train)) if human.clean.shape == y_train.shape else n
+        if differ:
+            raise InputError(f"the clean labels in the human label file {path} differ from the training labels of "
+                             f"{dataset_name} at {differ} of {n} examples, so its noisy labels belong to other images "
+                             f"(another data set, or another order)")
+    used = np.unique(noisy).size
+    if num_classes >= 4 and used <= num_classes // 2:
+        raise InputError(f"the human label file {path} uses only {used} of the {num_classes} classes of "
+                         f"{dataset_name}, so it belongs to another data set")
+
+
 def load_human_labels(path: str, *, key: str | None = None) -> np.ndarray:
     """Read one set of human (noisy) labels, e.g. from CIFAR-10N / CIFAR-100N.
 
@@ -690,6 +775,11 @@ def load_human_labels(path: str, *, key: str | None = None) -> np.ndarray:
         InputError: missing or unreadable file, unknown key, or labels that are not
             non-negative integers.
     """
+    return read_human_labels(path, key=key).labels
+
+
+def _read_human_file(path: str, key: str | None) -> tuple[Any, Path]:
+    """The content of a human label file (a dict of arrays, or one array) and its path."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"no human label file found at {p}")
@@ -712,23 +802,12 @@ def load_human_labels(path: str, *, key: str | None = None) -> np.ndarray:
             raise InputError(f"label file {p} is not a readable .npz file of numbers ({type(e).__name__}: {e})") from None
     else:
         content = _load_pt(p)
-
-    if isinstance(content, dict):
-        names = [str(k) for k in content.keys()]
-        if key is None:
-            key = next((k for k in _DEFAULT_HUMAN_KEYS if k in content), None)
-            if key is None:
-                raise InputError(
-                    f"label file {p} has neither 'worse_label' nor 'noisy_label'; choose a key from: {', '.join(names)}"
-                )
-        if key not in content:
-            raise InputError(f"label file {p} has no key {key!r}; keys present: {', '.join(names)}")
-        labels, label_name = content[key], f"labels {key!r} in {p}"
-    elif key is not None:
+    if not isinstance(content, dict) and key is not None:
         raise InputError(f"key={key!r} was given but {p} holds a single {type(content).__name__}, not a dict; omit the key")
-    else:
-        labels, label_name = content, f"labels in {p}"
+    return content, p
 
+
+def _human_array(labels: Any, label_name: str) -> np.ndarray:
     if hasattr(labels, "numpy") and callable(labels.numpy):  # a torch tensor
         labels = labels.detach().cpu().numpy()
     try:

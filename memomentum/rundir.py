@@ -1,0 +1,370 @@
+"""A run directory: the checks before a run writes into it, its lock, its live history,
+and what happens to it when a run fails.
+
+One process at a time writes a run directory. It holds ``run.lock``, a small JSON file
+with its process id and host name, created atomically (``O_CREAT | O_EXCL``) and removed
+when the run ends, however it ends (a finished run, an error, a pause by SIGINT/SIGTERM).
+A lock whose process is gone (SIGKILL, a power cut) is stale: a process on the same host
+sees that the process id no longer runs, takes the lock over and says so. A lock held by
+another host cannot be checked from here, so it is only ever refused, with its path.
+
+``history.csv`` grows while the run trains: one row per finished epoch, appended and
+fsynced, so that a user can follow an hour-long run. It is rewritten from the checkpoint
+when a run resumes (the checkpoint is the truth; a row appended after the last checkpoint
+belongs to an epoch that will run again) and rewritten whole when the run finishes.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import json
+import os
+import shlex
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import outputs
+from .config import NON_RESULT_KEYS, RunConfig
+from .errors import InputError
+
+LOCK = "run.lock"
+HISTORY = "history.csv"
+
+# What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
+RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", HISTORY,
+                       "model.pt", "report.png", "report.html", "rounds.npz", "classes.json", LOCK})
+# Written at the end; removed again if one of them fails (history.csv stays: it grew with
+# the checkpoint, and a resumed run rewrites it from there).
+RESULT_FILES = ("examples.csv", "rounds.npz", "classes.json", "model.pt", "report.png", "report.html",
+                outputs.SUMMARY)
+
+
+def history_columns(cfg: RunConfig, num_classes: int) -> list[str]:
+    """The columns of ``history.csv``; the clothing1m mode adds each class's validation score."""
+    columns = list(outputs.HISTORY_COLUMNS)
+    if cfg.mode == "clothing1m":
+        columns += [f"score_{c}" for c in range(num_classes)]
+    return columns
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the unfinished run in ``run_dir``."""
+    return f"memomentum run --resume {shlex.quote(str(run_dir))}"
+
+
+# -- the lock ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a run directory's lock, as its lock file says (``pid`` None: unreadable)."""
+
+    pid: int | None
+    host: str | None
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "a process whose lock file cannot be read"
+        return f"process {self.pid} on {self.host}"
+
+
+def _this_host() -> str:
+    return socket.gethostname()
+
+
+def _read_lock(path: Path) -> LockHolder | None:
+    """The holder named in the lock file ``path``, or None when there is no lock file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return LockHolder(None, None)
+    try:
+        data = json.loads(text)
+        return LockHolder(int(data["pid"]), str(data["host"]))
+    except (ValueError, KeyError, TypeError):
+        return LockHolder(None, None)  # being written this very moment, or damaged
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
+def _is_stale(holder: LockHolder) -> bool:
+    """A lock is stale when it names a process of this host that no longer runs."""
+    return holder.pid is not None and holder.host == _this_host() and not _pid_running(holder.pid)
+
+
+def _is_mine(holder: LockHolder) -> bool:
+    return holder.pid == os.getpid() and holder.host == _this_host()
+
+
+def lock_holder(run_dir: Path) -> LockHolder | None:
+    """The other process that writes ``run_dir`` now, or None (no lock, a stale lock, or
+    this process's own)."""
+    holder = _read_lock(Path(run_dir) / LOCK)
+    if holder is None or _is_mine(holder) or _is_stale(holder):
+        return None
+    return holder
+
+
+def _busy_error(run_dir: Path, holder: LockHolder, *, resume: bool) -> InputError:
+    lock = Path(run_dir) / LOCK
+    gone = ("" if holder.pid is not None and holder.host == _this_host()
+            else f"; if no run uses it any more, delete {lock}")
+    if resume:
+        return InputError(f"the run in {run_dir} is still going ({holder.describe()}): stop it first (it saves a "
+                          f"checkpoint on Ctrl-C or SIGTERM), then resume it{gone}")
+    return InputError(f"another memomentum run ({holder.describe()}) is writing to {run_dir}; wait for it to "
+                      f"finish or choose another --out{gone}")
+
+
+def _create_lock(path: Path) -> bool:
+    """Create the lock file atomically; False if it exists already."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": _this_host()}).encode() + b"\n")
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return True
+
+
+def _remove_stale(path: Path, stale: LockHolder) -> None:
+    """Move the stale lock aside and delete it, unless another process replaced it
+    meanwhile (then put that one back), so that two processes taking over at once do not
+    both win. The name aside is a temporary file's: a crash here leaves nothing for good."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}.stale.tmp")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return  # another process took it over first
+    if _read_lock(aside) != stale:  # a fresh lock moved by mistake: restore it
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    aside.unlink(missing_ok=True)
+
+
+def acquire_lock(run_dir: Path, *, resume: bool) -> None:
+    """Lock ``run_dir`` (which must exist) for this process, taking over a stale lock.
+
+    Raises:
+        InputError: another live process holds the lock.
+    """
+    path = Path(run_dir) / LOCK
+    for _ in range(3):
+        if _create_lock(path):
+            return
+        holder = _read_lock(path)
+        if holder is None:
+            continue  # released between our try and our look
+        if _is_mine(holder):
+            return
+        if not _is_stale(holder):
+            raise _busy_error(run_dir, holder, resume=resume)
+        _remove_stale(path, holder)
+        if _create_lock(path):
+            print(f"memomentum: note: took over the lock of {run_dir} from process {holder.pid}, "
+                  f"which no longer runs", file=sys.stderr)
+            return
+    holder = _read_lock(path) or LockHolder(None, None)
+    raise _busy_error(run_dir, holder, resume=resume)
+
+
+def release_lock(run_dir: Path) -> None:
+    """Remove the lock of ``run_dir`` if this process holds it."""
+    path = Path(run_dir) / LOCK
+    holder = _read_lock(path)
+    if holder is not None and _is_mine(holder):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+# -- checks before a run writes ------------------------------------------------------------
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, with one sentence, to start (or resume) a run in ``run_dir`` when that would
+    lose work or mix two runs: a finished run, an unfinished run without ``--resume``, a
+    directory that is not a run's, a run another process is writing."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file, not a run directory; choose another --out")
+    holder = lock_holder(run_dir) if run_dir.is_dir() else None
+    if holder is not None:
+        raise _busy_error(run_dir, holder, resume=resume)
+    if resume:
+        if overwrite:
+            raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
+        if not run_dir.is_dir():
+            raise InputError(f"nothing to resume: there is no run directory {run_dir}")
+        if (run_dir / outputs.SUMMARY).exists():
+            raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
+        if not (run_dir / outputs.CHECKPOINT).exists():
+            if never_started(run_dir):
+                raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
+                                 f"start it again with the same command, without --resume")
+            raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
+        return
+    if run_dir.exists() and not never_started(run_dir):
+        if overwrite:
+            foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
+            if foreign:
+                raise InputError(f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
+                                 f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
+                                 f"so choose another --out")
+            return
+        if (run_dir / outputs.SUMMARY).exists():
+            raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
+        if (run_dir / outputs.CHECKPOINT).exists():
+            raise InputError(f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)")
+        raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
+
+
+def never_started(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds nothing but what a run killed before its first
+    checkpoint leaves behind (``config.json``, its lock, temporary files): such a
+    directory is reused as if it were empty."""
+    try:
+        return all(p.name in (outputs.CONFIG, LOCK) or outputs.is_temp_file(p) for p in run_dir.iterdir())
+    except FileNotFoundError:
+        return True
+
+
+def config_differences(saved: dict, cfg: RunConfig) -> list[str]:
+    """The result-changing settings in which ``cfg`` differs from a saved run's."""
+    now = cfg.to_dict()
+    saved = {**saved, **RunConfig.from_dict(saved).to_dict()}  # as this version reads it (defaults of new keys)
+    return sorted(k for k in set(saved) | set(now) if k not in NON_RESULT_KEYS and saved.get(k) != now.get(k))
+
+
+# -- opening, and failing ------------------------------------------------------------------
+
+def ensure_dir(run_dir: Path) -> Path | None:
+    """Create ``run_dir`` and check that it is writable; on failure remove whatever
+    directories this call created. Returns the topmost directory created, or None."""
+    created = None if run_dir.exists() else run_dir  # the topmost directory this call creates
+    while created is not None and created.parent != created and not created.parent.exists():
+        created = created.parent
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        if created is not None:
+            remove_created(created)
+        raise InputError(f"cannot write to the output directory {run_dir}: {e.strerror or e}") from None
+    return created
+
+
+def remove_created(top: Path) -> None:
+    """Remove a directory tree this run created (never a symbolic link's target)."""
+    with contextlib.suppress(OSError):
+        if top.is_dir() and not top.is_symlink():
+            shutil.rmtree(top)
+
+
+def _clear_for_overwrite(run_dir: Path) -> None:
+    """Delete the previous run's files (check_run_dir made sure there are no others),
+    keeping this process's lock."""
+    for p in run_dir.iterdir():
+        if p.name == LOCK:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def open_run_dir(run_dir: Path, *, resume: bool, overwrite: bool):
+    """Hold ``run_dir`` for writing while the ``with`` block runs: create it, lock it,
+    check it again under the lock (another run may have finished in it meanwhile), clear
+    it for ``overwrite`` and remove temporary files left by a killed run. The lock is
+    released however the block ends.
+
+    Yields:
+        Whether the run owns the whole directory (it created it, or replaced what it
+        held): then a run that fails with nothing to resume removes the directory.
+    """
+    existed = run_dir.exists()
+    ensure_dir(run_dir)
+    acquire_lock(run_dir, resume=resume)
+    try:
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        created = not existed
+        if overwrite and not resume and not never_started(run_dir):
+            _clear_for_overwrite(run_dir)
+            created = True
+        for tmp in run_dir.iterdir():  # left by a run killed while writing
+            if outputs.is_temp_file(tmp):
+                tmp.unlink(missing_ok=True)
+        yield created
+    finally:
+        release_lock(run_dir)
+
+
+def discard_run(run_dir: Path, created: bool) -> None:
+    """Remove what this run wrote: the whole directory if the run created it, else its files."""
+    if created:
+        remove_created(run_dir)
+        return
+    for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if (p.name in RUN_FILES and p.name != LOCK) or outputs.is_temp_file(p):
+            p.unlink(missing_ok=True)
+
+
+def write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
+    """The error for a failed write. Without a checkpoint to resume from, the run's files
+    are removed again (the whole directory if this run created it)."""
+    resumable = (run_dir / outputs.CHECKPOINT).exists()
+    if not resumable:
+        discard_run(run_dir, created)
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+    what = f"the disk holding {run_dir} is full" if full else f"cannot write to {run_dir}: {e.strerror or e}"
+    then = f"resume with: {resume_command(run_dir)}" if resumable else "run the same command again"
+    return InputError(f"{what}; {'free some space, then ' if full else 'fix that, then '}{then}")
+
+
+# -- history.csv, live ---------------------------------------------------------------------
+
+class LiveHistory:
+    """``history.csv`` kept up to date while a run trains: :meth:`start` writes the header
+    and the rows so far (atomically), :meth:`extend` appends the rows of the epochs finished
+    since (append, flush, fsync)."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path = Path(path)
+        self.columns = columns
+        self.written = 0
+
+    def start(self, rows: list[dict]) -> None:
+        """Write the header and ``rows`` (the whole history so far), replacing the file."""
+        outputs.write_csv(self.path, rows, self.columns)
+        self.written = len(rows)
+
+    def extend(self, rows: list[dict]) -> None:
+        """Append ``rows[self.written:]`` (``rows``: the whole history so far)."""
+        new = rows[self.written:]
+        if not new:
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n").writerows(new)
+            f.flush()
+            os.fsync(f.fileno())
+        self.written = len(rows)
