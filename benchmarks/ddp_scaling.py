@@ -3,11 +3,14 @@ PyTorch's DistributedDataParallel, the way a distributed run trains.
 
 Each world size is launched as ``python -m torch.distributed.run --standalone
 --nproc-per-node W benchmarks/ddp_scaling.py --worker ...`` (gloo on the CPU, NCCL on GPUs,
-one GPU per process). Every rank draws the same seeded global order, trains on its equal
-slice of each global batch (the global batch stays the one given, e.g. 128 = 2 x 64) with
-the engine's own step (:meth:`memomentum.engine.Engine.train_steps`: resident normalised
-data, whole-batch crop and flip, the device's precision and fused optimizer), and DDP
-averages the gradients.
+one GPU per process). Every rank draws the same seeded global order and trains through the
+run's own distributed path: an :class:`memomentum.engine.Engine` given the global batch and
+the process's place (:class:`memomentum.distributed.Distributed`) trains each process on its
+equal share of every global batch (the global batch stays the one given, e.g. 128 = 2 x 64)
+with the engine's step (resident normalised data, whole-batch crop and flip, the device's
+precision and fused optimizer), and DDP averages the gradients. (The H200 figures in the
+README, world size 1 only, were measured before the script used that path; at world size 1
+both run the same single-process step.)
 
 Cases (synthetic data of the real shapes; the timing does not depend on pixel values):
 
@@ -72,6 +75,7 @@ def worker(args) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    from memomentum.distributed import Distributed
     from memomentum.engine import Engine
     from memomentum.models import create_model
     from memomentum.sources import to_device_data
@@ -99,30 +103,38 @@ def worker(args) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(pool, h, w, c), dtype=np.uint8)
     y = torch.from_numpy(rng.integers(0, case["classes"], size=pool)).to(device)
-    engine = Engine(device=device, augment="crop_flip", batch_size=per_rank)
+    # The run's own distributed path: the engine gets the global batch and this process's
+    # place in the run, shares every batch out and trains through DDP (world size > 1).
+    where = Distributed(rank=rank, world_size=world, local_rank=local, local_world_size=world,
+                        backend=dist.get_backend() if grouped else "none")
+    engine = Engine(device=device, augment="crop_flip", batch_size=batch, dist=where)
     data = to_device_data(x, mean=[0.5] * c, std=[0.25] * c, device=device, channels_last=engine.channels_last)
     torch.manual_seed(0)
     model = engine.prepare(create_model(case["model"], input_shape=(c, h, w), num_classes=case["classes"]))
-    wrapped = DDP(model, device_ids=[local] if cuda else None) if grouped else model
+    if world > 1:
+        wrapped = engine.training_forward(model, model)
+    elif args.ddp_at_one:  # what DDP costs a single process (the run itself does not wrap one)
+        wrapped = DDP(model, device_ids=[local] if cuda else None)
+    else:
+        wrapped = model
     optimizer = engine.make_optimizer(model, lr=0.01, momentum=0.9, weight_decay=1e-4)
     generator = torch.Generator(device=device).manual_seed(1)
 
-    def rank_order(n_steps: int) -> torch.Tensor:
-        # the same global order on every rank; this rank's slice of each global batch
-        g = torch.randperm(n_steps * batch, generator=generator, device=device) % pool
-        return g.view(n_steps, batch)[:, rank * per_rank:(rank + 1) * per_rank].reshape(-1)
+    def global_order(n_steps: int) -> torch.Tensor:
+        # the same global order on every process; the engine takes this process's share
+        return torch.randperm(n_steps * batch, generator=generator, device=device) % pool
 
     def timed(n_steps: int, sync: bool) -> float:
-        order = rank_order(n_steps)
+        order = global_order(n_steps)
         loss_sum = torch.zeros((), device=device)
         _synchronise(device)
         t0 = time.perf_counter()
         if sync or not isinstance(wrapped, DDP):
-            engine.train_steps(wrapped, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
+            engine.train_steps(model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
                                generator=generator)
         else:
             with wrapped.no_sync():
-                engine.train_steps(wrapped, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
+                engine.train_steps(model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
                                    generator=generator)
         _synchronise(device)
         return time.perf_counter() - t0
@@ -203,18 +215,23 @@ def main(argv=None) -> int:
         worker(args)
         return 0
 
-    import torch
     cases = (args.cases or ("lenet-fmnist" if args.device == "cpu" else "resnet18-cifar,resnet50-clothing1m")).split(",")
     for case in cases:
         if case not in CASES:
             p.error(f"unknown case {case!r}; choose from {', '.join(CASES)}")
-    gpus = torch.cuda.device_count() if args.device == "cuda" else 0
+    if args.device == "cuda":
+        import torch  # the launcher itself needs torch only to count the GPUs
+        gpus, gpu_name, version = torch.cuda.device_count(), None, torch.__version__
+        gpu_name = torch.cuda.get_device_name(0) if gpus else None
+    else:
+        from importlib.metadata import version as _version
+        gpus, gpu_name, version = 0, None, _version("torch")
     if args.device == "cuda" and gpus == 0:
         p.error("--device cuda: no GPU is visible")
     wanted = [int(v) for v in (args.world_sizes or ("1,2" if args.device == "cpu" else "1,2,4,8")).split(",")]
     worlds = [w for w in wanted if args.device == "cpu" or w <= gpus]
     report = dict(device=args.device, cores=os.cpu_count(), gpus=gpus,
-                  gpu_name=torch.cuda.get_device_name(0) if gpus else None, torch=torch.__version__,
+                  gpu_name=gpu_name, torch=version,
                   world_sizes=worlds, not_measured=[w for w in wanted if w not in worlds], cases={})
     if report["not_measured"]:
         report["note"] = (f"only {gpus} GPU(s) present: world sizes {report['not_measured']} not measured, "

@@ -1,4 +1,4 @@
-"""Me-Momentum's Clothing1M program (the reference ``Clothing.py``; SPEC.md "Clothing1M").
+"""Me-Momentum's Clothing1M program (the reference ``Clothing.py``; docs/method.md, "The Clothing1M mode").
 
 Per outer loop, a fresh (ImageNet-initialised) model and one MultiStepLR across the loop's
 epochs; ``max_inner_loop`` rounds of ``epochs`` epochs each, the model and optimizer going on
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .engine import accuracy
+from .engine import accuracy_of_counts, class_counts
 from .models import create_model
 from .procedure import Procedure, _clone_weights
 
@@ -52,9 +52,13 @@ SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
 def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
     """``0.45 x recall + 0.55 x precision`` per class, in percent, rounded to two decimals.
     A class never predicted has precision 0; a class absent from ``labels`` recall 0."""
-    hits = torch.bincount(labels[pred == labels], minlength=num_classes).double()
-    support = torch.bincount(labels, minlength=num_classes).double()
-    predicted = torch.bincount(pred, minlength=num_classes).double()
+    return scores_of_counts(class_counts(pred, labels, num_classes))
+
+
+def scores_of_counts(counts: torch.Tensor) -> list[float]:
+    """:func:`per_class_scores` from :func:`memomentum.engine.class_counts` (which a
+    distributed run sums over its processes)."""
+    hits, support, predicted = (c.double() for c in counts)
     recall = torch.where(support > 0, 100 * hits / support.clamp(min=1), torch.zeros_like(hits))
     precision = torch.where(predicted > 0, 100 * hits / predicted.clamp(min=1), torch.zeros_like(hits))
     score = SCORE_RECALL * recall + SCORE_PRECISION * precision
@@ -152,10 +156,10 @@ class Clothing1MProcedure(Procedure):
     def _evaluate(self) -> tuple[float, list[float]]:
         """Plain accuracy and per-class scores on the clean validation set."""
         t0 = time.perf_counter()
-        pred, _ = self.engine.predict(self.model, self.forward, self.problem.val)
-        labels = self.problem.val_labels
-        plain = round(accuracy(pred, labels), 2)
-        scores = per_class_scores(pred, labels, self.problem.num_classes)
+        counts = self.engine.predict_counts(self.model, self.forward, self.problem.val, self.problem.val_labels,
+                                            self.problem.num_classes)
+        plain = round(accuracy_of_counts(counts), 2)
+        scores = scores_of_counts(counts)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return plain, scores
 
@@ -197,7 +201,7 @@ class Clothing1MProcedure(Procedure):
 
     def _weights(self, index: torch.Tensor) -> torch.Tensor:
         w, empty = class_weights(self.problem.train_labels[index], self.problem.val_labels, self.problem.num_classes)
-        for c in empty:
+        for c in empty if self.engine.dist.is_main else ():  # one warning per run, not per process
             print(f"memomentum: warning: class {c} has no training example left; its loss weight is 0",
                   file=sys.stderr)
         return w
@@ -241,7 +245,7 @@ class Clothing1MProcedure(Procedure):
             return None
         votes = None
         for classes, network in self._slot_models():
-            probs = self.engine.predict_proba(network, network, data)
+            probs = self.engine.predict_proba(network, network, data, num_classes=self.problem.num_classes)
             if votes is None:
                 votes = torch.full_like(probs, -1.0)
             votes[:, classes] = probs[:, classes]

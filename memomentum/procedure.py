@@ -1,9 +1,14 @@
-"""The Me-Momentum procedure (SPEC.md, "Image benchmarks") and the cross-entropy baseline.
+"""The Me-Momentum procedure (docs/method.md, "The procedure") and the cross-entropy baseline.
 
 The procedure is a small state machine advanced one epoch at a time, so that its whole
 state can be checkpointed after any epoch (or any step) and resumed exactly:
 
     first phase (outer o) --early stop--> inner round 1 --> inner round 2 --> ... --> outer o+1
+
+In a distributed run (the engine's ``dist``) every process runs this same state machine on
+the same numbers: the engine gathers predictions and sums validation counts so that every
+decision (early stopping, confident sets) is taken identically everywhere, and a pause
+asked of any process is agreed by all of them at the same step.
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .engine import DataSource, Engine, accuracy, balanced_accuracy
+from .distributed import PAUSE_AGREEMENT_STEPS
+from .engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
 from .errors import TrainingDiverged
 from .models import create_model
 from .pretrained import load_pretrained
@@ -75,6 +81,12 @@ def _clone_weights(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _finite_weights(model: nn.Module) -> bool:
+    """Whether every parameter is finite: one host sync (called once per epoch)."""
+    with torch.no_grad():
+        return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
 class Procedure:
     """Runs Me-Momentum (``config.method == "memomentum"``) or the cross-entropy baseline
     (``"ce"``: the first phase of the first outer loop only) on a :class:`Problem`.
@@ -86,29 +98,39 @@ class Procedure:
         on_checkpoint: called with ``self`` after every epoch (and when paused); the caller
             persists :meth:`state_dict`.
         should_pause: polled after every step; when it returns True the procedure stops at
-            that step, calls ``on_checkpoint`` and returns with ``self.paused`` set.
+            that step, calls ``on_checkpoint`` and returns with ``self.paused`` set. In a
+            distributed run the processes agree every
+            :data:`~memomentum.distributed.PAUSE_AGREEMENT_STEPS` steps and at the end of
+            every epoch: when any of them was asked, all stop at the same step.
         progress: optional object told how training goes: ``steps_done(where, done, total,
             images_per_s)`` about once a second inside an epoch (``where``: outer, inner and
             epoch numbers as in the history) and ``epoch_done(row, images_per_s)`` after each
             epoch (``row`` is the epoch's history row).
+        on_epoch_end: optional callable, called with ``self`` after every epoch of the
+            benchmark mode, once the epoch is in the history and before the procedure
+            decides what comes next (the network is still the one that ended the epoch);
+            ``--track-difficulty`` records predictions there (:mod:`memomentum.difficulty`).
     """
 
     state_class = State
 
     def __init__(self, *, config: RunConfig, problem: Problem, engine: Engine, on_checkpoint=None,
-                 should_pause=None, progress=None):
+                 should_pause=None, progress=None, on_epoch_end=None):
         self.cfg = config
         self.problem = problem
         self.engine = engine
         self.on_checkpoint = on_checkpoint
         self.should_pause = should_pause
         self.progress = progress
+        self.on_epoch_end = on_epoch_end
         self.paused = False
         self.state = self.state_class()
         self.generator = torch.Generator(device=engine.device)
         self.generator.manual_seed(config.seed)
         self.model: nn.Module | None = None
         self.forward = None
+        self.train_forward = None  # ``forward``, or in a distributed run the DDP-wrapped model
+        self._pause_requested = self._asked_here = False
         self.optimizer = None
         self.scheduler = None
 
@@ -139,17 +161,22 @@ class Procedure:
             self.model.load_state_dict(self.state.model)
 
     # -- building blocks ----------------------------------------------------------------
+    def _new_network(self) -> nn.Module:
+        """A freshly initialised network for this run (from the global RNG, which the callers
+        seed); :mod:`memomentum.estimator` overrides it for a user's own network."""
+        return create_model(self.cfg.model, input_shape=self.problem.input_shape, num_classes=self.problem.num_classes)
+
     def _build_model(self) -> None:
         # Each outer loop's fresh model comes from its own seed, so a resumed run rebuilds
         # exactly the same network without replaying the global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed * 1000 + self.state.outer)
-            model = create_model(self.cfg.model, input_shape=self.problem.input_shape,
-                                 num_classes=self.problem.num_classes)
+            model = self._new_network()
         if self.cfg.pretrained not in (None, "none"):  # ImageNet weights, a fresh head from the seed
             load_pretrained(model, self.cfg.pretrained, model_name=self.cfg.model)
         self.model = self.engine.prepare(model)
         self.forward = self.engine.forward_fn(self.model)
+        self.train_forward = self.engine.training_forward(self.model, self.forward)
 
     def _build_optimizer(self, *, inner: bool) -> None:
         cfg = self.cfg
@@ -171,8 +198,9 @@ class Procedure:
 
     def _validate(self) -> float:
         t0 = time.perf_counter()
-        pred, _ = self.engine.predict(self.model, self.forward, self.problem.val, generator=self._quirk_generator())
-        acc = balanced_accuracy(pred, self.problem.val_labels, self.problem.num_classes)
+        counts = self.engine.predict_counts(self.model, self.forward, self.problem.val, self.problem.val_labels,
+                                            self.problem.num_classes, generator=self._quirk_generator())
+        acc = balanced_accuracy_of_counts(counts)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return acc
 
@@ -180,8 +208,9 @@ class Procedure:
         if self.problem.test is None:
             return None
         t0 = time.perf_counter()
-        pred, _ = self.engine.predict(self.model, self.forward, self.problem.test)
-        acc = round(accuracy(pred, self.problem.test_labels), 2)
+        counts = self.engine.predict_counts(self.model, self.forward, self.problem.test, self.problem.test_labels,
+                                            self.problem.num_classes)
+        acc = round(accuracy_of_counts(counts), 2)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return acc
 
@@ -277,12 +306,14 @@ class Procedure:
     def run(self) -> State:
         """Advance until the run is finished or paused; returns the state."""
         s = self.state
-        self.paused = self._pause_requested = False
+        self.paused = self._pause_requested = self._asked_here = False
         while s.stage != "done":
             if not s.phase_started:
                 self._start_phase()
                 s.phase_started = True
             self._run_epoch()
+            if self.engine.dist.parallel and not self._pause_requested:  # asked in the epoch's last steps?
+                self._pause_requested = self.engine.dist.any(self._asked_here, self.engine.device)
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self)
             if self._pause_requested and s.stage != "done":
@@ -290,25 +321,39 @@ class Procedure:
                 break
         return s
 
-    def _pause_check(self) -> bool:
-        # sticky: once asked to pause, stay paused even if the caller's flag is one-shot
-        if not self._pause_requested and self.should_pause is not None:
-            self._pause_requested = bool(self.should_pause())
+    def _pause_check(self, agree: bool = True) -> bool:
+        """Whether to stop after this step. Sticky: once asked to pause, stay paused even if
+        the caller's flag is one-shot. In a distributed run a request counts once the
+        processes have agreed on it (``agree``: at this step they all compare notes)."""
+        if not self._asked_here and self.should_pause is not None:
+            self._asked_here = bool(self.should_pause())
+        if not self.engine.dist.parallel:
+            self._pause_requested = self._asked_here
+        elif agree and not self._pause_requested:
+            self._pause_requested = self.engine.dist.any(self._asked_here, self.engine.device)
         return self._pause_requested
 
     def _diverged(self) -> TrainingDiverged:
         s = self.state
         phase = "the first phase" if s.stage == "first" else f"inner round {s.inner}"
         lr = self.optimizer.param_groups[0]["lr"]
+        what = f"the loss became {s.loss_sum}" if not math.isfinite(s.loss_sum) else "the weights became NaN or infinite"
         return TrainingDiverged(
-            f"training diverged: the loss became {s.loss_sum} in epoch {s.epoch + 1} of {phase} of outer loop "
+            f"training diverged: {what} in epoch {s.epoch + 1} of {phase} of outer loop "
             f"{s.outer + 1} with learning rate {lr:g}; no results were written, start again with a lower --lr")
 
     def _after_step_hook(self, start: int, total: int, t0: float):
         """The engine's per-step callback: the pause check, plus about once a second the
         progress inside the epoch (host clock only: no device sync)."""
+        steps = 0
+
+        def agree_now() -> bool:  # the same steps on every process: the count restarts with the call
+            nonlocal steps
+            steps += 1
+            return steps % PAUSE_AGREEMENT_STEPS == 0
+
         if self.progress is None:
-            return self._pause_check
+            return lambda: self._pause_check(agree_now())
         s = self.state
         where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch + 1}
         batch, done, last = self.engine.batch_size, start, t0
@@ -320,7 +365,7 @@ class Procedure:
             if now - last >= 1.0:
                 last = now
                 self.progress.steps_done(where, done, total, (done - start) / (now - t0))
-            return self._pause_check()
+            return self._pause_check(agree_now())
         return after_step
 
     def _train_epoch(self, class_weights: torch.Tensor | None = None) -> float | None:
@@ -331,13 +376,16 @@ class Procedure:
             s.order = self.engine.epoch_order(s.train_index, self.generator)
             s.loss_sum = 0.0
         t0 = time.perf_counter()
+        dist = self.engine.dist
+        # distributed: each process sums its own share from 0 and the shares are added below
         loss_sum, pos = self.engine.train_steps(
-            self.model, self.forward, self.optimizer, problem.train, problem.train_labels, s.order,
-            start=s.step_pos, loss_sum=torch.tensor(s.loss_sum, device=self.engine.device),
+            self.model, self.train_forward, self.optimizer, problem.train, problem.train_labels, s.order,
+            start=s.step_pos, loss_sum=torch.tensor(0.0 if dist.parallel else s.loss_sum, device=self.engine.device),
             generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0),
             class_weights=class_weights)
-        s.loss_sum = float(loss_sum)  # one host sync per epoch
-        if not math.isfinite(s.loss_sum):
+        # one host sync per epoch
+        s.loss_sum = s.loss_sum + dist.sum_floats(loss_sum) if dist.parallel else float(loss_sum)
+        if not math.isfinite(s.loss_sum) or not _finite_weights(self.model):  # the last step may blow up unseen
             raise self._diverged()
         seconds = time.perf_counter() - t0
         s.timings["train"] += seconds
@@ -366,6 +414,8 @@ class Procedure:
         s.history.append(row)
         if self.progress is not None:
             self.progress.epoch_done(row, images_per_s)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self)
         self._end_of_epoch(val)
 
     # -- results --------------------------------------------------------------------------
@@ -376,8 +426,7 @@ class Procedure:
         if weights is None:
             raise RuntimeError("the run has no checkpointed model yet")
         with torch.random.fork_rng(devices=[]):
-            model = create_model(self.cfg.model, input_shape=self.problem.input_shape,
-                                 num_classes=self.problem.num_classes)
+            model = self._new_network()
         model = self.engine.prepare(model)
         model.load_state_dict(weights)
         return model

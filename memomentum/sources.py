@@ -14,6 +14,12 @@ float32 inputs of ``index[0:size]``, ``index[size:2 * size]``, ... in that order
 ``augment`` when it is given (:func:`crop_flip`). Order and augmentation stay with the caller's
 seeded generator, so the source never changes which examples a run sees or how they are
 augmented: a streamed run reproduces, and resumes mid-epoch, exactly like a resident one.
+
+In a distributed run (:mod:`memomentum.distributed`) ``batches(..., shard=(rank, world_size))``
+yields only this process's contiguous block of every batch (a streamed source reads only
+those rows), while the augmentation of the whole batch is still drawn, so that every process
+consumes the generator exactly as a single process does; ``skip_draws(sizes, generator)``
+draws and drops the augmentation of batches another process reads.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+
+from .distributed import block_bounds
 
 
 def _normaliser(mean, std, device: torch.device):
@@ -49,13 +57,22 @@ def draw_crop_flip(b: int, padding: int, generator: torch.Generator, device: tor
     return dy, dx, flip
 
 
-def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4, *,
+              batch_size: int | None = None, offset: int = 0) -> torch.Tensor:
     """Random crop with ``padding`` pixels of zero padding (``pad_value``: what a zero pixel
     is in ``x``'s scale) plus random horizontal flip, for a whole batch of (N, C, H, W)
     images at once (the reference's augmentation). Any dtype; pure copies, so cropping raw
-    uint8 images and normalising afterwards gives exactly the floats of normalising first."""
-    b, c, h, w = x.shape
-    dy, dx, flip = draw_crop_flip(b, padding, generator, x.device)
+    uint8 images and normalising afterwards gives exactly the floats of normalising first.
+
+    ``x`` may be rows ``offset:offset + N`` of a batch of ``batch_size`` (a distributed
+    process's share): the draws of the whole batch are made and ``x`` gets its rows' draws."""
+    b = x.shape[0]
+    dy, dx, flip = draw_crop_flip(b if batch_size is None else batch_size, padding, generator, x.device)
+    if batch_size is not None:
+        dy, dx, flip = dy[offset:offset + b], dx[offset:offset + b], flip[offset:offset + b]
+    if b == 0:
+        return x
+    _, c, h, w = x.shape
     if x.device.type == "cpu" and h * w >= 64 * 64:
         return _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding)
     return _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding)
@@ -114,14 +131,24 @@ class ResidentSource:
     def example_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None
-                ) -> Iterator[torch.Tensor]:
+    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
         n = len(self) if index is None else index.numel()
         for start in range(0, n, size):
-            xb = self.x[start:start + size] if index is None else self.x[index[start:start + size]]
+            b = min(size, n - start)
+            lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
+            rows = slice(start + lo, start + hi)
+            xb = self.x[rows] if index is None else self.x[index[rows]]
             if augment is not None and self.pad_value is not None:
-                xb = crop_flip(xb, self.pad_value, augment, self.padding)
+                xb = crop_flip(xb, self.pad_value, augment, self.padding,
+                               **({} if shard is None else {"batch_size": b, "offset": lo}))
             yield xb
+
+    def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
+        """Draw and drop the augmentation of batches of these sizes, as :meth:`batches` would."""
+        if augment is not None and self.pad_value is not None:
+            for b in sizes:
+                draw_crop_flip(b, self.padding, augment, self.x.device)
 
 
 def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool,
@@ -150,6 +177,8 @@ class _BatchReader(torch.utils.data.Dataset):
 
     def __getitem__(self, rows: np.ndarray) -> torch.Tensor:
         out = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8)
+        if len(rows) == 0:  # a distributed process's share of a batch smaller than the world
+            return out
         if torch.utils.data.get_worker_info() is not None:
             out.share_memory_()  # decoded straight into the memory the main process receives: no copy
         if hasattr(self.images, "read"):  # PackedImages
@@ -207,18 +236,32 @@ class StreamedSource:
     def example_shape(self) -> tuple[int, ...]:
         return self._shape
 
-    def _plan(self, index: torch.Tensor | None, size: int) -> list[np.ndarray]:
-        """The store rows of every batch, in order (one host copy of the order per pass)."""
+    def _plan(self, index: torch.Tensor | None, size: int,
+              shard: tuple[int, int] | None = None) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+        """The store rows of every batch, in order (one host copy of the order per pass), and
+        each batch's size and offset: with a ``shard``, only this process's rows are read."""
         if index is None:
             positions = np.arange(len(self), dtype=np.int64)
         else:
             positions = index.detach().to("cpu", torch.int64).numpy()
         rows = positions if self.rows is None else self.rows[positions]
-        return [rows[start:start + size] for start in range(0, rows.size, size)]
+        plan, where = [], []
+        for start in range(0, rows.size, size):
+            b = min(size, rows.size - start)
+            lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
+            plan.append(rows[start + lo:start + hi])
+            where.append((b, lo))
+        return plan, where
 
-    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None
-                ) -> Iterator[torch.Tensor]:
-        plan = self._plan(index, size)
+    def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
+        """Draw and drop the augmentation of batches of these sizes, as :meth:`batches` would."""
+        if augment is not None:
+            for b in sizes:
+                draw_crop_flip(b, self.padding, augment, self.device)
+
+    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+        plan, where = self._plan(index, size, shard)
         if not plan:
             return
         cuda = self.device.type == "cuda"
@@ -230,10 +273,12 @@ class StreamedSource:
             persistent_workers=False)
         batches = iter(loader)
         try:
-            for raw in batches:
+            for raw, (b, lo) in zip(batches, where):
                 raw = raw.to(self.device, non_blocking=cuda)
                 if augment is not None:  # crop the uint8 pixels (a quarter of the bytes), then normalise
-                    raw = crop_flip(raw.permute(0, 3, 1, 2), self._zero, augment, self.padding).permute(0, 2, 3, 1)
+                    part = {} if shard is None else {"batch_size": b, "offset": lo}
+                    raw = crop_flip(raw.permute(0, 3, 1, 2), self._zero, augment, self.padding,
+                                    **part).permute(0, 2, 3, 1)
                 yield _normalise_images(raw, self.mean_t, self.std_t, self.channels_last)
         finally:
             # the caller may stop early (a pause mid-epoch): stop the readers now, not at exit
