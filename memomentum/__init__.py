@@ -15,4 +15,11 @@ def run(config: RunConfig, **kwargs):
     return _run(config, **kwargs)
 
 
-__all__ = ["RunConfig", "InputError", "TrainingDiverged", "run", "__version__"]
+def find_label_issues(labels, **kwargs):
+    """Which given labels are likely wrong; see :func:`memomentum.verdicts.find_label_issues`.
+    (Imported on first use: ``import memomentum`` must not load torch, see above.)"""
+    from .verdicts import find_label_issues as _find
+    return _find(labels, **kwargs)
+
+
+__all__ = ["RunConfig", "InputError", "TrainingDiverged", "find_label_issues", "run", "__version__"]

@@ -2,7 +2,8 @@
 
 Files: ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the whole procedure
 state, rewritten after every epoch while the run is unfinished), ``history.csv``,
-``summary.json``, ``examples.csv``, ``model.pt`` (the best model's weights) and, with the
+``summary.json``, ``examples.csv``, ``rounds.npz`` (the confident set of every round),
+``model.pt`` (the best model's weights) and, with the
 ``plots`` extra, ``report.png``. ``summary.json`` is written last: its presence marks a
 finished run.
 """
@@ -81,6 +82,12 @@ def write_json(path: Path, data) -> None:
         f.write("\n")
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically, e.g. ``report.html``."""
+    with _atomic(path) as f:
+        f.write(text)
+
+
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     with _atomic(path) as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -123,33 +130,49 @@ def read_checkpoint(run_dir: Path) -> dict:
 HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
 
 
-def write_examples(path: Path, *, index: np.ndarray, given: np.ndarray, predicted: np.ndarray,
-                   confidence: np.ndarray, true: np.ndarray | None, files: list[str] | None = None,
-                   confident: np.ndarray | None = None) -> None:
+def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.ndarray | None,
+                   files: list[str] | None = None, class_names=None) -> None:
     """One row per training example of T, sorted by its position in the original data.
 
-    ``true`` holds the true labels (-1 where unknown: left empty); ``files`` the image file
-    of every example of the original data (image-file datasets), written as a last column;
-    ``confident`` marks the confident set (default: where the prediction equals the label).
+    Columns: ``index``, then from ``verdict`` (:func:`memomentum.verdicts.verdict_columns`,
+    in T's order) ``given_label``, ``predicted_label``, ``confidence``, ``is_confident``
+    (0/1, the final confident set), ``is_label_issue`` (its complement, cleanlab's name) and
+    ``label_quality``; ``true_label`` when ``true`` is given (the true labels, -1 where
+    unknown: left empty); ``file``, the image file of every example of the original data
+    (image-file datasets), as the last column. Labels are the user's class names when
+    ``class_names`` is given (the verdict already holds them; the true labels are named here).
     """
     order = np.argsort(index, kind="stable")
-    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident"]
+    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue",
+            "label_quality"]
     cols += (["true_label"] if true is not None else []) + (["file"] if files is not None else [])
+    names = None if class_names is None else [str(c) for c in class_names]
+    label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))  # noqa: E731
+    given, predicted = verdict["given_label"][order], verdict["predicted_label"][order]
+    conf, quality = verdict["confidence"][order], verdict["label_quality"][order]
+    issue = verdict["is_label_issue"][order].astype(np.int64)
     with _atomic(path) as f:
         f.write(",".join(cols) + "\n")
-        data = [index[order], given[order], predicted[order]]
-        conf = confidence[order]
-        agree = (predicted[order] == given[order] if confident is None else confident[order]).astype(np.int64)
         lines = []
         for i in range(order.size):
-            row = f"{data[0][i]},{data[1][i]},{data[2][i]},{conf[i]:.6f},{agree[i]}"
+            j = index[order[i]]
+            row = (f"{j},{label(given[i])},{label(predicted[i])},{conf[i]:.6f},{1 - issue[i]},{issue[i]},"
+                   f"{quality[i]:.6f}")
             if true is not None:
                 t = true[order[i]]
-                row += f",{t}" if t >= 0 else ","
+                row += "," + ("" if t < 0 else str(t) if names is None else _csv_field(names[t]))
             if files is not None:
-                row += "," + _csv_field(files[data[0][i]])
+                row += "," + _csv_field(files[j])
             lines.append(row)
         f.write("\n".join(lines) + "\n")
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` atomically (built in memory first)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    with _atomic(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def _csv_field(text: str) -> str:
