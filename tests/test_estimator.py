@@ -1,9 +1,30 @@
-"""The scikit-learn-style estimator on a practitioner's own arrays."""
+"""The scikit-learn estimator: its contract (scikit-learn's own checks), its use inside
+scikit-learn's tools, its three kinds of model, and the per-example verdict."""
+import pickle
+import sys
+
 import numpy as np
 import pytest
 
-from memomentum import InputError
-from memomentum.estimator import MeMomentumClassifier
+sklearn = pytest.importorskip("sklearn")  # the sklearn extra (in the test extra too)
+
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from torch import nn  # noqa: E402
+
+from memomentum import InputError  # noqa: E402
+from memomentum.estimator import MeMomentumClassifier  # noqa: E402
+
+
+def tiny_network(n_features, n_classes):
+    """A user's own network, small enough for scikit-learn's ~55 checks to stay fast
+    (a module-level function, so that the estimator pickles)."""
+    return nn.Sequential(nn.Linear(n_features, 16), nn.ReLU(), nn.Linear(16, n_classes))
 
 
 def noisy_blobs(n=600, k=3, noise=0.3, seed=0):
@@ -15,40 +36,163 @@ def noisy_blobs(n=600, k=3, noise=0.3, seed=0):
     return x, clean, noisy
 
 
+QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, device="cpu")
+
+
+# scikit-learn's estimator checks, on both ways the estimator trains: a torch network through
+# the package's procedure (a user's network factory: the named networks differ only in which
+# network is built) and a scikit-learn model refitted in Me-Momentum's rounds. None is
+# skipped or expected to fail; scikit-learn itself skips check_array_api_input unless
+# SCIPY_ARRAY_API is set (this estimator does not claim array-API support).
+@parametrize_with_checks([
+    MeMomentumClassifier(tiny_network, batch_size=16, lr=0.1, **QUICK),
+    MeMomentumClassifier(DecisionTreeClassifier(max_depth=4), max_outer_loop=1, max_inner_loop=3, cv=2),
+])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
 def test_fit_predict_and_verdict_flag_mislabelled_examples():
     x, clean, noisy = noisy_blobs()
-    clf = MeMomentumClassifier(epochs=8, max_outer_loop=1, max_inner_loop=3, seed=3).fit(x, noisy)
-    assert clf.n_classes_ == 3
+    names = np.array(["cat", "dog", "eel"])
+    clf = MeMomentumClassifier(epochs=8, max_outer_loop=1, max_inner_loop=3, seed=3, device="cpu")
+    clf.fit(x, names[noisy])
+    np.testing.assert_array_equal(clf.classes_, names)
+    assert clf.n_features_in_ == 5
     v = clf.verdict_
-    assert set(v) == {"given_label", "predicted_label", "confidence", "is_confident"}
-    assert all(len(a) == len(x) for a in v.values())
+    assert list(v.columns) == ["given_label", "predicted_label", "confidence", "is_label_issue", "label_quality",
+                               "is_confident"]
+    assert len(v) == len(x)
+    np.testing.assert_array_equal(v["given_label"], names[noisy])  # the user's labels, not class numbers
+    np.testing.assert_array_equal(v["is_label_issue"], v["predicted_label"] != names[noisy])
+    np.testing.assert_array_equal(clf.confident_, ~v["is_label_issue"].to_numpy())
     assert np.all((v["confidence"] > 0) & (v["confidence"] <= 1))
-    np.testing.assert_array_equal(v["is_confident"], v["predicted_label"] == noisy)
+    assert np.all((v["label_quality"] >= 0) & (v["label_quality"] <= 1))
     # the trusted examples are far cleaner than the labels as given
-    assert np.mean(noisy[v["is_confident"]] == clean[v["is_confident"]]) > np.mean(noisy == clean) + 0.2
-    assert clf.score(x, clean) > 0.9
+    kept = clf.confident_
+    assert np.mean(noisy[kept] == clean[kept]) > np.mean(noisy == clean) + 0.2
+    # the quality score ranks wrong labels below right ones
+    wrong = noisy != clean
+    assert v["label_quality"][wrong].mean() < v["label_quality"][~wrong].mean() - 0.3
+    assert clf.score(x, names[clean]) > 0.9
     proba = clf.predict_proba(x[:7])
     assert proba.shape == (7, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
-    np.testing.assert_array_equal(clf.predict(x[:7]), proba.argmax(1))
+    np.testing.assert_array_equal(clf.predict(x[:7]), names[proba.argmax(1)])
 
 
-def test_same_seed_same_verdict():
+def test_same_seed_same_verdict_and_pickled_model_predicts_the_same():
     x, _, noisy = noisy_blobs(n=300)
-    a = MeMomentumClassifier(epochs=3, max_outer_loop=1, max_inner_loop=2).fit(x, noisy)
-    b = MeMomentumClassifier(epochs=3, max_outer_loop=1, max_inner_loop=2).fit(x, noisy)
+    a = MeMomentumClassifier(epochs=3, max_outer_loop=1, max_inner_loop=2, device="cpu").fit(x, noisy)
+    b = MeMomentumClassifier(epochs=3, max_outer_loop=1, max_inner_loop=2, device="cpu").fit(x, noisy)
     np.testing.assert_array_equal(a.verdict_["predicted_label"], b.verdict_["predicted_label"])
     np.testing.assert_array_equal(a.verdict_["confidence"], b.verdict_["confidence"])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(x), a.predict_proba(x))
 
 
-def test_errors_are_one_sentence_input_errors():
+def test_sklearn_model_rounds_clean_the_training_set():
+    """Any scikit-learn classifier gets Me-Momentum's rounds: each refits a clone on the
+    confident set, picked by noisy-validation accuracy; ``method="ce"`` is one fit."""
+    x, clean, noisy = noisy_blobs(n=400, noise=0.35)
+    hgb = HistGradientBoostingClassifier(max_iter=20)
+    clf = MeMomentumClassifier(hgb, max_outer_loop=2, max_inner_loop=3, seed=2, cv=3, threads=1).fit(x, noisy)
+    assert clf.estimator_ is not hgb and not hasattr(hgb, "classes_")  # the user's model stays unfitted
+    assert clf.estimator_.random_state == 2  # a clone without a random_state gets the seed
+    rounds = clf.summary_["rounds"]
+    assert rounds and {r["outer"] for r in rounds} == {1, 2}
+    assert all(r["n_confident"] < len(x) for r in rounds)
+    fits = clf.summary_["history"]
+    assert clf.summary_["best_val_accuracy"] == max(h["val_accuracy"] for h in fits)
+    kept = clf.confident_
+    assert np.mean(noisy[kept] == clean[kept]) > np.mean(noisy == clean) + 0.2
+    ce = MeMomentumClassifier(hgb, method="ce", threads=1).fit(x, noisy)
+    assert ce.summary_["fits"] == 1 and ce.summary_["rounds"] == []
+
+
+def test_a_model_without_predict_proba_gets_one_hot_probabilities():
+    from sklearn.svm import LinearSVC
+    x, _, noisy = noisy_blobs(n=200)
+    clf = MeMomentumClassifier(LinearSVC(), max_outer_loop=1, max_inner_loop=2).fit(x, noisy)
+    proba = clf.predict_proba(x)
+    assert set(np.unique(proba)) == {0.0, 1.0} and np.all(proba.sum(1) == 1)
+
+
+def test_works_in_pipeline_cross_val_score_and_grid_search():
+    x, clean, noisy = noisy_blobs(n=240)
+    labels = np.array(["a", "b", "c"])[noisy]
+    pipe = make_pipeline(StandardScaler(), MeMomentumClassifier(tiny_network, lr=0.1, **QUICK))
+    scores = cross_val_score(pipe, x, labels, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.5)
+    grid = GridSearchCV(MeMomentumClassifier(tiny_network, **QUICK), {"lr": [1e-4, 0.1]}, cv=2).fit(x, labels)
+    assert grid.best_params_ == {"lr": 0.1}  # 1e-4 barely moves the network in two epochs
+    assert set(grid.predict(x[:10])) <= set(labels)
+
+
+def test_network_factory_builds_each_outer_loop_from_the_seed():
+    calls = []
+
+    def factory(n_features, n_classes):
+        calls.append((n_features, n_classes))
+        return tiny_network(n_features, n_classes)
+
+    x, _, noisy = noisy_blobs(n=200)
+    clf = MeMomentumClassifier(factory, epochs=2, max_outer_loop=2, max_inner_loop=2, device="cpu").fit(x, noisy)
+    assert set(calls) == {(5, 3)} and len(calls) >= 3  # the check, two outer loops, the best model
+    assert isinstance(clf.estimator_, nn.Sequential)
+    again = MeMomentumClassifier(factory, epochs=2, max_outer_loop=2, max_inner_loop=2, device="cpu").fit(x, noisy)
+    np.testing.assert_array_equal(clf.predict_proba(x), again.predict_proba(x))
+
+
+@pytest.mark.parametrize("model, message", [
+    (lambda d, k: "not a network", "returned str, not a torch.nn.Module"),
+    (lambda d, k: nn.Linear(d, k + 1), r"returns \(2, 4\) for a batch of 2; it must return \(2, 3\) logits"),
+    (lambda d, k: nn.Linear(d + 1, k), "fails on a batch of the data"),
+    (nn.Linear(5, 3), "network instance; pass a function"),
+    (HistGradientBoostingClassifier, "is the class HistGradientBoostingClassifier; pass an instance"),
+    (42, "model must be None, a model name, a scikit-learn classifier or a function"),
+    ("transformer", "unknown model 'transformer'"),
+])
+def test_bad_models_are_refused_in_one_sentence(model, message):
+    x, _, noisy = noisy_blobs(n=60)
+    with pytest.raises(InputError, match=message):
+        MeMomentumClassifier(model, **QUICK).fit(x, noisy)
+
+
+def test_errors_follow_scikit_learn():
     x, _, noisy = noisy_blobs(n=100)
-    with pytest.raises(InputError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         MeMomentumClassifier().predict(x)
-    with pytest.raises(InputError, match="100 rows in x but 99 labels"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[100, 99\]"):
         MeMomentumClassifier().fit(x, noisy[:99])
-    with pytest.raises(InputError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter 'colour'"):
         MeMomentumClassifier().set_params(colour="red")
-    clf = MeMomentumClassifier(epochs=1, max_outer_loop=1, max_inner_loop=1).fit(x, noisy)
-    with pytest.raises(InputError, match="shape"):
+    with pytest.raises(ValueError, match="one class only"):
+        MeMomentumClassifier(**QUICK).fit(x, np.full(100, "cat"))
+    with pytest.raises(InputError, match="val-fraction must be between 0 and 1"):
+        MeMomentumClassifier(val_fraction=1.5).fit(x, noisy)
+    clf = MeMomentumClassifier(epochs=1, max_outer_loop=1, max_inner_loop=1, device="cpu").fit(x, noisy)
+    with pytest.raises(ValueError, match="X has 3 features, but MeMomentumClassifier is expecting 5"):
         clf.predict(x[:, :3])
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
     assert clf.get_params()["epochs"] == 1
+
+
+def test_images_keep_working():
+    rs = np.random.RandomState(0)
+    y = np.repeat([0, 1], 40)
+    x = (rs.rand(80, 14, 14) * 100 + 100 * y[:, None, None]).astype(np.uint8)
+    clf = MeMomentumClassifier(model="lenet", threads=1, **QUICK).fit(x, np.array(["off", "on"])[y])
+    assert clf.predict(x[:4]).tolist() == clf.verdict_["predicted_label"][:4].tolist()
+    with pytest.raises(ValueError, match="shape"):
+        clf.predict(x[:, :, :10])
+
+
+def test_verdict_is_a_dict_of_columns_without_pandas(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now fails
+    x, _, noisy = noisy_blobs(n=100)
+    clf = MeMomentumClassifier(HistGradientBoostingClassifier(max_iter=5), max_outer_loop=1, threads=1).fit(x, noisy)
+    assert isinstance(clf.verdict_, dict)
+    assert {"given_label", "predicted_label", "confidence", "is_label_issue", "label_quality"} <= set(clf.verdict_)
+    np.testing.assert_array_equal(clf.verdict_["given_label"], noisy)

@@ -1,0 +1,304 @@
+"""A practitioner's table: a ``.csv`` or ``.parquet`` file with one row per example.
+
+One column holds the (possibly noisy) label (``--label-column``, default ``label``); the
+numeric columns are the features. What the reader does with the rest, so that nothing is
+lost without a word (each is returned as a note, and :func:`load_table` prints them):
+
+* columns that are not numeric (text, dates, categories), and numeric columns with no
+  value at all, are dropped, by name, with the reason;
+* rows without a label, and rows with a missing or infinite value in a kept feature
+  column, are dropped, with the count, the first row numbers and the columns responsible;
+* labels of any kind (text such as ``"cat"``, integers such as ``3`` or ``1999``) become
+  classes ``0..K-1`` in sorted order (numerically for numbers, alphabetically otherwise);
+  :attr:`Dataset.class_names` keeps the user's labels in that order, so that outputs can
+  show them (``classes.json`` is that list);
+* an optional column ``split`` with the values ``train`` and ``test`` (any case) marks a
+  held-out test set, whose labels are taken as correct and scored against; without it
+  every row trains.
+
+Row numbers count the table's data rows from 0 (the header is not a row); ``examples.csv``'s
+``index`` counts the training rows kept, in file order (:attr:`Table.train_rows` maps it back
+to the file's rows). Reading needs
+pandas, and parquet also pyarrow: ``pip install "memomentum[tables]"``.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import is_table_file as is_table_name  # one rule for what a table's path looks like
+from ..errors import InputError
+from .dataset import Dataset
+
+__all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_frame"]
+
+SPLIT_COLUMN = "split"
+_SPLIT_VALUES = ("train", "test")
+_SHOWN = 5  # row numbers and column names quoted in a note before "..."
+
+
+@dataclass(frozen=True)
+class Table:
+    """What :func:`read_table` found: the data set and what it left out.
+
+    Attributes:
+        dataset: the :class:`Dataset` (float32 features, int64 classes, ``class_names``).
+        feature_columns: the columns used as features, in order.
+        notes: one sentence per thing the reader dropped or decided (empty when the table
+            was used whole).
+        train_rows, test_rows: the table row of every training (test) example, in order;
+            examples.csv's ``index`` counts the training rows, so ``train_rows[index]`` is
+            the row in the file.
+    """
+
+    dataset: Dataset
+    feature_columns: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    train_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    test_rows: np.ndarray | None = None
+
+
+def load_table(path: str | Path, *, label_column: str = "label", data_dir: str | None = None,
+               print_notes: bool = True) -> Dataset:
+    """Read a table as a :class:`Dataset`, printing the reader's notes to stderr.
+
+    Args:
+        path: a ``.csv`` or ``.parquet`` file; relative paths are resolved against
+            ``data_dir`` when given.
+        label_column: the column holding each row's label.
+        data_dir: the directory a relative ``path`` lies in.
+        print_notes: print each note as ``memomentum: note: ...`` on stderr.
+
+    Raises:
+        InputError: missing file, pandas or pyarrow not installed, no such label column,
+            no numeric feature column, fewer than two classes, a malformed ``split`` column.
+    """
+    table = read_table(path, label_column=label_column, data_dir=data_dir)
+    if print_notes:
+        for note in table.notes:
+            print(f"memomentum: note: {note}", file=sys.stderr)
+    return table.dataset
+
+
+def read_table(path: str | Path, *, label_column: str = "label", data_dir: str | None = None) -> Table:
+    """Read a ``.csv`` or ``.parquet`` file into a :class:`Table` (see the module's rules).
+
+    Args:
+        path: the file; relative paths are resolved against ``data_dir`` when given.
+        label_column: the column holding each row's label.
+        data_dir: the directory a relative ``path`` lies in.
+
+    Returns:
+        The :class:`Table`: the data set, the feature columns used, and the notes.
+
+    Raises:
+        InputError: as :func:`load_table`.
+    """
+    p = Path(str(path).strip()).expanduser()
+    if data_dir is not None and not p.is_absolute():
+        p = Path(data_dir).expanduser() / p
+    if not p.is_file():
+        raise InputError(f"no table found at {p}")
+    frame = _read_frame(p)
+    return table_from_frame(frame, label_column=label_column, name=p.name, where=str(p))
+
+
+def _import_pandas(what: str):
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InputError(f"reading {what} needs pandas, which is not installed; "
+                         f"pip install \"memomentum[tables]\"") from None
+    return pd
+
+
+def _read_frame(p: Path):
+    pd = _import_pandas(str(p))
+    try:
+        if p.suffix.lower() == ".parquet":
+            try:
+                import pyarrow  # noqa: F401 -- pandas' parquet engine
+            except ImportError:
+                raise InputError(f"reading {p} needs pyarrow, which is not installed; "
+                                 f"pip install \"memomentum[tables]\"") from None
+            return pd.read_parquet(p)
+        return pd.read_csv(p)
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{p} is empty: a table needs a header row and data rows") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot read the table {p}: {first}") from None
+    except Exception as e:  # pyarrow's own errors (corrupt parquet) have no common base
+        raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
+
+
+def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
+                     where: str = "the table") -> Table:
+    """Turn a pandas DataFrame into a :class:`Table` (see the module's rules).
+
+    Args:
+        frame: the DataFrame, one row per example.
+        label_column: the column holding each row's label.
+        name: what reports call the data set.
+        where: how messages name the table's origin.
+    """
+    pd = _import_pandas(where)
+    columns = [str(c) for c in frame.columns]
+    if label_column not in columns:
+        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+        raise InputError(f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
+                         f"name the label column with --label-column")
+    frame = frame.set_axis(columns, axis=1)
+    if columns.count(label_column) > 1:
+        raise InputError(f"{where} has {columns.count(label_column)} columns named {label_column!r}; "
+                         f"the label column must be unique")
+    if len(frame) == 0:
+        raise InputError(f"{where} has a header but no data rows")
+    notes: list[str] = []
+    is_test = _split_mask(frame, where) if SPLIT_COLUMN in columns and label_column != SPLIT_COLUMN else None
+    if is_test is not None:
+        notes.append(f"column {SPLIT_COLUMN!r} marks {int(is_test.sum())} test rows and {int((~is_test).sum())} "
+                     f"training rows")
+    candidates = [c for c in columns if c not in (label_column, SPLIT_COLUMN if is_test is not None else None)]
+    features, dropped = _feature_columns(frame, candidates, pd)
+    for reason, names in dropped.items():
+        notes.append(f"dropped {len(names)} column{'s' if len(names) > 1 else ''} {_quote(names)}: {reason}")
+    if not features:
+        others = (f" (column{'s' if len(candidates) > 1 else ''} {_quote(candidates)} "
+                  f"{'are' if len(candidates) > 1 else 'is'} not numeric or empty)") if candidates else ""
+        raise InputError(f"{where} has no numeric feature column besides the label {label_column!r}{others}")
+    x = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    labels = frame[label_column]
+    keep = _rows_to_keep(x, labels.isna().to_numpy(), features, notes)
+    rows = np.flatnonzero(keep)
+    train_rows = rows if is_test is None else rows[~is_test[rows]]
+    test_rows = None if is_test is None else rows[is_test[rows]]
+    if train_rows.size == 0:
+        raise InputError(f"{where} has no training row with a label and complete features")
+    class_values, y_train = _encode_labels(labels.to_numpy()[train_rows], label_column, where)
+    y_test = None
+    if test_rows is not None and test_rows.size:
+        y_test = _encode_test_labels(labels.to_numpy()[test_rows], class_values, test_rows, where)
+    elif test_rows is not None:
+        notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
+        test_rows = None
+    x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32[rows])):
+        raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
+    ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
+                  class_values)
+    return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
+                 test_rows=test_rows)
+
+
+def _split_mask(frame, where: str) -> np.ndarray:
+    """True for the rows the ``split`` column marks as test rows."""
+    values = frame[SPLIT_COLUMN].astype("string").str.strip().str.lower()
+    bad = values.isna() | ~values.isin(_SPLIT_VALUES)
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{where} has the value {frame[SPLIT_COLUMN].iloc[first]!r} in its {SPLIT_COLUMN!r} column "
+                         f"at row {first}; that column must hold train or test in every row (or rename it)")
+    return (values == "test").to_numpy(dtype=bool)
+
+
+def _feature_columns(frame, candidates: list[str], pd) -> tuple[list[str], dict[str, list[str]]]:
+    """The numeric columns with at least one value, and the dropped ones by reason."""
+    kept: list[str] = []
+    dropped: dict[str, list[str]] = {}
+    for c in candidates:
+        col = frame[c]
+        if pd.api.types.is_bool_dtype(col.dtype) or (pd.api.types.is_numeric_dtype(col.dtype)
+                                                     and not pd.api.types.is_complex_dtype(col.dtype)):
+            if col.isna().all():
+                dropped.setdefault("no value in any row", []).append(c)
+            else:
+                kept.append(c)
+        else:
+            why = "dates or times are not numeric features" if pd.api.types.is_datetime64_any_dtype(col.dtype) \
+                else f"not numeric ({col.dtype}); encode them as numbers to use them"
+            dropped.setdefault(why, []).append(c)
+    return kept, dropped
+
+
+def _rows_to_keep(x: np.ndarray, label_missing: np.ndarray, features: list[str], notes: list[str]) -> np.ndarray:
+    """Rows with a label and a finite value in every feature column; notes for the rest."""
+    keep = ~label_missing
+    if label_missing.any():
+        notes.append(f"dropped {int(label_missing.sum())} row{'s' if label_missing.sum() > 1 else ''} without a label "
+                     f"(rows {_rows(np.flatnonzero(label_missing))})")
+    bad_value = ~np.isfinite(x)
+    incomplete = bad_value.any(axis=1) & keep
+    if incomplete.any():
+        per_column = bad_value[incomplete].sum(axis=0)
+        worst = [f"{features[j]} ({int(per_column[j])})" for j in np.argsort(-per_column, kind="stable")
+                 if per_column[j]][:_SHOWN]
+        notes.append(f"dropped {int(incomplete.sum())} row{'s' if incomplete.sum() > 1 else ''} with a missing or "
+                     f"infinite feature value (rows {_rows(np.flatnonzero(incomplete))}; columns: {', '.join(worst)})")
+        keep &= ~incomplete
+    return keep
+
+
+def _label_order(values: np.ndarray) -> list:
+    """The distinct labels, sorted: numerically when all are numbers, else as text."""
+    distinct = list(dict.fromkeys(values.tolist()))
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in distinct):
+        ordered = sorted(distinct)
+        if all(float(v).is_integer() for v in ordered):  # 3.0 from a float column with gaps shows as 3
+            ordered = list(dict.fromkeys(int(v) for v in ordered))
+        return ordered
+    return sorted(distinct, key=str)
+
+
+def _encode_labels(values: np.ndarray, label_column: str, where: str) -> tuple[list, np.ndarray]:
+    """Classes 0..K-1 for the training labels, and the labels in class order."""
+    classes = _label_order(values)
+    if len(classes) < 2:
+        raise InputError(f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
+                         f"at least two classes are needed")
+    index = {_key(c): k for k, c in enumerate(classes)}
+    y = np.fromiter((index[_key(v)] for v in values.tolist()), dtype=np.int64, count=values.size)
+    return classes, y
+
+
+def _encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, where: str) -> np.ndarray:
+    index = {_key(c): k for k, c in enumerate(classes)}
+    y = np.fromiter((index.get(_key(v), -1) for v in values.tolist()), dtype=np.int64, count=values.size)
+    if (y < 0).any():
+        first = int(np.flatnonzero(y < 0)[0])
+        raise InputError(f"{where} has the label {values[first]!r} in test row {int(rows[first])}, which no training "
+                         f"row has; a test label must be one of the training classes")
+    return y
+
+
+def _key(value):
+    """One key per label whatever its numeric type (3, 3.0 and numpy's 3 are one class)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return ("n", float(value))
+    return ("s", str(value))
+
+
+def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list) -> Dataset:
+    xd = x.astype(np.float64)
+    return Dataset(
+        name=name, x_train=x, y_train=y, x_test=x_test, y_test=y_test, num_classes=len(classes),
+        mean=tuple(float(v) for v in xd.mean(axis=0)),
+        std=tuple(float(max(v, 1e-6)) for v in xd.std(axis=0)),
+        augment="none", default_model="mlp", labels_are_clean=False,
+        class_names=tuple(str(c) for c in classes),
+    )
+
+
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:_SHOWN])
+    return shown + (", ..." if rows.size > _SHOWN else "")
+
+
+def _quote(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_SHOWN])
+    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
