@@ -1,0 +1,751 @@
+"""The run report: ``memomentum report RUN_DIR`` writes ``RUN_DIR/report.html``.
+
+One self-contained HTML file (charts and images embedded as base64 PNG; no other file,
+no URL) that shows a finished run: its settings and result, the validation accuracy of
+every epoch with the outer loops and rounds marked, the confident set per round, the recall
+per difficulty quintile (runs that tracked difficulty), the confident examples per class,
+the given-vs-predicted confusion matrix, and the examples most likely to be mislabelled
+(as an image grid for image data).
+
+It reads the run directory's files (``summary.json``, ``config.json``, ``history.csv``,
+``examples.csv``, ``classes.json``) and, for the image grid only, the few images it shows:
+from the files named in ``examples.csv`` (image-file datasets), else from the dataset that
+``config.json`` names. The charts need matplotlib (the ``plots`` extra).
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+REPORT = "report.html"
+SUMMARY = "summary.json"  # the same names as memomentum.outputs, read here without importing torch
+CONFIG = "config.json"
+
+# Class names of the built-in datasets that ship without them (their readers return numbered
+# classes), so that the report says "Sneaker" rather than 7.
+KNOWN_CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                      "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+MISSING_DIFFICULTY = "not tracked (run with --track-difficulty)"
+DEFAULT_LABEL_ERRORS = 24
+_THUMB_SIDE = 128  # larger images are shown down-sampled to about this side
+
+
+@dataclass
+class RunFiles:
+    """What the report reads from a finished run directory.
+
+    Attributes:
+        run_dir: the run directory.
+        summary, config: ``summary.json`` and ``config.json`` as dictionaries.
+        history: the rows of ``history.csv`` (numbers as floats).
+        examples: the columns of ``examples.csv`` as strings, or None without that file.
+        class_names: the classes' names in label order (``classes.json``, else the
+            dataset's known names), or None (numbered classes).
+    """
+
+    run_dir: Path
+    summary: dict
+    config: dict
+    history: list[dict]
+    examples: dict[str, np.ndarray] | None
+    class_names: list[str] | None
+
+
+@dataclass
+class Verdicts:
+    """The examples of T as label indices and per-example flags, from ``examples.csv``."""
+
+    index: np.ndarray  # position in the dataset's training set
+    given: np.ndarray  # class indices
+    predicted: np.ndarray
+    true: np.ndarray | None  # -1 where unknown; None when no true label is known
+    suspect: np.ndarray  # bool: a label issue (not in the confident set)
+    confidence: np.ndarray | None  # the prediction's confidence, in [0, 1]
+    quality: np.ndarray | None  # label_quality, higher = more likely correct
+    files: np.ndarray | None  # image file per example (image-file datasets)
+    num_classes: int
+
+
+def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> Path:
+    """Write ``report.html`` into a finished run directory, atomically.
+
+    Args:
+        run_dir: a directory written by ``memomentum run`` (it must hold ``summary.json``).
+        dataset: the run's :class:`memomentum.data.Dataset` when it is already in memory
+            (the end of a run passes it); by default the images of the label-error grid are
+            read from the files ``examples.csv`` names or from the dataset in ``config.json``.
+        max_label_errors: how many of the most likely label errors to show.
+
+    Returns:
+        The path of the report.
+
+    Raises:
+        InputError: ``run_dir`` is not a finished run directory, one of its files cannot be
+            read, or matplotlib (the ``plots`` extra) is not installed.
+    """
+    if not isinstance(max_label_errors, int) or max_label_errors < 0:
+        raise InputError(f"max_label_errors must be a whole number of at least 0, got {max_label_errors!r}")
+    run = read_run(run_dir)
+    _require_matplotlib()
+    page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
+    from .outputs import write_text  # imported here: outputs imports torch, the report itself does not need it
+    path = run.run_dir / REPORT
+    try:
+        write_text(path, page)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
+# -- reading the run directory -------------------------------------------------------------
+def read_run(run_dir) -> RunFiles:
+    """Read a finished run directory (see :class:`RunFiles`); :class:`InputError` with one
+    sentence when it is not one."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise InputError(f"there is no run directory {run_dir}")
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file, not a run directory written by memomentum run")
+    if not (run_dir / SUMMARY).is_file():
+        unfinished = (run_dir / "checkpoint.pt").exists()
+        raise InputError(f"{run_dir} holds no finished run (no {SUMMARY}"
+                         f"{'; the run is unfinished, resume it first' if unfinished else ''})")
+    summary = _read_json(run_dir / SUMMARY, dict)
+    config = _read_json(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
+    history = _read_history(run_dir / "history.csv")
+    examples = _read_columns(run_dir / "examples.csv") if (run_dir / "examples.csv").is_file() else None
+    names = _read_class_names(run_dir / "classes.json") if (run_dir / "classes.json").is_file() else None
+    if names is None:
+        names = KNOWN_CLASS_NAMES.get(str(summary.get("dataset", config.get("dataset"))))
+    return RunFiles(run_dir, summary, config, history, examples, names)
+
+
+def _read_json(path: Path, kind: type):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, kind):
+        raise InputError(f"{path} does not hold a JSON {'object' if kind is dict else 'list'}")
+    return data
+
+
+def _read_class_names(path: Path) -> list[str]:
+    data = _read_json(path, (list, dict))
+    if isinstance(data, dict):  # {"0": "cat", ...}: ordered by label
+        try:
+            return [str(data[k]) for k in sorted(data, key=int)]
+        except ValueError:
+            raise InputError(f"{path} maps labels to names, but not every key is a label number") from None
+    return [str(name) for name in data]
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    header, rows = _read_rows(path)
+    out = []
+    for row in rows:
+        record = dict(zip(header, row))
+        try:
+            out.append({k: float(record[k]) for k in ("outer", "inner", "epoch", "val_accuracy")}
+                       | {"train_loss": _float_or_nan(record.get("train_loss", ""))})
+        except (KeyError, ValueError):
+            raise InputError(f"{path} is not a memomentum history (a row lacks outer, inner, epoch or val_accuracy)") from None
+    return out
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _read_columns(path: Path) -> dict[str, np.ndarray]:
+    header, rows = _read_rows(path)
+    rows = [r for r in rows if len(r) == len(header)]
+    return {name: np.array([r[i] for r in rows], dtype=object) for i, name in enumerate(header)}
+
+
+def verdicts(run: RunFiles) -> Verdicts | None:
+    """The examples of ``examples.csv`` with labels as class indices (labels may be written
+    as numbers or as the class names of ``classes.json``), or None without that file."""
+    ex = run.examples
+    if ex is None or "given_label" not in ex or "predicted_label" not in ex:
+        return None
+    path = run.run_dir / "examples.csv"
+    names = run.class_names
+    lookup = {name: i for i, name in enumerate(names)} if names else {}
+
+    def label(text: str) -> int:
+        if text == "":
+            return -1
+        if text in lookup:
+            return lookup[text]
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(f"{path} holds the label {text!r}, which classes.json does not list") from None
+
+    def labels(column: str) -> np.ndarray:
+        values, inverse = np.unique(ex[column].astype(str), return_inverse=True)  # a few classes, many rows
+        return np.array([label(t) for t in values], dtype=np.int64)[inverse].reshape(-1)
+
+    given, predicted = labels("given_label"), labels("predicted_label")
+    true = labels("true_label") if "true_label" in ex else None
+    if "is_label_issue" in ex:
+        suspect = _flags(ex["is_label_issue"])
+    elif "is_confident" in ex:
+        suspect = ~_flags(ex["is_confident"])
+    else:
+        suspect = predicted != given
+    known = [a for a in (given, predicted, true) if a is not None and a.size]
+    k = max([len(names) if names else 0] + [int(a.max()) + 1 for a in known])
+    return Verdicts(index=_ints(ex.get("index"), given.size), given=given, predicted=predicted,
+                    true=true if true is not None and (true >= 0).any() else None, suspect=suspect,
+                    confidence=_floats(ex.get("confidence")), quality=_floats(ex.get("label_quality")),
+                    files=ex.get("file"), num_classes=k)
+
+
+def _flags(column: np.ndarray) -> np.ndarray:
+    return np.array([str(v).strip().lower() in ("1", "true", "yes") for v in column], dtype=bool)
+
+
+def _floats(column) -> np.ndarray | None:
+    return None if column is None else np.array([_float_or_nan(v) for v in column], dtype=np.float64)
+
+
+def _ints(column, n: int) -> np.ndarray:
+    return np.arange(n) if column is None else np.array([int(v) for v in column], dtype=np.int64)
+
+
+# -- choosing the label errors ---------------------------------------------------------------
+def likely_label_errors(v: Verdicts, limit: int) -> tuple[np.ndarray, str]:
+    """Rows of ``v`` most likely mislabelled, most likely first, and how they were ranked:
+    the lowest ``label_quality`` when the run wrote it, else the suspects the network
+    assigns to another class with the highest confidence."""
+    if v.quality is not None and not np.isnan(v.quality).all():
+        # label_quality is written with 6 decimals, so many suspects tie at 0: the network's
+        # confidence in its own (other) class breaks the ties
+        quality = np.where(np.isnan(v.quality), np.inf, v.quality)
+        confidence = np.zeros_like(quality) if v.confidence is None else np.nan_to_num(v.confidence, nan=0.0)
+        order = np.lexsort((-confidence, quality))
+        return order[:limit], "lowest label quality first; ties: the most confident prediction first"
+    rows = np.flatnonzero(v.suspect & (v.predicted != v.given))
+    if v.confidence is not None:
+        rows = rows[np.argsort(-np.nan_to_num(v.confidence[rows], nan=-1.0), kind="stable")]
+    return rows[:limit], "suspects the network assigns to another class, most confident first"
+
+
+def load_images(run: RunFiles, v: Verdicts, rows: np.ndarray, *, dataset=None) -> tuple[list | None, str]:
+    """The images of ``rows`` (uint8 H x W x C arrays), or None and why not."""
+    if rows.size == 0:
+        return [], ""
+    if v.files is not None:
+        return _images_from_files([str(v.files[r]) for r in rows])
+    ds = dataset
+    if ds is None:
+        name = run.config.get("dataset", run.summary.get("dataset"))
+        if not name or name == "arrays":
+            return None, "the run's data were given in memory, so the report cannot read its images"
+        from .config import is_table_file
+        if is_table_file(name):
+            return None, "the data are a table, not images"
+        try:
+            from .data import load_dataset
+            ds = load_dataset(name, data_dir=run.config.get("data_dir"), cache_dir=run.config.get("cache_dir"),
+                              image_size=run.config.get("image_size"),
+                              store_format=run.config.get("store_format") or "jpeg",
+                              train_set=run.config.get("train_set") or "noisy", progress=False)
+        except Exception as e:  # the grid is an extra: a dataset that cannot be read leaves the table
+            return None, f"the images could not be read ({e})"
+    if getattr(ds.x_train, "ndim", 0) != 4:
+        return None, "the data are a table of features, not images"
+    idx = v.index[rows]
+    if idx.size and (idx.min() < 0 or idx.max() >= len(ds.x_train)):
+        return None, "examples.csv does not match the dataset (an index lies outside its training set)"
+    order = np.argsort(idx, kind="stable")  # packed stores read fastest in index order
+    picked = np.asarray(ds.x_train[idx[order]])
+    images = [None] * idx.size
+    for j, i in enumerate(order):
+        images[i] = picked[j]
+    return images, ""
+
+
+def _images_from_files(paths: list[str]) -> tuple[list | None, str]:
+    try:
+        from PIL import Image
+    except ImportError:
+        return None, "reading the image files needs Pillow (pip install memomentum[images])"
+    images = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                im.thumbnail((_THUMB_SIDE * 2, _THUMB_SIDE * 2))
+                images.append(np.asarray(im))
+        except OSError as e:
+            return None, f"the image {p} could not be read ({e.strerror or e})"
+    return images, ""
+
+
+# -- charts (matplotlib) -----------------------------------------------------------------------
+def _require_matplotlib() -> None:
+    import importlib
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise InputError("the report draws its charts with matplotlib, which is not installed: "
+                         "pip install memomentum[plots]") from None
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+    return Figure(figsize=(width, height), dpi=100)
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return _data_uri(buf.getvalue())
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _phase_label(outer: int, inner: int) -> str:
+    return f"outer {outer}: first phase" if inner == 0 else f"round {outer}.{inner}"
+
+
+def progress_chart(history: list[dict], best_at: dict | None) -> str:
+    """Validation accuracy (and training loss) of every epoch; solid lines start an outer
+    loop, dotted lines a round, and each phase is labelled."""
+    fig = _figure(11, 4.2)
+    ax = fig.add_subplot()
+    x = np.arange(1, len(history) + 1)
+    ax.plot(x, [h["val_accuracy"] for h in history], color="#1f77b4", lw=1.6, marker="." if len(x) < 60 else None,
+            label="validation accuracy")
+    loss = np.array([h["train_loss"] for h in history])
+    twin = None
+    if np.isfinite(loss).any():
+        ax2 = twin = ax.twinx()
+        ax2.plot(x, loss, color="#999999", lw=1, ls="--", label="training loss")
+        ax2.set_ylabel("training loss", color="#666666")
+        ax2.tick_params(axis="y", colors="#666666")
+    starts = [i for i in range(len(history))
+              if i == 0 or (history[i]["outer"], history[i]["inner"]) != (history[i - 1]["outer"], history[i - 1]["inner"])]
+    for j, i in enumerate(starts):
+        h = history[i]
+        if i > 0:
+            new_outer = h["outer"] != history[i - 1]["outer"]
+            ax.axvline(i + 0.5, color="#444444" if new_outer else "#888888", lw=1.2 if new_outer else 0.8,
+                       ls="-" if new_outer else ":")
+        end = starts[j + 1] if j + 1 < len(starts) else len(history)
+        if h["inner"] == 0:
+            ax.axvspan(i + 0.5, end + 0.5, color="#f2f2f2", zorder=0)
+        ax.text((i + end) / 2 + 0.5, 1.01, _phase_label(int(h["outer"]), int(h["inner"])), rotation=90 if len(starts) > 8 else 0,
+                ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
+    if best_at:
+        for i, h in enumerate(history):
+            if (h["outer"], h["inner"], h["epoch"]) == (best_at.get("outer"), best_at.get("inner"), best_at.get("epoch")):
+                ax.plot([i + 1], [h["val_accuracy"]], marker="*", ms=14, color="#d62728", ls="none",
+                        label="best validation (the model kept)")
+                break
+    ax.set_xlim(0.5, len(history) + 0.5)
+    ax.set_xlabel("epoch, counted over the whole run (grey: first phases; solid line: new outer loop; dotted: new round)")
+    ax.set_ylabel("validation accuracy (%)")
+    _legend_below(ax, twin)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _legend_below(ax, twin) -> None:
+    """One legend for an axis and its twin, under the plot where it hides no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if twin is not None:
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(handles), fontsize=8,
+              frameon=False)
+
+
+def rounds_chart(rounds: list[dict]) -> str:
+    """Confident-set size (bars) and its label precision and recall (lines) per round."""
+    fig = _figure(min(9.0, 4.0 + 0.8 * len(rounds)), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(1, len(rounds) + 1)
+    ax.bar(x, [r.get("n_confident", 0) for r in rounds], color="#9ecae1", label="confident examples")
+    ax.set_xticks(list(x), [f"{r.get('outer')}.{r.get('inner')}" for r in rounds])
+    ax.set_xlabel("round (outer.inner)")
+    ax.set_ylabel("confident examples")
+    if any("label_precision" in r for r in rounds):
+        ax2 = ax.twinx()
+        ax2.plot(x, [r.get("label_precision", math.nan) for r in rounds], "o-", color="#d62728", label="label precision")
+        ax2.plot(x, [r.get("label_recall", math.nan) for r in rounds], "s-", color="#2ca02c", label="label recall")
+        ax2.set_ylabel("%")
+        ax2.set_ylim(0, 100)
+        _legend_below(ax, ax2)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def difficulty_chart(difficulty: dict) -> str:
+    """Recall of the confident set in each difficulty quintile, one line per round."""
+    fig = _figure(7, 3.6)
+    ax = fig.add_subplot()
+    rounds = difficulty.get("rounds", [])
+    for r in rounds:
+        recall = r.get("recall", [])
+        ax.plot(np.arange(1, len(recall) + 1), recall, "o-", lw=1.2, label=str(r.get("round")))
+    ax.set_xticks([1, 2, 3, 4, 5])
+    ax.set_xlabel("difficulty quintile (1 = easiest)")
+    ax.set_ylabel("recall of the confident set (%)")
+    ax.set_ylim(0, 100)
+    if rounds:
+        ax.legend(fontsize=7, ncol=2 if len(rounds) > 6 else 1)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def confusion_chart(matrix: np.ndarray) -> str:
+    """The given-vs-predicted matrix as a heat map (for many classes)."""
+    fig = _figure(8, 7)
+    ax = fig.add_subplot()
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("given label")
+    fig.colorbar(im, ax=ax, label="share of the given label's examples")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def image_png(image: np.ndarray) -> str:
+    """One image as a PNG data URI (grey images scaled to their own range, large ones
+    down-sampled)."""
+    from matplotlib.image import imsave
+    a = np.asarray(image)
+    step = max(1, max(a.shape[:2]) // _THUMB_SIDE)
+    a = a[::step, ::step]
+    buf = io.BytesIO()
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 2:
+        imsave(buf, a, format="png", cmap="gray", vmin=0, vmax=max(float(a.max()), 1.0))
+    else:
+        imsave(buf, np.ascontiguousarray(a[:, :, :3]), format="png")
+    return _data_uri(buf.getvalue())
+
+
+# -- HTML ------------------------------------------------------------------------------------
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0 auto;
+       max-width: 1140px; padding: 16px 28px 48px; background: #fff; }
+h1 { font-size: 26px; margin: 8px 0 4px; }
+h2 { font-size: 20px; margin: 34px 0 8px; padding-bottom: 4px; border-bottom: 2px solid #e3e3e3; }
+p.lead { font-size: 16px; margin: 4px 0 12px; }
+nav a { margin-right: 14px; color: #1f5fa8; text-decoration: none; }
+.note { color: #666; font-size: 13px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
+th, td { border: 1px solid #d9d9d9; padding: 3px 9px; text-align: right; }
+th { background: #f4f6f8; }
+td.t, th.t { text-align: left; }
+.cols { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; }
+img.chart { max-width: 100%; border: 1px solid #eee; }
+.bar { display: inline-block; height: 10px; background: #6baed6; vertical-align: middle; }
+table.confusion td { min-width: 34px; }
+table.confusion td.diag { font-weight: 600; outline: 1px solid #999; }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure.ex { margin: 0; width: 136px; font-size: 12px; text-align: center; }
+figure.ex img { width: 112px; height: 112px; object-fit: contain; image-rendering: pixelated;
+                border: 1px solid #ccc; background: #000; }
+figure.ex .given { color: #b22222; }
+figure.ex .pred { color: #1a7f37; }
+details pre { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x: auto; }
+"""
+
+SECTIONS = [("result", "Settings and result"), ("progress", "Training progress"),
+            ("rounds", "Confident set per round"), ("difficulty", "Recall per difficulty quintile"),
+            ("classes", "Confident examples per class"), ("confusion", "Given vs predicted labels"),
+            ("label-errors", "Most likely label errors")]
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f} %"
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else _e(value)
+
+
+def _table(header: list[str], rows: list[list[str]], *, left: int = 1, cls: str = "") -> str:
+    """An HTML table; cells are already escaped HTML, the first ``left`` columns left-aligned."""
+    def cells(values, tag):
+        return "".join(f"<{tag}{' class=t' if i < left else ''}>{v}</{tag}>" for i, v in enumerate(values))
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return f"<table{f' class={cls}' if cls else ''}><tr>{cells(header, 'th')}</tr>{body}</table>"
+
+
+def _section(key: str, body: str) -> str:
+    title = dict(SECTIONS)[key]
+    return f'<section id="{key}"><h2 id="h-{key}">{_e(title)}</h2>\n{body}\n</section>\n'
+
+
+def _class_name(run: RunFiles, label: int) -> str:
+    if label < 0:
+        return ""
+    names = run.class_names
+    return names[label] if names and label < len(names) else str(label)
+
+
+def headline(run: RunFiles) -> str:
+    """One sentence: what ran and what came out."""
+    s = run.summary
+    noise = s.get("noise_type")
+    if noise == "none":
+        noise_text = "labels as given"
+    else:
+        rate = "" if s.get("noise_rate") is None else f" {s['noise_rate']:g}"
+        noise_text = f"{noise} noise{rate} (realised {_pct(s.get('realised_noise_rate'))})"
+    fc = s.get("final_confident") or {}
+    text = (f"{s.get('method', 'memomentum')} on {s.get('dataset')} ({s.get('model')}), {noise_text}, "
+            f"seed {s.get('seed')}: test accuracy {_pct(s.get('test_accuracy'))}")
+    if "n_confident" in fc:
+        text += f"; {fc['n_confident']:,} of {s.get('n_train', 0):,} training examples kept as confident"
+        if "label_precision" in fc:
+            text += f" (label precision {_pct(fc['label_precision'])}, recall {_pct(fc['label_recall'])})"
+    return text + "."
+
+
+def result_section(run: RunFiles) -> str:
+    s = run.summary
+    fc = s.get("final_confident") or {}
+    best = s.get("best_at") or {}
+    where = (f" (outer {best.get('outer')}, {'first phase' if best.get('inner') == 0 else 'round ' + str(best.get('inner'))}"
+             f", epoch {best.get('epoch')})") if best else ""
+    val_kind = "clean" if s.get("mode") == "clothing1m" else "noisy"
+    rows = [["test accuracy", _e(_pct(s.get("test_accuracy")))],
+            [f"best validation accuracy ({val_kind} labels)", _e(_pct(s.get("best_val_accuracy")) + where)]]
+    if "assembled_test_accuracy" in s:
+        rows.append(["test accuracy of the per-class assembled model", _e(_pct(s["assembled_test_accuracy"]))])
+    rows.append(["realised label noise", _e(_pct(s.get("realised_noise_rate")))])
+    if "noisy_label_precision" in s:
+        rows.append(["correct given labels (training part)", _e(_pct(s["noisy_label_precision"]))])
+    if "n_confident" in fc:
+        rows.append(["confident examples", f"{fc['n_confident']:,} of {s.get('n_train', 0):,}"])
+    if "label_precision" in fc:
+        rows.append(["label precision of the confident set", _e(_pct(fc["label_precision"]))])
+        rows.append(["label recall of the confident set", _e(_pct(fc["label_recall"]))])
+    rows += [["training / validation examples", f"{s.get('n_train', 0):,} / {s.get('n_val', 0):,}"],
+             ["epochs", _count(s.get("epochs_run", ""))],
+             ["wall time", _e(f"{s.get('wall_time_s', 0):,.1f} s on {s.get('device', '?')}"
+                              + (f", {s['threads']} thread{'s' if s['threads'] != 1 else ''}" if "threads" in s else ""))]]
+    result = _table(["result", ""], rows, left=2)
+    settings = _settings_table(run.config)
+    dump = _e(json.dumps(s, indent=2))
+    return _section("result", f'<div class="cols"><div>{result}</div><div>{settings}</div></div>'
+                              f"<details><summary>summary.json</summary><pre>{dump}</pre></details>")
+
+
+def _settings_table(config: dict) -> str:
+    """config.json as a table of two settings per row (it has some forty)."""
+    pairs = [[_e(k), _e("default" if v is None else ",".join(map(str, v)) if isinstance(v, list) else v)]
+             for k, v in config.items()]
+    half = (len(pairs) + 1) // 2
+    rows = [pairs[i] + (pairs[half + i] if half + i < len(pairs) else ["", ""]) for i in range(half)]
+    return _table(["setting", "value", "setting", "value"], rows, left=4)
+
+
+def progress_section(run: RunFiles) -> str:
+    if not run.history:
+        return _section("progress", '<p class="note">no history.csv in this run directory</p>')
+    chart = progress_chart(run.history, run.summary.get("best_at"))
+    phases = sorted({(int(h["outer"]), int(h["inner"])) for h in run.history})
+    return _section("progress", f'<img class="chart" alt="validation accuracy per epoch" src="{chart}">'
+                                f'<p class="note">{len(run.history)} epochs in {len(phases)} phases; the star marks '
+                                f"the epoch whose model the run kept.</p>")
+
+
+def rounds_section(run: RunFiles) -> str:
+    rounds = run.summary.get("rounds") or []
+    if not rounds:
+        return _section("rounds", '<p class="note">this run had no inner rounds (the cross-entropy baseline, '
+                                  "or a single phase per outer loop)</p>")
+    measured = any("label_precision" in r for r in rounds)
+    header = ["round", "outer loop", "confident examples"] + (["label precision", "label recall"] if measured else [])
+    header.append("best validation accuracy")
+    rows = []
+    for r in rounds:
+        row = [f"{r.get('outer')}.{r.get('inner')}", _count(r.get("outer")), _count(r.get("n_confident", ""))]
+        if measured:
+            row += [_e(_pct(r.get("label_precision"))), _e(_pct(r.get("label_recall")))]
+        rows.append(row + [_e(_pct(r.get("best_val_accuracy")))])
+    chart = rounds_chart(rounds)
+    return _section("rounds", f'<div class="cols"><div>{_table(header, rows)}</div>'
+                              f'<img class="chart" alt="confident set per round" src="{chart}"></div>')
+
+
+def difficulty_section(run: RunFiles) -> str:
+    d = run.summary.get("difficulty")
+    if not isinstance(d, dict) or not d.get("rounds"):
+        return _section("difficulty", f'<p class="note">{_e(MISSING_DIFFICULTY)}</p>')
+    counts = list(d.get("quintile_counts") or [])
+    width = max([len(r.get("recall", [])) for r in d["rounds"]] + [len(counts)])
+    ends = {0: "<br>easiest", width - 1: "<br>hardest"}  # quintiles run from easiest to hardest
+    header = ["round"] + [f"quintile {q + 1}" + (f" (n={counts[q]:,})" if q < len(counts) else "") + ends.get(q, "")
+                          for q in range(width)]
+    rows = [[_e(r.get("round"))] + [_e(_pct(v)) for v in r.get("recall", [])] for r in d["rounds"]]
+    settled = d.get("quintile_settled_epochs")
+    if isinstance(settled, list) and len(settled) == width:
+        rows.append(["<i>settled in epochs</i>"] + [_e(_epoch_range(e)) for e in settled])
+    chart = difficulty_chart(d)
+    return _section("difficulty", f"<p>{_e(d.get('definition', ''))}</p>"
+                                  f'<div class="cols"><div>{_table(header, rows)}</div>'
+                                  f'<img class="chart" alt="recall per difficulty quintile" src="{chart}"></div>')
+
+
+def _epoch_range(pair) -> str:
+    """``[first, last]`` settling epochs of a quintile; None = never settled."""
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        return ""
+    first, last = ("never" if e is None else str(e) for e in pair)
+    return first if first == last else f"{first} to {last}"
+
+
+def classes_section(run: RunFiles, v: Verdicts | None) -> str:
+    if v is None:
+        return _section("classes", '<p class="note">no examples.csv in this run directory</p>')
+    header = ["class", "given this label", "confident", "share confident"]
+    if v.true is not None:
+        header += ["label precision of the confident"]
+    rows = []
+    for c in range(v.num_classes):
+        mine = v.given == c
+        kept = mine & ~v.suspect
+        n, k = int(mine.sum()), int(kept.sum())
+        share = 100 * k / n if n else math.nan
+        row = [_e(_class_name(run, c)), f"{n:,}", f"{k:,}",
+               f'<span class="bar" style="width:{0 if math.isnan(share) else round(share * 0.8)}px"></span> {_pct(share)}']
+        if v.true is not None:
+            known = kept & (v.true >= 0)
+            row.append(_e(_pct(100 * float(np.mean(v.true[known] == c)) if known.any() else math.nan)))
+        rows.append(row)
+    return _section("classes", _table(header, rows))
+
+
+def confusion_matrix(v: Verdicts) -> np.ndarray:
+    """Counts of (given label, predicted label) over the examples of T."""
+    k = v.num_classes
+    ok = (v.given >= 0) & (v.predicted >= 0)
+    return np.bincount(v.given[ok] * k + v.predicted[ok], minlength=k * k).reshape(k, k)
+
+
+def confusion_section(run: RunFiles, v: Verdicts | None) -> str:
+    if v is None:
+        return _section("confusion", '<p class="note">no examples.csv in this run directory</p>')
+    m = confusion_matrix(v)
+    note = (f'<p class="note">Rows: the given (possibly noisy) label; columns: the label the kept model predicts. '
+            f"{int(np.trace(m)):,} of {int(m.sum()):,} examples agree.</p>")
+    if v.num_classes > 30:
+        return _section("confusion", note + f'<img class="chart" alt="confusion matrix" src="{confusion_chart(m)}">')
+    names = [_e(_class_name(run, c)) for c in range(v.num_classes)]
+    return _section("confusion", note + _confusion_table(m, names))
+
+
+def _confusion_table(m: np.ndarray, names: list[str]) -> str:
+    """The matrix as a table, each cell shaded by its share of the row (in the markup: no script)."""
+    head = "".join(f"<th>{n}</th>" for n in names)
+    body = []
+    for g in range(m.shape[0]):
+        total = max(int(m[g].sum()), 1)
+        cells = []
+        for p in range(m.shape[1]):
+            alpha = m[g, p] / total
+            colour = "#fff" if alpha > 0.55 else "#222"
+            cls = ' class="diag"' if g == p else ""
+            cells.append(f'<td{cls} style="background:rgba(31,95,168,{alpha:.3f});color:{colour}">{m[g, p]:,}</td>')
+        body.append(f'<tr><th class="t">{names[g]}</th>{"".join(cells)}</tr>')
+    return f'<table class="confusion"><tr><th class="t">given \\ predicted</th>{head}</tr>{"".join(body)}</table>'
+
+
+def label_errors_section(run: RunFiles, v: Verdicts | None, *, dataset, limit: int) -> str:
+    if v is None:
+        return _section("label-errors", '<p class="note">no examples.csv in this run directory</p>')
+    rows, how = likely_label_errors(v, limit)
+    if rows.size == 0:
+        return _section("label-errors", '<p class="note">no example is suspected of a wrong label</p>')
+    images, why = load_images(run, v, rows, dataset=dataset)
+    score_name, scores = ("label quality", v.quality) if v.quality is not None else ("confidence", v.confidence)
+    if scores is None:
+        score_name = ""
+    intro = f'<p class="note">The {rows.size} examples most likely mislabelled ({_e(how)}).'
+    if v.true is not None:
+        wrong = int(np.sum(v.given[rows] != v.true[rows]))
+        intro += f" {wrong} of them really are mislabelled (their given label is not the true one)."
+    intro += "</p>"
+    if images is None:
+        header = ["example", "given", "predicted"] + ([score_name] if scores is not None else []) + \
+                 (["true"] if v.true is not None else [])
+        table = []
+        for r in rows:
+            row = [f"{v.index[r]:,}", _e(_class_name(run, v.given[r])), _e(_class_name(run, v.predicted[r]))]
+            row += [f"{scores[r]:.3f}"] if scores is not None else []
+            row += [_e(_class_name(run, v.true[r]))] if v.true is not None else []
+            table.append(row)
+        return _section("label-errors", intro + f'<p class="note">No image grid: {_e(why)}.</p>' + _table(header, table))
+    figures = []
+    for r, image in zip(rows, images):
+        caption = (f'<div class="given">given: {_e(_class_name(run, v.given[r]))}</div>'
+                   f'<div class="pred">predicted: {_e(_class_name(run, v.predicted[r]))}</div>')
+        if v.true is not None and v.true[r] >= 0:
+            caption += f"<div>true: {_e(_class_name(run, v.true[r]))}</div>"
+        detail = f"#{v.index[r]}" + (f", {score_name} {scores[r]:.3f}" if scores is not None else "")
+        if v.quality is not None and v.confidence is not None:
+            detail += f", predicted with {v.confidence[r]:.2f}"
+        caption += f'<div class="note">{_e(detail)}</div>'
+        figures.append(f'<figure class="ex"><img alt="example {v.index[r]}" src="{image_png(image)}">'
+                       f"<figcaption>{caption}</figcaption></figure>")
+    return _section("label-errors", intro + f'<div class="grid">{"".join(figures)}</div>')
+
+
+def render_report(run: RunFiles, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> str:
+    """The report of ``run`` as one HTML page (see :func:`write_report`)."""
+    v = verdicts(run)
+    title = f"memomentum report: {run.summary.get('dataset')}"
+    nav = "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in SECTIONS)
+    body = (result_section(run) + progress_section(run) + rounds_section(run) + difficulty_section(run)
+            + classes_section(run, v) + confusion_section(run, v)
+            + label_errors_section(run, v, dataset=dataset, limit=max_label_errors))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body>"
+            f"<h1>{_e(title)}</h1><p class=\"lead\">{_e(headline(run))}</p>"
+            f'<p class="note">run directory: {_e(run.run_dir.resolve())}</p><nav>{nav}</nav>\n{body}</body></html>\n')
