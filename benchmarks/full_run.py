@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--noise-type", default="instance")
-    p.add_argument("--noise-rate", type=float, default=0.4)
+    p.add_argument("--noise-rate", type=float, default=None, help="default: 0.4 for noise types that take a rate")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--method", default="memomentum")
     p.add_argument("--model", default=None)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
+import importlib.util
 import os
 import shlex
-import shutil
 import signal
 import sys
 import time
@@ -23,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import outputs
-from .config import NON_RESULT_KEYS, RunConfig, is_image_folder_name
-from .data import Dataset, load_dataset, load_human_labels
+from . import distributed, outputs
+from .config import RunConfig, is_image_folder_name, is_table_file
+from .data import Dataset, check_human_labels, load_dataset, read_human_labels
 from .engine import Engine, accuracy, choose_device
 from .sources import StreamedSource, default_workers, to_device_data
 from .models import IMAGENET_MIN_SIDE, create_model
@@ -34,8 +33,14 @@ from .errors import InputError, TrainingDiverged
 from .noise import make_noisy_labels
 from .clothing1m_procedure import Clothing1MProcedure
 from .procedure import Problem, Procedure
-from .split import train_val_split
+from .split import split_for_validation
 from .threads import ThreadPolicy, choose_threads
+# the run directory's handling lives in memomentum.rundir; the old private names stay importable here
+from .rundir import (HISTORY, RESULT_FILES, RUN_FILES, LiveHistory, check_run_dir as _check_run_dir,  # noqa: F401
+                     config_differences as _config_differences, discard_run as _discard_run,
+                     ensure_dir as _ensure_dir, history_columns, never_started as _never_started, open_run_dir,
+                     remove_created as _remove_created, resume_command, write_failed as _write_failed)
+from .verdicts import ROUNDS_FILE, RunRecords, verdict_columns
 
 
 class Interrupted(Exception):
@@ -70,13 +75,13 @@ class RunResult:
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
-    if cfg.dataset.endswith(".npz"):
+    if cfg.dataset.endswith(".npz") or is_table_file(cfg.dataset):
         name = Path(cfg.dataset).stem
     elif is_image_folder_name(cfg.dataset):
         name = Path(cfg.dataset).expanduser().resolve().name
     else:
         name = cfg.dataset
-    return Path("runs") / f"{name}-{cfg.noise_type}-{cfg.noise_rate:g}-seed{cfg.seed}-{cfg.method}"
+    return Path("runs") / f"{name}-{cfg.noise_name()}-seed{cfg.seed}-{cfg.method}"
 
 
 def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
@@ -84,16 +89,13 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     validation parts. Image files are packed into their store here on first use."""
     ds = dataset if dataset is not None else load_dataset(
         cfg.dataset, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, image_size=cfg.image_size,
-        store_format=cfg.store_format, train_set=cfg.train_set, workers=cfg.workers, progress=cfg.progress)
+        store_format=cfg.store_format, train_set=cfg.train_set, workers=cfg.workers, progress=cfg.progress,
+        label_column=cfg.label_column)
     if cfg.human_labels_path:
-        noisy = load_human_labels(cfg.human_labels_path, key=cfg.human_labels_key)
-        if noisy.shape != ds.y_train.shape:
-            raise InputError(f"the human label file {cfg.human_labels_path} has {noisy.size} labels "
-                             f"but the training set has {ds.y_train.size} examples")
-        if noisy.min() < 0 or noisy.max() >= ds.num_classes:
-            bad = int(noisy.min()) if noisy.min() < 0 else int(noisy.max())
-            raise InputError(f"the human label file {cfg.human_labels_path} holds the label {bad}, but {ds.name} "
-                             f"has {ds.num_classes} classes: labels must be 0..{ds.num_classes - 1}")
+        human = read_human_labels(cfg.human_labels_path, key=cfg.human_labels_key)
+        check_human_labels(human, path=cfg.human_labels_path, y_train=ds.y_train, num_classes=ds.num_classes,
+                           dataset_name=ds.name)
+        noisy = human.labels
         rate = float(np.mean(noisy != ds.y_train))
     else:
         transition = read_labels_matrix(cfg.transition_path) if cfg.noise_type == "transition" else None
@@ -109,7 +111,7 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     if cfg.mode == "clothing1m" and not (ds.labels_are_clean or synthetic):
         raise InputError(f"the clothing1m mode validates on clean labels, and {ds.name} has no clean validation "
                          f"set and no known true labels; add synthetic noise (--noise-type) or use the benchmark mode")
-    train_index, val_index = train_val_split(ds.y_train.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
+    train_index, val_index = split_for_validation(ds.y_train.size, seed=cfg.seed, val_fraction=cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")
     # the clothing1m mode holds the validation part out with its true labels
@@ -173,7 +175,8 @@ def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
     ds, dev = prep.dataset, engine.device
     kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last, padding=ds.padding)
     if choose_stream(ds, dev, stream):
-        workers = default_workers() if workers is None else workers
+        # the machine's cores are shared by its processes in a distributed run
+        workers = max(1, default_workers() // engine.dist.local_world_size) if workers is None else workers
         source = lambda x, rows=None: StreamedSource(x, rows=rows, workers=workers, **kw)  # noqa: E731
     else:
         # x[:] reads a packed store whole (one batch read, not image by image)
@@ -192,62 +195,6 @@ def build_problem(prep: Prepared, engine: Engine, *, stream: bool | None = None,
     )
 
 
-# What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
-RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", "history.csv",
-                       "model.pt", "report.png", "classes.json"})
-RESULT_FILES = ("history.csv", "examples.csv", "classes.json", "model.pt", "report.png", outputs.SUMMARY)
-
-
-def resume_command(run_dir: Path) -> str:
-    return f"memomentum run --resume {shlex.quote(str(run_dir))}"
-
-
-def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(f"{run_dir} is a file, not a run directory; choose another --out")
-    if resume:
-        if overwrite:
-            raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
-        if not run_dir.is_dir():
-            raise InputError(f"nothing to resume: there is no run directory {run_dir}")
-        if (run_dir / outputs.SUMMARY).exists():
-            raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
-        if not (run_dir / outputs.CHECKPOINT).exists():
-            if _never_started(run_dir):
-                raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
-                                 f"start it again with the same command, without --resume")
-            raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
-        return
-    if run_dir.exists() and not _never_started(run_dir):
-        if overwrite:
-            foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
-            if foreign:
-                raise InputError(f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
-                                 f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
-                                 f"so choose another --out")
-            return
-        if (run_dir / outputs.SUMMARY).exists():
-            raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
-        if (run_dir / outputs.CHECKPOINT).exists():
-            raise InputError(f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)")
-        raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
-
-
-def _never_started(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds nothing but what a run killed before its first
-    checkpoint leaves behind (``config.json``, temporary files): such a directory is
-    reused as if it were empty."""
-    try:
-        return all(p.name == outputs.CONFIG or outputs.is_temp_file(p) for p in run_dir.iterdir())
-    except FileNotFoundError:
-        return True
-
-
-def _config_differences(saved: dict, cfg: RunConfig) -> list[str]:
-    now = cfg.to_dict()
-    return sorted(k for k in set(saved) | set(now) if k not in NON_RESULT_KEYS and saved.get(k) != now.get(k))
-
-
 @contextlib.contextmanager
 def _pause_on_signals():
     """Turn SIGINT/SIGTERM into a polite request: the procedure finishes its current step,
@@ -255,7 +202,9 @@ def _pause_on_signals():
     received: list[int] = []
 
     def handler(signum, frame):
-        if received:
+        # Ctrl-C under torchrun: SIGINT from the terminal, then SIGTERM from torchrun's agent;
+        # only a repeat of the same signal means "stop now"
+        if signum in received:
             raise KeyboardInterrupt
         received.append(signum)
 
@@ -270,29 +219,6 @@ def _pause_on_signals():
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
-
-
-def _ensure_dir(run_dir: Path) -> None:
-    """Create ``run_dir`` and check that it is writable; on failure remove whatever
-    directories this call created."""
-    created = None if run_dir.exists() else run_dir  # the topmost directory this call creates
-    while created is not None and created.parent != created and not created.parent.exists():
-        created = created.parent
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        if created is not None:
-            _remove_created(created)
-        raise InputError(f"cannot write to the output directory {run_dir}: {e.strerror or e}") from None
-
-
-def _remove_created(top: Path) -> None:
-    with contextlib.suppress(OSError):
-        if top.is_dir() and not top.is_symlink():
-            shutil.rmtree(top)
 
 
 # -- test hook ---------------------------------------------------------------------------
@@ -350,9 +276,22 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     Raises:
         InputError: for any bad input, before anything is written.
         Interrupted: after SIGINT/SIGTERM, once a checkpoint has been written.
+        memomentum.distributed.PeerLost: under torchrun, when another process of the run
+            died or stopped answering (the last checkpoint stays for ``--resume``).
+
+    Under ``torchrun`` each process calls this function: the processes share the training
+    and prediction work (docs/distributed.md) and rank 0 alone writes the run directory.
     """
     t_start = time.perf_counter()
     config.validate()
+    with distributed.process_group(choose_device(config.device)) as (dist, device):
+        return _run(config, dist, device, t_start, resume=resume, overwrite=overwrite, write=write, dataset=dataset)
+
+
+def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device, t_start: float, *, resume: bool,
+         overwrite: bool, write: bool, dataset: Dataset | None) -> RunResult:
+    """:func:`run` inside the run's process group (``dist``; none for a plain run)."""
+    writes = write and dist.is_main  # rank 0 alone writes the run directory
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     saved = None
     if write:
@@ -368,12 +307,12 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
     n_train = prep.train_index.size
     if n_train < cfg.batch_size:
-        raise InputError(f"the training part has {n_train} examples, fewer than one batch of {cfg.batch_size}; "
-                         f"lower --batch-size")
+        raise InputError(f"the training part has {n_train} examples (--val-fraction {cfg.val_fraction:g} holds out "
+                         f"{prep.val_labels.size}), fewer than one batch of {cfg.batch_size}; lower --batch-size "
+                         f"or --val-fraction")
 
-    device = choose_device(cfg.device)
     # The thread count fixes the numerics, so it never depends on the load (memomentum.threads).
-    thread_policy = choose_threads(cfg.threads, model=cfg.model).apply()
+    thread_policy = distributed.share_cores(choose_threads(cfg.threads, model=cfg.model), dist).apply()
     if saved is not None and saved.get("threads", thread_policy.threads) != thread_policy.threads:
         print(f"memomentum: warning: this run was started with {saved['threads']} CPU threads and continues with "
               f"{thread_policy.threads}; the thread count sets the order of float sums, so the results may differ "
@@ -381,45 +320,53 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
     # compiler there), so --compile is a GPU option.
     engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
-                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and device.type == "cuda")
+                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and device.type == "cuda", dist=dist)
     problem = build_problem(prep, engine, stream=cfg.stream, workers=cfg.workers)
     _check_model(cfg, problem)
+    records = RunRecords.for_run(cfg, problem)  # the rounds' confident sets, --track-difficulty
     kill = _KillHook(os.environ.get(KILL_AT_ENV, ""))  # test hook, see above
 
     # From here on SIGINT/SIGTERM pause the run (after the current step) instead of killing it;
     # without a run directory to checkpoint into they keep their usual meaning.
-    with _pause_on_signals() if write else contextlib.nullcontext([]) as received:
-        created = False
-        if write:
-            if overwrite and not resume and run_dir.exists() and not _never_started(run_dir):
-                shutil.rmtree(run_dir)
-            created = not run_dir.exists()
-            _ensure_dir(run_dir)
-            for tmp in run_dir.iterdir():  # left by a run killed while writing
-                if outputs.is_temp_file(tmp):
-                    tmp.unlink(missing_ok=True)
-            if not resume:
-                try:
-                    outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
-                except OSError as e:
-                    raise _write_failed(e, run_dir, created) from None
+    # The run directory is created (or cleared), locked against a second writer and checked
+    # again under its lock (memomentum.rundir); the lock goes when this block ends, however.
+    if write:
+        dist.barrier()  # every process has checked the directory before rank 0 changes it
+    held = open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)
+    with _pause_on_signals() if write else contextlib.nullcontext([]) as received, held as created:
+        if writes and not resume:
+            try:
+                outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
+            except OSError as e:
+                raise _write_failed(e, run_dir, created) from None
 
-        bar = _progress_bar(cfg)
+        bar = _progress_bar(cfg) if dist.is_main else None
         state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict(), "threads": thread_policy.threads}
         previous_elapsed = saved.get("elapsed", 0.0) if saved else 0.0
         elapsed = lambda: previous_elapsed + time.perf_counter() - t_start  # noqa: E731
         midway = kill.at("checkpoint-write")
+        history = LiveHistory(run_dir / HISTORY, history_columns(cfg, problem.num_classes))
 
         def save(proc: Procedure) -> None:
-            if not write:
-                return
+            if writes:
+                try:
+                    outputs.write_torch(run_dir / outputs.CHECKPOINT, {**state_extra, "procedure": proc.state_dict(),
+                                                                          "records": records.state_dict(),
+                                                                          "elapsed": elapsed()}, midway=midway)
+                    history.extend(proc.state.history)  # history.csv follows the checkpoint, epoch by epoch
+                except OSError as e:
+                    raise _write_failed(e, run_dir, created) from None
+            if write:
+                dist.barrier()  # rank 0's checkpoint is on disk before any process goes on (or stops)
+
+        def start_history(proc: Procedure) -> None:  # the rows the checkpoint holds, none lost or doubled
             try:
-                outputs.write_torch(run_dir / outputs.CHECKPOINT, {**state_extra, "procedure": proc.state_dict(),
-                                                                      "elapsed": elapsed()}, midway=midway)
+                history.start(proc.state.history)
             except OSError as e:
                 raise _write_failed(e, run_dir, created) from None
 
         def checkpoint(proc: Procedure) -> None:  # after every epoch, and when paused
+            records.observe(proc)
             kill("epoch")
             save(proc)
             if not proc.state.phase_started:
@@ -431,33 +378,54 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
 
         procedure = Clothing1MProcedure if cfg.mode == "clothing1m" else Procedure
         proc = procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=checkpoint,
-                         should_pause=should_pause, progress=bar)
+                         should_pause=should_pause, progress=bar, on_epoch_end=records.on_epoch_end)
         if saved is not None:
             proc.load_state_dict(saved["procedure"])
+            records.load_state_dict(saved.get("records"), state=proc.state)
         else:
             save(proc)  # from now on the directory can be resumed, whatever happens
+        if writes:
+            start_history(proc)
         try:
             proc.run()
         except TrainingDiverged:
-            if write and not resume:  # nothing to keep: a resumed run keeps its last good checkpoint
+            if writes and not resume:  # nothing to keep: a resumed run keeps its last good checkpoint
                 _discard_run(run_dir, created)
             raise
         finally:
             if bar:
                 bar.close()
-        if proc.paused:
-            raise Interrupted(received[0], run_dir)
+        if proc.paused:  # a process that got no signal pauses because another one did
+            raise Interrupted(received[0] if received else signal.SIGTERM, run_dir)
 
         final = final_predictions(proc)  # one prediction pass serves the summary and examples.csv
         summary = _summary(cfg, prep, proc, final, device, thread_policy, elapsed())
-        if write:
+        summary.update(dist.describe())
+        if records.tracker is not None:
+            summary["difficulty"] = records.difficulty(given=prep.noisy_labels[prep.train_index],
+                                                       final_confident=final_confident_mask(proc, final))
+        if writes:
             try:
-                _write_results(run_dir, cfg, prep, problem, proc, final, summary)
+                _write_results(run_dir, cfg, prep, problem, proc, final, summary, records)
             except OSError as e:
                 for name in RESULT_FILES:  # all or nothing: the checkpoint stays for --resume
                     (run_dir / name).unlink(missing_ok=True)
                 raise _write_failed(e, run_dir, created) from None
+            _write_report_or_warn(run_dir, prep.dataset)
     return RunResult(summary=summary, run_dir=run_dir if write else None, procedure=proc)
+
+
+def _write_report_or_warn(run_dir: Path, dataset: Dataset) -> None:
+    """``report.html`` when matplotlib is installed. The results are complete by now, so a
+    report that cannot be rendered is a warning, never a failed run."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    try:
+        from .report import write_report
+        write_report(run_dir, dataset=dataset)
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the run itself succeeded
+        print(f"memomentum: warning: the run finished, but its report could not be written ({type(e).__name__}: {e}); "
+              f"try again with: memomentum report {shlex.quote(str(run_dir))}", file=sys.stderr)
 
 
 def _check_model(cfg: RunConfig, problem: Problem) -> None:
@@ -492,28 +460,6 @@ def resolve_pretrained(cfg: RunConfig, ds: Dataset) -> str:
     return "none"
 
 
-def _discard_run(run_dir: Path, created: bool) -> None:
-    """Remove what this run wrote: the whole directory if the run created it, else its files."""
-    if created:
-        _remove_created(run_dir)
-        return
-    for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if p.name in RUN_FILES or outputs.is_temp_file(p):
-            p.unlink(missing_ok=True)
-
-
-def _write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
-    """The error for a failed write. Without a checkpoint to resume from, the run's files
-    are removed again (the whole directory if this run created it)."""
-    resumable = (run_dir / outputs.CHECKPOINT).exists()
-    if not resumable:
-        _discard_run(run_dir, created)
-    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-    what = f"the disk holding {run_dir} is full" if full else f"cannot write to {run_dir}: {e.strerror or e}"
-    then = f"resume with: {resume_command(run_dir)}" if resumable else "run the same command again"
-    return InputError(f"{what}; {'free some space, then ' if full else 'fix that, then '}{then}")
-
-
 def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thread_policy: ThreadPolicy,
              wall: float) -> dict:
     s = proc.state
@@ -522,7 +468,7 @@ def _summary(cfg: RunConfig, prep: Prepared, proc: Procedure, final, device, thr
     summary = {
         "dataset": cfg.dataset, "method": cfg.method, "mode": cfg.mode, "model": cfg.model,
         "noise_type": "human" if cfg.human_labels_path else cfg.noise_type,
-        "noise_rate": cfg.noise_rate, "realised_noise_rate": round(100 * prep.realised_rate, 2),
+        "noise_rate": None if cfg.human_labels_path else cfg.noise_rate, "realised_noise_rate": round(100 * prep.realised_rate, 2),
         "seed": cfg.seed, "reference_quirks": cfg.reference_quirks,
         "test_accuracy": s.run_best_test, "best_val_accuracy": s.run_best_val, "best_at": s.run_best_where,
         "n_train": int(prep.train_index.size), "n_val": int(prep.val_labels.size),
@@ -561,30 +507,38 @@ def final_confident_index(proc: Procedure, final) -> torch.Tensor:
     in the clothing1m mode the last per-class extraction."""
     if isinstance(proc, Clothing1MProcedure):
         return proc.state.train_index
-    pred, _ = final
+    pred = final[0]
     return torch.nonzero(pred == proc.problem.train_labels).flatten()
 
 
-def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best model's prediction and confidence for every example of T."""
+def final_confident_mask(proc: Procedure, final) -> np.ndarray:
+    """:func:`final_confident_index` as a boolean array over T."""
+    mask = np.zeros(proc.problem.train_labels.numel(), dtype=bool)
+    mask[final_confident_index(proc, final).cpu().numpy()] = True
+    return mask
+
+
+def final_predictions(proc: Procedure) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The best model's prediction, its confidence and the softmax probabilities (N, K)
+    for every example of T, from one prediction pass."""
     model = proc.best_model()
-    return proc.engine.predict(model, model, proc.problem.train)
+    probs = proc.engine.predict_proba(model, model, proc.problem.train, num_classes=proc.problem.num_classes)
+    conf, pred = probs.max(dim=1)
+    return pred, conf, probs
 
 
 def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Problem, proc: Procedure, final,
-                   summary: dict) -> None:
+                   summary: dict, records: RunRecords) -> None:
     s = proc.state
-    pred, conf = final
-    columns = outputs.HISTORY_COLUMNS
-    if cfg.mode == "clothing1m":
-        columns = columns + [f"score_{c}" for c in range(problem.num_classes)]
-    outputs.write_csv(run_dir / "history.csv", s.history, columns)
-    confident = torch.zeros(problem.train_labels.numel(), dtype=torch.bool, device=problem.train_labels.device)
-    confident[final_confident_index(proc, final)] = True
-    outputs.write_examples(run_dir / "examples.csv", index=prep.train_index,
-                           given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
-                           confidence=conf.cpu().numpy(), confident=confident.cpu().numpy(),
-                           true=true_train_labels(prep), files=prep.dataset.train_files)
+    pred, _, probs = final
+    outputs.write_csv(run_dir / HISTORY, s.history, history_columns(cfg, problem.num_classes))
+    names = prep.dataset.class_names
+    verdict = verdict_columns(given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
+                              probabilities=probs.cpu().numpy(), confident=final_confident_mask(proc, final),
+                              class_names=names)
+    outputs.write_examples(run_dir / "examples.csv", index=prep.train_index, verdict=verdict,
+                           true=true_train_labels(prep), files=prep.dataset.train_files, class_names=names)
+    records.write_rounds(run_dir / ROUNDS_FILE, index=prep.train_index)
     if prep.dataset.class_names is not None:
         outputs.write_json(run_dir / "classes.json", list(prep.dataset.class_names))
     weights = s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights

@@ -1,4 +1,4 @@
-"""Command line: ``memomentum run``, ``memomentum prepare`` and ``memomentum noise``.
+"""Command line: ``memomentum run``, ``memomentum report``, ``memomentum prepare`` and ``memomentum noise``.
 
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
@@ -52,10 +52,11 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 # CLI option -> RunConfig field, for the options of `memomentum run`.
 RUN_OPTIONS = {
-    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, PATH.npz with arrays x, y[, x_test, y_test], or DIR of images with one sub-folder per class (train/ and test/ optional)"),
+    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table: see --label-column), or DIR of images with one sub-folder per class (train/ and test/ optional)"),
+    "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet): the column holding each row's label (default label); numeric columns are the features, a column split (train/test) marks a test set"),
     "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
     "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
-    "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) (default 0.4)"),
+    "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) for symmetric, pairflip, instance and asymmetric noise (default 0.4); refused with none, transition (the matrix sets the rates) and --human-labels"),
     "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
     "--human-labels": dict(dest="human_labels_path", metavar="PATH", help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels"),
     "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
@@ -72,10 +73,11 @@ RUN_OPTIONS = {
     "--weight-decay": dict(dest="weight_decay", type=_float, help="weight decay (default 1e-4; clothing1m mode 1e-3)"),
     "--val-fraction": dict(dest="val_fraction", type=_float, help="share of the training set held out as noisy validation (default 0.1)"),
     "--milestones": dict(dest="milestones", type=_milestones, help="learning-rate milestones in epochs (default 40,80 within each inner round; clothing1m mode 10,20 across each outer loop)"),
-    "--reference-quirks": dict(dest="reference_quirks", action="store_const", const=True, help="reproduce the reference implementation's quirks (SPEC.md)"),
+    "--reference-quirks": dict(dest="reference_quirks", action="store_const", const=True, help="reproduce the reference implementation's quirks (docs/method.md, \"Reference quirks\")"),
     "--device": dict(dest="device", choices=DEVICES, help="auto (default), cpu or cuda"),
     "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: every available core, 1 for the mlp); results depend on this count, never on the machine's load"),
     "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
+    "--track-difficulty": dict(dest="track_difficulty", action="store_const", const=True, help="with known true labels (synthetic noise): record when the first-phase network settles on each example's true label (one prediction pass per first-phase epoch) and report the confident set's recall per difficulty quintile in summary.json"),
     "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
 }
 # Options of image-file datasets (clothing1m, image folders), shared by `run` and `prepare`.
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--labels", required=True, metavar="PATH", help="clean labels, .npy or .csv (one per line)")
     n.add_argument("--out", required=True, metavar="PATH", help="where to write the noisy labels (.npy or .csv)")
     n.add_argument("--noise-type", required=True, help="symmetric, pairflip, instance, asymmetric, transition")
-    n.add_argument("--noise-rate", type=_float, default=0.0)
+    n.add_argument("--noise-rate", type=_float, default=None, help="noise rate in [0, 1) (default 0); not for "
+                   "--noise-type transition, whose matrix sets the rates")
     n.add_argument("--seed", type=int, default=1)
     n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
     n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
@@ -123,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kw in IMAGE_OPTIONS.items():
         pr.add_argument(flag, default=None, **kw)
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.commands = {"run": p, "noise": n, "prepare": pr}  # main() blames unknown options on their command
+
+    rp = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page that shows a finished run "
+                                       "(needs matplotlib: pip install memomentum[plots])")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run")
+    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp}  # main() blames unknown options on their command
     return parser
 
 
@@ -133,11 +140,11 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .api import _check_run_dir
+        from .rundir import check_run_dir
         from .outputs import read_checkpoint
         if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
-        _check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
+        check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
         base = RunConfig.from_dict(read_checkpoint(Path(args.resume))["config"])
         return dataclasses.replace(base, **given, out=args.resume), True
     return RunConfig(**given), False
@@ -149,7 +156,7 @@ def _print_summary(summary: dict, run_dir) -> None:
     if summary["noise_type"] == "none":
         noise = "labels as given"
     else:
-        rate = "" if summary["noise_type"] == "human" else f" {summary['noise_rate']:g}"
+        rate = "" if summary.get("noise_rate") is None else f" {summary['noise_rate']:g}"
         noise = f"{summary['noise_type']} noise{rate} (realised {summary['realised_noise_rate']:.2f}%)"
     lines = [
         f"{summary['method']} on {summary['dataset']} ({summary['model']}), {noise}, seed {summary['seed']}",
@@ -162,6 +169,10 @@ def _print_summary(summary: dict, run_dir) -> None:
         if "n_known_labels" in summary:  # real noise: measured where the true label is known
             line += f" (on the {summary['n_known_labels']} training examples with a known true label)"
     lines.append(line)
+    if summary.get("difficulty"):  # --track-difficulty: the final set's recall per difficulty quintile
+        final = summary["difficulty"]["rounds"][-1]["recall"]
+        lines.append("  recall by difficulty  " + " / ".join("n/a" if v is None else f"{v:.1f}%" for v in final)
+                     + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)")
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
         lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt)")
@@ -169,15 +180,28 @@ def _print_summary(summary: dict, run_dir) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .api import Interrupted, resume_command, run
+    from .api import Interrupted, run
+    from .rundir import resume_command
+    from . import distributed
     cfg, resume = _run_config(args)
+    main_process = distributed.is_main_process()  # under torchrun, rank 0 alone reports
     try:
         result = run(cfg, resume=resume, overwrite=args.overwrite)
     except Interrupted as e:
         code = 130 if e.signum == signal.SIGINT else 143
-        print(f"memomentum: interrupted by {signal.Signals(e.signum).name}; checkpoint saved. "
-              f"Resume with: {resume_command(e.run_dir)}", file=sys.stderr)
+        if main_process:
+            print(f"memomentum: interrupted by {signal.Signals(e.signum).name}; checkpoint saved. "
+                  f"Resume with: {resume_command(e.run_dir)}", file=sys.stderr)
         return code
+    except Exception as e:
+        if distributed.environment() is None or not distributed.is_peer_failure(e):
+            raise
+        from .api import default_run_dir
+        print(f"memomentum: error: {distributed.lost_message(e)}; the last checkpoint is kept: resume with "
+              f"torchrun ... {resume_command(Path(cfg.out) if cfg.out else default_run_dir(cfg))}", file=sys.stderr)
+        return 1
+    if not main_process:
+        return 0
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
@@ -187,7 +211,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_noise(args) -> int:
     from .api import read_labels_matrix
-    from .noise import make_noisy_labels, read_labels, write_labels
+    from .noise import make_noisy_labels_for_cli, read_labels, write_labels
     labels = read_labels(args.labels)
     k = args.num_classes or (int(labels.max()) + 1 if labels.size else 0)
     features = None
@@ -197,8 +221,8 @@ def _cmd_noise(args) -> int:
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the features file {args.features}: {e}") from None
     transition = read_labels_matrix(args.transition) if args.transition else None
-    result = make_noisy_labels(labels, noise_type=args.noise_type, noise_rate=args.noise_rate, seed=args.seed,
-                               num_classes=k, features=features, transition=transition)
+    result = make_noisy_labels_for_cli(labels, noise_type=args.noise_type, noise_rate=args.noise_rate, seed=args.seed,
+                                       num_classes=k, features=features, transition=transition)
     write_labels(args.out, result.labels)
     print(f"wrote {result.labels.size} noisy labels to {args.out}; realised noise rate {100 * result.realised_rate:.2f}%")
     return 0
@@ -222,13 +246,20 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from .report import write_report
+    print(write_report(args.run_dir))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # blamed on the command, so that the hint names its own --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare}[args.command](args)
+        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare,
+                "report": _cmd_report}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2
