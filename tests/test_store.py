@@ -240,6 +240,13 @@ def test_missing_libraries_say_how_to_install_them(images, tmp_path, monkeypatch
         _pack(images, tmp_path / "cache")
 
 
+def test_a_raw_store_needs_no_simplejpeg(images, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "simplejpeg", None)  # as on a machine with Pillow alone
+    packed = _pack(images, tmp_path / "cache", "raw")
+    assert packed.read(np.arange(2)).shape[0] == 2
+    assert len(packed) == len(images)
+
+
 def test_default_cache_dir_is_beside_the_data_when_writable(tmp_path, monkeypatch):
     assert default_cache_dir(tmp_path) == tmp_path / ".memomentum-cache"
     monkeypatch.setattr(store.os, "access", lambda *a, **k: False)

@@ -442,7 +442,9 @@ def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int,
     paths = [p if os.path.isabs(p) else os.path.abspath(p) for p in map(os.fspath, paths)]
     if not paths:
         raise InputError(f"there are no {what} to pack")
-    _pillow(), _simplejpeg()  # fail now, not in a worker
+    _pillow()  # fail now, not in a worker
+    if store_format == "jpeg":  # a raw store is written and read without it
+        _simplejpeg()
     key = store_key(paths, image_size=image_size, store_format=store_format, quality=quality)
     directory = Path(cache_dir).expanduser() / _store_name(key, image_size=image_size, store_format=store_format)
     sizes, mtimes = _source_stats(paths, what=what)
