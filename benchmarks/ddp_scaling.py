@@ -14,7 +14,8 @@ both run the same single-process step.)
 
 Cases (synthetic data of the real shapes; the timing does not depend on pixel values):
 
-* ``lenet-fmnist``: LeNet, 54,000 28x28x1 images (a Fashion-MNIST training part), batch 128;
+* ``lenet-fmnist``: LeNet, 54,000 28x28x1 images (a Fashion-MNIST training part), batch 128,
+  no augmentation (as a Fashion-MNIST run);
 * ``resnet18-cifar``: the CIFAR ResNet-18, 32x32x3, batch 128;
 * ``resnet50-clothing1m``: the ImageNet ResNet-50, 224x224x3, batch 256 (``--batch`` to change).
 
@@ -53,9 +54,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CASES = {
-    "lenet-fmnist": dict(model="lenet", shape=(28, 28, 1), classes=10, batch=128, examples=54_000),
-    "resnet18-cifar": dict(model="resnet18", shape=(32, 32, 3), classes=10, batch=128, examples=45_000),
-    "resnet50-clothing1m": dict(model="resnet50", shape=(224, 224, 3), classes=14, batch=256, examples=1_000_000),
+    # augmentation as the runs have it: none for MNIST-like data, crop and flip otherwise
+    "lenet-fmnist": dict(model="lenet", shape=(28, 28, 1), classes=10, batch=128, examples=54_000, augment="none"),
+    "resnet18-cifar": dict(model="resnet18", shape=(32, 32, 3), classes=10, batch=128, examples=45_000,
+                           augment="crop_flip"),
+    "resnet50-clothing1m": dict(model="resnet50", shape=(224, 224, 3), classes=14, batch=256, examples=1_000_000,
+                                augment="crop_flip"),
 }
 
 
@@ -70,6 +74,7 @@ def _synchronise(device):
 
 
 def worker(args) -> None:
+    import memomentum  # noqa: F401 -- first: it sets how OpenMP threads wait before torch loads (as a run does)
     import numpy as np
     import torch
     import torch.distributed as dist
@@ -107,7 +112,7 @@ def worker(args) -> None:
     # place in the run, shares every batch out and trains through DDP (world size > 1).
     where = Distributed(rank=rank, world_size=world, local_rank=local, local_world_size=world,
                         backend=dist.get_backend() if grouped else "none")
-    engine = Engine(device=device, augment="crop_flip", batch_size=batch, dist=where)
+    engine = Engine(device=device, augment=case["augment"], batch_size=batch, dist=where)
     data = to_device_data(x, mean=[0.5] * c, std=[0.25] * c, device=device, channels_last=engine.channels_last)
     torch.manual_seed(0)
     model = engine.prepare(create_model(case["model"], input_shape=(c, h, w), num_classes=case["classes"]))
