@@ -262,3 +262,24 @@ def test_readme_says_which_torch_build_pip_installs():
     assert "only the CPU build" not in readme
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
     assert "NVIDIA" in readme  # what the public index's build pulls in
+
+
+def test_synthetic_noise_on_a_users_npz_is_scored_against_the_files_labels(tmp_path):
+    # the file's y are the clean labels once synthetic noise is asked for: the summary and
+    # examples.csv measure the confident set against them
+    rs = np.random.RandomState(0)
+    y = np.arange(300) % 3
+    x = (rs.randn(300, 6) + 2 * y[:, None]).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    out = tmp_path / "out"
+    assert main(["run", "--dataset", str(tmp_path / "data.npz"), "--noise-type", "pairflip", "--noise-rate", "0.45",
+                 "--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32",
+                 "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["noise_type"] == "pairflip" and summary["noise_rate"] == 0.45
+    assert "label_precision" in summary["final_confident"] and "label_recall" in summary["final_confident"]
+    assert 40 < summary["noisy_label_precision"] < 70  # pairflip 0.45 leaves about 55 % correct
+    rows = list(csv.DictReader((out / "examples.csv").open()))
+    assert all(int(r["true_label"]) == y[int(r["index"])] for r in rows)
+    flipped = sum(r["given_label"] != r["true_label"] for r in rows)
+    assert abs(flipped / len(rows) - (100 - summary["noisy_label_precision"]) / 100) < 5e-5  # rounded to 0.01 %
