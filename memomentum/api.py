@@ -546,7 +546,6 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
                                                "input_shape": list(problem.input_shape),
                                                "mean": list(prep.dataset.mean), "std": list(prep.dataset.std),
                                                "state_dict": {k: v.cpu() for k, v in weights.items()}})
-    outputs.write_report_plot(run_dir / "report.png", history=s.history, rounds=s.rounds)
     outputs.write_json(run_dir / outputs.SUMMARY, summary)  # last: marks the run finished
     (run_dir / outputs.CHECKPOINT).unlink(missing_ok=True)
 

@@ -175,7 +175,8 @@ def _print_summary(summary: dict, run_dir) -> None:
                      + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)")
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
-        lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt)")
+        report = ", report.html" if (Path(run_dir) / "report.html").exists() else ""
+        lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt{report})")
     print("\n".join(lines))
 
 

@@ -3,9 +3,9 @@
 Files: ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the whole procedure
 state, rewritten after every epoch while the run is unfinished), ``history.csv``,
 ``summary.json``, ``examples.csv``, ``rounds.npz`` (the confident set of every round),
-``model.pt`` (the best model's weights) and, with the
-``plots`` extra, ``report.png``. ``summary.json`` is written last: its presence marks a
-finished run.
+``model.pt`` (the best model's weights); ``report.html`` comes from :mod:`memomentum.report`
+(with the ``plots`` extra). ``summary.json`` is written last: its presence marks a finished
+run.
 """
 from __future__ import annotations
 
@@ -180,45 +180,3 @@ def _csv_field(text: str) -> str:
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-def write_report_plot(path: Path, *, history: list[dict], rounds: list[dict]) -> bool:
-    """Validation accuracy per epoch and the confident set per round, if matplotlib is
-    installed (the ``plots`` extra). Returns whether a plot was written."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    ax = axes[0]
-    ax.plot(range(1, len(history) + 1), [h["val_accuracy"] for h in history], lw=1.5)
-    for i in range(1, len(history)):
-        if (history[i]["outer"], history[i]["inner"]) != (history[i - 1]["outer"], history[i - 1]["inner"]):
-            ax.axvline(i + 0.5, color="grey", lw=0.5, ls=":")
-    ax.set_xlabel("epoch (all phases)")
-    ax.set_ylabel("balanced accuracy on noisy validation (%)")
-    ax.set_title("training progress (dotted: new round)")
-    ax = axes[1]
-    if rounds:
-        x = range(1, len(rounds) + 1)
-        labels = [f"{r['outer']}.{r['inner']}" for r in rounds]
-        ax.bar(x, [r["n_confident"] for r in rounds], color="#9ecae1", label="confident examples")
-        ax.set_xticks(list(x), labels)
-        ax.set_xlabel("round (outer.inner)")
-        ax.set_ylabel("confident examples")
-        if "label_precision" in rounds[0]:
-            ax2 = ax.twinx()
-            ax2.plot(x, [r["label_precision"] for r in rounds], "o-", color="#d62728", label="label precision")
-            ax2.plot(x, [r["label_recall"] for r in rounds], "s-", color="#2ca02c", label="label recall")
-            ax2.set_ylabel("%")
-            ax2.legend(loc="lower right")
-    ax.set_title("confident set per inner round")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    with _atomic(path, "wb") as f:
-        f.write(buf.getbuffer())
-    return True

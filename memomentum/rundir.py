@@ -35,12 +35,12 @@ LOCK = "run.lock"
 HISTORY = "history.csv"
 
 # What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
+# (report.png: written by earlier versions, still recognised so that --overwrite replaces such runs)
 RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", HISTORY,
                        "model.pt", "report.png", "report.html", "rounds.npz", "classes.json", LOCK})
 # Written at the end; removed again if one of them fails (history.csv stays: it grew with
 # the checkpoint, and a resumed run rewrites it from there).
-RESULT_FILES = ("examples.csv", "rounds.npz", "classes.json", "model.pt", "report.png", "report.html",
-                outputs.SUMMARY)
+RESULT_FILES = ("examples.csv", "rounds.npz", "classes.json", "model.pt", "report.html", outputs.SUMMARY)
 
 
 def history_columns(cfg: RunConfig, num_classes: int) -> list[str]:
