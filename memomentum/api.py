@@ -35,11 +35,8 @@ from .clothing1m_procedure import Clothing1MProcedure
 from .procedure import Problem, Procedure
 from .split import split_for_validation
 from .threads import ThreadPolicy, choose_threads
-# the run directory's handling lives in memomentum.rundir; the old private names stay importable here
-from .rundir import (HISTORY, RESULT_FILES, RUN_FILES, LiveHistory, check_run_dir as _check_run_dir,  # noqa: F401
-                     config_differences as _config_differences, discard_run as _discard_run,
-                     ensure_dir as _ensure_dir, history_columns, never_started as _never_started, open_run_dir,
-                     remove_created as _remove_created, resume_command, write_failed as _write_failed)
+from .rundir import (HISTORY, RESULT_FILES, LiveHistory, check_run_dir, config_differences, discard_run,
+                     history_columns, open_run_dir, write_failed)
 from .verdicts import ROUNDS_FILE, RunRecords, verdict_columns
 
 
@@ -295,10 +292,10 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     saved = None
     if write:
-        _check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)
         if resume:
             saved = outputs.read_checkpoint(run_dir)
-            differ = _config_differences(saved["config"], config)
+            differ = config_differences(saved["config"], config)
             if differ:
                 raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
     prep = prepare(config, dataset)
@@ -338,7 +335,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             try:
                 outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
             except OSError as e:
-                raise _write_failed(e, run_dir, created) from None
+                raise write_failed(e, run_dir, created) from None
 
         bar = _progress_bar(cfg) if dist.is_main else None
         state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict(), "threads": thread_policy.threads}
@@ -355,7 +352,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
                                                                           "elapsed": elapsed()}, midway=midway)
                     history.extend(proc.state.history)  # history.csv follows the checkpoint, epoch by epoch
                 except OSError as e:
-                    raise _write_failed(e, run_dir, created) from None
+                    raise write_failed(e, run_dir, created) from None
             if write:
                 dist.barrier()  # rank 0's checkpoint is on disk before any process goes on (or stops)
 
@@ -363,7 +360,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             try:
                 history.start(proc.state.history)
             except OSError as e:
-                raise _write_failed(e, run_dir, created) from None
+                raise write_failed(e, run_dir, created) from None
 
         def checkpoint(proc: Procedure) -> None:  # after every epoch, and when paused
             records.observe(proc)
@@ -390,7 +387,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             proc.run()
         except TrainingDiverged:
             if writes and not resume:  # nothing to keep: a resumed run keeps its last good checkpoint
-                _discard_run(run_dir, created)
+                discard_run(run_dir, created)
             raise
         finally:
             if bar:
@@ -410,7 +407,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             except OSError as e:
                 for name in RESULT_FILES:  # all or nothing: the checkpoint stays for --resume
                     (run_dir / name).unlink(missing_ok=True)
-                raise _write_failed(e, run_dir, created) from None
+                raise write_failed(e, run_dir, created) from None
             _write_report_or_warn(run_dir, prep.dataset)
     return RunResult(summary=summary, run_dir=run_dir if write else None, procedure=proc)
 
@@ -531,7 +528,7 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
                    summary: dict, records: RunRecords) -> None:
     s = proc.state
     pred, _, probs = final
-    outputs.write_csv(run_dir / HISTORY, s.history, history_columns(cfg, problem.num_classes))
+    # history.csv is complete already: it grew with the checkpoint, epoch by epoch (rundir.LiveHistory)
     names = prep.dataset.class_names
     verdict = verdict_columns(given=prep.noisy_labels[prep.train_index], predicted=pred.cpu().numpy(),
                               probabilities=probs.cpu().numpy(), confident=final_confident_mask(proc, final),

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
+from .engine import balanced_accuracy
 from .errors import InputError
 
 try:
@@ -322,15 +323,15 @@ def _network_summary(proc) -> dict:
             "n_train": len(proc.problem.train), "n_val": len(proc.problem.val)}
 
 
-@torch.inference_mode()
-def _network_proba(network: nn.Module, X: np.ndarray, norm: dict, chunk: int = 4096) -> np.ndarray:
+def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
+    """Softmax probabilities of the fitted network, through the engine's prediction pass."""
+    from .engine import Engine
     from .sources import to_device_data
 
     device = next(network.parameters()).device
+    engine = Engine(device=device, augment="none", batch_size=1)
     data = to_device_data(X, device=device, **norm)
-    network.eval()
-    parts = [network(xb).float().softmax(1).cpu() for xb in data.batches(None, chunk)]
-    return torch.cat(parts).numpy() if parts else np.zeros((0, 0), np.float32)
+    return engine.predict_proba(network, network, data).cpu().numpy()
 
 
 # -- scikit-learn models: Me-Momentum's rounds, one fit each -------------------------------
@@ -377,7 +378,8 @@ def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
 
     def fit_and_score(rows: np.ndarray, outer: int, inner: int):
         model = fit(rows)
-        score = _balanced_accuracy(_sklearn_proba(model, X[val], k).argmax(1), y[val], k)
+        score = balanced_accuracy(torch.from_numpy(_sklearn_proba(model, X[val], k).argmax(1)),
+                                  torch.from_numpy(y[val]), k)
         history.append({"outer": outer, "inner": inner, "n_train": int(rows.size), "val_accuracy": score})
         if score > best["val"]:
             best.update(val=score, model=model, rows=rows, where={"outer": outer, "inner": inner})
@@ -431,14 +433,6 @@ def _sklearn_proba(model, X: np.ndarray, k: int) -> np.ndarray:
     else:
         out[np.arange(X.shape[0]), np.asarray(model.predict(X), dtype=np.int64)] = 1.0
     return out
-
-
-def _balanced_accuracy(pred: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Mean per-class accuracy in percent over the classes present (as the engine's)."""
-    total = np.bincount(labels, minlength=k)
-    correct = np.bincount(labels[pred == labels], minlength=k)
-    present = total > 0
-    return round(float(np.mean(100 * correct[present] / total[present])), 2)
 
 
 # -- the verdict ---------------------------------------------------------------------------
