@@ -141,7 +141,7 @@ class ResidentSource:
             xb = self.x[rows] if index is None else self.x[index[rows]]
             if augment is not None and self.pad_value is not None:
                 xb = crop_flip(xb, self.pad_value, augment, self.padding,
-                               **({} if shard is None else {"batch_size": b, "offset": lo}))
+                               batch_size=b, offset=lo)
             yield xb
 
     def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
@@ -276,9 +276,8 @@ class StreamedSource:
             for raw, (b, lo) in zip(batches, where):
                 raw = raw.to(self.device, non_blocking=cuda)
                 if augment is not None:  # crop the uint8 pixels (a quarter of the bytes), then normalise
-                    part = {} if shard is None else {"batch_size": b, "offset": lo}
                     raw = crop_flip(raw.permute(0, 3, 1, 2), self._zero, augment, self.padding,
-                                    **part).permute(0, 2, 3, 1)
+                                    batch_size=b, offset=lo).permute(0, 2, 3, 1)
                 yield _normalise_images(raw, self.mean_t, self.std_t, self.channels_last)
         finally:
             # the caller may stop early (a pause mid-epoch): stop the readers now, not at exit
