@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn")  # the sklearn extra (in the test extra too)
+import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
 
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier  # noqa: E402

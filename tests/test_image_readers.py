@@ -18,6 +18,7 @@ from memomentum.data.clothing1m import ANNOTATION_FILES, CLOTHING1M_CLASSES, rea
 from memomentum.data.folders import read_image_folder
 from memomentum.data.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
 from memomentum.errors import InputError
+from conftest import fixture_dir
 
 import PIL  # noqa: E402,F401 -- the writers need Pillow (the test extra installs it; the readers do not)
 
@@ -102,6 +103,24 @@ def test_miniature_reads_back_annotations_folder(tmp_path):
     check_noisy_read(files, info)
     assert (len(files.train), len(files.val), len(files.test)) == (42, 14, 28)
     assert (files.known_train_labels >= 0).sum() == 5
+
+
+def test_annotation_lines_in_the_releases_own_form_are_read(tmp_path):
+    """Lines typed in the form of the official release (tests/fixtures/clothing1m), not
+    written by this package's own writer: "images/<d>/<dd>/<name>.jpg LABEL", one key a line."""
+    root = tmp_path / "release"
+    shutil.copytree(fixture_dir("clothing1m"), root / "annotations")
+    files = read_clothing1m(root, check_files=False)
+    key = lambda k: str(root / k)  # noqa: E731
+    assert files.train.paths == [key("images/5/46/3326128546.jpg"), key("images/0/05/2190325805.jpg"),
+                                 key("images/9/37/1835143937.jpg"), key("images/7/12/3979287712.jpg")]
+    assert files.train.labels.tolist() == [4, 0, 11, 7]  # noisy_label_kv.txt
+    assert files.known_train_labels.tolist() == [-1, 1, -1, 7]  # clean_label_kv.txt where it has the key
+    assert files.val.paths == [key("images/8/03/3105287803.jpg"), key("images/1/90/2953816190.jpg")]
+    assert (files.val.labels.tolist(), files.test.labels.tolist()) == ([5, 12], [3])
+    assert files.class_names[0] == "T-Shirt" and files.class_names[13] == "Underwear"
+    clean = read_clothing1m(root, train_set="clean", check_files=False)
+    assert clean.train.labels.tolist() == [7, 9] and clean.known_train_labels is None
 
 
 def test_clean_train_set(mini):

@@ -67,8 +67,8 @@ def test_clothing1m_runs_end_to_end_on_the_streamed_source(clothing, streamed_ru
     assert known == set(info["clean_noisy_index"].tolist()) & {int(r["index"]) for r in rows}
     assert summary["n_known_labels"] == len(known) > 0
     assert 0 <= summary["final_confident"]["label_precision"] <= 100
-    # it learned: better than guessing among 14 classes on the clean test set
-    assert summary["test_accuracy"] > 100 / 14 * 3
+    # it learned: 64.29 % measured on the clean test set (guessing among 14 classes: 7.1 %)
+    assert summary["test_accuracy"] > 50
 
 
 def test_the_resident_run_of_the_same_store_is_bit_identical(clothing, streamed_run, tmp_path):
@@ -249,7 +249,7 @@ def test_clothing1m_mode_trains_on_every_noisy_image_and_validates_on_the_clean_
     assert len(history) == 8 and {f"score_{c}" for c in range(14)} <= set(history[0])
     best = max(history, key=lambda h: float(h["val_accuracy"]))  # the first epoch with the best clean accuracy
     assert summary["best_val_accuracy"] == float(best["val_accuracy"])
-    assert summary["test_accuracy"] > 100 / 14 * 3 and summary["assembled_test_accuracy"] is not None
+    assert summary["test_accuracy"] > 70 and summary["assembled_test_accuracy"] is not None
     rows = list(csv.DictReader((mode_run / "examples.csv").open()))
     assert sum(int(r["is_confident"]) for r in rows) == summary["final_confident"]["n_confident"]
     # the final confident set is the last round's extraction

@@ -1,5 +1,7 @@
 """Data sources: streamed batches are exactly the resident ones, so a streamed run is the
 resident run."""
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -41,7 +43,10 @@ def test_stopping_early_shuts_the_readers_down():
     streamed = StreamedSource(x, mean=MEAN, std=STD, device=torch.device("cpu"), workers=2)
     batches = streamed.batches(torch.arange(200), 10)
     next(batches)
+    readers = multiprocessing.active_children()
+    assert len(readers) == 2 and all(p.is_alive() for p in readers)
     batches.close()  # what the engine does when a run pauses mid-epoch
+    assert not any(p.is_alive() for p in readers) and multiprocessing.active_children() == []
     assert [b.shape[0] for b in streamed.batches(None, 100)] == [100, 100]
 
 

@@ -249,7 +249,6 @@ def test_run_records_round_trip_their_checkpointed_state():
 
 # -- the benchmark ------------------------------------------------------------------------------
 def test_vs_cleanlab_benchmark_scores_both_sides():
-    pytest.importorskip("cleanlab")
     from conftest import require_fashion_mnist
     require_fashion_mnist()
     r = subprocess.run([sys.executable, "benchmarks/vs_cleanlab.py", "--quick", "--n-train", "300", "--folds", "2",
