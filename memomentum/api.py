@@ -534,7 +534,8 @@ def _write_results(run_dir: Path, cfg: RunConfig, prep: Prepared, problem: Probl
                               probabilities=probs.cpu().numpy(), confident=final_confident_mask(proc, final),
                               class_names=names)
     outputs.write_examples(run_dir / "examples.csv", index=prep.train_index, verdict=verdict,
-                           true=true_train_labels(prep), files=prep.dataset.train_files, class_names=names)
+                           true=true_train_labels(prep), files=prep.dataset.train_files,
+                           rows=prep.dataset.train_rows, class_names=names)
     records.write_rounds(run_dir / ROUNDS_FILE, index=prep.train_index)
     if prep.dataset.class_names is not None:
         outputs.write_json(run_dir / "classes.json", list(prep.dataset.class_names))

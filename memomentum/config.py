@@ -220,10 +220,14 @@ def is_clothing1m_name(name) -> bool:
     return isinstance(name, str) and name.strip().lower().replace("-", "").replace("_", "") == "clothing1m"
 
 
+# A table's file name endings: CSV, also compressed as pandas reads it, and parquet.
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst", ".parquet")
+
+
 def is_table_file(name) -> bool:
-    """Whether ``dataset`` names a table (a path ending in .csv or .parquet, see
-    :mod:`memomentum.data.tables`)."""
-    return isinstance(name, str) and name.strip().lower().endswith((".csv", ".parquet"))
+    """Whether ``dataset`` names a table (a path ending in one of :data:`TABLE_SUFFIXES`,
+    see :mod:`memomentum.data.tables`)."""
+    return isinstance(name, str) and name.strip().lower().endswith(TABLE_SUFFIXES)
 
 
 def is_image_folder_name(name) -> bool:

@@ -131,7 +131,7 @@ HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accu
 
 
 def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.ndarray | None,
-                   files: list[str] | None = None, class_names=None) -> None:
+                   files: list[str] | None = None, rows: np.ndarray | None = None, class_names=None) -> None:
     """One row per training example of T, sorted by its position in the original data.
 
     Columns: ``index``, then from ``verdict`` (:func:`memomentum.verdicts.verdict_columns`,
@@ -139,13 +139,15 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
     (0/1, the final confident set), ``is_label_issue`` (its complement, cleanlab's name) and
     ``label_quality``; ``true_label`` when ``true`` is given (the true labels, -1 where
     unknown: left empty); ``file``, the image file of every example of the original data
-    (image-file datasets), as the last column. Labels are the user's class names when
+    (image-file datasets), or ``row``, its row in the user's table (tables, data rows counted
+    from 0), as the last column. Labels are the user's class names when
     ``class_names`` is given (the verdict already holds them; the true labels are named here).
     """
     order = np.argsort(index, kind="stable")
     cols = ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue",
             "label_quality"]
     cols += (["true_label"] if true is not None else []) + (["file"] if files is not None else [])
+    cols += ["row"] if rows is not None else []
     names = None if class_names is None else [str(c) for c in class_names]
     label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))  # noqa: E731
     given, predicted = verdict["given_label"][order], verdict["predicted_label"][order]
@@ -163,6 +165,8 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
                 row += "," + ("" if t < 0 else str(t) if names is None else _csv_field(names[t]))
             if files is not None:
                 row += "," + _csv_field(files[j])
+            if rows is not None:
+                row += f",{int(rows[j])}"
             lines.append(row)
         f.write("\n".join(lines) + "\n")
 

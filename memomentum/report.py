@@ -77,6 +77,7 @@ class Verdicts:
     quality: np.ndarray | None  # label_quality, higher = more likely correct
     files: np.ndarray | None  # image file per example (image-file datasets)
     num_classes: int
+    rows: np.ndarray | None = None  # the row of the user's table per example (tables)
 
 
 def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> Path:
@@ -227,7 +228,8 @@ def verdicts(run: RunFiles) -> Verdicts | None:
     return Verdicts(index=_ints(ex.get("index"), given.size), given=given, predicted=predicted,
                     true=true if true is not None and (true >= 0).any() else None, suspect=suspect,
                     confidence=_floats(ex.get("confidence")), quality=_floats(ex.get("label_quality")),
-                    files=ex.get("file"), num_classes=k)
+                    files=ex.get("file"), num_classes=k,
+                    rows=None if ex.get("row") is None else _ints(ex.get("row"), given.size))
 
 
 def _flags(column: np.ndarray) -> np.ndarray:
@@ -712,11 +714,11 @@ def label_errors_section(run: RunFiles, v: Verdicts | None, *, dataset, limit: i
         intro += f" {wrong} of them really are mislabelled (their given label is not the true one)."
     intro += "</p>"
     if images is None:
-        header = ["example", "given", "predicted"] + ([score_name] if scores is not None else []) + \
-                 (["true"] if v.true is not None else [])
+        header = ["example" if v.rows is None else "row in the table", "given", "predicted"] + \
+                 ([score_name] if scores is not None else []) + (["true"] if v.true is not None else [])
         table = []
         for r in rows:
-            row = [f"{v.index[r]:,}", _e(_class_name(run, v.given[r])), _e(_class_name(run, v.predicted[r]))]
+            row = [f"{(v.index if v.rows is None else v.rows)[r]:,}", _e(_class_name(run, v.given[r])), _e(_class_name(run, v.predicted[r]))]
             row += [f"{scores[r]:.3f}"] if scores is not None else []
             row += [_e(_class_name(run, v.true[r]))] if v.true is not None else []
             table.append(row)

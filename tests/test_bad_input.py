@@ -116,7 +116,8 @@ def run_cli(*args) -> tuple[int, str]:
 CASES = {
     "unknown dataset": (["--dataset", "imagenet"],
                         "unknown dataset 'imagenet': choose one of digits, mnist, fashion-mnist, cifar10, cifar100, "
-                        "clothing1m, the path of a .npz file, or a folder of images with one sub-folder per class",
+                        "clothing1m, the path of a .npz file, a table (.csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zip, "
+                        ".csv.zst, .parquet), or a folder of images with one sub-folder per class",
                         dict(dataset="imagenet")),
     "unknown model": (["--model", "vgg16"], "unknown model 'vgg16'; choose one of lenet, resnet18, resnet34, resnet50, mlp",
                       dict(model="vgg16")),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pd = pytest.importorskip("pandas")  # the tables extra (in the test extra too)
+import pandas as pd  # the tables extra (in the test extra too)
 
 from memomentum import InputError  # noqa: E402
 from memomentum.cli import main  # noqa: E402
@@ -56,7 +56,6 @@ def test_reader_keeps_numeric_columns_and_says_what_it_dropped(tmp_path):
 
 
 def test_parquet_reads_as_the_csv_does(tmp_path):
-    pytest.importorskip("pyarrow")
     frame = species_frame()
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_parquet(tmp_path / "t.parquet")
@@ -91,7 +90,8 @@ def test_integer_labels_sort_as_numbers_and_split_column_makes_a_test_set(tmp_pa
     (pd.DataFrame({"a": [1.0, 2.0], "label": ["p", "p"]}), {}, r"has only one class \('p'\)"),
     (pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": ["p", "q", "p"], "split": ["train", "test", "later"]}), {},
      r"the value 'later' in its 'split' column at row 2; that column must hold train or test"),
-    (pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": ["p", "q", "r"], "split": ["train", "train", "test"]}), {},
+    (pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "label": ["p", "q", "r", "p", "q"],
+                   "split": ["train", "train", "test", "train", "train"]}), {},
      r"the label 'r' in test row 2, which no training row has"),
     (pd.DataFrame({"a": [np.nan, 2.0], "label": ["p", None]}), {},
      "has no training row with a label and complete features"),
@@ -154,7 +154,6 @@ def test_cli_refuses_a_missing_label_column_with_exit_2(tmp_path, capsys):
 
 
 def test_tables_benchmark_runs_and_prints_its_json(capsys):
-    pytest.importorskip("sklearn")
     spec = importlib.util.spec_from_file_location("tables_digits", ROOT / "benchmarks" / "tables_digits.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # in this process: no second start of Python and torch
@@ -163,7 +162,107 @@ def test_tables_benchmark_runs_and_prints_its_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["data"]["n_train"] == 200 and out["data"]["feature_columns"] == 64
     assert 20 < out["data"]["realised_noise_rate"] < 60  # instance noise 0.4 on the training rows
+    # measured: boosted trees 66 % (54 % fit on the noisy labels), the MLP after one epoch 30 % (chance: 10 %)
+    assert out["hgb"]["memomentum_test_accuracy"] > 50 and out["hgb"]["noisy_fit_test_accuracy"] > 40
+    assert out["mlp"]["memomentum_test_accuracy"] > 20 and out["mlp"]["noisy_fit_test_accuracy"] > 20
     for model in ("hgb", "mlp"):
-        assert 0 <= out[model]["memomentum_test_accuracy"] <= 100
-        assert 0 <= out[model]["noisy_fit_test_accuracy"] <= 100
         assert 0 < out[model]["memomentum_confident"]["n_confident"] <= 200
+
+
+# -- unusual tables: never a silently wrong result (issue 18) ----------------------------------
+def _run_table(path: Path, out: Path, *extra: str) -> int:
+    return main(["run", "--dataset", str(path), "--label-column", "species", "--epochs", "2", "--batch-size", "16",
+                 "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet", "--out", str(out), *extra])
+
+
+def test_a_label_column_written_twice_is_refused_not_read_as_a_feature(tmp_path, capsys):
+    path = tmp_path / "twice.csv"
+    frame = species_frame()[["petal", "sepal", "species"]]
+    frame.assign(copy=frame["species"]).to_csv(path, index=False, header=["petal", "sepal", "species", "species"])
+    assert path.read_text().splitlines()[0] == "petal,sepal,species,species"
+    assert _run_table(path, tmp_path / "run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than one column named 'species'" in err[0] and "give the label away" in err[0]
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(InputError, match="more than one column named 'a'"):
+        from memomentum.data.tables import table_from_frame
+        table_from_frame(pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=["a", "a", "species"]), label_column="species")
+
+
+def test_examples_name_the_row_of_the_file_when_rows_were_dropped(tmp_path, capsys):
+    frame = species_frame(n=160)
+    frame.loc[[2, 50, 51], "species"] = None  # three rows without a label are dropped
+    frame.loc[90, "petal"] = np.nan  # and one with an incomplete row
+    path = tmp_path / "gaps.csv"
+    frame.to_csv(path, index=False)
+    assert _run_table(path, tmp_path / "run") == 0, capsys.readouterr().err
+    examples = pd.read_csv(tmp_path / "run" / "examples.csv")
+    assert "row" in examples.columns and not examples["row"].isin([2, 50, 51, 90]).any()
+    # every example's row holds, in the file, the label examples.csv says it was given
+    assert (frame.loc[examples["row"], "species"].to_numpy() == examples["given_label"].to_numpy()).all()
+    np.testing.assert_allclose(frame.loc[examples["row"], "sepal"].to_numpy(),
+                               frame.drop(index=[2, 50, 51, 90])["sepal"].to_numpy()[examples["index"]])
+
+
+@pytest.mark.parametrize("column", ["id", "length"])
+def test_an_identifier_or_a_measurement_is_refused_as_the_label(tmp_path, capsys, column):
+    frame = species_frame(n=200)
+    frame["id"] = np.arange(200)
+    frame["length"] = np.random.RandomState(0).rand(200)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    code = main(["run", "--dataset", str(path), "--label-column", column, "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"label column '{column}' has 200 different values in 200 training rows" in err[0]
+    assert "identifier or a measurement" in err[0]
+
+
+def test_spaces_around_text_labels_are_stripped_with_a_note(tmp_path):
+    frame = species_frame()
+    frame.loc[[4, 8], "species"] = frame.loc[[4, 8], "species"] + " "
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    t = read_table(tmp_path / "t.csv", label_column="species")
+    assert t.dataset.class_names == ("setosa", "versicolor")
+    assert any("stripped the spaces around 2 labels of column 'species' (rows 4, 8)" in n for n in t.notes)
+
+
+@pytest.mark.parametrize("form", ["semicolon", "tab", "spaces", "gzip"])
+def test_other_csv_forms_read_as_the_plain_csv(tmp_path, form):
+    frame = species_frame()[["petal", "sepal", "count", "species"]]
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    plain = read_table(tmp_path / "plain.csv", label_column="species")
+    if form == "semicolon":
+        path = tmp_path / "t.csv"
+        frame.to_csv(path, index=False, sep=";", decimal=",")  # the European spelling
+    elif form == "tab":
+        path = tmp_path / "t.csv"
+        frame.to_csv(path, index=False, sep="\t")
+    elif form == "spaces":
+        path = tmp_path / "t.csv"
+        path.write_text((tmp_path / "plain.csv").read_text().replace(",", ", "))
+    else:
+        path = tmp_path / "t.csv.gz"
+        frame.to_csv(path, index=False)
+    t = read_table(path, label_column="species")
+    assert t.feature_columns == plain.feature_columns and t.dataset.class_names == plain.dataset.class_names
+    np.testing.assert_array_equal(t.dataset.x_train, plain.dataset.x_train)
+    np.testing.assert_array_equal(t.dataset.y_train, plain.dataset.y_train)
+
+
+def test_a_table_whose_rows_are_all_test_rows_says_so(tmp_path):
+    frame = species_frame()
+    frame["split"] = "test"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InputError, match="every usable row of .* is marked test in its 'split' column"):
+        read_table(tmp_path / "t.csv", label_column="species")
+
+
+def test_numbers_in_messages_read_as_the_user_wrote_them(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(12.0), "label": [0, 1] * 5 + [7, 0],
+                          "split": ["train"] * 10 + ["test"] * 2})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InputError) as e:
+        read_table(tmp_path / "t.csv")
+    assert "the label 7 in test row 10" in str(e.value) and "np." not in str(e.value)

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..config import TABLE_SUFFIXES
 from ..errors import InputError
 from .dataset import Dataset
 
@@ -82,7 +83,7 @@ def load_array_dataset(name: str, *, data_dir: str | None = None) -> Dataset:
         return _load_cifar(key, data_dir)
     raise InputError(
         f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, clothing1m, the path of a .npz file, "
-        f"or a folder of images with one sub-folder per class"
+        f"a table ({', '.join(TABLE_SUFFIXES)}), or a folder of images with one sub-folder per class"
     )
 
 

@@ -49,6 +49,8 @@ class Dataset:
             default cache directory; None for arrays.
         train_files: the image file of every training example (image-file datasets),
             named in ``examples.csv``; None for arrays.
+        train_rows: the row of the user's table of every training example (tables, data
+            rows counted from 0), named in ``examples.csv``; None otherwise.
 
     ``x_train``, ``x_test`` and ``x_val`` are numpy arrays, or for image files
     :class:`memomentum.data.store.PackedImages`, which index like uint8 (N, H, W, C)
@@ -73,6 +75,7 @@ class Dataset:
     y_val: np.ndarray | None = None
     source: Path | None = None
     train_files: list[str] | None = None
+    train_rows: np.ndarray | None = None
 
     @property
     def is_image(self) -> bool:

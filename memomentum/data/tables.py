@@ -11,18 +11,31 @@ lost without a word (each is returned as a note, and :func:`load_table` prints t
 * labels of any kind (text such as ``"cat"``, integers such as ``3`` or ``1999``) become
   classes ``0..K-1`` in sorted order (numerically for numbers, alphabetically otherwise);
   :attr:`Dataset.class_names` keeps the user's labels in that order, so that outputs can
-  show them (``classes.json`` is that list);
+  show them (``classes.json`` is that list); spaces around a text label are stripped
+  (``"cat "`` is ``"cat"``), with a note;
+* a label column with fewer than two rows per class on average is refused: it holds
+  identifiers or continuous values, not classes;
+* column names must be unique (pandas would rename a second ``label`` to ``label.1`` and
+  it would become a feature that gives the label away);
+* a CSV's separator (``,``, ``;``, tab or ``|``) is detected from its first lines, spaces
+  after a separator are ignored, and ``.csv.gz`` (``.bz2``, ``.xz``, ``.zip``, ``.zst``)
+  files are read as pandas reads them;
 * an optional column ``split`` with the values ``train`` and ``test`` (any case) marks a
   held-out test set, whose labels are taken as correct and scored against; without it
   every row trains.
 
 Row numbers count the table's data rows from 0 (the header is not a row); ``examples.csv``'s
-``index`` counts the training rows kept, in file order (:attr:`Table.train_rows` maps it back
-to the file's rows). Reading needs
+``index`` counts the training rows kept, in file order, and its ``row`` column is the row in
+the file (:attr:`Table.train_rows`). Reading needs
 pandas, and parquet also pyarrow: ``pip install "memomentum[tables]"``.
 """
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
+import lzma
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +51,10 @@ __all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_fra
 SPLIT_COLUMN = "split"
 _SPLIT_VALUES = ("train", "test")
 _SHOWN = 5  # row numbers and column names quoted in a note before "..."
+_SEPARATORS = ",;\t|"  # what a CSV's separator may be (detected from its first lines)
+_SNIFF_BYTES = 64 * 1024
+# Fewer training rows per class than this, on average, and the label column is refused.
+MIN_ROWS_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,32 @@ def read_table(path: str | Path, *, label_column: str = "label", data_dir: str |
     return table_from_frame(frame, label_column=label_column, name=p.name, where=str(p))
 
 
+def _csv_header(p: Path) -> tuple[str, str, list[str]]:
+    """The separator and decimal sign of a CSV file (detected from its first lines, as
+    pandas' own sniffer would, but for the fast C parser) and its header's column names as
+    written. A semicolon-separated file with decimal commas (``3,5``) is the common European
+    spelling."""
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower())
+    if p.suffix.lower() in (".zip", ".zst"):  # read the header through pandas, comma-separated
+        return ",", ".", []
+    try:
+        with (opener(p, "rt", encoding="utf-8", errors="replace", newline="") if opener
+              else open(p, encoding="utf-8", errors="replace", newline="")) as f:
+            sample = f.read(_SNIFF_BYTES)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise InputError(f"cannot read the table {p}: {e}") from None
+    first = sample.splitlines()[0] if sample.strip() else ""
+    try:
+        sep = csv.Sniffer().sniff("\n".join(sample.splitlines()[:20]), delimiters=_SEPARATORS).delimiter
+    except csv.Error:
+        sep = ","
+    if sep != "," and first.count(",") >= first.count(sep):  # a comma table with the other sign in its values
+        sep = ","
+    header = next(csv.reader([first], delimiter=sep, skipinitialspace=True), []) if first else []
+    decimal = "," if sep == ";" and re.search(r"\d,\d", sample) else "."
+    return sep, decimal, [h.strip() for h in header]
+
+
 def _import_pandas(what: str):
     try:
         import pandas as pd
@@ -125,7 +168,9 @@ def _read_frame(p: Path):
                 raise InputError(f"reading {p} needs pyarrow, which is not installed; "
                                  f"pip install \"memomentum[tables]\"") from None
             return pd.read_parquet(p)
-        return pd.read_csv(p)
+        sep, decimal, header = _csv_header(p)
+        _refuse_duplicate_columns(header, str(p))
+        return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True)
     except InputError:
         raise
     except pd.errors.EmptyDataError:
@@ -135,6 +180,13 @@ def _read_frame(p: Path):
         raise InputError(f"cannot read the table {p}: {first}") from None
     except Exception as e:  # pyarrow's own errors (corrupt parquet) have no common base
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
+
+
+def _refuse_duplicate_columns(columns: list[str], where: str) -> None:
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
+                         f"unique (a copy of the label column would be read as a feature and give the label away)")
 
 
 def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
@@ -148,15 +200,13 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
         where: how messages name the table's origin.
     """
     pd = _import_pandas(where)
-    columns = [str(c) for c in frame.columns]
+    columns = [str(c).strip() for c in frame.columns]
+    _refuse_duplicate_columns(columns, where)
     if label_column not in columns:
         shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
         raise InputError(f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
                          f"name the label column with --label-column")
     frame = frame.set_axis(columns, axis=1)
-    if columns.count(label_column) > 1:
-        raise InputError(f"{where} has {columns.count(label_column)} columns named {label_column!r}; "
-                         f"the label column must be unique")
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
     notes: list[str] = []
@@ -178,12 +228,16 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     rows = np.flatnonzero(keep)
     train_rows = rows if is_test is None else rows[~is_test[rows]]
     test_rows = None if is_test is None else rows[is_test[rows]]
+    if train_rows.size == 0 and test_rows is not None and test_rows.size:
+        raise InputError(f"every usable row of {where} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
+                         f"to train on as train")
     if train_rows.size == 0:
         raise InputError(f"{where} has no training row with a label and complete features")
-    class_values, y_train = _encode_labels(labels.to_numpy()[train_rows], label_column, where)
+    label_values = _strip_text_labels(labels.to_numpy(), label_column, notes)
+    class_values, y_train = _encode_labels(label_values[train_rows], label_column, where)
     y_test = None
     if test_rows is not None and test_rows.size:
-        y_test = _encode_test_labels(labels.to_numpy()[test_rows], class_values, test_rows, where)
+        y_test = _encode_test_labels(label_values[test_rows], class_values, test_rows, where)
     elif test_rows is not None:
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
         test_rows = None
@@ -191,7 +245,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     if not np.all(np.isfinite(x32[rows])):
         raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
     ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
-                  class_values)
+                  class_values, train_rows)
     return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
                  test_rows=test_rows)
 
@@ -255,12 +309,35 @@ def _label_order(values: np.ndarray) -> list:
     return sorted(distinct, key=str)
 
 
+def _strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -> np.ndarray:
+    """The labels with spaces around text labels removed (``"cat "`` is ``"cat"``), with a note."""
+    padded = [i for i, v in enumerate(values.tolist()) if isinstance(v, str) and v != v.strip()]
+    if not padded:
+        return values
+    values = values.copy()
+    for i in padded:
+        values[i] = values[i].strip()
+    notes.append(f"stripped the spaces around {len(padded)} label{'s' if len(padded) > 1 else ''} of column "
+                 f"{label_column!r} (rows {_rows(np.asarray(padded))}), so that they name the same classes as "
+                 f"without them")
+    return values
+
+
+def _shown(value):
+    """A value as the user wrote it (7, not numpy's np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _encode_labels(values: np.ndarray, label_column: str, where: str) -> tuple[list, np.ndarray]:
     """Classes 0..K-1 for the training labels, and the labels in class order."""
-    classes = _label_order(values)
+    classes = [_shown(c) for c in _label_order(values)]
     if len(classes) < 2:
         raise InputError(f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
                          f"at least two classes are needed")
+    if len(classes) * MIN_ROWS_PER_CLASS > values.size:
+        raise InputError(f"{where}'s label column {label_column!r} has {len(classes)} different values in "
+                         f"{values.size} training rows, fewer than {MIN_ROWS_PER_CLASS} rows per class: it looks like an "
+                         f"identifier or a measurement, not a class; name the column of class labels with --label-column")
     index = {_key(c): k for k, c in enumerate(classes)}
     y = np.fromiter((index[_key(v)] for v in values.tolist()), dtype=np.int64, count=values.size)
     return classes, y
@@ -271,7 +348,7 @@ def _encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, whe
     y = np.fromiter((index.get(_key(v), -1) for v in values.tolist()), dtype=np.int64, count=values.size)
     if (y < 0).any():
         first = int(np.flatnonzero(y < 0)[0])
-        raise InputError(f"{where} has the label {values[first]!r} in test row {int(rows[first])}, which no training "
+        raise InputError(f"{where} has the label {_shown(values[first])!r} in test row {int(rows[first])}, which no training "
                          f"row has; a test label must be one of the training classes")
     return y
 
@@ -283,14 +360,14 @@ def _key(value):
     return ("s", str(value))
 
 
-def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list) -> Dataset:
+def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray) -> Dataset:
     xd = x.astype(np.float64)
     return Dataset(
         name=name, x_train=x, y_train=y, x_test=x_test, y_test=y_test, num_classes=len(classes),
         mean=tuple(float(v) for v in xd.mean(axis=0)),
         std=tuple(float(max(v, 1e-6)) for v in xd.std(axis=0)),
         augment="none", default_model="mlp", labels_are_clean=False,
-        class_names=tuple(str(c) for c in classes),
+        class_names=tuple(str(c) for c in classes), train_rows=rows,
     )
 
 
