@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -210,9 +211,22 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _refuse_same_file(out: str, given: str, option: str) -> None:
+    """--out must not name an input: writing the noisy labels there would destroy it."""
+    out_path, in_path = Path(out).expanduser(), Path(given).expanduser()
+    same = out_path.resolve() == in_path.resolve() or (
+        out_path.exists() and in_path.exists() and os.path.samefile(out_path, in_path))
+    if same:
+        raise InputError(f"--out {out} is the file given to {option}; writing there would overwrite the input, "
+                         f"so choose another --out")
+
+
 def _cmd_noise(args) -> int:
     from .api import read_labels_matrix
     from .noise import make_noisy_labels_for_cli, read_labels, write_labels
+    _refuse_same_file(args.out, args.labels, "--labels")
+    if args.features:
+        _refuse_same_file(args.out, args.features, "--features")
     labels = read_labels(args.labels)
     k = args.num_classes or (int(labels.max()) + 1 if labels.size else 0)
     features = None

@@ -12,6 +12,7 @@ DataFrame when pandas is installed.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 
 import numpy as np
@@ -36,6 +37,18 @@ __all__ = ["MeMomentumClassifier"]
 # loops, and rounds bounded as in the reference (max_inner_loop - 1 of them); each round is
 # one fit, and the rounds of an outer loop stop as soon as validation accuracy stops rising.
 SKLEARN_DEFAULTS = dict(max_outer_loop=3, max_inner_loop=20)
+
+
+def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
+    """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
+    calls them an "unknown label type")."""
+    if y.dtype != object:
+        return
+    text = next((v for v in y.tolist() if isinstance(v, str)), None)
+    number = next((v for v in y.tolist() if isinstance(v, (numbers.Number, np.number))), None)
+    if text is not None and number is not None:
+        raise InputError(f"y mixes text and numbers as labels (for example {text!r} and {number!r}); give every "
+                         f"label the same kind, e.g. all as text")
 
 
 class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
@@ -141,6 +154,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
                 inputs or settings, fewer than two classes.
         """
         X, y = self._validate_X(X, y, reset=True)
+        _refuse_mixed_label_kinds(y)
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:

@@ -214,6 +214,13 @@ class RunRecords:
 
 
 # -- find_label_issues ------------------------------------------------------------------------
+# RunConfig fields that choose data, add noise or write a run directory: meaningless for
+# labels and features handed over in memory, so refused rather than silently ignored.
+NOT_FOR_GIVEN_LABELS = ("dataset", "data_dir", "noise_type", "noise_rate", "transition_path", "human_labels_path",
+                        "human_labels_key", "out", "label_column", "image_size", "cache_dir", "store_format",
+                        "train_set", "pretrained")
+
+
 def find_label_issues(labels, *, features, return_indices_ranked_by: str | None = None, config=None,
                       **run_options):
     """Find the examples whose given label is likely wrong, with Me-Momentum.
@@ -253,9 +260,9 @@ def find_label_issues(labels, *, features, return_indices_ranked_by: str | None 
         >>> issues = find_label_issues(y_noisy, features=X, epochs=30)
         >>> ranked = find_label_issues(y_noisy, features=X, return_indices_ranked_by="label_quality")
     """
-    verdict = label_verdicts(labels, features=features, config=config, **run_options)
-    if return_indices_ranked_by not in RANKINGS:
+    if return_indices_ranked_by not in RANKINGS:  # checked before any training
         raise InputError(f"return_indices_ranked_by must be None or 'label_quality', got {return_indices_ranked_by!r}")
+    verdict = label_verdicts(labels, features=features, config=config, **run_options)
     if return_indices_ranked_by is None:
         return verdict["is_label_issue"]
     return ranked_issues(verdict["is_label_issue"], verdict["label_quality"])
@@ -278,6 +285,10 @@ def label_verdicts(labels, *, features, config=None, **run_options) -> dict[str,
     if unknown:
         raise InputError(f"unknown run option {unknown[0]!r}; the options are RunConfig's fields "
                          f"(e.g. model, epochs, seed)")
+    ignored = sorted(set(run_options) & set(NOT_FOR_GIVEN_LABELS))
+    if ignored:
+        raise InputError(f"the run option {ignored[0]!r} does not apply here: the labels and features are taken as "
+                         f"given (no noise is added, nothing is read from or written to disk)")
     ds = dataset_from_arrays(features, labels, name="arrays", where="the examples given to find_label_issues")
     base = config if config is not None else RunConfig(progress=False)
     cfg = dataclasses.replace(base, **{**run_options, "dataset": "arrays", "noise_type": "none", "noise_rate": None,

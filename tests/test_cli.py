@@ -121,6 +121,21 @@ def test_noise_command_rejects_labels_outside_classes(tmp_path):
     assert not (tmp_path / "n.npy").exists()
 
 
+@pytest.mark.parametrize("how", ["same name", "another spelling", "a link"])
+def test_noise_command_never_overwrites_its_input(tmp_path, capsys, how):
+    labels = tmp_path / "y.npy"
+    clean = np.arange(100) % 10
+    np.save(labels, clean)
+    out = {"same name": str(labels), "another spelling": str(tmp_path / "." / "y.npy"),
+           "a link": str(tmp_path / "link.npy")}[how]
+    if how == "a link":
+        (tmp_path / "link.npy").symlink_to(labels)
+    code = main(["noise", "--labels", str(labels), "--out", out, "--noise-type", "symmetric", "--noise-rate", "0.2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is the file given to --labels" in err[0]
+    np.testing.assert_array_equal(np.load(labels), clean)  # the clean labels are still there
+
+
 def test_noise_command_writes_noisy_labels(tmp_path):
     labels = tmp_path / "y.csv"
     clean = np.arange(1000) % 10

@@ -196,3 +196,10 @@ def test_verdict_is_a_dict_of_columns_without_pandas(monkeypatch):
     assert isinstance(clf.verdict_, dict)
     assert {"given_label", "predicted_label", "confidence", "is_label_issue", "label_quality"} <= set(clf.verdict_)
     np.testing.assert_array_equal(clf.verdict_["given_label"], noisy)
+
+
+def test_labels_mixing_text_and_numbers_are_refused_in_one_sentence():
+    X = np.random.RandomState(0).rand(40, 3)
+    y = np.array([1, "a"] * 20, dtype=object)
+    with pytest.raises(InputError, match=r"y mixes text and numbers as labels \(for example 'a' and 1\)"):
+        MeMomentumClassifier(epochs=1).fit(X, y)

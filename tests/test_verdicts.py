@@ -103,6 +103,19 @@ def test_find_label_issues_refuses_bad_options_in_one_sentence(noisy_digits):
         memomentum.find_label_issues(noisy[:4], features=x)
 
 
+def test_find_label_issues_checks_its_options_before_training(noisy_digits, monkeypatch):
+    import memomentum.api
+    x, _, noisy = noisy_digits
+    monkeypatch.setattr(memomentum.api, "run", lambda *a, **k: pytest.fail("trained before checking the options"))
+    with pytest.raises(InputError, match="return_indices_ranked_by must be None or 'label_quality', got 'margin'"):
+        memomentum.find_label_issues(noisy, features=x, return_indices_ranked_by="margin")
+    # options that add noise, choose data or write a run directory would be ignored: refused
+    for option, value in (("noise_type", "symmetric"), ("noise_rate", 0.2), ("out", "runs/x"), ("dataset", "digits")):
+        with pytest.raises(InputError, match=f"the run option '{option}' does not apply here: the labels and features "
+                                             f"are taken as given"):
+            memomentum.find_label_issues(noisy, features=x, **{option: value})
+
+
 # -- a run: examples.csv, rounds.npz, difficulty ---------------------------------------------
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory):
