@@ -35,8 +35,9 @@ from .clothing1m_procedure import Clothing1MProcedure
 from .procedure import Problem, Procedure
 from .split import split_for_validation
 from .threads import ThreadPolicy, choose_threads
-from .rundir import (HISTORY, RESULT_FILES, LiveHistory, check_run_dir, config_differences, discard_run,
-                     history_columns, open_run_dir, write_failed)
+from .rundir import (HISTORY, RESULT_FILES, LiveHistory, check_run_dir, config_differences, data_changes,
+                     data_fingerprint, discard_run, forget_previous, history_columns, open_run_dir,
+                     write_failed)
 from .verdicts import ROUNDS_FILE, RunRecords, verdict_columns
 
 
@@ -299,6 +300,11 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             if differ:
                 raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
     prep = prepare(config, dataset)
+    fingerprint = data_fingerprint(prep.dataset, prep.noisy_labels)
+    changed = data_changes(saved.get("data") if saved else None, fingerprint)
+    if changed:
+        raise InputError(f"cannot resume {run_dir}: its data changed since the run started ({', '.join(changed)}); "
+                         f"resume with the data it started with, or start a new run")
     cfg = config.resolved(prep.dataset.default_model)
     cfg.validate()
     cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
@@ -331,14 +337,15 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
         dist.barrier()  # every process has checked the directory before rank 0 changes it
     held = open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)
     with _pause_on_signals() if write else contextlib.nullcontext([]) as received, held as created:
-        if writes and not resume:
+        if writes:  # also on resume, from the checkpoint: config.json always describes the run it holds
             try:
-                outputs.write_json(run_dir / outputs.CONFIG, cfg.to_dict())
+                outputs.write_json(run_dir / outputs.CONFIG, saved["resolved"] if saved else cfg.to_dict())
             except OSError as e:
                 raise write_failed(e, run_dir, created) from None
 
         bar = _progress_bar(cfg) if dist.is_main else None
-        state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict(), "threads": thread_policy.threads}
+        state_extra = {"config": config.to_dict(), "resolved": cfg.to_dict(), "threads": thread_policy.threads,
+                       "data": fingerprint}
         previous_elapsed = saved.get("elapsed", 0.0) if saved else 0.0
         elapsed = lambda: previous_elapsed + time.perf_counter() - t_start  # noqa: E731
         midway = kill.at("checkpoint-write")
@@ -385,9 +392,9 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             start_history(proc)
         try:
             proc.run()
-        except TrainingDiverged:
-            if writes and not resume:  # nothing to keep: a resumed run keeps its last good checkpoint
-                discard_run(run_dir, created)
+        except TrainingDiverged as e:
+            if writes and not resume and discard_run(run_dir, created):  # a resumed run keeps its last checkpoint
+                raise TrainingDiverged(f"{e}; the run that --overwrite was to replace is back in {run_dir}") from None
             raise
         finally:
             if bar:
@@ -408,6 +415,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
                 for name in RESULT_FILES:  # all or nothing: the checkpoint stays for --resume
                     (run_dir / name).unlink(missing_ok=True)
                 raise write_failed(e, run_dir, created) from None
+            forget_previous(run_dir)  # the results are complete: the run --overwrite replaced goes
             _write_report_or_warn(run_dir, prep.dataset)
     return RunResult(summary=summary, run_dir=run_dir if write else None, procedure=proc)
 

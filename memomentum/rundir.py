@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import json
 import os
 import shlex
@@ -27,17 +28,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import outputs
 from .config import NON_RESULT_KEYS, RunConfig
 from .errors import InputError
 
 LOCK = "run.lock"
 HISTORY = "history.csv"
+# --overwrite keeps the run it replaces here until the new run has results of its own: a new
+# run that fails (diverges, cannot write) puts the old one back.
+PREVIOUS = ".previous-run"
 
 # What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
 # (report.png: written by earlier versions, still recognised so that --overwrite replaces such runs)
 RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", HISTORY,
-                       "model.pt", "report.png", "report.html", "rounds.npz", "classes.json", LOCK})
+                       "model.pt", "report.png", "report.html", "rounds.npz", "classes.json", LOCK, PREVIOUS})
 # Written at the end; removed again if one of them fails (history.csv stays: it grew with
 # the checkpoint, and a resumed run rewrites it from there).
 RESULT_FILES = ("examples.csv", "rounds.npz", "classes.json", "model.pt", "report.html", outputs.SUMMARY)
@@ -215,18 +221,20 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
         if (run_dir / outputs.SUMMARY).exists():
             raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
         if not (run_dir / outputs.CHECKPOINT).exists():
+            if not any(run_dir.iterdir()):
+                raise InputError(f"nothing to resume: {run_dir} is empty; start a run there without --resume")
             if never_started(run_dir):
                 raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
                                  f"start it again with the same command, without --resume")
             raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
         return
     if run_dir.exists() and not never_started(run_dir):
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
+        if foreign:
+            raise InputError(f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
+                             f"so choose another --out")
         if overwrite:
-            foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
-            if foreign:
-                raise InputError(f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
-                                 f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
-                                 f"so choose another --out")
             return
         if (run_dir / outputs.SUMMARY).exists():
             raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
@@ -250,6 +258,59 @@ def config_differences(saved: dict, cfg: RunConfig) -> list[str]:
     now = cfg.to_dict()
     saved = {**saved, **RunConfig.from_dict(saved).to_dict()}  # as this version reads it (defaults of new keys)
     return sorted(k for k in set(saved) | set(now) if k not in NON_RESULT_KEYS and saved.get(k) != now.get(k))
+
+
+# -- the data a run started with ------------------------------------------------------------
+# Features up to this size are hashed whole (about 0.2 s for Fashion-MNIST's 47 MB); larger
+# ones, packed image stores on disk, are known by their file list, shape and labels.
+_HASHED_FEATURE_BYTES = 512 << 20
+
+
+def _sha256(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data if a.size else b"")
+    return h.hexdigest()
+
+
+def data_fingerprint(dataset, noisy_labels: np.ndarray) -> dict:
+    """What identifies the data a run trains on, cheaply: sizes, labels (given and noisy),
+    the image files or the features. Saved in the checkpoint, compared on ``--resume``."""
+    x, x_test = dataset.x_train, dataset.x_test
+    arrays = [a for a in (x, x_test) if isinstance(a, np.ndarray)]
+    hash_features = len(arrays) == sum(a is not None for a in (x, x_test)) and \
+        sum(a.nbytes for a in arrays) <= _HASHED_FEATURE_BYTES
+    return {
+        "n_train": int(len(x)), "n_test": 0 if x_test is None else int(len(x_test)),
+        "example_shape": [int(s) for s in x.shape[1:]],
+        "labels": _sha256(dataset.y_train), "noisy_labels": _sha256(noisy_labels),
+        "test_labels": None if dataset.y_test is None else _sha256(dataset.y_test),
+        "features": _sha256(*arrays) if hash_features else None,
+        "files": None if dataset.train_files is None else hashlib.sha256(
+            "\n".join(map(str, dataset.train_files)).encode()).hexdigest(),
+    }
+
+
+_FINGERPRINT_WORDS = {"n_train": "the number of training examples", "n_test": "the number of test examples",
+                      "example_shape": "the shape of an example", "labels": "the labels",
+                      "noisy_labels": "the noisy labels", "test_labels": "the test labels",
+                      "features": "the features", "files": "the image files"}
+
+
+def data_changes(saved: dict | None, now: dict) -> list[str]:
+    """What differs between the data a run started with and the data given now, in words
+    (empty when the same, or when the checkpoint records no fingerprint)."""
+    if not saved:
+        return []
+    changes = []
+    for key, words in _FINGERPRINT_WORDS.items():
+        if saved.get(key) != now.get(key):
+            if key in ("n_train", "n_test", "example_shape"):
+                words += f" ({saved.get(key)} then, {now.get(key)} now)"
+            changes.append(words)
+    return changes
 
 
 # -- opening, and failing ------------------------------------------------------------------
@@ -279,16 +340,48 @@ def remove_created(top: Path) -> None:
             shutil.rmtree(top)
 
 
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink(missing_ok=True)
+
+
 def _clear_for_overwrite(run_dir: Path) -> None:
-    """Delete the previous run's files (check_run_dir made sure there are no others),
-    keeping this process's lock."""
+    """Set the previous run's files aside in :data:`PREVIOUS` (check_run_dir made sure there
+    are no others), keeping this process's lock. If an earlier --overwrite left one there
+    (it never finished), that one is the run being replaced and the unfinished files go."""
+    previous = run_dir / PREVIOUS
+    kept = previous.is_dir()
+    if not kept:
+        previous.mkdir()
     for p in run_dir.iterdir():
-        if p.name == LOCK:
+        if p.name in (LOCK, PREVIOUS):
             continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
+        if kept:
+            _remove(p)
         else:
-            p.unlink(missing_ok=True)
+            p.rename(previous / p.name)
+
+
+def forget_previous(run_dir: Path) -> None:
+    """The new run has its results: the run it replaced goes."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(run_dir / PREVIOUS)
+
+
+def _restore_previous(run_dir: Path) -> bool:
+    """Put back the run that --overwrite set aside, over what the failed new run wrote."""
+    previous = run_dir / PREVIOUS
+    if not previous.is_dir():
+        return False
+    for p in list(run_dir.iterdir()):
+        if p.name not in (LOCK, PREVIOUS):
+            _remove(p)
+    for p in previous.iterdir():
+        p.rename(run_dir / p.name)
+    previous.rmdir()
+    return True
 
 
 @contextlib.contextmanager
@@ -319,14 +412,18 @@ def open_run_dir(run_dir: Path, *, resume: bool, overwrite: bool):
         release_lock(run_dir)
 
 
-def discard_run(run_dir: Path, created: bool) -> None:
-    """Remove what this run wrote: the whole directory if the run created it, else its files."""
+def discard_run(run_dir: Path, created: bool) -> bool:
+    """Remove what this run wrote: the whole directory if the run created it, else its files;
+    a run that --overwrite replaced is put back. Returns whether one was put back."""
+    if _restore_previous(run_dir):
+        return True
     if created:
         remove_created(run_dir)
-        return
+        return False
     for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if (p.name in RUN_FILES and p.name != LOCK) or outputs.is_temp_file(p):
+        if (p.name in RUN_FILES and p.name not in (LOCK, PREVIOUS)) or outputs.is_temp_file(p):
             p.unlink(missing_ok=True)
+    return False
 
 
 def write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:

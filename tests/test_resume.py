@@ -171,6 +171,53 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
     assert capsys.readouterr().err.strip() == f"memomentum: error: the run in {out} has already finished; nothing to resume"
 
 
+def _killed_between_outer_loops(data: Path, out: Path) -> None:
+    p = cli("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at="round:3")
+    p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("change", ["fewer rows", "other labels", "other features"])
+def test_resume_refuses_data_that_changed_and_names_what(data, tmp_path, capsys, change):
+    local = tmp_path / "blobs.npz"
+    shutil.copy(data, local)
+    out = tmp_path / "run"
+    _killed_between_outer_loops(local, out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    with np.load(local) as f:
+        arrays = dict(f)
+    if change == "fewer rows":
+        arrays["x"], arrays["y"] = arrays["x"][:-3], arrays["y"][:-3]
+    elif change == "other labels":
+        arrays["y"] = (arrays["y"] + 1) % 4  # the same number of rows
+    else:
+        arrays["x"] = arrays["x"] + 0.5
+    np.savez(local, **arrays)
+    assert in_process("--resume", str(out), "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = {"fewer rows": "the number of training examples (400 then, 397 now), the labels, the noisy labels, "
+                              "the features",
+                "other labels": "the labels, the noisy labels", "other features": "the features"}[change]
+    assert err == [f"memomentum: error: cannot resume {out}: its data changed since the run started ({expected}); "
+                   f"resume with the data it started with, or start a new run"]
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # left as it was
+
+
+@pytest.mark.parametrize("edit", ["edited", "deleted"])
+def test_a_resumed_run_rewrites_config_json_from_its_checkpoint(data, baseline, tmp_path, edit):
+    out = tmp_path / "run"
+    _killed_between_outer_loops(data, out)
+    original = (out / "config.json").read_text()
+    if edit == "edited":
+        (out / "config.json").write_text(original.replace('"lr": 0.01', '"lr": 0.5'))
+        assert (out / "config.json").read_text() != original
+    else:
+        (out / "config.json").unlink()
+    assert in_process("--resume", str(out), "--quiet") == 0
+    assert (out / "config.json").read_text() == original
+    assert results(out)["config"] == results(baseline)["config"]
+
+
 # A longer schedule (about 2 s of training on an idle 2-core machine, 36 steps per epoch) so
 # that the signal surely arrives while the run trains.
 SIGNAL_SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "5", "--epochs", "20",

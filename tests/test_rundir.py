@@ -226,6 +226,48 @@ def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock
     assert list(out.iterdir()) == []  # no results, no lock
 
 
+def test_overwrite_keeps_the_previous_run_until_the_new_one_has_results(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    small = dict(out=str(out), epochs=1, max_outer_loop=1, max_inner_loop=2, progress=False, threads=1)
+    memomentum.run(RunConfig(**small))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = Engine.train_steps
+
+    def blow_up(self, model, *args, **kwargs):
+        result = real(self, model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("inf"))
+        return result
+    monkeypatch.setattr(Engine, "train_steps", blow_up)
+    with pytest.raises(TrainingDiverged) as e:
+        memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)
+    assert str(e.value).endswith(f"start again with a lower --lr; the run that --overwrite was to replace is back "
+                                 f"in {out}")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the finished run, untouched
+    monkeypatch.setattr(Engine, "train_steps", real)
+    memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)  # a new run that finishes replaces it
+    assert not (out / rundir.PREVIOUS).exists()
+    assert json.loads((out / "summary.json").read_text())["seed"] == 2
+
+
+def test_a_folder_that_is_no_run_is_never_offered_overwrite(tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"x")
+    for extra in ([], ["--overwrite"]):
+        code, err = main_err("run", *TINY, "--out", str(out), *extra)
+        assert code == 2 and "holds files that are not part of a memomentum run (holiday.jpg)" in err
+        assert "pass --overwrite" not in err
+    assert [p.name for p in out.iterdir()] == ["holiday.jpg"]
+
+
+def test_resuming_an_empty_folder_says_it_is_empty(tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, err = main_err("run", "--resume", str(tmp_path / "empty"))
+    assert code == 2 and err.strip() == (f"memomentum: error: nothing to resume: {tmp_path / 'empty'} is empty; start "
+                                         f"a run there without --resume")
+
+
 def test_the_lock_is_refused_before_any_data_is_loaded(tmp_path, monkeypatch):
     out = tmp_path / "d"
     write_lock(out, 4242, "elsewhere")
