@@ -28,7 +28,7 @@ from .data import Dataset, check_human_labels, load_dataset, read_human_labels
 from .engine import Engine, accuracy, choose_device
 from .sources import StreamedSource, default_workers, to_device_data
 from .models import IMAGENET_MIN_SIDE, create_model
-from .pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
+from .pretrained import KNOWN_FILES, check_weights_file, find_pretrained, load_pretrained, missing_weights_message
 from .errors import InputError, TrainingDiverged
 from .noise import make_noisy_labels
 from .clothing1m_procedure import Clothing1MProcedure
@@ -299,6 +299,8 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
             differ = config_differences(saved["config"], config)
             if differ:
                 raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
+    if config.pretrained not in (None, "none"):  # before packing images, which can take an hour
+        check_weights_file(config.pretrained)
     prep = prepare(config, dataset)
     fingerprint = data_fingerprint(prep.dataset, prep.noisy_labels)
     changed = data_changes(saved.get("data") if saved else None, fingerprint)

@@ -153,9 +153,11 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
     except Exception as e:  # noqa: BLE001 - torch.load raises many types for a bad file
         # (RuntimeError for a broken zip, UnpicklingError, EOFError, ValueError, ...): all
         # of them mean the user's file cannot be used.
-        detail = (str(e).strip().splitlines() or [""])[0][:200]
-        raise InputError(f"cannot read pretrained weights from {path}; it must be a file written by "
-                         f"torch.save holding a state dict ({type(e).__name__}: {detail})") from None
+        if "Unsupported global" in str(e) or "GLOBAL" in str(e):  # the pickle names classes: a whole model
+            raise InputError(f"pretrained weights file {path} holds a pickled Python object (a whole model?), not "
+                             f"a state dict; save model.state_dict() with torch.save and give that file") from None
+        raise InputError(f"cannot read pretrained weights from {path}: it is not a weights file written by "
+                         f"torch.save (a .pth file holding a state dict)") from None
     if isinstance(obj, Mapping):
         # Training scripts' checkpoints keep the weights beside the optimizer and the epoch.
         for key in ("state_dict", "model"):
@@ -165,6 +167,10 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
         raise InputError(f"pretrained weights file {path} holds a {type(obj).__name__} that is not a state dict; "
                          f"it must map parameter names to tensors, alone or under 'state_dict' or 'model'")
+    broken = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise InputError(f"pretrained weights file {path} holds NaN or infinite values in {len(broken)} "
+                         f"tensor{'s' if len(broken) > 1 else ''} ({_shown(broken)}); the file is damaged")
     state: dict[str, torch.Tensor] = {}
     for key, tensor in obj.items():
         # nn.DataParallel and DistributedDataParallel save their wrapped model's keys this way.
@@ -214,6 +220,17 @@ def _check_shapes(state: Mapping[str, torch.Tensor], expected: Mapping[str, torc
         more = f" (and {len(wrong) - 1} more tensors)" if len(wrong) > 1 else ""
         raise InputError(f"pretrained weights file {path} has {k} of shape {tuple(state[k].shape)}, "
                          f"but {model_name} needs {tuple(expected[k].shape)}{more}")
+
+
+def check_weights_file(path: str | os.PathLike) -> None:
+    """The checks of a weights file that need no network (it exists, torch.save wrote it,
+    it holds a state dict of finite tensors): done before any long work such as packing
+    images, so that a bad file is found in seconds. :func:`load_pretrained` checks the rest."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"pretrained weights file {path} does not exist; give the path of a .pth file "
+                         f"or --pretrained none")
+    _read(path)
 
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike, *, model_name: str) -> LoadReport:

@@ -2,6 +2,7 @@
 import hashlib
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -295,3 +296,33 @@ def test_resnet50_forward_gives_one_logit_per_class(channels_last):
     with torch.inference_mode():
         y = m(x)
     assert y.shape == (2, 6) and torch.isfinite(y).all()
+
+
+def test_weights_files_that_are_no_state_dict_or_damaged_say_what_they_are(tmp_path, r18):
+    m = create_model("resnet18", input_shape=IMAGENET, num_classes=5)
+    (tmp_path / "noise.pth").write_bytes(np.random.RandomState(0).bytes(5000))
+    torch.save(torch.nn.Linear(2, 3), tmp_path / "model.pth")  # a whole pickled model
+    broken = dict(r18)
+    broken["layer1.0.conv1.weight"] = broken["layer1.0.conv1.weight"].clone()
+    broken["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(broken, tmp_path / "nan.pth")
+    messages = {}
+    for name in ("noise", "model", "nan"):
+        with pytest.raises(InputError) as e:
+            load_pretrained(m, tmp_path / f"{name}.pth", model_name="resnet18")
+        messages[name] = str(e.value)
+    assert messages["noise"] == (f"cannot read pretrained weights from {tmp_path / 'noise.pth'}: it is not a weights "
+                                 f"file written by torch.save (a .pth file holding a state dict)")
+    assert "holds a pickled Python object (a whole model?), not a state dict" in messages["model"]
+    assert messages["nan"] == (f"pretrained weights file {tmp_path / 'nan.pth'} holds NaN or infinite values in 1 "
+                               f"tensor (layer1.0.conv1.weight); the file is damaged")
+    assert all("\x1b" not in text and "weights_only" not in text for text in messages.values())
+
+
+def test_a_bad_weights_file_is_refused_before_any_image_is_packed(tmp_path, monkeypatch):
+    import memomentum.api
+    from memomentum import RunConfig, run
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
+    monkeypatch.setattr(memomentum.api, "prepare", lambda *a, **k: pytest.fail("the data were loaded first"))
+    with pytest.raises(InputError, match="cannot read pretrained weights from"):
+        run(RunConfig(dataset=str(tmp_path), pretrained=str(tmp_path / "junk.pth"), progress=False))
