@@ -463,7 +463,8 @@ def test_image_folder_class_without_images(tmp_path):
     (root / "b" / "labels.csv").write_text("x")
     (root / "b" / "thumb.gif").write_text("x")
     msg = folder_error(root)
-    assert "1 class folder in" in msg and "holds no .jpg, .jpeg or .png image: 'b' (2 other files)" in msg
+    assert "1 class folder in" in msg and ("holds no .jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff or .webp image: "
+                                          "'b' (2 other files)") in msg
 
 
 def test_image_folder_without_any_image(tmp_path):
@@ -472,3 +473,34 @@ def test_image_folder_without_any_image(tmp_path):
         (tmp_path / "d" / c / "x.txt").write_text("x")
     msg = folder_error(tmp_path / "d")
     assert "holds no images" in msg and "2 class folders" in msg
+
+
+# --------------------------------------------------------------------------- unusual folders (issue 18)
+
+
+def test_a_class_folder_linked_to_its_parent_is_refused(tmp_path):
+    root = tmp_path / "d"
+    write_image_folder(root, classes=("a", "b"), per_class=2, layout="flat")
+    os.symlink(root, root / "c")  # every image would be read again as class 'c'
+    msg = folder_error(root)
+    assert f"class folder {root / 'c'} is a symbolic link (to {root})" in msg and "count its images twice" in msg
+
+
+def test_every_imagefolder_format_is_read_and_skipped_files_are_named(tmp_path, capsys):
+    from PIL import Image
+    root = tmp_path / "d"
+    write_image_folder(root, classes=("a", "b"), per_class=2, test_per_class=1)
+    pixels = np.full((8, 8, 3), 200, np.uint8)
+    for ext in ("webp", "bmp", "tif"):
+        Image.fromarray(pixels).save(root / "train" / "a" / f"extra.{ext}")
+    (root / "train" / "b" / "notes.txt").write_text("x")
+    Image.fromarray(pixels).save(root / "train" / "stray.png")  # beside the class folders: no class
+    Image.fromarray(pixels).save(root / "cover.jpg")  # beside train/ and test/
+    files = read_image_folder(root)
+    names = [Path(p).name for p in files.train.paths]
+    assert {"extra.webp", "extra.bmp", "extra.tif"} <= set(names) and len(names) == 7
+    err = capsys.readouterr().err
+    assert f"memomentum: note: skipped 1 file in {root / 'train'} beside the class folders (they belong to no class): " \
+           f"'stray.png'" in err
+    assert f"skipped 1 file in {root} beside the train/ and test/ folders (they belong to no class): 'cover.jpg'" in err
+    assert "skipped 1 file in the class folders of" in err and "'b/notes.txt'" in err

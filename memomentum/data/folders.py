@@ -8,11 +8,16 @@ Two layouts are accepted::
 
 The class names are the sorted names of the training part's sub-folders; label ``i`` is
 the ``i``-th of them, for the test part too. Inside a class folder, images may lie in
-sub-folders (as ``ImageFolder`` allows); they are listed in sorted path order.
+sub-folders (as ``ImageFolder`` allows); they are listed in sorted path order. The image
+formats are ``ImageFolder``'s (Pillow decodes them all); other files, and images lying
+beside the class folders instead of in one, are skipped with a note that names them. A
+class folder that is a symbolic link is refused: it could lead back into the dataset (and
+count its images twice, once under a wrong class) or out of it.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +25,20 @@ import numpy as np
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # compared case-insensitively
+# torchvision's ImageFolder's extensions, compared case-insensitively
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+_EXTENSION_WORDS = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]
 _SHOWN = 5  # names quoted in a message
 
 
 def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> ImageFiles:
     """List the images of a class-per-sub-folder directory.
 
-    Files and folders whose names start with "." are ignored, and so are files whose
-    extension is not .jpg, .jpeg or .png (in any case). Symbolic links to files and to
-    class folders are followed; symbolic links to folders inside a class folder are not
-    (they could loop).
+    Files and folders whose names start with "." are ignored; files whose extension is not
+    one of :data:`IMAGE_EXTENSIONS` (in any case), and files beside the class folders, are
+    skipped with a note on stderr. Symbolic links to files are followed; a class folder
+    that is a symbolic link is refused, and symbolic links to folders inside a class folder
+    are not followed (they could loop).
 
     Args:
         path: the directory: ``train/`` (and optionally ``test/``) with one sub-folder
@@ -63,7 +71,9 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> Imag
         raise InputError(
             f"image folder {train_dir} needs one sub-folder per class and at least 2 classes, found {found}"
         )
-    train = _list_images(train_dir, class_names, class_names)
+    notes: list[str] = []
+    _note_loose_files(train_dir, notes)
+    train = _list_images(train_dir, class_names, class_names, notes)
     test = None
     if test_dir is not None:
         test_classes = _class_folders(test_dir)
@@ -76,7 +86,12 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> Imag
                 f"that {'is' if len(unknown) == 1 else 'are'} not among the training classes in {train_dir}: "
                 f"{_quote(unknown)}"
             )
-        test = _list_images(test_dir, test_classes, class_names)
+        _note_loose_files(test_dir, notes)
+        test = _list_images(test_dir, test_classes, class_names, notes)
+    if split:
+        _note_loose_files(root, notes, beside="the train/ and test/ folders")
+    for note in notes:
+        print(f"memomentum: note: {note}", file=sys.stderr)
     return ImageFiles(
         name=root.name or str(root),
         root=root,
@@ -95,23 +110,39 @@ def _quote(names: list[str]) -> str:
 
 
 def _class_folders(folder: Path) -> list[str]:
-    """The sorted names of the visible sub-folders of ``folder``."""
+    """The sorted names of the visible sub-folders of ``folder``; none may be a link."""
     try:
         with os.scandir(folder) as it:
-            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir())
+            entries = [e for e in it if not e.name.startswith(".") and e.is_dir()]
     except OSError as e:
         raise InputError(f"could not list image folder {folder}: {e.strerror or e}") from e
+    links = sorted(e.name for e in entries if e.is_symlink())
+    if links:
+        target = os.path.realpath(folder / links[0])
+        raise InputError(f"class folder {folder / links[0]} is a symbolic link (to {target}); a linked folder could "
+                         f"lead back into the dataset and count its images twice, once under a wrong class, so "
+                         f"replace the link by the folder itself")
+    return sorted(e.name for e in entries)
+
+
+def _note_loose_files(folder: Path, notes: list[str], beside: str = "the class folders") -> None:
+    """A note naming the visible files that lie beside the class folders (no class: skipped)."""
+    with os.scandir(folder) as it:
+        loose = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
+    if loose:
+        notes.append(f"skipped {len(loose)} file{'s' if len(loose) > 1 else ''} in {folder} beside {beside} "
+                     f"(they belong to no class): {_quote(loose)}")
 
 
 def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _class_images(folder: Path) -> tuple[list[str], int]:
+def _class_images(folder: Path) -> tuple[list[str], list[str]]:
     """The image files under ``folder`` (absolute paths, sorted by their path relative
-    to it) and how many other visible files there are."""
+    to it) and the other visible files."""
     found: list[tuple[str, str]] = []
-    others = 0
+    others: list[str] = []
 
     def fail(e: OSError) -> None:
         raise InputError(f"could not list image folder {e.filename or folder}: {e.strerror or e}")
@@ -124,26 +155,30 @@ def _class_images(folder: Path) -> tuple[list[str], int]:
             if _is_image(name):
                 found.append((dirpath, name))
             else:
-                others += 1
+                others.append(os.path.join(dirpath, name))
     found.sort()  # by folder, then name: ImageFolder's order (a folder's own files first)
     return [os.path.join(d, n) for d, n in found], others
 
 
-def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names: tuple[str, ...]) -> ImageList:
+def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names: tuple[str, ...],
+                 notes: list[str]) -> ImageList:
     """The images of ``classes`` under ``folder`` labelled by their index in
-    ``class_names``; every class folder must hold at least one image."""
+    ``class_names``; every class folder must hold at least one image. The other files
+    are named in a note."""
     paths: list[str] = []
     labels: list[int] = []
     empty: list[tuple[str, int]] = []
+    skipped: list[str] = []
     for name in classes:
         images, others = _class_images(folder / name)
         if not images:
-            empty.append((name, others))
+            empty.append((name, len(others)))
         paths += images
+        skipped += [os.path.relpath(p, folder) for p in others]
         labels += [class_names.index(name)] * len(images)
     if not paths:
         raise InputError(
-            f"image folder {folder} holds no images: no .jpg, .jpeg or .png file in any of its "
+            f"image folder {folder} holds no images: no {_EXTENSION_WORDS} file in any of its "
             f"{len(classes)} class folders"
         )
     if empty:
@@ -152,7 +187,10 @@ def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names
         shown = ", ".join(described[:_SHOWN]) + (f" and {len(empty) - _SHOWN} more" if len(empty) > _SHOWN else "")
         one = len(empty) == 1
         raise InputError(
-            f"{len(empty)} class folder{'' if one else 's'} in {folder} hold{'s' if one else ''} no .jpg, .jpeg "
-            f"or .png image: {shown}; every class needs at least one"
+            f"{len(empty)} class folder{'' if one else 's'} in {folder} hold{'s' if one else ''} no "
+            f"{_EXTENSION_WORDS} image: {shown}; every class needs at least one"
         )
+    if skipped:
+        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in the class folders of {folder} "
+                     f"that {'are' if len(skipped) > 1 else 'is'} not {_EXTENSION_WORDS} images: {_quote(skipped)}")
     return ImageList(paths, np.array(labels, dtype=np.int64))
