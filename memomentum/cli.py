@@ -268,6 +268,36 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:  # the program itself (not a call from Python): a torchrun process ends here
+        _end_distributed_process(code)
+    return code
+
+
+def _end_distributed_process(code: int) -> None:
+    """End a process of a multi-process run without the interpreter's teardown.
+
+    Once DistributedDataParallel has used the process group, PyTorch (2.13) keeps gloo's
+    threads (its socket loop and two workers) running after ``destroy_process_group``, until
+    the process exits. The peers exit at about the same time, so those threads would still be
+    handling the peers' closing connections while the interpreter and the C++ runtime tear
+    themselves down around them: under load, that aborted one process (SIGABRT) after a run
+    that had finished and been written. All work is done and every output is on disk here,
+    so the process ends at once, with its exit status, after flushing its output.
+    """
+    from . import distributed
+    try:
+        env = distributed.environment()
+    except InputError:  # torchrun's variables are broken: the run was refused, nothing to end early
+        return
+    if env is None or env[1] <= 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # blamed on the command, so that the hint names its own --help

@@ -167,10 +167,32 @@ class RunConfig:
                              f"--mode {self.mode}")
         if self.stream not in (None, True, False):
             raise InputError(f"stream must be true, false or unset, got {self.stream!r}")
+        self._check_data_options_apply()
         milestones = self.milestones
         if milestones is not None and not (isinstance(milestones, (tuple, list))
                                            and all(_is_int(m) and m >= 1 for m in milestones)):
             raise InputError(f"milestones must be whole numbers of epochs >= 1, like 40,80; got {milestones!r}")
+
+    def _check_data_options_apply(self) -> None:
+        """Options of one kind of data given for another are refused, never silently ignored."""
+        name = self.dataset.strip()
+        if self.label_column != "label" and not is_table_file(name):
+            raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {name} is not a "
+                             f"table, so it would be ignored; leave --label-column out")
+        if is_clothing1m_name(name) or is_image_folder_name(name):
+            if self.train_set != "noisy" and not is_clothing1m_name(name):
+                raise InputError(f"--train-set chooses between Clothing1M's training sets; {name} has one, so it "
+                                 f"would be ignored; leave --train-set out")
+            return
+        looks_like_a_folder = "/" in name or name.startswith(("~", "."))  # a missing one is named by the reader
+        if looks_like_a_folder and not is_table_file(name) and not name.lower().endswith(".npz"):
+            return
+        for option, value, default in (("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
+                                       ("--store-format", self.store_format, "jpeg"),
+                                       ("--train-set", self.train_set, "noisy")):
+            if value != default:
+                raise InputError(f"{option} applies to image files (clothing1m or a folder of images); {name} is "
+                                 f"not, so it would be ignored; leave {option} out")
 
     def _check_rate_applies(self) -> None:
         """A noise rate given where nothing uses it is refused, never silently ignored."""

@@ -128,10 +128,23 @@ def read_run(run_dir) -> RunFiles:
     config = _read_json(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
     history = _read_history(run_dir / "history.csv")
     examples = _read_columns(run_dir / "examples.csv") if (run_dir / "examples.csv").is_file() else None
+    _check_examples_match(run_dir, examples, summary)
     names = _read_class_names(run_dir / "classes.json") if (run_dir / "classes.json").is_file() else None
     if names is None:
         names = KNOWN_CLASS_NAMES.get(str(summary.get("dataset", config.get("dataset"))))
     return RunFiles(run_dir, summary, config, history, examples, names)
+
+
+def _check_examples_match(run_dir: Path, examples: dict | None, summary: dict) -> None:
+    """examples.csv has one row per training example of the run: a file cut short (or from
+    another run) would give counts that contradict the summary, so it is refused."""
+    if not examples or "n_train" not in summary:
+        return
+    rows = len(next(iter(examples.values())))
+    if rows != summary["n_train"]:
+        raise InputError(f"{run_dir / 'examples.csv'} has {rows:,} rows but {SUMMARY} says the run had "
+                         f"{summary['n_train']:,} training examples: the file is cut short or from another run, "
+                         f"so the report would contradict the summary; run the training again to rewrite it")
 
 
 def _read_json(path: Path, kind: type):

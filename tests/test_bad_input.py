@@ -481,3 +481,19 @@ def test_human_labels_that_match_are_accepted_and_their_clean_labels_checked(tmp
     p100 = cifar_n_file(tmp_path / "human100.pt", "CIFAR-100N", np.arange(1000) % 100)
     coarse = read_human_labels(p100, key="noisy_coarse_label")  # compared with the coarse clean labels
     assert (coarse.clean == (np.arange(1000) % 100) // 5).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label-column", "species"], "--label-column names the label column of a table (.csv, .parquet); digits is not "
+                                    "a table, so it would be ignored; leave --label-column out"),
+    (["--image-size", "64"], "--image-size applies to image files (clothing1m or a folder of images); digits is not, "
+                             "so it would be ignored; leave --image-size out"),
+    (["--dataset", "flowers.csv", "--image-size", "64"], "--image-size applies to image files (clothing1m or a folder "
+                                                         "of images); flowers.csv is not, so it would be ignored"),
+    (["--train-set", "clean"], "--train-set applies to image files"),
+])
+def test_options_for_another_kind_of_data_are_refused_not_ignored(args, message, capsys, tmp_path):
+    from memomentum.cli import main
+    assert main(["run", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and not (tmp_path / "run").exists()

@@ -400,3 +400,22 @@ def test_contiguous_blocks_and_prediction_blocks():
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
     sys.path.insert(0, str(REPO))
     worker(sys.argv[2])
+
+
+@pytest.mark.parametrize("world", [None, 1, 2])
+def test_a_process_of_a_multi_process_run_ends_without_the_interpreters_teardown(world):
+    """gloo's threads outlive destroy_process_group once DDP has used the group; a process
+    of a run with several processes therefore ends at once (os._exit) after its work, so that
+    no teardown runs beside them (an atexit handler stands for the teardown here)."""
+    script = ("import atexit; atexit.register(lambda: print('teardown', flush=True)); "
+              "from memomentum.cli import _end_distributed_process; _end_distributed_process(3); "
+              "raise SystemExit(0)")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    if world is not None:
+        env.update(RANK="0", WORLD_SIZE=str(world))
+    r = subprocess.run([sys.executable, "-c", script], env=dict(env, PYTHONPATH=str(REPO)), capture_output=True,
+                       text=True, timeout=120)
+    if world == 2:
+        assert (r.returncode, r.stdout) == (3, "")  # its exit status, and no teardown
+    else:
+        assert (r.returncode, r.stdout) == (0, "teardown\n")  # a plain process ends as usual

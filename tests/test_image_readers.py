@@ -504,3 +504,16 @@ def test_every_imagefolder_format_is_read_and_skipped_files_are_named(tmp_path, 
            f"'stray.png'" in err
     assert f"skipped 1 file in {root} beside the train/ and test/ folders (they belong to no class): 'cover.jpg'" in err
     assert "skipped 1 file in the class folders of" in err and "'b/notes.txt'" in err
+
+
+def test_test_images_that_are_also_training_images_are_named_in_a_note(ann, capsys):
+    train_keys = lines(ann / "noisy_train_key_list.txt")
+    test_keys = lines(ann / "clean_test_key_list.txt")
+    write(ann / "noisy_train_key_list.txt", train_keys + test_keys[:2])  # two test images also train
+    labels = dict(line.split() for line in lines(ann / "clean_label_kv.txt"))
+    with open(ann / "noisy_label_kv.txt", "a") as f:
+        f.writelines(f"{k} {labels[k]}\n" for k in test_keys[:2])
+    read_clothing1m(ann, check_files=False)
+    err = capsys.readouterr().err
+    assert f"memomentum: note: 2 of the {len(test_keys)} test images of {ann / 'clean_test_key_list.txt'} are also " \
+           f"training images" in err and err.rstrip().endswith(f"{test_keys[0]}, {test_keys[1]}")

@@ -355,3 +355,15 @@ def test_the_report_renders_in_headless_chromium(tracked, tmp_path):
     assert rows_with_ink.max() > 2000  # the page is laid out down the screen, not one collapsed line
     blue = (image[..., 2] > 150) & (image[..., 0] < 120)  # the charts' and the confusion matrix's blues
     assert blue.sum() > 5000
+
+
+def test_a_cut_short_examples_csv_is_refused_rather_than_contradict_the_summary(tmp_path, capsys):
+    root = tmp_path / "run"
+    make_run(root)
+    n_train = json.loads((root / "summary.json").read_text())["n_train"]
+    lines = (root / "examples.csv").read_text().splitlines()
+    (root / "examples.csv").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    assert main(["report", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"has {len(lines) // 2 - 1:,} rows but summary.json says the run had {n_train:,}" in err[0]
+    assert not (root / "report.html").exists()

@@ -28,6 +28,7 @@ training set reads in 0.2 s, 0.8 s with the check.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import itemgetter
@@ -123,6 +124,7 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
     test_keys = read_key_list(files[CLEAN_TEST])
     test_labels = labels_for(test_keys, clean, files[CLEAN_TEST], files[CLEAN_KV])
     del clean
+    _note_overlap(train_keys, files[names[-1]], val_keys, files[CLEAN_VAL], test_keys, files[CLEAN_TEST])
 
     # One check for all three lists: each would list every image folder once.
     missing = set(_missing_files(root, train_keys + val_keys + test_keys)) if check_files else ()
@@ -151,6 +153,19 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
 
 
 # --------------------------------------------------------------------------- annotation files
+
+
+def _note_overlap(train_keys: list[str], train_list: Path, val_keys: list[str], val_list: Path,
+                  test_keys: list[str], test_list: Path) -> None:
+    """A note when an image to score on is also one to train on: its accuracy is then no
+    held-out figure (the official lists are disjoint; an edited copy may not be)."""
+    train = set(train_keys)
+    for keys, listed_in, what in ((test_keys, test_list, "test"), (val_keys, val_list, "validation")):
+        shared = [k for k in keys if k in train]
+        if shared:
+            print(f"memomentum: note: {len(shared):,} of the {len(keys):,} {what} images of {listed_in} are also "
+                  f"training images ({train_list}), so the {what} accuracy is not measured on held-out images: "
+                  f"{_quote(shared)}", file=sys.stderr)
 
 
 def _locate(dirs: Sequence[Path], name: str) -> Path:
