@@ -268,7 +268,9 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _main(argv)
+    from .distributed import messages_from_rank_zero
+    with messages_from_rank_zero():
+        code = _main(argv)
     if argv is None:  # the program itself (not a call from Python): a torchrun process ends here
         _end_distributed_process(code)
     return code

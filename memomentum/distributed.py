@@ -208,6 +208,40 @@ def environment(environ=None) -> tuple[int, int, int, int] | None:
     return rank, world, local, max(local_world, 1)
 
 
+class _WithoutOwnMessages:
+    """stderr of a process other than rank 0: memomentum's own messages (notes, warnings,
+    errors, argparse's usage) are dropped, anything else (a traceback) passes."""
+
+    def __init__(self, stream):
+        self.stream, self._dropping = stream, False
+
+    def write(self, text: str) -> int:
+        if text.startswith(("memomentum", "usage:")) or (self._dropping and text == "\n"):
+            self._dropping = not text.endswith("\n")  # print() writes the newline on its own
+            return len(text)
+        self._dropping = False
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def messages_from_rank_zero(environ=None) -> Iterator[None]:
+    """Every process of a run reads the same data and meets the same mistakes: rank 0 alone
+    says so (one line, once), the others keep quiet about it."""
+    import sys
+    if is_main_process(environ):
+        yield
+        return
+    real = sys.stderr
+    sys.stderr = _WithoutOwnMessages(real)
+    try:
+        yield
+    finally:
+        sys.stderr = real
+
+
 def is_main_process(environ=None) -> bool:
     """Whether this process is rank 0, or not distributed at all: the one that prints."""
     environ = os.environ if environ is None else environ

@@ -419,3 +419,14 @@ def test_a_process_of_a_multi_process_run_ends_without_the_interpreters_teardown
         assert (r.returncode, r.stdout) == (3, "")  # its exit status, and no teardown
     else:
         assert (r.returncode, r.stdout) == (0, "teardown\n")  # a plain process ends as usual
+
+
+def test_under_torchrun_a_mistake_is_reported_once_by_rank_zero(tmp_path):
+    """Both processes refuse the bad value; rank 0 alone says so, in one line."""
+    results = _run_cli(2, ["--noise-rate", "2", "--quiet", "--out", "bad"], tmp_path)
+    assert [rc for rc, _, _ in results] == [2, 2]
+    assert results[0][2].strip() == "memomentum: error: noise rate 2.0 is outside [0, 1)"
+    assert results[1][2] == ""
+    typo = _run_cli(2, ["--epochz", "3"], tmp_path)  # argparse's usage and error, too
+    assert [rc for rc, _, _ in typo] == [2, 2] and "unrecognized arguments: --epochz" in typo[0][2]
+    assert typo[1][2] == ""
