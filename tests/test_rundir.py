@@ -205,9 +205,8 @@ def test_history_grows_while_the_run_trains(tmp_path, monkeypatch):
 
 # -- divergence ----------------------------------------------------------------------------
 
-def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock(tmp_path, monkeypatch):
-    """The epoch's loss is still finite when the last update makes the weights infinite: the
-    run must stop all the same, instead of reporting NaN confidences."""
+def make_the_weights_blow_up(monkeypatch) -> None:
+    """Every epoch's last update makes the weights infinite (its loss is still finite)."""
     real = Engine.train_steps
 
     def blow_up(self, model, *args, **kwargs):
@@ -216,6 +215,12 @@ def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock
             next(model.parameters()).fill_(float("inf"))
         return result
     monkeypatch.setattr(Engine, "train_steps", blow_up)
+
+
+def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock(tmp_path, monkeypatch):
+    """The epoch's loss is still finite when the last update makes the weights infinite: the
+    run must stop all the same, instead of reporting NaN confidences."""
+    make_the_weights_blow_up(monkeypatch)
     out = tmp_path / "run"
     out.mkdir()  # the user's directory: kept, but emptied of what the run wrote
     with pytest.raises(TrainingDiverged) as e:
@@ -231,20 +236,13 @@ def test_overwrite_keeps_the_previous_run_until_the_new_one_has_results(tmp_path
     small = dict(out=str(out), epochs=1, max_outer_loop=1, max_inner_loop=2, progress=False, threads=1)
     memomentum.run(RunConfig(**small))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = Engine.train_steps
-
-    def blow_up(self, model, *args, **kwargs):
-        result = real(self, model, *args, **kwargs)
-        with torch.no_grad():
-            next(model.parameters()).fill_(float("inf"))
-        return result
-    monkeypatch.setattr(Engine, "train_steps", blow_up)
+    make_the_weights_blow_up(monkeypatch)
     with pytest.raises(TrainingDiverged) as e:
         memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)
     assert str(e.value).endswith(f"start again with a lower --lr; the run that --overwrite was to replace is back "
                                  f"in {out}")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the finished run, untouched
-    monkeypatch.setattr(Engine, "train_steps", real)
+    monkeypatch.undo()
     memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)  # a new run that finishes replaces it
     assert not (out / rundir.PREVIOUS).exists()
     assert json.loads((out / "summary.json").read_text())["seed"] == 2
