@@ -42,7 +42,7 @@ SKLEARN_DEFAULTS = dict(max_outer_loop=3, max_inner_loop=20)
 def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
     """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
     calls them an "unknown label type")."""
-    if y.dtype != object:
+    if y is None or y.dtype != object:  # None: scikit-learn's own check says that y is required
         return
     text = next((v for v in y.tolist() if isinstance(v, str)), None)
     number = next((v for v in y.tolist() if isinstance(v, (numbers.Number, np.number))), None)

@@ -868,9 +868,11 @@ def _max_of_others(v: np.ndarray) -> np.ndarray:
 def _reference_logits(x: np.ndarray, w_rows: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The reference's ``x.view(1, -1).mm(W[y])`` in float32, bit for bit.
 
-    That product is a sequence of float32 multiply-then-add steps over the D features in
-    order (checked against the reference's per-row product); replaying it for a batch of
-    rows gives the same bits on any platform.
+    On the CPU the reference fixtures were recorded on, that product is a sequence of
+    float32 multiply-then-add steps over the D features in order (the fixtures' labels are
+    reproduced with it); replaying it with separately rounded numpy operations gives the same
+    bits on any platform. torch's own mm may add in another order on another CPU (AVX-512
+    kernels do), which is why it is not called here.
     """
     m, d = x.shape
     k = w_rows.shape[2]
