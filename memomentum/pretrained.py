@@ -227,6 +227,9 @@ def check_weights_file(path: str | os.PathLike) -> None:
     it holds a state dict of finite tensors): done before any long work such as packing
     images, so that a bad file is found in seconds. :func:`load_pretrained` checks the rest."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(f"pretrained weights file {path} is a folder; give the path of a .pth file in it "
+                         f"or --pretrained none")
     if not path.is_file():
         raise InputError(f"pretrained weights file {path} does not exist; give the path of a .pth file "
                          f"or --pretrained none")

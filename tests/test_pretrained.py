@@ -326,3 +326,10 @@ def test_a_bad_weights_file_is_refused_before_any_image_is_packed(tmp_path, monk
     monkeypatch.setattr(memomentum.api, "prepare", lambda *a, **k: pytest.fail("the data were loaded first"))
     with pytest.raises(InputError, match="cannot read pretrained weights from"):
         run(RunConfig(dataset=str(tmp_path), pretrained=str(tmp_path / "junk.pth"), progress=False))
+
+
+def test_a_folder_given_as_the_weights_file_is_named_a_folder(tmp_path):
+    from memomentum.pretrained import check_weights_file
+    (tmp_path / "weights.pth").mkdir()
+    with pytest.raises(InputError, match=r"weights\.pth is a folder; give the path of a \.pth file in it"):
+        check_weights_file(tmp_path / "weights.pth")

@@ -213,6 +213,7 @@ def test_undecodable_files_are_all_named(images, tmp_path):
     message = str(e.value)
     assert message.startswith("2 of the 6 images cannot be decoded as images: ")
     assert str(garbage) in message and str(truncated) in message and "\n" not in message
+    assert f"{garbage} (not an image format Pillow reads)" in message and "BufferedReader" not in message
     listing = next((tmp_path / "cache").iterdir()) / "undecodable.txt"
     assert [line.split("\t")[0] for line in listing.read_text().splitlines()] == [str(garbage), str(truncated)]
 

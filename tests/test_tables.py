@@ -266,3 +266,13 @@ def test_numbers_in_messages_read_as_the_user_wrote_them(tmp_path):
     with pytest.raises(InputError) as e:
         read_table(tmp_path / "t.csv")
     assert "the label 7 in test row 10" in str(e.value) and "np." not in str(e.value)
+
+
+def test_labels_that_differ_only_in_case_are_noted_and_a_spaced_label_column_is_found(tmp_path):
+    frame = species_frame()
+    frame.loc[::3, "species"] = frame.loc[::3, "species"].str.capitalize()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    t = read_table(tmp_path / "t.csv", label_column=" species")  # as typed, with a space
+    assert len(t.dataset.class_names) == 4
+    assert any("differ only in case are kept as different classes: 'Setosa' and 'setosa'; 'Versicolor' and "
+               "'versicolor'" in n for n in t.notes)

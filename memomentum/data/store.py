@@ -214,6 +214,8 @@ def _decode_resized(path: str, image_size: int, Image) -> tuple[np.ndarray, os.s
 
 
 def _reason(e: BaseException) -> str:
+    if type(e).__name__ == "UnidentifiedImageError":  # Pillow's text only repeats the file object
+        return "not an image format Pillow reads"
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 

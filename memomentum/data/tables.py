@@ -200,6 +200,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
         where: how messages name the table's origin.
     """
     pd = _import_pandas(where)
+    label_column = label_column.strip()  # as the header's names: " species" is "species"
     columns = [str(c).strip() for c in frame.columns]
     _refuse_duplicate_columns(columns, where)
     if label_column not in columns:
@@ -234,7 +235,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     if train_rows.size == 0:
         raise InputError(f"{where} has no training row with a label and complete features")
     label_values = _strip_text_labels(labels.to_numpy(), label_column, notes)
-    class_values, y_train = _encode_labels(label_values[train_rows], label_column, where)
+    class_values, y_train = _encode_labels(label_values[train_rows], label_column, where, notes)
     y_test = None
     if test_rows is not None and test_rows.size:
         y_test = _encode_test_labels(label_values[test_rows], class_values, test_rows, where)
@@ -328,9 +329,24 @@ def _shown(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _encode_labels(values: np.ndarray, label_column: str, where: str) -> tuple[list, np.ndarray]:
+def _note_case_twins(classes: list, label_column: str, notes: list[str]) -> None:
+    """A note for text labels that differ only in case ("cat" and "Cat"): two classes, as
+    written, but more often one class spelled two ways."""
+    by_fold: dict[str, list[str]] = {}
+    for c in classes:
+        if isinstance(c, str):
+            by_fold.setdefault(c.casefold(), []).append(c)
+    twins = [group for group in by_fold.values() if len(group) > 1]
+    if twins:
+        shown = "; ".join(" and ".join(map(repr, group)) for group in twins[:_SHOWN])
+        notes.append(f"labels of column {label_column!r} that differ only in case are kept as different classes: "
+                     f"{shown}{'; ...' if len(twins) > _SHOWN else ''}")
+
+
+def _encode_labels(values: np.ndarray, label_column: str, where: str, notes: list[str]) -> tuple[list, np.ndarray]:
     """Classes 0..K-1 for the training labels, and the labels in class order."""
     classes = [_shown(c) for c in _label_order(values)]
+    _note_case_twins(classes, label_column, notes)
     if len(classes) < 2:
         raise InputError(f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
                          f"at least two classes are needed")
