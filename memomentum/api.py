@@ -565,15 +565,26 @@ class _Bar:
     def __init__(self, cfg: RunConfig):
         from tqdm.auto import tqdm
         self.cfg = cfg
-        self.bar = tqdm(desc=f"{cfg.method} {cfg.dataset}", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(desc=f"{cfg.method} {cfg.dataset} ({self._bounds(cfg)})", unit="epoch", file=sys.stderr,
+                        dynamic_ncols=True)
+
+    @staticmethod
+    def _bounds(cfg: RunConfig) -> str:
+        """How far the protocol can go: a run's length is only known at its end (early
+        stopping, rounds that stop without gain), so the bar names the bounds."""
+        if cfg.method == "ce":
+            return f"one phase of at most {cfg.epochs} epochs"
+        rounds = cfg.max_inner_loop - 1 if cfg.mode == "benchmark" else cfg.max_inner_loop
+        return (f"at most {cfg.max_outer_loop} outer loops of a first phase and {rounds} rounds, "
+                f"{cfg.epochs} epochs each")
 
     @staticmethod
     def _where(d: dict) -> str:
         return f"outer {d['outer']} " + ("first phase" if d["inner"] == 0 else f"round {d['inner']}")
 
     def steps_done(self, where: dict, done: int, total: int, images_per_s: float) -> None:
-        self.bar.set_postfix_str(f"{self._where(where)} | epoch {where['epoch']} {100 * done / max(total, 1):.0f}% | "
-                                 f"{images_per_s:,.0f} img/s")
+        self.bar.set_postfix_str(f"{self._where(where)} | epoch {where['epoch']}/{self.cfg.epochs} "
+                                 f"{100 * done / max(total, 1):.0f}% | {images_per_s:,.0f} img/s")
 
     def epoch_done(self, row: dict, images_per_s: float) -> None:
         self.bar.set_postfix_str(f"{self._where(row)} | train {row['n_train']} | val {row['val_accuracy']:.2f}% | "
