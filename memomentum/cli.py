@@ -131,8 +131,94 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page that shows a finished run "
                                        "(needs matplotlib: pip install memomentum[plots])")
     rp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run")
-    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp}  # main() blames unknown options on their command
+
+    g = sub.add_parser("grid", help="run every combination of run options given as comma-separated lists, then "
+                                    "tabulate them (mean ± std over seeds)")
+    for flag, kw in GRID_OPTIONS.items():
+        g.add_argument(flag, default=None, **_grid_kwargs(flag, kw))
+    g.add_argument("--out", default="runs/grid", metavar="GRID_DIR",
+                   help="the grid's folder: one run directory per cell, and table.md/csv/json (default runs/grid)")
+    g.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="cells run at once on this machine, the CPU cores shared out between them (default 1)")
+    g.add_argument("--print-commands", action="store_true",
+                   help="print one memomentum run command per cell (for a scheduler) instead of running them")
+
+    t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
+                                     "and method (writes table.md, table.csv, table.json)")
+    t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
+    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t}  # main() blames unknown options on their command
     return parser
+
+
+# `memomentum grid` takes every run option, each value a comma-separated list (one cell per
+# value); --milestones keeps its own commas (one value for every cell).
+GRID_OPTIONS = {flag: kw for flag, kw in {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.items()
+                if flag != "--out"}
+_NOT_A_LIST = ("--milestones",)
+
+
+def _grid_kwargs(flag: str, kw: dict) -> dict:
+    if kw.get("action") == "store_const":  # a switch: on for every cell, or off
+        return dict(dest=f"grid_{flag.lstrip('-').replace('-', '_')}", action="store_true", help=kw.get("help"))
+    help_text = kw.get("help", "") + ("" if flag in _NOT_A_LIST else " (a comma-separated list: one cell per value)")
+    return dict(dest=kw["dest"], metavar=kw.get("metavar", "VALUES"), help=help_text.replace("%", "%%"))
+
+
+def _grid_options(args) -> list[tuple[str, list[str | None]]]:
+    options: list[tuple[str, list[str | None]]] = []
+    for flag, kw in GRID_OPTIONS.items():
+        spec = _grid_kwargs(flag, kw)
+        value = getattr(args, spec["dest"])
+        if spec.get("action") == "store_true":
+            if value:
+                options.append((flag, [None]))
+        elif value is not None:
+            values = [value] if flag in _NOT_A_LIST else [v.strip() for v in value.split(",")]
+            if not all(values):
+                raise InputError(f"{flag} {value!r} has an empty item; give a comma-separated list like 1,2,3")
+            options.append((flag, values))
+    return options
+
+
+def _cmd_grid(args) -> int:
+    from . import grid, table
+    from .threads import available_cores
+    out = Path(args.out)
+    cells = grid.expand(_grid_options(args))
+    run_parser = build_parser().commands["run"]
+    for cell in cells:  # every cell's settings are checked before any runs
+        try:
+            cfg, _ = _run_config(run_parser.parse_args([*cell.argv(), "--out", str(out / cell.name)]))
+            cfg.validate()
+        except InputError as e:
+            raise InputError(f"cell {cell.name}: {e}") from None
+    if args.print_commands:
+        for cell in cells:
+            print(grid.shell_line(grid.command(cell, out / cell.name)))
+        return 0
+    fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
+    threads = None if fixed_threads else max(1, available_cores() // args.jobs)
+    print(f"grid: {len(cells)} cells in {out}, {args.jobs} at a time"
+          + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each"), file=sys.stderr)
+    outcome = grid.run_cells(cells, out, jobs=args.jobs, threads=threads,
+                             say=lambda line: print(line, file=sys.stderr, flush=True))
+    if outcome.skipped:
+        print(f"grid: {len(outcome.skipped)} cell{'s' if len(outcome.skipped) > 1 else ''} had finished before: "
+              f"not trained again", file=sys.stderr)
+    for name, reason in outcome.failed.items():
+        print(f"grid: cell {name} failed: {reason} (its output: {out / grid.LOGS / (name + '.log')})", file=sys.stderr)
+    if outcome.paused:
+        print(f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
+              f"command again to go on", file=sys.stderr)
+    if outcome.done or outcome.skipped:
+        print(table.write_tables(out), end="")
+    return outcome.exit_code
+
+
+def _cmd_table(args) -> int:
+    from .table import write_tables
+    print(write_tables(Path(args.grid_dir)), end="")
+    return 0
 
 
 def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
@@ -305,8 +391,8 @@ def _main(argv: list[str] | None) -> int:
     if unknown:  # blamed on the command, so that the hint names its own --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare,
-                "report": _cmd_report}[args.command](args)
+        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare, "report": _cmd_report,
+                "grid": _cmd_grid, "table": _cmd_table}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

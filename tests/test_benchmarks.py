@@ -166,19 +166,3 @@ def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communicat
     assert len(two["measured_s"]) == len(two["measured_no_sync_s"]) == 1 and two["communication_share"] < 1
     assert "scaling_efficiency" not in two  # world size 1 was not measured, so there is nothing to compare with
 
-
-def test_protocol_table_averages_over_seeds_and_pairs_the_methods(tmp_path):
-    def summary(method, seed, acc, precision):
-        return {"dataset": "fashion-mnist", "noise_type": "instance", "noise_rate": 0.4, "method": method, "seed": seed,
-                "threads": 1, "test_accuracy": acc, "epochs_run": 30, "wall_time_s": 100.0,
-                "final_confident": {"label_precision": precision, "label_recall": 80.0},
-                "schedule": {"model": "lenet", "epochs": 100, "max_outer_loop": 3, "max_inner_loop": 20}}
-    for method, seed, acc in (("memomentum", 1, 86.0), ("memomentum", 2, 88.0), ("ce", 1, 82.0), ("ce", 2, 83.0),
-                              ("ce", 3, 81.0)):
-        (tmp_path / f"{method}-{seed}.summary.json").write_text(json.dumps(summary(method, seed, acc, 90.0)))
-    (row,) = _run_json("benchmarks/protocol_table.py", str(tmp_path))
-    mm, ce = row["methods"]["memomentum"], row["methods"]["ce"]
-    assert (mm["test_accuracy"]["mean"], mm["test_accuracy"]["std"], mm["test_accuracy"]["n"]) == (87.0, 1.41, 2)
-    assert (ce["test_accuracy"]["mean"], ce["test_accuracy"]["n"], ce["seeds"]) == (82.0, 3, [1, 2, 3])
-    paired = row["memomentum_minus_ce"]  # seeds 1 and 2 only: 4.0 and 5.0
-    assert (paired["mean"], paired["std"], paired["seeds"]) == (4.5, 0.71, [1, 2])

@@ -1,0 +1,115 @@
+"""memomentum grid and memomentum table: the cells of a grid, run side by side, resumed,
+paused and tabulated (the embedded digits, tiny schedules)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memomentum.cli import main
+from memomentum.grid import expand
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2"]
+GRID = ["--noise-type", "instance,symmetric", "--method", "memomentum,ce", "--seed", "1,2", *TINY]
+
+
+def grid_cli(*args, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-m", "memomentum", "grid", *args], env=env, capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def test_cells_are_the_product_named_by_what_varies():
+    cells = expand([("--seed", ["1", "2"]), ("--method", ["memomentum", "ce"]), ("--epochs", ["3"]),
+                    ("--dataset", ["data/my table.csv"])])
+    assert [c.name for c in cells] == ["seed-1_method-memomentum", "seed-1_method-ce", "seed-2_method-memomentum",
+                                       "seed-2_method-ce"]
+    assert cells[1].argv() == ["--seed", "1", "--method", "ce", "--epochs", "3", "--dataset", "data/my table.csv"]
+    assert expand([("--epochs", ["3"])])[0].name == "run"
+
+
+def test_a_grid_of_eight_cells_runs_two_at_a_time_then_trains_nothing_again(tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert main(["grid", *GRID, "--out", str(out), "--print-commands"]) == 0
+    commands = capsys.readouterr().out.strip().splitlines()
+    assert len(commands) == 8 and all(c.startswith("memomentum run ") and f"--out {out}/" in c for c in commands)
+    assert not out.exists()  # printing runs nothing
+
+    first = grid_cli(*GRID, "--out", str(out), "--jobs", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    cells = sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert len(cells) == 8 and all((c / "summary.json").is_file() for c in cells)
+    assert "2 at a time" in first.stderr and "8/8 done" in first.stderr
+    summaries = {c.name: json.loads((c / "summary.json").read_text()) for c in cells}
+    assert {s["threads"] for s in summaries.values()} == {max(1, (os.cpu_count() or 1) // 2)}
+
+    stamps = {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
+    again = grid_cli(*GRID, "--out", str(out), "--jobs", "2")
+    assert again.returncode == 0 and "8 cells had finished before: not trained again" in again.stderr
+    assert "started" not in again.stderr
+    assert stamps == {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
+
+    table = json.loads((out / "table.json").read_text())
+    assert len(table["rows"]) == 2 and table["unfinished"] == []  # instance and symmetric
+    for row in table["rows"]:
+        noise = row["setting"]["noise_type"]
+        for method in ("memomentum", "ce"):
+            accs = [summaries[f"noise-type-{noise}_seed-{s}_method-{method}"]["test_accuracy"] for s in (1, 2)]
+            stats = row["methods"][method]["test_accuracy"]
+            assert stats["n"] == 2 and abs(stats["mean"] - np.mean(accs)) < 0.0051  # rounded to 2 places
+            assert abs(stats["std"] - np.std(accs, ddof=1)) < 0.0051
+        assert row["paired"]["seeds"] == [1, 2]
+    assert "±" in (out / "table.md").read_text() and "±" in again.stdout
+    assert (out / "table.csv").read_text().startswith("batch_size,")
+
+
+def test_a_failing_cell_is_named_with_its_reason_and_the_others_go_on(tmp_path):
+    out = tmp_path / "grid"
+    result = grid_cli("--dataset", f"digits,{tmp_path / 'missing.npz'}", *TINY, "--out", str(out), "--jobs", "2")
+    assert result.returncode == 1
+    failed = [line for line in result.stderr.splitlines() if line.startswith("grid: cell ")]
+    assert len(failed) == 1 and "dataset-missing.npz failed:" in failed[0] and "missing.npz" in failed[0]
+    assert (out / "dataset-digits" / "summary.json").is_file()
+
+
+def test_bad_values_are_refused_for_their_cell_before_anything_runs(tmp_path, capsys):
+    assert main(["grid", "--noise-rate", "0.2,1.5", *TINY, "--out", str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["memomentum: error: cell noise-rate-1.5: noise rate 1.5 is outside [0, 1)"]
+    assert not (tmp_path / "g").exists()
+    assert main(["grid", "--seed", "1,,2", "--out", str(tmp_path / "g")]) == 2
+    assert "has an empty item" in capsys.readouterr().err
+
+
+def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
+    out = tmp_path / "grid"
+    longer = ["--seed", "1,2", "--epochs", "30", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "memomentum", "grid", *longer, "--out", str(out), "--jobs", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not all((out / f"seed-{s}" / "checkpoint.pt").exists() for s in (1, 2)):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    assert "paused" in err and "run the same command again to go on" in err
+    assert all((out / f"seed-{s}" / "checkpoint.pt").is_file() for s in (1, 2))
+    assert not any((out / f"seed-{s}" / "summary.json").exists() for s in (1, 2))
+    resumed = grid_cli(*longer, "--out", str(out), "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2))
+    for s in (1, 2):  # each cell paused at a checkpoint (told once), then went on from it
+        log = (out / ".logs" / f"seed-{s}.log").read_text()
+        assert "interrupted by SIGTERM; checkpoint saved" in log and "memomentum: stopped" not in log
+
+
+def test_table_of_a_folder_without_runs_says_so(tmp_path, capsys):
+    assert main(["table", str(tmp_path)]) == 2
+    assert "holds no run directories" in capsys.readouterr().err
