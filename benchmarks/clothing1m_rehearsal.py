@@ -401,7 +401,7 @@ def step_stream(args) -> dict:
 
     from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
     from memomentum.data.store import PackedImages
-    from memomentum.sources import StreamedSource, _BatchReader
+    from memomentum.training.sources import StreamedSource, _BatchReader
 
     cpu = torch.device("cpu")
     padding = max(1, args.image_size // 8)  # as pack_image_files sets it: 32 at 256

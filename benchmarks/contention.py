@@ -7,7 +7,7 @@ when torch is loaded):
 * ``old``: what memomentum did before it had a thread policy: every core, and libgomp's
   default waiting (``GOMP_SPINCOUNT=300000``, the value libgomp uses when neither variable is
   set);
-* ``new``: memomentum's default (:mod:`memomentum.threads`): the same thread count, and the
+* ``new``: memomentum's default (:mod:`memomentum.training.threads`): the same thread count, and the
   wait policy that importing memomentum sets;
 * ``threads1``: ``--threads 1`` (with the new wait policy);
 * ``passive``: every core and ``OMP_WAIT_POLICY=PASSIVE`` (a candidate, for comparison);
@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # memomentum first, as the command line does: importing it sets the wait policy before torch loads.
 import memomentum  # noqa: E402,F401
-from memomentum import threads  # noqa: E402
+from memomentum.training import threads  # noqa: E402
 
 import torch  # noqa: E402
 

@@ -4,8 +4,8 @@ PyTorch's DistributedDataParallel, the way a distributed run trains.
 Each world size is launched as ``python -m torch.distributed.run --standalone
 --nproc-per-node W benchmarks/ddp_scaling.py --worker ...`` (gloo on the CPU, NCCL on GPUs,
 one GPU per process). Every rank draws the same seeded global order and trains through the
-run's own distributed path: an :class:`memomentum.engine.Engine` given the global batch and
-the process's place (:class:`memomentum.distributed.Distributed`) trains each process on its
+run's own distributed path: an :class:`memomentum.training.engine.Engine` given the global batch and
+the process's place (:class:`memomentum.training.distributed.Distributed`) trains each process on its
 equal share of every global batch (the global batch stays the one given, e.g. 128 = 2 x 64)
 with the engine's step (resident normalised data, whole-batch crop and flip, the device's
 precision and fused optimizer), and DDP averages the gradients. (The H200 figures in the
@@ -81,10 +81,10 @@ def worker(args) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from memomentum.distributed import Distributed
-    from memomentum.engine import Engine
-    from memomentum.models import create_model
-    from memomentum.sources import to_device_data
+    from memomentum.training.distributed import Distributed
+    from memomentum.training.engine import Engine
+    from memomentum.training.models import create_model
+    from memomentum.training.sources import to_device_data
 
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     cuda = args.device == "cuda"

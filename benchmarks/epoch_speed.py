@@ -11,9 +11,9 @@ Cases:
   and ``scaled_to`` in the output).
 
 The engine side is what a run uses: data normalised once on the device
-(:func:`memomentum.sources.to_device_data`), batches and augmentation as tensor operations
+(:func:`memomentum.training.sources.to_device_data`), batches and augmentation as tensor operations
 (:meth:`Engine.epoch_order` / :meth:`Engine.train_steps`), prediction in large chunks
-(:meth:`Engine.predict`), models from :func:`memomentum.models.create_model`.
+(:meth:`Engine.predict`), models from :func:`memomentum.training.models.create_model`.
 
 The conventional side is written the usual way: a ``torch.utils.data.Dataset`` that builds a
 PIL image per item and applies torchvision-style transforms (written out here, so that
@@ -28,7 +28,7 @@ the best time of each is reported and every time is listed under ``measured``. T
 keeps a machine whose speed drifts over minutes (shared virtual machines do) from favouring
 either side. The conventional side runs in a process of its own, with the C library's
 default malloc settings as users have them; the engine runs in this one (it tunes malloc
-process-wide, see :func:`memomentum.engine.keep_freed_memory`).
+process-wide, see :func:`memomentum.training.engine.keep_freed_memory`).
 
 ``model_step_floor`` times the model's own training steps, as many as an epoch has, on one
 batch that stays in memory (no indexing, no data pipeline, no loss bookkeeping): once for the
@@ -56,21 +56,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# memomentum before torch, as a run imports them: its CPU wait policy (memomentum.threads) must
+# memomentum before torch, as a run imports them: its CPU wait policy (memomentum.training.threads) must
 # be in the environment when torch loads the OpenMP runtime.
 import memomentum  # noqa: E402,F401
-from memomentum import threads  # noqa: E402
+from memomentum.training import threads  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-import memomentum.engine as engine_module  # noqa: E402
-from memomentum.engine import Engine, choose_device  # noqa: E402
-from memomentum.sources import to_device_data  # noqa: E402
-from memomentum.threads import choose_threads  # noqa: E402
-from memomentum.models import create_model  # noqa: E402
+import memomentum.training.engine as engine_module  # noqa: E402
+from memomentum.training.engine import Engine, choose_device  # noqa: E402
+from memomentum.training.sources import to_device_data  # noqa: E402
+from memomentum.training.threads import choose_threads  # noqa: E402
+from memomentum.training.models import create_model  # noqa: E402
 
 FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

@@ -13,12 +13,12 @@ Measured:
   work (open with PIL, convert to RGB, resize to 256 x 256, pad 32 and random crop 256,
   random flip, to tensor, normalise with ImageNet's mean and std, then collate) against the
   packed store's whole-batch :meth:`PackedImages.read` (decode only: the rest is the
-  device's job), and that device step itself on this CPU (:func:`memomentum.sources.crop_flip`
+  device's job), and that device step itself on this CPU (:func:`memomentum.training.sources.crop_flip`
   with 32-pixel padding on the uint8 pixels, then float, normalised, channels_last).
 * ``loader``: images/s delivered as device-ready float32 NCHW channels_last batches through
   ``--workers`` worker processes: the conventional ``DataLoader`` (batch 256, one image per
   ``__getitem__``) against the packed store read a whole batch per ``__getitem__`` by
-  :class:`memomentum.sources.StreamedSource`, cropped, flipped and normalised in this
+  :class:`memomentum.training.sources.StreamedSource`, cropped, flipped and normalised in this
   process, as the device does. On this CPU the "device" work competes
   with the workers for the same cores; ``per_core`` separates the two, and the
   ``*_uint8_only`` entries time the packed loader alone (the uint8 batches a GPU is fed).
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them (its OpenMP wait policy).
 import memomentum  # noqa: E402,F401
-from memomentum import threads  # noqa: E402
+from memomentum.training import threads  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -59,7 +59,7 @@ from PIL import Image  # noqa: E402
 
 from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from memomentum.data.store import PackedImages, pack_images  # noqa: E402
-from memomentum.sources import StreamedSource, _normalise_images, crop_flip  # noqa: E402
+from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip  # noqa: E402
 
 from epoch_speed import RandomCrop, RandomHorizontalFlip  # noqa: E402 -- torchvision's, by hand (beside this file)
 
@@ -191,7 +191,7 @@ class BatchReader(torch.utils.data.Dataset):
 
 
 class DeviceStep:
-    """The device's share of the packed pipeline, as :class:`memomentum.sources.StreamedSource`
+    """The device's share of the packed pipeline, as :class:`memomentum.training.sources.StreamedSource`
     does it: random crop with zero padding and flip on the uint8 pixels (:func:`crop_flip`),
     then float32 NCHW channels_last, normalised."""
 
@@ -346,7 +346,7 @@ def run_rounds(paths, stores, args) -> dict:
             if kind == "loader":
                 entry["images_per_s_per_worker"] = round(rate / args.workers, 1)
             out[kind][name] = entry
-    out["loader"]["packed_via"] = "memomentum.sources.StreamedSource"
+    out["loader"]["packed_via"] = "memomentum.training.sources.StreamedSource"
     return out
 
 

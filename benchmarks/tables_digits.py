@@ -33,7 +33,7 @@ import numpy as np
 
 from memomentum.data import load_dataset
 from memomentum.data.tables import read_table
-from memomentum.noise import make_noisy_labels
+from memomentum.data.noise import make_noisy_labels
 
 
 def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | None) -> dict:

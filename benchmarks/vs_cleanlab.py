@@ -54,8 +54,8 @@ import torch  # noqa: E402
 from memomentum.api import prepare, run  # noqa: E402
 from memomentum.config import RunConfig  # noqa: E402
 from memomentum.data import load_dataset  # noqa: E402
-from memomentum.sources import to_device_data  # noqa: E402
-from memomentum.verdicts import verdicts_of_run  # noqa: E402
+from memomentum.training.sources import to_device_data  # noqa: E402
+from memomentum.method.verdicts import verdicts_of_run  # noqa: E402
 
 FULL = dict(epochs=20, max_outer_loop=1, max_inner_loop=4)
 QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2)

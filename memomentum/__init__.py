@@ -1,7 +1,7 @@
 """memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels."""
-# First, before anything imports torch: importing memomentum.threads sets how idle OpenMP
+# First, before anything imports torch: importing memomentum.training.threads sets how idle OpenMP
 # threads wait (see that module).
-from . import threads  # noqa: F401
+from .training import threads  # noqa: F401
 
 from .config import RunConfig  # noqa: E402 -- after the wait policy
 from .errors import InputError, TrainingDiverged  # noqa: E402
@@ -16,9 +16,9 @@ def run(config: RunConfig, **kwargs):
 
 
 def find_label_issues(labels, **kwargs):
-    """Which given labels are likely wrong; see :func:`memomentum.verdicts.find_label_issues`.
+    """Which given labels are likely wrong; see :func:`memomentum.method.verdicts.find_label_issues`.
     (Imported on first use: ``import memomentum`` must not load torch, see above.)"""
-    from .verdicts import find_label_issues as _find
+    from .method.verdicts import find_label_issues as _find
     return _find(labels, **kwargs)
 
 

@@ -22,23 +22,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import distributed, outputs
+from .training import distributed
+from .runner import outputs
 from .config import RunConfig, is_image_folder_name, is_table_file
 from .data import Dataset, check_human_labels, load_dataset, read_human_labels
-from .engine import Engine, accuracy, choose_device
-from .sources import StreamedSource, default_workers, to_device_data
-from .models import IMAGENET_MIN_SIDE, create_model
-from .pretrained import KNOWN_FILES, check_weights_file, find_pretrained, load_pretrained, missing_weights_message
+from .training.engine import Engine, accuracy, choose_device
+from .training.sources import StreamedSource, default_workers, to_device_data
+from .training.models import IMAGENET_MIN_SIDE, create_model
+from .training.pretrained import KNOWN_FILES, check_weights_file, find_pretrained, load_pretrained, missing_weights_message
 from .errors import InputError, TrainingDiverged
-from .noise import make_noisy_labels
-from .clothing1m_procedure import Clothing1MProcedure
-from .procedure import Problem, Procedure
-from .split import split_for_validation
-from .threads import ThreadPolicy, choose_threads
-from .rundir import (HISTORY, RESULT_FILES, LiveHistory, check_run_dir, config_differences, data_changes,
+from .data.noise import make_noisy_labels
+from .method.clothing1m import Clothing1MProcedure
+from .method.procedure import Problem, Procedure
+from .data.split import split_for_validation
+from .training.threads import ThreadPolicy, choose_threads
+from .runner.rundir import (HISTORY, RESULT_FILES, LiveHistory, check_run_dir, config_differences, data_changes,
                      data_fingerprint, discard_run, forget_previous, history_columns, open_run_dir,
                      write_failed)
-from .verdicts import ROUNDS_FILE, RunRecords, verdict_columns
+from .method.verdicts import ROUNDS_FILE, RunRecords, verdict_columns
 
 
 class Interrupted(Exception):
@@ -274,7 +275,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     Raises:
         InputError: for any bad input, before anything is written.
         Interrupted: after SIGINT/SIGTERM, once a checkpoint has been written.
-        memomentum.distributed.PeerLost: under torchrun, when another process of the run
+        memomentum.training.distributed.PeerLost: under torchrun, when another process of the run
             died or stopped answering (the last checkpoint stays for ``--resume``).
 
     Under ``torchrun`` each process calls this function: the processes share the training
@@ -316,7 +317,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
                          f"{prep.val_labels.size}), fewer than one batch of {cfg.batch_size}; lower --batch-size "
                          f"or --val-fraction")
 
-    # The thread count fixes the numerics, so it never depends on the load (memomentum.threads).
+    # The thread count fixes the numerics, so it never depends on the load (memomentum.training.threads).
     thread_policy = distributed.share_cores(choose_threads(cfg.threads, model=cfg.model), dist).apply()
     if saved is not None and saved.get("threads", thread_policy.threads) != thread_policy.threads:
         print(f"memomentum: warning: this run was started with {saved['threads']} CPU threads and continues with "
@@ -334,7 +335,7 @@ def _run(config: RunConfig, dist: distributed.Distributed, device: torch.device,
     # From here on SIGINT/SIGTERM pause the run (after the current step) instead of killing it;
     # without a run directory to checkpoint into they keep their usual meaning.
     # The run directory is created (or cleared), locked against a second writer and checked
-    # again under its lock (memomentum.rundir); the lock goes when this block ends, however.
+    # again under its lock (memomentum.runner.rundir); the lock goes when this block ends, however.
     if write:
         dist.barrier()  # every process has checked the directory before rank 0 changes it
     held = open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)

@@ -182,7 +182,7 @@ def _grid_options(args) -> list[tuple[str, list[str | None]]]:
 
 def _cmd_grid(args) -> int:
     from . import grid, table
-    from .threads import available_cores
+    from .training.threads import available_cores
     out = Path(args.out)
     cells = grid.expand(_grid_options(args))
     run_parser = build_parser().commands["run"]
@@ -227,8 +227,8 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .rundir import check_run_dir
-        from .outputs import read_checkpoint
+        from .runner.rundir import check_run_dir
+        from .runner.outputs import read_checkpoint
         if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
         check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
@@ -269,8 +269,8 @@ def _print_summary(summary: dict, run_dir) -> None:
 
 def _cmd_run(args) -> int:
     from .api import Interrupted, run
-    from .rundir import resume_command
-    from . import distributed
+    from .runner.rundir import resume_command
+    from .training import distributed
     cfg, resume = _run_config(args)
     main_process = distributed.is_main_process()  # under torchrun, rank 0 alone reports
     try:
@@ -309,7 +309,7 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
 
 def _cmd_noise(args) -> int:
     from .api import read_labels_matrix
-    from .noise import make_noisy_labels_for_cli, read_labels, write_labels
+    from .data.noise import make_noisy_labels_for_cli, read_labels, write_labels
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:
         _refuse_same_file(args.out, args.features, "--features")
@@ -354,7 +354,7 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .distributed import messages_from_rank_zero
+    from .training.distributed import messages_from_rank_zero
     with messages_from_rank_zero():
         code = _main(argv)
     if argv is None:  # the program itself (not a call from Python): a torchrun process ends here
@@ -373,7 +373,7 @@ def _end_distributed_process(code: int) -> None:
     that had finished and been written. All work is done and every output is on disk here,
     so the process ends at once, with its exit status, after flushing its output.
     """
-    from . import distributed
+    from .training import distributed
     try:
         env = distributed.environment()
     except InputError:  # torchrun's variables are broken: the run was refused, nothing to end early

@@ -62,7 +62,7 @@ class RunConfig:
     margin_limit: float = 2.0  # ... and the phase stops once the margin exceeds this
     reference_quirks: bool = False
     device: str = "auto"
-    threads: int | None = None  # CPU threads; None = every available core, one for the MLP (memomentum.threads)
+    threads: int | None = None  # CPU threads; None = every available core, one for the MLP (memomentum.training.threads)
     compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
     predict_chunk: int | None = None  # examples per forward pass when predicting; None: per device
     out: str | None = None
@@ -77,7 +77,7 @@ class RunConfig:
     train_set: str = "noisy"  # Clothing1M: "noisy" (1M, noisy labels) or "clean" (47,570, clean labels)
     label_column: str = "label"  # tables (.csv, .parquet): the column holding each row's label
     # with known true labels: when the first-phase network settles on each example's true label
-    # (one prediction pass per first-phase epoch), reported per difficulty quintile (memomentum.difficulty)
+    # (one prediction pass per first-phase epoch), reported per difficulty quintile (memomentum.method.difficulty)
     track_difficulty: bool = False
 
     def __post_init__(self):
@@ -112,8 +112,8 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise :class:`InputError` with one sentence for the first bad value found."""
-        from .models import MODELS
-        from .noise import NOISE_TYPES
+        from .training.models import MODELS
+        from .data.noise import NOISE_TYPES
 
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise InputError(f"dataset must be a name or the path of a .npz file, got {self.dataset!r}")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .engine import balanced_accuracy
+from .training.engine import balanced_accuracy
 from .errors import InputError
 
 try:
@@ -63,7 +63,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
 
             * ``None`` (default): the data's default network (an MLP with two hidden
               layers of 256 for feature tables, LeNet for images);
-            * a name, one of :data:`memomentum.models.MODELS`;
+            * a name, one of :data:`memomentum.training.models.MODELS`;
             * a factory ``model(n_features, n_classes) -> torch.nn.Module`` for your own
               network: it is called for every outer loop (under the seed), gets normalised
               float32 inputs of shape (batch, n_features) (images: (batch, C, H, W), and
@@ -104,7 +104,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
             the rows it was trained on), ``confidence`` (its probability),
             ``is_label_issue`` (the model disputes the given label: outside the confident
             set), ``is_confident`` (the opposite), ``label_quality`` (a score in [0, 1],
-            higher = more likely correct, made as :mod:`memomentum.verdicts` says).
+            higher = more likely correct, made as :mod:`memomentum.method.verdicts` says).
         confident_: boolean mask over the training examples: the confident set.
         summary_: the run summary (validation accuracy, rounds, history, timings).
     """
@@ -288,9 +288,9 @@ def _run_with_factory(factory, ds, cfg: RunConfig):
     """The pipeline of :func:`memomentum.api.run` (without a run directory) for a network
     the user builds: the procedure asks the factory for each outer loop's fresh network."""
     from .api import build_problem, prepare
-    from .engine import Engine, choose_device
-    from .procedure import Procedure
-    from .threads import choose_threads
+    from .training.engine import Engine, choose_device
+    from .method.procedure import Procedure
+    from .training.threads import choose_threads
 
     class FactoryProcedure(Procedure):
         def _new_network(self) -> nn.Module:  # called under the seed of each outer loop
@@ -339,8 +339,8 @@ def _network_summary(proc) -> dict:
 
 def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
     """Softmax probabilities of the fitted network, through the engine's prediction pass."""
-    from .engine import Engine
-    from .sources import to_device_data
+    from .training.engine import Engine
+    from .training.sources import to_device_data
 
     device = next(network.parameters()).device
     engine = Engine(device=device, augment="none", batch_size=1)
@@ -353,7 +353,7 @@ def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
 def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
     """Me-Momentum's outer loops and rounds with a scikit-learn classifier.
 
-    As :class:`memomentum.procedure.Procedure` in the benchmark mode, with one fit in place
+    As :class:`memomentum.method.procedure.Procedure` in the benchmark mode, with one fit in place
     of each phase's epochs. Each outer loop fits its training set S (all training rows T in
     the first, the last round's confident set after that). Each round takes as its confident
     set the rows of T whose given label is predicted by the outer loop's best model, and
@@ -372,7 +372,7 @@ def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
     T cross-fitted as above (the best model's training set without each row's fold), for
     the validation rows the best model's own.
     """
-    from .split import train_val_split
+    from .data.split import train_val_split
 
     max_outer = cfg.max_outer_loop or SKLEARN_DEFAULTS["max_outer_loop"]
     max_inner = cfg.max_inner_loop or SKLEARN_DEFAULTS["max_inner_loop"]
@@ -453,8 +453,8 @@ def _sklearn_proba(model, X: np.ndarray, k: int) -> np.ndarray:
 
 def _verdict(classes: np.ndarray, given: np.ndarray, proba: np.ndarray, confident: np.ndarray):
     """Per training example: given and predicted label (the user's), confidence, label
-    issue and label quality (:func:`memomentum.verdicts.verdict_columns`)."""
-    from .verdicts import verdict_columns
+    issue and label quality (:func:`memomentum.method.verdicts.verdict_columns`)."""
+    from .method.verdicts import verdict_columns
 
     predicted = proba.argmax(1)
     columns = verdict_columns(given=given, predicted=predicted, probabilities=proba, confident=confident)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import outputs
+from .runner import outputs
 
 LOGS = ".logs"  # the cells' output, beside (not inside) their run directories
 

@@ -28,7 +28,7 @@ import numpy as np
 from .errors import InputError
 
 REPORT = "report.html"
-SUMMARY = "summary.json"  # the same names as memomentum.outputs, read here without importing torch
+SUMMARY = "summary.json"  # the same names as memomentum.runner.outputs, read here without importing torch
 CONFIG = "config.json"
 
 # Class names of the built-in datasets that ship without them (their readers return numbered
@@ -102,7 +102,7 @@ def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL
     run = read_run(run_dir)
     _require_matplotlib()
     page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
-    from .outputs import write_text  # imported here: outputs imports torch, the report itself does not need it
+    from .runner.outputs import write_text  # imported here: outputs imports torch, the report itself does not need it
     path = run.run_dir / REPORT
     try:
         write_text(path, page)

@@ -161,7 +161,7 @@ def as_csv(rows: list[Row]) -> str:
 def write_tables(directory: Path) -> str:
     """Write table.md, table.csv and table.json into ``directory`` from the runs below it;
     returns the Markdown."""
-    from .outputs import write_json, write_text
+    from .runner.outputs import write_json, write_text
     runs = find_runs(directory)
     rows = make_rows(runs)
     unfinished = [r for r in runs if r.summary is None]

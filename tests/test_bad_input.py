@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import memomentum
-from memomentum import InputError, RunConfig, outputs
+from memomentum import InputError, RunConfig
+from memomentum.runner import outputs
 from memomentum.cli import main
 from memomentum.data import load_dataset
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import require_fashion_mnist
-from memomentum.threads import SPIN_COUNT
+from memomentum.training.threads import SPIN_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.clothing1m_procedure import Clothing1MProcedure, class_weights, per_class_scores
+from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
 from memomentum.config import RunConfig
-from memomentum.engine import Engine
-from memomentum.models import create_model
-from memomentum.procedure import Problem
-from memomentum.sources import to_device_data
+from memomentum.training.engine import Engine
+from memomentum.training.models import create_model
+from memomentum.method.procedure import Problem
+from memomentum.training.sources import to_device_data
 
 CPU = torch.device("cpu")
 

@@ -73,8 +73,8 @@ def _run_cli(world: int, args: list[str], cwd: Path, rank_env: dict | None = Non
 
 # -- the tiny problem (the same in the worker and in the test process) ------------------------
 def image_problem():
-    from memomentum.procedure import Problem
-    from memomentum.sources import to_device_data
+    from memomentum.method.procedure import Problem
+    from memomentum.training.sources import to_device_data
     rs = np.random.RandomState(0)
     n = N_TRAIN + N_VAL + 40
     clean = rs.randint(0, CLASSES, n)
@@ -92,13 +92,13 @@ def image_problem():
 
 
 def _engine(dist):
-    from memomentum.engine import Engine
+    from memomentum.training.engine import Engine
     return Engine(device=torch.device("cpu"), augment="crop_flip", batch_size=BATCH, predict_chunk=CHUNK, dist=dist)
 
 
 def train_two_epochs(dist, *, weighted: bool) -> dict:
     """20 steps of LeNet (no BatchNorm) with augmentation, the last batch of each epoch smaller."""
-    from memomentum.models import create_model
+    from memomentum.training.models import create_model
     problem, engine = image_problem(), _engine(dist)
     torch.manual_seed(0)
     model = engine.prepare(create_model("lenet", input_shape=problem.input_shape, num_classes=CLASSES))
@@ -120,7 +120,7 @@ def train_two_epochs(dist, *, weighted: bool) -> dict:
 
 def predictions(dist, weights: dict) -> dict:
     """Every prediction pass of a run, for fixed weights."""
-    from memomentum.models import create_model
+    from memomentum.training.models import create_model
     problem, engine = image_problem(), _engine(dist)
     model = engine.prepare(create_model("lenet", input_shape=problem.input_shape, num_classes=CLASSES))
     model.load_state_dict(weights)
@@ -138,9 +138,9 @@ def predictions(dist, weights: dict) -> dict:
 
 def procedure_run(dist, mode: str) -> dict:
     """A short Me-Momentum run (first phase, one inner round; Clothing1M mode: two rounds)."""
-    from memomentum.clothing1m_procedure import Clothing1MProcedure
+    from memomentum.method.clothing1m import Clothing1MProcedure
     from memomentum.config import RunConfig
-    from memomentum.procedure import Procedure
+    from memomentum.method.procedure import Procedure
     cfg = RunConfig(model="lenet", mode=mode, batch_size=BATCH, lr=0.05, epochs=2, max_outer_loop=1,
                     max_inner_loop=2, milestones=(1,)).resolved("lenet")
     kind = Clothing1MProcedure if mode == "clothing1m" else Procedure
@@ -155,7 +155,7 @@ def worker(out_dir: str) -> None:
     """One rank: every scenario, results saved for the test process to compare."""
     from datetime import timedelta
 
-    from memomentum import distributed
+    from memomentum.training import distributed
     torch.set_num_threads(1)
     timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
     with distributed.process_group(torch.device("cpu"), timeout=timeout) as (dist, _):
@@ -182,7 +182,7 @@ def ranks(tmp_path_factory):
 @pytest.fixture(scope="module")
 def single():
     """The same scenarios in this process, without any process group."""
-    from memomentum.distributed import SINGLE
+    from memomentum.training.distributed import SINGLE
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -231,7 +231,7 @@ def test_ddp_steps_match_one_process_on_the_global_batch(ranks, single, case):
     assert _identical(ranks[0][case]["params"], ranks[1][case]["params"])
     # not vacuous: the steps moved the weights
     torch.manual_seed(0)
-    from memomentum.models import create_model
+    from memomentum.training.models import create_model
     start = create_model("lenet", input_shape=(1, SIDE, SIDE), num_classes=CLASSES).state_dict()
     assert (one["params"]["fc3.weight"] - start["fc3.weight"]).abs().max() > 1e-3
 
@@ -345,8 +345,8 @@ def test_a_dead_rank_ends_the_others_with_a_message_and_a_resumable_checkpoint(i
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused():
-    from memomentum.distributed import Distributed
-    from memomentum.engine import Engine
+    from memomentum.training.distributed import Distributed
+    from memomentum.training.engine import Engine
     from memomentum.errors import InputError
     with pytest.raises(InputError, match="batch size 15 does not split evenly over 2 processes"):
         Engine(device=torch.device("cpu"), augment="none", batch_size=15, dist=Distributed(world_size=2))
@@ -357,7 +357,7 @@ def test_the_shares_of_every_batch_make_up_the_whole_batch(kind):
     """Each process reads only its rows of every batch (a streamed source reads only those
     rows from disk), yet gets them cropped and flipped exactly as one process would, and its
     generator ends in the same state."""
-    from memomentum.sources import StreamedSource, to_device_data
+    from memomentum.training.sources import StreamedSource, to_device_data
     rs = np.random.RandomState(1)
     images = rs.randint(0, 256, size=(37, 10, 10, 3)).astype(np.uint8)
     cpu = torch.device("cpu")
@@ -381,7 +381,7 @@ def test_the_shares_of_every_batch_make_up_the_whole_batch(kind):
 
 
 def test_contiguous_blocks_and_prediction_blocks():
-    from memomentum.distributed import Distributed, block_bounds
+    from memomentum.training.distributed import Distributed, block_bounds
     assert [block_bounds(7, r, 3) for r in range(3)] == [(0, 3), (3, 5), (5, 7)]
     assert [block_bounds(1, r, 2) for r in range(2)] == [(0, 1), (1, 1)]  # a share may be empty
     for world in (1, 2, 4, 8):

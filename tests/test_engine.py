@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.engine import Engine, balanced_accuracy
-from memomentum.sources import crop_flip, to_device_data
-from memomentum.models import create_model
+from memomentum.training.engine import Engine, balanced_accuracy
+from memomentum.training.sources import crop_flip, to_device_data
+from memomentum.training.models import create_model
 
 
 def naive_crop_flip(x, pad_value, dy, dx, flip, padding=4):
@@ -114,7 +114,7 @@ def _lenet_and_images(n=300, seed=0, channels_last=True, shape=(28, 28, 1), mode
 
 
 def test_engine_picks_the_device_default_prediction_chunk_unless_given():
-    from memomentum.engine import DEFAULT_PREDICT_CHUNK
+    from memomentum.training.engine import DEFAULT_PREDICT_CHUNK
     cpu = torch.device("cpu")
     assert Engine(device=cpu, augment="none", batch_size=8).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
     assert Engine(device=cpu, augment="none", batch_size=8, predict_chunk=None).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
@@ -152,7 +152,7 @@ def test_channels_last_is_close_but_not_claimed_exact(model, shape):
 
 
 def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monkeypatch):
-    from memomentum import engine as engine_module
+    from memomentum.training import engine as engine_module
     first = engine_module.keep_freed_memory()
     assert engine_module.keep_freed_memory() is first
     assert isinstance(first, bool)
@@ -163,12 +163,12 @@ def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monke
 
 _TRAIN_SCRIPT = r"""
 import sys, hashlib, numpy as np, torch
-import memomentum.engine as E
+import memomentum.training.engine as E
 if sys.argv[1] == "off":
     E._malloc_tuned = False  # as if keep_freed_memory() had been a no-op
-from memomentum.engine import Engine
-from memomentum.sources import crop_flip, to_device_data
-from memomentum.models import create_model
+from memomentum.training.engine import Engine
+from memomentum.training.sources import crop_flip, to_device_data
+from memomentum.training.models import create_model
 torch.set_num_threads(1)
 x = (np.random.RandomState(0).rand(600, 28, 28, 1) * 255).astype(np.uint8)
 y = torch.from_numpy(np.random.RandomState(1).randint(0, 10, 600))

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from memomentum.data.synthetic import write_clothing1m, write_image_folder
-from memomentum.models import create_model
-from memomentum.pretrained import KNOWN_FILES
+from memomentum.training.models import create_model
+from memomentum.training.pretrained import KNOWN_FILES
 
 from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 

@@ -4,7 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from memomentum.errors import InputError
-from memomentum.models import ImageNetResNet, LeNet, ResNet, create_model, imagenet_resnet
+from memomentum.training.models import ImageNetResNet, LeNet, ResNet, create_model, imagenet_resnet
 
 
 def _reference_lenet_forward(m: LeNet, x: torch.Tensor) -> torch.Tensor:

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from memomentum import noise
+from memomentum.data import noise
 from memomentum.errors import InputError
-from memomentum.noise import NOISE_TYPES, NoisyLabels, make_noisy_labels, read_labels, transition_matrix, write_labels
+from memomentum.data.noise import NOISE_TYPES, NoisyLabels, make_noisy_labels, read_labels, transition_matrix, write_labels
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

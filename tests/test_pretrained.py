@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum import pretrained
+from memomentum.training import pretrained
 from memomentum.errors import InputError
-from memomentum.models import create_model
-from memomentum.pretrained import (KNOWN_FILES, checkpoint_dir, find_pretrained, load_pretrained,
+from memomentum.training.models import create_model
+from memomentum.training.pretrained import (KNOWN_FILES, checkpoint_dir, find_pretrained, load_pretrained,
                                    missing_weights_message)
 
 IMAGENET = (3, 224, 224)
@@ -329,7 +329,7 @@ def test_a_bad_weights_file_is_refused_before_any_image_is_packed(tmp_path, monk
 
 
 def test_a_folder_given_as_the_weights_file_is_named_a_folder(tmp_path):
-    from memomentum.pretrained import check_weights_file
+    from memomentum.training.pretrained import check_weights_file
     (tmp_path / "weights.pth").mkdir()
     with pytest.raises(InputError, match=r"weights\.pth is a folder; give the path of a \.pth file in it"):
         check_weights_file(tmp_path / "weights.pth")

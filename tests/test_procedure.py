@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from memomentum.config import RunConfig
-from memomentum.engine import Engine
-from memomentum.sources import to_device_data
-from memomentum.procedure import Problem, Procedure
+from memomentum.training.engine import Engine
+from memomentum.training.sources import to_device_data
+from memomentum.method.procedure import Problem, Procedure
 
 
 def blob_problem(n=120, noise=0.3, seed=0):
@@ -190,7 +190,7 @@ class RecordingProgress:
 
 
 def test_progress_reports_images_per_second_inside_and_after_every_epoch(monkeypatch):
-    import memomentum.procedure as procedure_module
+    import memomentum.method.procedure as procedure_module
     clock = iter(range(10**6))  # every reading of the clock is one second later
     monkeypatch.setattr(procedure_module.time, "perf_counter", lambda: float(next(clock)))
     progress = RecordingProgress()

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum import outputs
+from memomentum.runner import outputs
 from memomentum.api import KILL_AT_ENV
 from memomentum.cli import main
 

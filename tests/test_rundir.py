@@ -1,6 +1,6 @@
 """Runs that cannot be trusted are not reported as results: one writer per run directory
 (a lock file, stale locks taken over), history.csv growing epoch by epoch, and a diverging
-run stopped with exit status 1 and nothing written (``memomentum.rundir``)."""
+run stopped with exit status 1 and nothing written (``memomentum.runner.rundir``)."""
 import csv
 import io
 import json
@@ -18,9 +18,10 @@ import pytest
 import torch
 
 import memomentum
-from memomentum import InputError, RunConfig, rundir
+from memomentum import InputError, RunConfig
+from memomentum.runner import rundir
 from memomentum.cli import main
-from memomentum.engine import Engine
+from memomentum.training.engine import Engine
 from memomentum.errors import TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[1]

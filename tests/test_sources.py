@@ -10,7 +10,7 @@ from memomentum import RunConfig
 from memomentum.api import choose_stream, run
 from memomentum.data import dataset_from_arrays
 from memomentum.errors import InputError
-from memomentum.sources import StreamedSource, to_device_data
+from memomentum.training.sources import StreamedSource, to_device_data
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
 
@@ -80,7 +80,7 @@ def test_a_streamed_run_is_bit_identical_to_the_resident_run():
 
 @pytest.mark.parametrize("dtype, size, padding", [(torch.float32, 64, 8), (torch.uint8, 80, 32), (torch.float32, 12, 4)])
 def test_crop_flip_by_slices_equals_the_gather(dtype, size, padding):
-    from memomentum.sources import _crop_flip_by_gather, _crop_flip_by_slices, draw_crop_flip
+    from memomentum.training.sources import _crop_flip_by_gather, _crop_flip_by_slices, draw_crop_flip
     x = torch.randint(0, 256, (40, 3, size, size)).to(dtype).contiguous(memory_format=torch.channels_last)
     pad = torch.tensor([7, 8, 9]).to(dtype)
     dy, dx, flip = draw_crop_flip(40, padding, torch.Generator().manual_seed(2), x.device)

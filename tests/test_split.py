@@ -6,7 +6,7 @@ import pytest
 from conftest import fixture_file
 
 from memomentum.errors import InputError
-from memomentum.split import train_val_split
+from memomentum.data.split import train_val_split
 
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum import threads
+from memomentum.training import threads
 
 REPO = Path(__file__).resolve().parents[1]
 

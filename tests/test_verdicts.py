@@ -17,10 +17,10 @@ from memomentum.api import Interrupted, run
 from memomentum.cli import main
 from memomentum.config import RunConfig
 from memomentum.data import dataset_from_arrays, load_dataset
-from memomentum.difficulty import DifficultyTracker, difficulty_quintiles, quintile_recall
+from memomentum.method.difficulty import DifficultyTracker, difficulty_quintiles, quintile_recall
 from memomentum.errors import InputError
-from memomentum.noise import make_noisy_labels
-from memomentum.verdicts import RunRecords, ranked_issues, read_rounds, verdict_columns
+from memomentum.data.noise import make_noisy_labels
+from memomentum.method.verdicts import RunRecords, ranked_issues, read_rounds, verdict_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "3", "--threads", "1",
@@ -53,7 +53,7 @@ def test_verdict_columns_flag_the_unconfident_and_rank_them_below_every_confiden
 
 
 def test_examples_csv_shows_the_users_class_names_sorted_by_index(tmp_path):
-    from memomentum.outputs import write_examples
+    from memomentum.runner.outputs import write_examples
     probs = np.array([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
     names = ["cat", "dog, big"]
     v = verdict_columns(given=np.array([1, 1, 0]), predicted=probs.argmax(1), probabilities=probs,
@@ -87,7 +87,7 @@ def test_find_label_issues_returns_cleanlabs_mask_or_ranked_indices(noisy_digits
     assert mislabelled[mask].mean() > 0.6 > 0.2 > mislabelled[~mask].mean()
     ranked = memomentum.find_label_issues(noisy, return_indices_ranked_by="label_quality", **opts)
     assert sorted(ranked) == list(np.flatnonzero(mask))  # the same run: the same issues
-    from memomentum.verdicts import label_verdicts
+    from memomentum.method.verdicts import label_verdicts
     quality = label_verdicts(noisy, **opts)["label_quality"]
     assert (np.diff(quality[ranked]) >= 0).all()  # most likely label error first
 

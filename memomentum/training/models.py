@@ -9,7 +9,7 @@ by adaptive average pooling). ``mlp`` is a small network for flat feature tables
 ImageNet ResNets from that size up; ``resnet50`` is always torchvision's ImageNet ResNet-50
 (v1.5: a Bottleneck's stride sits in its 3x3 convolution). The ImageNet ResNets use
 torchvision's parameter and buffer names, shapes and initialisation, so that torchvision's
-pretrained state dicts load into them (:mod:`memomentum.pretrained`); torchvision itself is
+pretrained state dicts load into them (:mod:`memomentum.training.pretrained`); torchvision itself is
 not needed. Their classifier ``fc`` has ``num_classes`` outputs and their first convolution
 as many input channels as the images.
 """
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import InputError
+from ..errors import InputError
 
 MODELS = ("lenet", "resnet18", "resnet34", "resnet50", "mlp")
 

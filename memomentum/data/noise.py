@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = [
     "NOISE_TYPES",
@@ -153,7 +153,7 @@ def make_noisy_labels(
 
     The reference generates noise for the *whole* training set (before splitting off the
     validation part), so pass all training labels here and split afterwards with
-    :func:`memomentum.split.train_val_split`.
+    :func:`memomentum.data.split.train_val_split`.
 
     Parameters
     ----------

@@ -1,13 +1,13 @@
 """The training engine: whole-batch augmentation on the device, a short training loop, and
 prediction passes in large chunks under ``inference_mode``, over either data source of
-:mod:`memomentum.sources` (resident tensors or batches streamed from disk).
+:mod:`memomentum.training.sources` (resident tensors or batches streamed from disk).
 
-In a distributed run (:mod:`memomentum.distributed`) the engine also splits the work: each
+In a distributed run (:mod:`memomentum.training.distributed`) the engine also splits the work: each
 process trains on its share of every global batch (through DistributedDataParallel, see
 :meth:`Engine.training_forward`) and predicts its block of chunks, and the predictions are
 gathered back so that every process holds all of them.
 
-Nothing here knows about Me-Momentum; :mod:`memomentum.procedure` drives it.
+Nothing here knows about Me-Momentum; :mod:`memomentum.method.procedure` drives it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .distributed import SINGLE, Distributed, block_bounds
-from .errors import InputError
+from ..errors import InputError
 from .sources import ResidentSource, StreamedSource
 
 DataSource = ResidentSource | StreamedSource
@@ -114,7 +114,7 @@ class Engine:
             elsewhere (bf16 measured slower on the CPU).
         fused_optimizer: fused SGD kernel; ``None`` takes it on CUDA only (on the CPU it is
             not bit-identical to the default SGD and saves little).
-        dist: where this process stands in a distributed run (:mod:`memomentum.distributed`);
+        dist: where this process stands in a distributed run (:mod:`memomentum.training.distributed`);
             the default is a single process. ``batch_size`` stays the global batch: each of
             ``dist.world_size`` processes trains on its share of it.
 

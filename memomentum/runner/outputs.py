@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 CHECKPOINT = "checkpoint.pt"
 SUMMARY = "summary.json"
@@ -134,7 +134,7 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
                    files: list[str] | None = None, rows: np.ndarray | None = None, class_names=None) -> None:
     """One row per training example of T, sorted by its position in the original data.
 
-    Columns: ``index``, then from ``verdict`` (:func:`memomentum.verdicts.verdict_columns`,
+    Columns: ``index``, then from ``verdict`` (:func:`memomentum.method.verdicts.verdict_columns`,
     in T's order) ``given_label``, ``predicted_label``, ``confidence``, ``is_confident``
     (0/1, the final confident set), ``is_label_issue`` (its complement, cleanlab's name) and
     ``label_quality``; ``true_label`` when ``true`` is given (the true labels, -1 where

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["train_val_split", "split_for_validation", "largest_val_fraction"]
 

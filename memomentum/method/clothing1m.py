@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .engine import accuracy_of_counts, class_counts
-from .models import create_model
+from ..training.engine import accuracy_of_counts, class_counts
+from ..training.models import create_model
 from .procedure import Procedure, _clone_weights
 
 SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
@@ -56,7 +56,7 @@ def per_class_scores(pred: torch.Tensor, labels: torch.Tensor, num_classes: int)
 
 
 def scores_of_counts(counts: torch.Tensor) -> list[float]:
-    """:func:`per_class_scores` from :func:`memomentum.engine.class_counts` (which a
+    """:func:`per_class_scores` from :func:`memomentum.training.engine.class_counts` (which a
     distributed run sums over its processes)."""
     hits, support, predicted = (c.double() for c in counts)
     recall = torch.where(support > 0, 100 * hits / support.clamp(min=1), torch.zeros_like(hits))
@@ -110,8 +110,8 @@ class Clothing1MState:
 
 
 class Clothing1MProcedure(Procedure):
-    """The Clothing1M program on a :class:`~memomentum.procedure.Problem` whose validation
-    labels are clean. Same interface as :class:`~memomentum.procedure.Procedure`
+    """The Clothing1M program on a :class:`~memomentum.method.procedure.Problem` whose validation
+    labels are clean. Same interface as :class:`~memomentum.method.procedure.Procedure`
     (checkpoints, pauses, progress)."""
 
     state_class = Clothing1MState

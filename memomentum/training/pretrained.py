@@ -5,7 +5,7 @@ torchvision's files already in torch.hub's cache, ``$TORCH_HOME/hub/checkpoints`
 default ``$XDG_CACHE_HOME/torch/hub/checkpoints``, and ``~/.cache/torch/hub/checkpoints``
 when neither variable is set), where ``torchvision.models.resnet50(weights=...)`` leaves
 them. :func:`find_pretrained` looks there, :func:`load_pretrained` checks a file and loads it
-into a model from :func:`memomentum.models.create_model`, and
+into a model from :func:`memomentum.training.models.create_model`, and
 :func:`missing_weights_message` tells the user where to put one.
 
 Loading keeps the model's own classifier ``fc`` (the dataset's classes are not ImageNet's)
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import InputError
+from ..errors import InputError
 from .models import IMAGENET_MIN_SIDE, ResNet
 
 # torchvision's file names for each model's ImageNet weights, in the order they are looked
@@ -240,7 +240,7 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, *, model_name: st
     """Copy the weights in ``path`` into ``model``, all but its classifier ``fc``.
 
     Args:
-        model: an ImageNet ResNet from :func:`memomentum.models.create_model`, with any
+        model: an ImageNet ResNet from :func:`memomentum.training.models.create_model`, with any
             number of classes; changed in place.
         path: a file written by ``torch.save`` (zip or legacy format) holding a state dict
             with torchvision's names, alone or under ``"state_dict"`` or ``"model"``; a

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .distributed import PAUSE_AGREEMENT_STEPS
-from .engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
-from .errors import TrainingDiverged
-from .models import create_model
-from .pretrained import load_pretrained
+from ..config import RunConfig
+from ..training.distributed import PAUSE_AGREEMENT_STEPS
+from ..training.engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
+from ..errors import TrainingDiverged
+from ..training.models import create_model
+from ..training.pretrained import load_pretrained
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Procedure:
         should_pause: polled after every step; when it returns True the procedure stops at
             that step, calls ``on_checkpoint`` and returns with ``self.paused`` set. In a
             distributed run the processes agree every
-            :data:`~memomentum.distributed.PAUSE_AGREEMENT_STEPS` steps and at the end of
+            :data:`~memomentum.training.distributed.PAUSE_AGREEMENT_STEPS` steps and at the end of
             every epoch: when any of them was asked, all stop at the same step.
         progress: optional object told how training goes: ``steps_done(where, done, total,
             images_per_s)`` about once a second inside an epoch (``where``: outer, inner and
@@ -109,7 +109,7 @@ class Procedure:
         on_epoch_end: optional callable, called with ``self`` after every epoch of the
             benchmark mode, once the epoch is in the history and before the procedure
             decides what comes next (the network is still the one that ended the epoch);
-            ``--track-difficulty`` records predictions there (:mod:`memomentum.difficulty`).
+            ``--track-difficulty`` records predictions there (:mod:`memomentum.method.difficulty`).
     """
 
     state_class = State

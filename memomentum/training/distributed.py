@@ -35,7 +35,7 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
-from .errors import InputError
+from ..errors import InputError
 
 # How long a collective waits for the other processes before it fails. Long enough for the
 # slowest wait of a healthy run (rank 0 writing the final results while the others wait at
@@ -301,7 +301,7 @@ def process_group(device: torch.device, *, timeout: timedelta = DEFAULT_TIMEOUT,
 
 
 def share_cores(policy, where: Distributed):
-    """A :class:`memomentum.threads.ThreadPolicy` for one of several processes on one
+    """A :class:`memomentum.training.threads.ThreadPolicy` for one of several processes on one
     machine: when the user did not choose the thread count, the cores are shared out
     (``threads // local_world_size``, at least one) instead of every process taking all of
     them. The count stays fixed by the command, never by the load."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 RANKINGS = (None, "label_quality")
 
@@ -155,7 +155,7 @@ def read_rounds(run_dir) -> dict[str, np.ndarray]:
 class RunRecords:
     """What a run records beside the procedure's own state: the confident set of every round
     (:class:`RoundSets`, always) and, with ``track_difficulty``, a
-    :class:`memomentum.difficulty.DifficultyTracker`. Both are checkpointed with the run.
+    :class:`memomentum.method.difficulty.DifficultyTracker`. Both are checkpointed with the run.
 
     Use: :meth:`for_run` before training; pass :attr:`on_epoch_end` to the procedure, call
     :meth:`observe` after every epoch, save :meth:`state_dict` in the checkpoint.
@@ -208,7 +208,7 @@ class RunRecords:
     def write_rounds(self, path: Path, *, index: np.ndarray) -> None:
         """``rounds.npz``: one boolean array per round, in the row order of ``examples.csv``
         (T sorted by ``index``, the position in the original data)."""
-        from .outputs import write_npz
+        from ..runner.outputs import write_npz
         order = np.argsort(index, kind="stable")
         write_npz(path, {key: mask[order] for key, mask in self.round_sets.masks().items()})
 
@@ -273,10 +273,10 @@ def label_verdicts(labels, *, features, config=None, **run_options) -> dict[str,
     which takes the same arguments), plus ``in_training_part`` (True for T, False for V)."""
     import dataclasses
 
-    from .api import run
-    from .config import RunConfig
-    from .data import dataset_from_arrays
-    from .split import train_val_split
+    from ..api import run
+    from ..config import RunConfig
+    from ..data import dataset_from_arrays
+    from ..data.split import train_val_split
 
     if config is not None and not isinstance(config, RunConfig):
         raise InputError(f"config must be a memomentum.RunConfig or None, got {type(config).__name__}")

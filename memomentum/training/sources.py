@@ -15,7 +15,7 @@ float32 inputs of ``index[0:size]``, ``index[size:2 * size]``, ... in that order
 seeded generator, so the source never changes which examples a run sees or how they are
 augmented: a streamed run reproduces, and resumes mid-epoch, exactly like a resident one.
 
-In a distributed run (:mod:`memomentum.distributed`) ``batches(..., shard=(rank, world_size))``
+In a distributed run (:mod:`memomentum.training.distributed`) ``batches(..., shard=(rank, world_size))``
 yields only this process's contiguous block of every batch (a streamed source reads only
 those rows), while the augmentation of the whole batch is still drawn, so that every process
 consumes the generator exactly as a single process does; ``skip_draws(sizes, generator)``

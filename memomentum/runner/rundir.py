@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
-from .config import NON_RESULT_KEYS, RunConfig
-from .errors import InputError
+from ..config import NON_RESULT_KEYS, RunConfig
+from ..errors import InputError
 
 LOCK = "run.lock"
 HISTORY = "history.csv"

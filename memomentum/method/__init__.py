@@ -1,0 +1,9 @@
+"""Me-Momentum itself: the decision rules, the benchmark procedure (and the CE baseline),
+the Clothing1M procedure, the per-example verdicts and the difficulty measurements.
+
+* :mod:`.rules`: the pure rules both the procedures and the estimator's scikit-learn rounds use;
+* :mod:`.procedure`: the benchmark mode's state machine (the reference ``main.py``);
+* :mod:`.clothing1m`: the Clothing1M mode (the reference ``Clothing.py``);
+* :mod:`.verdicts`: label issue, label quality and the ranking of suspects;
+* :mod:`.difficulty`: when the first phase learns each example (``--track-difficulty``).
+"""
