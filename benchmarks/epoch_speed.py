@@ -28,7 +28,7 @@ the best time of each is reported and every time is listed under ``measured``. T
 keeps a machine whose speed drifts over minutes (shared virtual machines do) from favouring
 either side. The conventional side runs in a process of its own, with the C library's
 default malloc settings as users have them; the engine runs in this one (it tunes malloc
-process-wide, see :func:`memomentum.training.engine.keep_freed_memory`).
+process-wide, see :func:`memomentum.training.malloc.keep_freed_memory`).
 
 ``model_step_floor`` times the model's own training steps, as many as an epoch has, on one
 batch that stays in memory (no indexing, no data pipeline, no loss bookkeeping): once for the
@@ -66,7 +66,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-import memomentum.training.engine as engine_module  # noqa: E402
+import memomentum.training.malloc as malloc_module  # noqa: E402
 from memomentum.training.engine import Engine, choose_device  # noqa: E402
 from memomentum.training.sources import to_device_data  # noqa: E402
 from memomentum.training.threads import choose_threads  # noqa: E402
@@ -456,7 +456,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__, "torch_threads": n_threads, "cpu_cores": os.cpu_count(),
         "batch_size": args.batch_size, "repeats": args.repeats,
         "engine": {"compile": bool(args.compile), "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
-                   "malloc_tuned": bool(engine_module._malloc_tuned),
+                   "malloc_tuned": malloc_module.is_tuned(),
                    "precision": "bf16 autocast" if device.type == "cuda" else "fp32"},
         "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
                          "openmp_wait": "GOMP_SPINCOUNT=300000 (libgomp's default)",

@@ -51,11 +51,11 @@ import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from memomentum.api import prepare, run  # noqa: E402
+from memomentum.api import run, verdicts_of_run  # noqa: E402
+from memomentum.runner.prepare import prepare_data  # noqa: E402
 from memomentum.config import RunConfig  # noqa: E402
 from memomentum.data import load_dataset  # noqa: E402
 from memomentum.training.sources import to_device_data  # noqa: E402
-from memomentum.method.verdicts import verdicts_of_run  # noqa: E402
 
 FULL = dict(epochs=20, max_outer_loop=1, max_inner_loop=4)
 QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2)
@@ -90,7 +90,7 @@ def memomentum_side(ds, cfg: RunConfig, noisy: np.ndarray, true: np.ndarray, pre
     load_before, cpu0 = load_average(), time.process_time()
     t0 = time.perf_counter()
     result = run(cfg, write=False, dataset=ds)
-    verdict = verdicts_of_run(result.procedure, given=noisy, train_index=prep.train_index, val_index=prep.val_index)
+    verdict = verdicts_of_run(result)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     s = result.summary
     difficulty_s = s["time_s"].get("difficulty", 0.0)
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     cfg = RunConfig(dataset="fashion-mnist", noise_type="instance", noise_rate=args.noise_rate, seed=args.seed,
                     model="lenet", device="cpu", threads=args.threads, progress=False,
                     track_difficulty=args.track_difficulty, **(QUICK if args.quick else FULL))
-    prep = prepare(cfg, ds)  # the noisy labels and split the run makes (deterministic from the seed)
+    prep = prepare_data(cfg, ds)  # the noisy labels and split the run makes (deterministic from the seed)
     noisy, true = prep.noisy_labels, np.asarray(ds.y_train, dtype=np.int64)
     sides = {}
     if args.only in (None, "memomentum"):

@@ -16,10 +16,18 @@ def run(config: RunConfig, **kwargs):
 
 
 def find_label_issues(labels, **kwargs):
-    """Which given labels are likely wrong; see :func:`memomentum.method.verdicts.find_label_issues`.
+    """Which given labels are likely wrong; see :func:`memomentum.api.find_label_issues`.
     (Imported on first use: ``import memomentum`` must not load torch, see above.)"""
-    from .method.verdicts import find_label_issues as _find
+    from .api import find_label_issues as _find
     return _find(labels, **kwargs)
 
 
-__all__ = ["RunConfig", "InputError", "TrainingDiverged", "find_label_issues", "run", "__version__"]
+__all__ = ["RunConfig", "InputError", "TrainingDiverged", "MeMomentumClassifier", "find_label_issues", "run", "__version__"]
+
+
+def __getattr__(name: str):
+    # the scikit-learn estimator is loaded on first use: it imports torch and scikit-learn
+    if name == "MeMomentumClassifier":
+        from .estimator import MeMomentumClassifier
+        return MeMomentumClassifier
+    raise AttributeError(f"module 'memomentum' has no attribute {name!r}")

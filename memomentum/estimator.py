@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .training.engine import balanced_accuracy
+from .config import REFERENCE_SCHEDULE, RunConfig
+from .data.split import train_val_split, training_part_size
 from .errors import InputError
+from .method import rules
+from .training.engine import balanced_accuracy
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -32,12 +34,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
                       'pip install "memomentum[sklearn]"') from None
 
 __all__ = ["MeMomentumClassifier"]
-
-# The schedule of a scikit-learn model's rounds when none is given: the reference's outer
-# loops, and rounds bounded as in the reference (max_inner_loop - 1 of them); each round is
-# one fit, and the rounds of an outer loop stop as soon as validation accuracy stops rising.
-SKLEARN_DEFAULTS = dict(max_outer_loop=3, max_inner_loop=20)
-
 
 def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
     """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
@@ -167,8 +163,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
             with _thread_limit(self.threads):
                 self.estimator_, self.summary_, proba = _fit_rounds(self.model, X, y_index, config, cv=self.cv)
         else:
-            self.estimator_, self._norm, self.summary_ = _fit_network(self.model, X, y_index, config)
-            proba = self._proba(X)
+            self.estimator_, self._norm, self.summary_, proba = _fit_network(self.model, X, y_index, config)
         self.summary_["wall_time_s"] = round(time.perf_counter() - started, 2)
         self.confident_ = proba.argmax(1) == y_index
         self.verdict_ = _verdict(self.classes_, y_index, proba, self.confident_)
@@ -197,7 +192,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         cfg.validate()
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise InputError(f"cv must be a whole number of folds of at least 2, got {self.cv!r}")
-        n_train = int(n_rows * (1 - self.val_fraction))
+        n_train = training_part_size(n_rows, self.val_fraction)
         if n_rows < 2 or n_train < 1 or n_train >= n_rows:
             raise InputError(f"{n_rows} rows are too few to hold out a validation part of val_fraction "
                              f"{self.val_fraction:g} and train on the rest; give more rows")
@@ -242,9 +237,8 @@ def _is_factory(model) -> bool:
 
 def _thread_limit(threads: int | None):
     """For a scikit-learn model: at most ``threads`` threads in its OpenMP and BLAS pools
-    (nothing changes when None). On a busy machine this matters: a histogram
-    gradient-boosting fit of 400 rows took 2.4 to 4.5 s with its 2 OpenMP threads and 0.15 to
-    0.22 s with one, beside ~8 other busy processes on 2 cores."""
+    (nothing changes when None): a small fit split over threads on a busy machine spends
+    its time waiting for cores."""
     import contextlib
 
     if threads is None:
@@ -268,73 +262,35 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
 # -- networks: the package's procedure ---------------------------------------------------
 
 def _fit_network(model, X: np.ndarray, y: np.ndarray, cfg: RunConfig):
-    """Me-Momentum (or the baseline) with a torch network; returns the best network, the
-    input normalisation and the summary."""
+    """Me-Momentum (or the baseline) with a torch network, through :func:`memomentum.api.run`
+    (nothing written); returns the best network, the input normalisation, the summary and
+    the best network's probabilities for every row (the run's own for the training part)."""
+    from .api import run
     from .data import dataset_from_arrays
 
     ds = dataset_from_arrays(X, y, name="arrays", where="the data given to fit")
-    if _is_factory(model):
-        proc = _run_with_factory(model, ds, cfg)
-        summary = _network_summary(proc)
-    else:
-        from .api import run
-        result = run(cfg, write=False, dataset=ds)
-        proc, summary = result.procedure, dict(result.summary)
-    network = proc.best_model().eval()
-    return network, dict(mean=ds.mean, std=ds.std, channels_last=proc.engine.channels_last), summary
+    network = _user_network(model) if _is_factory(model) else None
+    result = run(cfg, write=False, dataset=ds, network=network)
+    summary = dict(result.summary)
+    if network is not None:
+        summary["model"] = "custom"
+    best = result.procedure.best_model().eval()
+    norm = dict(mean=ds.mean, std=ds.std, channels_last=result.procedure.engine.channels_last)
+    proba = np.empty((X.shape[0], ds.num_classes), dtype=np.float32)
+    proba[result.data.train_index] = result.final.probabilities.cpu().numpy()
+    val = result.data.val_index
+    proba[val] = _network_proba(best, X[val], norm)
+    return best, norm, summary, proba
 
 
-def _run_with_factory(factory, ds, cfg: RunConfig):
-    """The pipeline of :func:`memomentum.api.run` (without a run directory) for a network
-    the user builds: the procedure asks the factory for each outer loop's fresh network."""
-    from .api import build_problem, prepare
-    from .training.engine import Engine, choose_device
-    from .method.procedure import Procedure
-    from .training.threads import choose_threads
-
-    class FactoryProcedure(Procedure):
-        def _new_network(self) -> nn.Module:  # called under the seed of each outer loop
-            n_features = int(np.prod(self.problem.input_shape))
-            network = factory(n_features, self.problem.num_classes)
-            if not isinstance(network, nn.Module):
-                raise InputError(f"the model function returned {type(network).__name__}, not a torch.nn.Module")
-            return network
-
-    cfg = cfg.resolved(ds.default_model)
-    prep = prepare(cfg, ds)
-    device = choose_device(cfg.device)
-    choose_threads(cfg.threads, model="mlp" if not ds.is_image else None).apply()
-    engine = Engine(device=device, augment=ds.augment, batch_size=cfg.batch_size, predict_chunk=cfg.predict_chunk)
-    problem = build_problem(prep, engine)
-    proc = FactoryProcedure(config=cfg, problem=problem, engine=engine)
-    _check_network(proc)
-    proc.run()
-    return proc
-
-
-def _check_network(proc) -> None:
-    """Refuse a network that does not take the data or does not give one logit per class,
-    before training (the RNG is left as it was)."""
-    n = min(2, len(proc.problem.train))
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        network = proc.engine.prepare(proc._new_network()).eval()
-        try:
-            out = network(next(iter(proc.problem.train.batches(None, n))))
-        except (RuntimeError, TypeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"the model function's network fails on a batch of the data: {first}") from None
-    k = proc.problem.num_classes
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, k):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise InputError(f"the model function's network returns {shape} for a batch of {n}; it must return "
-                         f"({n}, {k}) logits, one per class")
-
-
-def _network_summary(proc) -> dict:
-    s = proc.state
-    return {"method": proc.cfg.method, "model": "custom", "best_val_accuracy": s.run_best_val,
-            "best_at": s.run_best_where, "epochs_run": len(s.history), "rounds": s.rounds,
-            "n_train": len(proc.problem.train), "n_val": len(proc.problem.val)}
+def _user_network(factory):
+    """The run's network function for a user's ``(n_features, n_classes) -> nn.Module``."""
+    def network(input_shape: tuple, num_classes: int) -> nn.Module:
+        built = factory(int(np.prod(input_shape)), num_classes)
+        if not isinstance(built, nn.Module):
+            raise InputError(f"the model function returned {type(built).__name__}, not a torch.nn.Module")
+        return built
+    return network
 
 
 def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
@@ -353,13 +309,14 @@ def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
 def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
     """Me-Momentum's outer loops and rounds with a scikit-learn classifier.
 
-    As :class:`memomentum.method.procedure.Procedure` in the benchmark mode, with one fit in place
-    of each phase's epochs. Each outer loop fits its training set S (all training rows T in
-    the first, the last round's confident set after that). Each round takes as its confident
-    set the rows of T whose given label is predicted by the outer loop's best model, and
-    fits on them; the rounds go on while the best noisy-validation balanced accuracy rises
-    (at most max_inner_loop - 1 of them), and the model with the best validation accuracy
-    of the whole run is kept.
+    As :class:`memomentum.method.procedure.Procedure` in the benchmark mode, deciding by the
+    same rules (:mod:`memomentum.method.rules`), with one fit in place of each phase's
+    epochs. Each outer loop fits its training set S (all training rows T in the first, the
+    last round's confident set after that). Each round takes as its confident set the rows
+    of T whose given label is predicted by the outer loop's best model, and fits on them;
+    the rounds go on while the best noisy-validation balanced accuracy rises (at most
+    max_inner_loop - 1 of them), and the model with the best validation accuracy of the
+    whole run is kept.
 
     "Predicted by the model" is cross-fitted: a network stopped early has not memorised its
     noisy labels, but a scikit-learn model fitted to convergence (boosted trees, forests,
@@ -372,69 +329,86 @@ def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
     T cross-fitted as above (the best model's training set without each row's fold), for
     the validation rows the best model's own.
     """
-    from .data.split import train_val_split
+    return _SklearnRounds(base, X, y, cfg, cv=cv).run()
 
-    max_outer = cfg.max_outer_loop or SKLEARN_DEFAULTS["max_outer_loop"]
-    max_inner = cfg.max_inner_loop or SKLEARN_DEFAULTS["max_inner_loop"]
-    k = int(y.max()) + 1
-    train, val = train_val_split(y.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
-    folds = np.random.RandomState(cfg.seed).permutation(train.size) % max(2, min(cv, train.size))
-    history: list[dict] = []
-    rounds: list[dict] = []
-    best = {"val": -1.0, "model": None, "rows": train, "where": None}
 
-    def fit(rows: np.ndarray):
-        model = clone(base)
-        params = model.get_params(deep=False)
-        if "random_state" in params and params["random_state"] is None:
-            model.set_params(random_state=cfg.seed)
-        return model.fit(X[rows], y[rows])
+class _SklearnRounds:
+    """The state of :func:`_fit_rounds`: the split, the folds, the history and the best model."""
 
-    def fit_and_score(rows: np.ndarray, outer: int, inner: int):
-        model = fit(rows)
-        score = balanced_accuracy(torch.from_numpy(_sklearn_proba(model, X[val], k).argmax(1)),
-                                  torch.from_numpy(y[val]), k)
-        history.append({"outer": outer, "inner": inner, "n_train": int(rows.size), "val_accuracy": score})
-        if score > best["val"]:
-            best.update(val=score, model=model, rows=rows, where={"outer": outer, "inner": inner})
-        return model, score
+    def __init__(self, base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
+        self.base, self.X, self.y, self.cfg = base, X, y, cfg
+        self.max_outer = cfg.max_outer_loop or REFERENCE_SCHEDULE["max_outer_loop"]
+        self.max_inner = cfg.max_inner_loop or REFERENCE_SCHEDULE["max_inner_loop"]
+        self.k = int(y.max()) + 1
+        self.train, self.val = train_val_split(y.size, seed=cfg.seed, train_fraction=1 - cfg.val_fraction)
+        self.folds = np.random.RandomState(cfg.seed).permutation(self.train.size) % max(2, min(cv, self.train.size))
+        self.history: list[dict] = []
+        self.rounds: list[dict] = []
+        self.best = {"val": -1.0, "model": None, "rows": self.train, "where": None}
 
-    def cross_fitted(rows: np.ndarray, model) -> np.ndarray:
-        """(|T|, K) probabilities for T, each row's from a clone fitted on ``rows`` without
-        its fold (``model``, fitted on all of ``rows``, where that leaves one class)."""
-        in_rows = np.isin(train, rows)
-        out = np.empty((train.size, k))
-        for f in np.unique(folds):
-            fitting = train[in_rows & (folds != f)]
-            clone_f = fit(fitting) if np.unique(y[fitting]).size >= 2 else model
-            out[folds == f] = _sklearn_proba(clone_f, X[train[folds == f]], k)
-        return out
+    def run(self):
+        rows = self.train
+        for outer in range(1, self.max_outer + 1):
+            outer_model, outer_best = self.fit_and_score(rows, outer, 0)
+            if rules.goes_on_to_rounds(self.cfg.method, self.max_inner):
+                rows = self.inner_rounds(outer, rows, outer_model, outer_best)
+            if rules.run_is_done(self.cfg.method, outer, self.max_outer):
+                break
+        best = self.best
+        proba = _sklearn_proba(best["model"], self.X, self.k)
+        proba[self.train] = self.cross_fitted(best["rows"], best["model"])
+        summary = {"method": self.cfg.method, "model": type(self.base).__name__, "best_val_accuracy": best["val"],
+                   "best_at": best["where"], "fits": len(self.history), "cv": int(self.folds.max()) + 1,
+                   "history": self.history, "rounds": self.rounds, "n_train": int(self.train.size),
+                   "n_val": int(self.val.size)}
+        return best["model"], summary, proba
 
-    rows = train
-    for outer in range(1, max_outer + 1):
-        outer_model, outer_best = fit_and_score(rows, outer, 0)
-        if cfg.method == "ce":
-            break
-        outer_rows, last_round_best = rows, 0.0
-        for inner in range(1, max_inner):
-            agree = cross_fitted(outer_rows, outer_model).argmax(1) == y[train]
-            rows = train[agree]
-            rounds.append({"outer": outer, "inner": inner, "n_confident": int(rows.size)})
+    def inner_rounds(self, outer: int, outer_rows: np.ndarray, outer_model, outer_best: float) -> np.ndarray:
+        """The rounds of one outer loop; returns the last round's confident set (rows of T)."""
+        y, train = self.y, self.train
+        rows, last_round_best = outer_rows, 0.0
+        for inner in range(1, self.max_inner):
+            predicted = self.cross_fitted(outer_rows, outer_model).argmax(1)
+            rows = train[rules.agrees_with_label(predicted, y[train])]
+            self.rounds.append({"outer": outer, "inner": inner, "n_confident": int(rows.size)})
             if np.unique(y[rows]).size < 2:  # nothing left to learn a classifier from
                 break
-            model, score = fit_and_score(rows, outer, inner)
-            if score > outer_best:
+            model, score = self.fit_and_score(rows, outer, inner)
+            if rules.is_new_best(score, outer_best):
                 outer_model, outer_best, outer_rows = model, score, rows
-            rounds[-1]["best_val_accuracy"] = outer_best
-            if not outer_best > last_round_best:
+            self.rounds[-1]["best_val_accuracy"] = outer_best
+            if not rules.another_round(outer_best, last_round_best, inner, self.max_inner):
                 break
             last_round_best = outer_best
-    proba = _sklearn_proba(best["model"], X, k)
-    proba[train] = cross_fitted(best["rows"], best["model"])
-    summary = {"method": cfg.method, "model": type(base).__name__, "best_val_accuracy": best["val"],
-               "best_at": best["where"], "fits": len(history), "cv": int(folds.max()) + 1, "history": history,
-               "rounds": rounds, "n_train": int(train.size), "n_val": int(val.size)}
-    return best["model"], summary, proba
+        return rows
+
+    def fit(self, rows: np.ndarray):
+        model = clone(self.base)
+        params = model.get_params(deep=False)
+        if "random_state" in params and params["random_state"] is None:
+            model.set_params(random_state=self.cfg.seed)
+        return model.fit(self.X[rows], self.y[rows])
+
+    def fit_and_score(self, rows: np.ndarray, outer: int, inner: int):
+        model = self.fit(rows)
+        predicted = _sklearn_proba(model, self.X[self.val], self.k).argmax(1)
+        score = balanced_accuracy(torch.from_numpy(predicted), torch.from_numpy(self.y[self.val]), self.k)
+        self.history.append({"outer": outer, "inner": inner, "n_train": int(rows.size), "val_accuracy": score})
+        if rules.is_new_best(score, self.best["val"]):
+            self.best.update(val=score, model=model, rows=rows, where={"outer": outer, "inner": inner})
+        return model, score
+
+    def cross_fitted(self, rows: np.ndarray, model) -> np.ndarray:
+        """(|T|, K) probabilities for T, each row's from a clone fitted on ``rows`` without
+        its fold (``model``, fitted on all of ``rows``, where that leaves one class)."""
+        train, folds = self.train, self.folds
+        in_rows = np.isin(train, rows)
+        out = np.empty((train.size, self.k))
+        for f in np.unique(folds):
+            fitting = train[in_rows & (folds != f)]
+            clone_f = self.fit(fitting) if np.unique(self.y[fitting]).size >= 2 else model
+            out[folds == f] = _sklearn_proba(clone_f, self.X[train[folds == f]], self.k)
+        return out
 
 
 def _sklearn_proba(model, X: np.ndarray, k: int) -> np.ndarray:

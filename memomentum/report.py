@@ -26,10 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-
-REPORT = "report.html"
-SUMMARY = "summary.json"  # the same names as memomentum.runner.outputs, read here without importing torch
-CONFIG = "config.json"
+from .method.verdicts import rank_by_quality
+from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY
 
 # Class names of the built-in datasets that ship without them (their readers return numbered
 # classes), so that the report says "Sneaker" rather than 7.
@@ -65,7 +63,7 @@ class RunFiles:
 
 
 @dataclass
-class Verdicts:
+class ExamplesTable:
     """The examples of T as label indices and per-example flags, from ``examples.csv``."""
 
     index: np.ndarray  # position in the dataset's training set
@@ -78,6 +76,22 @@ class Verdicts:
     files: np.ndarray | None  # image file per example (image-file datasets)
     num_classes: int
     rows: np.ndarray | None = None  # the row of the user's table per example (tables)
+
+
+def write_report_or_warn(run_dir: Path, dataset=None) -> None:
+    """``report.html`` at the end of a run, when matplotlib is installed. The results are
+    complete by then, so a report that cannot be rendered is a warning, never a failed run."""
+    import importlib.util
+    import shlex
+    import sys
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return
+    try:
+        write_report(run_dir, dataset=dataset)
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the run itself succeeded
+        print(f"memomentum: warning: the run finished, but its report could not be written ({type(e).__name__}: {e}); "
+              f"try again with: memomentum report {shlex.quote(str(run_dir))}", file=sys.stderr)
 
 
 def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> Path:
@@ -121,15 +135,15 @@ def read_run(run_dir) -> RunFiles:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is a file, not a run directory written by memomentum run")
     if not (run_dir / SUMMARY).is_file():
-        unfinished = (run_dir / "checkpoint.pt").exists()
+        unfinished = (run_dir / CHECKPOINT).exists()
         raise InputError(f"{run_dir} holds no finished run (no {SUMMARY}"
                          f"{'; the run is unfinished, resume it first' if unfinished else ''})")
     summary = _read_json(run_dir / SUMMARY, dict)
     config = _read_json(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
-    history = _read_history(run_dir / "history.csv")
-    examples = _read_columns(run_dir / "examples.csv") if (run_dir / "examples.csv").is_file() else None
+    history = _read_history(run_dir / HISTORY)
+    examples = _read_columns(run_dir / EXAMPLES) if (run_dir / EXAMPLES).is_file() else None
     _check_examples_match(run_dir, examples, summary)
-    names = _read_class_names(run_dir / "classes.json") if (run_dir / "classes.json").is_file() else None
+    names = _read_class_names(run_dir / CLASSES) if (run_dir / CLASSES).is_file() else None
     if names is None:
         names = KNOWN_CLASS_NAMES.get(str(summary.get("dataset", config.get("dataset"))))
     return RunFiles(run_dir, summary, config, history, examples, names)
@@ -204,13 +218,13 @@ def _read_columns(path: Path) -> dict[str, np.ndarray]:
     return {name: np.array([r[i] for r in rows], dtype=object) for i, name in enumerate(header)}
 
 
-def verdicts(run: RunFiles) -> Verdicts | None:
+def verdicts(run: RunFiles) -> ExamplesTable | None:
     """The examples of ``examples.csv`` with labels as class indices (labels may be written
     as numbers or as the class names of ``classes.json``), or None without that file."""
     ex = run.examples
     if ex is None or "given_label" not in ex or "predicted_label" not in ex:
         return None
-    path = run.run_dir / "examples.csv"
+    path = run.run_dir / EXAMPLES
     names = run.class_names
     lookup = {name: i for i, name in enumerate(names)} if names else {}
 
@@ -238,7 +252,7 @@ def verdicts(run: RunFiles) -> Verdicts | None:
         suspect = predicted != given
     known = [a for a in (given, predicted, true) if a is not None and a.size]
     k = max([len(names) if names else 0] + [int(a.max()) + 1 for a in known])
-    return Verdicts(index=_ints(ex.get("index"), given.size), given=given, predicted=predicted,
+    return ExamplesTable(index=_ints(ex.get("index"), given.size), given=given, predicted=predicted,
                     true=true if true is not None and (true >= 0).any() else None, suspect=suspect,
                     confidence=_floats(ex.get("confidence")), quality=_floats(ex.get("label_quality")),
                     files=ex.get("file"), num_classes=k,
@@ -258,16 +272,12 @@ def _ints(column, n: int) -> np.ndarray:
 
 
 # -- choosing the label errors ---------------------------------------------------------------
-def likely_label_errors(v: Verdicts, limit: int) -> tuple[np.ndarray, str]:
+def likely_label_errors(v: ExamplesTable, limit: int) -> tuple[np.ndarray, str]:
     """Rows of ``v`` most likely mislabelled, most likely first, and how they were ranked:
     the lowest ``label_quality`` when the run wrote it, else the suspects the network
     assigns to another class with the highest confidence."""
     if v.quality is not None and not np.isnan(v.quality).all():
-        # label_quality is written with 6 decimals, so many suspects tie at 0: the network's
-        # confidence in its own (other) class breaks the ties
-        quality = np.where(np.isnan(v.quality), np.inf, v.quality)
-        confidence = np.zeros_like(quality) if v.confidence is None else np.nan_to_num(v.confidence, nan=0.0)
-        order = np.lexsort((-confidence, quality))
+        order = rank_by_quality(v.quality, v.confidence)
         return order[:limit], "lowest label quality first; ties: the most confident prediction first"
     rows = np.flatnonzero(v.suspect & (v.predicted != v.given))
     if v.confidence is not None:
@@ -275,7 +285,7 @@ def likely_label_errors(v: Verdicts, limit: int) -> tuple[np.ndarray, str]:
     return rows[:limit], "suspects the network assigns to another class, most confident first"
 
 
-def load_images(run: RunFiles, v: Verdicts, rows: np.ndarray, *, dataset=None) -> tuple[list | None, str]:
+def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=None) -> tuple[list | None, str]:
     """The images of ``rows`` (uint8 H x W x C arrays), or None and why not."""
     if rows.size == 0:
         return [], ""
@@ -286,7 +296,7 @@ def load_images(run: RunFiles, v: Verdicts, rows: np.ndarray, *, dataset=None) -
         name = run.config.get("dataset", run.summary.get("dataset"))
         if not name or name == "arrays":
             return None, "the run's data were given in memory, so the report cannot read its images"
-        from .config import is_table_file
+        from .data.names import is_table_file
         if is_table_file(name):
             return None, "the data are a table, not images"
         try:
@@ -655,7 +665,7 @@ def _epoch_range(pair) -> str:
     return first if first == last else f"{first} to {last}"
 
 
-def classes_section(run: RunFiles, v: Verdicts | None) -> str:
+def classes_section(run: RunFiles, v: ExamplesTable | None) -> str:
     if v is None:
         return _section("classes", '<p class="note">no examples.csv in this run directory</p>')
     header = ["class", "given this label", "confident", "share confident"]
@@ -676,14 +686,14 @@ def classes_section(run: RunFiles, v: Verdicts | None) -> str:
     return _section("classes", _table(header, rows))
 
 
-def confusion_matrix(v: Verdicts) -> np.ndarray:
+def confusion_matrix(v: ExamplesTable) -> np.ndarray:
     """Counts of (given label, predicted label) over the examples of T."""
     k = v.num_classes
     ok = (v.given >= 0) & (v.predicted >= 0)
     return np.bincount(v.given[ok] * k + v.predicted[ok], minlength=k * k).reshape(k, k)
 
 
-def confusion_section(run: RunFiles, v: Verdicts | None) -> str:
+def confusion_section(run: RunFiles, v: ExamplesTable | None) -> str:
     if v is None:
         return _section("confusion", '<p class="note">no examples.csv in this run directory</p>')
     m = confusion_matrix(v)
@@ -711,7 +721,7 @@ def _confusion_table(m: np.ndarray, names: list[str]) -> str:
     return f'<table class="confusion"><tr><th class="t">given \\ predicted</th>{head}</tr>{"".join(body)}</table>'
 
 
-def label_errors_section(run: RunFiles, v: Verdicts | None, *, dataset, limit: int) -> str:
+def label_errors_section(run: RunFiles, v: ExamplesTable | None, *, dataset, limit: int) -> str:
     if v is None:
         return _section("label-errors", '<p class="note">no examples.csv in this run directory</p>')
     rows, how = likely_label_errors(v, limit)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.runner import files as run_files
 import memomentum
 from memomentum import InputError, RunConfig
 from memomentum.runner import outputs
@@ -302,7 +303,7 @@ def unfinished_run(files, tmp_path) -> Path:
     d = tmp_path / "unfinished"
     d.mkdir()
     cfg = RunConfig(dataset=str(files / "good.npz"), out=str(d), **FAST_CFG)
-    torch.save({"config": cfg.to_dict(), "procedure": {}, "elapsed": 1.0}, d / outputs.CHECKPOINT)
+    torch.save({"config": cfg.to_dict(), "procedure": {}, "elapsed": 1.0}, d / run_files.CHECKPOINT)
     (d / "config.json").write_text("{}\n")
     return d
 
@@ -342,11 +343,11 @@ def test_bad_resume_leaves_the_unfinished_run_alone(extra, message, unfinished_r
 
 
 def test_corrupt_checkpoint(unfinished_run):
-    (unfinished_run / outputs.CHECKPOINT).write_bytes(b"PK\x03\x04 not really")
+    (unfinished_run / run_files.CHECKPOINT).write_bytes(b"PK\x03\x04 not really")
     before = snapshot(unfinished_run)
     code, err = run_cli("--resume", str(unfinished_run))
     assert code == 2
-    assert err == (f"memomentum: error: cannot read the checkpoint {unfinished_run / outputs.CHECKPOINT}: "
+    assert err == (f"memomentum: error: cannot read the checkpoint {unfinished_run / run_files.CHECKPOINT}: "
                    f"the file is corrupt or truncated (RuntimeError)\n")
     assert snapshot(unfinished_run) == before
 
@@ -387,7 +388,7 @@ def full_disk_config(files, out: Path) -> RunConfig:
 def assert_history_follows_checkpoint(run_dir: Path) -> None:
     """history.csv holds exactly the epochs the checkpoint holds, each once."""
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
-    saved = torch.load(run_dir / outputs.CHECKPOINT, weights_only=False)["procedure"]["history"]
+    saved = torch.load(run_dir / run_files.CHECKPOINT, weights_only=False)["procedure"]["history"]
     assert saved and [(r["outer"], r["inner"], r["epoch"]) for r in rows] == [
         (str(h["outer"]), str(h["inner"]), str(h["epoch"])) for h in saved]
 
@@ -400,7 +401,7 @@ def test_full_disk_before_the_first_checkpoint_leaves_nothing(files, tmp_path, m
     assert str(e.value) == f"the disk holding {out} is full; free some space, then run the same command again"
     assert not out.exists()
 
-    disk_full_at(monkeypatch, outputs.CHECKPOINT, 1, call="fsync")  # the initial checkpoint
+    disk_full_at(monkeypatch, run_files.CHECKPOINT, 1, call="fsync")  # the initial checkpoint
     with pytest.raises(InputError) as e:
         memomentum.run(full_disk_config(files, out))
     assert str(e.value) == f"the disk holding {out} is full; free some space, then run the same command again"
@@ -410,7 +411,7 @@ def test_full_disk_before_the_first_checkpoint_leaves_nothing(files, tmp_path, m
 def test_full_disk_during_the_run_keeps_a_resumable_checkpoint(files, tmp_path, monkeypatch):
     uninterrupted = memomentum.run(full_disk_config(files, tmp_path / "uninterrupted"))
     out = tmp_path / "run"
-    disk_full_at(monkeypatch, outputs.CHECKPOINT, 4)
+    disk_full_at(monkeypatch, run_files.CHECKPOINT, 4)
     with pytest.raises(InputError) as e:
         memomentum.run(full_disk_config(files, out))
     assert str(e.value) == (f"the disk holding {out} is full; free some space, then resume with: "
@@ -432,7 +433,7 @@ def test_full_disk_during_the_run_keeps_a_resumable_checkpoint(files, tmp_path, 
     strip = lambda s: {k: v for k, v in s.items() if k not in ("wall_time_s", "time_s")}  # noqa: E731
     assert strip(resumed.summary) == strip(uninterrupted.summary)
     assert (out / "examples.csv").read_bytes() == (tmp_path / "uninterrupted" / "examples.csv").read_bytes()
-    assert not (out / outputs.CHECKPOINT).exists() and not temp_files(out)
+    assert not (out / run_files.CHECKPOINT).exists() and not temp_files(out)
 
 
 # -- human labels that belong to another data set (CIFAR-N files, checked without CIFAR) --

@@ -11,7 +11,7 @@ from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per
 from memomentum.config import RunConfig
 from memomentum.training.engine import Engine
 from memomentum.training.models import create_model
-from memomentum.method.procedure import Problem
+from memomentum.method.procedure import RunTensors
 from memomentum.training.sources import to_device_data
 
 CPU = torch.device("cpu")
@@ -91,7 +91,7 @@ def hand_problem():
     current = long([i for i, r in enumerate(rows) if r[2]])
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=CPU, channels_last=True)  # noqa: E731
     val_labels = long([0, 1, 1, 2, 3, 3, 3, 3])  # n_val = [1, 2, 1, 4], mean 2
-    problem = Problem(train=dd(x), train_labels=y, val=dd(np.zeros((8, 4), np.float32)), val_labels=val_labels,
+    problem = RunTensors(train=dd(x), train_labels=y, val=dd(np.zeros((8, 4), np.float32)), val_labels=val_labels,
                       test=None, test_labels=None, num_classes=4, input_shape=(4,))
     return problem, current
 
@@ -163,7 +163,7 @@ def blob_problem(n=150, noise=0.3, seed=0, k=4):
     noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=CPU, channels_last=True)  # noqa: E731
     tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return Problem(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
+    return RunTensors(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
                    test=dd(x[te]), test_labels=long(clean[te]), num_classes=k, input_shape=(4,),
                    clean_train_labels=long(clean[tr]))
 
@@ -181,7 +181,7 @@ def image_problem(n=150, noise=0.3, seed=1, k=4):
     noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
     dd = lambda a: to_device_data(a, mean=[0.3], std=[0.25], device=CPU, channels_last=True, padding=2)  # noqa: E731
     tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return Problem(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
+    return RunTensors(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
                    test=dd(x[te]), test_labels=long(clean[te]), num_classes=k, input_shape=(1, 8, 8),
                    clean_train_labels=long(clean[tr]))
 
@@ -203,7 +203,7 @@ def make(kind, **kw):
 
 
 # ------------------------------------------------------------------ the oracle
-def oracle(cfg: RunConfig, problem: Problem, engine: Engine) -> dict:
+def oracle(cfg: RunConfig, problem: RunTensors, engine: Engine) -> dict:
     """The specification, written out plainly: every epoch's weights kept, per class the
     strictly best epoch found by scanning, extraction one class at a time, class weights
     from counts in numpy. Same initial weights, batch order and augmentation draws as the

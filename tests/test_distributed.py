@@ -73,7 +73,7 @@ def _run_cli(world: int, args: list[str], cwd: Path, rank_env: dict | None = Non
 
 # -- the tiny problem (the same in the worker and in the test process) ------------------------
 def image_problem():
-    from memomentum.method.procedure import Problem
+    from memomentum.method.procedure import RunTensors
     from memomentum.training.sources import to_device_data
     rs = np.random.RandomState(0)
     n = N_TRAIN + N_VAL + 40
@@ -86,7 +86,7 @@ def image_problem():
     dd = lambda a: to_device_data(a, mean=[0.4], std=[0.3], device=cpu, channels_last=True)  # noqa: E731
     t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
     tr, va, te = slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL), slice(N_TRAIN + N_VAL, n)
-    return Problem(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(clean[va]),
+    return RunTensors(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(clean[va]),
                    test=dd(x[te]), test_labels=t(clean[te]), num_classes=CLASSES, input_shape=(1, SIDE, SIDE),
                    clean_train_labels=t(clean[tr]))
 

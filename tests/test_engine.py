@@ -152,7 +152,7 @@ def test_channels_last_is_close_but_not_claimed_exact(model, shape):
 
 
 def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monkeypatch):
-    from memomentum.training import engine as engine_module
+    from memomentum.training import malloc as engine_module
     first = engine_module.keep_freed_memory()
     assert engine_module.keep_freed_memory() is first
     assert isinstance(first, bool)
@@ -163,7 +163,7 @@ def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monke
 
 _TRAIN_SCRIPT = r"""
 import sys, hashlib, numpy as np, torch
-import memomentum.training.engine as E
+import memomentum.training.malloc as E
 if sys.argv[1] == "off":
     E._malloc_tuned = False  # as if keep_freed_memory() had been a no-op
 from memomentum.training.engine import Engine
@@ -268,13 +268,15 @@ def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
     from memomentum import RunConfig
     from memomentum import api
 
+    from memomentum.runner import pipeline
+
     made = []
-    real = api.Engine
+    real = pipeline.Engine
 
     def spy(**kwargs):
         made.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(api, "Engine", spy)
+    monkeypatch.setattr(pipeline, "Engine", spy)
     api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, compile=True, progress=False), write=False)
     assert made and made[0]["compile"] is False

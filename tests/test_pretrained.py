@@ -320,10 +320,10 @@ def test_weights_files_that_are_no_state_dict_or_damaged_say_what_they_are(tmp_p
 
 
 def test_a_bad_weights_file_is_refused_before_any_image_is_packed(tmp_path, monkeypatch):
-    import memomentum.api
+    import memomentum.runner.pipeline
     from memomentum import RunConfig, run
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
-    monkeypatch.setattr(memomentum.api, "prepare", lambda *a, **k: pytest.fail("the data were loaded first"))
+    monkeypatch.setattr(memomentum.runner.pipeline, "prepare_data", lambda *a, **k: pytest.fail("the data were loaded first"))
     with pytest.raises(InputError, match="cannot read pretrained weights from"):
         run(RunConfig(dataset=str(tmp_path), pretrained=str(tmp_path / "junk.pth"), progress=False))
 

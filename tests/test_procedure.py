@@ -9,7 +9,7 @@ import torch
 from memomentum.config import RunConfig
 from memomentum.training.engine import Engine
 from memomentum.training.sources import to_device_data
-from memomentum.method.procedure import Problem, Procedure
+from memomentum.method.procedure import RunTensors, Procedure
 
 
 def blob_problem(n=120, noise=0.3, seed=0):
@@ -22,7 +22,7 @@ def blob_problem(n=120, noise=0.3, seed=0):
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=dev, channels_last=True)  # noqa: E731
     t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
     tr, va = slice(0, 90), slice(90, n)
-    return Problem(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(noisy[va]),
+    return RunTensors(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(noisy[va]),
                    test=dd(x[va]), test_labels=t(clean[va]), num_classes=3, input_shape=(4,),
                    clean_train_labels=t(clean[tr]))
 

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.runner import files as run_files
 from memomentum.runner import outputs
-from memomentum.api import KILL_AT_ENV
+from memomentum.runner.signals import KILL_AT_ENV
 from memomentum.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def results(run_dir: Path) -> dict:
 
 def assert_finished_like(run_dir: Path, baseline: Path, elapsed_before: float) -> None:
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in baseline.iterdir())
-    assert not (run_dir / outputs.CHECKPOINT).exists()
+    assert not (run_dir / run_files.CHECKPOINT).exists()
     got, want = results(run_dir), results(baseline)
     assert got["summary"] == want["summary"]
     for key in ("examples", "history", "config", "weights"):
@@ -92,7 +93,7 @@ def assert_finished_like(run_dir: Path, baseline: Path, elapsed_before: float) -
 
 
 def checkpoint_state(run_dir: Path) -> dict:
-    return torch.load(run_dir / outputs.CHECKPOINT, weights_only=False)
+    return torch.load(run_dir / run_files.CHECKPOINT, weights_only=False)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +242,7 @@ def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, si
     # the initial checkpoint is written just before training starts (with the signal
     # handlers already in place): signal a moment later, while the run trains
     deadline = time.monotonic() + 240
-    while not (out / outputs.CHECKPOINT).exists() and p.poll() is None and time.monotonic() < deadline:
+    while not (out / run_files.CHECKPOINT).exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(0.2)
     assert p.poll() is None, "the run ended before it could be interrupted"

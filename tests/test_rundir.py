@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.runner import files as run_files
 import memomentum
 from memomentum import InputError, RunConfig
 from memomentum.runner import rundir
@@ -59,7 +60,7 @@ def dead_pid() -> int:
 
 def write_lock(run_dir: Path, pid, host) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / rundir.LOCK).write_text(json.dumps({"pid": pid, "host": host}) + "\n")
+    (run_dir / run_files.LOCK).write_text(json.dumps({"pid": pid, "host": host}) + "\n")
 
 
 # -- two writers ---------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def test_two_runs_started_at_once_into_one_directory(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert config["seed"] == summary["seed"] == winner  # one run's files only
     names = {p.name for p in out.iterdir()}
-    assert names <= rundir.RUN_FILES and rundir.LOCK not in names and "checkpoint.pt" not in names
+    assert names <= run_files.RUN_FILES and run_files.LOCK not in names and "checkpoint.pt" not in names
 
 
 def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_its_lock(tmp_path):
@@ -92,7 +93,7 @@ def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_it
     while not (out / "checkpoint.pt").exists() and going.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert going.poll() is None, going.stderr.read()
-    lock = json.loads((out / rundir.LOCK).read_text())
+    lock = json.loads((out / run_files.LOCK).read_text())
     assert lock == {"pid": going.pid, "host": socket.gethostname()}
     holder = f"process {going.pid} on {socket.gethostname()}"
 
@@ -108,7 +109,7 @@ def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_it
 
     going.send_signal(signal.SIGTERM)  # a pause: checkpoint, exit 143, lock released
     assert going.wait(timeout=120) == 143
-    assert not (out / rundir.LOCK).exists() and (out / "checkpoint.pt").exists()
+    assert not (out / run_files.LOCK).exists() and (out / "checkpoint.pt").exists()
     rundir.check_run_dir(out, resume=True, overwrite=False)  # now it may be resumed
 
 
@@ -119,10 +120,10 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, capsys):
     assert rundir.lock_holder(out) is None
     rundir.acquire_lock(out, resume=False)
     assert capsys.readouterr().err == f"memomentum: note: took over the lock of {out} from process {pid}, which no longer runs\n"
-    assert json.loads((out / rundir.LOCK).read_text()) == {"pid": os.getpid(), "host": socket.gethostname()}
+    assert json.loads((out / run_files.LOCK).read_text()) == {"pid": os.getpid(), "host": socket.gethostname()}
     rundir.acquire_lock(out, resume=False)  # this process again: nothing to do
     rundir.release_lock(out)
-    assert not (out / rundir.LOCK).exists()
+    assert not (out / run_files.LOCK).exists()
     assert sorted(p.name for p in out.iterdir()) == []  # nothing left aside
 
 
@@ -138,13 +139,13 @@ def test_locks_that_cannot_be_checked_are_refused_with_their_path(tmp_path, host
         write_lock(out, 4242, host)
     else:
         out.mkdir()
-        (out / rundir.LOCK).write_text(content)
+        (out / run_files.LOCK).write_text(content)
     for check in (lambda: rundir.check_run_dir(out, resume=False, overwrite=False),
                   lambda: rundir.acquire_lock(out, resume=False)):
         with pytest.raises(InputError) as e:
             check()
         assert str(e.value) == message.format(out=out)
-    assert (out / rundir.LOCK).exists()  # left for its owner
+    assert (out / run_files.LOCK).exists()  # left for its owner
 
 
 def test_a_live_lock_is_never_taken_over(tmp_path):
@@ -245,7 +246,7 @@ def test_overwrite_keeps_the_previous_run_until_the_new_one_has_results(tmp_path
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the finished run, untouched
     monkeypatch.undo()
     memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)  # a new run that finishes replaces it
-    assert not (out / rundir.PREVIOUS).exists()
+    assert not (out / run_files.PREVIOUS).exists()
     assert json.loads((out / "summary.json").read_text())["seed"] == 2
 
 
@@ -270,7 +271,7 @@ def test_resuming_an_empty_folder_says_it_is_empty(tmp_path):
 def test_the_lock_is_refused_before_any_data_is_loaded(tmp_path, monkeypatch):
     out = tmp_path / "d"
     write_lock(out, 4242, "elsewhere")
-    monkeypatch.setattr("memomentum.api.prepare", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("memomentum.runner.pipeline.prepare_data", lambda *a, **k: pytest.fail("data loaded"))
     with pytest.raises(InputError, match="is writing to"):
         memomentum.run(RunConfig(out=str(out), progress=False))
-    np.testing.assert_array_equal(sorted(p.name for p in out.iterdir()), [rundir.LOCK])
+    np.testing.assert_array_equal(sorted(p.name for p in out.iterdir()), [run_files.LOCK])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from memomentum import RunConfig
-from memomentum.api import choose_stream, run
+from memomentum.api import run
+from memomentum.runner.prepare import choose_stream
 from memomentum.data import dataset_from_arrays
 from memomentum.errors import InputError
 from memomentum.training.sources import StreamedSource, to_device_data
@@ -54,7 +55,7 @@ def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
     ds = dataset_from_arrays(_images(), np.arange(70) % 3)
     cpu = torch.device("cpu")
     assert choose_stream(ds, cpu, None) is False and choose_stream(ds, cpu, True) is True
-    monkeypatch.setattr("memomentum.api.resident_budget", lambda device: 100)  # 70 x 432 floats do not fit
+    monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 100)  # 70 x 432 floats do not fit
     assert choose_stream(ds, cpu, None) is True and choose_stream(ds, cpu, False) is False
     table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
     with pytest.raises(InputError, match="--stream reads images.*feature table"):

@@ -20,7 +20,8 @@ from memomentum.data import dataset_from_arrays, load_dataset
 from memomentum.method.difficulty import DifficultyTracker, difficulty_quintiles, quintile_recall
 from memomentum.errors import InputError
 from memomentum.data.noise import make_noisy_labels
-from memomentum.method.verdicts import RunRecords, ranked_issues, read_rounds, verdict_columns
+from memomentum.method.verdicts import ranked_issues, verdict_columns
+from memomentum.runner.records import RunRecords, read_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "3", "--threads", "1",
@@ -87,7 +88,7 @@ def test_find_label_issues_returns_cleanlabs_mask_or_ranked_indices(noisy_digits
     assert mislabelled[mask].mean() > 0.6 > 0.2 > mislabelled[~mask].mean()
     ranked = memomentum.find_label_issues(noisy, return_indices_ranked_by="label_quality", **opts)
     assert sorted(ranked) == list(np.flatnonzero(mask))  # the same run: the same issues
-    from memomentum.method.verdicts import label_verdicts
+    from memomentum.api import label_verdicts
     quality = label_verdicts(noisy, **opts)["label_quality"]
     assert (np.diff(quality[ranked]) >= 0).all()  # most likely label error first
 
@@ -250,14 +251,6 @@ def test_run_records_round_trip_their_checkpointed_state():
     copy.load_state_dict(records.state_dict())
     assert {k: v.tolist() for k, v in copy.round_sets.masks().items()} == {
         "outer1_inner1": [True, False, False, True, False]}
-    # a checkpoint without records (an older version's): the rounds it covers stay unrecorded, later ones are kept
-    old = RunRecords(5)
-    old.load_state_dict(None, state=State)
-    State.rounds = State.rounds + [{"outer": 1, "inner": 2, "n_confident": 1}]
-    State.train_index = torch.tensor([4])
-    old.observe(type("Proc", (), {"state": State})())
-    assert {k: v.tolist() for k, v in old.round_sets.masks().items()} == {
-        "outer1_inner2": [False, False, False, False, True]}
 
 
 # -- the benchmark ------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..config import TABLE_SUFFIXES
 from ..errors import InputError
 from .dataset import Dataset
+from .names import TABLE_SUFFIXES
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
@@ -573,6 +573,27 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
         name: what reports call the data set.
         where: how error messages name the data's origin.
     """
+    x, y, x_test, y_test = _checked_arrays(x, y, x_test, y_test, where)
+    num_classes = _checked_num_classes(y, y_test, where)
+    mean, std, model = _input_stats_and_model(x)
+    return Dataset(
+        name=name,
+        x_train=x,
+        y_train=y,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        augment="none",
+        default_model=model,
+        labels_are_clean=False,
+    )
+
+
+def _checked_arrays(x, y, x_test, y_test, where: str):
+    """The training and optional test arrays, validated and converted (see
+    :func:`_npz_inputs` and :func:`_check_labels`), with matching lengths and shapes."""
     x = _npz_inputs(np.asarray(x), "x", where)
     y = _check_labels(np.asarray(y), f"y in {where}")
     if len(x) != len(y):
@@ -593,8 +614,13 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
                 f"{where} has x_test examples of shape {x_test.shape[1:]} but x examples of shape {x.shape[1:]}; "
                 f"they must match"
             )
+    return x, y, x_test, y_test
 
-    num_classes = int(y.max()) + 1  # the classes are the training labels' (a test label outside them is refused)
+
+def _checked_num_classes(y: np.ndarray, y_test: np.ndarray | None, where: str) -> int:
+    """K = max training label + 1, once every class 0..K-1 has a training example and every
+    test label is one of them (a test label outside the training classes is refused)."""
+    num_classes = int(y.max()) + 1
     if num_classes < 2:
         raise InputError(f"{where} has only one class (label 0); at least two classes are needed")
     missing, n_missing = _missing_classes(y, num_classes)
@@ -612,7 +638,12 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
                 f"y_test in {where} holds the class{'es' if unseen.size > 1 else ''} {shown}, which y never has; "
                 f"test labels must be classes of the training labels (0..{num_classes - 1})"
             )
+    return num_classes
 
+
+def _input_stats_and_model(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...], str]:
+    """The normalisation statistics of the training inputs (per channel for images, per
+    feature for tables of numbers) and the default model for inputs of their shape."""
     if x.ndim == 4:
         mean, std = _channel_stats(x)
         h, w, c = x.shape[1:]
@@ -627,19 +658,7 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
         mean = tuple(float(v) for v in xd.mean(axis=0))
         std = tuple(float(max(v, 1e-6)) for v in xd.std(axis=0))
         model = "mlp"
-    return Dataset(
-        name=name,
-        x_train=x,
-        y_train=y,
-        x_test=x_test,
-        y_test=y_test,
-        num_classes=num_classes,
-        mean=mean,
-        std=std,
-        augment="none",
-        default_model=model,
-        labels_are_clean=False,
-    )
+    return mean, std, model
 
 
 # --------------------------------------------------------------------------- CIFAR-N labels

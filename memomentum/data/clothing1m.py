@@ -17,13 +17,11 @@ dictionaries and silently skips keys it cannot find, which shifts every later la
 the wrong image; here each inconsistency is an :class:`InputError` that gives the count
 and the first few offenders.
 
-Speed at full scale (``write_annotation_scale(ROOT, n_keys=1_000_000, ...)``, then
-``python -m memomentum.data.clothing1m ROOT``, on 2 cores shared with two other busy
-processes): the noisy training set's annotation files (a 1,037,497-line kv file,
-1,000,000 keys, and the clean files) parse in 3.0 to 5.9 s, the process peaking at
-300 MB resident (238 MiB of it Python objects, by tracemalloc); checking that the
-1,024,839 listed images exist adds 2.5 to 4.5 s (see :func:`_missing_files`). The clean
-training set reads in 0.2 s, 0.8 s with the check.
+The reader is built for the full release's million lines: annotation files are streamed
+line by line, and the listed images are checked by listing their folders rather than one
+``stat`` per image (see :func:`_missing_files`). ``python -m memomentum.data.clothing1m
+ROOT`` reads a release and prints the time and memory it took;
+:func:`.synthetic.write_annotation_scale` writes a full-size release to try it on.
 """
 from __future__ import annotations
 
@@ -74,9 +72,9 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
         train_set: ``"noisy"``: the 1,000,000 keys of ``noisy_train_key_list.txt`` with
             their labels from ``noisy_label_kv.txt``; ``"clean"``: the 47,570 keys of
             ``clean_train_key_list.txt`` with labels from ``clean_label_kv.txt``.
-        check_files: check that every listed image exists (2.5 to 4.5 s for a million
-            cached files on 2 busy cores; longer on a cold or network disk). Off, a
-            missing file is only found when the images are packed.
+        check_files: check that every listed image exists (seconds for a million files
+            in the page cache; longer on a cold or network disk). Off, a missing file is
+            only found when the images are packed.
         image_size: recorded in the result as the side images are resized to when packed.
 
     Returns:
@@ -94,49 +92,20 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
             two different labels; a listed key without a label; a category names file
             without exactly 14 names; a missing image file (with ``check_files``).
     """
-    if train_set not in TRAIN_SETS:
-        raise InputError(f"train_set must be one of {', '.join(map(repr, TRAIN_SETS))}, got {train_set!r}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
-    root = Path(os.path.abspath(Path(root).expanduser()))
-    if not root.is_dir():
-        raise InputError(f"Clothing1M directory {root} does not exist or is not a directory; give the root of "
-                         f"the release (the folder holding images/ and the annotation files) with --data-dir")
-    where = [root, root / "annotations"]
-    names = (NOISY_KV, CLEAN_KV, NOISY_TRAIN) if train_set == "noisy" else (CLEAN_KV, CLEAN_TRAIN)
-    files = {n: _locate(where, n) for n in names + (CLEAN_VAL, CLEAN_TEST, CATEGORY_NAMES)}
+    _check_arguments(train_set, image_size)
+    root = _release_root(root)
+    files, train_list = _annotation_files(root, train_set)
 
     class_names = read_category_names(files[CATEGORY_NAMES])
     clean = read_label_kv(files[CLEAN_KV])
-    if train_set == "noisy":
-        noisy = read_label_kv(files[NOISY_KV])
-        train_keys = read_key_list(files[NOISY_TRAIN])
-        train_labels = labels_for(train_keys, noisy, files[NOISY_TRAIN], files[NOISY_KV])
-        del noisy  # a million entries: let it go before the paths are built
-        known = np.fromiter(map(clean.get, train_keys, repeat(-1)), dtype=np.int64, count=len(train_keys))
-        known_train_labels = known if (known >= 0).any() else None
-    else:
-        train_keys = read_key_list(files[CLEAN_TRAIN])
-        train_labels = labels_for(train_keys, clean, files[CLEAN_TRAIN], files[CLEAN_KV])
-        known_train_labels = None
-    val_keys = read_key_list(files[CLEAN_VAL])
-    val_labels = labels_for(val_keys, clean, files[CLEAN_VAL], files[CLEAN_KV])
-    test_keys = read_key_list(files[CLEAN_TEST])
-    test_labels = labels_for(test_keys, clean, files[CLEAN_TEST], files[CLEAN_KV])
+    train_keys, train_labels, known_train_labels = _training_set(files, clean, train_set)
+    val_keys, val_labels = _listed_labels(files[CLEAN_VAL], clean, files[CLEAN_KV])
+    test_keys, test_labels = _listed_labels(files[CLEAN_TEST], clean, files[CLEAN_KV])
     del clean
-    _note_overlap(train_keys, files[names[-1]], val_keys, files[CLEAN_VAL], test_keys, files[CLEAN_TEST])
-
-    # One check for all three lists: each would list every image folder once.
-    missing = set(_missing_files(root, train_keys + val_keys + test_keys)) if check_files else ()
-    if missing:
-        for keys, listed_in in ((train_keys, files[names[-1]]), (val_keys, files[CLEAN_VAL]),
-                                (test_keys, files[CLEAN_TEST])):
-            gone = [k for k in keys if k in missing]
-            if gone:
-                raise InputError(
-                    f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                    f"{'is' if len(gone) == 1 else 'are'} missing under {root}: {_quote(gone)}"
-                )
+    _note_overlap(train_keys, train_list, val_keys, files[CLEAN_VAL], test_keys, files[CLEAN_TEST])
+    if check_files:
+        _check_images_exist(root, ((train_keys, train_list), (val_keys, files[CLEAN_VAL]),
+                                   (test_keys, files[CLEAN_TEST])))
 
     prefix = str(root) + os.sep
     return ImageFiles(
@@ -150,6 +119,70 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
         image_size=image_size,
         labels_are_clean=train_set == "clean",
     )
+
+
+def _check_arguments(train_set: str, image_size: int) -> None:
+    if train_set not in TRAIN_SETS:
+        raise InputError(f"train_set must be one of {', '.join(map(repr, TRAIN_SETS))}, got {train_set!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
+
+
+def _release_root(root: str | os.PathLike) -> Path:
+    """The release's directory as an absolute path; it must exist."""
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    if not root.is_dir():
+        raise InputError(f"Clothing1M directory {root} does not exist or is not a directory; give the root of "
+                         f"the release (the folder holding images/ and the annotation files) with --data-dir")
+    return root
+
+
+def _annotation_files(root: Path, train_set: str) -> tuple[dict[str, Path], Path]:
+    """The paths of the annotation files ``train_set`` needs (in ``root`` or its
+    ``annotations/`` sub-folder), and of its training key list among them."""
+    where = [root, root / "annotations"]
+    names = (NOISY_KV, CLEAN_KV, NOISY_TRAIN) if train_set == "noisy" else (CLEAN_KV, CLEAN_TRAIN)
+    files = {n: _locate(where, n) for n in names + (CLEAN_VAL, CLEAN_TEST, CATEGORY_NAMES)}
+    return files, files[names[-1]]
+
+
+def _training_set(files: dict[str, Path], clean: dict[str, int],
+                  train_set: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """The training keys, their labels, and the clean labels known for them (see
+    :func:`read_clothing1m`'s ``known_train_labels``)."""
+    if train_set != "noisy":
+        train_keys, train_labels = _listed_labels(files[CLEAN_TRAIN], clean, files[CLEAN_KV])
+        return train_keys, train_labels, None
+    noisy = read_label_kv(files[NOISY_KV])
+    train_keys = read_key_list(files[NOISY_TRAIN])
+    train_labels = labels_for(train_keys, noisy, files[NOISY_TRAIN], files[NOISY_KV])
+    del noisy  # a million entries: let it go before the paths are built
+    known = np.fromiter(map(clean.get, train_keys, repeat(-1)), dtype=np.int64, count=len(train_keys))
+    return train_keys, train_labels, known if (known >= 0).any() else None
+
+
+def _listed_labels(key_list: Path, labels: dict[str, int], kv_file: Path) -> tuple[list[str], np.ndarray]:
+    """The keys of ``key_list`` and their labels from ``labels`` (read from ``kv_file``)."""
+    keys = read_key_list(key_list)
+    return keys, labels_for(keys, labels, key_list, kv_file)
+
+
+def _check_images_exist(root: Path, lists: Sequence[tuple[list[str], Path]]) -> None:
+    """Raise for the first of ``lists`` (keys, the key list file) that names a missing image.
+
+    One check for all the lists together: each would list every image folder once."""
+    every_key: list[str] = []
+    for keys, _ in lists:
+        every_key += keys
+    missing = set(_missing_files(root, every_key))
+    if missing:
+        for keys, listed_in in lists:
+            gone = [k for k in keys if k in missing]
+            if gone:
+                raise InputError(
+                    f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
+                    f"{'is' if len(gone) == 1 else 'are'} missing under {root}: {_quote(gone)}"
+                )
 
 
 # --------------------------------------------------------------------------- annotation files
@@ -204,8 +237,8 @@ class _Offenders:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 text file, CRLF and CR line ends read
     as LF. Streaming the file keeps one line in memory at a time, and a loop over the
-    lines is as fast as C-level map/filter/zip over a list of them (measured: 1.4 s
-    against 1.5 to 1.9 s for a million kv lines, with 180 MB less memory)."""
+    lines is as fast as C-level map/filter/zip over a list of them, which would hold the
+    whole file in memory."""
     number = 0
     try:
         with open(path, encoding="utf-8") as f:
@@ -380,16 +413,14 @@ def _missing_files(root: Path, keys: Sequence[str], *, threads: int = 4) -> list
 
     Where the keys are dense in their folders (the million noisy training keys, ~1,000
     a folder), each folder is listed once (``os.scandir``: a few system calls for a
-    thousand names) and the sets are compared in C, instead of one ``stat`` per image.
-    On a million hard-linked files in the page cache this took 2.5 to 4 s, against 4.5
-    to 6.5 s for ``os.path.isfile`` (or ``os.stat``) in a tight loop and 5 to 10 s for
-    that loop in 2 or 8 threads: the loop is bound by Python, not by the disk (2 shared,
-    busy cores). Sparse keys are checked with ``os.path.isfile`` in a tight loop. The
-    listings run in ``threads`` threads, which overlap the waits on a cold or network
-    disk. Symbolic links are followed, as ``isfile`` does; a key whose folder cannot be
-    listed counts as missing.
+    thousand names) and the sets are compared in C, instead of one ``stat`` per image:
+    a loop of ``os.path.isfile`` (or ``os.stat``) calls is bound by Python, not by the
+    disk, so running it in threads does not help. Sparse keys are checked with
+    ``os.path.isfile`` in a tight loop. The listings run in ``threads`` threads, which
+    overlap the waits on a cold or network disk. Symbolic links are followed, as
+    ``isfile`` does; a key whose folder cannot be listed counts as missing.
     """
-    # map/itemgetter keep the per-key work in C (a Python loop over the keys took 1 s).
+    # map/itemgetter keep the per-key work in C (a Python loop costs about 1 s a million keys).
     heads = set(map(itemgetter(0), map(str.rpartition, keys, repeat("/"))))
     base = str(root)
     if len(keys) < _KEYS_PER_FOLDER_TO_LIST * len(heads):
@@ -416,7 +447,8 @@ def _missing_files(root: Path, keys: Sequence[str], *, threads: int = 4) -> list
 
 def _main(argv: Sequence[str] | None = None) -> None:
     """``python -m memomentum.data.clothing1m ROOT [--clean] [--no-check]``: read a release
-    and print the counts, the time and the peak Python memory (for the figures above)."""
+    and print the counts, the time and the peak Python memory (to measure the reader at
+    full scale)."""
     import argparse
     import time
     import tracemalloc

@@ -65,29 +65,11 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> Imag
     train_dir = root / "train" if split else root
     test_dir = root / "test" if split and (root / "test").is_dir() else None
 
-    class_names = tuple(_class_folders(train_dir))
-    if len(class_names) < 2:
-        found = f"only {class_names[0]!r}" if class_names else "none"
-        raise InputError(
-            f"image folder {train_dir} needs one sub-folder per class and at least 2 classes, found {found}"
-        )
+    class_names = _training_classes(train_dir)
     notes: list[str] = []
     _note_loose_files(train_dir, notes)
     train = _list_images(train_dir, class_names, class_names, notes)
-    test = None
-    if test_dir is not None:
-        test_classes = _class_folders(test_dir)
-        if not test_classes:
-            raise InputError(f"test folder {test_dir} has no class sub-folders; give it some or remove it")
-        unknown = [c for c in test_classes if c not in class_names]
-        if unknown:
-            raise InputError(
-                f"test folder {test_dir} has {len(unknown)} class folder{'' if len(unknown) == 1 else 's'} "
-                f"that {'is' if len(unknown) == 1 else 'are'} not among the training classes in {train_dir}: "
-                f"{_quote(unknown)}"
-            )
-        _note_loose_files(test_dir, notes)
-        test = _list_images(test_dir, test_classes, class_names, notes)
+    test = None if test_dir is None else _test_images(test_dir, train_dir, class_names, notes)
     if split:
         _note_loose_files(root, notes, beside="the train/ and test/ folders")
     for note in notes:
@@ -102,6 +84,34 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int = 256) -> Imag
         known_train_labels=None,
         image_size=image_size,
     )
+
+
+def _training_classes(train_dir: Path) -> tuple[str, ...]:
+    """The class names: the training part's class folders, at least 2 of them."""
+    class_names = tuple(_class_folders(train_dir))
+    if len(class_names) < 2:
+        found = f"only {class_names[0]!r}" if class_names else "none"
+        raise InputError(
+            f"image folder {train_dir} needs one sub-folder per class and at least 2 classes, found {found}"
+        )
+    return class_names
+
+
+def _test_images(test_dir: Path, train_dir: Path, class_names: tuple[str, ...], notes: list[str]) -> ImageList:
+    """The test part's images, labelled by the training classes: a test class folder
+    without a training counterpart has no label to give, so it is refused."""
+    test_classes = _class_folders(test_dir)
+    if not test_classes:
+        raise InputError(f"test folder {test_dir} has no class sub-folders; give it some or remove it")
+    unknown = [c for c in test_classes if c not in class_names]
+    if unknown:
+        raise InputError(
+            f"test folder {test_dir} has {len(unknown)} class folder{'' if len(unknown) == 1 else 's'} "
+            f"that {'is' if len(unknown) == 1 else 'are'} not among the training classes in {train_dir}: "
+            f"{_quote(unknown)}"
+        )
+    _note_loose_files(test_dir, notes)
+    return _list_images(test_dir, test_classes, class_names, notes)
 
 
 def _quote(names: list[str]) -> str:

@@ -139,16 +139,8 @@ def transition_matrix(*, noise_type: str, noise_rate: float, num_classes: int) -
     return _builtin_matrix(noise_type, noise_rate, num_classes)
 
 
-def make_noisy_labels(
-    labels,
-    *,
-    noise_type: str,
-    noise_rate: float | None = None,
-    seed: int,
-    num_classes: int,
-    features=None,
-    transition=None,
-) -> NoisyLabels:
+def make_noisy_labels(labels, *, noise_type: str, noise_rate: float | None = None, seed: int, num_classes: int,
+                      features=None, transition=None) -> NoisyLabels:
     """Corrupt clean labels with synthetic noise, exactly as the reference implementation.
 
     The reference generates noise for the *whole* training set (before splitting off the
@@ -276,15 +268,26 @@ def read_labels(path) -> np.ndarray:
     if not p.is_file():
         raise InputError(f"label file {p} does not exist")
     if suffix == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise InputError(f"label file {p} is not a readable .npy array ({e})") from e
-        if not isinstance(arr, np.ndarray):
-            raise InputError(f"label file {p} holds an archive, not one label array")
-        if arr.ndim != 1:
-            raise InputError(f"label file {p} holds an array of shape {arr.shape}; labels must be one-dimensional")
-        return _as_int_labels(arr, f"label file {p}")
+        return _read_npy_labels(p)
+    return _read_csv_labels(p)
+
+
+def _read_npy_labels(p: Path) -> np.ndarray:
+    """:func:`read_labels` for a ``.npy`` file: one one-dimensional integer array."""
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError(f"label file {p} is not a readable .npy array ({e})") from e
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"label file {p} holds an archive, not one label array")
+    if arr.ndim != 1:
+        raise InputError(f"label file {p} holds an array of shape {arr.shape}; labels must be one-dimensional")
+    return _as_int_labels(arr, f"label file {p}")
+
+
+def _read_csv_labels(p: Path) -> np.ndarray:
+    """:func:`read_labels` for a ``.csv`` file: one integer a line, after an optional
+    header line (the first non-blank line, when it is not an integer)."""
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
@@ -909,3 +912,15 @@ def _exact_instance_labels(x, y, w, q, u) -> np.ndarray:
         cdf /= cdf[:, -1:]
         labels[sl] = (cdf <= u[sl, None]).sum(axis=1)
     return labels
+
+
+def read_labels_matrix(path: str) -> np.ndarray:
+    """A K x K transition matrix from .npy or .csv."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"transition matrix file not found: {path}")
+    try:
+        m = np.load(p, allow_pickle=False) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
+    except Exception as e:
+        raise InputError(f"cannot read the transition matrix {path}: {e}") from None
+    return np.asarray(m, dtype=np.float64)

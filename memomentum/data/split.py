@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["train_val_split", "split_for_validation", "largest_val_fraction"]
+__all__ = ["train_val_split", "split_for_validation", "training_part_size", "largest_val_fraction"]
 
 
 def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +67,12 @@ def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9
     return train, val
 
 
+def training_part_size(num_examples: int, val_fraction: float) -> int:
+    """How many of ``num_examples`` examples a run trains on when it holds out
+    ``val_fraction`` for validation: ``int(N * (1 - val_fraction))``, as the reference counts."""
+    return int(num_examples * (1 - val_fraction))
+
+
 def largest_val_fraction(num_examples: int) -> float:
     """The largest validation share (to 4 decimals, rounded down) that leaves at least one
     of ``num_examples`` examples for training (as ``int(N * (1 - share))`` counts them)."""
@@ -90,7 +96,7 @@ def split_for_validation(num_examples: int, *, seed: int, val_fraction: float) -
     if n < 2:
         raise InputError(f"the training set has {n} example{'s' if n != 1 else ''}: too few to split into training "
                          f"and validation parts (--val-fraction)")
-    n_train = int(n * (1 - val_fraction))
+    n_train = training_part_size(n, val_fraction)
     if not 1 <= n_train < n:
         top = largest_val_fraction(n)
         raise InputError(f"--val-fraction {val_fraction:g} leaves {n_train} of the {n} training examples for "

@@ -17,6 +17,7 @@ import colorsys
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -162,6 +163,25 @@ def write_clothing1m(root: str | os.PathLike, *, per_class: int = 20, size: tupl
         with a clean label), ``val_labels`` and ``test_labels`` (int64 arrays in the
         order of their key lists).
     """
+    size = _check_miniature_arguments(layout, noise, size, per_class=per_class, n_clean_noisy=n_clean_noisy,
+                                      n_val_per_class=n_val_per_class, n_test_per_class=n_test_per_class)
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    ann = root / "annotations" if layout == "annotations" else root
+    sets = _draw_miniature_sets(rng, per_class, noise, n_clean_noisy, n_val_per_class, n_test_per_class)
+    n_noisy_kv, n_clean_kv = _write_miniature_files(root, ann, sets, size, noise, rng)
+    return {
+        "root": root, "annotations": ann, "n_train": len(sets.train_keys), "n_clean_train": len(sets.clean_index),
+        "n_val": len(sets.val_keys), "n_test": len(sets.test_keys), "n_noisy_kv": n_noisy_kv,
+        "n_clean_kv": n_clean_kv, "train_keys": sets.train_keys, "true_labels": sets.true,
+        "noisy_labels": sets.noisy, "clean_noisy_index": sets.clean_index, "val_labels": sets.val_true,
+        "test_labels": sets.test_true,
+    }
+
+
+def _check_miniature_arguments(layout: str, noise: float, size: Sequence[int], *, per_class: int,
+                               n_clean_noisy: int, n_val_per_class: int, n_test_per_class: int) -> tuple[int, int]:
+    """Refuse :func:`write_clothing1m`'s bad arguments; returns the checked size."""
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
     if not 0.0 <= noise < 1.0:
@@ -173,14 +193,33 @@ def write_clothing1m(root: str | os.PathLike, *, per_class: int = 20, size: tupl
     if per_class < 1 or n_val_per_class < 1 or n_test_per_class < 1:
         raise InputError("per_class, n_val_per_class and n_test_per_class must each be at least 1")
     size = _check_size(size)
-    k = NUM_CLASSES
-    n_train = per_class * k
+    n_train = per_class * NUM_CLASSES
     if n_clean_noisy > n_train:
         raise InputError(f"n_clean_noisy ({n_clean_noisy}) exceeds the {n_train} training images")
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    ann = root / "annotations" if layout == "annotations" else root
+    return size
 
+
+@dataclass(frozen=True)
+class _MiniatureSets:
+    """The labels and keys of a miniature Clothing1M (see :func:`write_clothing1m`)."""
+
+    true: np.ndarray  # the training images' true labels, in key order
+    noisy: np.ndarray  # ... and their noisy labels
+    val_true: np.ndarray
+    test_true: np.ndarray
+    train_keys: list[str]
+    val_keys: list[str]
+    test_keys: list[str]
+    clean_index: np.ndarray  # positions in train_keys of the images with a clean label
+
+
+def _draw_miniature_sets(rng: np.random.Generator, per_class: int, noise: float, n_clean_noisy: int,
+                         n_val_per_class: int, n_test_per_class: int) -> _MiniatureSets:
+    """Draw the labels and the clean training subset. The draws from ``rng`` keep this
+    order (then the images, then the held-out noisy labels), so a seed always writes the
+    same data set."""
+    k = NUM_CLASSES
+    n_train = per_class * k
     true = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), per_class))
     noisy = _flip(true, noise, k, rng)
     val_true = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), n_val_per_class))
@@ -189,35 +228,28 @@ def write_clothing1m(root: str | os.PathLike, *, per_class: int = 20, size: tupl
     train_keys, val_keys, test_keys = (keys[:n_train], keys[n_train:n_train + len(val_true)],
                                        keys[n_train + len(val_true):])
     clean_index = np.sort(rng.choice(n_train, n_clean_noisy, replace=False)).astype(np.int64)
+    return _MiniatureSets(true, noisy, val_true, test_true, train_keys, val_keys, test_keys, clean_index)
 
-    for key, label in zip(keys, np.concatenate([true, val_true, test_true])):
+
+def _write_miniature_files(root: Path, ann: Path, sets: _MiniatureSets, size: tuple[int, int], noise: float,
+                           rng: np.random.Generator) -> tuple[int, int]:
+    """Write the images, then the annotation files; returns the number of lines of
+    ``noisy_label_kv.txt`` and of ``clean_label_kv.txt``."""
+    k = NUM_CLASSES
+    keys = sets.train_keys + sets.val_keys + sets.test_keys
+    for key, label in zip(keys, np.concatenate([sets.true, sets.val_true, sets.test_true])):
         _save(class_image(int(label), k, size, rng), root / key, "jpg")
 
-    held_out = np.concatenate([val_true, test_true])
+    # As in the real release, the held-out images have noisy labels too.
+    held_out = np.concatenate([sets.val_true, sets.test_true])
     held_out_noisy = _flip(held_out, noise, k, rng)
-    noisy_kv = [f"{key} {y}" for key, y in zip(train_keys + val_keys + test_keys,
-                                               np.concatenate([noisy, held_out_noisy]))]
-    clean_train = [train_keys[i] for i in clean_index]
-    clean_kv = ([f"{train_keys[i]} {true[i]}" for i in clean_index]
-                + [f"{key} {y}" for key, y in zip(val_keys + test_keys, held_out)])
-    _write_annotations(ann, noisy_kv=noisy_kv, clean_kv=clean_kv, noisy_train=train_keys,
-                       clean_train=clean_train, val=val_keys, test=test_keys)
-    return {
-        "root": root,
-        "annotations": ann,
-        "n_train": n_train,
-        "n_clean_train": len(clean_train),
-        "n_val": len(val_keys),
-        "n_test": len(test_keys),
-        "n_noisy_kv": len(noisy_kv),
-        "n_clean_kv": len(clean_kv),
-        "train_keys": train_keys,
-        "true_labels": true,
-        "noisy_labels": noisy,
-        "clean_noisy_index": clean_index,
-        "val_labels": val_true,
-        "test_labels": test_true,
-    }
+    noisy_kv = [f"{key} {y}" for key, y in zip(keys, np.concatenate([sets.noisy, held_out_noisy]))]
+    clean_train = [sets.train_keys[i] for i in sets.clean_index]
+    clean_kv = ([f"{sets.train_keys[i]} {sets.true[i]}" for i in sets.clean_index]
+                + [f"{key} {y}" for key, y in zip(sets.val_keys + sets.test_keys, held_out)])
+    _write_annotations(ann, noisy_kv=noisy_kv, clean_kv=clean_kv, noisy_train=sets.train_keys,
+                       clean_train=clean_train, val=sets.val_keys, test=sets.test_keys)
+    return len(noisy_kv), len(clean_kv)
 
 
 def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from: str | os.PathLike,
@@ -231,16 +263,12 @@ def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from:
     directory) that ``clean_label_kv.txt`` labels there, so every image's true label is
     known. Key ``i`` links to source image ``i mod n_sources``. The annotation files go
     in ``root``. Sizes default to the real release's proportions: for ``n_keys =
-    1,000,000``, 37,497 extra noisy-kv lines (the validation and test images, then
-    keys listed nowhere, whose files do not exist), 47,570 clean
-    training keys (drawn from the noisy training keys, so they have clean labels),
-    14,313 validation and 10,526 test keys.
+    1,000,000``, 37,497 extra noisy-kv lines (the validation and test images, then keys
+    listed nowhere, whose files do not exist), 47,570 clean training keys (drawn from the
+    noisy training keys, so they have clean labels), 14,313 validation and 10,526 test keys.
 
-    Cost, measured on 2 shared, busy cores with ``n_keys = 1,000,000`` (1,024,839
-    links in 1,000 folders): 22 to 27 s for the links in 4 threads (42 to 49 s in one),
-    under 1 s for the annotation files. It is resumable: links that already exist are
-    kept (a rerun over a complete tree takes 4 to 5 s), and each annotation file is
-    written whole or not at all.
+    It is resumable: links that already exist are kept (a rerun lists each folder instead
+    of linking again), and each annotation file is written whole or not at all.
 
     Args:
         root: the directory to write (created if needed); must be on the same file system
@@ -261,6 +289,35 @@ def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from:
         ``noisy_labels`` (int64 arrays in the order of the training key list),
         ``link_seconds`` and ``write_seconds``.
     """
+    n_extra_kv, n_clean_train, n_val, n_test = _annotation_scale_sizes(n_keys, n_extra_kv, n_clean_train,
+                                                                       n_val, n_test)
+    source = Path(images_from)
+    src_keys, src_true = _labelled_sources(source)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    drawn = _draw_scale_labels(np.random.default_rng(seed), src_true, noise, n_keys=n_keys, n_val=n_val,
+                               n_test=n_test, n_extra_kv=n_extra_kv, n_clean_train=n_clean_train)
+
+    start = time.perf_counter()
+    if link:
+        _link_all(root, drawn.keys, [os.fspath(source / k) for k in src_keys], threads=link_threads)
+    link_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    n_noisy_kv, n_clean_kv = _write_scale_annotations(root, drawn, n_keys=n_keys, n_val=n_val)
+    write_seconds = time.perf_counter() - start
+    return {
+        "root": root, "n_train": n_keys, "n_clean_train": n_clean_train, "n_val": n_val, "n_test": n_test,
+        "n_noisy_kv": n_noisy_kv, "n_clean_kv": n_clean_kv, "n_sources": len(src_keys),
+        "true_labels": drawn.true[:n_keys], "noisy_labels": drawn.noisy[:n_keys], "link_seconds": link_seconds,
+        "write_seconds": write_seconds,
+    }
+
+
+def _annotation_scale_sizes(n_keys: int, n_extra_kv: int | None, n_clean_train: int | None, n_val: int | None,
+                            n_test: int | None) -> tuple[int, int, int, int]:
+    """:func:`write_annotation_scale`'s sizes, checked: those not given scale the real
+    release's with ``n_keys`` (1,000,000 in the release)."""
     if isinstance(n_keys, bool) or not isinstance(n_keys, int) or n_keys < 1:
         raise InputError(f"n_keys must be a positive integer, got {n_keys!r}")
     scale = n_keys / 1_000_000
@@ -274,55 +331,61 @@ def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from:
             raise InputError(f"{name} must be a non-negative integer, got {value!r}")
     if n_clean_train > n_keys:
         raise InputError(f"n_clean_train ({n_clean_train}) exceeds n_keys ({n_keys})")
-    source = Path(images_from)
+    return n_extra_kv, n_clean_train, n_val, n_test
+
+
+def _labelled_sources(source: Path) -> tuple[list[str], np.ndarray]:
+    """The keys of the images of a :func:`write_clothing1m` directory that its
+    ``clean_label_kv.txt`` labels (sorted), and their true labels: linking only to these
+    makes every linked image's true label known."""
     src_dir = source / "annotations" if (source / "annotations" / CLEAN_KV).is_file() else source
     src_labels = read_label_kv(src_dir / CLEAN_KV)
     src_keys = sorted(src_labels)
-    src_true = np.array([src_labels[k] for k in src_keys], dtype=np.int64)
-    n_src = len(src_keys)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    return src_keys, np.array([src_labels[k] for k in src_keys], dtype=np.int64)
 
+
+@dataclass(frozen=True)
+class _ScaleLabels:
+    """The keys and labels of :func:`write_annotation_scale`'s release."""
+
+    keys: list[str]  # the training keys, then the validation and test keys
+    true: np.ndarray  # the true label of each of ``keys``
+    noisy: np.ndarray  # ... and its noisy label
+    kv_keys: list[str]  # the keys of noisy_label_kv.txt's lines
+    kv_labels: list[int]  # ... and their labels
+    clean_index: np.ndarray  # the training keys with a clean label (positions, sorted)
+
+
+def _draw_scale_labels(rng: np.random.Generator, src_true: np.ndarray, noise: float, *, n_keys: int, n_val: int,
+                       n_test: int, n_extra_kv: int, n_clean_train: int) -> _ScaleLabels:
+    """Key ``i``'s true label is its source image's (``i mod n_sources``); the draws from
+    ``rng`` keep this order (noisy labels, filler labels, clean training keys), so a seed
+    always writes the same files."""
     n_total = n_keys + n_val + n_test
     keys = [_key(i) for i in range(n_total)]
-    true = src_true[np.arange(n_total) % n_src]
+    true = src_true[np.arange(n_total) % len(src_true)]
     noisy = _flip(true, noise, NUM_CLASSES, rng)
     # The extra noisy-kv lines: the held-out images, then keys listed nowhere (no image).
     filler = max(0, n_extra_kv - n_val - n_test)
     kv_keys = keys[:n_keys + n_extra_kv] + [_key(n_total + j) for j in range(filler)]
     kv_labels = noisy[:n_keys + n_extra_kv].tolist() + rng.integers(0, NUM_CLASSES, filler).tolist()
     clean_index = np.sort(rng.choice(n_keys, n_clean_train, replace=False))
+    return _ScaleLabels(keys, true, noisy, kv_keys, kv_labels, clean_index)
 
-    start = time.perf_counter()
-    if link:
-        _link_all(root, keys, [os.fspath(source / k) for k in src_keys], threads=link_threads)
-    link_seconds = time.perf_counter() - start
 
-    start = time.perf_counter()
+def _write_scale_annotations(root: Path, drawn: _ScaleLabels, *, n_keys: int, n_val: int) -> tuple[int, int]:
+    """Write :func:`write_annotation_scale`'s annotation files into ``root``; returns the
+    number of lines of ``noisy_label_kv.txt`` and of ``clean_label_kv.txt``."""
+    keys = drawn.keys
     train_keys = keys[:n_keys]
-    noisy_kv = [f"{k} {y}" for k, y in zip(kv_keys, kv_labels)]
-    true_list = true.tolist()
-    clean_train = [train_keys[i] for i in clean_index.tolist()]
-    clean_kv = ([f"{train_keys[i]} {true_list[i]}" for i in clean_index.tolist()]
-                + [f"{keys[i]} {true_list[i]}" for i in range(n_keys, n_total)])
+    noisy_kv = [f"{k} {y}" for k, y in zip(drawn.kv_keys, drawn.kv_labels)]
+    true_list = drawn.true.tolist()  # Python ints format faster than numpy scalars
+    clean_train = [train_keys[i] for i in drawn.clean_index.tolist()]
+    clean_kv = ([f"{train_keys[i]} {true_list[i]}" for i in drawn.clean_index.tolist()]
+                + [f"{keys[i]} {true_list[i]}" for i in range(n_keys, len(keys))])
     _write_annotations(root, noisy_kv=noisy_kv, clean_kv=clean_kv, noisy_train=train_keys,
                        clean_train=clean_train, val=keys[n_keys:n_keys + n_val], test=keys[n_keys + n_val:])
-    write_seconds = time.perf_counter() - start
-    return {
-        "root": root,
-        "n_train": n_keys,
-        "n_clean_train": n_clean_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "n_noisy_kv": len(noisy_kv),
-        "n_clean_kv": len(clean_kv),
-        "n_sources": n_src,
-        "true_labels": true[:n_keys],
-        "noisy_labels": noisy[:n_keys],
-        "link_seconds": link_seconds,
-        "write_seconds": write_seconds,
-    }
+    return len(noisy_kv), len(clean_kv)
 
 
 def _link_all(root: Path, keys: Sequence[str], sources: Sequence[str], *, threads: int) -> None:
@@ -330,7 +393,7 @@ def _link_all(root: Path, keys: Sequence[str], sources: Sequence[str], *, thread
 
     Each task lists its folder first and links only the names not there yet, so a resumed
     run costs a directory listing per folder instead of a failed ``os.link`` (and a Python
-    exception) per existing file: 1 s instead of 17 s for a million links.
+    exception) per existing file, which is many times slower.
     """
     base = os.fspath(root)
     by_dir: dict[str, list[tuple[str, str]]] = {}

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import is_table_file as is_table_name  # one rule for what a table's path looks like
 from ..errors import InputError
 from .dataset import Dataset
+from .names import is_table_file as is_table_name  # names.py's rule, part of this module's API (__all__)
 
 __all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_frame"]
 

@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..training.engine import accuracy_of_counts, class_counts
-from ..training.models import create_model
-from .procedure import Procedure, _clone_weights
+from ..training.engine import accuracy, accuracy_of_counts, class_counts
+from . import rules
+from .procedure import HISTORY_COLUMNS, Procedure, RunState, _clone_weights
 
 SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
 
@@ -77,40 +77,23 @@ def class_weights(train_labels: torch.Tensor, val_labels: torch.Tensor, num_clas
 
 
 @dataclass
-class Clothing1MState:
-    """Everything needed to continue a Clothing1M-mode run exactly where it stopped."""
+class Clothing1MState(RunState):
+    """The Clothing1M procedure's state: everything needed to continue a run exactly."""
 
     stage: str = "train"  # "train" | "done"
-    outer: int = 0
     inner: int = 1  # 1-based round number in the current outer loop
-    epoch: int = 0  # epochs finished in the current round
     phase_started: bool = False  # the outer loop's model and optimizer exist
-    step_pos: int = 0
-    order: torch.Tensor | None = None
-    loss_sum: float = 0.0
-    train_index: torch.Tensor | None = None  # the current training set (indices into T)
     class_weights: torch.Tensor | None = None
     best_scores: list = field(default_factory=list)  # per class, within the outer loop
     best_at: list = field(default_factory=list)  # per class: {"outer", "inner", "epoch"} or None
     class_slot: list = field(default_factory=list)  # per class: key into ``slots`` or None
     slots: dict = field(default_factory=dict)  # slot -> weights (only slots some class uses)
     next_slot: int = 0
-    run_best_val: float = 0.0  # plain clean-validation accuracy
-    run_best_test: float | None = None
-    run_best_where: dict | None = None
-    run_best_weights: dict | None = None
-    outer_best_weights: dict | None = None  # unused here; kept for the shared result code
-    model: dict | None = None
-    optimizer: dict | None = None
-    scheduler: dict | None = None
-    generator: torch.Tensor | None = None
-    history: list = field(default_factory=list)
-    rounds: list = field(default_factory=list)
-    timings: dict = field(default_factory=lambda: {"train": 0.0, "predict": 0.0, "evaluate": 0.0})
+    # run_best_val is the plain clean-validation accuracy here
 
 
 class Clothing1MProcedure(Procedure):
-    """The Clothing1M program on a :class:`~memomentum.method.procedure.Problem` whose validation
+    """The Clothing1M program on a :class:`~memomentum.method.procedure.RunTensors` whose validation
     labels are clean. Same interface as :class:`~memomentum.method.procedure.Procedure`
     (checkpoints, pauses, progress)."""
 
@@ -139,14 +122,12 @@ class Clothing1MProcedure(Procedure):
         val, scores = self._evaluate()
         self.scheduler.step()
         s.epoch += 1
-        where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch}
+        where = self.where()
         self._keep_best_per_class(scores, where)
-        if val > s.run_best_val:
+        if rules.is_new_best(val, s.run_best_val):
             s.run_best_val, s.run_best_test = val, self._test()
             s.run_best_weights, s.run_best_where = _clone_weights(self.model), where
-        row = {**where, "n_train": int(s.train_index.numel()),
-               "train_loss": round(s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1), 5),
-               "val_accuracy": val, "lr": lr, **{f"score_{c}": v for c, v in enumerate(scores)}}
+        row = {**self._history_row(val, lr), **{f"score_{c}": v for c, v in enumerate(scores)}}
         s.history.append(row)
         if self.progress is not None:
             self.progress.epoch_done(row, images_per_s)
@@ -165,7 +146,7 @@ class Clothing1MProcedure(Procedure):
 
     def _keep_best_per_class(self, scores: list[float], where: dict) -> None:
         s = self.state
-        improved = [c for c, v in enumerate(scores) if v > s.best_scores[c]]
+        improved = [c for c, v in enumerate(scores) if rules.is_new_best(v, s.best_scores[c])]
         if not improved:
             return
         slot = s.next_slot
@@ -206,13 +187,35 @@ class Clothing1MProcedure(Procedure):
                   file=sys.stderr)
         return w
 
+    # -- results ------------------------------------------------------------------------
+    def history_columns(self) -> list[str]:
+        """The common columns and each class's validation score."""
+        return HISTORY_COLUMNS + [f"score_{c}" for c in range(self.problem.num_classes)]
+
+    def best_weights(self) -> dict | None:
+        """The weights of the epoch with the best plain clean-validation accuracy."""
+        return self.state.run_best_weights
+
+    def confident_index(self, predicted: torch.Tensor) -> torch.Tensor:
+        """The final confident set: the last per-class extraction's (``predicted`` is not
+        used: the set comes from each class's own best weights, not from one network)."""
+        return self.state.train_index
+
+    def summary_extra(self) -> dict:
+        """The per-class assembled predictor's test accuracy (the reference never builds it:
+        does it help?)."""
+        if self.problem.test is None:
+            return {}
+        assembled = self.assembled_predict(self.problem.test)
+        return {"assembled_test_accuracy": None if assembled is None else
+                round(accuracy(assembled, self.problem.test_labels), 2)}
+
     # -- extraction -----------------------------------------------------------------------
     def _slot_models(self):
         """Yield ``(classes, model)`` for every kept set of weights, one network reused."""
         s = self.state
         with torch.random.fork_rng(devices=[]):  # a spare network: the one in training stays as it is
-            network = self.engine.prepare(create_model(self.cfg.model, input_shape=self.problem.input_shape,
-                                                       num_classes=self.problem.num_classes))
+            network = self.engine.prepare(self.new_network())
         for slot, weights in s.slots.items():
             network.load_state_dict(weights)
             yield [c for c, k in enumerate(s.class_slot) if k == slot], network

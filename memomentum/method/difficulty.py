@@ -16,9 +16,8 @@ set holds.
 
 Cost: one prediction pass over T (under ``inference_mode``, in the engine's prediction
 chunks, clean inputs) at the end of every first-phase epoch of outer loop 1, the same pass a
-round's extraction makes. Measured for LeNet on 54,000 Fashion-MNIST images on the 2-core
-CPU (load about 2): 79.7 s for the 20 passes beside 477.9 s of training, 13 % of the run's
-611 s. Counted in ``summary.json``'s ``time_s`` as ``difficulty``.
+round's extraction makes: a fraction of an epoch's training time each. Counted in
+``summary.json``'s ``time_s`` as ``difficulty``.
 """
 from __future__ import annotations
 

@@ -24,11 +24,12 @@ from ..training.distributed import PAUSE_AGREEMENT_STEPS
 from ..training.engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
 from ..errors import TrainingDiverged
 from ..training.models import create_model
+from . import rules
 from ..training.pretrained import load_pretrained
 
 
 @dataclass
-class Problem:
+class RunTensors:
     """The tensors one run works on, all on the engine's device.
 
     ``train_labels`` are the noisy labels of the training part T, ``val_labels`` the noisy
@@ -48,33 +49,46 @@ class Problem:
 
 
 @dataclass
-class State:
-    """Everything needed to continue a run exactly where it stopped."""
+class RunState:
+    """What every procedure's state holds: where the run is, the epoch in progress, the
+    run's best model, the network and optimizer being trained, and the records."""
 
-    stage: str = "first"  # "first" | "inner" | "done"
+    stage: str = "first"
     outer: int = 0
-    inner: int = 0  # 1-based number of the current inner round; 0 in the first phase
+    inner: int = 0
     epoch: int = 0  # epochs finished in the current phase
     phase_started: bool = False
     step_pos: int = 0  # position inside an interrupted epoch (0 = at an epoch boundary)
     order: torch.Tensor | None = None  # the interrupted epoch's example order
     loss_sum: float = 0.0  # summed loss of the interrupted epoch so far
-    outer_best: float = 0.0  # b: best validation accuracy in this outer loop
-    margin: float = 0.0  # m: the growing early-stopping margin
-    last_round_best: float = 0.0  # b at the end of the previous inner round
+    train_index: torch.Tensor | None = None  # S: indices into T of the current training set
     run_best_val: float = 0.0
     run_best_test: float | None = None
     run_best_where: dict | None = None
-    train_index: torch.Tensor | None = None  # S: indices into T of the current training set
+    run_best_weights: dict | None = None  # the reference's "best" checkpoint
     model: dict | None = None
     optimizer: dict | None = None
     scheduler: dict | None = None
-    outer_best_weights: dict | None = None  # the reference's "latest" checkpoint
-    run_best_weights: dict | None = None  # the reference's "best" checkpoint
     generator: torch.Tensor | None = None
     history: list = field(default_factory=list)
     rounds: list = field(default_factory=list)
     timings: dict = field(default_factory=lambda: {"train": 0.0, "predict": 0.0, "evaluate": 0.0})
+
+
+@dataclass
+class State(RunState):
+    """The benchmark procedure's state: everything needed to continue a run exactly."""
+
+    stage: str = "first"  # "first" | "inner" | "done"
+    inner: int = 0  # 1-based number of the current inner round; 0 in the first phase
+    outer_best: float = 0.0  # b: best validation accuracy in this outer loop
+    margin: float = 0.0  # m: the growing early-stopping margin
+    last_round_best: float = 0.0  # b at the end of the previous inner round
+    outer_best_weights: dict | None = None  # the reference's "latest" checkpoint
+
+
+# The columns of history.csv: one row per epoch (a procedure may add its own, see history_columns).
+HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
 
 
 def _clone_weights(model: nn.Module) -> dict:
@@ -89,7 +103,7 @@ def _finite_weights(model: nn.Module) -> bool:
 
 class Procedure:
     """Runs Me-Momentum (``config.method == "memomentum"``) or the cross-entropy baseline
-    (``"ce"``: the first phase of the first outer loop only) on a :class:`Problem`.
+    (``"ce"``: the first phase of the first outer loop only) on a :class:`RunTensors`.
 
     Args:
         config: a resolved :class:`RunConfig`.
@@ -110,12 +124,14 @@ class Procedure:
             benchmark mode, once the epoch is in the history and before the procedure
             decides what comes next (the network is still the one that ended the epoch);
             ``--track-difficulty`` records predictions there (:mod:`memomentum.method.difficulty`).
+        network: optional ``(input_shape, num_classes) -> nn.Module`` building each outer
+            loop's fresh network (under that loop's seed); default: ``config.model``.
     """
 
     state_class = State
 
-    def __init__(self, *, config: RunConfig, problem: Problem, engine: Engine, on_checkpoint=None,
-                 should_pause=None, progress=None, on_epoch_end=None):
+    def __init__(self, *, config: RunConfig, problem: RunTensors, engine: Engine, on_checkpoint=None,
+                 should_pause=None, progress=None, on_epoch_end=None, network=None):
         self.cfg = config
         self.problem = problem
         self.engine = engine
@@ -123,6 +139,7 @@ class Procedure:
         self.should_pause = should_pause
         self.progress = progress
         self.on_epoch_end = on_epoch_end
+        self.network = network
         self.paused = False
         self.state = self.state_class()
         self.generator = torch.Generator(device=engine.device)
@@ -161,17 +178,20 @@ class Procedure:
             self.model.load_state_dict(self.state.model)
 
     # -- building blocks ----------------------------------------------------------------
-    def _new_network(self) -> nn.Module:
-        """A freshly initialised network for this run (from the global RNG, which the callers
-        seed); :mod:`memomentum.estimator` overrides it for a user's own network."""
-        return create_model(self.cfg.model, input_shape=self.problem.input_shape, num_classes=self.problem.num_classes)
+    def new_network(self) -> nn.Module:
+        """A freshly initialised network for this run, from the global RNG (which the callers
+        seed or fork): the configured model, or the one the ``network`` function builds."""
+        if self.network is None:
+            return create_model(self.cfg.model, input_shape=self.problem.input_shape,
+                                num_classes=self.problem.num_classes)
+        return self.network(self.problem.input_shape, self.problem.num_classes)
 
     def _build_model(self) -> None:
         # Each outer loop's fresh model comes from its own seed, so a resumed run rebuilds
         # exactly the same network without replaying the global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed * 1000 + self.state.outer)
-            model = self._new_network()
+            model = self.new_network()
         if self.cfg.pretrained not in (None, "none"):  # ImageNet weights, a fresh head from the seed
             load_pretrained(model, self.cfg.pretrained, model_name=self.cfg.model)
         self.model = self.engine.prepare(model)
@@ -248,21 +268,21 @@ class Procedure:
             self.model.load_state_dict(s.outer_best_weights)
         self._build_optimizer(inner=True)
         pred, _ = self.predict_train()
-        s.train_index = torch.nonzero(pred == self.problem.train_labels).flatten()
+        s.train_index = self.confident_index(pred)
         s.rounds.append({"outer": s.outer + 1, "inner": s.inner, **self.confident_stats(s.train_index)})
 
     def _record_run_best(self, val: float) -> None:
         s = self.state
-        if val > s.run_best_val:
+        if rules.is_new_best(val, s.run_best_val):
             s.run_best_val = val
             s.run_best_test = self._test()
             s.run_best_weights = _clone_weights(self.model)
-            s.run_best_where = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch}
+            s.run_best_where = self.where()
 
     def _end_of_epoch(self, val: float) -> None:
         s, cfg = self.state, self.cfg
         if s.stage == "first":
-            if val > s.outer_best + s.margin:
+            if rules.first_phase_improved(val, s.outer_best, s.margin):
                 s.outer_best, s.margin = val, 0.0
                 s.outer_best_weights = _clone_weights(self.model)
                 if not cfg.reference_quirks or cfg.method == "ce":
@@ -271,19 +291,19 @@ class Procedure:
                 s.margin += cfg.margin_step
             if s.outer_best_weights is None:  # validation accuracy still 0: keep the latest network
                 s.outer_best_weights = _clone_weights(self.model)
-            if s.margin > cfg.margin_limit or s.epoch >= cfg.epochs:
-                if cfg.method == "ce" or cfg.max_inner_loop <= 1:
-                    self._next_outer()
-                else:
+            if rules.first_phase_ends(s.margin, cfg.margin_limit, s.epoch, cfg.epochs):
+                if rules.goes_on_to_rounds(cfg.method, cfg.max_inner_loop):
                     self._enter_inner(1)
+                else:
+                    self._next_outer()
         else:
-            if val > s.outer_best:
+            if rules.is_new_best(val, s.outer_best):
                 s.outer_best = val
                 s.outer_best_weights = _clone_weights(self.model)
                 self._record_run_best(val)
             if s.epoch >= cfg.epochs:
                 s.rounds[-1]["best_val_accuracy"] = s.outer_best
-                if s.outer_best > s.last_round_best and s.inner < cfg.max_inner_loop - 1:
+                if rules.another_round(s.outer_best, s.last_round_best, s.inner, cfg.max_inner_loop):
                     s.last_round_best = s.outer_best
                     self._enter_inner(s.inner + 1)
                 else:
@@ -297,7 +317,7 @@ class Procedure:
         s = self.state
         s.outer += 1
         s.inner, s.epoch, s.phase_started = 0, 0, False
-        done = self.cfg.method == "ce" or s.outer >= self.cfg.max_outer_loop
+        done = rules.run_is_done(self.cfg.method, s.outer, self.cfg.max_outer_loop)
         s.stage = "done" if done else "first"
         if done:
             self.model = self.optimizer = self.scheduler = None
@@ -408,9 +428,7 @@ class Procedure:
         if self.scheduler is not None:
             self.scheduler.step()
         s.epoch += 1
-        row = {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch, "n_train": int(s.train_index.numel()),
-               "train_loss": round(s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1), 5),
-               "val_accuracy": val, "lr": lr}
+        row = self._history_row(val, lr)
         s.history.append(row)
         if self.progress is not None:
             self.progress.epoch_done(row, images_per_s)
@@ -418,15 +436,48 @@ class Procedure:
             self.on_epoch_end(self)
         self._end_of_epoch(val)
 
-    # -- results --------------------------------------------------------------------------
-    def best_model(self) -> nn.Module:
-        """The run's best model (by noisy validation accuracy)."""
+    # -- the epoch's record ----------------------------------------------------------------
+    def where(self) -> dict:
+        """Where the run stands, 1-based as the history and the summary number it."""
         s = self.state
-        weights = s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
+        return {"outer": s.outer + 1, "inner": s.inner, "epoch": s.epoch}
+
+    def _history_row(self, val: float, lr: float) -> dict:
+        """The finished epoch's row of ``history.csv`` (its columns: :meth:`history_columns`)."""
+        s = self.state
+        # the mean loss over the epoch's steps (the last short batch is trained too)
+        mean_loss = s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1)
+        return {**self.where(), "n_train": int(s.train_index.numel()), "train_loss": round(mean_loss, 5),
+                "val_accuracy": val, "lr": lr}
+
+    def history_columns(self) -> list[str]:
+        """The columns of this procedure's history rows."""
+        return list(HISTORY_COLUMNS)
+
+    # -- results --------------------------------------------------------------------------
+    def best_weights(self) -> dict | None:
+        """The run's best weights (by validation accuracy), or before any gain the outer
+        loop's latest; None before the first epoch."""
+        s = self.state
+        return s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
+
+    def best_model(self) -> nn.Module:
+        """The run's best model (:meth:`best_weights`), on the engine's device."""
+        weights = self.best_weights()
         if weights is None:
             raise RuntimeError("the run has no checkpointed model yet")
         with torch.random.fork_rng(devices=[]):
-            model = self._new_network()
+            model = self.new_network()
         model = self.engine.prepare(model)
         model.load_state_dict(weights)
         return model
+
+    def confident_index(self, predicted: torch.Tensor) -> torch.Tensor:
+        """The confident set (indices into T) for a network's ``predicted`` classes of T:
+        where the prediction equals the given label (each round's, and the final one)."""
+        agree = rules.agrees_with_label(predicted, self.problem.train_labels)
+        return torch.nonzero(agree).flatten()
+
+    def summary_extra(self) -> dict:
+        """What this procedure adds to ``summary.json`` beyond the common keys."""
+        return {}

@@ -1,12 +1,6 @@
-"""Everything written to a run directory, always atomically.
-
-Files: ``config.json`` (the resolved configuration), ``checkpoint.pt`` (the whole procedure
-state, rewritten after every epoch while the run is unfinished), ``history.csv``,
-``summary.json``, ``examples.csv``, ``rounds.npz`` (the confident set of every round),
-``model.pt`` (the best model's weights); ``report.html`` comes from :mod:`memomentum.report`
-(with the ``plots`` extra). ``summary.json`` is written last: its presence marks a finished
-run.
-"""
+"""Writing files atomically (a temporary file, fsynced, then renamed), so that nothing is
+ever left half-written; and the formats of the checkpoint and ``examples.csv``. The run
+directory's file names are in :mod:`.files`."""
 from __future__ import annotations
 
 import contextlib
@@ -21,10 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .files import CHECKPOINT
 
-CHECKPOINT = "checkpoint.pt"
-SUMMARY = "summary.json"
-CONFIG = "config.json"
 
 
 def _file_mode() -> int:
@@ -125,9 +117,6 @@ def read_checkpoint(run_dir: Path) -> dict:
     if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and isinstance(saved.get("procedure"), dict)):
         raise InputError(f"{path} is not a memomentum checkpoint (it lacks the saved configuration and state)")
     return saved
-
-
-HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
 
 
 def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.ndarray | None,

@@ -11,7 +11,7 @@ another host cannot be checked from here, so it is only ever refused, with its p
 ``history.csv`` grows while the run trains: one row per finished epoch, appended and
 fsynced, so that a user can follow an hour-long run. It is rewritten from the checkpoint
 when a run resumes (the checkpoint is the truth; a row appended after the last checkpoint
-belongs to an epoch that will run again) and rewritten whole when the run finishes.
+belongs to an epoch that will run again).
 """
 from __future__ import annotations
 
@@ -31,30 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from .files import CHECKPOINT, CONFIG, HISTORY, LOCK, PREVIOUS, RUN_FILES, SUMMARY
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
-
-LOCK = "run.lock"
-HISTORY = "history.csv"
-# --overwrite keeps the run it replaces here until the new run has results of its own: a new
-# run that fails (diverges, cannot write) puts the old one back.
-PREVIOUS = ".previous-run"
-
-# What a run directory may hold; --overwrite deletes a directory only if it holds nothing else.
-# (report.png: written by earlier versions, still recognised so that --overwrite replaces such runs)
-RUN_FILES = frozenset({outputs.CONFIG, outputs.CHECKPOINT, outputs.SUMMARY, "examples.csv", HISTORY,
-                       "model.pt", "report.png", "report.html", "rounds.npz", "classes.json", LOCK, PREVIOUS})
-# Written at the end; removed again if one of them fails (history.csv stays: it grew with
-# the checkpoint, and a resumed run rewrites it from there).
-RESULT_FILES = ("examples.csv", "rounds.npz", "classes.json", "model.pt", "report.html", outputs.SUMMARY)
-
-
-def history_columns(cfg: RunConfig, num_classes: int) -> list[str]:
-    """The columns of ``history.csv``; the clothing1m mode adds each class's validation score."""
-    columns = list(outputs.HISTORY_COLUMNS)
-    if cfg.mode == "clothing1m":
-        columns += [f"score_{c}" for c in range(num_classes)]
-    return columns
 
 
 def resume_command(run_dir: Path) -> str:
@@ -218,15 +197,15 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
         if not run_dir.is_dir():
             raise InputError(f"nothing to resume: there is no run directory {run_dir}")
-        if (run_dir / outputs.SUMMARY).exists():
+        if (run_dir / SUMMARY).exists():
             raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
-        if not (run_dir / outputs.CHECKPOINT).exists():
+        if not (run_dir / CHECKPOINT).exists():
             if not any(run_dir.iterdir()):
                 raise InputError(f"nothing to resume: {run_dir} is empty; start a run there without --resume")
             if never_started(run_dir):
                 raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
                                  f"start it again with the same command, without --resume")
-            raise InputError(f"nothing to resume in {run_dir}: no {outputs.CHECKPOINT} there")
+            raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
         return
     if run_dir.exists() and not never_started(run_dir):
         foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
@@ -236,9 +215,9 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
                              f"so choose another --out")
         if overwrite:
             return
-        if (run_dir / outputs.SUMMARY).exists():
+        if (run_dir / SUMMARY).exists():
             raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
-        if (run_dir / outputs.CHECKPOINT).exists():
+        if (run_dir / CHECKPOINT).exists():
             raise InputError(f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)")
         raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
 
@@ -248,7 +227,7 @@ def never_started(run_dir: Path) -> bool:
     checkpoint leaves behind (``config.json``, its lock, temporary files): such a
     directory is reused as if it were empty."""
     try:
-        return all(p.name in (outputs.CONFIG, LOCK) or outputs.is_temp_file(p) for p in run_dir.iterdir())
+        return all(p.name in (CONFIG, LOCK) or outputs.is_temp_file(p) for p in run_dir.iterdir())
     except FileNotFoundError:
         return True
 
@@ -429,7 +408,7 @@ def discard_run(run_dir: Path, created: bool) -> bool:
 def write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
     """The error for a failed write. Without a checkpoint to resume from, the run's files
     are removed again (the whole directory if this run created it)."""
-    resumable = (run_dir / outputs.CHECKPOINT).exists()
+    resumable = (run_dir / CHECKPOINT).exists()
     if not resumable:
         discard_run(run_dir, created)
     full = e.errno in (errno.ENOSPC, errno.EDQUOT)

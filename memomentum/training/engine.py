@@ -11,15 +11,12 @@ Nothing here knows about Me-Momentum; :mod:`memomentum.method.procedure` drives 
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .distributed import SINGLE, Distributed, block_bounds
+from .malloc import keep_freed_memory
 from ..errors import InputError
 from .sources import ResidentSource, StreamedSource
 
@@ -36,64 +33,10 @@ def choose_device(name: str) -> torch.device:
 
 
 # Examples per forward pass when predicting, by device type, unless the caller gives one.
-# CPU: measured on a 2-core AMD EPYC (Zen 4) VM, torch 2.13, malloc tuned as below, best of
-# interleaved passes. LeNet over 54,000 Fashion-MNIST images: flat from 128 to 1024
-# (0.93-1.07 s whichever), then 2048: 1.03 s, 4096: 1.21 s. ResNet-18 over 1,024 CIFAR-shaped
-# images: 64: 4.9 s, 128: 4.7 s, 256: 4.9-5.2 s, 512: 5.4-6.0 s, 1024: 6.6-7.0 s (large
-# chunks fall out of the caches, and activations over glibc's 32 MiB mmap ceiling are
-# page-faulted in afresh every time).
+# On the CPU small chunks stay in the caches (LeNet is flat from 128 to 1024, ResNet-18 is
+# fastest at 128; larger chunks' activations also pass glibc's mmap ceiling, see .malloc);
+# a GPU wants large ones.
 DEFAULT_PREDICT_CHUNK = {"cpu": 128, "cuda": 4096}
-
-# glibc malloc settings (mallopt parameter numbers from <malloc.h>).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_MAX = 32 << 20  # glibc refuses more on 64-bit systems (HEAP_MAX_SIZE / 2)
-_TRIM_THRESHOLD = 1 << 30
-_malloc_tuned: bool | None = None
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc keep freed memory for reuse instead of handing it back to the kernel.
-
-    PyTorch's CPU tensors come straight from ``malloc``. By default glibc serves large
-    blocks with fresh ``mmap`` pages and trims the top of the heap whenever more than a few
-    megabytes are free, so every activation of every training step and prediction chunk is
-    page-faulted in (and zeroed by the kernel) again. Measured on a 2-core VM (LeNet, 54,000
-    Fashion-MNIST images, batch 128): 0.5-1.0 million minor page faults per training epoch
-    and 0.5-0.8 million per prediction pass; raising the mmap threshold to glibc's maximum
-    (32 MiB) and the trim threshold to 1 GiB removes them all. Best of 3 processes x 3
-    epochs each: training epoch 3.98 s -> 2.66 s; prediction pass with chunk 1024
-    1.87 s -> 0.97 s, with chunk 4096 1.23 s -> 1.22 s (those activations are above the
-    ceiling) but typically 1.7-1.9 s -> 1.2-1.6 s. Results stay bit-identical (a test checks
-    this on a small LeNet run).
-    The price: the process keeps its peak heap (resident memory does not shrink after a large
-    allocation is freed).
-
-    Process-wide and done once; a no-op (returning False) off Linux, on other C libraries,
-    or when the user already tunes malloc through ``MALLOC_*_`` or ``GLIBC_TUNABLES``.
-    Returns whether the settings are in effect.
-    """
-    global _malloc_tuned
-    if _malloc_tuned is None:
-        _malloc_tuned = _tune_glibc_malloc()
-    return _malloc_tuned
-
-
-def _tune_glibc_malloc() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    if any(k in os.environ for k in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-                                     "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "LD_PRELOAD")):
-        return False  # someone already chose the allocator's behaviour (or another allocator)
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 -- glibc only (musl's mallopt does nothing)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
-    return mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1 and ok
-
 
 class Engine:
     """Trains and evaluates models on one device with one precision policy.
@@ -120,7 +63,7 @@ class Engine:
 
     The defaults are the GPU and CPU policies; every one of them can be switched on for any
     device, so that the GPU path also runs (on the CPU) in the tests. On the CPU the engine
-    also calls :func:`keep_freed_memory` (process-wide).
+    also calls :func:`~.malloc.keep_freed_memory` (process-wide).
     """
 
     def __init__(self, *, device: torch.device, augment: str, batch_size: int, predict_chunk: int | None = None,

@@ -23,13 +23,13 @@ draws and drops the augmentation of batches another process reads.
 """
 from __future__ import annotations
 
-import os
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from .distributed import block_bounds
+from .threads import available_cores
 
 
 def _normaliser(mean, std, device: torch.device):
@@ -191,11 +191,7 @@ class _BatchReader(torch.utils.data.Dataset):
 def default_workers() -> int:
     """Reader processes when none are asked for: every core the process may use, at most 16
     (more than a GPU step needs, see docs/images.md)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 16))
+    return max(1, min(available_cores(), 16))
 
 
 class StreamedSource:

@@ -115,8 +115,8 @@ def choose_threads(requested: int | None, *, model: str | None = None) -> Thread
     if requested is not None:
         threads, reason = requested, "--threads"
     elif model == "mlp":
-        # Measured: the estimator's MLP test took 2.1 s on one thread and 13 s on two on a
-        # busy 2-core machine; its steps are microseconds long, too short to split.
+        # the MLP's steps are microseconds long: too short to split between threads, and
+        # on a busy machine a second thread mostly waits for a core
         threads, reason = 1, "one thread for the MLP"
     else:
         threads, reason = available_cores(), "all available cores"

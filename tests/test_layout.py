@@ -1,0 +1,117 @@
+"""The package's shape (README, "Layout"): layers that import only downward, no import
+circle, short functions. Read from the source, every import counted (also those inside
+functions)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "memomentum"
+
+# Lowest first. A module may import its own layer (without a circle) and the layers below.
+LAYERS = [
+    {"errors"},
+    {"data"},  # data -> noise -> split, every reader, and what a dataset name means
+    {"training"},  # the tensor path: engine, sources, models, weights, processes, threads
+    {"config"},  # the run's settings, checked against the data's and models' names
+    {"method"},  # Me-Momentum's rules, both procedures, verdicts, difficulty
+    {"runner"},  # one run and its directory
+    {"api", "estimator", "report", "grid", "table"},  # the entry points
+    {"cli", "__main__", "__init__"},
+]
+MAX_FUNCTION_LINES = 60
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules ``name`` imports, anywhere in its file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("memomentum"):
+                continue
+            for alias in node.names:  # "from . import x" imports the module x when there is one
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in modules else target)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("memomentum")}
+    return {m for m in found if m in modules and m != name}
+
+
+def _layer(name: str) -> int:
+    top = name.split(".")[1] if "." in name else "__init__"
+    if name == "memomentum.__main__":
+        top = "__main__"
+    return next(i for i, layer in enumerate(LAYERS) if top in layer)
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def test_every_module_belongs_to_a_layer():
+    for name in _graph():
+        _layer(name)  # raises StopIteration for a module in no layer
+
+
+def test_modules_import_only_their_own_layer_and_the_ones_below():
+    upward = sorted(f"{a} -> {b}" for a, targets in _graph().items() for b in targets if _layer(b) > _layer(a))
+    assert upward == []
+
+
+def test_there_is_no_import_circle():
+    graph = _graph()
+    state: dict[str, int] = {}
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert circles == []
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+@pytest.mark.parametrize("module", ["memomentum", "memomentum.config", "memomentum.report", "memomentum.runner.files",
+                                    "memomentum.data.names"])
+def test_light_modules_load_no_torch(module):
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
