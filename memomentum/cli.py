@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import DEVICES, METHODS, MODES, RunConfig
 from .errors import InputError, TrainingDiverged
+from .runner import files
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cells run at once on this machine, the CPU cores shared out between them (default 1)")
     g.add_argument("--print-commands", action="store_true",
                    help="print one memomentum run command per cell (for a scheduler) instead of running them")
+    g.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local (default): run the cells on this machine, --jobs at a time; slurm: submit the "
+                        "unfinished cells as one Slurm job array through submitit (pip install "
+                        "\"memomentum[slurm]\") and return at once; memomentum table GRID_DIR gathers them")
+    slurm = g.add_argument_group("Slurm (--launcher slurm)")
+    for flag, kw in SLURM_OPTIONS.items():
+        slurm.add_argument(flag, default=None, **kw)
 
     t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
                                      "and method (writes table.md, table.csv, table.json)")
@@ -155,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
 GRID_OPTIONS = {flag: kw for flag, kw in {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.items()
                 if flag != "--out"}
 _NOT_A_LIST = ("--milestones",)
+# The options of `memomentum grid --launcher slurm`, each one of submitit's parameters
+# (update_parameters): refused with the local launcher, which has no use for them.
+SLURM_OPTIONS = {
+    "--partition": dict(metavar="NAME", help="the Slurm partition (default: the cluster's default)"),
+    "--time": dict(type=_positive_int, metavar="MINUTES", help="each task's time limit in minutes (required); "
+                   "a cell stopped by it keeps its checkpoint, and submitting the grid again resumes it"),
+    "--gpus-per-task": dict(type=int, metavar="N", help="GPUs per task (default 0)"),
+    "--cpus-per-task": dict(type=_positive_int, metavar="N", help="CPU cores per task, each cell's --threads "
+                            "unless the grid sets --threads (default: this machine's cores divided by --jobs, as "
+                            "the local launcher divides them, at least 1; with --threads, the largest value)"),
+    "--mem-gb": dict(type=_float, metavar="GB", help="memory per task in GB (default: the cluster's default)"),
+    "--slurm-array-parallelism": dict(type=_positive_int, metavar="N",
+                                      help="tasks of the array running at once (default: all)"),
+    "--slurm-folder": dict(metavar="DIR", help="submitit's folder: job scripts and each task's log "
+                           "(default GRID_DIR/.slurm)"),
+}
 
 
 def _grid_kwargs(flag: str, kw: dict) -> dict:
@@ -183,6 +207,7 @@ def _grid_options(args) -> list[tuple[str, list[str | None]]]:
 def _cmd_grid(args) -> int:
     from . import grid, table
     from .training.threads import available_cores
+    _check_launcher(args)
     out = Path(args.out)
     cells = grid.expand(_grid_options(args))
     run_parser = build_parser().commands["run"]
@@ -198,6 +223,8 @@ def _cmd_grid(args) -> int:
         return 0
     fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
     threads = None if fixed_threads else max(1, available_cores() // args.jobs)
+    if args.launcher == "slurm":
+        return _submit_grid(args, cells, out, threads)
     print(f"grid: {len(cells)} cells in {out}, {args.jobs} at a time"
           + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each"), file=sys.stderr)
     outcome = grid.run_cells(cells, out, jobs=args.jobs, threads=threads,
@@ -213,6 +240,66 @@ def _cmd_grid(args) -> int:
     if outcome.done or outcome.skipped:
         print(table.write_tables(out), end="")
     return outcome.exit_code
+
+
+def _check_launcher(args) -> None:
+    given = [flag for flag in SLURM_OPTIONS if getattr(args, _dest(flag)) is not None]
+    if args.launcher == "local":
+        if given:
+            raise InputError(f"{given[0]} is a Slurm option: it needs --launcher slurm (the local launcher runs the "
+                             f"cells on this machine, --jobs at a time)")
+        return
+    if args.print_commands:
+        raise InputError("--print-commands prints the cells' commands instead of running or submitting them; "
+                         "leave out --launcher slurm")
+    from .grid import import_submitit
+    import_submitit()
+    if args.time is None:
+        raise InputError("--launcher slurm needs --time MINUTES, each task's time limit (submitit's own default "
+                         "would stop a task after 5 minutes)")
+    if args.gpus_per_task is not None and args.gpus_per_task < 0:
+        raise InputError(f"--gpus-per-task {args.gpus_per_task}: expected a whole number of at least 0")
+    if args.mem_gb is not None and not args.mem_gb > 0:
+        raise InputError(f"--mem-gb {args.mem_gb:g}: expected a positive number of GB")
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _submit_grid(args, cells, out: Path, threads: int | None) -> int:
+    """`memomentum grid --launcher slurm`: one job array of the unfinished cells; returns at once."""
+    from . import grid, table
+    cpus = args.cpus_per_task
+    if cpus is None:
+        fixed = [int(value) for cell in cells for flag, value in cell.options if flag == "--threads"]
+        cpus = max(fixed) if fixed else threads
+    parameters = {"name": "memomentum-grid", "timeout_min": args.time, "cpus_per_task": cpus,
+                  "nodes": 1, "tasks_per_node": 1, "mem_gb": args.mem_gb,
+                  "gpus_per_node": args.gpus_per_task or None,  # one task per node: the task's GPUs
+                  "slurm_partition": args.partition, "slurm_array_parallelism": args.slurm_array_parallelism}
+    folder = Path(args.slurm_folder) if args.slurm_folder else out / grid.SLURM_FOLDER
+    submission = grid.submit_cells(cells, out, parameters={k: v for k, v in parameters.items() if v is not None},
+                                   threads=None if threads is None else cpus, folder=folder,
+                                   executor_factory=_executor_factory)
+    if submission.skipped:
+        n = len(submission.skipped)
+        print(f"grid: {n} cell{'s' if n > 1 else ''} had finished before: not submitted again"
+              if submission.jobs else f"grid: all {n} cells had finished before: nothing to submit", file=sys.stderr)
+    if not submission.jobs:
+        print(table.write_tables(out), end="")
+        return 0
+    for array_id, n in submission.arrays():
+        print(f"grid: submitted job {array_id}: {n} task{'s' if n > 1 else ''} (one per cell), "
+              f"logs in {submission.folder}")
+    print(f"grid: when the jobs have finished, gather the table with: "
+          f"{grid.shell_line(['memomentum', 'table', str(out)])}")
+    return 0
+
+
+def _executor_factory(folder: Path):  # replaced by the tests (submitit's local executor)
+    from .grid import default_executor
+    return default_executor(folder)
 
 
 def _cmd_table(args) -> int:
@@ -262,7 +349,7 @@ def _print_summary(summary: dict, run_dir) -> None:
                      + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)")
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
-        report = ", report.html" if (Path(run_dir) / "report.html").exists() else ""
+        report = f", {files.REPORT}" if (Path(run_dir) / files.REPORT).exists() else ""
         lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt{report})")
     print("\n".join(lines))
 
@@ -308,7 +395,7 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
 
 
 def _cmd_noise(args) -> int:
-    from .api import read_labels_matrix
+    from .data.noise import read_labels_matrix
     from .data.noise import make_noisy_labels_for_cli, read_labels, write_labels
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:

@@ -10,10 +10,16 @@ cell (each writes its checkpoint) and starts no new one; a cell that fails is re
 its one-line reason while the others go on. At the end :func:`memomentum.table.write_tables`
 gathers the finished cells. ``--print-commands`` gives one command per cell instead, for a
 scheduler (a Slurm job array, GNU parallel).
+
+``--launcher slurm`` submits the cells that have not finished as one Slurm job array through
+submitit (:func:`submit_cells`): each array task runs its cell's ``memomentum run`` command as a
+subprocess (:class:`CellTask`), into the same run directory as a local cell, and
+``memomentum table GRID_DIR`` gathers them once the jobs are done.
 """
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import signal
 import subprocess
@@ -21,11 +27,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .runner import outputs
+from .runner import files
 
 LOGS = ".logs"  # the cells' output, beside (not inside) their run directories
+SLURM_FOLDER = ".slurm"  # submitit's folder (job scripts, pickles, logs) by default, beside them too
 
 
 @dataclass(frozen=True)
@@ -58,16 +65,18 @@ def _name_part(value: str | None) -> str:
 
 def state(run_dir: Path) -> str:
     """``done`` (a summary), ``unfinished`` (a checkpoint to resume) or ``new``."""
-    if (run_dir / outputs.SUMMARY).is_file():
+    if (run_dir / files.SUMMARY).is_file():
         return "done"
-    return "unfinished" if (run_dir / outputs.CHECKPOINT).is_file() else "new"
+    return "unfinished" if (run_dir / files.CHECKPOINT).is_file() else "new"
 
 
-def command(cell: Cell, run_dir: Path, *, threads: int | None = None, quiet: bool = False) -> list[str]:
-    """The ``memomentum run`` command line of a cell: the whole run, or its resumption."""
+def command(cell: Cell, run_dir: Path, *, threads: int | None = None, quiet: bool = False,
+            cwd: Path | str | None = None) -> list[str]:
+    """The ``memomentum run`` command line of a cell: the whole run, or its resumption (a
+    relative ``run_dir`` is looked at from ``cwd``, the folder the command will run in)."""
     head = ["memomentum", "run"]
     extra = (["--threads", str(threads)] if threads is not None else []) + (["--quiet"] if quiet else [])
-    if state(run_dir) == "unfinished":
+    if state(Path(cwd or ".", run_dir)) == "unfinished":
         return [*head, "--resume", str(run_dir), *extra]
     return [*head, *cell.argv(), "--out", str(run_dir), *extra]
 
@@ -162,3 +171,128 @@ def _duration(seconds: float) -> str:
     minutes, s = divmod(int(seconds), 60)
     hours, m = divmod(minutes, 60)
     return f"{hours} h {m:02d} min" if hours else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+# -- Slurm -------------------------------------------------------------------------------
+
+SUBMITIT_MISSING = '--launcher slurm submits through submitit: pip install "memomentum[slurm]"'
+
+
+def import_submitit():
+    """The submitit module, or an :class:`InputError` telling how to install it."""
+    from .errors import InputError
+    try:
+        import submitit
+    except ImportError:
+        raise InputError(SUBMITIT_MISSING) from None
+    return submitit
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """One array task: the cell's ``memomentum run`` command, run as a subprocess in ``cwd``
+    (the folder the grid was submitted from, so that a relative ``--out`` names the same
+    directory). The command is chosen when the task starts, as the local launcher chooses it:
+    nothing for a finished cell, ``--resume`` for one with a checkpoint (a task requeued after
+    preemption goes on from where it stopped), else the whole run. Picklable (submitit sends it
+    to the node as a file)."""
+
+    cell: Cell
+    run_dir: str
+    threads: int | None
+    cwd: str
+
+    def __call__(self) -> str:
+        run_dir = Path(self.cwd, self.run_dir)
+        if state(run_dir) == "done":
+            print(f"grid: cell {self.cell.name} had finished before: not trained again", flush=True)
+            return self.run_dir
+        argv = command(self.cell, Path(self.run_dir), threads=self.threads, quiet=True, cwd=self.cwd)
+        print(shell_line(argv), flush=True)
+        # SIGUSR2 is submitit's warning before the time limit (Slurm sends it to every process
+        # of the task): ignored by the run, whose default action would be to die at once
+        proc = subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], cwd=self.cwd,
+                                preexec_fn=_ignore_usr2)
+        try:
+            code = proc.wait()
+        except BaseException:  # submitit's handler ends the task (time limit near, preemption)
+            _pause(proc)
+            raise
+        if code != 0:
+            raise RuntimeError(f"cell {self.cell.name}: memomentum run exited with status {code} "
+                               f"(its output is above)")
+        return self.run_dir
+
+
+def run_task(task: CellTask) -> str:
+    """What each array task calls (submitit's ``map_array`` passes it one :class:`CellTask`)."""
+    return task()
+
+
+def _ignore_usr2() -> None:
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def _pause(proc: subprocess.Popen, wait_s: float = 60.0) -> None:
+    """Ask the run to pause (it finishes its step and writes its checkpoint). SIGINT, not
+    SIGTERM: Slurm may have sent the run a SIGTERM already, and a second one stops it at once."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@dataclass
+class Submission:
+    skipped: list[str] = field(default_factory=list)  # finished before this call: not submitted
+    jobs: list[Any] = field(default_factory=list)  # submitit jobs, one per submitted cell, in order
+    cells: list[str] = field(default_factory=list)  # the submitted cells, in the jobs' order
+    folder: Path | None = None  # submitit's folder (logs)
+
+    def arrays(self) -> list[tuple[str, int]]:
+        """``(array job id, number of tasks)`` per job array, in submission order (a Slurm
+        array's tasks have ids ``ARRAY_TASK``; an executor without arrays gives one job each)."""
+        counts: dict[str, int] = {}
+        for job in self.jobs:
+            array_id = str(job.job_id).split("_")[0]
+            counts[array_id] = counts.get(array_id, 0) + 1
+        return list(counts.items())
+
+
+NO_SLURM = ("--launcher slurm found no Slurm here (no srun on PATH): submit from a machine of the cluster, or "
+            "print the cells' commands with --print-commands")
+
+
+def default_executor(folder: Path):
+    """submitit's executor for the cluster it finds, refused unless that is Slurm (elsewhere
+    submitit would run the cells as processes of this machine, which end with this command)."""
+    from .errors import InputError
+    submitit = import_submitit()
+    if submitit.AutoExecutor.which() != "slurm":
+        raise InputError(NO_SLURM)
+    return submitit.AutoExecutor(folder=folder)
+
+
+def submit_cells(cells: list[Cell], grid_dir: Path, *, parameters: dict[str, Any], threads: int | None,
+                 folder: Path, executor_factory: Callable[[Path], Any] = default_executor,
+                 cwd: Path | None = None) -> Submission:
+    """Submit the cells that have not finished as one job array: ``executor_factory(folder)``
+    gives a submitit executor (an ``AutoExecutor``'s by default), ``parameters`` go to its
+    ``update_parameters`` (``slurm_array_parallelism`` defaults to every task at once).
+    Returns at once, the jobs queued; nothing is submitted when every cell had finished."""
+    submission = Submission(folder=folder)
+    pending = []
+    for cell in cells:
+        (submission.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
+    if not pending:
+        return submission
+    cwd = str(cwd or os.getcwd())
+    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, cwd) for cell in pending]
+    executor = executor_factory(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    executor.update_parameters(**{"slurm_array_parallelism": len(tasks), **parameters})
+    submission.jobs = executor.map_array(run_task, tasks)  # one job array
+    submission.cells = [cell.name for cell in pending]
+    return submission
