@@ -113,3 +113,90 @@ def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tm
 def test_table_of_a_folder_without_runs_says_so(tmp_path, capsys):
     assert main(["table", str(tmp_path)]) == 2
     assert "holds no run directories" in capsys.readouterr().err
+
+
+# -- table.html (run directories written by hand: config.json + summary.json, no training) ----
+def _fake_run(directory: Path, *, method: str, seed: int, accuracy: float | None, **setting) -> Path:
+    """A run directory as `memomentum table` reads it; accuracy None: unfinished (no summary.json)."""
+    directory.mkdir(parents=True)
+    config = {"dataset": "digits", "noise_type": "instance", "noise_rate": 0.2, "epochs": 2, **setting,
+              "method": method, "seed": seed}
+    (directory / "config.json").write_text(json.dumps(config))
+    if accuracy is not None:
+        summary = {"test_accuracy": accuracy, "epochs_run": 6, "wall_time_s": 1.25, "threads": 1,
+                   "final_confident": {"label_precision": 97.5 if method == "memomentum" else 95.0,
+                                       "label_recall": 80.0}}
+        (directory / "summary.json").write_text(json.dumps(summary))
+    return directory
+
+
+@pytest.fixture
+def hand_grid(tmp_path) -> Path:
+    """Two settings (one with '<' in a value) x Me-Momentum and CE x seeds 1, 2, and an unfinished run."""
+    out = tmp_path / "grid"
+    accs = {("instance", "memomentum"): (90.0, 92.0), ("instance", "ce"): (85.0, 88.0),
+            ("<b>sym", "memomentum"): (70.0, 71.0), ("<b>sym", "ce"): (60.0, 66.0)}
+    for (noise, method), values in accs.items():
+        for seed, acc in zip((1, 2), values):
+            _fake_run(out / f"{noise}-{method}-{seed}".replace("<b>", "x"), method=method, seed=seed, accuracy=acc,
+                      noise_type=noise)
+    _fake_run(out / "instance-memomentum-<3>", method="memomentum", seed=3, accuracy=None)
+    return out
+
+
+def test_table_html_shows_every_setting_and_mean_std_as_the_markdown_does(hand_grid):
+    from memomentum.table import write_tables
+    markdown = write_tables(hand_grid)
+    page = (hand_grid / "table.html").read_text(encoding="utf-8")
+    expected = ["91.00 ± 1.41 (n=2)", "86.50 ± 2.12 (n=2)",  # test accuracy
+                "70.50 ± 0.71 (n=2)", "63.00 ± 4.24 (n=2)",
+                "4.50 ± 0.71 (n=2)", "7.50 ± 3.54 (n=2)",  # Me-Momentum - CE, paired by seed
+                "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)", "95.00 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)"]
+    for text in expected:
+        assert text in markdown and text in page, text
+    assert "grid" in page.split("<h1>")[1].split("</h1>")[0]  # the title names the grid directory
+    assert "<td class=\"t\">instance</td>" in page and "&lt;b&gt;sym" in page
+    assert "<b>sym" not in page and "<3>" not in page  # what comes from run directories is escaped
+    assert "Me-Momentum" in page and "CE" in page and "Me-Momentum − CE" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
+    from memomentum.report import CSS
+    assert CSS in page
+
+
+def test_table_html_lists_the_unfinished_run_and_never_averages_it(hand_grid):
+    from memomentum.table import write_tables
+    write_tables(hand_grid)
+    page = (hand_grid / "table.html").read_text(encoding="utf-8")
+    table, unfinished = page.split('<section id="unfinished">')
+    assert "instance-memomentum-&lt;3&gt;" in unfinished and "not finished (no summary.json)" in unfinished
+    assert "instance-memomentum-&lt;3&gt;" not in table and "(n=3)" not in page
+
+
+def test_table_html_embeds_the_accuracy_chart_as_png(hand_grid):
+    import base64
+    pytest.importorskip("matplotlib")
+    from memomentum.table import write_tables
+    write_tables(hand_grid)
+    page = (hand_grid / "table.html").read_text(encoding="utf-8")
+    chart = page.split('<section id="chart">')[1]
+    assert "data:image/png;base64," in chart and "needs matplotlib" not in page
+    png = base64.b64decode(chart.split("data:image/png;base64,")[1].split('"')[0])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+
+def test_without_matplotlib_the_table_page_says_the_chart_needs_it(hand_grid, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    from memomentum.table import write_tables
+    markdown = write_tables(hand_grid)
+    page = (hand_grid / "table.html").read_text(encoding="utf-8")
+    assert "data:image/png" not in page and "91.00 ± 1.41 (n=2)" in page
+    assert [line for line in page.splitlines() if "needs matplotlib" in line] and "memomentum[plots]" in page
+    assert all((hand_grid / name).is_file() for name in ("table.md", "table.csv", "table.json"))
+    assert "91.00 ± 1.41 (n=2)" in markdown
+
+
+def test_the_table_module_does_not_import_torch():
+    code = "import sys, memomentum.table; print('torch' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
