@@ -8,7 +8,9 @@ when torch is loaded):
   default waiting (``GOMP_SPINCOUNT=300000``, the value libgomp uses when neither variable is
   set);
 * ``new``: memomentum's default (:mod:`memomentum.training.threads`): the same thread count, and the
-  wait policy that importing memomentum sets;
+  wait policy that importing memomentum would set under each condition: the quiet spin in
+  ``quiet``, the busy spin beside competitors (each is a task that wants a CPU when a run
+  starts). Two processes, one per spin; each condition times the one the rule picks;
 * ``threads1``: ``--threads 1`` (with the new wait policy);
 * ``passive``: every core and ``OMP_WAIT_POLICY=PASSIVE`` (a candidate, for comparison);
 * ``spinN``: every core and ``GOMP_SPINCOUNT=N`` (candidates for the new default).
@@ -69,12 +71,12 @@ def policy_env_and_threads(name: str) -> tuple[dict, int | None]:
     """The OpenMP variables and the ``--threads`` value of a policy."""
     if name.startswith("spin") and name[4:].isdigit():
         return {"GOMP_SPINCOUNT": name[4:]}, None
-    new_env: dict = {}
-    threads.set_wait_policy(environ=new_env, modules={})  # what importing memomentum sets
+    quiet_env, busy_env = ({"GOMP_SPINCOUNT": str(threads.spin_count_for(others))} for others in (0, 1))
     return {
         "old": (LIBGOMP_DEFAULT_WAIT, None),
-        "new": (new_env, None),
-        "threads1": (new_env, 1),
+        "new@quiet": (quiet_env, None),
+        "new@busy": (busy_env, None),
+        "threads1": (busy_env, 1),
         "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
     }[name]
 
@@ -196,8 +198,20 @@ def case_arrays(case: dict):
 
 
 # -- the measurement ---------------------------------------------------------------------------
+def side_names(policy: str) -> list[str]:
+    return ["new@quiet", "new@busy"] if policy == "new" else [policy]
+
+
+def timed_side(policy: str, count: int) -> str:
+    """The process that times ``policy`` beside ``count`` competitors: for ``new``, the one
+    whose spin the rule picks (memomentum.training.threads.spin_count_for)."""
+    if policy != "new":
+        return policy
+    return "new@busy" if threads.spin_count_for(count) == threads.BUSY_SPIN_COUNT else "new@quiet"
+
+
 def measure(case: dict, args) -> dict:
-    sides = {name: Side(name, case, args.batch_size) for name in args.policies}
+    sides = {name: Side(name, case, args.batch_size) for policy in args.policies for name in side_names(policy)}
     times: dict = {}
     try:
         for c_index, condition in enumerate(args.conditions):
@@ -206,7 +220,8 @@ def measure(case: dict, args) -> dict:
             try:
                 time.sleep(args.settle)
                 for _ in range(args.repeats):
-                    for name, side in sides.items():
+                    for name in args.policies:
+                        side = sides[timed_side(name, count)]
                         for what in ("train", "predict"):
                             times.setdefault(condition, {}).setdefault(name, {}).setdefault(what, []).append(
                                 side.time(what))
@@ -218,7 +233,11 @@ def measure(case: dict, args) -> dict:
     finally:
         for side in sides.values():
             side.close()
-    return {"times": times, "sides": {name: side.info for name, side in sides.items()}}
+    info = {name: side.info for name, side in sides.items()}
+    if "new" in args.policies:
+        info["new"] = {"threads": info["new@quiet"]["threads"], "quiet": info.pop("new@quiet"),
+                       "busy": info.pop("new@busy")}
+    return {"times": times, "sides": info}
 
 
 def report(case: dict, measured: dict) -> dict:

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kw in GRID_OPTIONS.items():
         g.add_argument(flag, default=None, **_grid_kwargs(flag, kw))
     g.add_argument("--out", default="runs/grid", metavar="GRID_DIR",
-                   help="the grid's folder: one run directory per cell, and table.md/csv/json (default runs/grid)")
+                   help="the grid's folder: one run directory per cell, and table.md/csv/json/html (default runs/grid)")
     g.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="cells run at once on this machine, the CPU cores shared out between them (default 1)")
     g.add_argument("--print-commands", action="store_true",
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         slurm.add_argument(flag, default=None, **kw)
 
     t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
-                                     "and method (writes table.md, table.csv, table.json)")
+                                     "and method (writes table.md, table.csv, table.json, table.html)")
     t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
     parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t}  # main() blames unknown options on their command
     return parser

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import require_fashion_mnist
-from memomentum.training.threads import SPIN_COUNT
+from memomentum.training.threads import BUSY_SPIN_COUNT, QUIET_SPIN_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,9 @@ def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
                     "--fashion-dir", str(fashion))
     case = out["case"]
     assert case["policies"]["old"]["wait"]["GOMP_SPINCOUNT"] == "300000"
-    assert case["policies"]["new"]["wait"]["GOMP_SPINCOUNT"] == str(SPIN_COUNT)
+    new = case["policies"]["new"]  # the rule's spin for each condition, one process each
+    assert new["quiet"]["wait"]["GOMP_SPINCOUNT"] == str(QUIET_SPIN_COUNT)
+    assert new["busy"]["wait"]["GOMP_SPINCOUNT"] == str(BUSY_SPIN_COUNT)
     assert case["policies"]["threads1"]["threads"] == 1
     assert case["policies"]["new"]["threads"] == case["policies"]["old"]["threads"] >= 1
     quiet, busy = case["conditions"]["quiet"], case["conditions"]["busy:1"]

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,39 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- the wait policy ---------------------------------------------------------------------------
-def test_wait_policy_is_set_when_nobody_chose_one_and_torch_is_not_loaded():
+@pytest.mark.parametrize("others, spins, where", [(0, threads.QUIET_SPIN_COUNT, "quiet"),
+                                                  (None, threads.QUIET_SPIN_COUNT, "quiet"),
+                                                  (1, threads.BUSY_SPIN_COUNT, "busy"),
+                                                  (3.5, threads.BUSY_SPIN_COUNT, "busy")])
+def test_wait_policy_is_set_when_nobody_chose_one_and_torch_is_not_loaded(others, spins, where):
     env = {"PATH": "/bin"}
-    policy = threads.set_wait_policy(environ=env, modules={})
-    assert env["GOMP_SPINCOUNT"] == str(threads.SPIN_COUNT)
-    assert policy.decided_by == "memomentum" and policy.setting == f"GOMP_SPINCOUNT={threads.SPIN_COUNT}"
+    policy = threads.set_wait_policy(environ=env, modules={}, others=others)
+    assert env["GOMP_SPINCOUNT"] == str(spins)
+    assert policy.decided_by == f"memomentum: {where} machine at start" and policy.setting == f"GOMP_SPINCOUNT={spins}"
+    assert threads.QUIET_SPIN_COUNT > threads.BUSY_SPIN_COUNT
+
+
+def test_others_running_reads_the_runnable_tasks_less_this_process(tmp_path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.52 0.61 0.70 3/412 12345\n")
+    assert threads.others_running(str(loadavg), interval_s=0) == 2
+    loadavg.write_text("0.00 0.01 0.05 1/97 12345\n")
+    assert threads.others_running(str(loadavg), interval_s=0) == 0
+    assert threads.others_running(str(tmp_path / "missing"), interval_s=0) is None
+    loadavg.write_text("garbage\n")
+    assert threads.others_running(str(loadavg), interval_s=0) is None
+
+
+def test_a_busy_loop_makes_the_machine_busy():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        if threads.others_running() is None:
+            pytest.skip("/proc/loadavg cannot be read here")
+        assert threads.others_running() >= 1
+    finally:
+        busy.kill()
+        busy.wait()
 
 
 @pytest.mark.parametrize("chosen", [{"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "300000"},
@@ -57,7 +86,10 @@ def test_importing_memomentum_first_sets_the_variable_before_libgomp_reads_it():
     code = ("import os, sys; import memomentum; assert 'torch' not in sys.modules; import torch; "
             "from memomentum import threads; print(os.environ.get('GOMP_SPINCOUNT'), "
             "threads.WAIT_POLICY_AT_IMPORT.decided_by)")
-    assert _python(code, {}) == f"{threads.SPIN_COUNT} memomentum"
+    spins, decided_by = _python(code, {}).split(" ", 1)
+    where = "busy" if spins == str(threads.BUSY_SPIN_COUNT) else "quiet"
+    assert spins in (str(threads.QUIET_SPIN_COUNT), str(threads.BUSY_SPIN_COUNT))
+    assert decided_by == f"memomentum: {where} machine at start"
     code = "import torch, os, memomentum; from memomentum import threads; print(threads.WAIT_POLICY_AT_IMPORT.setting)"
     assert _python(code, {}) == "libgomp default"
 
@@ -119,7 +151,8 @@ def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and
     default = _run(tmp_path, "default", [], {}, busy=True)
     summary = json.loads((default / "summary.json").read_text())
     assert summary["threads"] == n and summary["threads_reason"] == "all available cores"
-    assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.SPIN_COUNT} (memomentum)"
+    # beside the busy competitor this test runs, the busy spin
+    assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT} (memomentum: busy machine at start)"
     explicit = _run(tmp_path, "explicit", ["--threads", str(n)], {"GOMP_SPINCOUNT": "300000"})
     passive = _run(tmp_path, "passive", ["--threads", str(n)], {"OMP_WAIT_POLICY": "PASSIVE"})
     assert json.loads((passive / "summary.json").read_text())["openmp_wait"] == "OMP_WAIT_POLICY=PASSIVE (environment)"

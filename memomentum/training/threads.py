@@ -8,21 +8,21 @@ Two separate decisions, because only one of them changes results:
   machine: ``--threads`` when given, else one thread for the small MLP (its operations are
   too small to split) and every core the process may use for everything else. It is never
   chosen from the machine's load, so a run's outputs do not depend on what else was running.
-* **How idle threads wait** changes only the speed. PyTorch's Linux wheels use GNU OpenMP
-  (libgomp), whose threads spin for about 300,000 iterations (a few milliseconds) at every
-  barrier and between parallel regions before they sleep. On a quiet machine that saves a
-  wake-up; on a shared one, a spinning thread burns the time slice its partner needs to
-  reach the barrier, and LeNet's operations (a few hundred microseconds each) hit a barrier
-  thousands of times per second: a 2-core LeNet epoch became 3.2 times slower beside one
-  busy loop and 17 times slower beside two other PyTorch processes. Sleeping at once
-  (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up per region on a quiet machine
-  (+8.5 % per epoch). A short spin, ``GOMP_SPINCOUNT=1000`` (about 10 microseconds), covers
-  most gaps between consecutive operations of one training step (it costs about 5 to 7 % on
-  a quiet machine, 2 to 12 % across runs) yet gives the core up almost at once when the
-  partner thread is descheduled (2.0x instead of 3.3x beside two busy loops, 4.0x instead of
-  17x beside two PyTorch processes). Longer spins (3,000, 10,000) lost 11 to 25 % beside
-  every competitor for no reliable quiet gain. Measured by ``benchmarks/contention.py``
-  (figures in the README).
+* **How idle threads wait** changes only the speed, so it may follow what the machine is
+  doing. PyTorch's Linux wheels use GNU OpenMP (libgomp), whose threads spin for about
+  300,000 iterations (a few milliseconds) at every barrier before they sleep. On a quiet
+  machine that saves a wake-up; on a shared one, a spinning thread burns the time slice its
+  partner needs to reach the barrier, and LeNet's operations (a few hundred microseconds
+  each) hit a barrier thousands of times per second: an epoch became 24 times slower beside
+  one busy loop and 40 times slower beside two other PyTorch processes. A short spin
+  (:data:`BUSY_SPIN_COUNT`, about 10 microseconds) gives the core up almost at once, but on
+  a quiet machine it costs a wake-up per region (+5 to +35 % per epoch, depending on the
+  CPU). So the spin is chosen when memomentum is imported, from how many other tasks want a
+  CPU at that moment (:func:`others_running`): none, :data:`QUIET_SPIN_COUNT` (about 100
+  microseconds: within 5 % of libgomp's default on a quiet machine, and near the short
+  spin's speed beside other PyTorch processes); some, :data:`BUSY_SPIN_COUNT`. A run that
+  starts quiet keeps its spin when others start later. Measured by
+  ``benchmarks/contention.py`` (figures in the README, "Shared machines").
 
 libgomp reads its settings once, when it is loaded, that is when ``torch`` is first imported.
 So :func:`set_wait_policy` runs when :mod:`memomentum` is imported: if ``torch`` is not
@@ -40,11 +40,10 @@ import sys
 from dataclasses import dataclass
 
 # libgomp spin iterations before an idle thread sleeps (libgomp counts roughly 100 per
-# microsecond). Chosen by benchmarks/contention.py among 300, 1,000, 3,000, 10,000 spins,
-# PASSIVE and libgomp's 300,000: beside competitors within about 10 % of the fastest (300
-# spins, PASSIVE), which cost more on a quiet machine (+24 % and +8 to +19 % in the same
-# runs); longer spins lose 11 to 25 % beside every competitor. Quiet cost: about 5 %.
-SPIN_COUNT = 1000
+# microsecond), chosen by benchmarks/contention.py: on a quiet machine, and when other tasks
+# already want the CPUs.
+QUIET_SPIN_COUNT = 10_000
+BUSY_SPIN_COUNT = 1_000
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
@@ -59,12 +58,41 @@ class WaitPolicy:
         return f"{self.setting} ({self.decided_by})"
 
 
-def set_wait_policy(environ=None, modules=None) -> WaitPolicy:
-    """Set ``GOMP_SPINCOUNT`` to :data:`SPIN_COUNT` unless the user chose a wait policy or
+def others_running(loadavg: str = "/proc/loadavg", samples: int = 5, interval_s: float = 0.001) -> float | None:
+    """How many other tasks want a CPU now: the median, over a few readings a millisecond
+    apart, of the kernel's count of runnable tasks (``/proc/loadavg``'s fourth field), less
+    this process. Not the load average: that lags a minute behind, and would still call a
+    machine busy right after the previous run of a queue ended. None where it cannot be read."""
+    import statistics
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            with open(loadavg) as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(0.0, statistics.median(counts) - 1)
+
+
+def spin_count_for(others: float | None) -> int:
+    """:data:`QUIET_SPIN_COUNT` when no other task wants a CPU (or nobody can tell), else
+    :data:`BUSY_SPIN_COUNT`."""
+    return BUSY_SPIN_COUNT if others is not None and others >= 1 else QUIET_SPIN_COUNT
+
+
+_MEASURE = object()  # set_wait_policy's default: measure the machine now
+
+
+def set_wait_policy(environ=None, modules=None, others=_MEASURE) -> WaitPolicy:
+    """Set ``GOMP_SPINCOUNT`` by :func:`spin_count_for` unless the user chose a wait policy or
     ``torch`` (and with it the OpenMP runtime) is already loaded. Returns what is in force.
 
-    ``environ`` and ``modules`` default to ``os.environ`` and ``sys.modules`` (tests pass
-    their own).
+    ``environ`` and ``modules`` default to ``os.environ`` and ``sys.modules``; ``others``
+    (the count of other runnable tasks) to :func:`others_running` (tests pass their own).
     """
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
@@ -73,8 +101,11 @@ def set_wait_policy(environ=None, modules=None) -> WaitPolicy:
         return WaitPolicy(" ".join(chosen), "environment")
     if "torch" in modules:
         return WaitPolicy("libgomp default", "torch was imported before memomentum")
-    environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
-    return WaitPolicy(f"GOMP_SPINCOUNT={SPIN_COUNT}", "memomentum")
+    others = others_running() if others is _MEASURE else others
+    spins = spin_count_for(others)
+    environ["GOMP_SPINCOUNT"] = str(spins)
+    where = "busy" if spins == BUSY_SPIN_COUNT else "quiet"
+    return WaitPolicy(f"GOMP_SPINCOUNT={spins}", f"memomentum: {where} machine at start")
 
 
 # What set_wait_policy found and did when this module was first imported, which
