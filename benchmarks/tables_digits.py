@@ -113,9 +113,9 @@ def main(argv=None) -> dict:
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=args.threads):
         plain, plain_s = timed_fit(hgb(), x, given)
-    mm_hgb, mm_hgb_s = timed_fit(MeMomentumClassifier(hgb(), seed=args.seed, threads=args.threads, **schedule),
+    mm_hgb, mm_hgb_s = timed_fit(MeMomentumClassifier(hgb(), random_state=args.seed, threads=args.threads, **schedule),
                                  x, given)
-    net = dict(seed=args.seed, threads=args.threads, device="cpu", epochs=args.epochs, **schedule)
+    net = dict(random_state=args.seed, threads=args.threads, device="cpu", epochs=args.epochs, **schedule)
     mm_mlp, mm_mlp_s = timed_fit(MeMomentumClassifier(**net), x, given)
     ce_mlp, ce_mlp_s = timed_fit(MeMomentumClassifier(method="ce", **net), x, given)
     result = {

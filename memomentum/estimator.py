@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -34,6 +35,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
                       'pip install "memomentum[sklearn]"') from None
 
 __all__ = ["MeMomentumClassifier"]
+
+DEFAULT_SEED = 1  # the seed when random_state is None: runs stay reproducible, as RunConfig's default
+_NOT_GIVEN = "deprecated"  # the default of the deprecated ``seed``, as scikit-learn marks a deprecated parameter
+
 
 def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
     """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
@@ -74,16 +79,28 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
               Because such a model, unlike an early-stopped network, predicts nearly every
               label it was fitted on, its predictions on training rows are cross-fitted
               (``cv`` folds; see :func:`_fit_rounds`), for the confident sets and for
-              ``verdict_``. A clone whose ``random_state`` is None gets ``seed``.
+              ``verdict_``. A clone whose ``random_state`` is None gets the run's seed.
               Probabilities come from its ``predict_proba`` (or one-hot from ``predict``
               when it has none).
         method: ``"memomentum"`` or ``"ce"`` (the baseline: the first phase only, i.e. the
             model trained on the noisy labels with early stopping).
         epochs, max_outer_loop, max_inner_loop, lr, batch_size, weight_decay, val_fraction,
-        seed, device, threads: as in :class:`memomentum.RunConfig`; for a scikit-learn
+        device, threads: as in :class:`memomentum.RunConfig`; for a scikit-learn
             model ``threads`` caps its OpenMP and BLAS threads (``None`` takes the
             default for the data; ``batch_size`` defaults to about a twentieth of the
             training rows, between 8 and 128, and is never more than the training rows).
+        random_state: the run's seed (:class:`memomentum.RunConfig`'s ``seed``): a whole
+            number in 0..4294967295, or ``None`` for the fixed default seed 1 (never a
+            random one: the same call gives the same numbers). A numpy ``RandomState`` is
+            not accepted, since the run is seeded by a number.
+        n_jobs: scikit-learn's name for ``threads``: ``None`` (default) leaves ``threads``
+            in charge, a positive number is the thread count, ``-1`` every available core
+            and ``-2`` all but one (as joblib counts). Giving both with different counts is an
+            error. The thread count sets the order of float sums, so a network's numbers
+            follow it (``-1`` gives a machine's own numbers).
+        seed: deprecated alias of ``random_state`` (it warns with a ``FutureWarning`` in
+            :meth:`fit` and will be removed in the next release); giving both with
+            different values is an error.
         progress: show a progress bar (networks only).
         cv: scikit-learn models only: the folds of the cross-fitted predictions on the
             training rows (at least 2; at most one per training row).
@@ -108,8 +125,8 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model=None, *, method: str = "memomentum", epochs: int | None = None,
                  max_outer_loop: int | None = None, max_inner_loop: int | None = None, lr: float | None = None,
                  batch_size: int | None = None, weight_decay: float = 1e-4, val_fraction: float = 0.1,
-                 seed: int = 1, device: str = "auto", threads: int | None = None, progress: bool = False,
-                 cv: int = 5):
+                 random_state: int | None = None, device: str = "auto", threads: int | None = None,
+                 n_jobs: int | None = None, progress: bool = False, cv: int = 5, seed=_NOT_GIVEN):
         self.model = model
         self.method = method
         self.epochs = epochs
@@ -119,11 +136,13 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.val_fraction = val_fraction
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.threads = threads
+        self.n_jobs = n_jobs
         self.progress = progress
         self.cv = cv
+        self.seed = seed  # deprecated: stored unchanged, resolved (and warned about) in fit
 
     # -- scikit-learn's contract ---------------------------------------------------------
     def __sklearn_tags__(self):
@@ -160,7 +179,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         config = self._config(n_rows=X.shape[0])
         started = time.perf_counter()
         if _is_sklearn_model(self.model):
-            with _thread_limit(self.threads):
+            with _thread_limit(config.threads):
                 self.estimator_, self.summary_, proba = _fit_rounds(self.model, X, y_index, config, cv=self.cv)
         else:
             self.estimator_, self._norm, self.summary_, proba = _fit_network(self.model, X, y_index, config)
@@ -184,11 +203,11 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
                              f"(n_features, n_classes) -> torch.nn.Module, got {self.model!r}")
         if _is_sklearn_model(self.model) and not hasattr(self.model, "predict"):
             raise InputError(f"model {type(self.model).__name__} has no predict method; it must be a classifier")
-        cfg = RunConfig(dataset="arrays", noise_type="none", noise_rate=0.0, seed=self.seed, method=self.method,
+        cfg = RunConfig(dataset="arrays", noise_type="none", noise_rate=0.0, seed=self._seed(), method=self.method,
                         model=name, epochs=self.epochs, max_outer_loop=self.max_outer_loop,
                         max_inner_loop=self.max_inner_loop, lr=self.lr, batch_size=self.batch_size,
                         weight_decay=self.weight_decay, val_fraction=self.val_fraction, device=self.device,
-                        threads=self.threads, progress=bool(self.progress))
+                        threads=_resolve_threads(self.threads, self.n_jobs), progress=bool(self.progress))
         cfg.validate()
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise InputError(f"cv must be a whole number of folds of at least 2, got {self.cv!r}")
@@ -202,12 +221,26 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         cfg = dataclasses.replace(cfg, batch_size=min(batch, n_train))
         return cfg
 
+    def _seed(self) -> int:
+        """The run's seed from ``random_state`` and the deprecated ``seed`` (warned about here,
+        in fit, as scikit-learn deprecates a parameter)."""
+        random_state = _check_seed("random_state", self.random_state)
+        if isinstance(self.seed, str) and self.seed == _NOT_GIVEN:
+            return DEFAULT_SEED if random_state is None else random_state
+        warnings.warn("seed is deprecated and will be removed in the next release; use random_state",
+                      FutureWarning, stacklevel=4)  # at the caller of fit
+        seed = _check_seed("seed", self.seed)
+        if seed is not None and random_state is not None and seed != random_state:
+            raise InputError(f"seed={seed} and random_state={random_state} disagree; give random_state only "
+                             f"(seed is its deprecated name)")
+        return next((s for s in (random_state, seed) if s is not None), DEFAULT_SEED)
+
     # -- prediction ---------------------------------------------------------------------
     def _proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (N, K) for validated model inputs."""
         if isinstance(self.estimator_, nn.Module):
             return _network_proba(self.estimator_, X, self._norm)
-        with _thread_limit(self.threads):
+        with _thread_limit(_resolve_threads(self.threads, self.n_jobs)):
             return _sklearn_proba(self.estimator_, X, self.classes_.size)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -233,6 +266,33 @@ def _is_sklearn_model(model) -> bool:
 
 def _is_factory(model) -> bool:
     return callable(model) and not isinstance(model, (str, nn.Module)) and not hasattr(model, "fit")
+
+
+def _check_seed(name: str, value) -> int | None:
+    """``value`` as a seed (None stays None), or a one-sentence error naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
+        raise InputError(f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
+                         f"Generator is not accepted: the run is seeded by a number), got {value!r}")
+    return int(value)
+
+
+def _resolve_threads(threads, n_jobs):
+    """The thread count from ``threads`` and its scikit-learn name ``n_jobs`` (None: ``threads``
+    decides; -1: every available core, -2: all but one, as joblib counts)."""
+    if n_jobs is None:
+        return threads
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise InputError(f"n_jobs must be None, a whole number of threads of at least 1, or -1 for every "
+                         f"available core, got {n_jobs!r}")
+    from .training.threads import available_cores
+
+    count = int(n_jobs) if n_jobs > 0 else max(1, available_cores() + 1 + int(n_jobs))
+    if threads is not None and not (isinstance(threads, numbers.Integral) and threads == count):
+        raise InputError(f"threads={threads!r} and n_jobs={n_jobs!r} ({count} threads) disagree; give one of "
+                         f"them (n_jobs is threads' scikit-learn name)")
+    return count
 
 
 def _thread_limit(threads: int | None):

@@ -2,12 +2,14 @@
 scikit-learn's tools, its three kinds of model, and the per-example verdict."""
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
 
+from sklearn.base import clone  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
@@ -46,7 +48,8 @@ QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, device="cpu")
 # SCIPY_ARRAY_API is set (this estimator does not claim array-API support).
 @parametrize_with_checks([
     MeMomentumClassifier(tiny_network, batch_size=16, lr=0.1, **QUICK),
-    MeMomentumClassifier(DecisionTreeClassifier(max_depth=4), max_outer_loop=1, max_inner_loop=3, cv=2),
+    MeMomentumClassifier(DecisionTreeClassifier(max_depth=4), max_outer_loop=1, max_inner_loop=3, cv=2,
+                         random_state=0, n_jobs=1),
 ])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
@@ -55,7 +58,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
 def test_fit_predict_and_verdict_flag_mislabelled_examples():
     x, clean, noisy = noisy_blobs()
     names = np.array(["cat", "dog", "eel"])
-    clf = MeMomentumClassifier(epochs=8, max_outer_loop=1, max_inner_loop=3, seed=3, device="cpu")
+    clf = MeMomentumClassifier(epochs=8, max_outer_loop=1, max_inner_loop=3, random_state=3, device="cpu")
     clf.fit(x, names[noisy])
     np.testing.assert_array_equal(clf.classes_, names)
     assert clf.n_features_in_ == 5
@@ -94,7 +97,8 @@ def test_sklearn_model_rounds_clean_the_training_set():
     confident set, picked by noisy-validation accuracy; ``method="ce"`` is one fit."""
     x, clean, noisy = noisy_blobs(n=400, noise=0.35)
     hgb = HistGradientBoostingClassifier(max_iter=20)
-    clf = MeMomentumClassifier(hgb, max_outer_loop=2, max_inner_loop=3, seed=2, cv=3, threads=1).fit(x, noisy)
+    with pytest.warns(FutureWarning, match="seed is deprecated"):  # the deprecated name still works
+        clf = MeMomentumClassifier(hgb, max_outer_loop=2, max_inner_loop=3, seed=2, cv=3, threads=1).fit(x, noisy)
     assert clf.estimator_ is not hgb and not hasattr(hgb, "classes_")  # the user's model stays unfitted
     assert clf.estimator_.random_state == 2  # a clone without a random_state gets the seed
     rounds = clf.summary_["rounds"]
@@ -203,3 +207,95 @@ def test_labels_mixing_text_and_numbers_are_refused_in_one_sentence():
     y = np.array([1, "a"] * 20, dtype=object)
     with pytest.raises(InputError, match=r"y mixes text and numbers as labels \(for example 'a' and 1\)"):
         MeMomentumClassifier(epochs=1).fit(X, y)
+
+
+# -- scikit-learn's names: random_state (seed, deprecated) and n_jobs (threads) ----------------
+
+def _proba(x, y, **params):
+    return MeMomentumClassifier(tiny_network, **QUICK, **params).fit(x, y).predict_proba(x)
+
+
+def test_random_state_seeds_the_run_and_none_is_the_fixed_default_seed():
+    x, _, noisy = noisy_blobs(n=150, noise=0.3)
+    default = _proba(x, noisy)
+    np.testing.assert_array_equal(_proba(x, noisy, random_state=None), default)  # None is seed 1, not random
+    np.testing.assert_array_equal(_proba(x, noisy, random_state=1), default)
+    other = _proba(x, noisy, random_state=7)
+    assert not np.array_equal(other, default)
+    np.testing.assert_array_equal(_proba(x, noisy, random_state=np.int64(7)), other)
+
+
+def test_seed_is_a_deprecated_alias_of_random_state():
+    x, _, noisy = noisy_blobs(n=150, noise=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # random_state alone warns of nothing
+        expected = _proba(x, noisy, random_state=5)
+    message = "^seed is deprecated and will be removed in the next release; use random_state$"
+    with pytest.warns(FutureWarning, match=message):
+        np.testing.assert_array_equal(_proba(x, noisy, seed=5), expected)
+    with pytest.warns(FutureWarning, match=message):  # both, the same value: allowed
+        np.testing.assert_array_equal(_proba(x, noisy, seed=5, random_state=5), expected)
+    # scikit-learn's deprecation pattern: seed is a parameter with a sentinel default, kept by clone
+    assert MeMomentumClassifier().get_params()["seed"] == "deprecated"
+    assert MeMomentumClassifier().get_params()["random_state"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # it warns in fit, not when made or cloned (scikit-learn's rule)
+        assert clone(MeMomentumClassifier(seed=5)).get_params()["seed"] == 5
+    assert MeMomentumClassifier().set_params(seed=4).seed == 4
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(seed=2, random_state=3), r"^seed=2 and random_state=3 disagree; give random_state only \(seed is its "
+                                   r"deprecated name\)$"),
+    (dict(random_state=np.random.RandomState(0)), r"^random_state must be None or a whole number in "
+                                                  r"0\.\.4294967295 \(a numpy RandomState or Generator is not "
+                                                  r"accepted: the run is seeded by a number\), got RandomState"),
+    (dict(random_state=-1), r"random_state must be None or a whole number in 0\.\.4294967295 .*, got -1$"),
+    (dict(random_state=2**32), r"random_state must be .*, got 4294967296$"),
+    (dict(random_state=1.0), r"random_state must be .*, got 1\.0$"),
+    (dict(random_state=True), r"random_state must be .*, got True$"),
+    (dict(seed="1"), r"^seed must be None or a whole number in 0\.\.4294967295 .*, got '1'$"),
+])
+def test_bad_or_disagreeing_seeds_are_refused_in_one_sentence(params, message):
+    x, _, noisy = noisy_blobs(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # seed= warns first; the error is the point here
+        with pytest.raises(InputError, match=message):
+            MeMomentumClassifier(**QUICK, **params).fit(x, noisy)
+
+
+def test_n_jobs_is_scikit_learns_name_for_threads(monkeypatch):
+    import memomentum.estimator as estimator
+    from memomentum.training import threads
+
+    x, _, noisy = noisy_blobs(n=100)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    assert _fitted(x, noisy, n_jobs=-1).summary_["threads"] == 2  # every core
+    assert _fitted(x, noisy, n_jobs=-2, threads=1).summary_["threads"] == 1  # all but one; agrees with threads
+    assert _fitted(x, noisy, n_jobs=1).summary_["threads"] == 1
+    limits = []  # a scikit-learn model's thread pools get the same count, in fit and predict
+    real_limit = estimator._thread_limit
+    monkeypatch.setattr(estimator, "_thread_limit", lambda n: limits.append(n) or real_limit(n))
+    clf = MeMomentumClassifier(DecisionTreeClassifier(max_depth=2), max_outer_loop=1, n_jobs=-1).fit(x, noisy)
+    clf.predict(x[:3])
+    assert limits == [2, 2]
+    assert MeMomentumClassifier().get_params()["n_jobs"] is None
+
+
+def _fitted(x, y, **params):
+    return MeMomentumClassifier(tiny_network, epochs=1, max_outer_loop=1, max_inner_loop=1, device="cpu",
+                                **params).fit(x, y)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(threads=1, n_jobs=2), r"^threads=1 and n_jobs=2 \(2 threads\) disagree; give one of them \(n_jobs is "
+                                r"threads' scikit-learn name\)$"),
+    (dict(n_jobs=0), r"^n_jobs must be None, a whole number of threads of at least 1, or -1 for every available "
+                     r"core, got 0$"),
+    (dict(n_jobs=1.5), r"n_jobs must be None, .*, got 1\.5$"),
+    (dict(n_jobs=True), r"n_jobs must be None, .*, got True$"),
+])
+def test_bad_or_disagreeing_n_jobs_are_refused_in_one_sentence(params, message):
+    x, _, noisy = noisy_blobs(n=60)
+    with pytest.raises(InputError, match=message):
+        MeMomentumClassifier(**QUICK, **params).fit(x, noisy)
