@@ -219,6 +219,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
+        from memomentum.training.distributed import end_process
+        end_process(0)  # as a run's process ends: not beside gloo's threads (see end_process)
         return 0
 
     cases = (args.cases or ("lenet-fmnist" if args.device == "cpu" else "resnet18-cifar,resnet50-clothing1m")).split(",")

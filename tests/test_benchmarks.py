@@ -163,6 +163,7 @@ def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communicat
     out = _run_json("benchmarks/ddp_scaling.py", "--device", "cpu", "--world-sizes", "2", "--examples", "512",
                     "--repeats", "1", "--warmup-steps", "1", "--no-overhead")
     (two,) = out["cases"]["lenet-fmnist"]["runs"]
+    assert "error" not in two, two["error"]  # the launch's own output, when it failed
     assert (two["world_size"], two["ddp"], two["backend"], two["per_rank_batch"]) == (2, True, "gloo", 64)
     assert two["timed_steps"] == 4 and two["epoch_s"] > 0 and two["images_per_s"] > 0
     assert len(two["measured_s"]) == len(two["measured_no_sync_s"]) == 1 and two["communication_share"] < 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Iterator
@@ -317,3 +318,24 @@ def lost_message(e: BaseException) -> str:
     rank = os.environ.get("RANK", "?")
     detail = str(e) if isinstance(e, PeerLost) else _peer_message(e)
     return f"process {rank} lost contact with the other processes of the run (one of them stopped or died: {detail})"
+
+
+def end_process(code: int) -> None:
+    """End a process of a multi-process run without the interpreter's teardown.
+
+    Once DistributedDataParallel has used the process group, PyTorch (2.13) keeps gloo's
+    threads (its socket loop and two workers) running after ``destroy_process_group``, until
+    the process exits. The peers exit at about the same time, so those threads would still be
+    handling the peers' closing connections while the interpreter and the C++ runtime tear
+    themselves down around them: under load, that aborted one process (SIGABRT) after a run
+    that had finished and been written. All work is done and every output is on disk here,
+    so the process ends at once, with its exit status, after flushing its output. A plain
+    process (no torchrun, or a world of one) returns and ends as usual. Raises InputError
+    when torchrun's variables are malformed.
+    """
+    env = environment()
+    if env is None or env[1] <= 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
