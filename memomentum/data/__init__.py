@@ -4,6 +4,8 @@
   MNIST / Fashion-MNIST idx files, the CIFAR pickles, the user's ``.npz`` files, and the
   CIFAR-10N / CIFAR-100N human label files;
 * :mod:`.clothing1m`: Clothing1M's official release (annotation files and JPEGs);
+* :mod:`.animal10n`, :mod:`.food101n`, :mod:`.webvision`: the real-noise sets after Clothing1M
+  (ANIMAL-10N, Food-101N, mini-WebVision), from their official layouts;
 * :mod:`.folders`: a folder of images with one sub-folder per class;
 * :mod:`.tables`: a ``.csv`` or ``.parquet`` table with a label column (pandas, the ``tables`` extra);
 * :mod:`.store`: packs image files once into a compact store that training reads from;

@@ -1,5 +1,6 @@
-"""Loading a dataset by name: a table, image files (Clothing1M, an image folder) packed
-into their store, or arrays (the benchmarks, ``.npz``); :mod:`.names` says which."""
+"""Loading a dataset by name: a table, image files (Clothing1M, ANIMAL-10N, Food-101N,
+mini-WebVision, an image folder) packed into their store, or arrays (the benchmarks,
+``.npz``); :mod:`.names` says which."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +8,18 @@ from pathlib import Path
 from ..errors import InputError
 from .arrays import load_array_dataset
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles
-from .names import is_clothing1m_name, is_table_file
+from .names import is_clothing1m_name, is_table_file, real_noise_name
 from .tables import load_table
 
 DEFAULT_IMAGE_SIZE = 256  # the Clothing1M protocol's resize
 DEFAULT_CLOTHING1M_DIR = "./data/clothing1m"
+# The real-noise releases (names.REAL_NOISE_DATASETS): where they are read from without
+# --data-dir, the side their images are packed at without --image-size (ANIMAL-10N's are
+# 64 x 64; the others as Clothing1M), and the network they train by default
+# (docs/real-noise.md says why).
+DEFAULT_DATA_DIRS = {"animal10n": "./data/animal10n", "food101n": "./data/food101n", "webvision": "./data/webvision"}
+DEFAULT_IMAGE_SIZES = {"animal10n": 64}
+DEFAULT_MODELS = {"clothing1m": "resnet50", "food101n": "resnet50", "webvision": "resnet50", "animal10n": "resnet18"}
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | None = None,
@@ -20,11 +28,14 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
     """Load a benchmark data set by name, Clothing1M, an image folder, a ``.npz`` file or a table.
 
     Args:
-        name: one of :data:`DATASETS`, ``clothing1m``, the path of a folder of images with
+        name: one of :data:`DATASETS`, ``clothing1m``, ``animal10n``, ``food101n``,
+            ``webvision`` (mini-WebVision; :mod:`.names` lists the spellings accepted),
+            the path of a folder of images with
             one sub-folder per class (:mod:`.folders`), a path ending in ``.npz``, or one
             ending in ``.csv`` or ``.parquet`` (:mod:`.tables`).
         data_dir: where the files are (see :func:`.arrays.load_array_dataset`); for
-            Clothing1M the release's root (default ``./data/clothing1m``).
+            Clothing1M and the other real-noise releases the release's root (default
+            ``./data/<name>``, :data:`DEFAULT_DATA_DIRS`).
         cache_dir, image_size, store_format, workers, progress: for image files, how they
             are packed (:func:`pack_image_files`); ignored for the other sources.
         train_set: Clothing1M's training set, ``"noisy"`` or ``"clean"``.
@@ -45,8 +56,9 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
 
 def load_image_files(name: str, *, data_dir: str | None = None, image_size: int | None = None,
                      train_set: str = "noisy") -> ImageFiles | None:
-    """The image files ``name`` stands for (Clothing1M or an image folder), listed and
-    checked but not decoded; None when ``name`` is not an image-file source."""
+    """The image files ``name`` stands for (Clothing1M, ANIMAL-10N, Food-101N,
+    mini-WebVision or an image folder), listed and checked but not decoded; None when
+    ``name`` is not an image-file source."""
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"dataset name must be a non-empty string, got {name!r}")
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
@@ -54,6 +66,10 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
         from .clothing1m import read_clothing1m
         return read_clothing1m(Path(data_dir or DEFAULT_CLOTHING1M_DIR).expanduser(), train_set=train_set,
                                image_size=size)
+    release = real_noise_name(name)
+    if release is not None:
+        return _read_release(release, Path(data_dir or DEFAULT_DATA_DIRS[release]).expanduser(),
+                             DEFAULT_IMAGE_SIZES.get(release, size) if image_size is None else image_size)
     path = Path(name.strip()).expanduser()
     if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).is_dir():
         path = Path(data_dir).expanduser() / path
@@ -61,6 +77,31 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
         from .folders import read_image_folder
         _check_dataset_dir(path)
         return read_image_folder(path, image_size=size)
+    return None
+
+
+def _read_release(release: str, root: Path, image_size: int) -> ImageFiles:
+    """Read one of the real-noise releases (a canonical name of :mod:`.names`) from ``root``."""
+    if release == "animal10n":
+        from .animal10n import read_animal10n
+        return read_animal10n(root, image_size=image_size)
+    if release == "food101n":
+        from .food101n import read_food101n
+        return read_food101n(root, image_size=image_size)
+    from .webvision import read_webvision
+    return read_webvision(root, image_size=image_size)
+
+
+def _release_in(path: Path) -> str | None:
+    """The ``--dataset`` name of the real-noise release ``path`` holds, or None."""
+    if (path / "meta" / "imagelist.tsv").is_file():
+        return "food101n"
+    if (path / "info" / "train_filelist_google.txt").is_file():
+        return "webvision"
+    if (path / "training").is_dir() and (path / "testing").is_dir():
+        from .animal10n import label_of
+        if any(label_of(p.name) is not None for p in (path / "training").glob("*_*")):
+            return "animal10n"
     return None
 
 
@@ -73,6 +114,10 @@ def _check_dataset_dir(path: Path) -> None:
 
     if has("noisy_label_kv.txt", "annotations/noisy_label_kv.txt", "clean_label_kv.txt"):
         raise InputError(f"{path} is a Clothing1M release, not an image folder: use --dataset clothing1m "
+                         f"--data-dir {path}")
+    release = _release_in(path)
+    if release is not None:
+        raise InputError(f"{path} is a {release} release, not an image folder: use --dataset {release} "
                          f"--data-dir {path}")
     if any(p.name.startswith(("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")) for p in path.iterdir()):
         raise InputError(f"{path} holds MNIST-format idx files, not an image folder: use --dataset mnist (or "
@@ -106,14 +151,13 @@ def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_f
         part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format,
         workers=1 if in_process else workers,
         progress=progress, what=what) if part is not None else None
-    clothing = files.name == "clothing1m"
     return Dataset(
         name=files.name,
         x_train=pack(files.train, f"{files.name} training images"), y_train=files.train.labels,
         x_test=pack(files.test, f"{files.name} test images"),
         y_test=files.test.labels if files.test is not None else None,
         num_classes=len(files.class_names), mean=IMAGENET_MEAN, std=IMAGENET_STD, augment="crop_flip",
-        default_model="resnet50" if clothing else "resnet18",
+        default_model=DEFAULT_MODELS.get(files.name, "resnet18"),
         labels_are_clean=files.labels_are_clean, known_train_labels=files.known_train_labels,
         class_names=tuple(files.class_names), padding=max(1, files.image_size // 8),
         x_val=pack(files.val, f"{files.name} validation images"),
