@@ -22,7 +22,15 @@ def find_label_issues(labels, **kwargs):
     return _find(labels, **kwargs)
 
 
-__all__ = ["RunConfig", "InputError", "TrainingDiverged", "MeMomentumClassifier", "find_label_issues", "run", "__version__"]
+def load(run_dir, **kwargs):
+    """A finished run's best model, predicting as the run predicts; see :func:`memomentum.predictor.load`.
+    (Imported on first use, as above.)"""
+    from .predictor import load as _load
+    return _load(run_dir, **kwargs)
+
+
+__all__ = ["RunConfig", "InputError", "TrainingDiverged", "MeMomentumClassifier", "find_label_issues", "load", "run",
+           "__version__"]
 
 
 def __getattr__(name: str):

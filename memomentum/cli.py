@@ -154,8 +154,38 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
                                      "and method (writes table.md, table.csv, table.json, table.html)")
     t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
-    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t}  # main() blames unknown options on their command
+    pp = _add_predict_parser(sub)
+    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t, "predict": pp}  # main() blames unknown options on their command
     return parser
+
+
+def _add_predict_parser(sub) -> argparse.ArgumentParser:
+    pp = sub.add_parser("predict", help="classify new data with a finished run's best model, exactly as the run "
+                                        "predicts, and write one row per example (docs/predict.md)")
+    pp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run, finished")
+    pp.add_argument("--dataset", required=True, nargs="+", metavar="DATA",
+                    help="new data of the kind the run trained on: a table (.csv, .parquet) with the run's feature "
+                         "columns (matched by name), a folder of images (read in batches; class sub-folders give "
+                         "labels), image files, a .txt file listing image files, or an .npz file (x, optional y)")
+    pp.add_argument("--out", required=True, metavar="FILE",
+                    help="the predictions: FILE.csv, or FILE.parquet; columns row (or file), predicted_label, "
+                         "confidence, and given_label, is_label_issue, label_quality where the data have labels")
+    pp.add_argument("--probabilities", action="store_true", help="add one column p_<class> per class")
+    pp.add_argument("--label-column", metavar="NAME",
+                    help="for a table: the column of given labels to compare with (default: the run's label column, "
+                         "when the table has it)")
+    pp.add_argument("--quiet", action="store_true", help="no progress bar")
+    return pp
+
+
+def _cmd_predict(args) -> int:
+    from .predictor import predict_to_file
+    for given in args.dataset:
+        if Path(given).expanduser().is_file():
+            _refuse_same_file(args.out, given, "--dataset")
+    print(predict_to_file(args.run_dir, args.dataset, args.out, probabilities=args.probabilities,
+                          label_column=args.label_column, progress=not args.quiet))
+    return 0
 
 
 # `memomentum grid` takes every run option, each value a comma-separated list (one cell per
@@ -450,26 +480,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _end_distributed_process(code: int) -> None:
-    """End a process of a multi-process run without the interpreter's teardown.
-
-    Once DistributedDataParallel has used the process group, PyTorch (2.13) keeps gloo's
-    threads (its socket loop and two workers) running after ``destroy_process_group``, until
-    the process exits. The peers exit at about the same time, so those threads would still be
-    handling the peers' closing connections while the interpreter and the C++ runtime tear
-    themselves down around them: under load, that aborted one process (SIGABRT) after a run
-    that had finished and been written. All work is done and every output is on disk here,
-    so the process ends at once, with its exit status, after flushing its output.
-    """
-    from .training import distributed
+    """End a process of a multi-process run at once (:func:`memomentum.training.distributed.end_process`)."""
+    from .training.distributed import end_process
     try:
-        env = distributed.environment()
+        end_process(code)
     except InputError:  # torchrun's variables are broken: the run was refused, nothing to end early
         return
-    if env is None or env[1] <= 1:
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -479,7 +495,7 @@ def _main(argv: list[str] | None) -> int:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare, "report": _cmd_report,
-                "grid": _cmd_grid, "table": _cmd_table}[args.command](args)
+                "grid": _cmd_grid, "table": _cmd_table, "predict": _cmd_predict}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

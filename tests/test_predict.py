@@ -1,0 +1,326 @@
+"""memomentum predict and memomentum.load: a finished run's best model on new data, exactly as
+the run predicts (bit for bit on the CPU), for the three kinds of data a run trains on (a
+table, image files, arrays); and every refusal in one sentence with exit status 2."""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import memomentum
+import memomentum.api
+from memomentum import predictor
+from memomentum.cli import main
+from memomentum.data.synthetic import write_image_folder
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+FAST = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "0", "--batch-size", "16"]
+VERDICT = ["predicted_label", "confidence", "given_label", "is_label_issue", "label_quality"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _train(*args):
+    """``memomentum run ARGS`` through the command line, in this process, keeping the run's
+    own result (its final probabilities on the training part, to compare with)."""
+    kept = {}
+    real = memomentum.api.run
+
+    def keep(cfg, **kw):
+        kept["result"] = real(cfg, **kw)
+        return kept["result"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(memomentum.api, "run", keep)
+        assert main(["run", *args]) == 0
+    return kept["result"]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data, d.target
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _predict(capsys, *args) -> tuple[int, str, str]:
+    code = main(["predict", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """A CSV of 600 digits with text labels, and a run on it."""
+    d = tmp_path_factory.mktemp("table")
+    x, y = _digits()
+    frame = pd.DataFrame(x, columns=[f"px{i}" for i in range(64)])
+    frame["species"] = np.array(NAMES)[y]
+    frame.iloc[:600].to_csv(d / "t.csv", index=False)
+    result = _train("--dataset", str(d / "t.csv"), "--label-column", "species", *FAST, "--out", str(d / "R"))
+    return d, frame, result
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A folder of 3 x 50 training and 3 x 5 test images, and a run on it."""
+    d = tmp_path_factory.mktemp("images")
+    write_image_folder(d / "pets", classes=("cat", "dog", "fox"), per_class=50, test_per_class=5, size=(28, 20),
+                       seed=1)
+    result = _train("--dataset", str(d / "pets"), *IMAGES, "--epochs", "2", "--max-outer-loop", "1",
+                    "--max-inner-loop", "2", "--quiet", "--out", str(d / "R"))
+    return d, result
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    """An .npz of 400 digit images (8 x 8, one channel) with numbered classes, and a run on it."""
+    d = tmp_path_factory.mktemp("arrays")
+    x, y = _digits()
+    np.savez(d / "digits.npz", x=(x[:400] * 15).astype(np.uint8).reshape(-1, 8, 8), y=y[:400])
+    result = _train("--dataset", str(d / "digits.npz"), *FAST, "--out", str(d / "R"))
+    return d, result
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+def test_the_runs_own_table_rows_give_its_probabilities_bit_for_bit(table):
+    d, frame, result = table
+    prep = result.data
+    rows = prep.dataset.train_rows[prep.train_index]  # the training part, in the run's order
+    want = result.final.probabilities.numpy()
+    model = memomentum.load(d / "R")
+    assert model.kind == "table" and list(model.classes_) == sorted(NAMES)
+    got = model.predict_proba(frame.iloc[rows])  # a DataFrame: columns by name, the label column too
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+    features = frame.iloc[rows][list(model.feature_columns_)].to_numpy()  # an array, in the columns' order
+    assert np.array_equal(model.predict_proba(features), want)
+    assert model.predict(features).tolist() == [sorted(NAMES)[k] for k in result.final.predicted.tolist()]
+
+
+def test_predict_on_the_training_table_writes_what_examples_csv_says(table, capsys):
+    d, _, _ = table
+    code, out, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", d / "pred.csv", "--quiet")
+    assert code == 0 and err == ""
+    rows = _rows(d / "pred.csv")
+    assert list(rows[0]) == ["row", *VERDICT] and [int(r["row"]) for r in rows] == list(range(600))
+    examples = _rows(d / "R" / "examples.csv")
+    assert len(examples) == 540
+    for e in examples:  # the same prediction, confidence and verdict, as written
+        assert [rows[int(e["row"])][k] for k in VERDICT] == [e[k] for k in VERDICT], e
+    agree = sum(r["predicted_label"] == r["given_label"] for r in rows)
+    assert out == (f"predicted 600 examples of {d / 't.csv'} with the best model of {d / 'R'}; {agree} of 600 given "
+                   f"labels agree with the prediction, {600 - agree} are label issues; wrote {d / 'pred.csv'}\n")
+
+
+def test_new_rows_are_matched_by_column_name_and_named_by_class(table, capsys):
+    d, frame, _ = table
+    new = frame.iloc[600:800]
+    shuffled = new[[f"px{i}" for i in reversed(range(64))]].assign(note="seen in May")  # other order, extra column
+    shuffled.to_csv(d / "new.csv", index=False)
+    code, _, err = _predict(capsys, d / "R", "--dataset", d / "new.csv", "--out", d / "new.parquet", "--probabilities",
+                            "--quiet")
+    assert code == 0 and err == ""
+    got = pd.read_parquet(d / "new.parquet")
+    names = sorted(NAMES)
+    assert list(got.columns) == ["row", "predicted_label", "confidence", *[f"p_{n}" for n in names]]  # no labels
+    assert got["row"].tolist() == list(range(200))
+    model = memomentum.load(d / "R")
+    want = model.predict_proba(new[list(model.feature_columns_)].to_numpy())
+    assert np.array_equal(got[[f"p_{n}" for n in names]].to_numpy().astype(np.float32), want)
+    assert got["predicted_label"].tolist() == model.predict(shuffled).tolist()
+    assert np.mean(got["predicted_label"].to_numpy() == new["species"].to_numpy()) > 0.5  # it learned (chance: 0.1)
+
+
+# -- image files -----------------------------------------------------------------------------
+
+def test_an_image_folder_run_predicts_its_own_images_as_it_did(folder, capsys):
+    d, result = folder
+    code, _, err = _predict(capsys, d / "R", "--dataset", d / "pets", "--out", d / "pred.csv", "--quiet")
+    assert code == 0 and err == ""
+    rows = {r["file"]: r for r in _rows(d / "pred.csv")}
+    assert len(rows) == 165 and next(iter(rows.values())).keys() == {"file", *VERDICT}
+    examples = _rows(d / "R" / "examples.csv")
+    for e in examples:
+        assert [rows[e["file"]][k] for k in VERDICT] == [e[k] for k in VERDICT], e
+    assert all(r["given_label"] == Path(f).parent.name for f, r in rows.items())  # test/ images too
+    train = [result.data.dataset.train_files[i] for i in result.data.train_index]  # bit for bit, the run's order
+    assert np.array_equal(memomentum.load(d / "R").predict_proba(train), result.final.probabilities.numpy())
+
+
+def test_new_images_are_read_in_batches_and_labelled_by_their_class_folders(folder, capsys, monkeypatch):
+    d, _ = folder
+    info = write_image_folder(d / "new", classes=("cat", "dog", "fox"), per_class=50, size=(33, 30), seed=7,
+                              layout="flat", fmt="png")
+    batches = []
+    read = predictor.ImageFiles.read
+    monkeypatch.setattr(predictor.ImageFiles, "read", lambda self, rows, out=None: (batches.append(len(rows)),
+                                                                                   read(self, rows, out))[1])
+    code, _, _ = _predict(capsys, d / "R", "--dataset", d / "new", "--out", d / "new.csv", "--quiet")
+    assert code == 0 and batches == [128, 22]  # 150 images, never more than one prediction chunk at once
+    rows = _rows(d / "new.csv")
+    assert [Path(r["file"]).parent.name for r in rows] == [r["given_label"] for r in rows]
+    assert sum(r["predicted_label"] == r["given_label"] for r in rows) >= 140
+    files = [r["file"] for r in rows]
+    model = memomentum.load(d / "R")
+    decoded = np.stack([np.asarray(Image.open(f)) for f in files])  # the same images, decoded, in memory
+    assert decoded.shape == (150, 30, 33, 3)
+    assert np.array_equal(model.predict_proba(decoded), model.predict_proba(files))
+    loose = d / "loose"  # images without class folders: no labels to compare with
+    loose.mkdir()
+    for i, f in enumerate(files[::10]):
+        shutil.copy(f, loose / f"{i}.png")
+    code, _, _ = _predict(capsys, d / "R", "--dataset", loose, "--out", d / "loose.csv", "--quiet")
+    assert code == 0 and list(_rows(d / "loose.csv")[0]) == ["file", "predicted_label", "confidence"]
+    assert info["n_train"] == 150
+
+
+# -- arrays ----------------------------------------------------------------------------------
+
+def test_an_npz_run_predicts_arrays_by_class_number(arrays, capsys):
+    d, result = arrays
+    code, _, _ = _predict(capsys, d / "R", "--dataset", d / "digits.npz", "--out", d / "pred.csv", "--quiet")
+    assert code == 0
+    rows = _rows(d / "pred.csv")
+    assert len(rows) == 400 and list(rows[0]) == ["row", *VERDICT]
+    for e in _rows(d / "R" / "examples.csv"):  # index: the example's row of x
+        assert [rows[int(e["index"])][k] for k in VERDICT] == [e[k] for k in VERDICT], e
+    model = memomentum.load(d / "R")
+    assert model.kind == "arrays" and model.classes_.tolist() == list(range(10))
+    x = np.load(d / "digits.npz")["x"][result.data.train_index]  # (N, 8, 8): the channel axis is added
+    assert np.array_equal(model.predict_proba(x), result.final.probabilities.numpy())
+    assert model.predict(x).tolist() == result.final.predicted.tolist()
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+def _bad_files(table, folder, arrays) -> dict:
+    """Every bad input of the refusal tests, written once."""
+    td, frame, _ = table
+    idir, _ = folder
+    ad, _ = arrays
+    bad = td / "bad"
+    if bad.exists():
+        return {"bad": bad, "table": td, "images": idir, "arrays": ad}
+    bad.mkdir()
+    frame.iloc[:20].drop(columns=["px5"]).to_csv(bad / "no-px5.csv", index=False)
+    wolf = frame.iloc[:20].copy()
+    wolf.loc[3, "species"] = "wolf"
+    wolf.to_csv(bad / "wolf.csv", index=False)
+    text = frame.iloc[:20].astype({"px3": str})
+    text.loc[4, "px3"] = "lots"
+    text.to_csv(bad / "text.csv", index=False)
+    gap = frame.iloc[:20].copy()
+    gap.loc[2, "px7"] = np.nan
+    gap.to_csv(bad / "gap.csv", index=False)
+    np.savez(bad / "rgb.npz", x=np.zeros((4, 8, 8, 3), np.uint8))
+    np.savez(bad / "big.npz", x=np.zeros((4, 10, 10), np.uint8))
+    np.savez(bad / "wide.npz", x=np.zeros((4, 10)))
+    np.savez(bad / "y12.npz", x=np.zeros((2, 8, 8), np.uint8), y=np.array([12, 1]))
+    write_image_folder(bad / "wolves", classes=("cat", "wolf"), per_class=1, size=(24, 24), layout="flat")
+    unfinished = bad / "unfinished"
+    shutil.copytree(td / "R", unfinished)
+    (unfinished / "summary.json").unlink()
+    (unfinished / "checkpoint.pt").write_bytes(b"")
+    moved = bad / "moved"  # a run whose table is no longer where it was
+    shutil.copytree(td / "R", moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "dataset": "gone/t.csv"}))
+    return {"bad": bad, "table": td, "images": idir, "arrays": ad}
+
+
+PX = ", ".join(f"px{i}" for i in range(10)) + " and 54 more"
+TABLE_RUN = (f"a table with the feature columns {PX}; give a table (.csv, .parquet) with those columns, an .npz file "
+             f"or an array of 64 features")
+REFUSALS = {
+    "unfinished run": (["{bad}/unfinished", "--dataset", "{table}/t.csv"],
+                       "{bad}/unfinished holds no finished run: it has no summary.json (the run has not finished: "
+                       "resume it with memomentum run --resume {bad}/unfinished)"),
+    "no run directory": (["{bad}/nowhere", "--dataset", "{table}/t.csv"],
+                         "no run directory at {bad}/nowhere; give the --out directory of a finished memomentum run"),
+    "a feature column missing": (["{table}/R", "--dataset", "{bad}/no-px5.csv"],
+                                 f"{{bad}}/no-px5.csv has no column 'px5'; the run's model reads the 64 feature "
+                                 f"columns {PX}, matched by name"),
+    "a label the run does not know": (["{table}/R", "--dataset", "{bad}/wolf.csv"],
+                                      "{bad}/wolf.csv has the label 'wolf' in row 3, which is not one of the run's "
+                                      "classes (eight, five, four, nine, one, seven, six, three, two, zero)"),
+    "a feature column of text": (["{table}/R", "--dataset", "{bad}/text.csv"],
+                                 "{bad}/text.csv's column 'px3' is not numeric ({text_dtype}); the run's feature "
+                                 "columns hold numbers"),
+    "a missing value": (["{table}/R", "--dataset", "{bad}/gap.csv"],
+                        "{bad}/gap.csv has a missing or infinite value in column 'px7' at row 2; every row needs a "
+                        "finite number in each of the run's feature columns"),
+    "a table for an image run": (["{images}/R", "--dataset", "{table}/t.csv"],
+                                 "{table}/t.csv is a table, but the run in {images}/R trained on image files; give a "
+                                 "folder of images, image files, a .txt file listing them, or an array of images"),
+    "images for a table run": (["{table}/R", "--dataset", "{images}/pets"],
+                               f"{{images}}/pets is a folder, but the run in {{table}}/R trained on {TABLE_RUN}"),
+    "another number of columns": (["{table}/R", "--dataset", "{bad}/wide.npz"],
+                                  f"x in {{bad}}/wide.npz has 10 features, but the run trained on {TABLE_RUN}"),
+    "another number of channels": (["{arrays}/R", "--dataset", "{bad}/rgb.npz"],
+                                   "x in {bad}/rgb.npz holds images with 3 channels, but the run trained on images "
+                                   "of 8 x 8 pixels with 1 channel; give images with 1 channel"),
+    "another image size": (["{arrays}/R", "--dataset", "{bad}/big.npz"],
+                           "x in {bad}/big.npz holds images of 10 x 10 pixels, but the run trained on images of "
+                           "8 x 8 pixels with 1 channel; give images of 8 x 8 pixels"),
+    "a class number the run does not have": (["{arrays}/R", "--dataset", "{bad}/y12.npz"],
+                                             "y in {bad}/y12.npz has the label 12 in row 0, which is not one of the "
+                                             "run's classes (0..9)"),
+    "a class folder the run does not have": (["{images}/R", "--dataset", "{bad}/wolves"],
+                                             "{bad}/wolves has the class folder 'wolf', which is not one of the run's "
+                                             "classes (cat, dog, fox); in a folder of labelled images every "
+                                             "sub-folder names a class"),
+    "--label-column for a folder": (["{images}/R", "--dataset", "{images}/pets", "--label-column", "species"],
+                                    "--label-column names the label column of a table (.csv, .parquet); "
+                                    "{images}/pets is not a table, so it would be ignored; leave --label-column out"),
+    "--out of another format": (["{table}/R", "--dataset", "{table}/t.csv", "--out", "{bad}/out.json"],
+                                "--out {bad}/out.json: predictions are written as a .csv or .parquet file; end the "
+                                "file name in one of them"),
+    "--out over the run's own file": (["{table}/R", "--dataset", "{table}/t.csv", "--out", "{table}/R/examples.csv"],
+                                      "--out {table}/R/examples.csv is one of the run's own files; choose another "
+                                      "--out"),
+    "the run's table moved": (["{bad}/moved", "--dataset", "{table}/t.csv"],
+                              "the run in {bad}/moved takes the feature columns of the table it trained on, "
+                              "gone/t.csv, which cannot be read from here (no table found at gone/t.csv); predict "
+                              "from the directory the run was started in, or put the table back"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_bad_input_is_refused_in_one_sentence_with_status_2(case, table, folder, arrays, capsys):
+    where = _bad_files(table, folder, arrays)
+    where["text_dtype"] = pd.read_csv(where["bad"] / "text.csv")["px3"].dtype
+    args, message = REFUSALS[case]
+    args = [a.format(**where) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(where["bad"] / "out.csv")]
+    code, out, err = _predict(capsys, *args, "--quiet")
+    assert (code, out) == (2, "")
+    assert err == f"memomentum: error: {message.format(**where)}\n"
+    assert not (where["bad"] / "out.csv").exists()
+
+
+def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "memomentum", "predict", str(tmp_path), "--dataset", "t.csv", "--out",
+                        str(tmp_path / "p.csv")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
+                        f"the directory of a finished memomentum run, with summary.json and model.pt)\n")
