@@ -133,23 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(needs matplotlib: pip install memomentum[plots])")
     rp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run")
 
-    g = sub.add_parser("grid", help="run every combination of run options given as comma-separated lists, then "
-                                    "tabulate them (mean ± std over seeds)")
-    for flag, kw in GRID_OPTIONS.items():
-        g.add_argument(flag, default=None, **_grid_kwargs(flag, kw))
-    g.add_argument("--out", default="runs/grid", metavar="GRID_DIR",
-                   help="the grid's folder: one run directory per cell, and table.md/csv/json/html (default runs/grid)")
-    g.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                   help="cells run at once on this machine, the CPU cores shared out between them (default 1)")
-    g.add_argument("--print-commands", action="store_true",
-                   help="print one memomentum run command per cell (for a scheduler) instead of running them")
-    g.add_argument("--launcher", choices=("local", "slurm"), default="local",
-                   help="local (default): run the cells on this machine, --jobs at a time; slurm: submit the "
-                        "unfinished cells as one Slurm job array through submitit (pip install "
-                        "\"memomentum[slurm]\") and return at once; memomentum table GRID_DIR gathers them")
-    slurm = g.add_argument_group("Slurm (--launcher slurm)")
-    for flag, kw in SLURM_OPTIONS.items():
-        slurm.add_argument(flag, default=None, **kw)
+    g = _grid_parser(sub)
 
     t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
                                      "and method (writes table.md, table.csv, table.json, table.html)")
@@ -186,6 +170,35 @@ def _cmd_predict(args) -> int:
     print(predict_to_file(args.run_dir, args.dataset, args.out, probabilities=args.probabilities,
                           label_column=args.label_column, progress=not args.quiet))
     return 0
+
+
+def _grid_parser(sub) -> argparse.ArgumentParser:
+    """`memomentum grid`: every run option as a list, then how the cells run."""
+    g = sub.add_parser("grid", help="run every combination of run options given as comma-separated lists, then "
+                                    "tabulate them (mean ± std over seeds)")
+    for flag, kw in GRID_OPTIONS.items():
+        g.add_argument(flag, default=None, **_grid_kwargs(flag, kw))
+    g.add_argument("--out", default="runs/grid", metavar="GRID_DIR",
+                   help="the grid's folder: one run directory per cell, and table.md/csv/json/html (default runs/grid)")
+    g.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="cells run at once on this machine, the CPU cores shared out between them (default 1; "
+                        "with --gpus, every GPU slot)")
+    g.add_argument("--gpus", default=None, metavar="LIST",
+                   help="spread the cells over these GPUs (comma-separated indices, or auto: every GPU torch "
+                        "sees), each cell's process seeing only its GPU (as cuda:0; give the cells --device cuda "
+                        "or auto); at most GPUs x --cells-per-gpu cells at once (default: no GPU placement)")
+    g.add_argument("--cells-per-gpu", type=int, default=None, metavar="K",
+                   help="cells sharing one GPU at once, with --gpus (default 1)")
+    g.add_argument("--print-commands", action="store_true",
+                   help="print one memomentum run command per cell (for a scheduler) instead of running them")
+    g.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local (default): run the cells on this machine, --jobs at a time; slurm: submit the "
+                        "unfinished cells as one Slurm job array through submitit (pip install "
+                        "\"memomentum[slurm]\") and return at once; memomentum table GRID_DIR gathers them")
+    slurm = g.add_argument_group("Slurm (--launcher slurm)")
+    for flag, kw in SLURM_OPTIONS.items():
+        slurm.add_argument(flag, default=None, **kw)
+    return g
 
 
 # `memomentum grid` takes every run option, each value a comma-separated list (one cell per
@@ -238,6 +251,7 @@ def _cmd_grid(args) -> int:
     from . import grid, table
     from .training.threads import available_cores
     _check_launcher(args)
+    slots = _gpu_slots(args)  # refused before any cell is checked
     out = Path(args.out)
     cells = grid.expand(_grid_options(args))
     run_parser = build_parser().commands["run"]
@@ -251,13 +265,14 @@ def _cmd_grid(args) -> int:
         for cell in cells:
             print(grid.shell_line(grid.command(cell, out / cell.name)))
         return 0
+    jobs = min(args.jobs or slots.size, slots.size) if slots else args.jobs or 1
     fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
-    threads = None if fixed_threads else max(1, available_cores() // args.jobs)
+    threads = None if fixed_threads else max(1, available_cores() // jobs)
     if args.launcher == "slurm":
         return _submit_grid(args, cells, out, threads)
-    print(f"grid: {len(cells)} cells in {out}, {args.jobs} at a time"
+    print(f"grid: {len(cells)} cells in {out}, {jobs} at a time" + (f", {slots.describe()}" if slots else "")
           + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each"), file=sys.stderr)
-    outcome = grid.run_cells(cells, out, jobs=args.jobs, threads=threads,
+    outcome = grid.run_cells(cells, out, jobs=jobs, threads=threads, gpus=slots,
                              say=lambda line: print(line, file=sys.stderr, flush=True))
     if outcome.skipped:
         print(f"grid: {len(outcome.skipped)} cell{'s' if len(outcome.skipped) > 1 else ''} had finished before: "
@@ -270,6 +285,24 @@ def _cmd_grid(args) -> int:
     if outcome.done or outcome.skipped:
         print(table.write_tables(out), end="")
     return outcome.exit_code
+
+
+def _gpu_slots(args):
+    """The GPU slots of ``--gpus``/``--cells-per-gpu`` (None without --gpus), or an InputError."""
+    from . import grid
+    if args.gpus is None:
+        if args.cells_per_gpu is not None:
+            raise InputError(f"--cells-per-gpu {args.cells_per_gpu} needs --gpus LIST (the GPUs to spread the "
+                             f"cells over)")
+        return None
+    if args.launcher == "slurm" or args.print_commands:
+        raise InputError("--gpus places the cells this machine runs: leave it out with "
+                         + ("--launcher slurm (use --gpus-per-task)" if args.launcher == "slurm"
+                            else "--print-commands"))
+    per_gpu = 1 if args.cells_per_gpu is None else args.cells_per_gpu
+    if per_gpu < 1:
+        raise InputError(f"--cells-per-gpu {per_gpu}: expected a whole number of at least 1")
+    return grid.GpuSlots(grid.parse_gpus(args.gpus), per_gpu)
 
 
 def _check_launcher(args) -> None:

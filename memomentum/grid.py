@@ -11,6 +11,11 @@ its one-line reason while the others go on. At the end :func:`memomentum.table.w
 gathers the finished cells. ``--print-commands`` gives one command per cell instead, for a
 scheduler (a Slurm job array, GNU parallel).
 
+``--gpus 0,1 --cells-per-gpu K`` spreads the local cells over GPUs (:class:`GpuSlots`): at most
+``len(gpus) * K`` run at once, each in a free slot taken when it starts and given back when it
+ends, its process started with ``CUDA_VISIBLE_DEVICES`` set to its one GPU (which the cell sees
+as ``cuda:0``; its ``--device`` is left as given).
+
 ``--launcher slurm`` submits the cells that have not finished as one Slurm job array through
 submitit (:func:`submit_cells`): each array task runs its cell's ``memomentum run`` command as a
 subprocess (:class:`CellTask`), into the same run directory as a local cell, and
@@ -85,6 +90,81 @@ def shell_line(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+# -- GPUs ---------------------------------------------------------------------------------
+
+def gpu_count() -> int:
+    """The GPUs torch sees here (torch imported only now; replaced by the tests)."""
+    import torch
+    return torch.cuda.device_count()
+
+
+def parse_gpus(text: str) -> list[int]:
+    """``--gpus``: comma-separated GPU indices, each among the GPUs torch sees, or ``auto`` for
+    every one of them; an :class:`InputError` names a bad value."""
+    from .errors import InputError
+    if text.strip() == "auto":
+        count = gpu_count()
+        if count < 1:
+            raise InputError("--gpus auto found no GPU (torch sees none): leave out --gpus to run the cells "
+                             "on this machine's CPU cores")
+        return list(range(count))
+    gpus: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item.isdigit():
+            raise InputError(f"--gpus {text!r}: {item!r} is not a GPU index (a whole number of at least 0); "
+                             f"give a comma-separated list like 0,1 or auto")
+        if int(item) in gpus:
+            raise InputError(f"--gpus {text!r}: GPU {int(item)} is listed twice (use --cells-per-gpu for "
+                             f"more cells on one GPU)")
+        gpus.append(int(item))
+    count = gpu_count()
+    missing = [gpu for gpu in gpus if gpu >= count]
+    if missing:
+        raise InputError(f"--gpus {text!r}: GPU {missing[0]} is not present (torch sees {count} "
+                         f"GPU{'' if count == 1 else 's'}{': 0 to ' + str(count - 1) if count else ''})")
+    return gpus
+
+
+class GpuSlots:
+    """``per_gpu`` slots on each GPU: :meth:`take` gives the index of a GPU with a free slot (the
+    one with most free slots, the first listed among equals) or None when every slot is taken,
+    :meth:`give` returns a slot of that GPU."""
+
+    def __init__(self, gpus: list[int], per_gpu: int = 1):
+        if not gpus or per_gpu < 1:
+            raise ValueError("GpuSlots needs at least one GPU and one slot per GPU")
+        self.per_gpu = per_gpu
+        self.free = {gpu: per_gpu for gpu in gpus}  # GPU -> its free slots, in the order given
+
+    @property
+    def size(self) -> int:
+        return len(self.free) * self.per_gpu
+
+    def take(self) -> int | None:
+        gpu = max(self.free, key=lambda g: self.free[g])  # max keeps the first of equals
+        if self.free[gpu] == 0:
+            return None
+        self.free[gpu] -= 1
+        return gpu
+
+    def give(self, gpu: int) -> None:
+        if self.free.get(gpu, self.per_gpu) >= self.per_gpu:
+            raise ValueError(f"GPU {gpu} has no slot taken to give back")
+        self.free[gpu] += 1
+
+    def describe(self) -> str:
+        n, k = len(self.free), self.per_gpu
+        return (f"{n} GPU{'s' if n > 1 else ''} x {k} cell{'s' if k > 1 else ''} "
+                f"(GPU{'s' if n > 1 else ''} {','.join(map(str, self.free))})")
+
+
+def gpu_environment(gpu: int) -> dict[str, str]:
+    """A cell's environment on GPU ``gpu`` (an index among the GPUs this process sees): only that
+    GPU visible. Under a ``CUDA_VISIBLE_DEVICES`` of this process the index names its entry."""
+    seen = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": seen[gpu] if gpu < len(seen) else str(gpu)}
+
+
 @dataclass
 class Outcome:
     done: list[str] = field(default_factory=list)
@@ -98,15 +178,17 @@ class Outcome:
 
 
 def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | None,
-              say: Callable[[str], None] = print) -> Outcome:
-    """Run the cells ``jobs`` at a time (see the module's docstring); returns what happened."""
+              say: Callable[[str], None] = print, gpus: GpuSlots | None = None) -> Outcome:
+    """Run the cells ``jobs`` at a time, each in a slot of ``gpus`` if given (at most its size at
+    once; see the module's docstring); returns what happened."""
+    jobs = min(jobs, gpus.size) if gpus else jobs
     outcome = Outcome()
     pending = []
     for cell in cells:
         (outcome.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
     logs = grid_dir / LOGS
     logs.mkdir(parents=True, exist_ok=True)
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    running: dict[str, tuple[subprocess.Popen, float, int | None]] = {}  # process, start, GPU
     stop: list[int] = []
     asked: set[str] = set()  # the cells told to pause
     previous = {s: signal.signal(s, lambda signum, _: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -115,24 +197,26 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
     try:
         while pending or running:
             while pending and len(running) < jobs and not stop:
+                gpu = gpus.take() if gpus else None
+                if gpus and gpu is None:
+                    break  # every GPU slot is taken
                 cell = pending.pop(0)
-                argv = command(cell, grid_dir / cell.name, threads=threads, quiet=True)
-                with open(logs / f"{cell.name}.log", "a") as log:
-                    proc = subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-                running[cell.name] = (proc, time.monotonic())
-                say(_progress(outcome, running, pending, total, wall, jobs, f"{cell.name}: started"))
+                running[cell.name] = (_start(cell, grid_dir, threads, gpu), time.monotonic(), gpu)
+                where = "" if gpu is None else f" on GPU {gpu}"
+                say(_progress(outcome, running, pending, total, wall, jobs, f"{cell.name}: started{where}"))
             if stop:
-                for name, (proc, _) in running.items():
+                for name, (proc, _, _) in running.items():
                     if name not in asked and proc.poll() is None:
                         proc.send_signal(signal.SIGTERM)  # once: a second SIGTERM would stop it at once
                         asked.add(name)
             time.sleep(0.2)
-            for name, (proc, started) in list(running.items()):
+            for name, (proc, started, gpu) in list(running.items()):
                 code = proc.poll()
                 if code is None:
                     continue
                 del running[name]
+                if gpus and gpu is not None:
+                    gpus.give(gpu)
                 if code == 0:
                     outcome.done.append(name)
                     wall.append(time.monotonic() - started)
@@ -149,6 +233,15 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
             signal.signal(s, handler)
     outcome.paused += [cell.name for cell in pending] if stop else []
     return outcome
+
+
+def _start(cell: Cell, grid_dir: Path, threads: int | None, gpu: int | None) -> subprocess.Popen:
+    """A cell's ``memomentum run`` process, its output in its log; on GPU ``gpu`` if not None."""
+    argv = command(cell, grid_dir / cell.name, threads=threads, quiet=True)
+    with open(grid_dir / LOGS / f"{cell.name}.log", "a") as log:
+        return subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env=None if gpu is None else gpu_environment(gpu))
 
 
 def _last_line(log: Path) -> str:

@@ -200,3 +200,75 @@ def test_the_table_module_does_not_import_torch():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
+
+
+# -- GPUs: --gpus LIST --cells-per-gpu K (no GPU needed: the GPU count is faked) ----------
+def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back():
+    from memomentum.grid import GpuSlots
+    slots = GpuSlots([2, 5], per_gpu=2)
+    assert slots.size == 4 and slots.describe() == "2 GPUs x 2 cells (GPUs 2,5)"
+    taken = [slots.take() for _ in range(4)]
+    assert taken == [2, 5, 2, 5]  # spread: the GPU with most free slots first
+    assert slots.take() is None  # every slot taken: a fifth cell waits
+    slots.give(5)
+    assert slots.take() == 5 and slots.take() is None
+    for gpu in taken:
+        slots.give(gpu)
+    assert slots.free == {2: 2, 5: 2}
+    with pytest.raises(ValueError):
+        slots.give(2)  # a slot never taken cannot be given back
+    one = GpuSlots([0])
+    assert [one.take(), one.take()] == [0, None] and one.describe() == "1 GPU x 1 cell (GPU 0)"
+
+
+def test_a_cell_sees_only_its_gpu_named_as_this_process_sees_it(monkeypatch):
+    from memomentum.grid import gpu_environment
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpu_environment(1)["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert gpu_environment(1)["CUDA_VISIBLE_DEVICES"] == "6"
+
+
+def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkeypatch, capsys):
+    import memomentum.grid as grid
+    monkeypatch.setattr(grid, "gpu_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    real_popen, launched = subprocess.Popen, []  # (cell, its GPU, the GPUs of the cells still running)
+
+    def recording_popen(argv, **kw):
+        busy = [gpu for _, gpu, proc in launched if proc.poll() is None]
+        proc = real_popen(argv, **kw)
+        launched.append((argv[argv.index("--out") + 1], kw["env"]["CUDA_VISIBLE_DEVICES"], proc))
+        assert kw["env"]["CUDA_VISIBLE_DEVICES"] not in busy, (launched, busy)  # a slot is never shared
+        return proc
+
+    monkeypatch.setattr(grid.subprocess, "Popen", recording_popen)
+    out = tmp_path / "grid"
+    args = ["grid", "--seed", "1,2,3,4", "--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "1",
+            "--threads", "1", "--device", "cpu", "--out", str(out), "--gpus", "0,1", "--cells-per-gpu", "1",
+            "--jobs", "4"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "4 cells in" in err and "2 at a time, 2 GPUs x 1 cell (GPUs 0,1)" in err
+    assert [Path(cell).name for cell, _, _ in launched] == ["seed-1", "seed-2", "seed-3", "seed-4"]
+    assert [gpu for _, gpu, _ in launched][:2] == ["0", "1"] and {gpu for _, gpu, _ in launched} == {"0", "1"}
+    assert "seed-1: started on GPU 0" in err and "seed-2: started on GPU 1" in err
+    assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2, 3, 4))
+
+
+@pytest.mark.parametrize("extra, count, message", [
+    (["--gpus", "0,x"], 2, "--gpus '0,x': 'x' is not a GPU index"),
+    (["--gpus", "0,3"], 2, "--gpus '0,3': GPU 3 is not present (torch sees 2 GPUs: 0 to 1)"),
+    (["--gpus", "0"], 0, "--gpus '0': GPU 0 is not present (torch sees 0 GPUs)"),
+    (["--gpus", "auto"], 0, "--gpus auto found no GPU"),
+    (["--gpus", "0", "--cells-per-gpu", "0"], 1, "--cells-per-gpu 0: expected a whole number of at least 1"),
+    (["--cells-per-gpu", "2"], 1, "--cells-per-gpu 2 needs --gpus LIST"),
+], ids=["not-a-number", "not-present", "no-gpu", "auto-without-gpus", "zero-per-gpu", "per-gpu-without-gpus"])
+def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypatch, capsys, extra, count, message):
+    import memomentum.grid as grid
+    monkeypatch.setattr(grid, "gpu_count", lambda: count)
+    assert main(["grid", "--seed", "1,2", "--out", str(tmp_path / "g"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"memomentum: error: {message}"), err
+    assert not (tmp_path / "g").exists()
