@@ -355,10 +355,7 @@ def read_key_list(path: Path) -> list[str]:
         raise InputError(f"{path} has {n:,} malformed line{_s(n)} (each must hold one key): {malformed.quote()}")
     if not keys:
         raise InputError(f"{path} lists no keys")
-    if len(set(keys)) != len(keys):
-        seen: set[str] = set()
-        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
-        raise InputError(f"{path} lists {len(repeated):,} key{_s(len(repeated))} more than once: {_quote(repeated)}")
+    refuse_repeated(path, keys, "key")
     return keys
 
 
@@ -477,3 +474,21 @@ def _main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     _main()
+
+
+# -- shared by the readers of other releases' image lists (food101n, webvision) --------------
+
+def refuse_repeated(path: Path, keys, noun: str) -> None:
+    """Refuse a list that names an entry twice, naming the first repeated ones."""
+    if len(set(keys)) != len(keys):
+        seen: set[str] = set()
+        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
+        raise InputError(f"{path} lists {len(repeated):,} {noun}{_s(len(repeated))} more than once: {_quote(repeated)}")
+
+
+def check_listed_files_exist(folder: Path, keys: list[str], listed_in: Path) -> None:
+    """Refuse a list whose images are not all under ``folder``, naming the first missing ones."""
+    gone = _missing_files(folder, keys)
+    if gone:
+        raise InputError(f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
+                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {_quote(gone)}")

@@ -37,12 +37,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError
-from .clothing1m import _lines, _missing_files, _Offenders, _quote, _s
+from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
 from .dataset import ImageFiles, ImageList
 
 META = "meta"
@@ -98,8 +97,8 @@ def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | N
     test_list = _need(food101 / FOOD101_TEST)
     test_keys, test_labels = read_food101_test(test_list, index)
     if check_files:
-        _check_exist(root / "images", keys, meta / IMAGELIST)
-        _check_exist(food101 / "images", test_keys, test_list)
+        check_listed_files_exist(root / "images", keys, meta / IMAGELIST)
+        check_listed_files_exist(food101 / "images", test_keys, test_list)
     return ImageFiles(
         name="food101n", root=root,
         train=ImageList([os.path.join(root, "images", k) for k in keys], labels), val=None,
@@ -190,28 +189,29 @@ def _raise_for(path: Path, malformed: _Offenders, form: str, unknown: _Offenders
         raise InputError(f"{path} has {n:,} line{_s(n)} whose class is not in {CLASSES}: {unknown.quote()}")
 
 
-def _check_unique(path: Path, keys: Sequence[str]) -> None:
-    if len(set(keys)) != len(keys):
-        seen: set[str] = set()
-        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
-        raise InputError(f"{path} lists {len(repeated):,} image{_s(len(repeated))} more than once: {_quote(repeated)}")
 
 
 def read_imagelist(path: Path, index: dict[str, int]) -> tuple[list[str], np.ndarray]:
     """The keys of ``imagelist.tsv`` (``<class_name>/<key>.jpg``, in order) and their
     labels, the index of each key's class folder."""
+    return _read_keys(path, index, form="<class_name>/<key>.jpg", suffix="")
+
+
+def _read_keys(path: Path, index: dict[str, int], *, form: str, suffix: str) -> tuple[list[str], np.ndarray]:
+    """The ``<class_name>/...`` lines of ``path`` as image keys (each plus ``suffix``) and
+    their labels; ``form`` names the line's shape in the error message."""
     keys: list[str] = []
     labels: list[int] = []
     malformed, unknown = _Offenders(), _Offenders()
     for number, text in _data_lines(path):
         label = _split_key(text, index, number, malformed, unknown)
         if label is not None:
-            keys.append(text)
+            keys.append(text + suffix)
             labels.append(label)
-    _raise_for(path, malformed, "<class_name>/<key>.jpg", unknown)
+    _raise_for(path, malformed, form, unknown)
     if not keys:
         raise InputError(f"{path} lists no images")
-    _check_unique(path, keys)
+    refuse_repeated(path, keys, "image")
     return keys, np.array(labels, dtype=np.int64)
 
 
@@ -288,23 +288,4 @@ def _food101_root(root: Path, food101_dir: str | os.PathLike | None) -> Path:
 def read_food101_test(path: Path, index: dict[str, int]) -> tuple[list[str], np.ndarray]:
     """Food-101's ``meta/test.txt`` (``<class_name>/<id>`` lines): the image keys
     (``<class_name>/<id>.jpg``) and their labels, by Food-101N's class names."""
-    keys: list[str] = []
-    labels: list[int] = []
-    malformed, unknown = _Offenders(), _Offenders()
-    for number, text in _data_lines(path):
-        label = _split_key(text, index, number, malformed, unknown)
-        if label is not None:
-            keys.append(text + ".jpg")
-            labels.append(label)
-    _raise_for(path, malformed, "<class_name>/<id>", unknown)
-    if not keys:
-        raise InputError(f"{path} lists no images")
-    _check_unique(path, keys)
-    return keys, np.array(labels, dtype=np.int64)
-
-
-def _check_exist(folder: Path, keys: list[str], listed_in: Path) -> None:
-    gone = _missing_files(folder, keys)
-    if gone:
-        raise InputError(f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {_quote(gone)}")
+    return _read_keys(path, index, form="<class_name>/<id>", suffix=".jpg")

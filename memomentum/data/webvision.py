@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .clothing1m import _lines, _missing_files, _Offenders, _quote, _s
+from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
 from .dataset import ImageFiles, ImageList
 
 NUM_CLASSES = 50  # mini-WebVision: the first 50 of WebVision's 1,000 classes
@@ -80,9 +80,9 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
         test_dir, test_list = Path(os.path.abspath(Path(imagenet_val_dir).expanduser())), None
         test_keys, test_labels = read_imagenet_val(test_dir, synsets, root / SYNSETS)
     if check_files:
-        _check_exist(root, train_keys, root / TRAIN_LIST)
+        check_listed_files_exist(root, train_keys, root / TRAIN_LIST)
         if test_list is not None:
-            _check_exist(test_dir, test_keys, test_list)
+            check_listed_files_exist(test_dir, test_keys, test_list)
     names = class_names(synsets)
     return ImageFiles(
         name="webvision", root=root,
@@ -131,10 +131,7 @@ def read_filelist(path: Path) -> tuple[list[str], np.ndarray]:
                          f"0..{ALL_CLASSES - 1}: {bad.quote()}")
     if not keys:
         raise InputError(f"{path} lists no image of the first {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1})")
-    if len(set(keys)) != len(keys):
-        seen: set[str] = set()
-        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
-        raise InputError(f"{path} lists {len(repeated):,} image{_s(len(repeated))} more than once: {_quote(repeated)}")
+    refuse_repeated(path, keys, "image")
     return keys, np.array(labels, dtype=np.int64)
 
 
@@ -195,10 +192,3 @@ def read_imagenet_val(folder: Path, synsets: list[tuple[str, str]] | None,
         raise InputError(f"{len(absent)} of the {NUM_CLASSES} classes have no image folder (or an empty one) in "
                          f"{folder}, which must hold one folder per WordNet id (<wnid>/*.JPEG): {_quote(absent)}")
     return keys, np.array(labels, dtype=np.int64)
-
-
-def _check_exist(folder: Path, keys: list[str], listed_in: Path) -> None:
-    gone = _missing_files(folder, keys)
-    if gone:
-        raise InputError(f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {_quote(gone)}")
