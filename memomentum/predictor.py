@@ -139,23 +139,13 @@ def _run_kind(examples: Path) -> str:
 
 
 def _feature_columns(run: _Run) -> tuple[str, ...]:
-    """The run's feature columns: from ``model.pt`` when it records them, else from the
-    table the run trained on (read again, as the run read it)."""
-    if run.saved.get("feature_columns"):
-        return tuple(str(c) for c in run.saved["feature_columns"])
-    from .data.tables import read_table
-    cfg, width = run.config, run.saved["input_shape"][0]
-    try:
-        table = read_table(cfg["dataset"], label_column=cfg.get("label_column", "label"), data_dir=cfg.get("data_dir"))
-    except InputError as e:
-        raise InputError(f"the run in {run.directory} takes the feature columns of the table it trained on, "
-                         f"{cfg['dataset']}, which cannot be read from here ({e}); predict from the directory the "
-                         f"run was started in, or put the table back") from None
-    if len(table.feature_columns) != width:
-        raise InputError(f"the table {cfg['dataset']} has {len(table.feature_columns)} feature columns now, but the "
-                         f"run's model takes {width}: the table changed after the run, so its columns cannot be "
-                         f"matched by name")
-    return table.feature_columns
+    """The run's feature columns, by name, in the order the network reads them (``model.pt``
+    records them for every table run)."""
+    columns = run.saved.get("feature_columns")
+    if not columns:
+        raise InputError(f"{run.directory / 'model.pt'} does not name the table's feature columns, so new rows "
+                         f"cannot be matched to them by name; train the run again with this version")
+    return tuple(str(c) for c in columns)
 
 
 def _network(run: _Run, engine: Engine) -> torch.nn.Module:

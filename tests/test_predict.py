@@ -244,6 +244,11 @@ def _bad_files(table, folder, arrays) -> dict:
     shutil.copytree(td / "R", moved)
     config = json.loads((moved / "config.json").read_text())
     (moved / "config.json").write_text(json.dumps({**config, "dataset": "gone/t.csv"}))
+    nameless = bad / "nameless"  # a model.pt that does not record the feature columns
+    shutil.copytree(td / "R", nameless)
+    saved = torch.load(nameless / "model.pt", weights_only=True)
+    del saved["feature_columns"]
+    torch.save(saved, nameless / "model.pt")
     return {"bad": bad, "table": td, "images": idir, "arrays": ad}
 
 
@@ -297,10 +302,10 @@ REFUSALS = {
     "--out over the run's own file": (["{table}/R", "--dataset", "{table}/t.csv", "--out", "{table}/R/examples.csv"],
                                       "--out {table}/R/examples.csv is one of the run's own files; choose another "
                                       "--out"),
-    "the run's table moved": (["{bad}/moved", "--dataset", "{table}/t.csv"],
-                              "the run in {bad}/moved takes the feature columns of the table it trained on, "
-                              "gone/t.csv, which cannot be read from here (no table found at gone/t.csv); predict "
-                              "from the directory the run was started in, or put the table back"),
+    "model.pt without feature columns": (["{bad}/nameless", "--dataset", "{table}/t.csv"],
+                                         "{bad}/nameless/model.pt does not name the table's feature columns, so new "
+                                         "rows cannot be matched to them by name; train the run again with this "
+                                         "version"),
 }
 
 
@@ -316,6 +321,19 @@ def test_bad_input_is_refused_in_one_sentence_with_status_2(case, table, folder,
     assert (code, out) == (2, "")
     assert err == f"memomentum: error: {message.format(**where)}\n"
     assert not (where["bad"] / "out.csv").exists()
+
+
+def test_a_run_predicts_after_its_training_table_moved(table, folder, arrays, capsys):
+    """The feature columns travel in model.pt: the run's own table is not read again."""
+    where = _bad_files(table, folder, arrays)
+    out = where["bad"] / "moved.csv"
+    code, _, err = _predict(capsys, str(where["bad"] / "moved"), "--dataset", str(where["table"] / "t.csv"),
+                            "--out", str(out), "--quiet")
+    assert (code, err) == (0, "")
+    same = where["bad"] / "same.csv"
+    assert _predict(capsys, str(where["table"] / "R"), "--dataset", str(where["table"] / "t.csv"), "--out", str(same),
+                    "--quiet")[0] == 0
+    assert out.read_text() == same.read_text()
 
 
 def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):

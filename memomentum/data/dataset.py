@@ -76,6 +76,7 @@ class Dataset:
     source: Path | None = None
     train_files: list[str] | None = None
     train_rows: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None  # a table's feature columns, in the network's input order
 
     @property
     def is_image(self) -> bool:

@@ -246,7 +246,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     if not np.all(np.isfinite(x32[rows])):
         raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
     ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
-                  class_values, train_rows)
+                  class_values, train_rows, features)
     return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
                  test_rows=test_rows)
 
@@ -376,14 +376,15 @@ def _key(value):
     return ("s", str(value))
 
 
-def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray) -> Dataset:
+def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray,
+             features: list[str]) -> Dataset:
     xd = x.astype(np.float64)
     return Dataset(
         name=name, x_train=x, y_train=y, x_test=x_test, y_test=y_test, num_classes=len(classes),
         mean=tuple(float(v) for v in xd.mean(axis=0)),
         std=tuple(float(max(v, 1e-6)) for v in xd.std(axis=0)),
         augment="none", default_model="mlp", labels_are_clean=False,
-        class_names=tuple(str(c) for c in classes), train_rows=rows,
+        class_names=tuple(str(c) for c in classes), train_rows=rows, feature_names=tuple(features),
     )
 
 

@@ -93,10 +93,18 @@ def write_results(run_dir: Path, cfg: RunConfig, prep: RunData, proc: Procedure,
     records.write_rounds(run_dir / ROUNDS, index=prep.train_index)
     if names is not None:
         outputs.write_json(run_dir / CLASSES, list(names))
-    problem = proc.problem
-    outputs.write_torch(run_dir / MODEL, {"model": cfg.model, "num_classes": problem.num_classes,
-                                          "input_shape": list(problem.input_shape),
-                                          "mean": list(prep.dataset.mean), "std": list(prep.dataset.std),
-                                          "state_dict": {k: v.cpu() for k, v in proc.best_weights().items()}})
+    outputs.write_torch(run_dir / MODEL, _model_file(cfg, prep, proc))
     outputs.write_json(run_dir / SUMMARY, summary)
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+
+def _model_file(cfg: RunConfig, prep: RunData, proc: Procedure) -> dict:
+    """``model.pt``: the best weights and what it takes to use them on new data (the
+    network's name and input, the normalisation; a table's feature columns by name)."""
+    ds, problem = prep.dataset, proc.problem
+    saved = {"model": cfg.model, "num_classes": problem.num_classes, "input_shape": list(problem.input_shape),
+             "mean": list(ds.mean), "std": list(ds.std),
+             "state_dict": {k: v.cpu() for k, v in proc.best_weights().items()}}
+    if ds.feature_names is not None:
+        saved["feature_columns"] = list(ds.feature_names)
+    return saved
