@@ -7,7 +7,7 @@ import numbers
 from dataclasses import dataclass
 
 from .data.names import (dataset_key, is_clothing1m_name, is_image_folder_name, is_image_release_name,
-                         is_table_file, is_users_own_data)
+                         is_table_file, is_table_folder, is_users_own_data)
 from .errors import InputError
 
 METHODS = ("memomentum", "ce")
@@ -216,7 +216,7 @@ class RunConfig:
     def _check_data_options_apply(self) -> None:
         """Options of one kind of data given for another are refused, never silently ignored."""
         name = self.dataset.strip()
-        if self.label_column != "label" and not is_table_file(name):
+        if self.label_column != "label" and not (is_table_file(name) or is_table_folder(name)):
             raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {name} is not a "
                              f"table, so it would be ignored; leave --label-column out")
         if is_image_release_name(name) or is_image_folder_name(name):
@@ -227,9 +227,12 @@ class RunConfig:
         looks_like_a_folder = "/" in name or name.startswith(("~", "."))  # a missing one is named by the reader
         if looks_like_a_folder and not is_table_file(name) and not name.lower().endswith(".npz"):
             return
+        may_hold_images = name.lower().endswith(".parquet")  # an image column: packed like an image folder
         for option, value, default in (("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
                                        ("--store-format", self.store_format, "jpeg"),
                                        ("--train-set", self.train_set, "noisy")):
+            if may_hold_images and option != "--train-set":
+                continue
             if value != default:
                 raise InputError(f"{option} applies to image files (clothing1m or a folder of images); {name} is "
                                  f"not, so it would be ignored; leave {option} out")

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import InputError
 from .arrays import load_array_dataset
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles
-from .names import is_clothing1m_name, is_table_file, real_noise_name
+from .names import is_clothing1m_name, is_table_file, is_table_folder, real_noise_name
 from .tables import load_table
 
 DEFAULT_IMAGE_SIZE = 256  # the Clothing1M protocol's resize
@@ -45,20 +45,29 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
     Raises:
         InputError: unknown name, missing or malformed files.
     """
-    if is_table_file(name):
+    if is_table_file(name) and not _is_parquet(name):
         return load_table(name, label_column=label_column, data_dir=data_dir)
-    files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set)
+    files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set,
+                             label_column=label_column, cache_dir=cache_dir)
+    if files is None and is_table_file(name):  # a parquet file without an image column: features
+        return load_table(name, label_column=label_column, data_dir=data_dir)
     if files is None:
         return load_array_dataset(name, data_dir=data_dir)
     return pack_image_files(files, cache_dir=cache_dir, store_format=store_format, workers=workers,
                             progress=progress)
 
 
+def _is_parquet(name: str) -> bool:
+    return name.strip().lower().endswith(".parquet")
+
+
 def load_image_files(name: str, *, data_dir: str | None = None, image_size: int | None = None,
-                     train_set: str = "noisy") -> ImageFiles | None:
+                     train_set: str = "noisy", label_column: str = "label",
+                     cache_dir: str | None = None) -> ImageFiles | None:
     """The image files ``name`` stands for (Clothing1M, ANIMAL-10N, Food-101N,
-    mini-WebVision or an image folder), listed and checked but not decoded; None when
-    ``name`` is not an image-file source."""
+    mini-WebVision, an image folder, or a table with an image column: :mod:`.image_tables`,
+    whose image bytes are written once under ``cache_dir``), listed and checked but not
+    decoded; None when ``name`` is not an image-file source."""
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"dataset name must be a non-empty string, got {name!r}")
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
@@ -71,8 +80,11 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
         return _read_release(release, Path(data_dir or DEFAULT_DATA_DIRS[release]).expanduser(),
                              DEFAULT_IMAGE_SIZES.get(release, size) if image_size is None else image_size)
     path = Path(name.strip()).expanduser()
-    if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).is_dir():
+    if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).exists():
         path = Path(data_dir).expanduser() / path
+    if (_is_parquet(name) and path.is_file()) or is_table_folder(str(path)):
+        from .image_tables import read_image_table
+        return read_image_table(path, label_column=label_column, image_size=size, cache_dir=cache_dir)
     if path.is_dir():
         from .folders import read_image_folder
         _check_dataset_dir(path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["REAL_NOISE_DATASETS", "REAL_NOISE_SPELLINGS", "TABLE_SUFFIXES", "dataset_key", "is_clothing1m_name",
-           "is_image_folder_name", "is_image_release_name", "is_table_file", "is_users_own_data", "real_noise_name",
+           "is_image_folder_name", "is_image_release_name", "is_table_file", "is_table_folder", "is_users_own_data", "real_noise_name",
            "run_name"]
 
 # A table's file name endings: CSV, also compressed as pandas reads it, and parquet.
@@ -66,6 +66,18 @@ def is_table_file(name) -> bool:
     """Whether ``dataset`` names a table (a path ending in one of :data:`TABLE_SUFFIXES`,
     see :mod:`memomentum.data.tables`)."""
     return isinstance(name, str) and name.strip().lower().endswith(TABLE_SUFFIXES)
+
+
+def is_table_folder(name) -> bool:
+    """Whether ``dataset`` names a folder holding a table in parts: what Hugging Face's
+    ``save_to_disk`` writes (``state.json`` or ``dataset_dict.json``) or parquet shards
+    (``*.parquet``, directly or in ``data/``); :mod:`memomentum.data.image_tables` reads the
+    ones with an image column. Only looks at file names."""
+    if not is_image_folder_name(name):
+        return False
+    path = Path(name.strip()).expanduser()
+    return ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+            or any(path.glob("*.parquet")) or any(path.glob("data/*.parquet")))
 
 
 def is_image_folder_name(name) -> bool:

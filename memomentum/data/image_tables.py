@@ -1,0 +1,241 @@
+"""Images kept in a table, read like an image folder: a ``.parquet`` file, a folder of
+parquet shards (``train-00000-of-00002.parquet``, ..., optionally ``test-*.parquet``), or a
+folder that Hugging Face's ``Dataset.save_to_disk`` wrote (``state.json``,
+``dataset_info.json`` and ``data-*.arrow`` shards in Arrow's streaming format; a
+``DatasetDict`` folder with ``dataset_dict.json`` and ``train/``, ``test/`` sub-folders).
+
+One column holds the label (``--label-column``, labels as :mod:`.tables` treats them: classes
+sorted), one the image, found by its values (no option names it): image bytes (PNG or
+JPEG), Hugging Face's Image feature (``{"bytes": ..., "path": ...}``), or paths of image
+files relative to the table's folder (a text column whose first value is an existing image
+file). No such column: a ``.parquet`` file is a feature table (:mod:`.tables`), a folder is
+refused; two of them: refused, naming both.
+
+The store (:mod:`.store`) packs image files, so image bytes are written out once, one file
+per row named by its row number (``train/row-000012.png``), into
+``<cache>/<table>-<hash>-images`` beside the store; the hash is of the table's path, size and
+modification time, so a changed table gets new files. Reading needs pyarrow only
+(``pip install "memomentum[tables]"``); the ``datasets`` library is not used.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .dataset import ImageFiles, ImageList
+from .folders import IMAGE_EXTENSIONS
+from .names import is_table_folder
+
+__all__ = ["read_image_table"]
+
+_MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
+
+
+def _pyarrow(what: str):
+    try:
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise InputError(f"reading {what} needs pyarrow, which is not installed; "
+                         f"pip install \"memomentum[tables]\"") from None
+    return pa
+
+
+def _read_arrow(p: Path, pa):
+    """An Arrow IPC file: ``save_to_disk`` writes the streaming format; the file format also reads."""
+    try:
+        with pa.memory_map(str(p)) as source:
+            return pa.ipc.open_stream(source).read_all()
+    except pa.ArrowInvalid:
+        with pa.memory_map(str(p)) as source:
+            return pa.ipc.open_file(source).read_all()
+
+
+def _parts(path: Path) -> dict[str, list[Path]]:
+    """The files of each split (``train``, optionally ``test``) that ``path`` stands for."""
+    if path.is_file():
+        return {"train": [path]}
+    if (path / "dataset_dict.json").is_file():
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        found = {s: _parts(path / s)["train"] for s in ("train", "test") if s in splits and (path / s).is_dir()}
+        if "train" not in found:
+            raise InputError(f"{path} is a saved DatasetDict without a train split (splits: {', '.join(splits)})")
+        return found
+    if (path / "state.json").is_file():
+        state = json.loads((path / "state.json").read_text())
+        return {"train": [path / f["filename"] for f in state.get("_data_files", [])]}
+    folder = path if any(path.glob("*.parquet")) else path / "data"
+    shards = sorted(folder.glob("*.parquet"))
+    test = [p for p in shards if p.name.lower().startswith("test")]
+    train = [p for p in shards if p not in test]
+    if not train:
+        raise InputError(f"{folder} holds only test shards ({test[0].name}, ...); add train-*.parquet shards")
+    return {"train": train, "test": test} if test else {"train": train}
+
+
+def _read_part(files: list[Path], pa, where: str):
+    tables = []
+    for p in files:
+        try:
+            tables.append(pa.parquet.read_table(p) if p.suffix.lower() == ".parquet" else _read_arrow(p, pa))
+        except (OSError, pa.ArrowException) as e:
+            raise InputError(f"cannot read {p} of {where}: {e}") from None
+    try:
+        return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    except pa.ArrowException as e:
+        raise InputError(f"the shards of {where} do not share their columns: {e}") from None
+
+
+def _first(column) -> object:
+    return next((v for v in column.to_pylist() if v is not None), None)
+
+
+def _image_kind(column, root: Path, pa) -> str | None:
+    """``"bytes"``, ``"struct"`` or ``"path"`` when the column holds images, else None."""
+    t = column.type
+    if pa.types.is_struct(t) and t.get_field_index("bytes") >= 0 and t.get_field_index("path") >= 0:
+        return "struct"
+    first = _first(column)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "bytes" if first is not None and _extension(first) else None
+    if (pa.types.is_string(t) or pa.types.is_large_string(t)) and isinstance(first, str):
+        return "path" if first.lower().endswith(IMAGE_EXTENSIONS) and (root / first).is_file() else None
+    return None
+
+
+def _extension(data: bytes) -> str | None:
+    return next((ext for magic, ext in _MAGIC.items() if data[:len(magic)] == magic), None)
+
+
+def _image_column(table, label_column: str, root: Path, where: str, pa) -> tuple[str, str] | None:
+    if label_column not in table.column_names:
+        raise InputError(f"{where} has no column {label_column!r} (columns: {', '.join(table.column_names)}); "
+                         f"name the label column with --label-column")
+    found = [(c, k) for c in table.column_names if c != label_column
+             for k in [_image_kind(table.column(c), root, pa)] if k is not None]
+    if len(found) > 1:
+        raise InputError(f"{where} has {len(found)} image columns ({', '.join(repr(c) for c, _ in found)}); "
+                         f"keep one of them")
+    return found[0] if found else None
+
+
+def _cache_folder(path: Path, cache_root: Path, files: list[Path]) -> Path:
+    h = hashlib.sha256(str(path).encode("utf-8", "surrogateescape"))
+    for p in files:
+        st = p.stat()
+        h.update(f"\0{p.name}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+    return cache_root / f"{path.stem or path.name}-{h.hexdigest()[:12]}-images"
+
+
+def _write_once(target: Path, data: bytes) -> None:
+    if target.is_file():  # written by an earlier read: the store then sees the same file
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def _check_bytes(data, row: int, column: str, where: str) -> str:
+    from PIL import Image
+    ext = _extension(data) if isinstance(data, (bytes, bytearray)) else None
+    try:
+        if ext is None:
+            raise ValueError
+        Image.open(io.BytesIO(data)).verify()
+    except Exception:
+        raise InputError(f"row {row} of {where} holds no readable PNG or JPEG image in column {column!r}; "
+                         f"replace or remove that row") from None
+    return ext
+
+
+def _image_paths(table, column: str, kind: str, root: Path, out: Path, where: str) -> list[str | None]:
+    """One image file per row (None where the row has no image): the path given, or the
+    row's bytes written once to ``out/row-NNNNNN.ext``."""
+    paths: list[str | None] = []
+    for row, value in enumerate(table.column(column).to_pylist()):
+        if kind == "struct" and value is not None:
+            value = value["bytes"] if value.get("bytes") is not None else value.get("path")
+        if value is None:
+            paths.append(None)
+        elif isinstance(value, str):
+            p = root / value
+            if not p.is_file():
+                raise InputError(f"row {row} of {where} names the image {value!r} in column {column!r}, but "
+                                 f"{p} is no file")
+            paths.append(str(p.resolve()))
+        else:
+            target = out / f"row-{row:06d}{_check_bytes(value, row, column, where)}"
+            _write_once(target, value)
+            paths.append(str(target))
+    return paths
+
+
+def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[str]) -> np.ndarray:
+    """The rows with an image and a label; a note counts the others."""
+    keep = np.array([p is not None and v is not None for p, v in zip(paths, labels.tolist())], dtype=bool)
+    if not keep.all():
+        notes.append(f"dropped {int((~keep).sum())} {part} row{'s' if (~keep).sum() > 1 else ''} of {where} without "
+                     f"an image or a label (rows {', '.join(map(str, np.flatnonzero(~keep)[:5]))})")
+    if not keep.any():
+        raise InputError(f"{where} has no {part} row with both an image and a label")
+    return np.flatnonzero(keep)
+
+
+def read_image_table(path: str | os.PathLike, *, label_column: str = "label", image_size: int = 256,
+                     cache_dir: str | os.PathLike | None = None) -> ImageFiles | None:
+    """The images of a table with an image column, as :class:`ImageFiles` (see the module).
+
+    Returns None for a ``.parquet`` file without an image column (a feature table).
+
+    Raises:
+        InputError: pyarrow missing; unreadable files; no label column; a folder without an
+            image column; two image columns; an image that is no PNG or JPEG; a path to no
+            file; fewer than two classes.
+    """
+    from .store import default_cache_dir
+    from .tables import _encode_labels, _encode_test_labels, _strip_text_labels
+
+    path = Path(os.path.abspath(Path(path).expanduser()))
+    pa = _pyarrow(str(path))
+    root = path.parent if path.is_file() else path
+    parts = {split: _read_part(files, pa, str(path)) for split, files in _parts(path).items()}
+    label_column = label_column.strip()
+    found = _image_column(parts["train"], label_column, root, str(path), pa)
+    if found is None:
+        if path.is_file():
+            return None
+        raise InputError(f"{path} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image "
+                         f"files relative to it) besides the label {label_column!r}")
+    column, kind = found
+    cache = _cache_folder(path, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
+                          [f for files in _parts(path).values() for f in files])
+    notes: list[str] = []
+    lists, values = {}, {}
+    for split, table in parts.items():
+        if column not in table.column_names or label_column not in table.column_names:
+            raise InputError(f"the {split} split of {path} lacks column {column!r} or {label_column!r}")
+        paths = _image_paths(table, column, kind, root, cache / split, f"{path} ({split})")
+        labels = np.array(table.column(label_column).to_pylist(), dtype=object)
+        rows = _usable(paths, labels, split, str(path), notes)
+        lists[split] = [paths[r] for r in rows]
+        values[split] = _strip_text_labels(labels[rows], label_column, notes)
+    classes, y_train = _encode_labels(values["train"], label_column, str(path), notes)
+    test = None
+    if "test" in lists:
+        test = ImageList(lists["test"], _encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
+                                                            str(path)))
+    notes.insert(0, f"images from column {column!r} of {path}" + (f", written once to {cache}" if kind != "path" else ""))
+    for note in notes:
+        print(f"memomentum: note: {note}", file=sys.stderr)
+    return ImageFiles(name=path.stem if path.is_file() else path.name, root=root,
+                      train=ImageList(lists["train"], y_train), val=None, test=test,
+                      class_names=tuple(str(c) for c in classes), image_size=image_size)

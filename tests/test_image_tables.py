@@ -1,0 +1,185 @@
+"""Images kept in a table (memomentum.data.image_tables): a parquet file with PNG bytes,
+Hugging Face's {"bytes", "path"} structs or relative paths, and a save_to_disk folder of
+Arrow stream shards, each run end to end through the CLI; a numeric parquet stays a
+feature table; the refusals."""
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.parquet as pq  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from memomentum.cli import main  # noqa: E402
+from memomentum.data import load_dataset  # noqa: E402
+
+COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30)}
+PER_CLASS = 6
+FAST = ["--model", "mlp", "--pretrained", "none", "--epochs", "2", "--max-outer-loop", "1",
+        "--max-inner-loop", "2", "--batch-size", "8", "--workers", "0", "--quiet"]
+
+
+def _png(rgb, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(rgb) + rng.integers(-20, 20, (12, 10, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _rows():
+    """Labels (in an order that is not sorted) and PNG bytes, PER_CLASS of each class."""
+    names = ["red", "blue", "green"] * PER_CLASS
+    return names, [_png(COLOURS[n], i) for i, n in enumerate(names)]
+
+
+def _write_parquet(path: Path, columns: dict) -> Path:
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def _hf_structs(images) -> "pa.Array":
+    t = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    return pa.array([{"bytes": b, "path": f"img{i}.png"} for i, b in enumerate(images)], type=t)
+
+
+def _save_to_disk(folder: Path, columns: dict) -> Path:
+    """What datasets' Dataset.save_to_disk writes: Arrow stream shards, state.json and dataset_info.json."""
+    folder.mkdir()
+    table = pa.table(columns)
+    half = table.num_rows // 2
+    shards = []
+    for k, part in enumerate((table.slice(0, half), table.slice(half))):
+        name = f"data-{k:05d}-of-00002.arrow"
+        with pa.OSFile(str(folder / name), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(part)
+        shards.append({"filename": name})
+    (folder / "state.json").write_text(json.dumps({"_data_files": shards, "_fingerprint": "0", "_split": None}))
+    (folder / "dataset_info.json").write_text(json.dumps({"features": {
+        "image": {"_type": "Image"}, "label": {"dtype": "string", "_type": "Value"}}}))
+    return folder
+
+
+def _run(dataset: Path, out: Path, *extra) -> int:
+    return main(["run", "--dataset", str(dataset), "--label-column", "label", *FAST, "--out", str(out), *extra])
+
+
+def _check_run(out: Path, n: int, files_under: Path) -> list[dict]:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_train"] + summary.get("n_val", 0) == n
+    assert json.loads((out / "classes.json").read_text()) == ["blue", "green", "red"]
+    rows = list(csv.DictReader((out / "examples.csv").open()))
+    assert rows and all(Path(r["file"]).is_file() and Path(r["file"]).is_relative_to(files_under) for r in rows)
+    return rows
+
+
+def test_a_parquet_of_png_bytes_runs_like_an_image_folder(tmp_path, capsys):
+    names, images = _rows()
+    table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "label": names})
+    # (packed at the default 256 px, read by LeNet)
+    assert _run(table, tmp_path / "run", "--model", "lenet") == 0
+    rows = _check_run(tmp_path / "run", len(names), tmp_path / ".memomentum-cache")
+    for r in rows:  # each example's file is its table row's image, written once, named by the row
+        row = int(Path(r["file"]).stem.removeprefix("row-"))
+        assert Path(r["file"]).read_bytes() == images[row] and r["given_label"] == names[row]
+    assert "images from column 'image'" in capsys.readouterr().err
+
+
+def test_hugging_face_image_structs_in_a_save_to_disk_folder(tmp_path):
+    names, images = _rows()
+    folder = _save_to_disk(tmp_path / "hf", {"image": _hf_structs(images), "label": names})
+    ds = load_dataset(str(folder), image_size=16, cache_dir=str(tmp_path / "cache"), progress=False)
+    assert ds.x_train.shape == (len(names), 16, 16, 3) and ds.class_names == ("blue", "green", "red")
+    assert [ds.class_names[k] for k in ds.y_train] == names  # both shards, in order
+    written = {f: f.stat().st_mtime_ns for f in (tmp_path / "cache").glob("hf-*-images/train/row-*.png")}
+    assert len(written) == len(names)
+    assert _run(folder, tmp_path / "run", "--image-size", "24", "--cache-dir", str(tmp_path / "cache")) == 0
+    _check_run(tmp_path / "run", len(names), tmp_path / "cache")
+    assert {f: f.stat().st_mtime_ns for f in written} == written  # written once, not again by the run
+
+
+def test_a_parquet_of_relative_paths_and_integer_labels(tmp_path):
+    names, images = _rows()
+    (tmp_path / "pics").mkdir()
+    for i, b in enumerate(images):
+        (tmp_path / "pics" / f"{i}.png").write_bytes(b)
+    labels = [{"blue": 7, "green": 10, "red": 9}[n] for n in names]
+    table = _write_parquet(tmp_path / "paths.parquet", {"file_name": [f"pics/{i}.png" for i in range(len(names))],
+                                                        "label": labels, "weight": np.arange(len(names)) * 0.5})
+    ds = load_dataset(str(table), progress=False, image_size=8)
+    assert ds.class_names == ("7", "9", "10")  # integers sorted as numbers
+    assert ds.train_files == [str(tmp_path / "pics" / f"{i}.png") for i in range(len(names))]
+    assert _run(table, tmp_path / "run", "--model", "lenet") == 0
+    rows = list(csv.DictReader((tmp_path / "run" / "examples.csv").open()))
+    assert json.loads((tmp_path / "run" / "classes.json").read_text()) == ["7", "9", "10"]
+    assert {r["file"] for r in rows} <= set(ds.train_files) and len(rows) > 0
+
+
+def test_a_folder_of_parquet_shards_with_a_test_split(tmp_path):
+    names, images = _rows()
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    structs = _hf_structs(images)
+    _write_parquet(folder / "train-00000-of-00002.parquet", {"image": structs[:9], "label": names[:9]})
+    _write_parquet(folder / "train-00001-of-00002.parquet", {"image": structs[9:15], "label": names[9:15]})
+    _write_parquet(folder / "test-00000-of-00001.parquet", {"image": structs[15:], "label": names[15:]})
+    assert _run(folder, tmp_path / "run", "--image-size", "24") == 0
+    _check_run(tmp_path / "run", 15, folder / ".memomentum-cache")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test_accuracy"] is not None
+    ds = load_dataset(str(folder), image_size=24, progress=False)
+    assert len(ds.x_test) == 3 and [ds.class_names[k] for k in ds.y_test] == names[15:]
+
+
+def test_a_numeric_parquet_stays_a_feature_table(tmp_path):
+    rng = np.random.default_rng(0)
+    table = _write_parquet(tmp_path / "numbers.parquet", {"a": rng.normal(size=20), "b": rng.normal(size=20),
+                                                          "label": ["x", "y"] * 10})
+    ds = load_dataset(str(table))
+    assert ds.x_train.shape == (20, 2) and ds.train_rows is not None
+
+
+def _refusal(dataset: Path, tmp_path, capsys) -> str:
+    assert _run(dataset, tmp_path / "run") == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1]
+
+
+def test_a_folder_without_an_image_column_is_refused(tmp_path, capsys):
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    _write_parquet(folder / "train-0.parquet", {"a": [1.0, 2.0, 3.0, 4.0], "label": ["x", "y", "x", "y"]})
+    assert _refusal(folder, tmp_path, capsys).endswith(
+        f"{folder} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image files relative "
+        f"to it) besides the label 'label'")
+
+
+def test_two_image_columns_are_refused(tmp_path, capsys):
+    names, images = _rows()
+    table = _write_parquet(tmp_path / "two.parquet", {"image": images, "thumb": images, "label": names})
+    assert _refusal(table, tmp_path, capsys).endswith(
+        f"{table} has 2 image columns ('image', 'thumb'); keep one of them")
+
+
+def test_an_undecodable_image_is_refused(tmp_path, capsys):
+    names, images = _rows()
+    images[4] = images[4][:8] + b"garbage"  # a PNG signature and nothing readable after it
+    table = _write_parquet(tmp_path / "broken.parquet", {"image": images, "label": names})
+    assert _refusal(table, tmp_path, capsys).endswith(
+        f"row 4 of {table} (train) holds no readable PNG or JPEG image in column 'image'; replace or remove that row")
+
+
+def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path):
+    """A .parquet may hold images, so the packing options apply to it; a folder of table
+    shards is a table, so --label-column applies to it."""
+    from memomentum import InputError, RunConfig
+    RunConfig(dataset=str(tmp_path / "photos.parquet"), image_size=32, cache_dir=str(tmp_path)).validate()
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "train-00000-of-00001.parquet").write_bytes(b"")
+    RunConfig(dataset=str(tmp_path / "shards"), label_column="species").validate()
+    with pytest.raises(InputError, match="--image-size applies to image files"):
+        RunConfig(dataset=str(tmp_path / "flowers.csv"), image_size=32).validate()
