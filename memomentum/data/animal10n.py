@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .clothing1m import _quote, _s
-from .dataset import ImageFiles, ImageList
+from .dataset import ImageFiles, ImageList, release_folder
 
 # The classes in label order (the release's readme).
 ANIMAL10N_CLASSES = ("cat", "lynx", "wolf", "coyote", "cheetah", "jaguar", "chimpanzee", "orangutan", "hamster",
@@ -56,12 +56,8 @@ def read_animal10n(root: str | os.PathLike, *, image_size: int = IMAGE_SIZE) -> 
             does not start with a label 0..9 and ``_`` (the count and the first names);
             a folder without any image.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
-    root = Path(os.path.abspath(Path(root).expanduser()))
-    if not root.is_dir():
-        raise InputError(f"ANIMAL-10N directory {root} does not exist or is not a directory; give the folder holding "
-                         f"{TRAIN_DIR}/ and {TEST_DIR}/ (unpacked from the release's raw_image.zip) with --data-dir")
+    root = release_folder(root, image_size, missing=(f"ANIMAL-10N directory {{root}} does not exist or is not a directory; give the folder holding "
+                         f"{TRAIN_DIR}/ and {TEST_DIR}/ (unpacked from the release's raw_image.zip) with --data-dir"))
     notes: list[str] = []
     train = _read_split(root, TRAIN_DIR, notes)
     test = _read_split(root, TEST_DIR, notes)

@@ -2,11 +2,14 @@
 and :class:`ImageFiles` (image files on disk with their labels, before packing)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError
 
 # ImageNet's channel statistics: the normalisation of every image-file dataset (the
 # Clothing1M reference normalises with them, and pretrained ResNets expect them).
@@ -120,3 +123,14 @@ class ImageFiles:
     known_train_labels: np.ndarray | None = None
     image_size: int = 256
     labels_are_clean: bool = False
+
+
+def release_folder(root, image_size, *, missing: str) -> Path:
+    """The folder of a dataset release made absolute, after checking ``image_size``;
+    ``missing`` (formatted with ``root``) is the sentence when it is no folder."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    if not root.is_dir():
+        raise InputError(missing.format(root=root))
+    return root

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import InputError
 from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
-from .dataset import ImageFiles, ImageList
+from .dataset import ImageFiles, ImageList, release_folder
 
 META = "meta"
 CLASSES = "classes.txt"
@@ -82,12 +82,8 @@ def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | N
             listed twice (each naming the file and the lines); a key verified twice with
             different verdicts; a missing image (with ``check_files``).
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
-    root = Path(os.path.abspath(Path(root).expanduser()))
-    if not root.is_dir():
-        raise InputError(f"Food-101N directory {root} does not exist or is not a directory; give the release's folder "
-                         f"(Food-101N_release, holding meta/ and images/) with --data-dir")
+    root = release_folder(root, image_size, missing=(f"Food-101N directory {{root}} does not exist or is not a directory; give the release's folder "
+                         f"(Food-101N_release, holding meta/ and images/) with --data-dir"))
     meta = root / META
     class_names = read_classes(_need(meta / CLASSES))
     index = {name: i for i, name in enumerate(class_names)}

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
-from .dataset import ImageFiles, ImageList
+from .dataset import ImageFiles, ImageList, release_folder
 
 NUM_CLASSES = 50  # mini-WebVision: the first 50 of WebVision's 1,000 classes
 ALL_CLASSES = 1000
@@ -65,12 +65,8 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
             (naming the file and the lines); an image listed twice; a missing image (with
             ``check_files``); for ``imagenet_val_dir``, a class folder missing or empty.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise InputError(f"image_size must be a positive integer, got {image_size!r}")
-    root = Path(os.path.abspath(Path(root).expanduser()))
-    if not root.is_dir():
-        raise InputError(f"WebVision directory {root} does not exist or is not a directory; give the release's folder "
-                         f"(holding info/, google/ and val_images_256/) with --data-dir")
+    root = release_folder(root, image_size, missing=(f"WebVision directory {{root}} does not exist or is not a directory; give the release's folder "
+                         f"(holding info/, google/ and val_images_256/) with --data-dir"))
     synsets = read_synsets(root / SYNSETS) if (root / SYNSETS).is_file() else None
     train_keys, train_labels = read_filelist(_need(root / TRAIN_LIST))
     if imagenet_val_dir is None:
