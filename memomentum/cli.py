@@ -79,6 +79,7 @@ RUN_OPTIONS = {
     "--device": dict(dest="device", choices=DEVICES, help="auto (default), cpu or cuda"),
     "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: every available core, 1 for the mlp); results depend on this count, never on the machine's load"),
     "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
+    "--cuda-graph": dict(dest="cuda_graph", action="store_const", const=True, help="record the training step once as a CUDA graph and replay it for every full batch (GPU, one process; exact: the last short batch runs as usual)"),
     "--track-difficulty": dict(dest="track_difficulty", action="store_const", const=True, help="with known true labels (synthetic noise): record when the first-phase network settles on each example's true label (one prediction pass per first-phase epoch) and report the confident set's recall per difficulty quintile in summary.json"),
     "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
 }

@@ -78,6 +78,7 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None  # CPU threads; None = every available core, one for the MLP (memomentum.training.threads)
     compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
+    cuda_graph: bool = False  # the training step recorded once as a CUDA graph (GPU only; memomentum.training.graphs)
     predict_chunk: int | None = None  # examples per forward pass when predicting; None: per device
     out: str | None = None
     progress: bool = True
@@ -198,7 +199,7 @@ class RunConfig:
             raise InputError(f"workers must be a whole number of at least 0, got {self.workers!r}")
 
     def _check_switches(self) -> None:
-        """The true/false options: difficulty tracking (benchmark mode only) and streaming."""
+        """The true/false options: difficulty tracking (benchmark mode only), streaming, the GPU step."""
         if self.track_difficulty not in (True, False):
             raise InputError(f"track-difficulty must be true or false, got {self.track_difficulty!r}")
         if self.track_difficulty and self.mode != "benchmark":
@@ -206,6 +207,11 @@ class RunConfig:
                              f"--mode {self.mode}")
         if self.stream not in (None, True, False):
             raise InputError(f"stream must be true, false or unset, got {self.stream!r}")
+        for name in ("compile", "cuda_graph"):
+            if getattr(self, name) not in (True, False):
+                raise InputError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        if self.compile and self.cuda_graph:
+            raise InputError("--cuda-graph records the plain training step; leave out --compile with it")
 
     def _check_milestones(self) -> None:
         milestones = self.milestones
@@ -293,5 +299,5 @@ RATED_NOISE_TYPES = ("symmetric", "pairflip", "instance", "asymmetric")
 DEFAULT_NOISE_RATE = 0.4
 
 # Keys that do not change a run's results: they may differ when resuming.
-NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "data_dir", "cache_dir",
+NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "cuda_graph", "data_dir", "cache_dir",
                              "stream", "workers"})

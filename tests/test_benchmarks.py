@@ -169,3 +169,14 @@ def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communicat
     assert len(two["measured_s"]) == len(two["measured_no_sync_s"]) == 1 and two["communication_share"] < 1
     assert "scaling_efficiency" not in two  # world size 1 was not measured, so there is nothing to compare with
 
+
+
+def test_graph_step_times_eager_and_recorded_steps_in_turn_and_checks_their_numbers():
+    out = _run_json("benchmarks/graph_step.py", "--device", "cpu", "--cases", "lenet", "--n", "384",
+                    "--repeats", "2", "--check-steps", "5")
+    case = out["cases"]["lenet"]
+    assert len(case["measured_s"]["eager"]) == len(case["measured_s"]["graph"]) == 2
+    assert case["graph"]["epoch_s"] == min(case["measured_s"]["graph"]) > 0
+    assert case["graph"]["step_ms"] == round(1000 * case["graph"]["epoch_s"] / 3, 3)
+    numbers = case["numbers"]  # on the CPU the recorded step is the eager one on fixed buffers
+    assert numbers["recordings"] == 1 and numbers["identical"] and numbers["max_relative_parameter_difference"] == 0

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -280,3 +282,94 @@ def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
     monkeypatch.setattr(pipeline, "Engine", spy)
     api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, compile=True, progress=False), write=False)
     assert made and made[0]["compile"] is False
+
+
+# -- the recorded training step (training.graphs), its CPU stand-in -------------------------------
+
+def _train_phase(cuda_graph, class_weights=None):
+    """Epochs of changing size (partial last batches), a learning-rate milestone and an
+    optimizer reloaded from its state dict (a resume) in the middle: the loss sums, the
+    weights and how many recordings were made."""
+    eng = Engine(device=torch.device("cpu"), augment="crop_flip", batch_size=16, predict_chunk=32,
+                 cuda_graph=cuda_graph)
+    m, d = _lenet_and_images(n=120, shape=(16, 16, 3))
+    m = eng.prepare(m)
+    optimizer = eng.make_optimizer(m, lr=0.05, momentum=0.9, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2], gamma=0.1)
+    labels = torch.arange(120) % 10
+    g = torch.Generator().manual_seed(0)
+    sums = []
+    for epoch, n in enumerate((120, 101, 77, 64)):
+        if epoch == 3:
+            optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # new momentum buffers, as after --resume
+        order = eng.epoch_order(torch.arange(n), g)
+        loss_sum, pos = eng.train_steps(m, m, optimizer, d, labels, order, start=0, loss_sum=torch.zeros(()),
+                                        generator=g, class_weights=class_weights)
+        assert pos == n  # no example dropped: the short last batch runs eagerly
+        sums.append(loss_sum)
+        scheduler.step()
+    return sums, [p.detach().clone() for p in m.parameters()], eng.graphed
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_graphed_step_trains_exactly_as_the_eager_step(weighted):
+    weights = torch.linspace(0.5, 1.5, 10) if weighted else None
+    eager_sums, eager_params, none = _train_phase(False, weights)
+    graph_sums, graph_params, graphed = _train_phase(True, weights)
+    assert none is None
+    assert torch.equal(torch.stack(eager_sums), torch.stack(graph_sums))
+    for a, b in zip(eager_params, graph_params):
+        assert torch.equal(a, b)
+    # recorded in epoch 1 (after 3 warm-up steps), again after the milestone (epoch 3, lr 0.005)
+    # and again after the optimizer's state was reloaded (epoch 4); epoch 2 replays epoch 1's
+    assert graphed.recordings == 3
+
+
+def test_graphed_step_replays_after_warming_up_and_keeps_class_weights_current():
+    from memomentum.training.graphs import GraphedStep
+
+    calls = []
+    eng = Engine(device=torch.device("cpu"), augment="none", batch_size=8, cuda_graph=True)
+    m, d = _lenet_and_images(n=40, shape=(16, 16, 3))
+    m = eng.prepare(m)
+    optimizer = eng.make_optimizer(m, lr=0.05, momentum=0.9, weight_decay=0.0)
+    step = GraphedStep(torch.device("cpu"), eng.autocast, warmup_steps=2)
+    weights = torch.ones(10)
+    step.begin(m, optimizer, weights, (8, 3, 16, 16))
+    xb, yb = d.x[:8], torch.arange(8)
+    m.register_forward_hook(lambda mod, inp, out: calls.append(inp[0]))
+    for _ in range(4):
+        step(xb, yb)
+    assert step.recordings == 1
+    assert calls[0] is xb and calls[1] is xb  # warm-up: the batch itself
+    assert calls[2] is calls[3] and calls[2] is not xb and torch.equal(calls[2], xb)  # replays: the fixed buffer
+    weights.mul_(2)  # the same tensor with new values, as Clothing1M's next phase might give
+    step.begin(m, optimizer, weights, (8, 3, 16, 16))
+    assert step.recordings == 1 and torch.equal(step._w, weights)
+    assert step.takes(xb) and not step.takes(d.x[:5])
+
+
+def test_cuda_graph_is_refused_with_compile_or_several_processes():
+    from memomentum import RunConfig
+    from memomentum.errors import InputError
+    from memomentum.training.distributed import Distributed
+
+    with pytest.raises(InputError, match="--compile"):
+        Engine(device=torch.device("cpu"), augment="none", batch_size=8, compile=True, cuda_graph=True)
+    with pytest.raises(InputError, match="several processes"):
+        Engine(device=torch.device("cpu"), augment="none", batch_size=8, cuda_graph=True,
+               dist=Distributed(rank=0, world_size=2, local_rank=0))
+    with pytest.raises(InputError, match="leave out --compile"):
+        RunConfig(compile=True, cuda_graph=True).validate()
+
+
+def test_run_records_cuda_graphs_on_cuda_only(monkeypatch):
+    from memomentum import RunConfig
+    from memomentum import api
+    from memomentum.runner import pipeline
+
+    made = []
+    real = pipeline.Engine
+    monkeypatch.setattr(pipeline, "Engine", lambda **kwargs: made.append(kwargs) or real(**kwargs))
+    api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, cuda_graph=True, progress=False), write=False)
+    assert made and made[0]["cuda_graph"] is False

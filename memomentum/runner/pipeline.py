@@ -72,9 +72,11 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     cfg = _resolve(requested, prep)
     thread_policy = _apply_threads(cfg, dist, saved)
     # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
-    # compiler there), so --compile is a GPU option.
+    # compiler there), so --compile is a GPU option; the CPU has no graphs to record.
+    cuda = device.type == "cuda"
     engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
-                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and device.type == "cuda", dist=dist)
+                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and cuda,
+                    cuda_graph=cfg.cuda_graph and cuda, dist=dist)
     problem = place_data(prep, engine, stream=cfg.stream, workers=cfg.workers)
     check_network(cfg, problem, engine, network)
     records = RunRecords.for_run(cfg, problem)  # the rounds' confident sets, --track-difficulty
