@@ -7,13 +7,17 @@ when torch is loaded):
 * ``old``: what memomentum did before it had a thread policy: every core, and libgomp's
   default waiting (``GOMP_SPINCOUNT=300000``, the value libgomp uses when neither variable is
   set);
-* ``new``: memomentum's default (:mod:`memomentum.training.threads`): the same thread count, and the
-  wait policy that importing memomentum would set under each condition: the quiet spin in
-  ``quiet``, the busy spin beside competitors (each is a task that wants a CPU when a run
-  starts). Two processes, one per spin; each condition times the one the rule picks;
+* ``new``: memomentum's default for a run with every core (:mod:`memomentum.training.threads`):
+  the same thread count, one core per OpenMP thread while it trains
+  (:func:`~memomentum.training.threads.bind_openmp_threads`) and, bound, the long spin whatever
+  the load (:func:`~memomentum.training.threads.prefer_bound_spin`);
+* ``unbound``: memomentum's default before it bound threads: threads not bound, and the wait
+  policy that importing memomentum sets under each condition (the quiet spin in ``quiet``, the
+  busy spin beside competitors, each being a task that wants a CPU when a run starts);
 * ``threads1``: ``--threads 1`` (with the new wait policy);
 * ``passive``: every core and ``OMP_WAIT_POLICY=PASSIVE`` (a candidate, for comparison);
-* ``spinN``: every core and ``GOMP_SPINCOUNT=N`` (candidates for the new default).
+* ``spinN``: every core and ``GOMP_SPINCOUNT=N`` (candidates for the new default);
+* ``bindN``: ``spinN`` with one core per OpenMP thread, as ``new`` binds them.
 
 Competitors, started and stopped by this script (each also ends by itself after
 ``--competitor-limit`` seconds, or when this script is gone):
@@ -42,6 +46,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -63,37 +68,44 @@ import torch  # noqa: E402
 from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, LIBGOMP_DEFAULT_WAIT,  # noqa: E402
                          RESNET_FULL, EngineSide, load_fashion, random_cifar, spawn_environment)
 
-POLICIES = ("old", "new", "threads1", "passive")
+POLICIES = ("old", "new", "unbound", "threads1", "passive")
+RULE_POLICIES = ("new", "unbound")  # a process per condition kind, the rule choosing which one is timed
 DEFAULT_CONDITIONS = ("quiet", "busy:1", "busy:2", "torch:1", "torch:2", "quiet")
 
 
 def policy_env_and_threads(name: str) -> tuple[dict, int | None]:
     """The OpenMP variables and the ``--threads`` value of a policy."""
-    if name.startswith("spin") and name[4:].isdigit():
+    if name[:4] in ("spin", "bind") and name[4:].isdigit():
         return {"GOMP_SPINCOUNT": name[4:]}, None
     quiet_env, busy_env = ({"GOMP_SPINCOUNT": str(threads.spin_count_for(others))} for others in (0, 1))
     return {
         "old": (LIBGOMP_DEFAULT_WAIT, None),
+        # a run that binds its threads takes the long spin whatever the load (threads.prefer_bound_spin)
         "new@quiet": (quiet_env, None),
-        "new@busy": (busy_env, None),
+        "new@busy": (quiet_env, None),
+        "unbound@quiet": (quiet_env, None),
+        "unbound@busy": (busy_env, None),
         "threads1": (busy_env, 1),
         "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
     }[name]
 
 
 # -- the timed side: one process per policy ----------------------------------------------------
-def _side_server(conn, case: dict, threads_requested: int | None, batch_size: int) -> None:
+def _side_server(conn, case: dict, threads_requested: int | None, batch_size: int, bind: bool) -> None:
     policy = threads.choose_threads(threads_requested, model=case["model"]).apply()
     x, y = case_arrays(case)
     side = EngineSide(case["model"], x, y, augment=case["augment"], mean=case["mean"], std=case["std"],
                       device=torch.device("cpu"), batch_size=batch_size, predict_chunk=None, compile=False)
-    side.train_epoch()  # warm-up
-    side.predict()
-    conn.send({"threads": policy.threads, "wait": {k: os.environ.get(k) for k in threads.WAIT_VARIABLES}})
-    while (what := conn.recv()) != "stop":
-        t0 = time.perf_counter()
-        side.train_epoch() if what == "train" else side.predict()
-        conn.send(time.perf_counter() - t0)
+    binding = threads.bind_openmp_threads(policy.threads) if bind else contextlib.nullcontext("not bound")
+    with binding as how:
+        side.train_epoch()  # warm-up
+        side.predict()
+        conn.send({"threads": policy.threads, "wait": {k: os.environ.get(k) for k in threads.WAIT_VARIABLES},
+                   "binding": how})
+        while (what := conn.recv()) != "stop":
+            t0 = time.perf_counter()
+            side.train_epoch() if what == "train" else side.predict()
+            conn.send(time.perf_counter() - t0)
 
 
 class Side:
@@ -101,8 +113,8 @@ class Side:
         env, threads_requested = policy_env_and_threads(name)
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_side_server, args=(child, case, threads_requested, batch_size),
-                                   daemon=True)
+        self.process = ctx.Process(target=_side_server, daemon=True,
+                                   args=(child, case, threads_requested, batch_size, name.startswith(("new", "bind"))))
         with spawn_environment(env):
             self.process.start()
         self.info = self.conn.recv()
@@ -199,15 +211,16 @@ def case_arrays(case: dict):
 
 # -- the measurement ---------------------------------------------------------------------------
 def side_names(policy: str) -> list[str]:
-    return ["new@quiet", "new@busy"] if policy == "new" else [policy]
+    return [f"{policy}@quiet", f"{policy}@busy"] if policy in RULE_POLICIES else [policy]
 
 
 def timed_side(policy: str, count: int) -> str:
-    """The process that times ``policy`` beside ``count`` competitors: for ``new``, the one
-    whose spin the rule picks (memomentum.training.threads.spin_count_for)."""
-    if policy != "new":
+    """The process that times ``policy`` beside ``count`` competitors: for ``new`` and
+    ``unbound``, the one whose spin the rule picks (memomentum.training.threads.spin_count_for)."""
+    if policy not in RULE_POLICIES:
         return policy
-    return "new@busy" if threads.spin_count_for(count) == threads.BUSY_SPIN_COUNT else "new@quiet"
+    busy = threads.spin_count_for(count) == threads.BUSY_SPIN_COUNT
+    return f"{policy}@busy" if busy else f"{policy}@quiet"
 
 
 def measure(case: dict, args) -> dict:
@@ -234,9 +247,10 @@ def measure(case: dict, args) -> dict:
         for side in sides.values():
             side.close()
     info = {name: side.info for name, side in sides.items()}
-    if "new" in args.policies:
-        info["new"] = {"threads": info["new@quiet"]["threads"], "quiet": info.pop("new@quiet"),
-                       "busy": info.pop("new@busy")}
+    for policy in RULE_POLICIES:
+        if policy in args.policies:
+            info[policy] = {"threads": info[f"{policy}@quiet"]["threads"], "quiet": info.pop(f"{policy}@quiet"),
+                            "busy": info.pop(f"{policy}@busy")}
     return {"times": times, "sides": info}
 
 
@@ -273,7 +287,7 @@ def main(argv=None) -> int:
     p.add_argument("--case", choices=("lenet", "resnet18"), default="lenet")
     p.add_argument("--n", type=int, default=None, help="examples (default: lenet 54000, resnet18 256 scaled to 45000)")
     p.add_argument("--policies", default=",".join(POLICIES),
-                   help=f"comma-separated, from {', '.join(POLICIES)} and spinN (default: all but spinN)")
+                   help=f"comma-separated, from {', '.join(POLICIES)}, spinN and bindN (default: all but those two)")
     p.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
                    help="comma-separated: quiet, busy:N, torch:N (a repeated name adds to its samples)")
     p.add_argument("--repeats", type=int, default=2, help="rounds per condition (default 2)")
@@ -284,9 +298,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.policies = [s for s in args.policies.split(",") if s]
     args.conditions = [s for s in args.conditions.split(",") if s]
-    unknown = {q for q in args.policies if q not in POLICIES and not (q.startswith("spin") and q[4:].isdigit())}
+    unknown = {q for q in args.policies if q not in POLICIES and not (q[:4] in ("spin", "bind") and q[4:].isdigit())}
     if unknown or not args.policies:
-        p.error(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)} or spinN")
+        p.error(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)}, spinN or bindN")
     for c in args.conditions:
         parse_condition(c)
     if args.repeats < 1:

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 def run(config: RunConfig, **kwargs):
     """Run the whole pipeline; see :func:`memomentum.api.run`."""
+    threads.prefer_bound_spin(config.threads, config.device)  # while torch is not loaded yet
     from .api import run as _run
     return _run(config, **kwargs)
 

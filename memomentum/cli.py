@@ -505,12 +505,34 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _prefer_bound_spin(sys.argv[1:] if argv is None else argv)
     from .training.distributed import messages_from_rank_zero
     with messages_from_rank_zero():
         code = _main(argv)
     if argv is None:  # the program itself (not a call from Python): a torchrun process ends here
         _end_distributed_process(code)
     return code
+
+
+def _prefer_bound_spin(argv: list[str]) -> None:
+    """A ``run`` whose threads will be bound one per core waits with the long spin
+    (:func:`memomentum.training.threads.prefer_bound_spin`). Decided from the words of the
+    command before anything loads torch, and never refused here: the parser judges them later."""
+    if not argv or argv[0] != "run":
+        return
+    from .training import threads
+
+    def value(flag: str) -> str | None:
+        for word, following in zip(argv, [*argv[1:], None]):
+            if word == flag:
+                return following
+            if word.startswith(flag + "="):
+                return word.split("=", 1)[1]
+        return None
+
+    requested = value("--threads")
+    count = None if requested is None else int(requested) if requested.isdigit() else -1
+    threads.prefer_bound_spin(count, value("--device"))
 
 
 def _end_distributed_process(code: int) -> None:

@@ -45,18 +45,22 @@ def test_full_run_reports_wall_time_split_and_memory():
 def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
     fashion = require_fashion_mnist()
     out = _run_json("benchmarks/contention.py", "--case", "lenet", "--n", "1280", "--repeats", "1",
-                    "--policies", "old,new,threads1", "--conditions", "quiet,busy:1,quiet", "--settle", "0",
+                    "--policies", "old,new,unbound,threads1", "--conditions", "quiet,busy:1,quiet", "--settle", "0",
                     "--fashion-dir", str(fashion))
     case = out["case"]
     assert case["policies"]["old"]["wait"]["GOMP_SPINCOUNT"] == "300000"
-    new = case["policies"]["new"]  # the rule's spin for each condition, one process each
-    assert new["quiet"]["wait"]["GOMP_SPINCOUNT"] == str(QUIET_SPIN_COUNT)
-    assert new["busy"]["wait"]["GOMP_SPINCOUNT"] == str(BUSY_SPIN_COUNT)
+    new = case["policies"]["new"]  # bound: the long spin in every condition
+    assert new["quiet"]["wait"]["GOMP_SPINCOUNT"] == new["busy"]["wait"]["GOMP_SPINCOUNT"] == str(QUIET_SPIN_COUNT)
+    unbound = case["policies"]["unbound"]  # the load rule's spin for each condition, one process each
+    assert unbound["quiet"]["wait"]["GOMP_SPINCOUNT"] == str(QUIET_SPIN_COUNT)
+    assert unbound["busy"]["wait"]["GOMP_SPINCOUNT"] == str(BUSY_SPIN_COUNT)
     assert case["policies"]["threads1"]["threads"] == 1
     assert case["policies"]["new"]["threads"] == case["policies"]["old"]["threads"] >= 1
+    assert unbound["quiet"]["binding"] == "not bound"
+    assert new["quiet"]["binding"].startswith("cores " if case["policies"]["new"]["threads"] > 1 else "not bound")
     quiet, busy = case["conditions"]["quiet"], case["conditions"]["busy:1"]
     assert len(quiet["new"]["train"]["all_s"]) == 2 and len(busy["new"]["train"]["all_s"]) == 1  # quiet twice
-    for name in ("old", "new", "threads1"):
+    for name in ("old", "new", "unbound", "threads1"):
         for what in ("train", "predict"):
             entry = busy[name][what]
             ratio = entry["median_s"] / quiet[name][what]["median_s"]  # of rounded times: allow 10 %

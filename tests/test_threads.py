@@ -100,7 +100,7 @@ def test_thread_count_comes_from_the_request_the_model_and_the_cores_only():
     assert threads.choose_threads(None, model="mlp").threads == 1
     default = threads.choose_threads(None, model="lenet")
     assert default.threads == threads.available_cores() and default.reason == "all available cores"
-    assert set(default.to_dict()) == {"threads", "threads_reason", "openmp_wait"}
+    assert set(default.to_dict()) == {"threads", "threads_reason", "openmp_wait", "openmp_binding"}
 
 
 # -- a whole run -------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, 
 
 def _outputs(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("wall_time_s", "time_s", "threads_reason", "openmp_wait"):
+    for key in ("wall_time_s", "time_s", "threads_reason", "openmp_wait", "openmp_binding"):
         summary.pop(key)
     model = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
     return {"summary": summary, "examples": (run_dir / "examples.csv").read_text(),
@@ -151,13 +151,21 @@ def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and
     default = _run(tmp_path, "default", [], {}, busy=True)
     summary = json.loads((default / "summary.json").read_text())
     assert summary["threads"] == n and summary["threads_reason"] == "all available cores"
-    # beside the busy competitor this test runs, the busy spin
-    assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT} (memomentum: busy machine at start)"
+    if n > 1:  # bound one per core: the long spin whatever the load
+        assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.QUIET_SPIN_COUNT} (memomentum: threads bound to cores)"
+    else:  # beside the busy competitor this test runs, the busy spin
+        assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT} (memomentum: busy machine at start)"
     explicit = _run(tmp_path, "explicit", ["--threads", str(n)], {"GOMP_SPINCOUNT": "300000"})
     passive = _run(tmp_path, "passive", ["--threads", str(n)], {"OMP_WAIT_POLICY": "PASSIVE"})
     assert json.loads((passive / "summary.json").read_text())["openmp_wait"] == "OMP_WAIT_POLICY=PASSIVE (environment)"
+    unbound = _run(tmp_path, "unbound", [], {"OMP_PROC_BIND": "false"})
+    assert json.loads((unbound / "summary.json").read_text())["openmp_binding"] == (
+        "not bound: placed by the environment (OMP_PROC_BIND)")
+    if n > 1 and threads._loaded_libgomp() is not None:  # bound while it trained, one core per thread
+        cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        assert summary["openmp_binding"] == f"cores {cores}, one per thread"
     reference = _outputs(default)
-    for other in (explicit, passive):
+    for other in (explicit, passive, unbound):
         got = _outputs(other)
         assert got["summary"] == reference["summary"]
         assert got["examples"] == reference["examples"] and got["history"] == reference["history"]
@@ -176,3 +184,66 @@ def test_resuming_with_another_thread_count_warns_that_the_last_bits_may_change(
     assert r.returncode == 0, r.stderr
     assert (f"memomentum: warning: this run was started with {first} CPU threads and continues with {other}; "
             in r.stderr) and f"(--threads {first} keeps them)" in r.stderr
+
+
+# -- one core per thread -----------------------------------------------------------------------
+def test_binding_plan_binds_one_thread_per_core_only_when_nothing_else_decides():
+    gomp = "/x/libgomp.so.1"
+    assert threads.binding_plan(2, [3, 1], environ={}, libgomp=gomp) == (1, 3)
+    assert "placed by the environment (GOMP_CPU_AFFINITY)" in threads.binding_plan(
+        2, [0, 1], environ={"GOMP_CPU_AFFINITY": "0-1"}, libgomp=gomp)
+    assert "binding is for one thread per core" in threads.binding_plan(1, [0, 1], environ={}, libgomp=gomp)
+    assert "binding is for one thread per core" in threads.binding_plan(2, [0, 1, 2, 3], environ={}, libgomp=gomp)
+    assert "not libgomp" in threads.binding_plan(2, [0, 1], environ={}, libgomp=None)
+    assert "reader processes" in threads.binding_plan(2, [0, 1], environ={}, libgomp=gomp, streamed=True)
+
+
+def test_openmp_threads_are_bound_one_per_core_while_training_and_unbound_after():
+    code = """
+import os, memomentum, torch
+from memomentum.training import threads
+cores = sorted(os.sched_getaffinity(0))
+n = len(cores)
+torch.set_num_threads(n)
+gomp = threads._loaded_libgomp()
+if n < 2 or gomp is None:
+    print("skip")
+    raise SystemExit
+def where(i):
+    return sorted(os.sched_getaffinity(0))
+with threads.bind_openmp_threads(n) as how:
+    inside = threads.in_every_openmp_thread(where, n, gomp)
+    torch.randn(512, 512) @ torch.randn(512, 512)  # PyTorch's own regions still run
+after = threads.in_every_openmp_thread(where, n, gomp)
+assert how == "cores " + ",".join(map(str, cores)) + ", one per thread", how
+assert sorted(inside) == list(range(n)) and sorted(c for cs in inside.values() for c in cs) == cores, inside
+assert all(len(cs) == 1 for cs in inside.values()), inside
+assert all(cs == cores for cs in after.values()), after
+assert sorted(os.sched_getaffinity(0)) == cores
+print("ok")
+"""
+    out = _python(code, {})
+    if out == "skip":
+        pytest.skip("needs 2 or more cores and PyTorch on libgomp")
+    assert out == "ok"
+
+
+def test_a_run_that_binds_its_threads_takes_the_long_spin_before_torch_loads(monkeypatch):
+    busy = threads.WaitPolicy(f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT}", "memomentum: busy machine at start")
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    for requested, device, env, modules, spins in [
+            (None, None, {}, {}, threads.QUIET_SPIN_COUNT),  # every core, the CPU: bound
+            (2, "cpu", {}, {}, threads.QUIET_SPIN_COUNT),
+            (1, None, {}, {}, threads.BUSY_SPIN_COUNT),  # fewer threads than cores: not bound
+            (None, "cuda", {}, {}, threads.BUSY_SPIN_COUNT),
+            (None, None, {"OMP_PLACES": "cores"}, {}, threads.BUSY_SPIN_COUNT),  # the user places threads
+            (None, None, {}, {"torch": object()}, threads.BUSY_SPIN_COUNT)]:  # too late
+        monkeypatch.setattr(threads, "_wait_policy", busy)
+        environ = {**env, "GOMP_SPINCOUNT": str(threads.BUSY_SPIN_COUNT)}
+        policy = threads.prefer_bound_spin(requested, device, environ=environ, modules=modules)
+        assert environ["GOMP_SPINCOUNT"] == str(spins) and policy.setting == f"GOMP_SPINCOUNT={spins}"
+        assert threads.current_wait_policy() is policy
+    monkeypatch.setattr(threads, "_wait_policy", threads.WaitPolicy("GOMP_SPINCOUNT=5", "environment"))
+    environ = {"GOMP_SPINCOUNT": "5"}
+    assert threads.prefer_bound_spin(None, None, environ=environ, modules={}).decided_by == "environment"
+    assert environ == {"GOMP_SPINCOUNT": "5"}

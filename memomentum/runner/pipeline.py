@@ -29,7 +29,8 @@ from ..method.procedure import Procedure
 from ..training import distributed
 from ..training.engine import Engine
 from ..training.pretrained import check_weights_file
-from ..training.threads import ThreadPolicy, choose_threads
+from ..training.sources import StreamedSource
+from ..training.threads import ThreadPolicy, bind_openmp_threads, choose_threads
 from . import outputs
 from .files import CHECKPOINT, CONFIG, HISTORY, RESULT_FILES
 from .prepare import RunData, check_network, place_data, prepare_data, resolve_pretrained
@@ -95,10 +96,12 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
                                                      "threads": thread_policy.threads, "data": fingerprint},
                            elapsed_before=saved.get("elapsed", 0.0) if saved else 0.0, t_start=t_start)
         keeper.write_config(saved["resolved"] if saved else cfg.to_dict())
-        proc = _train(cfg, problem, engine, keeper, saved, network, resume=resume)
-        if proc.paused:  # a process that got no signal pauses because another one did
-            raise Interrupted(received[0] if received else signal.SIGTERM, run_dir)
-        final = final_predictions(proc)  # one prediction pass serves the summary, examples.csv and the caller
+        with _one_core_per_thread(thread_policy, engine, problem) as binding:
+            proc = _train(cfg, problem, engine, keeper, saved, network, resume=resume)
+            if proc.paused:  # a process that got no signal pauses because another one did
+                raise Interrupted(received[0] if received else signal.SIGTERM, run_dir)
+            final = final_predictions(proc)  # one prediction pass serves the summary, examples.csv and the caller
+        thread_policy = dataclasses.replace(thread_policy, binding=binding)
         summary = _summary(cfg, prep, proc, final, device, thread_policy, keeper.elapsed(), records, dist)
         if writes:
             keeper.write_results(cfg, prep, proc, final, summary)
@@ -153,6 +156,14 @@ def _apply_threads(cfg: RunConfig, dist: distributed.Distributed, saved: dict | 
 
 
 # -- training --------------------------------------------------------------------------------
+
+def _one_core_per_thread(policy: ThreadPolicy, engine: Engine, problem):
+    """While a CPU run trains, each OpenMP thread on a core of its own (training.threads):
+    only the speed changes, not the numbers."""
+    if engine.device.type != "cpu":
+        return contextlib.nullcontext(f"not bound: training on {engine.device.type}")
+    return bind_openmp_threads(policy.threads, streamed=isinstance(problem.train, StreamedSource))
+
 
 def _train(cfg: RunConfig, problem, engine: Engine, keeper: "RunKeeper", saved: dict | None, network, *,
            resume: bool) -> Procedure:
