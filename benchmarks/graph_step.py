@@ -1,7 +1,8 @@
 """The training step eager and recorded as a CUDA graph (``--cuda-graph``), side by side.
 
 For each case the engine trains whole epochs of synthetic data of the real shapes, resident on
-the device, with the run's defaults for the device (on CUDA: bf16 autocast, channels-last,
+the device as a run keeps them (uint8 on a GPU, normalised batch by batch), with the run's
+defaults for the device (on CUDA: bf16 autocast, channels-last,
 fused SGD), once through the eager step and once through
 :class:`memomentum.training.graphs.GraphedStep`, taking turns epoch by epoch (``--repeats``
 rounds after one warm-up round of each), and reports images per second and the time per step
@@ -53,7 +54,8 @@ def _setup(case: str, n: int, device: torch.device, cuda_graph: bool, batch: int
     rng = np.random.RandomState(0)
     x = rng.randint(0, 256, size=(n, *shape), dtype=np.uint8)
     engine = Engine(device=device, augment="crop_flip", batch_size=batch, cuda_graph=cuda_graph)
-    data = to_device_data(x, mean=(0.5,) * shape[2], std=(0.25,) * shape[2], device=device, channels_last=True)
+    data = to_device_data(x, mean=(0.5,) * shape[2], std=(0.25,) * shape[2], device=device, channels_last=True,
+                          keep_uint8=device.type == "cuda")  # as a run keeps images on a GPU
     labels = torch.as_tensor(rng.randint(0, 10, size=n), device=device)
     torch.manual_seed(0)
     model = engine.prepare(create_model(case, input_shape=(shape[2], shape[0], shape[1]), num_classes=10))

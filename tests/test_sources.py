@@ -57,6 +57,9 @@ def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
     assert choose_stream(ds, cpu, None) is False and choose_stream(ds, cpu, True) is True
     monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 100)  # 70 x 432 floats do not fit
     assert choose_stream(ds, cpu, None) is True and choose_stream(ds, cpu, False) is False
+    # a GPU keeps images as uint8: a quarter of the bytes
+    monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 70 * 432 * 2)
+    assert choose_stream(ds, cpu, None) is True and choose_stream(ds, torch.device("cuda"), None) is False
     table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
     with pytest.raises(InputError, match="--stream reads images.*feature table"):
         choose_stream(table, cpu, True)
@@ -103,3 +106,32 @@ def test_augmented_streamed_batches_equal_augmented_resident_batches(size):
     for a, b in zip(resident.batches(order, 16, augment=g1), streamed.batches(order, 16, augment=g2)):
         assert torch.equal(a, b)
     assert torch.equal(g1.get_state(), g2.get_state())
+
+
+@pytest.mark.parametrize("size", [12, 72])  # the gather and the slices paths
+def test_uint8_resident_images_give_the_float_resident_batches(size):
+    """What a GPU keeps resident (uint8, normalised batch by batch) gives the floats that the
+    CPU's normalised-once tensor gives: in any order, augmented or not, shard by shard, and
+    drawing from the generator alike."""
+    from memomentum.training.sources import ResidentImages
+    x = _images(n=50, size=size)
+    kw = dict(mean=MEAN, std=STD, device=torch.device("cpu"), channels_last=True, padding=size // 8)
+    floats, images = to_device_data(x, **kw), to_device_data(x, keep_uint8=True, **kw)
+    assert isinstance(images, ResidentImages) and images.x.dtype == torch.uint8
+    assert len(images) == 50 and images.example_shape == floats.example_shape == (3, size, size)
+    assert torch.equal(images.pad_value, floats.pad_value)
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(1))
+    for index, shard in ((order, None), (None, None), (order, (1, 2))):
+        g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+        got = list(images.batches(index, 16, augment=g1, shard=shard))
+        want = list(floats.batches(index, 16, augment=g2, shard=shard))
+        assert len(got) == len(want) == 4
+        for a, b in zip(got, want):
+            assert torch.equal(a, b) and a.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(g1.get_state(), g2.get_state())
+    g1, g2 = torch.Generator().manual_seed(6), torch.Generator().manual_seed(6)
+    images.skip_draws([16, 3], g1)
+    floats.skip_draws([16, 3], g2)
+    assert torch.equal(g1.get_state(), g2.get_state())
+    plain = [b for b in images.batches(order, 16)]
+    assert all(torch.equal(a, b) for a, b in zip(plain, floats.batches(order, 16)))

@@ -19,9 +19,9 @@ from .distributed import SINGLE, Distributed, block_bounds
 from .graphs import GraphedStep, training_step
 from .malloc import keep_freed_memory
 from ..errors import InputError
-from .sources import ResidentSource, StreamedSource
+from .sources import ResidentImages, ResidentSource, StreamedSource
 
-DataSource = ResidentSource | StreamedSource
+DataSource = ResidentSource | ResidentImages | StreamedSource
 
 
 def choose_device(name: str) -> torch.device:

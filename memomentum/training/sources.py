@@ -2,6 +2,7 @@
 
 * :class:`ResidentSource`: the whole split normalised once, as one tensor on the training
   device (MNIST, CIFAR, small image folders). Batches are gathered with one indexing op.
+  On a GPU images stay uint8 instead (:class:`ResidentImages`), normalised batch by batch.
 * :class:`StreamedSource`: images that do not fit stay on disk in the packed store
   (:mod:`memomentum.data.store`); worker processes read and decode whole batches into
   (pinned) uint8 host memory, and the device normalises each batch exactly as the resident
@@ -111,6 +112,18 @@ def _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding):
     return out
 
 
+def _augment_and_normalise(raw: torch.Tensor, zero: torch.Tensor, augment: torch.Generator | None, padding: int,
+                           b: int, lo: int, mean_t: torch.Tensor, std_t: torch.Tensor,
+                           channels_last: bool) -> torch.Tensor:
+    """A batch of uint8 (B, H, W, C) images -> the network's floats: cropped and flipped first
+    when ``augment`` is given (a quarter of the bytes of floats; ``zero`` is a black pixel), then
+    normalised; the same floats as normalising first and cropping with the normalised black
+    (:func:`crop_flip`). ``b`` and ``lo``: the whole batch's size and these rows' offset in it."""
+    if augment is not None:
+        raw = crop_flip(raw.permute(0, 3, 1, 2), zero, augment, padding, batch_size=b, offset=lo).permute(0, 2, 3, 1)
+    return _normalise_images(raw, mean_t, std_t, channels_last)
+
+
 class ResidentSource:
     """One split of a dataset, normalised, on the training device.
 
@@ -151,9 +164,53 @@ class ResidentSource:
                 draw_crop_flip(b, self.padding, augment, self.x.device)
 
 
+class ResidentImages:
+    """Images resident on the device as uint8 (N, H, W, C), a quarter of the bytes of
+    :class:`ResidentSource`'s floats, each batch gathered, cropped and flipped as uint8 and
+    normalised on the device (:func:`_augment_and_normalise`, as :class:`StreamedSource` does):
+    the same floats as :class:`ResidentSource`, batch for batch. The GPU's choice, where memory
+    is what limits the data that stays resident and a batch's few element-wise kernels cost
+    little; the CPU normalises once (:func:`to_device_data`)."""
+
+    def __init__(self, x: torch.Tensor, mean_t: torch.Tensor, std_t: torch.Tensor, *, channels_last: bool,
+                 padding: int = 4):
+        self.x = x
+        self.mean_t, self.std_t = mean_t, std_t
+        self.pad_value = -mean_t / std_t
+        self.channels_last = channels_last
+        self.padding = padding
+        self._zero = torch.zeros(x.shape[3], dtype=torch.uint8, device=x.device)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        _, height, width, channels = self.x.shape
+        return channels, height, width
+
+    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+        n = len(self) if index is None else index.numel()
+        for start in range(0, n, size):
+            b = min(size, n - start)
+            lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
+            rows = slice(start + lo, start + hi)
+            raw = self.x[rows] if index is None else self.x[index[rows]]
+            yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
+                                         self.channels_last)
+
+    def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
+        """Draw and drop the augmentation of batches of these sizes, as :meth:`batches` would."""
+        if augment is not None:
+            for b in sizes:
+                draw_crop_flip(b, self.padding, augment, self.x.device)
+
+
 def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool,
-                   padding: int = 4) -> ResidentSource:
-    """Normalise a raw array once and move it to ``device``.
+                   padding: int = 4, keep_uint8: bool = False) -> ResidentSource | ResidentImages:
+    """Move a raw array to ``device``, normalised once (or, for images with ``keep_uint8``, as
+    uint8 normalised batch by batch: :class:`ResidentImages`).
 
     Images (uint8, N x H x W x C) are scaled to 0..1 then standardised per channel;
     features (N x D) are standardised per feature on their raw scale.
@@ -161,6 +218,8 @@ def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_l
     mean_t, std_t = _normaliser(mean, std, device)
     if x.ndim == 4:
         t = torch.from_numpy(np.require(x, requirements=["C", "W"])).to(device)
+        if keep_uint8:
+            return ResidentImages(t, mean_t, std_t, channels_last=channels_last, padding=padding)
         return ResidentSource(_normalise_images(t, mean_t, std_t, channels_last), -mean_t / std_t, padding)
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     return ResidentSource((t - mean_t) / std_t, None, padding)
@@ -271,10 +330,8 @@ class StreamedSource:
         try:
             for raw, (b, lo) in zip(batches, where):
                 raw = raw.to(self.device, non_blocking=cuda)
-                if augment is not None:  # crop the uint8 pixels (a quarter of the bytes), then normalise
-                    raw = crop_flip(raw.permute(0, 3, 1, 2), self._zero, augment, self.padding,
-                                    batch_size=b, offset=lo).permute(0, 2, 3, 1)
-                yield _normalise_images(raw, self.mean_t, self.std_t, self.channels_last)
+                yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
+                                             self.channels_last)
         finally:
             # the caller may stop early (a pause mid-epoch): stop the readers now, not at exit
             shutdown = getattr(batches, "_shutdown_workers", None)
