@@ -273,7 +273,7 @@ def _cmd_grid(args) -> int:
         return _submit_grid(args, cells, out, threads)
     print(f"grid: {len(cells)} cells in {out}, {jobs} at a time" + (f", {slots.describe()}" if slots else "")
           + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each"), file=sys.stderr)
-    outcome = grid.run_cells(cells, out, jobs=jobs, threads=threads, gpus=slots,
+    outcome = grid.run_cells(cells, out, jobs=jobs, threads=threads, gpus=slots, cores=grid.core_blocks(threads, jobs),
                              say=lambda line: print(line, file=sys.stderr, flush=True))
     if outcome.skipped:
         print(f"grid: {len(outcome.skipped)} cell{'s' if len(outcome.skipped) > 1 else ''} had finished before: "

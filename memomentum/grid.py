@@ -16,6 +16,11 @@ scheduler (a Slurm job array, GNU parallel).
 ends, its process started with ``CUDA_VISIBLE_DEVICES`` set to its one GPU (which the cell sees
 as ``cuda:0``; its ``--device`` is left as given).
 
+When each local cell gets two or more threads and the cells' threads fit in the cores this
+process may use, each cell also gets a block of cores of its own (:class:`CoreBlocks`, its
+process's CPU affinity): the cells do not compete for cores, and each one, running one thread
+per core it may use, binds its threads (:func:`memomentum.training.threads.bind_openmp_threads`).
+
 ``--launcher slurm`` submits the cells that have not finished as one Slurm job array through
 submitit (:func:`submit_cells`): each array task runs its cell's ``memomentum run`` command as a
 subprocess (:class:`CellTask`), into the same run directory as a local cell, and
@@ -158,6 +163,33 @@ class GpuSlots:
                 f"(GPU{'s' if n > 1 else ''} {','.join(map(str, self.free))})")
 
 
+class CoreBlocks:
+    """Disjoint blocks of ``threads`` cores, one for each of ``jobs`` cells running at once:
+    :meth:`take` gives a free block (None when none is free), :meth:`give` returns it."""
+
+    def __init__(self, cores: list[int], threads: int, jobs: int):
+        if threads < 1 or jobs < 1 or threads * jobs > len(cores):
+            raise ValueError(f"{jobs} blocks of {threads} cores do not fit in {len(cores)} cores")
+        cores = sorted(cores)
+        self.free = [tuple(cores[i * threads:(i + 1) * threads]) for i in range(jobs)]
+
+    def take(self) -> tuple[int, ...] | None:
+        return self.free.pop(0) if self.free else None
+
+    def give(self, block: tuple[int, ...]) -> None:
+        self.free.append(block)
+
+
+def core_blocks(threads: int | None, jobs: int) -> CoreBlocks | None:
+    """Blocks of cores for local cells of ``threads`` threads each, or None where they do not
+    apply: one thread a cell (nothing to bind), the thread count left to each cell, more threads
+    than cores, or no CPU affinity on this system."""
+    if threads is None or threads < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return CoreBlocks(cores, threads, jobs) if threads * jobs <= len(cores) else None
+
+
 def gpu_environment(gpu: int) -> dict[str, str]:
     """A cell's environment on GPU ``gpu`` (an index among the GPUs this process sees): only that
     GPU visible. Under a ``CUDA_VISIBLE_DEVICES`` of this process the index names its entry."""
@@ -178,17 +210,17 @@ class Outcome:
 
 
 def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | None,
-              say: Callable[[str], None] = print, gpus: GpuSlots | None = None) -> Outcome:
+              say: Callable[[str], None] = print, gpus: GpuSlots | None = None,
+              cores: CoreBlocks | None = None) -> Outcome:
     """Run the cells ``jobs`` at a time, each in a slot of ``gpus`` if given (at most its size at
-    once; see the module's docstring); returns what happened."""
+    once) and on a block of ``cores`` if given (see the module's docstring); returns what happened."""
     jobs = min(jobs, gpus.size) if gpus else jobs
     outcome = Outcome()
     pending = []
     for cell in cells:
         (outcome.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
-    logs = grid_dir / LOGS
-    logs.mkdir(parents=True, exist_ok=True)
-    running: dict[str, tuple[subprocess.Popen, float, int | None]] = {}  # process, start, GPU
+    (grid_dir / LOGS).mkdir(parents=True, exist_ok=True)
+    running: dict[str, _Running] = {}
     stop: list[int] = []
     asked: set[str] = set()  # the cells told to pause
     previous = {s: signal.signal(s, lambda signum, _: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -200,33 +232,27 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
                 gpu = gpus.take() if gpus else None
                 if gpus and gpu is None:
                     break  # every GPU slot is taken
-                cell = pending.pop(0)
-                running[cell.name] = (_start(cell, grid_dir, threads, gpu), time.monotonic(), gpu)
-                where = "" if gpu is None else f" on GPU {gpu}"
+                cell, block = pending.pop(0), cores.take() if cores else None
+                running[cell.name] = _Running(_start(cell, grid_dir, threads, gpu, block), time.monotonic(), gpu, block)
+                where = ("" if gpu is None else f" on GPU {gpu}") + ("" if block is None else f" on cores {_cores(block)}")
                 say(_progress(outcome, running, pending, total, wall, jobs, f"{cell.name}: started{where}"))
             if stop:
-                for name, (proc, _, _) in running.items():
-                    if name not in asked and proc.poll() is None:
-                        proc.send_signal(signal.SIGTERM)  # once: a second SIGTERM would stop it at once
+                for name, cell_run in running.items():
+                    if name not in asked and cell_run.process.poll() is None:
+                        cell_run.process.send_signal(signal.SIGTERM)  # once: a second SIGTERM would stop it at once
                         asked.add(name)
             time.sleep(0.2)
-            for name, (proc, started, gpu) in list(running.items()):
-                code = proc.poll()
+            for name, cell_run in list(running.items()):
+                code = cell_run.process.poll()
                 if code is None:
                     continue
                 del running[name]
-                if gpus and gpu is not None:
-                    gpus.give(gpu)
-                if code == 0:
-                    outcome.done.append(name)
-                    wall.append(time.monotonic() - started)
-                    what = f"{name}: done in {wall[-1]:.0f} s"
-                elif code in (130, 143, -signal.SIGTERM, -signal.SIGINT) and stop:
-                    outcome.paused.append(name)
-                    what = f"{name}: paused (its checkpoint is kept)"
-                else:
-                    outcome.failed[name] = _last_line(logs / f"{name}.log") or f"exit status {code}"
-                    what = f"{name}: failed: {outcome.failed[name]}"
+                if gpus and cell_run.gpu is not None:
+                    gpus.give(cell_run.gpu)
+                if cores and cell_run.cores is not None:
+                    cores.give(cell_run.cores)
+                what = _record_end(outcome, name, code, bool(stop), time.monotonic() - cell_run.started, wall,
+                                   grid_dir / LOGS / f"{name}.log")
                 say(_progress(outcome, running, pending, total, wall, jobs, what))
     finally:
         for s, handler in previous.items():
@@ -235,13 +261,42 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
     return outcome
 
 
-def _start(cell: Cell, grid_dir: Path, threads: int | None, gpu: int | None) -> subprocess.Popen:
-    """A cell's ``memomentum run`` process, its output in its log; on GPU ``gpu`` if not None."""
+@dataclass
+class _Running:
+    process: subprocess.Popen
+    started: float
+    gpu: int | None
+    cores: tuple[int, ...] | None
+
+
+def _cores(block: tuple[int, ...]) -> str:
+    return f"{block[0]}-{block[-1]}" if list(block) == list(range(block[0], block[-1] + 1)) else ",".join(map(str, block))
+
+
+def _record_end(outcome: Outcome, name: str, code: int, stopping: bool, seconds: float, wall: list[float],
+                log: Path) -> str:
+    """Enter a cell's end in ``outcome``; returns the line that says so."""
+    if code == 0:
+        outcome.done.append(name)
+        wall.append(seconds)
+        return f"{name}: done in {seconds:.0f} s"
+    if code in (130, 143, -signal.SIGTERM, -signal.SIGINT) and stopping:
+        outcome.paused.append(name)
+        return f"{name}: paused (its checkpoint is kept)"
+    outcome.failed[name] = _last_line(log) or f"exit status {code}"
+    return f"{name}: failed: {outcome.failed[name]}"
+
+
+def _start(cell: Cell, grid_dir: Path, threads: int | None, gpu: int | None,
+           cores: tuple[int, ...] | None = None) -> subprocess.Popen:
+    """A cell's ``memomentum run`` process, its output in its log; on GPU ``gpu`` and confined
+    to ``cores`` where they are not None."""
     argv = command(cell, grid_dir / cell.name, threads=threads, quiet=True)
     with open(grid_dir / LOGS / f"{cell.name}.log", "a") as log:
         return subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env=None if gpu is None else gpu_environment(gpu))
+                                env=None if gpu is None else gpu_environment(gpu),
+                                preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
 
 
 def _last_line(log: Path) -> str:

@@ -272,3 +272,43 @@ def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"memomentum: error: {message}"), err
     assert not (tmp_path / "g").exists()
+
+
+def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
+    import memomentum.grid as grid
+    blocks = grid.CoreBlocks([5, 4, 3, 2, 1, 0], threads=2, jobs=3)
+    taken = [blocks.take() for _ in range(3)]
+    assert taken == [(0, 1), (2, 3), (4, 5)] and blocks.take() is None
+    blocks.give((2, 3))
+    assert blocks.take() == (2, 3)
+    with pytest.raises(ValueError):
+        grid.CoreBlocks([0, 1, 2], threads=2, jobs=2)
+    monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert grid.core_blocks(2, 2).free == [(0, 1), (2, 3)]
+    assert grid.core_blocks(1, 4) is None  # one thread a cell: nothing to bind
+    assert grid.core_blocks(None, 2) is None  # the grid's --threads: each cell chooses
+    assert grid.core_blocks(3, 2) is None  # 6 threads on 4 cores: no blocks
+
+
+def test_cells_of_several_threads_run_on_blocks_of_cores_of_their_own(tmp_path, monkeypatch, capsys):
+    import memomentum.grid as grid
+    monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 cores: 2 cells of 2 threads
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    real_popen, confined = subprocess.Popen, []
+
+    def recording_popen(argv, **kw):  # the cores are made up: the cells run unconfined here
+        confined.append((argv[argv.index("--threads") + 1], kw.pop("preexec_fn") is not None))
+        return real_popen(argv, **kw)
+
+    monkeypatch.setattr(grid.subprocess, "Popen", recording_popen)
+    out = tmp_path / "grid"
+    args = ["grid", "--seed", "1,2,3", "--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "1",
+            "--device", "cpu", "--jobs", "2", "--out", str(out)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "2 at a time, 2 CPU threads each" in err
+    assert confined == [("2", True)] * 3
+    assert "seed-1: started on cores 0-1" in err and "seed-2: started on cores 2-3" in err
+    third = [line for line in err.splitlines() if "seed-3: started" in line]
+    assert len(third) == 1 and ("on cores 0-1" in third[0] or "on cores 2-3" in third[0])  # a block given back
+    assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2, 3))
