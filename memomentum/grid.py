@@ -227,7 +227,7 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
     wall: list[float] = []  # seconds each cell finished in this call took
     total = len(cells)
     try:
-        while pending or running:
+        while running or (pending and not stop):  # once stopped, the waiting cells stay waiting
             while pending and len(running) < jobs and not stop:
                 gpu = gpus.take() if gpus else None
                 if gpus and gpu is None:

@@ -88,8 +88,10 @@ def test_bad_values_are_refused_for_their_cell_before_anything_runs(tmp_path, ca
 
 
 def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
+    """Two cells running and a third waiting when SIGTERM comes: the grid pauses the two, starts
+    no other and ends at once; the same command again finishes all three."""
     out = tmp_path / "grid"
-    longer = ["--seed", "1,2", "--epochs", "30", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16"]
+    longer = ["--seed", "1,2,3", "--epochs", "30", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "memomentum", "grid", *longer, "--out", str(out), "--jobs", "2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -99,12 +101,13 @@ def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tm
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err[-3000:]
-    assert "paused" in err and "run the same command again to go on" in err
+    assert "paused; 3 cells left" in err and "run the same command again to go on" in err
     assert all((out / f"seed-{s}" / "checkpoint.pt").is_file() for s in (1, 2))
+    assert not (out / "seed-3").exists()  # never started
     assert not any((out / f"seed-{s}" / "summary.json").exists() for s in (1, 2))
     resumed = grid_cli(*longer, "--out", str(out), "--jobs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2))
+    assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2, 3))
     for s in (1, 2):  # each cell paused at a checkpoint (told once), then went on from it
         log = (out / ".logs" / f"seed-{s}.log").read_text()
         assert "interrupted by SIGTERM; checkpoint saved" in log and "memomentum: stopped" not in log
