@@ -124,6 +124,19 @@ def _augment_and_normalise(raw: torch.Tensor, zero: torch.Tensor, augment: torch
     return _normalise_images(raw, mean_t, std_t, channels_last)
 
 
+def _gathered(x: torch.Tensor, index: torch.Tensor | None, size: int,
+              shard: tuple[int, int] | None) -> Iterator[tuple[torch.Tensor, int, int]]:
+    """The rows of ``x`` batch by batch (``index[0:size]``, ``index[size:2 * size]``, ... or
+    every row in order), each with its whole batch's size and these rows' offset in it (a
+    distributed process's ``shard`` of every batch; all of it otherwise)."""
+    n = x.shape[0] if index is None else index.numel()
+    for start in range(0, n, size):
+        b = min(size, n - start)
+        lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
+        rows = slice(start + lo, start + hi)
+        yield (x[rows] if index is None else x[index[rows]]), b, lo
+
+
 class ResidentSource:
     """One split of a dataset, normalised, on the training device.
 
@@ -146,15 +159,9 @@ class ResidentSource:
 
     def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
                 shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
-        n = len(self) if index is None else index.numel()
-        for start in range(0, n, size):
-            b = min(size, n - start)
-            lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
-            rows = slice(start + lo, start + hi)
-            xb = self.x[rows] if index is None else self.x[index[rows]]
+        for xb, b, lo in _gathered(self.x, index, size, shard):
             if augment is not None and self.pad_value is not None:
-                xb = crop_flip(xb, self.pad_value, augment, self.padding,
-                               batch_size=b, offset=lo)
+                xb = crop_flip(xb, self.pad_value, augment, self.padding, batch_size=b, offset=lo)
             yield xb
 
     def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
@@ -191,12 +198,7 @@ class ResidentImages:
 
     def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
                 shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
-        n = len(self) if index is None else index.numel()
-        for start in range(0, n, size):
-            b = min(size, n - start)
-            lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
-            rows = slice(start + lo, start + hi)
-            raw = self.x[rows] if index is None else self.x[index[rows]]
+        for raw, b, lo in _gathered(self.x, index, size, shard):
             yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
                                          self.channels_last)
 
