@@ -430,3 +430,17 @@ def test_under_torchrun_a_mistake_is_reported_once_by_rank_zero(tmp_path):
     typo = _run_cli(2, ["--epochz", "3"], tmp_path)  # argparse's usage and error, too
     assert [rc for rc, _, _ in typo] == [2, 2] and "unrecognized arguments: --epochz" in typo[0][2]
     assert typo[1][2] == ""
+
+
+def test_cuda_graph_is_refused_for_several_processes_before_the_data_are_prepared(monkeypatch, tmp_path):
+    from memomentum import RunConfig
+    from memomentum.errors import InputError
+    from memomentum.runner import pipeline
+    from memomentum.training.distributed import Distributed
+
+    monkeypatch.setattr(pipeline, "prepare_data", lambda *a, **k: pytest.fail("the data were prepared"))
+    cfg = RunConfig(cuda_graph=True, out=str(tmp_path / "run"), progress=False)
+    with pytest.raises(InputError, match="--cuda-graph records the step of a single process; leave it out under "
+                                         "torchrun \\(2 processes\\)"):
+        pipeline.run_pipeline(cfg, Distributed(world_size=2), torch.device("cpu"), 0.0, resume=False,
+                              overwrite=False, write=False, dataset=None)

@@ -67,6 +67,9 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     saved = _saved_run(run_dir, requested, resume=resume, overwrite=overwrite) if write else None
     if requested.pretrained not in (None, "none"):  # before packing images, which can take an hour
         check_weights_file(requested.pretrained)
+    if requested.cuda_graph and dist.parallel:  # refused before the data are prepared, as the engine would
+        raise InputError(f"--cuda-graph records the step of a single process; leave it out under torchrun "
+                         f"({dist.world_size} processes)")
     prep = prepare_data(requested, dataset)
     fingerprint = data_fingerprint(prep.dataset, prep.noisy_labels)
     _refuse_changed_data(run_dir, saved, fingerprint)
