@@ -152,7 +152,7 @@ def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and
     summary = json.loads((default / "summary.json").read_text())
     assert summary["threads"] == n and summary["threads_reason"] == "all available cores"
     if n > 1:  # bound one per core: the long spin whatever the load
-        assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.QUIET_SPIN_COUNT} (memomentum: threads bound to cores)"
+        assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.QUIET_SPIN_COUNT} (memomentum: for threads bound one per core)"
     else:  # beside the busy competitor this test runs, the busy spin
         assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT} (memomentum: busy machine at start)"
     explicit = _run(tmp_path, "explicit", ["--threads", str(n)], {"GOMP_SPINCOUNT": "300000"})

@@ -147,7 +147,7 @@ def prefer_bound_spin(requested_threads: int | None, device: str | None, environ
              and not any(k in environ for k in PLACEMENT_VARIABLES))
     if binds and _wait_policy.decided_by.startswith("memomentum") and "torch" not in modules:
         environ["GOMP_SPINCOUNT"] = str(QUIET_SPIN_COUNT)
-        _wait_policy = WaitPolicy(f"GOMP_SPINCOUNT={QUIET_SPIN_COUNT}", "memomentum: threads bound to cores")
+        _wait_policy = WaitPolicy(f"GOMP_SPINCOUNT={QUIET_SPIN_COUNT}", "memomentum: for threads bound one per core")
     return _wait_policy
 
 
