@@ -32,6 +32,7 @@ from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
 from .names import is_table_folder
+from .tables import import_tables_extra
 
 __all__ = ["read_image_table"]
 
@@ -39,14 +40,10 @@ _MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 
 
 def _pyarrow(what: str):
-    try:
-        import pyarrow as pa
-        import pyarrow.ipc  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise InputError(f"reading {what} needs pyarrow, which is not installed; "
-                         f"pip install \"memomentum[tables]\"") from None
-    return pa
+    """pyarrow with the parts read here (IPC files, parquet)."""
+    for part in ("pyarrow.ipc", "pyarrow.parquet"):
+        import_tables_extra(part, what)
+    return import_tables_extra("pyarrow", what)
 
 
 def _read_arrow(p: Path, pa):

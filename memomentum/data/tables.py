@@ -149,13 +149,20 @@ def _csv_header(p: Path) -> tuple[str, str, list[str]]:
     return sep, decimal, [h.strip() for h in header]
 
 
-def _import_pandas(what: str):
+def import_tables_extra(module: str, what: str):
+    """``module`` of the ``tables`` extra (pandas, pyarrow and its parts), or an
+    :class:`InputError` saying that reading ``what`` needs it and how to install it."""
+    import importlib
     try:
-        import pandas as pd
+        return importlib.import_module(module)
     except ImportError:
-        raise InputError(f"reading {what} needs pandas, which is not installed; "
+        name = module.split(".")[0]
+        raise InputError(f"reading {what} needs {name}, which is not installed; "
                          f"pip install \"memomentum[tables]\"") from None
-    return pd
+
+
+def _import_pandas(what: str):
+    return import_tables_extra("pandas", what)
 
 
 def _read_frame(p: Path):
