@@ -55,7 +55,7 @@ def _milestones(text: str) -> tuple[int, ...]:
 # CLI option -> RunConfig field, for the options of `memomentum run`.
 RUN_OPTIONS = {
     "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table: see --label-column), or DIR of images with one sub-folder per class (train/ and test/ optional)"),
-    "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet): the column holding each row's label (default label); numeric columns are the features, a column split (train/test) marks a test set"),
+    "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet, parquet shards): the column holding each row's label (default label); numeric columns are the features (or one column of images), a column split (train/test) marks a test set"),
     "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
     "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
     "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) for symmetric, pairflip, instance and asymmetric noise (default 0.4); refused with none, transition (the matrix sets the rates) and --human-labels"),
@@ -151,7 +151,8 @@ def _add_predict_parser(sub) -> argparse.ArgumentParser:
     pp.add_argument("--dataset", required=True, nargs="+", metavar="DATA",
                     help="new data of the kind the run trained on: a table (.csv, .parquet) with the run's feature "
                          "columns (matched by name), a folder of images (read in batches; class sub-folders give "
-                         "labels), image files, a .txt file listing image files, or an .npz file (x, optional y)")
+                         "labels), image files, a .txt file listing image files, a table with an image column (.parquet, "
+                         "parquet shards; for a run on image files), or an .npz file (x, optional y)")
     pp.add_argument("--out", required=True, metavar="FILE",
                     help="the predictions: FILE.csv, or FILE.parquet; columns row (or file), predicted_label, "
                          "confidence, and given_label, is_label_issue, label_quality where the data have labels")

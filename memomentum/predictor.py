@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from .data.folders import IMAGE_EXTENSIONS
-from .data.names import is_table_file
+from .data.names import is_table_file, is_table_folder
 from .errors import InputError
 from .method.verdicts import verdict_columns
 from .runner import outputs
@@ -340,7 +340,8 @@ class _Inputs:
 
 def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
     is_path = isinstance(X, (str, os.PathLike))
-    if label_column is not None and not _is_frame(X) and not (is_path and is_table_file(str(X))):
+    is_table = is_path and (is_table_file(str(X)) or is_table_folder(str(X)))
+    if label_column is not None and not _is_frame(X) and not is_table:
         shown = X if is_path else "the given data"
         raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {shown} is not a "
                          f"table, so it would be ignored; leave --label-column out")
@@ -364,6 +365,8 @@ def _is_frame(X) -> bool:
 def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Inputs:
     p = Path(text.strip()).expanduser()
     name = text.strip().lower()
+    if pred.kind == "files" and ((name.endswith(".parquet") and p.is_file()) or is_table_folder(str(p))):
+        return _image_table_inputs(pred, p, label_column)
     if is_table_file(name):
         if not p.is_file():
             raise InputError(f"no table found at {p}")
@@ -391,7 +394,8 @@ def _describe(pred: Predictor) -> tuple[str, str]:
         return (f"a table with the feature columns {_names(cols)}",
                 f"a table (.csv, .parquet) with those columns, an .npz file or an array of {len(cols)} features")
     if pred.kind == "files":
-        return ("image files", "a folder of images, image files, a .txt file listing them, or an array of images")
+        return ("image files", "a folder of images, image files, a .txt file listing them, a table with an image column "
+                                "(.parquet, parquet shards) or an array of images")
     if len(shape) == 1:
         return f"arrays of {shape[0]} features", f"an .npz file or an array of {shape[0]} features"
     c, h, w = shape
@@ -615,6 +619,34 @@ def _file_inputs(pred: Predictor, paths: list[str], source: str | None = None) -
         raise InputError(f"{len(missing)} of the {len(paths)} image files cannot be found: {_names(missing, 3)}")
     source = source or (paths[0] if len(paths) == 1 else f"{len(paths)} image files")
     return _Inputs(None, _image_files(pred, paths), "file", paths, None, source)
+
+
+def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _Inputs:
+    """A table with an image column (a ``.parquet`` file, parquet shards, a ``save_to_disk``
+    folder), read as the run reads one (:mod:`.data.image_tables`): every row with an image,
+    numbered over the table's parts in order, and its given label where the table has the
+    label column (by default the run's)."""
+    from .data.image_tables import read_image_rows
+    where = str(p)
+    column = (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+    rows = read_image_rows(p, label_column=column)
+    if rows is None:
+        raise _wrong_kind(pred, where, "a table without an image column")
+    if label_column is not None and rows.labels is None:
+        raise InputError(f"{where} has no column {column!r}; --label-column names the column of given labels")
+    print(f"memomentum: note: {rows.note}", file=sys.stderr)
+    keep = np.array([i for i, f in enumerate(rows.paths) if f is not None], dtype=np.int64)
+    if len(keep) == 0:
+        raise InputError(f"{where} has no row with an image")
+    if len(keep) < len(rows.paths):
+        left = np.setdiff1d(np.arange(len(rows.paths)), keep)
+        print(f"memomentum: note: left out {len(left)} row{'s' if len(left) > 1 else ''} of {where} without an image "
+              f"(rows {', '.join(map(str, left[:5]))}{', ...' if len(left) > 5 else ''})", file=sys.stderr)
+    given = None
+    if rows.labels is not None:
+        missing = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in rows.labels], dtype=bool)
+        given = _encode_given(rows.labels, missing, pred, where)[keep]
+    return _Inputs(None, _image_files(pred, [rows.paths[i] for i in keep]), "row", keep, given, where)
 
 
 def _list_inputs(pred: Predictor, p: Path) -> _Inputs:

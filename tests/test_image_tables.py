@@ -183,3 +183,73 @@ def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path):
     RunConfig(dataset=str(tmp_path / "shards"), label_column="species").validate()
     with pytest.raises(InputError, match="--image-size applies to image files"):
         RunConfig(dataset=str(tmp_path / "flowers.csv"), image_size=32).validate()
+
+
+def test_a_split_column_marks_the_test_rows(tmp_path, capsys):
+    names, images = _rows()
+    split = ["train"] * 15 + [" Test"] * 3  # any case, spaces around it, as in feature tables
+    table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "label": names, "split": split})
+    ds = load_dataset(str(table), image_size=8, progress=False)
+    assert len(ds.x_train) == 15 and [ds.class_names[k] for k in ds.y_test] == names[15:]
+    assert "column 'split' marks 3 test rows and 15 training rows" in capsys.readouterr().err
+    assert _run(table, tmp_path / "run", "--image-size", "8") == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["test_accuracy"] is not None
+    _check_run(tmp_path / "run", 15, tmp_path / ".memomentum-cache")
+
+
+def test_a_bad_split_column_is_refused(tmp_path, capsys):
+    names, images = _rows()
+    table = _write_parquet(tmp_path / "bad.parquet", {"image": images, "label": names,
+                                                      "split": ["train"] * 17 + ["validation"]})
+    assert _refusal(table, tmp_path, capsys).endswith(
+        f"{table} has the value 'validation' in its 'split' column at row 17; that column must hold train or test "
+        f"in every row (or rename it)")
+    folder = tmp_path / "shards"  # test shards and a split column: two ways of marking test rows
+    folder.mkdir()
+    _write_parquet(folder / "train-0.parquet", {"image": images[:15], "label": names[:15], "split": ["train"] * 15})
+    _write_parquet(folder / "test-0.parquet", {"image": images[15:], "label": names[15:], "split": ["test"] * 3})
+    assert _refusal(folder, tmp_path, capsys).endswith(
+        f"{folder} has both a test split (test shards or a test folder) and a 'split' column; mark the test rows one "
+        f"way only (rename the column, or merge the test files into the rest)")
+
+
+def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
+    """The run's own table, predicted row by row, gives what examples.csv says of each row's
+    image; a new table without labels is predicted row by row, rows without an image left out."""
+    import memomentum
+    names, images = _rows()
+    table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "label": names})
+    assert _run(table, tmp_path / "run", "--image-size", "8") == 0
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"]) == 0
+    predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert [int(r["row"]) for r in predicted] == list(range(len(names)))
+    assert [r["given_label"] for r in predicted] == names
+    columns = ["predicted_label", "confidence", "given_label", "is_label_issue", "label_quality"]
+    examples = list(csv.DictReader((tmp_path / "run" / "examples.csv").open()))
+    for e in examples:
+        row = int(Path(e["file"]).stem.removeprefix("row-"))
+        assert [predicted[row][k] for k in columns] == [e[k] for k in columns], e
+    model = memomentum.load(tmp_path / "run")
+    files = [e["file"] for e in examples]
+    rows = [int(Path(f).stem.removeprefix("row-")) for f in files]
+    assert np.array_equal(model.predict_proba(table)[rows], model.predict_proba(files))
+
+    new = _write_parquet(tmp_path / "new.parquet", {"image": [images[0], None, images[2]], "id": [10, 11, 12]})
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--out", str(tmp_path / "n.csv"),
+                 "--quiet"]) == 0
+    assert "left out 1 row of " + str(new) + " without an image (rows 1)" in capsys.readouterr().err
+    assert [(r["row"], r["predicted_label"]) for r in csv.DictReader((tmp_path / "n.csv").open())] == [
+        ("0", predicted[0]["predicted_label"]), ("2", predicted[2]["predicted_label"])]
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--label-column", "label",
+                 "--out", str(tmp_path / "n.csv"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"{new} has no column 'label'; --label-column names the column of given labels")
+    numbers = _write_parquet(tmp_path / "numbers.parquet", {"a": [1.0, 2.0], "label": ["red", "blue"]})
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(numbers), "--out", str(tmp_path / "x.csv"),
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"{numbers} is a table without an image column, but the run in {tmp_path / 'run'} trained on image files; "
+        f"give a folder of images, image files, a .txt file listing them, a table with an image column (.parquet, "
+        f"parquet shards) or an array of images")

@@ -9,7 +9,9 @@ sorted), one the image, found by its values (no option names it): image bytes (P
 JPEG), Hugging Face's Image feature (``{"bytes": ..., "path": ...}``), or paths of image
 files relative to the table's folder (a text column whose first value is an existing image
 file). No such column: a ``.parquet`` file is a feature table (:mod:`.tables`), a folder is
-refused; two of them: refused, naming both.
+refused; two of them: refused, naming both. A ``split`` column (``train`` or ``test`` in every
+row, as in feature tables) marks the test rows; a table with test shards as well is refused.
+:func:`read_image_rows` reads every row of such a table for ``memomentum predict``.
 
 The store (:mod:`.store`) packs image files, so image bytes are written out once, one file
 per row named by its row number (``train/row-000012.png``), into
@@ -24,6 +26,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +35,9 @@ from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
 from .names import is_table_folder
-from .tables import import_tables_extra
+from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
-__all__ = ["read_image_table"]
+__all__ = ["ImageRows", "read_image_rows", "read_image_table"]
 
 _MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 
@@ -113,9 +116,7 @@ def _extension(data: bytes) -> str | None:
 
 
 def _image_column(table, label_column: str, root: Path, where: str, pa) -> tuple[str, str] | None:
-    if label_column not in table.column_names:
-        raise InputError(f"{where} has no column {label_column!r} (columns: {', '.join(table.column_names)}); "
-                         f"name the label column with --label-column")
+    """The image column (besides the label column) and its kind, or None; two are refused."""
     found = [(c, k) for c in table.column_names if c != label_column
              for k in [_image_kind(table.column(c), root, pa)] if k is not None]
     if len(found) > 1:
@@ -187,6 +188,69 @@ def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[
     return np.flatnonzero(keep)
 
 
+def _open(path: str | os.PathLike):
+    """The table's absolute path, pyarrow, the folder relative paths start from, its files
+    by split and its tables by split."""
+    path = Path(os.path.abspath(Path(path).expanduser()))
+    pa = _pyarrow(str(path))
+    files = _parts(path)
+    return path, pa, (path.parent if path.is_file() else path), files, {
+        split: _read_part(part, pa, str(path)) for split, part in files.items()}
+
+
+def _written(path: Path, files: dict, parts: dict, column: str, kind: str, root: Path,
+             cache_dir) -> tuple[dict[str, list[str | None]], Path]:
+    """Each split's image file per row (bytes written once into the cache) and the cache folder."""
+    from .store import default_cache_dir
+    cache = _cache_folder(path, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
+                          [f for part in files.values() for f in part])
+    paths = {}
+    for split, table in parts.items():
+        if column not in table.column_names:
+            raise InputError(f"the {split} split of {path} lacks the image column {column!r}")
+        paths[split] = _image_paths(table, column, kind, root, cache / split, f"{path} ({split})")
+    return paths, cache
+
+
+def _source_note(path: Path, column: str, kind: str, cache: Path) -> str:
+    return f"images from column {column!r} of {path}" + (f", written once to {cache}" if kind != "path" else "")
+
+
+def _marked_test(table, label_column: str, where: str) -> np.ndarray | None:
+    """True for the rows a ``split`` column marks as test rows (as in feature tables,
+    :mod:`.tables`); None without such a column (or when it is the label column)."""
+    if SPLIT_COLUMN not in table.column_names or label_column == SPLIT_COLUMN:
+        return None
+    values = table.column(SPLIT_COLUMN).to_pylist()
+    for row, value in enumerate(values):
+        if not (isinstance(value, str) and value.strip().lower() in SPLIT_VALUES):
+            raise InputError(f"{where} has the value {value!r} in its {SPLIT_COLUMN!r} column at row {row}; that "
+                             f"column must hold train or test in every row (or rename it)")
+    return np.array([v.strip().lower() == "test" for v in values], dtype=bool)
+
+
+def _split_by_column(lists: dict, values: dict, rows: np.ndarray, is_test: np.ndarray | None, path: Path,
+                     has_test_files: bool, notes: list[str]) -> None:
+    """Move the rows that the ``split`` column marks as test rows to the test split."""
+    if is_test is None:
+        return
+    if has_test_files:
+        raise InputError(f"{path} has both a test split (test shards or a test folder) and a {SPLIT_COLUMN!r} column; "
+                         f"mark the test rows one way only (rename the column, or merge the test files into the rest)")
+    test = is_test[rows]
+    notes.append(f"column {SPLIT_COLUMN!r} marks {int(test.sum())} test rows and {int((~test).sum())} training rows")
+    if not (~test).any():
+        raise InputError(f"every usable row of {path} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
+                         f"to train on as train")
+    train_list, train_values = lists.pop("train"), values.pop("train")
+    for split, chosen in (("train", ~test), ("test", test)):
+        if chosen.any():
+            lists[split] = [train_list[i] for i in np.flatnonzero(chosen)]
+            values[split] = train_values[chosen]
+    if "test" not in lists:
+        notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
+
+
 def read_image_table(path: str | os.PathLike, *, label_column: str = "label", image_size: int = 256,
                      cache_dir: str | os.PathLike | None = None) -> ImageFiles | None:
     """The images of a table with an image column, as :class:`ImageFiles` (see the module).
@@ -196,43 +260,85 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
     Raises:
         InputError: pyarrow missing; unreadable files; no label column; a folder without an
             image column; two image columns; an image that is no PNG or JPEG; a path to no
-            file; fewer than two classes.
+            file; fewer than two classes; a malformed ``split`` column, or one beside test files.
     """
-    from .store import default_cache_dir
     from .tables import _encode_labels, _encode_test_labels, _strip_text_labels
 
-    path = Path(os.path.abspath(Path(path).expanduser()))
-    pa = _pyarrow(str(path))
-    root = path.parent if path.is_file() else path
-    parts = {split: _read_part(files, pa, str(path)) for split, files in _parts(path).items()}
+    path, pa, root, files, parts = _open(path)
     label_column = label_column.strip()
-    found = _image_column(parts["train"], label_column, root, str(path), pa)
+    train = parts["train"]
+    if label_column not in train.column_names:
+        raise InputError(f"{path} has no column {label_column!r} (columns: {', '.join(train.column_names)}); "
+                         f"name the label column with --label-column")
+    found = _image_column(train, label_column, root, str(path), pa)
     if found is None:
         if path.is_file():
             return None
         raise InputError(f"{path} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image "
                          f"files relative to it) besides the label {label_column!r}")
     column, kind = found
-    cache = _cache_folder(path, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
-                          [f for files in _parts(path).values() for f in files])
+    is_test = _marked_test(train, label_column, str(path))
+    paths, cache = _written(path, files, parts, column, kind, root, cache_dir)
     notes: list[str] = []
-    lists, values = {}, {}
+    lists, values, usable = {}, {}, {}
     for split, table in parts.items():
-        if column not in table.column_names or label_column not in table.column_names:
-            raise InputError(f"the {split} split of {path} lacks column {column!r} or {label_column!r}")
-        paths = _image_paths(table, column, kind, root, cache / split, f"{path} ({split})")
+        if label_column not in table.column_names:
+            raise InputError(f"the {split} split of {path} lacks the label column {label_column!r}")
         labels = np.array(table.column(label_column).to_pylist(), dtype=object)
-        rows = _usable(paths, labels, split, str(path), notes)
-        lists[split] = [paths[r] for r in rows]
-        values[split] = _strip_text_labels(labels[rows], label_column, notes)
+        usable[split] = _usable(paths[split], labels, split, str(path), notes)
+        lists[split] = [paths[split][r] for r in usable[split]]
+        values[split] = _strip_text_labels(labels[usable[split]], label_column, notes)
+    _split_by_column(lists, values, usable["train"], is_test, path, "test" in parts, notes)
     classes, y_train = _encode_labels(values["train"], label_column, str(path), notes)
     test = None
     if "test" in lists:
         test = ImageList(lists["test"], _encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
                                                             str(path)))
-    notes.insert(0, f"images from column {column!r} of {path}" + (f", written once to {cache}" if kind != "path" else ""))
+    notes.insert(0, _source_note(path, column, kind, cache))
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
     return ImageFiles(name=path.stem if path.is_file() else path.name, root=root,
                       train=ImageList(lists["train"], y_train), val=None, test=test,
                       class_names=tuple(str(c) for c in classes), image_size=image_size)
+
+
+@dataclass(frozen=True)
+class ImageRows:
+    """Every row of a table with an image column, for prediction: the rows of all its parts
+    in the order read (training shards, then test shards), numbered from 0 over them all.
+
+    Attributes:
+        paths: each row's image file (bytes written once into the cache), None where the
+            row has no image.
+        labels: each row's value in the label column (None where empty), or None when the
+            table has no such column.
+        note: where the images came from, in words.
+    """
+
+    paths: list
+    labels: np.ndarray | None
+    note: str
+
+
+def read_image_rows(path: str | os.PathLike, *, label_column: str = "label",
+                    cache_dir: str | os.PathLike | None = None) -> ImageRows | None:
+    """The image of every row of a table, and its label where the table has ``label_column``
+    (see :class:`ImageRows`); None when the table has no image column. Read as
+    :func:`read_image_table` reads a table to train on, so that the same table gives the
+    same image files; a ``split`` column is not needed (every row is predicted).
+
+    Raises:
+        InputError: pyarrow missing; unreadable files; two image columns; an image that is no
+            PNG or JPEG; a path to no file.
+    """
+    path, pa, root, files, parts = _open(path)
+    label_column = label_column.strip()
+    found = _image_column(parts["train"], label_column, root, str(path), pa)
+    if found is None:
+        return None
+    column, kind = found
+    paths, cache = _written(path, files, parts, column, kind, root, cache_dir)
+    labelled = all(label_column in table.column_names for table in parts.values())
+    labels = (np.array([v for table in parts.values() for v in table.column(label_column).to_pylist()], dtype=object)
+              if labelled else None)
+    return ImageRows([p for split in parts for p in paths[split]], labels, _source_note(path, column, kind, cache))

@@ -49,7 +49,7 @@ from .names import is_table_file as is_table_name  # names.py's rule, part of th
 __all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_frame"]
 
 SPLIT_COLUMN = "split"
-_SPLIT_VALUES = ("train", "test")
+SPLIT_VALUES = ("train", "test")
 _SHOWN = 5  # row numbers and column names quoted in a note before "..."
 _SEPARATORS = ",;\t|"  # what a CSV's separator may be (detected from its first lines)
 _SNIFF_BYTES = 64 * 1024
@@ -261,7 +261,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
 def _split_mask(frame, where: str) -> np.ndarray:
     """True for the rows the ``split`` column marks as test rows."""
     values = frame[SPLIT_COLUMN].astype("string").str.strip().str.lower()
-    bad = values.isna() | ~values.isin(_SPLIT_VALUES)
+    bad = values.isna() | ~values.isin(SPLIT_VALUES)
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{where} has the value {frame[SPLIT_COLUMN].iloc[first]!r} in its {SPLIT_COLUMN!r} column "
