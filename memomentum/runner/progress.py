@@ -22,10 +22,10 @@ class ProgressBar:
         """How far the protocol can go: a run's length is only known at its end (early
         stopping, rounds that stop without gain), so the bar names the bounds."""
         if cfg.method == "ce":
-            return f"one phase of at most {cfg.epochs} epochs"
+            return f"one phase of at most {_count(cfg.epochs, 'epoch')}"
         rounds = cfg.max_inner_loop - 1 if cfg.mode == "benchmark" else cfg.max_inner_loop
-        return (f"at most {cfg.max_outer_loop} outer loops of a first phase and {rounds} rounds, "
-                f"{cfg.epochs} epochs each")
+        return (f"at most {_count(cfg.max_outer_loop, 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
+                f"{_count(cfg.epochs, 'epoch')} each")
 
     @staticmethod
     def _where(d: dict) -> str:
@@ -42,6 +42,10 @@ class ProgressBar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def progress_bar(cfg: RunConfig) -> ProgressBar | None:
