@@ -315,8 +315,8 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
         if np.isinf(out).any() and not np.isinf(X).any():
             raise InputError("X holds values too large for 32-bit floats (beyond 3.4e38); rescale them")
         return out
-    from .data.arrays import _npz_inputs
-    return _npz_inputs(X, "X", "the data")
+    from .data.arrays import npz_inputs
+    return npz_inputs(X, "X", "the data")
 
 
 # -- networks: the package's procedure ---------------------------------------------------

@@ -372,8 +372,8 @@ def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Input
             raise InputError(f"no table found at {p}")
         if pred.kind != "table":  # before reading it: the run cannot use it anyway
             raise _wrong_kind(pred, str(p), "a table")
-        from .data.tables import _read_frame
-        return _table_inputs(pred, _read_frame(p), str(p), label_column)
+        from .data.tables import read_frame
+        return _table_inputs(pred, read_frame(p), str(p), label_column)
     if name.endswith(".npz"):
         return _npz_file_inputs(pred, p)
     if p.is_dir():
@@ -418,10 +418,10 @@ def _names(names, shown: int = _SHOWN) -> str:
 def _table_inputs(pred: Predictor, frame, where: str, label_column: str | None) -> _Inputs:
     if pred.kind != "table":
         raise _wrong_kind(pred, where, "a table")
-    from .data.tables import _import_pandas, _refuse_duplicate_columns
-    pd = _import_pandas(where)
+    from .data.tables import import_pandas, refuse_duplicate_columns
+    pd = import_pandas(where)
     columns = [str(c).strip() for c in frame.columns]  # as the run's reader names them
-    _refuse_duplicate_columns(columns, where)
+    refuse_duplicate_columns(columns, where)
     frame = frame.set_axis(columns, axis=1)
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
@@ -557,7 +557,7 @@ def _array_inputs(pred: Predictor, x, y, where: str, key: str) -> _Inputs:
 def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Features or images for a table or arrays run, checked against the model's input
     and converted as the run's readers converted its own."""
-    from .data.arrays import _npz_inputs
+    from .data.arrays import npz_inputs
     shape = tuple(pred._run.saved["input_shape"])
     trained, accepts = _describe(pred)
     if len(shape) == 1:
@@ -568,10 +568,10 @@ def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndar
             if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
                 raise InputError(f"{key} in {where} has dtype {x.dtype}; it must be real numbers")
             return _float32_features(x.astype(np.float64), pred.feature_columns_, where)
-        return _npz_inputs(x, key, where)
+        return npz_inputs(x, key, where)
     if x.ndim not in (3, 4):
         raise InputError(f"{key} in {where} has shape {x.shape}, but the run trained on {trained}; give {accepts}")
-    x = _npz_inputs(x, key, where)
+    x = npz_inputs(x, key, where)
     c, h, w = shape
     if x.shape[3] != c:
         raise InputError(f"{key} in {where} holds images with {x.shape[3]} channel{'s' if x.shape[3] > 1 else ''}, "
@@ -585,13 +585,13 @@ def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndar
 def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Images in memory for a run on image files: taken as decoded image files, so they go
     the files' way (RGB, resized, stored), and give what the same files would give."""
-    from .data.arrays import _npz_inputs
-    from .data.store import _pillow
+    from .data.arrays import npz_inputs
+    from .data.store import import_pillow
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
         raise InputError(f"{key} in {where} has shape {x.shape}, but the run trained on image files; give images "
                          f"(N, H, W) or (N, H, W, C) with 1, 3 or 4 channels, or the image files")
-    x = _npz_inputs(x, key, where)
-    Image, files = _pillow(), _image_files(pred, [])
+    x = npz_inputs(x, key, where)
+    Image, files = import_pillow(), _image_files(pred, [])
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[x.shape[3]]
 
     def stored(image: np.ndarray) -> np.ndarray:
@@ -758,13 +758,13 @@ class ImageFiles:
         return self.read(np.arange(len(self))[key])
 
     def _pixels(self, path: str) -> np.ndarray:
-        from .data.store import _decode_resized, _pillow, _reason
+        from .data.store import decode_resized, import_pillow, error_reason
         try:
-            pixels, _ = _decode_resized(path, self.side, _pillow())
+            pixels, _ = decode_resized(path, self.side, import_pillow())
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 -- decoders raise many types
-            raise InputError(f"{path} cannot be decoded as an image ({_reason(e)}); remove it or give only image "
+            raise InputError(f"{path} cannot be decoded as an image ({error_reason(e)}); remove it or give only image "
                              f"files") from None
         return as_stored(pixels, self.store_format, self.quality)
 
@@ -797,8 +797,8 @@ def _check_out(out: str, run_dir: Path) -> Path:
     if path.is_dir():
         raise InputError(f"--out {out} is a directory; give the path of the file to write")
     if path.name.lower().endswith(".parquet"):
-        from .data.tables import _import_pandas
-        _import_pandas(out)
+        from .data.tables import import_pandas
+        import_pandas(out)
         try:
             import pyarrow  # noqa: F401 -- pandas' parquet engine
         except ImportError:
@@ -837,7 +837,7 @@ def _write(path: Path, cols: dict[str, list]) -> None:
         if path.name.lower().endswith(".parquet"):
             _write_parquet(path, cols)
             return
-        with outputs._atomic(path) as f:
+        with outputs.atomic_file(path) as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(list(cols))
             for row in zip(*cols.values()):
@@ -858,7 +858,7 @@ def _write_parquet(path: Path, cols: dict[str, list]) -> None:
                           else values for name, values in cols.items()})
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    with outputs._atomic(path, "wb") as f:
+    with outputs.atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 
 

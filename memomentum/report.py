@@ -347,12 +347,12 @@ def _require_matplotlib() -> None:
                          "pip install memomentum[plots]") from None
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
     return Figure(figsize=(width, height), dpi=100)
 
 
-def _png(fig) -> str:
+def figure_png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return _data_uri(buf.getvalue())
@@ -369,7 +369,7 @@ def _phase_label(outer: int, inner: int) -> str:
 def progress_chart(history: list[dict], best_at: dict | None) -> str:
     """Validation accuracy (and training loss) of every epoch; solid lines start an outer
     loop, dotted lines a round, and each phase is labelled."""
-    fig = _figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     ax = fig.add_subplot()
     x = np.arange(1, len(history) + 1)
     ax.plot(x, [h["val_accuracy"] for h in history], color="#1f77b4", lw=1.6, marker="." if len(x) < 60 else None,
@@ -405,7 +405,7 @@ def progress_chart(history: list[dict], best_at: dict | None) -> str:
     ax.set_ylabel("validation accuracy (%)")
     _legend_below(ax, twin)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _legend_below(ax, twin) -> None:
@@ -420,7 +420,7 @@ def _legend_below(ax, twin) -> None:
 
 def rounds_chart(rounds: list[dict]) -> str:
     """Confident-set size (bars) and its label precision and recall (lines) per round."""
-    fig = _figure(min(9.0, 4.0 + 0.8 * len(rounds)), 3.6)
+    fig = new_figure(min(9.0, 4.0 + 0.8 * len(rounds)), 3.6)
     ax = fig.add_subplot()
     x = np.arange(1, len(rounds) + 1)
     ax.bar(x, [r.get("n_confident", 0) for r in rounds], color="#9ecae1", label="confident examples")
@@ -435,12 +435,12 @@ def rounds_chart(rounds: list[dict]) -> str:
         ax2.set_ylim(0, 100)
         _legend_below(ax, ax2)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def difficulty_chart(difficulty: dict) -> str:
     """Recall of the confident set in each difficulty quintile, one line per round."""
-    fig = _figure(7, 3.6)
+    fig = new_figure(7, 3.6)
     ax = fig.add_subplot()
     rounds = difficulty.get("rounds", [])
     for r in rounds:
@@ -453,12 +453,12 @@ def difficulty_chart(difficulty: dict) -> str:
     if rounds:
         ax.legend(fontsize=7, ncol=2 if len(rounds) > 6 else 1)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def confusion_chart(matrix: np.ndarray) -> str:
     """The given-vs-predicted matrix as a heat map (for many classes)."""
-    fig = _figure(8, 7)
+    fig = new_figure(8, 7)
     ax = fig.add_subplot()
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -466,7 +466,7 @@ def confusion_chart(matrix: np.ndarray) -> str:
     ax.set_ylabel("given label")
     fig.colorbar(im, ax=ax, label="share of the given label's examples")
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def image_png(image: np.ndarray) -> str:

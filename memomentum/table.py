@@ -221,7 +221,7 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     seeds as a point, one standard deviation as its error bar; a data: URI of the PNG. Needs
     matplotlib (ImportError without it)."""
     import matplotlib  # noqa: F401 - first, so that a missing matplotlib is an ImportError here
-    from .report import _figure, _png  # the run report's figure and PNG helpers (no torch)
+    from .report import new_figure, figure_png  # the run report's figure and PNG helpers (no torch)
 
     n = len(rows)
     if len(keys) == 1:  # the values on the ticks, the key under them
@@ -230,7 +230,7 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
         labels = ["\n".join(f"{_mathtext_safe(k)}={_tick_value(row.setting.get(k), max(8, 24 - len(k)))}"
                              for k in keys) for row in rows]
     rotate = n > 10
-    fig = _figure(min(18.0, max(7.0, 2.0 + 1.7 * n)), 3.8 + 0.17 * len(keys) * (1.6 if rotate else 1.0))
+    fig = new_figure(min(18.0, max(7.0, 2.0 + 1.7 * n)), 3.8 + 0.17 * len(keys) * (1.6 if rotate else 1.0))
     ax = fig.add_subplot()
     spread = min(0.6, 0.3 * (len(methods) - 1))  # the series side by side within a setting
     for i, method in enumerate(methods):
@@ -255,7 +255,7 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     ax.set_axisbelow(True)
     fig.legend(loc="upper center", ncol=max(1, len(methods)), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.93))  # the legend above the plot, where it hides no point
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _results_table(rows: list[Row], keys: list[str], methods: list[str]) -> str:

@@ -490,7 +490,7 @@ def _missing_classes(y: np.ndarray, k: int, limit: int = 10) -> tuple[list[int],
     return missing, k - len(present)
 
 
-def _npz_inputs(x: np.ndarray, key: str, where: str) -> np.ndarray:
+def npz_inputs(x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Validate an input array: uint8-range images (N, H, W[, C]) or numeric features (N, D)."""
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
         raise InputError(f"{key} in {where} has dtype {x.dtype}; it must be real numbers")
@@ -593,8 +593,8 @@ def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays",
 
 def _checked_arrays(x, y, x_test, y_test, where: str):
     """The training and optional test arrays, validated and converted (see
-    :func:`_npz_inputs` and :func:`_check_labels`), with matching lengths and shapes."""
-    x = _npz_inputs(np.asarray(x), "x", where)
+    :func:`npz_inputs` and :func:`_check_labels`), with matching lengths and shapes."""
+    x = npz_inputs(np.asarray(x), "x", where)
     y = _check_labels(np.asarray(y), f"y in {where}")
     if len(x) != len(y):
         raise InputError(f"{where} has {len(x)} rows in x but {len(y)} labels in y; they must match")
@@ -603,7 +603,7 @@ def _checked_arrays(x, y, x_test, y_test, where: str):
     if (x_test is None) != (y_test is None):
         raise InputError(f"{where}: give both x_test and y_test, or neither")
     if x_test is not None:
-        x_test = _npz_inputs(np.asarray(x_test), "x_test", where)
+        x_test = npz_inputs(np.asarray(x_test), "x_test", where)
         y_test = _check_labels(np.asarray(y_test), f"y_test in {where}")
         if len(x_test) != len(y_test):
             raise InputError(f"{where} has {len(x_test)} rows in x_test but {len(y_test)} labels in y_test; they must match")

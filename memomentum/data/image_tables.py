@@ -262,7 +262,7 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
             image column; two image columns; an image that is no PNG or JPEG; a path to no
             file; fewer than two classes; a malformed ``split`` column, or one beside test files.
     """
-    from .tables import _encode_labels, _encode_test_labels, _strip_text_labels
+    from .tables import encode_labels, encode_test_labels, strip_text_labels
 
     path, pa, root, files, parts = _open(path)
     label_column = label_column.strip()
@@ -287,12 +287,12 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
         labels = np.array(table.column(label_column).to_pylist(), dtype=object)
         usable[split] = _usable(paths[split], labels, split, str(path), notes)
         lists[split] = [paths[split][r] for r in usable[split]]
-        values[split] = _strip_text_labels(labels[usable[split]], label_column, notes)
+        values[split] = strip_text_labels(labels[usable[split]], label_column, notes)
     _split_by_column(lists, values, usable["train"], is_test, path, "test" in parts, notes)
-    classes, y_train = _encode_labels(values["train"], label_column, str(path), notes)
+    classes, y_train = encode_labels(values["train"], label_column, str(path), notes)
     test = None
     if "test" in lists:
-        test = ImageList(lists["test"], _encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
+        test = ImageList(lists["test"], encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
                                                             str(path)))
     notes.insert(0, _source_note(path, column, kind, cache))
     for note in notes:

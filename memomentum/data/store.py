@@ -80,7 +80,7 @@ _INSTALL_HINT = 'pip install "memomentum[images]"'
 # --------------------------------------------------------------------------- optional libraries
 
 
-def _pillow():
+def import_pillow():
     """``PIL.Image``, or an InputError saying how to install it."""
     try:
         from PIL import Image
@@ -201,7 +201,7 @@ def _source_stats(paths: Sequence[str], *, what: str) -> tuple[np.ndarray, np.nd
     return sizes, mtimes
 
 
-def _decode_resized(path: str, image_size: int, Image) -> tuple[np.ndarray, os.stat_result]:
+def decode_resized(path: str, image_size: int, Image) -> tuple[np.ndarray, os.stat_result]:
     """The file's pixels as the protocol sees them, uint8 (S, S, 3), and its stat at the
     time it was read: Pillow's ``open``, ``convert("RGB")`` (torchvision's
     ``default_loader``), then ``resize((S, S), BILINEAR)`` (torchvision's ``Resize((S, S))``
@@ -213,7 +213,7 @@ def _decode_resized(path: str, image_size: int, Image) -> tuple[np.ndarray, os.s
     return np.asarray(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)), st
 
 
-def _reason(e: BaseException) -> str:
+def error_reason(e: BaseException) -> str:
     if type(e).__name__ == "UnidentifiedImageError":  # Pillow's text only repeats the file object
         return "not an image format Pillow reads"
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -257,7 +257,7 @@ def _pack_shard(shard: _Shard, report: Callable[[int], None] | None = None) -> l
     """Decode, resize and store one shard's images; returns the undecodable ones as
     ``(image number, reason)`` (then nothing is kept, but the rest of the shard is still
     decoded so that one run names every bad file). Runs in a worker process."""
-    Image = _pillow()
+    Image = import_pillow()
     encode = _simplejpeg().encode_jpeg if shard.store_format == "jpeg" else None
     meta = np.zeros((shard.stop - shard.start, 3), dtype=np.int64)
     bad: list[tuple[int, str]] = []
@@ -265,9 +265,9 @@ def _pack_shard(shard: _Shard, report: Callable[[int], None] | None = None) -> l
     with open(tmp, "wb") as out:
         for i, path in enumerate(shard.paths):
             try:
-                pixels, st = _decode_resized(path, shard.image_size, Image)
+                pixels, st = decode_resized(path, shard.image_size, Image)
             except Exception as e:  # noqa: BLE001 -- decoders raise many types (OSError, ValueError, SyntaxError, ...)
-                bad.append((shard.start + i, _reason(e)))
+                bad.append((shard.start + i, error_reason(e)))
             else:
                 if not bad:  # once the shard is lost, only look for more bad files
                     blob = (encode(pixels, quality=shard.quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING)
@@ -444,7 +444,7 @@ def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int,
     paths = [p if os.path.isabs(p) else os.path.abspath(p) for p in map(os.fspath, paths)]
     if not paths:
         raise InputError(f"there are no {what} to pack")
-    _pillow()  # fail now, not in a worker
+    import_pillow()  # fail now, not in a worker
     if store_format == "jpeg":  # a raw store is written and read without it
         _simplejpeg()
     key = store_key(paths, image_size=image_size, store_format=store_format, quality=quality)
@@ -576,7 +576,7 @@ class PackedImages:
             raise InputError(f"{directory} is not a complete packed image store (no {_MANIFEST} or {_INDEX}); "
                              f"pack it with pack_images") from None
         except (OSError, ValueError, KeyError) as e:
-            raise InputError(f"the packed image store in {directory} is damaged ({_reason(e)}); delete it and "
+            raise InputError(f"the packed image store in {directory} is damaged ({error_reason(e)}); delete it and "
                              f"it will be packed again") from None
         if manifest.get("version") != STORE_VERSION:
             raise InputError(f"the packed image store in {directory} has version {manifest.get('version')!r}, "
@@ -687,7 +687,7 @@ class PackedImages:
         try:
             data = np.memmap(path, dtype=np.uint8, mode="r").view(np.ndarray)
         except (OSError, ValueError) as e:
-            raise InputError(f"cannot read the packed image shard {path} ({_reason(e)}); delete {self.directory} "
+            raise InputError(f"cannot read the packed image shard {path} ({error_reason(e)}); delete {self.directory} "
                              f"and it will be packed again") from None
         self._maps[s] = data
         return data

@@ -119,7 +119,7 @@ def read_table(path: str | Path, *, label_column: str = "label", data_dir: str |
         p = Path(data_dir).expanduser() / p
     if not p.is_file():
         raise InputError(f"no table found at {p}")
-    frame = _read_frame(p)
+    frame = read_frame(p)
     return table_from_frame(frame, label_column=label_column, name=p.name, where=str(p))
 
 
@@ -161,12 +161,12 @@ def import_tables_extra(module: str, what: str):
                          f"pip install \"memomentum[tables]\"") from None
 
 
-def _import_pandas(what: str):
+def import_pandas(what: str):
     return import_tables_extra("pandas", what)
 
 
-def _read_frame(p: Path):
-    pd = _import_pandas(str(p))
+def read_frame(p: Path):
+    pd = import_pandas(str(p))
     try:
         if p.suffix.lower() == ".parquet":
             try:
@@ -176,7 +176,7 @@ def _read_frame(p: Path):
                                  f"pip install \"memomentum[tables]\"") from None
             return pd.read_parquet(p)
         sep, decimal, header = _csv_header(p)
-        _refuse_duplicate_columns(header, str(p))
+        refuse_duplicate_columns(header, str(p))
         return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True)
     except InputError:
         raise
@@ -189,7 +189,7 @@ def _read_frame(p: Path):
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
 
 
-def _refuse_duplicate_columns(columns: list[str], where: str) -> None:
+def refuse_duplicate_columns(columns: list[str], where: str) -> None:
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
         raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
@@ -206,10 +206,10 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
         name: what reports call the data set.
         where: how messages name the table's origin.
     """
-    pd = _import_pandas(where)
+    pd = import_pandas(where)
     label_column = label_column.strip()  # as the header's names: " species" is "species"
     columns = [str(c).strip() for c in frame.columns]
-    _refuse_duplicate_columns(columns, where)
+    refuse_duplicate_columns(columns, where)
     if label_column not in columns:
         shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
         raise InputError(f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
@@ -241,11 +241,11 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
                          f"to train on as train")
     if train_rows.size == 0:
         raise InputError(f"{where} has no training row with a label and complete features")
-    label_values = _strip_text_labels(labels.to_numpy(), label_column, notes)
-    class_values, y_train = _encode_labels(label_values[train_rows], label_column, where, notes)
+    label_values = strip_text_labels(labels.to_numpy(), label_column, notes)
+    class_values, y_train = encode_labels(label_values[train_rows], label_column, where, notes)
     y_test = None
     if test_rows is not None and test_rows.size:
-        y_test = _encode_test_labels(label_values[test_rows], class_values, test_rows, where)
+        y_test = encode_test_labels(label_values[test_rows], class_values, test_rows, where)
     elif test_rows is not None:
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
         test_rows = None
@@ -317,7 +317,7 @@ def _label_order(values: np.ndarray) -> list:
     return sorted(distinct, key=str)
 
 
-def _strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -> np.ndarray:
+def strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -> np.ndarray:
     """The labels with spaces around text labels removed (``"cat "`` is ``"cat"``), with a note."""
     padded = [i for i, v in enumerate(values.tolist()) if isinstance(v, str) and v != v.strip()]
     if not padded:
@@ -350,7 +350,7 @@ def _note_case_twins(classes: list, label_column: str, notes: list[str]) -> None
                      f"{shown}{'; ...' if len(twins) > _SHOWN else ''}")
 
 
-def _encode_labels(values: np.ndarray, label_column: str, where: str, notes: list[str]) -> tuple[list, np.ndarray]:
+def encode_labels(values: np.ndarray, label_column: str, where: str, notes: list[str]) -> tuple[list, np.ndarray]:
     """Classes 0..K-1 for the training labels, and the labels in class order."""
     classes = [_shown(c) for c in _label_order(values)]
     _note_case_twins(classes, label_column, notes)
@@ -366,7 +366,7 @@ def _encode_labels(values: np.ndarray, label_column: str, where: str, notes: lis
     return classes, y
 
 
-def _encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, where: str) -> np.ndarray:
+def encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, where: str) -> np.ndarray:
     index = {_key(c): k for k, c in enumerate(classes)}
     y = np.fromiter((index.get(_key(v), -1) for v in values.tolist()), dtype=np.int64, count=values.size)
     if (y < 0).any():

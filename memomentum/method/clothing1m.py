@@ -44,7 +44,7 @@ import torch
 
 from ..training.engine import accuracy, accuracy_of_counts, class_counts
 from . import rules
-from .procedure import HISTORY_COLUMNS, Procedure, RunState, _clone_weights
+from .procedure import HISTORY_COLUMNS, Procedure, RunState, clone_weights
 
 SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
 
@@ -126,7 +126,7 @@ class Clothing1MProcedure(Procedure):
         self._keep_best_per_class(scores, where)
         if rules.is_new_best(val, s.run_best_val):
             s.run_best_val, s.run_best_test = val, self._test()
-            s.run_best_weights, s.run_best_where = _clone_weights(self.model), where
+            s.run_best_weights, s.run_best_where = clone_weights(self.model), where
         row = {**self._history_row(val, lr), **{f"score_{c}": v for c, v in enumerate(scores)}}
         s.history.append(row)
         if self.progress is not None:
@@ -151,7 +151,7 @@ class Clothing1MProcedure(Procedure):
             return
         slot = s.next_slot
         s.next_slot += 1
-        s.slots[slot] = _clone_weights(self.model)
+        s.slots[slot] = clone_weights(self.model)
         for c in improved:
             s.best_scores[c], s.best_at[c], s.class_slot[c] = scores[c], dict(where), slot
         used = set(s.class_slot)

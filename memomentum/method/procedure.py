@@ -91,7 +91,7 @@ class State(RunState):
 HISTORY_COLUMNS = ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
 
 
-def _clone_weights(model: nn.Module) -> dict:
+def clone_weights(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -276,7 +276,7 @@ class Procedure:
         if rules.is_new_best(val, s.run_best_val):
             s.run_best_val = val
             s.run_best_test = self._test()
-            s.run_best_weights = _clone_weights(self.model)
+            s.run_best_weights = clone_weights(self.model)
             s.run_best_where = self.where()
 
     def _end_of_epoch(self, val: float) -> None:
@@ -284,13 +284,13 @@ class Procedure:
         if s.stage == "first":
             if rules.first_phase_improved(val, s.outer_best, s.margin):
                 s.outer_best, s.margin = val, 0.0
-                s.outer_best_weights = _clone_weights(self.model)
+                s.outer_best_weights = clone_weights(self.model)
                 if not cfg.reference_quirks or cfg.method == "ce":
                     self._record_run_best(val)
             else:
                 s.margin += cfg.margin_step
             if s.outer_best_weights is None:  # validation accuracy still 0: keep the latest network
-                s.outer_best_weights = _clone_weights(self.model)
+                s.outer_best_weights = clone_weights(self.model)
             if rules.first_phase_ends(s.margin, cfg.margin_limit, s.epoch, cfg.epochs):
                 if rules.goes_on_to_rounds(cfg.method, cfg.max_inner_loop):
                     self._enter_inner(1)
@@ -299,7 +299,7 @@ class Procedure:
         else:
             if rules.is_new_best(val, s.outer_best):
                 s.outer_best = val
-                s.outer_best_weights = _clone_weights(self.model)
+                s.outer_best_weights = clone_weights(self.model)
                 self._record_run_best(val)
             if s.epoch >= cfg.epochs:
                 s.rounds[-1]["best_val_accuracy"] = s.outer_best

@@ -43,12 +43,12 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def is_temp_file(path: Path) -> bool:
-    """Whether ``path`` is a temporary file left by :func:`_atomic` (after a crash)."""
+    """Whether ``path`` is a temporary file left by :func:`atomic_file` (after a crash)."""
     return path.name.startswith(".") and path.name.endswith(".tmp")
 
 
 @contextlib.contextmanager
-def _atomic(path: Path, mode: str = "w"):
+def atomic_file(path: Path, mode: str = "w"):
     """Open a temporary file beside ``path``; on success fsync it, rename it over
     ``path`` and fsync the directory, so readers only ever see the old or the new
     complete file, also after a power cut. On any error the temporary file is removed."""
@@ -69,19 +69,19 @@ def _atomic(path: Path, mode: str = "w"):
 
 
 def write_json(path: Path, data) -> None:
-    with _atomic(path) as f:
+    with atomic_file(path) as f:
         json.dump(data, f, indent=2)
         f.write("\n")
 
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) atomically, e.g. ``report.html``."""
-    with _atomic(path) as f:
+    with atomic_file(path) as f:
         f.write(text)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with _atomic(path) as f:
+    with atomic_file(path) as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
@@ -95,7 +95,7 @@ def write_torch(path: Path, obj, *, midway=None) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     data = buf.getbuffer()
-    with _atomic(path, "wb") as f:
+    with atomic_file(path, "wb") as f:
         if midway is not None:
             half = len(data) // 2
             f.write(data[:half])
@@ -142,7 +142,7 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
     given, predicted = verdict["given_label"][order], verdict["predicted_label"][order]
     conf, quality = verdict["confidence"][order], verdict["label_quality"][order]
     issue = verdict["is_label_issue"][order].astype(np.int64)
-    with _atomic(path) as f:
+    with atomic_file(path) as f:
         f.write(",".join(cols) + "\n")
         lines = []
         for i in range(order.size):
@@ -164,7 +164,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` atomically (built in memory first)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    with _atomic(path, "wb") as f:
+    with atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 
 
