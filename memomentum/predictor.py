@@ -774,8 +774,8 @@ def as_stored(pixels: np.ndarray, store_format: str, quality: int) -> np.ndarray
     the store's JPEG (4:4:4, ``quality``) decoded again for a JPEG store."""
     if store_format != "jpeg":
         return pixels
-    from .data.store import JPEG_SUBSAMPLING, _simplejpeg
-    sj = _simplejpeg()
+    from .data.store import JPEG_SUBSAMPLING, import_simplejpeg
+    sj = import_simplejpeg()
     blob = sj.encode_jpeg(np.ascontiguousarray(pixels), quality=quality, colorspace="RGB",
                           colorsubsampling=JPEG_SUBSAMPLING)
     return sj.decode_jpeg(blob, colorspace="RGB")

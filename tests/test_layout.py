@@ -98,6 +98,35 @@ def test_there_is_no_import_circle():
     assert circles == []
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names():
+    """What one module needs of another is public there: no ``from .x import _y`` and no
+    ``x._y`` on an imported package module."""
+    modules = _modules()
+    reached = []
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        module_aliases = set()
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("memomentum")):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in modules:
+                        module_aliases.add(alias.asname or alias.name)
+                    elif _private(alias.name):
+                        reached.append(f"{name} imports {alias.name} from {target}")
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
+                    and node.value.id in module_aliases):
+                reached.append(f"{name} uses {node.value.id}.{node.attr}")
+    assert reached == []
+
+
 def test_no_function_is_longer_than_sixty_lines():
     long = []
     for path in sorted(PACKAGE.rglob("*.py")):

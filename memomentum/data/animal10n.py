@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .clothing1m import _quote, _s
+from .clothing1m import plural_s, quote_some
 from .dataset import ImageFiles, ImageList, release_folder
 
 # The classes in label order (the release's readme).
@@ -91,14 +91,14 @@ def _read_split(root: Path, split: str, notes: list[str]) -> ImageList:
     labels = [label_of(n) for n in names]
     bad = [n for n, label in zip(names, labels) if label is None]
     if bad:
-        raise InputError(f"{len(bad):,} image name{_s(len(bad))} in {folder} {'does' if len(bad) == 1 else 'do'} not "
+        raise InputError(f"{len(bad):,} image name{plural_s(len(bad))} in {folder} {'does' if len(bad) == 1 else 'do'} not "
                          f"start with a label 0..{NUM_CLASSES - 1} and '_' (ANIMAL-10N names its images "
-                         f"<label>_<index>.jpg): {_quote(bad)}")
+                         f"<label>_<index>.jpg): {quote_some(bad)}")
     if not names:
         raise InputError(f"{folder} holds no ANIMAL-10N image (<label>_<index>.jpg)")
     if skipped:
         one = len(skipped) == 1
         notes.append(f"skipped {len(skipped)} entr{'y' if one else 'ies'} of {folder} that {'is not a' if one else 'are not'} "
-                     f".jpg, .jpeg or .png image{_s(len(skipped))}: {_quote(skipped)}")
+                     f".jpg, .jpeg or .png image{plural_s(len(skipped))}: {quote_some(skipped)}")
     prefix = str(folder) + os.sep
     return ImageList([prefix + n for n in names], np.array(labels, dtype=np.int64))

@@ -181,7 +181,7 @@ def _check_images_exist(root: Path, lists: Sequence[tuple[list[str], Path]]) -> 
             if gone:
                 raise InputError(
                     f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                    f"{'is' if len(gone) == 1 else 'are'} missing under {root}: {_quote(gone)}"
+                    f"{'is' if len(gone) == 1 else 'are'} missing under {root}: {quote_some(gone)}"
                 )
 
 
@@ -198,7 +198,7 @@ def _note_overlap(train_keys: list[str], train_list: Path, val_keys: list[str], 
         if shared:
             print(f"memomentum: note: {len(shared):,} of the {len(keys):,} {what} images of {listed_in} are also "
                   f"training images ({train_list}), so the {what} accuracy is not measured on held-out images: "
-                  f"{_quote(shared)}", file=sys.stderr)
+                  f"{quote_some(shared)}", file=sys.stderr)
 
 
 def _locate(dirs: Sequence[Path], name: str) -> Path:
@@ -209,7 +209,7 @@ def _locate(dirs: Sequence[Path], name: str) -> Path:
     raise InputError(f"Clothing1M annotation file {name} not found: looked in {dirs[0]} and {dirs[1]}")
 
 
-def _quote(items: Sequence[str], total: int | None = None) -> str:
+def quote_some(items: Sequence[str], total: int | None = None) -> str:
     """The first few ``items`` for a message, and how many more there are (of ``total``,
     by default ``len(items)``)."""
     total = len(items) if total is None else total
@@ -217,7 +217,7 @@ def _quote(items: Sequence[str], total: int | None = None) -> str:
     return shown if total <= _SHOWN else f"{shown} and {total - _SHOWN:,} more"
 
 
-class _Offenders:
+class Offenders:
     """Counts offending lines and keeps the first few for the message (a wrong file can
     offend on every one of a million lines)."""
 
@@ -231,10 +231,10 @@ class _Offenders:
             self.first.append(f"line {number} {line.strip()[:80]!r}")
 
     def quote(self) -> str:
-        return _quote(self.first, self.count)
+        return quote_some(self.first, self.count)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 text file, CRLF and CR line ends read
     as LF. Streaming the file keeps one line in memory at a time, and a loop over the
     lines is as fast as C-level map/filter/zip over a list of them, which would hold the
@@ -276,9 +276,9 @@ def read_label_kv(path: Path) -> dict[str, int]:
             0..13, a key with two different labels.
     """
     labels: dict[str, int] = {}
-    malformed, bad_labels = _Offenders(), _Offenders()
+    malformed, bad_labels = Offenders(), Offenders()
     n_entries = 0
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) == 2:
             key, text = fields
@@ -294,11 +294,11 @@ def read_label_kv(path: Path) -> dict[str, int]:
             malformed.add(number, line)
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{_s(n)} (each must be 'KEY LABEL'): {malformed.quote()}")
+        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'KEY LABEL'): {malformed.quote()}")
     if bad_labels.count:
         n = bad_labels.count
         raise InputError(
-            f"{path} has {n:,} label{_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
+            f"{path} has {n:,} label{plural_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
             f"0..{NUM_CLASSES - 1}: {bad_labels.quote()}"
         )
     if len(labels) != n_entries:  # some key came twice: fine unless its labels differ
@@ -321,7 +321,7 @@ def _check_conflicts(path: Path) -> None:
     second pass, run only when some key is repeated, so the usual file pays nothing."""
     seen: dict[str, tuple[int, int]] = {}
     conflicts: list[str] = []
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if not fields:
             continue
@@ -331,7 +331,7 @@ def _check_conflicts(path: Path) -> None:
             conflicts.append(f"{key} (line {first[1]}: {first[0]}, line {number}: {label})")
     if conflicts:
         n = len(conflicts)
-        raise InputError(f"{path} gives {n:,} key{_s(n)} a second, different label: {_quote(conflicts)}")
+        raise InputError(f"{path} gives {n:,} key{plural_s(n)} a second, different label: {quote_some(conflicts)}")
 
 
 def read_key_list(path: Path) -> list[str]:
@@ -341,8 +341,8 @@ def read_key_list(path: Path) -> list[str]:
         InputError: a line with more than one field, a key listed twice, no key at all.
     """
     keys: list[str] = []
-    malformed = _Offenders()
-    for number, line in _lines(path):
+    malformed = Offenders()
+    for number, line in text_lines(path):
         key = line.strip()
         if not key:
             continue
@@ -352,7 +352,7 @@ def read_key_list(path: Path) -> list[str]:
         keys.append(key)
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{_s(n)} (each must hold one key): {malformed.quote()}")
+        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must hold one key): {malformed.quote()}")
     if not keys:
         raise InputError(f"{path} lists no keys")
     refuse_repeated(path, keys, "key")
@@ -371,8 +371,8 @@ def labels_for(keys: Sequence[str], labels: dict[str, int], key_list: Path, kv_f
         unlabelled = [k for k in keys if k not in labels]
         n = len(unlabelled)
         raise InputError(
-            f"{key_list} lists {n:,} key{_s(n)} that {'has' if n == 1 else 'have'} no label in {kv_file}: "
-            f"{_quote(unlabelled)}"
+            f"{key_list} lists {n:,} key{plural_s(n)} that {'has' if n == 1 else 'have'} no label in {kv_file}: "
+            f"{quote_some(unlabelled)}"
         ) from None
 
 
@@ -383,16 +383,16 @@ def read_category_names(path: Path) -> tuple[str, ...]:
     Raises:
         InputError: any other number of names.
     """
-    names = tuple(line.strip() for _, line in _lines(path) if line.strip())
+    names = tuple(line.strip() for _, line in text_lines(path) if line.strip())
     if len(names) != NUM_CLASSES:
         raise InputError(
-            f"{path} holds {len(names)} category name{_s(len(names))}, expected exactly {NUM_CLASSES} "
+            f"{path} holds {len(names)} category name{plural_s(len(names))}, expected exactly {NUM_CLASSES} "
             f"(one a line, e.g. {', '.join(CLOTHING1M_CLASSES[:3])}, ...)"
         )
     return names
 
 
-def _s(n: int) -> str:
+def plural_s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
@@ -483,7 +483,7 @@ def refuse_repeated(path: Path, keys, noun: str) -> None:
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
         repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
-        raise InputError(f"{path} lists {len(repeated):,} {noun}{_s(len(repeated))} more than once: {_quote(repeated)}")
+        raise InputError(f"{path} lists {len(repeated):,} {noun}{plural_s(len(repeated))} more than once: {quote_some(repeated)}")
 
 
 def check_listed_files_exist(folder: Path, keys: list[str], listed_in: Path) -> None:
@@ -491,4 +491,4 @@ def check_listed_files_exist(folder: Path, keys: list[str], listed_in: Path) -> 
     gone = _missing_files(folder, keys)
     if gone:
         raise InputError(f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {_quote(gone)}")
+                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {quote_some(gone)}")

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
+from .clothing1m import Offenders, check_listed_files_exist, plural_s, quote_some, refuse_repeated, text_lines
 from .dataset import ImageFiles, ImageList, release_folder
 
 META = "meta"
@@ -129,7 +129,7 @@ def _data_lines(path: Path):
     first non-blank line when it starts like :data:`_HEADERS` says) left out."""
     header = _HEADERS.get(path.name)
     first = True
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         text = line.strip()
         if not text:
             continue
@@ -144,26 +144,26 @@ def read_classes(path: Path) -> tuple[str, ...]:
     """The class names of ``classes.txt``, one a line (at least 2, none twice, no "/" or
     whitespace in a name)."""
     names: list[str] = []
-    bad = _Offenders()
+    bad = Offenders()
     for number, text in _data_lines(path):
         if "/" in text or len(text.split()) != 1:
             bad.add(number, text)
         names.append(text)
     if bad.count:
-        raise InputError(f"{path} has {bad.count:,} malformed class name{_s(bad.count)} (one name a line, without "
+        raise InputError(f"{path} has {bad.count:,} malformed class name{plural_s(bad.count)} (one name a line, without "
                          f"'/' or spaces): {bad.quote()}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"{path} names {len(repeated)} class{'' if len(repeated) == 1 else 'es'} more than once: "
-                         f"{_quote(repeated)}")
+                         f"{quote_some(repeated)}")
     if len(names) < 2:
-        raise InputError(f"{path} holds {len(names)} class name{_s(len(names))}; Food-101N has {NUM_CLASSES}, one a "
+        raise InputError(f"{path} holds {len(names)} class name{plural_s(len(names))}; Food-101N has {NUM_CLASSES}, one a "
                          f"line after the header 'class_name'")
     return tuple(names)
 
 
-def _split_key(text: str, index: dict[str, int], number: int, malformed: _Offenders,
-               unknown: _Offenders) -> int | None:
+def _split_key(text: str, index: dict[str, int], number: int, malformed: Offenders,
+               unknown: Offenders) -> int | None:
     """The label of a ``<class_name>/<name>`` key, or None (the line counted as malformed
     or of an unknown class)."""
     head, sep, tail = text.partition("/")
@@ -176,13 +176,13 @@ def _split_key(text: str, index: dict[str, int], number: int, malformed: _Offend
     return label
 
 
-def _raise_for(path: Path, malformed: _Offenders, form: str, unknown: _Offenders) -> None:
+def _raise_for(path: Path, malformed: Offenders, form: str, unknown: Offenders) -> None:
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{_s(n)} (each must be '{form}'): {malformed.quote()}")
+        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must be '{form}'): {malformed.quote()}")
     if unknown.count:
         n = unknown.count
-        raise InputError(f"{path} has {n:,} line{_s(n)} whose class is not in {CLASSES}: {unknown.quote()}")
+        raise InputError(f"{path} has {n:,} line{plural_s(n)} whose class is not in {CLASSES}: {unknown.quote()}")
 
 
 
@@ -198,7 +198,7 @@ def _read_keys(path: Path, index: dict[str, int], *, form: str, suffix: str) -> 
     their labels; ``form`` names the line's shape in the error message."""
     keys: list[str] = []
     labels: list[int] = []
-    malformed, unknown = _Offenders(), _Offenders()
+    malformed, unknown = Offenders(), Offenders()
     for number, text in _data_lines(path):
         label = _split_key(text, index, number, malformed, unknown)
         if label is not None:
@@ -215,7 +215,7 @@ def read_verified(path: Path, index: dict[str, int]) -> dict[str, int]:
     """The verdicts of a ``verified_*.tsv`` file: key -> 1 (its class is right) or 0
     (wrong). A key given twice with the same verdict is accepted, with two it is refused."""
     verdicts: dict[str, int] = {}
-    malformed, unknown, conflicts = _Offenders(), _Offenders(), _Offenders()
+    malformed, unknown, conflicts = Offenders(), Offenders(), Offenders()
     for number, text in _data_lines(path):
         fields = text.split()
         if len(fields) != 2 or fields[1] not in ("0", "1"):
@@ -229,7 +229,7 @@ def read_verified(path: Path, index: dict[str, int]) -> dict[str, int]:
     _raise_for(path, malformed, "<class_name>/<key>.jpg<TAB>0 or 1", unknown)
     if conflicts.count:
         n = conflicts.count
-        raise InputError(f"{path} verifies {n:,} image{_s(n)} a second time with the other verdict: "
+        raise InputError(f"{path} verifies {n:,} image{plural_s(n)} a second time with the other verdict: "
                          f"{conflicts.quote()}")
     return verdicts
 
@@ -248,8 +248,8 @@ def read_verification(root: str | os.PathLike, index: dict[str, int] | None = No
     val = read_verified(_need(meta / VERIFIED_VAL), index)
     clash = [k for k, v in val.items() if train.get(k, v) != v]
     if clash:
-        raise InputError(f"{len(clash):,} image{_s(len(clash))} {'is' if len(clash) == 1 else 'are'} verified "
-                         f"differently in {meta / VERIFIED_TRAIN} and {meta / VERIFIED_VAL}: {_quote(clash)}")
+        raise InputError(f"{len(clash):,} image{plural_s(len(clash))} {'is' if len(clash) == 1 else 'are'} verified "
+                         f"differently in {meta / VERIFIED_TRAIN} and {meta / VERIFIED_VAL}: {quote_some(clash)}")
     return {**train, **val}
 
 
@@ -262,7 +262,7 @@ def _training_verdicts(keys: list[str], verdicts: dict[str, int]) -> np.ndarray:
         listed = set(keys)
         stray = [k for k in verdicts if k not in listed]
         print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images are not in {IMAGELIST} and "
-              f"are left out of the known truths: {_quote(stray)}", file=sys.stderr)
+              f"are left out of the known truths: {quote_some(stray)}", file=sys.stderr)
     return out
 
 

@@ -89,7 +89,7 @@ def import_pillow():
     return Image
 
 
-def _simplejpeg():
+def import_simplejpeg():
     """The ``simplejpeg`` module, or an InputError saying how to install it."""
     try:
         import simplejpeg
@@ -258,7 +258,7 @@ def _pack_shard(shard: _Shard, report: Callable[[int], None] | None = None) -> l
     ``(image number, reason)`` (then nothing is kept, but the rest of the shard is still
     decoded so that one run names every bad file). Runs in a worker process."""
     Image = import_pillow()
-    encode = _simplejpeg().encode_jpeg if shard.store_format == "jpeg" else None
+    encode = import_simplejpeg().encode_jpeg if shard.store_format == "jpeg" else None
     meta = np.zeros((shard.stop - shard.start, 3), dtype=np.int64)
     bad: list[tuple[int, str]] = []
     tmp = _temporary(shard.data_path)
@@ -446,7 +446,7 @@ def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int,
         raise InputError(f"there are no {what} to pack")
     import_pillow()  # fail now, not in a worker
     if store_format == "jpeg":  # a raw store is written and read without it
-        _simplejpeg()
+        import_simplejpeg()
     key = store_key(paths, image_size=image_size, store_format=store_format, quality=quality)
     directory = Path(cache_dir).expanduser() / _store_name(key, image_size=image_size, store_format=store_format)
     sizes, mtimes = _source_stats(paths, what=what)
@@ -659,7 +659,7 @@ class PackedImages:
         return out
 
     def _decode_jpegs(self, idx: np.ndarray, view: np.ndarray) -> None:
-        decode = _simplejpeg().decode_jpeg
+        decode = import_simplejpeg().decode_jpeg
         side = self.image_size
         for i, (s, o, n) in enumerate(zip(self._shard[idx].tolist(), self._offset[idx].tolist(),
                                           self._length[idx].tolist())):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .clothing1m import _lines, _Offenders, _quote, _s, check_listed_files_exist, refuse_repeated
+from .clothing1m import Offenders, check_listed_files_exist, plural_s, quote_some, refuse_repeated, text_lines
 from .dataset import ImageFiles, ImageList, release_folder
 
 NUM_CLASSES = 50  # mini-WebVision: the first 50 of WebVision's 1,000 classes
@@ -105,8 +105,8 @@ def read_filelist(path: Path) -> tuple[list[str], np.ndarray]:
     """
     keys: list[str] = []
     labels: list[int] = []
-    malformed, bad = _Offenders(), _Offenders()
-    for number, line in _lines(path):
+    malformed, bad = Offenders(), Offenders()
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 2:
             if fields:
@@ -120,10 +120,10 @@ def read_filelist(path: Path) -> tuple[list[str], np.ndarray]:
             labels.append(label)
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{_s(n)} (each must be 'PATH LABEL'): {malformed.quote()}")
+        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'PATH LABEL'): {malformed.quote()}")
     if bad.count:
         n = bad.count
-        raise InputError(f"{path} has {n:,} label{_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
+        raise InputError(f"{path} has {n:,} label{plural_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
                          f"0..{ALL_CLASSES - 1}: {bad.quote()}")
     if not keys:
         raise InputError(f"{path} lists no image of the first {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1})")
@@ -134,8 +134,8 @@ def read_filelist(path: Path) -> tuple[list[str], np.ndarray]:
 def read_synsets(path: Path) -> list[tuple[str, str]]:
     """The first :data:`NUM_CLASSES` lines of ``synsets.txt``: (WordNet id, first name)."""
     out: list[tuple[str, str]] = []
-    malformed = _Offenders()
-    for number, line in _lines(path):
+    malformed = Offenders()
+    for number, line in text_lines(path):
         wnid, _, names = line.strip().partition(" ")
         if not wnid:
             continue
@@ -145,7 +145,7 @@ def read_synsets(path: Path) -> list[tuple[str, str]]:
         if len(out) == NUM_CLASSES:
             break
     if malformed.count:
-        raise InputError(f"{path} has {malformed.count} malformed line{_s(malformed.count)} (each must be "
+        raise InputError(f"{path} has {malformed.count} malformed line{plural_s(malformed.count)} (each must be "
                          f"'<wnid> <name>, <name>, ...'): {malformed.quote()}")
     if len(out) < NUM_CLASSES:
         raise InputError(f"{path} names {len(out)} classes; mini-WebVision needs its first {NUM_CLASSES} "
@@ -186,5 +186,5 @@ def read_imagenet_val(folder: Path, synsets: list[tuple[str, str]] | None,
         labels += [label] * len(names)
     if absent:
         raise InputError(f"{len(absent)} of the {NUM_CLASSES} classes have no image folder (or an empty one) in "
-                         f"{folder}, which must hold one folder per WordNet id (<wnid>/*.JPEG): {_quote(absent)}")
+                         f"{folder}, which must hold one folder per WordNet id (<wnid>/*.JPEG): {quote_some(absent)}")
     return keys, np.array(labels, dtype=np.int64)
