@@ -253,3 +253,34 @@ def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
         f"{numbers} is a table without an image column, but the run in {tmp_path / 'run'} trained on image files; "
         f"give a folder of images, image files, a .txt file listing them, a table with an image column (.parquet, "
         f"parquet shards) or an array of images")
+
+
+def test_predict_numbers_the_rows_of_every_split_in_order(tmp_path):
+    """Shards: training rows, then test rows, the run's image files reused; a folder of
+    test shards alone, and a saved DatasetDict's validation split, are predicted too."""
+    names, images = _rows()
+    structs = _hf_structs(images)
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    _write_parquet(folder / "train-00000-of-00001.parquet", {"image": structs[:15], "label": names[:15]})
+    _write_parquet(folder / "test-00000-of-00001.parquet", {"image": structs[15:], "label": names[15:]})
+    assert _run(folder, tmp_path / "run", "--image-size", "8") == 0
+    written = {f: f.stat().st_mtime_ns for f in (folder / ".memomentum-cache").rglob("row-*.png")}
+    assert len(written) == 18
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"]) == 0
+    predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert [r["given_label"] for r in predicted] == names and [int(r["row"]) for r in predicted] == list(range(18))
+    assert {f: f.stat().st_mtime_ns for f in written} == written  # the run's files, not written again
+    (folder / "train-00000-of-00001.parquet").rename(tmp_path / "aside.parquet")  # test shards alone
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "t.csv"),
+                 "--quiet"]) == 0
+    assert [r["given_label"] for r in csv.DictReader((tmp_path / "t.csv").open())] == names[15:]
+    saved = tmp_path / "dict"  # a DatasetDict: train, test, then validation, as the splits are read
+    saved.mkdir()
+    for split, rows in (("validation", slice(0, 4)), ("train", slice(4, 15)), ("test", slice(15, 18))):
+        _save_to_disk(saved / split, {"image": structs[rows], "label": names[rows]})
+    (saved / "dataset_dict.json").write_text(json.dumps({"splits": ["validation", "train", "test"]}))
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(saved), "--out", str(tmp_path / "d.csv"),
+                 "--quiet"]) == 0
+    assert [r["given_label"] for r in csv.DictReader((tmp_path / "d.csv").open())] == names[4:] + names[:4]

@@ -59,14 +59,17 @@ def _read_arrow(p: Path, pa):
             return pa.ipc.open_file(source).read_all()
 
 
-def _parts(path: Path) -> dict[str, list[Path]]:
-    """The files of each split (``train``, optionally ``test``) that ``path`` stands for."""
+def _parts(path: Path, *, every_split: bool = False) -> dict[str, list[Path]]:
+    """The files of each split that ``path`` stands for: ``train`` and optionally ``test``
+    to train on; with ``every_split`` (to predict), every split there is, ``train`` (when
+    there is one) first, then ``test``, then the others."""
     if path.is_file():
         return {"train": [path]}
     if (path / "dataset_dict.json").is_file():
         splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
-        found = {s: _parts(path / s)["train"] for s in ("train", "test") if s in splits and (path / s).is_dir()}
-        if "train" not in found:
+        wanted = sorted(splits, key=lambda s: (s != "train", s != "test")) if every_split else ("train", "test")
+        found = {s: _parts(path / s)["train"] for s in wanted if s in splits and (path / s).is_dir()}
+        if not found or ("train" not in found and not every_split):
             raise InputError(f"{path} is a saved DatasetDict without a train split (splits: {', '.join(splits)})")
         return found
     if (path / "state.json").is_file():
@@ -76,9 +79,9 @@ def _parts(path: Path) -> dict[str, list[Path]]:
     shards = sorted(folder.glob("*.parquet"))
     test = [p for p in shards if p.name.lower().startswith("test")]
     train = [p for p in shards if p not in test]
-    if not train:
+    if not train and not every_split:
         raise InputError(f"{folder} holds only test shards ({test[0].name}, ...); add train-*.parquet shards")
-    return {"train": train, "test": test} if test else {"train": train}
+    return {split: files for split, files in (("train", train), ("test", test)) if files}
 
 
 def _read_part(files: list[Path], pa, where: str):
@@ -188,22 +191,24 @@ def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[
     return np.flatnonzero(keep)
 
 
-def _open(path: str | os.PathLike):
-    """The table's absolute path, pyarrow, the folder relative paths start from, its files
-    by split and its tables by split."""
+def _open(path: str | os.PathLike, *, every_split: bool = False):
+    """The table's absolute path, pyarrow, the folder relative paths start from, and its
+    tables by split (:func:`_parts`)."""
     path = Path(os.path.abspath(Path(path).expanduser()))
     pa = _pyarrow(str(path))
-    files = _parts(path)
-    return path, pa, (path.parent if path.is_file() else path), files, {
+    files = _parts(path, every_split=every_split)
+    return path, pa, (path.parent if path.is_file() else path), {
         split: _read_part(part, pa, str(path)) for split, part in files.items()}
 
 
-def _written(path: Path, files: dict, parts: dict, column: str, kind: str, root: Path,
+def _written(path: Path, parts: dict, column: str, kind: str, root: Path,
              cache_dir) -> tuple[dict[str, list[str | None]], Path]:
-    """Each split's image file per row (bytes written once into the cache) and the cache folder."""
+    """Each split's image file per row (bytes written once into the cache) and the cache
+    folder, named by every file of the table (also splits not read), so that training and
+    predicting find the same files."""
     from .store import default_cache_dir
     cache = _cache_folder(path, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
-                          [f for part in files.values() for f in part])
+                          [f for part in _parts(path, every_split=True).values() for f in part])
     paths = {}
     for split, table in parts.items():
         if column not in table.column_names:
@@ -264,7 +269,7 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
     """
     from .tables import encode_labels, encode_test_labels, strip_text_labels
 
-    path, pa, root, files, parts = _open(path)
+    path, pa, root, parts = _open(path)
     label_column = label_column.strip()
     train = parts["train"]
     if label_column not in train.column_names:
@@ -278,7 +283,7 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
                          f"files relative to it) besides the label {label_column!r}")
     column, kind = found
     is_test = _marked_test(train, label_column, str(path))
-    paths, cache = _written(path, files, parts, column, kind, root, cache_dir)
+    paths, cache = _written(path, parts, column, kind, root, cache_dir)
     notes: list[str] = []
     lists, values, usable = {}, {}, {}
     for split, table in parts.items():
@@ -305,7 +310,8 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
 @dataclass(frozen=True)
 class ImageRows:
     """Every row of a table with an image column, for prediction: the rows of all its parts
-    in the order read (training shards, then test shards), numbered from 0 over them all.
+    in the order read (training shards, then test shards; a saved DatasetDict's ``train``,
+    ``test``, then its other splits), numbered from 0 over them all.
 
     Attributes:
         paths: each row's image file (bytes written once into the cache), None where the
@@ -331,13 +337,13 @@ def read_image_rows(path: str | os.PathLike, *, label_column: str = "label",
         InputError: pyarrow missing; unreadable files; two image columns; an image that is no
             PNG or JPEG; a path to no file.
     """
-    path, pa, root, files, parts = _open(path)
+    path, pa, root, parts = _open(path, every_split=True)
     label_column = label_column.strip()
-    found = _image_column(parts["train"], label_column, root, str(path), pa)
+    found = _image_column(next(iter(parts.values())), label_column, root, str(path), pa)
     if found is None:
         return None
     column, kind = found
-    paths, cache = _written(path, files, parts, column, kind, root, cache_dir)
+    paths, cache = _written(path, parts, column, kind, root, cache_dir)
     labelled = all(label_column in table.column_names for table in parts.values())
     labels = (np.array([v for table in parts.values() for v in table.column(label_column).to_pylist()], dtype=object)
               if labelled else None)
