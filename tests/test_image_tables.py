@@ -284,3 +284,15 @@ def test_predict_numbers_the_rows_of_every_split_in_order(tmp_path):
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(saved), "--out", str(tmp_path / "d.csv"),
                  "--quiet"]) == 0
     assert [r["given_label"] for r in csv.DictReader((tmp_path / "d.csv").open())] == names[4:] + names[:4]
+
+
+def test_repeated_column_names_and_unreadable_files_are_refused_in_one_line(tmp_path, capsys):
+    names, images = _rows()
+    twice = pa.Table.from_arrays([pa.array(names), pa.array(images), pa.array(names)], names=["label", "image", "label"])
+    pq.write_table(twice, tmp_path / "twice.parquet")
+    assert _refusal(tmp_path / "twice.parquet", tmp_path, capsys).endswith(
+        f"{tmp_path / 'twice.parquet'} has more than one column named 'label'; every column name must be unique "
+        f"(which one holds the labels or the images would be a guess)")
+    (tmp_path / "junk.parquet").write_bytes(b"junk")
+    line = _refusal(tmp_path / "junk.parquet", tmp_path, capsys)  # pyarrow's first line, no schema after it
+    assert line.startswith(f"memomentum: error: cannot read {tmp_path / 'junk.parquet'}: ") and "of /" not in line

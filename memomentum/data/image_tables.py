@@ -87,14 +87,33 @@ def _parts(path: Path, *, every_split: bool = False) -> dict[str, list[Path]]:
 def _read_part(files: list[Path], pa, where: str):
     tables = []
     for p in files:
+        shown = str(p) if str(p) == where else f"{p} of {where}"
         try:
-            tables.append(pa.parquet.read_table(p) if p.suffix.lower() == ".parquet" else _read_arrow(p, pa))
+            if p.suffix.lower() == ".parquet":
+                _refuse_repeated_names(pa.parquet.read_schema(p).names, shown)  # read_table itself fails on them
+                tables.append(pa.parquet.read_table(p))
+            else:
+                tables.append(_read_arrow(p, pa))
+                _refuse_repeated_names(tables[-1].column_names, shown)
         except (OSError, pa.ArrowException) as e:
-            raise InputError(f"cannot read {p} of {where}: {e}") from None
+            raise InputError(f"cannot read {shown}: {_first_line(e)}") from None
     try:
         return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
     except pa.ArrowException as e:
-        raise InputError(f"the shards of {where} do not share their columns: {e}") from None
+        raise InputError(f"the shards of {where} do not share their columns: {_first_line(e)}") from None
+
+
+def _refuse_repeated_names(names: list[str], where: str) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{where} has more than one column named {', '.join(map(repr, twice))}; every column name "
+                         f"must be unique (which one holds the labels or the images would be a guess)")
+
+
+def _first_line(e: BaseException) -> str:
+    """pyarrow's messages go on with the whole schema, one field a line: the first line says it."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _first(column) -> object:
