@@ -124,10 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
 
     pr = sub.add_parser("prepare", help="pack an image dataset once (run does it on first use)")
-    pr.add_argument("--dataset", required=True, help="clothing1m or DIR of images with one sub-folder per class")
+    pr.add_argument("--dataset", required=True, help="clothing1m, animal-10n, food-101n, mini-webvision, DIR of images "
+                                                     "with one sub-folder per class, or a table of images (.parquet, "
+                                                     "parquet shards, a save_to_disk folder)")
     pr.add_argument("--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)")
     for flag, kw in IMAGE_OPTIONS.items():
         pr.add_argument(flag, default=None, **kw)
+    pr.add_argument("--label-column", dest="label_column", default=None, metavar="NAME",
+                    help="a table of images: the column holding each row's label (default label)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rp = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page that shows a finished run "
@@ -483,13 +487,15 @@ def _cmd_noise(args) -> int:
 
 def _cmd_prepare(args) -> int:
     from .data import load_image_files, pack_image_files
-    given = {kw["dest"]: getattr(args, kw["dest"]) for kw in IMAGE_OPTIONS.values() if getattr(args, kw["dest"]) is not None}
+    given = {dest: getattr(args, dest) for dest in [kw["dest"] for kw in IMAGE_OPTIONS.values()] + ["label_column"]
+             if getattr(args, dest) is not None}
     cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
     cfg.validate()
-    files = load_image_files(cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, train_set=cfg.train_set)
+    files = load_image_files(cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, train_set=cfg.train_set,
+                             label_column=cfg.label_column, cache_dir=cfg.cache_dir)
     if files is None:
-        raise InputError(f"prepare packs image files: --dataset must be clothing1m or a folder of images with one "
-                         f"sub-folder per class, got {args.dataset!r}")
+        raise InputError(f"prepare packs image files: --dataset must be an image release (clothing1m, ...), a folder "
+                         f"of images with one sub-folder per class or a table of images, got {args.dataset!r}")
     ds = pack_image_files(files, cache_dir=cfg.cache_dir, store_format=cfg.store_format, workers=cfg.workers,
                           progress=cfg.progress)
     parts = [(name, x) for name, x in (("training", ds.x_train), ("validation", ds.x_val), ("test", ds.x_test))

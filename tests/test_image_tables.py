@@ -296,3 +296,18 @@ def test_repeated_column_names_and_unreadable_files_are_refused_in_one_line(tmp_
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     line = _refusal(tmp_path / "junk.parquet", tmp_path, capsys)  # pyarrow's first line, no schema after it
     assert line.startswith(f"memomentum: error: cannot read {tmp_path / 'junk.parquet'}: ") and "of /" not in line
+
+
+def test_prepare_packs_a_table_of_images_once_for_the_run(tmp_path, capsys):
+    """prepare takes the run's --label-column and --cache-dir: the bytes and the packed store
+    go where the run looks for them, so the run packs nothing."""
+    names, images = _rows()
+    table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "species": names})
+    cache = tmp_path / "cache"
+    assert main(["prepare", "--dataset", str(table), "--label-column", "species", "--image-size", "8",
+                 "--cache-dir", str(cache), "--workers", "0", "--quiet"]) == 0
+    assert "training: 18 images of 8 x 8 in " + str(cache) in capsys.readouterr().out
+    assert not (tmp_path / ".memomentum-cache").exists()  # nothing beside the table: all in --cache-dir
+    assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
+                 "--cache-dir", str(cache), "--out", str(tmp_path / "run")]) == 0
+    assert "packing" not in capsys.readouterr().err
