@@ -119,15 +119,17 @@ def test_a_parquet_of_relative_paths_and_integer_labels(tmp_path):
     assert {r["file"] for r in rows} <= set(ds.train_files) and len(rows) > 0
 
 
-def test_a_folder_of_parquet_shards_with_a_test_split(tmp_path):
+def test_a_folder_of_parquet_shards_with_a_test_split(tmp_path, capsys):
     names, images = _rows()
     folder = tmp_path / "shards"
     folder.mkdir()
     structs = _hf_structs(images)
     _write_parquet(folder / "train-00000-of-00002.parquet", {"image": structs[:9], "label": names[:9]})
-    _write_parquet(folder / "train-00001-of-00002.parquet", {"image": structs[9:15], "label": names[9:15]})
+    _write_parquet(folder / "validation-00000-of-00001.parquet", {"image": structs[9:15], "label": names[9:15]})
     _write_parquet(folder / "test-00000-of-00001.parquet", {"image": structs[15:], "label": names[15:]})
     assert _run(folder, tmp_path / "run", "--image-size", "24") == 0
+    assert ("validation-00000-of-00001.parquet trains with the train-* shards: only test-* shards are held out"
+            in capsys.readouterr().err)
     _check_run(tmp_path / "run", 15, folder / ".memomentum-cache")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test_accuracy"] is not None

@@ -275,6 +275,18 @@ def _split_by_column(lists: dict, values: dict, rows: np.ndarray, is_test: np.nd
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
 
 
+def _other_shards_note(path: Path) -> list[str]:
+    """A note naming the parquet shards that train without being named ``train-*``
+    (``validation-*`` above all), so that no one takes them for a held-out split."""
+    if path.is_file() or (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        return []
+    others = [p.name for p in _parts(path)["train"] if not p.name.lower().startswith("train")]
+    if not others:
+        return []
+    return [f"{', '.join(others[:3])}{' and more' if len(others) > 3 else ''} train{'s' if len(others) == 1 else ''} "
+            f"with the train-* shards: only test-* shards are held out (move or rename the others to leave them out)"]
+
+
 def read_image_table(path: str | os.PathLike, *, label_column: str = "label", image_size: int = 256,
                      cache_dir: str | os.PathLike | None = None) -> ImageFiles | None:
     """The images of a table with an image column, as :class:`ImageFiles` (see the module).
@@ -319,6 +331,7 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
         test = ImageList(lists["test"], encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
                                                             str(path)))
     notes.insert(0, _source_note(path, column, kind, cache))
+    notes += _other_shards_note(path)
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
     return ImageFiles(name=path.stem if path.is_file() else path.name, root=root,
