@@ -1,4 +1,4 @@
-"""Command line: ``memomentum run``, ``memomentum report``, ``memomentum prepare`` and ``memomentum noise``.
+"""Command line: ``memomentum run``, ``predict``, ``grid``, ``table``, ``report``, ``prepare`` and ``noise``.
 
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
@@ -20,11 +20,17 @@ from .errors import InputError, TrainingDiverged
 from .runner import files
 
 
+# Every command in a few words, for the message of a command line that names none.
+COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "classify new data with a finished run",
+                     "grid": "many runs at once", "table": "mean ± std of finished runs",
+                     "report": "a run's page", "prepare": "pack an image dataset", "noise": "add label noise to a file"}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
         if message == "the following arguments are required: command":
-            message = ("choose a command: run (train and write a run directory), prepare (pack an image dataset) "
-                       "or noise (add label noise to a file)")
+            listed = [f"{name} ({what})" for name, what in COMMANDS_IN_SHORT.items()]
+            message = f"choose a command: {', '.join(listed[:-1])} or {listed[-1]}"
         self.exit(2, f"memomentum: error: {message} (see {self.prog} --help)\n")
 
 

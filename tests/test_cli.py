@@ -149,7 +149,14 @@ def test_noise_command_writes_noisy_labels(tmp_path):
     assert "realised noise rate" in r.stdout
 
 
-@pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory), prepare "
+def test_the_message_without_a_command_names_every_command():
+    from memomentum.cli import COMMANDS_IN_SHORT, build_parser
+    assert list(COMMANDS_IN_SHORT) and set(COMMANDS_IN_SHORT) == set(build_parser().commands)
+
+
+@pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory), predict "
+                                              "(classify new data with a finished run), grid (many runs at once), "
+                                              "table (mean ± std of finished runs), report (a run's page), prepare "
                                               "(pack an image dataset) or noise (add label noise to a file) "
                                               "(see memomentum --help)"),
                                         (["run", "--bogus"], "unrecognized arguments: --bogus (see memomentum run --help)"),
