@@ -161,8 +161,8 @@ def _add_predict_parser(sub) -> argparse.ArgumentParser:
     pp.add_argument("--dataset", required=True, nargs="+", metavar="DATA",
                     help="new data of the kind the run trained on: a table (.csv, .parquet) with the run's feature "
                          "columns (matched by name), a folder of images (read in batches; class sub-folders give "
-                         "labels), image files, a .txt file listing image files, a table with an image column (.parquet, "
-                         "parquet shards; for a run on image files), or an .npz file (x, optional y)")
+                         "labels), image files, a .txt file listing image files, a table with an image column (.csv, "
+                         ".parquet, parquet shards; for a run on image files), or an .npz file (x, optional y)")
     pp.add_argument("--out", required=True, metavar="FILE",
                     help="the predictions: FILE.csv, or FILE.parquet; columns row (or file), predicted_label, "
                          "confidence, and given_label, is_label_issue, label_quality where the data have labels")

@@ -225,23 +225,20 @@ class RunConfig:
         if self.label_column != "label" and not (is_table_file(name) or is_table_folder(name)):
             raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {name} is not a "
                              f"table, so it would be ignored; leave --label-column out")
+        if self.train_set != "noisy" and not is_clothing1m_name(name):
+            raise InputError(f"--train-set chooses between Clothing1M's training sets; {name} has one, so it "
+                             f"would be ignored; leave --train-set out")
         if is_image_release_name(name) or is_image_folder_name(name):
-            if self.train_set != "noisy" and not is_clothing1m_name(name):
-                raise InputError(f"--train-set chooses between Clothing1M's training sets; {name} has one, so it "
-                                 f"would be ignored; leave --train-set out")
             return
         looks_like_a_folder = "/" in name or name.startswith(("~", "."))  # a missing one is named by the reader
         if looks_like_a_folder and not is_table_file(name) and not name.lower().endswith(".npz"):
             return
-        may_hold_images = name.lower().endswith(".parquet")  # an image column: packed like an image folder
+        may_hold_images = is_table_file(name)  # an image column: packed like an image folder (else refused on reading)
         for option, value, default in (("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
-                                       ("--store-format", self.store_format, "jpeg"),
-                                       ("--train-set", self.train_set, "noisy")):
-            if may_hold_images and option != "--train-set":
-                continue
-            if value != default:
-                raise InputError(f"{option} applies to image files (clothing1m or a folder of images); {name} is "
-                                 f"not, so it would be ignored; leave {option} out")
+                                       ("--store-format", self.store_format, "jpeg")):
+            if value != default and not may_hold_images:
+                raise InputError(f"{option} applies to image files (clothing1m, a folder or a table of images); "
+                                 f"{name} is not, so it would be ignored; leave {option} out")
 
     def _check_rate_applies(self) -> None:
         """A noise rate given where nothing uses it is refused, never silently ignored."""

@@ -365,7 +365,7 @@ def _is_frame(X) -> bool:
 def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Inputs:
     p = Path(text.strip()).expanduser()
     name = text.strip().lower()
-    if pred.kind == "files" and ((name.endswith(".parquet") and p.is_file()) or is_table_folder(str(p))):
+    if pred.kind == "files" and ((is_table_file(name) and p.is_file()) or is_table_folder(str(p))):
         return _image_table_inputs(pred, p, label_column)
     if is_table_file(name):
         if not p.is_file():
@@ -395,7 +395,7 @@ def _describe(pred: Predictor) -> tuple[str, str]:
                 f"a table (.csv, .parquet) with those columns, an .npz file or an array of {len(cols)} features")
     if pred.kind == "files":
         return ("image files", "a folder of images, image files, a .txt file listing them, a table with an image column "
-                                "(.parquet, parquet shards) or an array of images")
+                                "(.csv, .parquet, parquet shards) or an array of images")
     if len(shape) == 1:
         return f"arrays of {shape[0]} features", f"an .npz file or an array of {shape[0]} features"
     c, h, w = shape
@@ -622,7 +622,7 @@ def _file_inputs(pred: Predictor, paths: list[str], source: str | None = None) -
 
 
 def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _Inputs:
-    """A table with an image column (a ``.parquet`` file, parquet shards, a ``save_to_disk``
+    """A table with an image column (a ``.csv`` or ``.parquet`` file, parquet shards, a ``save_to_disk``
     folder), read as the run reads one (:mod:`.data.image_tables`): every row with an image,
     numbered over the table's parts in order, and its given label where the table has the
     label column (by default the run's)."""

@@ -488,11 +488,12 @@ def test_human_labels_that_match_are_accepted_and_their_clean_labels_checked(tmp
 @pytest.mark.parametrize("args, message", [
     (["--label-column", "species"], "--label-column names the label column of a table (.csv, .parquet); digits is not "
                                     "a table, so it would be ignored; leave --label-column out"),
-    (["--image-size", "64"], "--image-size applies to image files (clothing1m or a folder of images); digits is not, "
-                             "so it would be ignored; leave --image-size out"),
-    (["--dataset", "flowers.csv", "--image-size", "64"], "--image-size applies to image files (clothing1m or a folder "
-                                                         "of images); flowers.csv is not, so it would be ignored"),
-    (["--train-set", "clean"], "--train-set applies to image files"),
+    (["--image-size", "64"], "--image-size applies to image files (clothing1m, a folder or a table of images); digits "
+                             "is not, so it would be ignored; leave --image-size out"),
+    (["--dataset", "x.npz", "--store-format", "raw"], "--store-format applies to image files (clothing1m, a folder or "
+                                                      "a table of images); x.npz is not, so it would be ignored"),
+    (["--train-set", "clean"], "--train-set chooses between Clothing1M's training sets; digits has one, so it would "
+                               "be ignored; leave --train-set out"),
 ])
 def test_options_for_another_kind_of_data_are_refused_not_ignored(args, message, capsys, tmp_path):
     from memomentum.cli import main

@@ -175,16 +175,25 @@ def test_an_undecodable_image_is_refused(tmp_path, capsys):
         f"row 4 of {table} (train) holds no readable PNG or JPEG image in column 'image'; replace or remove that row")
 
 
-def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path):
-    """A .parquet may hold images, so the packing options apply to it; a folder of table
-    shards is a table, so --label-column applies to it."""
+def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path, capsys):
+    """A table may hold images, so the packing options apply to it, and are refused once
+    the table turns out to hold features; a folder of table shards is a table, so
+    --label-column applies to it."""
     from memomentum import InputError, RunConfig
     RunConfig(dataset=str(tmp_path / "photos.parquet"), image_size=32, cache_dir=str(tmp_path)).validate()
+    RunConfig(dataset=str(tmp_path / "photos.csv"), image_size=32, store_format="raw").validate()
     (tmp_path / "shards").mkdir()
     (tmp_path / "shards" / "train-00000-of-00001.parquet").write_bytes(b"")
     RunConfig(dataset=str(tmp_path / "shards"), label_column="species").validate()
-    with pytest.raises(InputError, match="--image-size applies to image files"):
-        RunConfig(dataset=str(tmp_path / "flowers.csv"), image_size=32).validate()
+    with pytest.raises(InputError, match="--train-set chooses between Clothing1M"):
+        RunConfig(dataset=str(tmp_path / "flowers.csv"), train_set="clean").validate()
+    flowers = tmp_path / "flowers.csv"
+    flowers.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
+    assert _run(flowers, tmp_path / "run", "--image-size", "32") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"memomentum: error: --image-size applies to image files; {flowers} has no column of images, so it would be "
+        f"ignored; leave --image-size out")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_split_column_marks_the_test_rows(tmp_path, capsys):
@@ -253,8 +262,8 @@ def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
                  "--quiet"]) == 2
     assert capsys.readouterr().err.strip().endswith(
         f"{numbers} is a table without an image column, but the run in {tmp_path / 'run'} trained on image files; "
-        f"give a folder of images, image files, a .txt file listing them, a table with an image column (.parquet, "
-        f"parquet shards) or an array of images")
+        f"give a folder of images, image files, a .txt file listing them, a table with an image column (.csv, "
+        f".parquet, parquet shards) or an array of images")
 
 
 def test_predict_numbers_the_rows_of_every_split_in_order(tmp_path):
@@ -313,3 +322,37 @@ def test_prepare_packs_a_table_of_images_once_for_the_run(tmp_path, capsys):
     assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
                  "--cache-dir", str(cache), "--out", str(tmp_path / "run")]) == 0
     assert "packing" not in capsys.readouterr().err
+
+
+def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path, capsys):
+    """The most common hand-made layout: a CSV naming image files (relative to it) and their
+    labels, other columns ignored; the same CSV is predicted row by row; a CSV of features
+    stays a feature table, read once."""
+    import memomentum
+    names, images = _rows()
+    (tmp_path / "pics").mkdir()
+    for i, b in enumerate(images):
+        (tmp_path / "pics" / f"{i}.png").write_bytes(b)
+    table = tmp_path / "labels.csv"
+    rows = [f"pics/{i}.png;{n};{i * 0.5}" for i, n in enumerate(names)]  # semicolons, as the feature reader reads
+    table.write_text("file;species;weight\n" + "\n".join(rows) + "\n")
+    ds = load_dataset(str(table), label_column="species", image_size=8, progress=False)
+    assert ds.train_files == [str(tmp_path / "pics" / f"{i}.png") for i in range(len(names))]
+    assert [ds.class_names[k] for k in ds.y_train] == names
+    assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "images from column 'file' of " + str(table) in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"]) == 0
+    predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert [r["given_label"] for r in predicted] == names
+    examples = list(csv.DictReader((tmp_path / "run" / "examples.csv").open()))
+    for e in examples:  # the run's own verdicts, row by row
+        row = int(Path(e["file"]).stem)
+        assert (predicted[row]["predicted_label"], predicted[row]["confidence"]) == (e["predicted_label"],
+                                                                                     e["confidence"])
+    model = memomentum.load(tmp_path / "run")
+    assert np.array_equal(model.predict_proba(table), model.predict_proba(ds.train_files))
+    features = tmp_path / "numbers.csv"
+    features.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
+    assert load_dataset(str(features)).x_train.shape == (20, 2)

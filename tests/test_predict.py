@@ -274,9 +274,9 @@ REFUSALS = {
                         "{bad}/gap.csv has a missing or infinite value in column 'px7' at row 2; every row needs a "
                         "finite number in each of the run's feature columns"),
     "a table for an image run": (["{images}/R", "--dataset", "{table}/t.csv"],
-                                 "{table}/t.csv is a table, but the run in {images}/R trained on image files; give a "
-                                 "folder of images, image files, a .txt file listing them, a table with an image column (.parquet, "
-                                 "parquet shards) or an array of images"),
+                                 "{table}/t.csv is a table without an image column, but the run in {images}/R trained on "
+                                 "image files; give a folder of images, image files, a .txt file listing them, a table "
+                                 "with an image column (.csv, .parquet, parquet shards) or an array of images"),
     "images for a table run": (["{table}/R", "--dataset", "{images}/pets"],
                                f"{{images}}/pets is a folder, but the run in {{table}}/R trained on {TABLE_RUN}"),
     "another number of columns": (["{table}/R", "--dataset", "{bad}/wide.npz"],

@@ -34,12 +34,13 @@ import numpy as np
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
-from .names import is_table_folder
+from .names import is_table_file, is_table_folder
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
 __all__ = ["ImageRows", "read_image_rows", "read_image_table"]
 
 _MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
+_PEEK_ROWS = 50  # a CSV's rows read to tell a table of image paths from a table of features
 
 
 def _pyarrow(what: str):
@@ -84,12 +85,56 @@ def _parts(path: Path, *, every_split: bool = False) -> dict[str, list[Path]]:
     return {split: files for split, files in (("train", train), ("test", test)) if files}
 
 
+def _is_csv(path: Path) -> bool:
+    return path.is_file() and is_table_file(str(path)) and not path.name.lower().endswith(".parquet")
+
+
+def _csv_table(p: Path, pa, *, nrows: int | None = None):
+    """A CSV file (any separator, compressed or not: :func:`.tables.read_frame`) as a
+    pyarrow table, column names stripped as the feature-table reader strips them; a column
+    of mixed values (numbers and text) becomes text."""
+    from .tables import read_frame, refuse_duplicate_columns
+    frame = read_frame(p, nrows=nrows)
+    names = [str(c).strip() for c in frame.columns]
+    refuse_duplicate_columns(names, str(p))
+    columns = []
+    for c in frame.columns:
+        values = frame[c]
+        try:
+            columns.append(pa.array(values, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns.append(pa.array([None if v is None or v != v else str(v) for v in values.tolist()]))
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _csv_names_images(p: Path, label_column: str) -> bool:
+    """Whether a CSV file has a column of image paths (its first value a path to an image
+    file, relative to the CSV's folder), from its first rows and with pandas alone, so that
+    a table of features is read once and needs no pyarrow."""
+    from .tables import read_frame
+    head = read_frame(p, nrows=_PEEK_ROWS)
+    for c in head.columns:
+        first = next((v for v in head[c].tolist() if isinstance(v, str) and v.strip()), None)
+        if (str(c).strip() != label_column and first is not None and first.lower().endswith(IMAGE_EXTENSIONS)
+                and (p.parent / first).is_file()):
+            return True
+    return False
+
+
+def _features_csv(path, label_column: str) -> bool:
+    """Whether ``path`` is a CSV file without a column of image paths: a table of features."""
+    p = Path(os.path.abspath(Path(path).expanduser()))
+    return _is_csv(p) and not _csv_names_images(p, label_column)
+
+
 def _read_part(files: list[Path], pa, where: str):
     tables = []
     for p in files:
         shown = str(p) if str(p) == where else f"{p} of {where}"
         try:
-            if p.suffix.lower() == ".parquet":
+            if _is_csv(p):
+                tables.append(_csv_table(p, pa))
+            elif p.suffix.lower() == ".parquet":
                 _refuse_repeated_names(pa.parquet.read_schema(p).names, shown)  # read_table itself fails on them
                 tables.append(pa.parquet.read_table(p))
             else:
@@ -300,15 +345,17 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
     """
     from .tables import encode_labels, encode_test_labels, strip_text_labels
 
-    path, pa, root, parts = _open(path)
     label_column = label_column.strip()
+    if _features_csv(path, label_column):
+        return None
+    path, pa, root, parts = _open(path)
     train = parts["train"]
     if label_column not in train.column_names:
         raise InputError(f"{path} has no column {label_column!r} (columns: {', '.join(train.column_names)}); "
                          f"name the label column with --label-column")
     found = _image_column(train, label_column, root, str(path), pa)
     if found is None:
-        if path.is_file():
+        if path.is_file():  # a table of features (a CSV's first rows named an image, the others none)
             return None
         raise InputError(f"{path} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image "
                          f"files relative to it) besides the label {label_column!r}")
@@ -369,8 +416,10 @@ def read_image_rows(path: str | os.PathLike, *, label_column: str = "label",
         InputError: pyarrow missing; unreadable files; two image columns; an image that is no
             PNG or JPEG; a path to no file.
     """
-    path, pa, root, parts = _open(path, every_split=True)
     label_column = label_column.strip()
+    if _features_csv(path, label_column):
+        return None
+    path, pa, root, parts = _open(path, every_split=True)
     found = _image_column(next(iter(parts.values())), label_column, root, str(path), pa)
     if found is None:
         return None

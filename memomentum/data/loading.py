@@ -45,11 +45,10 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
     Raises:
         InputError: unknown name, missing or malformed files.
     """
-    if is_table_file(name) and not _is_parquet(name):
-        return load_table(name, label_column=label_column, data_dir=data_dir)
     files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set,
                              label_column=label_column, cache_dir=cache_dir)
-    if files is None and is_table_file(name):  # a parquet file without an image column: features
+    if files is None and is_table_file(name):  # a table without an image column: features
+        _refuse_image_options(name, image_size=image_size, cache_dir=cache_dir, store_format=store_format)
         return load_table(name, label_column=label_column, data_dir=data_dir)
     if files is None:
         return load_array_dataset(name, data_dir=data_dir)
@@ -57,8 +56,15 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
                             progress=progress)
 
 
-def _is_parquet(name: str) -> bool:
-    return name.strip().lower().endswith(".parquet")
+def _refuse_image_options(name: str, **given) -> None:
+    """The packing options, given for a table that turned out to hold features, not images,
+    are refused rather than ignored (the configuration cannot know before the table is read)."""
+    defaults = {"image_size": None, "cache_dir": None, "store_format": "jpeg"}
+    for option, value in given.items():
+        if value != defaults[option]:
+            flag = "--" + option.replace("_", "-")
+            raise InputError(f"{flag} applies to image files; {name.strip()} has no column of images, so it would be "
+                             f"ignored; leave {flag} out")
 
 
 def load_image_files(name: str, *, data_dir: str | None = None, image_size: int | None = None,
@@ -82,7 +88,7 @@ def load_image_files(name: str, *, data_dir: str | None = None, image_size: int 
     path = Path(name.strip()).expanduser()
     if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).exists():
         path = Path(data_dir).expanduser() / path
-    if (_is_parquet(name) and path.is_file()) or is_table_folder(str(path)):
+    if (is_table_file(name) and path.is_file()) or is_table_folder(str(path)):
         from .image_tables import read_image_table
         return read_image_table(path, label_column=label_column, image_size=size, cache_dir=cache_dir)
     if path.is_dir():

@@ -165,7 +165,9 @@ def import_pandas(what: str):
     return import_tables_extra("pandas", what)
 
 
-def read_frame(p: Path):
+def read_frame(p: Path, *, nrows: int | None = None):
+    """The table at ``p`` as a DataFrame (a CSV's separator and decimal sign detected);
+    ``nrows``: only a CSV's first rows."""
     pd = import_pandas(str(p))
     try:
         if p.suffix.lower() == ".parquet":
@@ -177,7 +179,7 @@ def read_frame(p: Path):
             return pd.read_parquet(p)
         sep, decimal, header = _csv_header(p)
         refuse_duplicate_columns(header, str(p))
-        return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True)
+        return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True, nrows=nrows)
     except InputError:
         raise
     except pd.errors.EmptyDataError:
