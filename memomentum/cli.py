@@ -529,23 +529,36 @@ def main(argv: list[str] | None = None) -> int:
 
 def _prefer_bound_spin(argv: list[str]) -> None:
     """A ``run`` whose threads will be bound one per core waits with the long spin
-    (:func:`memomentum.training.threads.prefer_bound_spin`). Decided from the words of the
-    command before anything loads torch, and never refused here: the parser judges them later."""
-    if not argv or argv[0] != "run":
+    (:func:`memomentum.training.threads.prefer_bound_spin`). Decided before anything loads
+    torch, from the command line as the parser reads it (abbreviated options included), and
+    never refused here: a command line the parser refuses is left to :func:`_main`."""
+    if not argv or argv[0] != "run" or not set(argv).isdisjoint({"-h", "--help"}):
+        return
+    args = _quietly_parsed(argv)
+    if args is None or args.resume:  # a resumed run takes its settings from its directory
         return
     from .training import threads
+    threads.prefer_bound_spin(args.threads, args.device)
 
-    def value(flag: str) -> str | None:
-        for word, following in zip(argv, [*argv[1:], None]):
-            if word == flag:
-                return following
-            if word.startswith(flag + "="):
-                return word.split("=", 1)[1]
+
+class _Unparsed(Exception):
+    pass
+
+
+def _quietly_parsed(argv: list[str]) -> argparse.Namespace | None:
+    """``argv`` parsed as :func:`_main` will parse it, or None where the parser would refuse it
+    (nothing printed: the refusal comes later, once)."""
+    parser = build_parser()
+
+    def refuse(message: str):
+        raise _Unparsed(message)
+
+    for part in (parser, *parser.commands.values()):
+        part.error = refuse
+    try:
+        return parser.parse_args(argv)
+    except (_Unparsed, SystemExit):
         return None
-
-    requested = value("--threads")
-    count = None if requested is None else int(requested) if requested.isdigit() else -1
-    threads.prefer_bound_spin(count, value("--device"))
 
 
 def _end_distributed_process(code: int) -> None:

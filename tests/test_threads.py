@@ -247,3 +247,23 @@ def test_a_run_that_binds_its_threads_takes_the_long_spin_before_torch_loads(mon
     environ = {"GOMP_SPINCOUNT": "5"}
     assert threads.prefer_bound_spin(None, None, environ=environ, modules={}).decided_by == "environment"
     assert environ == {"GOMP_SPINCOUNT": "5"}
+
+
+def test_the_command_line_decides_the_spin_as_the_parser_reads_it(monkeypatch, capsys):
+    """Abbreviated and '='-joined options count; a resumed run, help, other commands and a
+    command line the parser refuses change nothing (and print nothing)."""
+    from memomentum import cli
+    seen = []
+    monkeypatch.setattr(threads, "prefer_bound_spin", lambda n, device: seen.append((n, device)))
+    for argv, expected in [(["run", "--thr", "1"], [(1, None)]),
+                           (["run", "--threads=2", "--dev", "cpu"], [(2, "cpu")]),
+                           (["run"], [(None, None)]),
+                           (["run", "--resume", "runs/x"], []),
+                           (["run", "--threads", "0"], []),  # refused later, by _main
+                           (["run", "--bogus"], []),
+                           (["run", "--help"], []),
+                           (["grid", "--threads", "1"], [])]:
+        seen.clear()
+        cli._prefer_bound_spin(argv)
+        assert seen == expected, argv
+    assert capsys.readouterr() == ("", "")
