@@ -11,6 +11,16 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # in the repository (fixtures/README.md)
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """A run in the test's process sets torch's thread count (a run's results depend on it):
+    every test starts from the same count."""
+    import torch
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def skip_or_fail(reason: str):
     """Missing external data skips a test on a developer's machine but fails in CI, where
     .ci/run installs it: a skipped proof is no proof."""

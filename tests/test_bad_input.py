@@ -33,13 +33,6 @@ FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--ba
 FAST_CFG = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, batch_size=32, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 def blobs(n=200, k=3, d=5, seed=0):
     rs = np.random.RandomState(seed)
     y = np.arange(n) % k

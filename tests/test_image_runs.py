@@ -24,13 +24,6 @@ IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--wor
 SCHEDULE = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16", "--lr", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def clothing(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("clothing1m")

@@ -27,13 +27,6 @@ IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--wor
 VERDICT = ["predicted_label", "confidence", "given_label", "is_label_issue", "label_quality"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 def _train(*args):
     """``memomentum run ARGS`` through the command line, in this process, keeping the run's
     own result (its final probabilities on the training part, to compare with)."""

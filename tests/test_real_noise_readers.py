@@ -37,13 +37,6 @@ FAST = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--worke
         "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "16", "--lr", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def animal(tmp_path_factory) -> dict:
     return write_animal10n(tmp_path_factory.mktemp("animal") / "ANIMAL-10N")

@@ -35,13 +35,6 @@ SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "3", "
 TIMING_KEYS = ("wall_time_s", "time_s", "threads_reason", "openmp_wait")
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()  # runs in this process set the thread count; give it back
-    yield
-    torch.set_num_threads(n)
-
-
 def write_blobs(path: Path, n: int, seed: int = 0) -> Path:
     """Four Gaussian blobs in 8 dimensions, with a test set."""
     rs = np.random.RandomState(seed)

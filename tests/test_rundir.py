@@ -31,13 +31,6 @@ TINY = ["--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "2", "--no
         "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 def cli(*args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen([sys.executable, "-m", "memomentum", *args], env=env, cwd=REPO, text=True,
