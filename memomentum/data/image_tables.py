@@ -93,10 +93,10 @@ def _csv_table(p: Path, pa, *, nrows: int | None = None):
     """A CSV file (any separator, compressed or not: :func:`.tables.read_frame`) as a
     pyarrow table, column names stripped as the feature-table reader strips them; a column
     of mixed values (numbers and text) becomes text."""
-    from .tables import read_frame, refuse_duplicate_columns
+    from .tables import read_frame
     frame = read_frame(p, nrows=nrows)
     names = [str(c).strip() for c in frame.columns]
-    refuse_duplicate_columns(names, str(p))
+    _refuse_repeated_names(names, str(p))
     columns = []
     for c in frame.columns:
         values = frame[c]
@@ -149,10 +149,8 @@ def _read_part(files: list[Path], pa, where: str):
 
 
 def _refuse_repeated_names(names: list[str], where: str) -> None:
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InputError(f"{where} has more than one column named {', '.join(map(repr, twice))}; every column name "
-                         f"must be unique (which one holds the labels or the images would be a guess)")
+    from .tables import refuse_duplicate_columns
+    refuse_duplicate_columns(names, where, why="which one holds the labels or the images would be a guess")
 
 
 def _first_line(e: BaseException) -> str:

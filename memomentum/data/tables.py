@@ -191,11 +191,14 @@ def read_frame(p: Path, *, nrows: int | None = None):
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
 
 
-def refuse_duplicate_columns(columns: list[str], where: str) -> None:
+def refuse_duplicate_columns(columns: list[str], where: str,
+                             why: str = "a copy of the label column would be read as a feature and give the label "
+                                        "away") -> None:
+    """Refuse a table with two columns of one name, saying ``why`` that matters."""
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
         raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
-                         f"unique (a copy of the label column would be read as a feature and give the label away)")
+                         f"unique ({why})")
 
 
 def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
