@@ -75,7 +75,13 @@ def _read(path: Path) -> dict:
         raise InputError(f"cannot read {path}: {e}") from None
 
 
-def mean_std(values: list[float]) -> dict:
+def mean_std(values: list[float | None]) -> dict:
+    """Mean, standard deviation and count of the measured values (None: not measured, as the
+    test accuracy of data without a test set, label precision without known true labels);
+    mean None (shown "-", null in JSON, empty in CSV) when none is."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
     return {"mean": round(statistics.fmean(values), 2),
             "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
 
@@ -96,15 +102,14 @@ def make_rows(runs: list[Run]) -> list[Row]:
             row.methods[method] = {
                 "seeds": sorted(by_seed),
                 "test_accuracy": mean_std([s["test_accuracy"] for s in summaries]),
-                "label_precision": mean_std([s["final_confident"]["label_precision"] for s in summaries
-                                             if "label_precision" in s.get("final_confident", {})] or [float("nan")]),
-                "label_recall": mean_std([s["final_confident"]["label_recall"] for s in summaries
-                                          if "label_recall" in s.get("final_confident", {})] or [float("nan")]),
+                "label_precision": mean_std([s.get("final_confident", {}).get("label_precision") for s in summaries]),
+                "label_recall": mean_std([s.get("final_confident", {}).get("label_recall") for s in summaries]),
                 "epochs": [s["epochs_run"] for s in summaries],
                 "wall_time_s": [round(s["wall_time_s"], 1) for s in summaries],
             }
         mm, ce = by_method.get("memomentum", {}), by_method.get("ce", {})
-        both = sorted(set(mm) & set(ce))
+        both = sorted(s for s in set(mm) & set(ce)
+                      if mm[s]["test_accuracy"] is not None and ce[s]["test_accuracy"] is not None)
         if both:
             row.paired = mean_std([round(mm[s]["test_accuracy"] - ce[s]["test_accuracy"], 2) for s in both])
             row.paired["seeds"] = both
@@ -119,7 +124,7 @@ def _varying(rows: list[Row]) -> list[str]:
 
 
 def _shown(ms: dict) -> str:
-    if ms["mean"] != ms["mean"]:  # nan: not measured (no known true labels)
+    if ms["mean"] is None:  # not measured: no test set, or no known true labels
         return "-"
     return f"{ms['mean']:.2f}" + (f" ± {ms['std']:.2f}" if ms["std"] is not None else "") + f" (n={ms['n']})"
 
@@ -237,14 +242,17 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
         offset = (i / (len(methods) - 1) - 0.5) * spread if len(methods) > 1 else 0.0
         xs, means, stds = [], [], []
         for x, row in enumerate(rows):
-            if method in row.methods:
-                t = row.methods[method]["test_accuracy"]
+            t = row.methods.get(method, {}).get("test_accuracy")
+            if t is not None and t["mean"] is not None:  # None: no test set, nothing to plot
                 xs.append(x + offset)
                 means.append(t["mean"])
                 stds.append(t["std"] or 0.0)
         if xs:
             ax.errorbar(xs, means, yerr=stds, fmt="o", ms=6, capsize=4, elinewidth=1.4,
                         label=_mathtext_safe(_method_name(method)))
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no test accuracy to plot: the runs' data have no test set", ha="center", va="center",
+                transform=ax.transAxes, color="#666666")
     ax.set_xticks(range(n))
     ax.set_xticklabels(labels, rotation=40 if rotate else 0, ha="right" if rotate else "center",
                        rotation_mode="anchor", fontsize=8)
@@ -253,7 +261,8 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     ax.set_ylabel("test accuracy (%)")
     ax.grid(axis="y", color="#e6e6e6")
     ax.set_axisbelow(True)
-    fig.legend(loc="upper center", ncol=max(1, len(methods)), fontsize=9, frameon=False)
+    if ax.lines:
+        fig.legend(loc="upper center", ncol=max(1, len(methods)), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.93))  # the legend above the plot, where it hides no point
     return figure_png(fig)
 

@@ -198,6 +198,26 @@ def test_without_matplotlib_the_table_page_says_the_chart_needs_it(hand_grid, mo
     assert "91.00 ± 1.41 (n=2)" in markdown
 
 
+def test_runs_without_a_test_set_are_tabulated_with_a_dash_never_a_traceback(tmp_path):
+    """A user's data without a test split: no test accuracy (None), no known true labels;
+    the table shows "-", JSON says null (strict JSON: no NaN), CSV leaves the cell empty, and
+    there is no paired difference to take."""
+    pytest.importorskip("matplotlib")
+    from memomentum.table import write_tables
+    out = tmp_path / "grid"
+    for method in ("memomentum", "ce"):
+        for seed in (1, 2):
+            d = _fake_run(out / f"{method}-{seed}", method=method, seed=seed, accuracy=50.0)
+            (d / "summary.json").write_text(json.dumps({"test_accuracy": None, "epochs_run": 4, "wall_time_s": 2.0,
+                                                        "final_confident": {"n": 10}}))
+    markdown = write_tables(out)
+    assert "| memomentum | - | - / - | 4, 4 | 2.0, 2.0 |" in markdown and "paired" not in markdown
+    table = json.loads((out / "table.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert table["rows"][0]["methods"]["ce"]["test_accuracy"] == {"mean": None, "std": None, "n": 0}
+    assert ",ce,1 2,,,0,,," in (out / "table.csv").read_text()
+    assert "data:image/png;base64," in (out / "table.html").read_text(encoding="utf-8")
+
+
 def test_the_table_module_does_not_import_torch():
     code = "import sys, memomentum.table; print('torch' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
