@@ -341,7 +341,9 @@ def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path,
     assert [ds.class_names[k] for k in ds.y_train] == names
     assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
                  "--out", str(tmp_path / "run")]) == 0
-    assert "images from column 'file' of " + str(table) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "images from column 'file' of " + str(table) in err
+    assert "ignored the other column 'weight': a table of images trains on its images and labels" in err
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"),
                  "--quiet"]) == 0
     predicted = list(csv.DictReader((tmp_path / "p.csv").open()))

@@ -376,6 +376,10 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
         test = ImageList(lists["test"], encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
                                                             str(path)))
     notes.insert(0, _source_note(path, column, kind, cache))
+    ignored = [c for c in train.column_names if c not in (label_column, column, SPLIT_COLUMN)]
+    if ignored:
+        notes.append(f"ignored the other column{'s' if len(ignored) > 1 else ''} {', '.join(map(repr, ignored[:5]))}"
+                     f"{' and more' if len(ignored) > 5 else ''}: a table of images trains on its images and labels")
     notes += _other_shards_note(path)
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
