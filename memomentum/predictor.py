@@ -234,7 +234,8 @@ class Predictor:
     Inputs ``X`` are what ``memomentum predict --dataset`` accepts: the path of a table
     (``.csv``, ``.parquet``), of an ``.npz`` file (array ``x``, optional labels ``y``), of a
     folder of images, of an image file, or of a ``.txt`` file listing image files; a list of
-    image file paths; a pandas DataFrame with the run's feature columns; or a numpy array:
+    image file paths; a pandas DataFrame with the run's feature columns (or, for a run on image
+    files, a column of image file paths); or a numpy array:
     features (N, D) in the order of the run's feature columns, or images (N, H, W[, C]) with
     pixel values 0..255 (for a run on image files, decoded image files of any size: they are
     resized as the files would be).
@@ -354,6 +355,8 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
                              f"must all be image files")
         return _file_inputs(pred, [str(v) for v in X])
     if _is_frame(X):
+        if pred.kind == "files":
+            return _frame_image_inputs(pred, X, label_column)
         return _table_inputs(pred, X, "the DataFrame", label_column)
     return _array_inputs(pred, X, None, "the given data", "X")
 
@@ -647,6 +650,43 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
         missing = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in rows.labels], dtype=bool)
         given = _encode_given(rows.labels, missing, pred, where)[keep]
     return _Inputs(None, _image_files(pred, [rows.paths[i] for i in keep]), "row", keep, given, where)
+
+
+def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _Inputs:
+    """A DataFrame naming image files, for a run on image files: the column whose first value
+    is the path of an image file (absolute, or relative to the working directory), every row
+    with a path (numbered from 0 in the ``row`` column), and the given labels where the frame
+    has the label column (by default the run's)."""
+    where = "the DataFrame"
+    columns = [str(c).strip() for c in frame.columns]
+    column = (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+    found = [c for c, name in zip(frame.columns, columns) if name != column and _names_image_files(frame[c])]
+    if len(found) != 1:
+        raise InputError(f"{where} has {len(found)} columns of image file paths{_listed(found)}; a run on image "
+                         f"files predicts from one (paths of existing image files, absolute or relative to "
+                         f"{os.getcwd()})")
+    paths = frame[found[0]].tolist()
+    keep = np.array([i for i, v in enumerate(paths) if isinstance(v, str) and v.strip()], dtype=np.int64)
+    if len(keep) < len(paths):
+        print(f"memomentum: note: left out {len(paths) - len(keep)} row{'s' if len(paths) - len(keep) > 1 else ''} of "
+              f"{where} without an image path", file=sys.stderr)
+    inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
+    given = None
+    if column in columns:
+        labels = frame.iloc[:, columns.index(column)]
+        given = _encode_given(labels.to_numpy(dtype=object), labels.isna().to_numpy(), pred, where)[keep]
+    elif label_column is not None:
+        raise InputError(f"{where} has no column {column!r}; label_column names the column of given labels")
+    return _Inputs(None, inputs.files, "row", keep, given, where)
+
+
+def _names_image_files(column) -> bool:
+    first = next((v for v in column.tolist() if isinstance(v, str) and v.strip()), None)
+    return first is not None and image_suffix(first.strip()) and os.path.isfile(Path(first.strip()).expanduser())
+
+
+def _listed(names) -> str:
+    return f" ({', '.join(repr(str(n)) for n in names)})" if names else ""
 
 
 def _list_inputs(pred: Predictor, p: Path) -> _Inputs:

@@ -324,11 +324,12 @@ def test_prepare_packs_a_table_of_images_once_for_the_run(tmp_path, capsys):
     assert "packing" not in capsys.readouterr().err
 
 
-def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path, capsys):
+def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path, capsys, monkeypatch):
     """The most common hand-made layout: a CSV naming image files (relative to it) and their
     labels, other columns ignored; the same CSV is predicted row by row; a CSV of features
     stays a feature table, read once."""
     import memomentum
+    pd = pytest.importorskip("pandas")
     names, images = _rows()
     (tmp_path / "pics").mkdir()
     for i, b in enumerate(images):
@@ -355,6 +356,15 @@ def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path,
                                                                                      e["confidence"])
     model = memomentum.load(tmp_path / "run")
     assert np.array_equal(model.predict_proba(table), model.predict_proba(ds.train_files))
+    frame = pd.read_csv(table, sep=";")  # in a notebook: a DataFrame naming the files (relative to the cwd)
+    monkeypatch.chdir(tmp_path)
+    frame.loc[3, "file"] = None
+    p = model.predictions(frame)
+    assert list(p.ids) == [i for i in range(len(names)) if i != 3] and p.id_column == "row"
+    assert np.array_equal(p.probabilities, model.predict_proba(table)[p.ids])
+    assert [model.classes_[k] for k in p.given] == [n for i, n in enumerate(names) if i != 3]  # the run's "species"
+    with pytest.raises(memomentum.InputError, match="has 0 columns of image file paths"):
+        model.predict(frame[["species"]])
     features = tmp_path / "numbers.csv"
     features.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
     assert load_dataset(str(features)).x_train.shape == (20, 2)
