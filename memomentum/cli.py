@@ -60,7 +60,7 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 # CLI option -> RunConfig field, for the options of `memomentum run`.
 RUN_OPTIONS = {
-    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table: see --label-column), or DIR of images with one sub-folder per class (train/ and test/ optional)"),
+    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)"),
     "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet, parquet shards): the column holding each row's label (default label); numeric columns are the features (or one column of images), a column split (train/test) marks a test set"),
     "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
     "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
