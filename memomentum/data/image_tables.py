@@ -1,5 +1,5 @@
-"""Images kept in a table, read like an image folder: a ``.parquet`` file, a folder of
-parquet shards (``train-00000-of-00002.parquet``, ..., optionally ``test-*.parquet``), or a
+"""Images kept in a table, read like an image folder: a ``.csv`` file naming image files, a
+``.parquet`` file, a folder of parquet shards (``train-00000-of-00002.parquet``, ..., optionally ``test-*.parquet``), or a
 folder that Hugging Face's ``Dataset.save_to_disk`` wrote (``state.json``,
 ``dataset_info.json`` and ``data-*.arrow`` shards in Arrow's streaming format; a
 ``DatasetDict`` folder with ``dataset_dict.json`` and ``train/``, ``test/`` sub-folders).
@@ -8,16 +8,17 @@ One column holds the label (``--label-column``, labels as :mod:`.tables` treats 
 sorted), one the image, found by its values (no option names it): image bytes (PNG or
 JPEG), Hugging Face's Image feature (``{"bytes": ..., "path": ...}``), or paths of image
 files relative to the table's folder (a text column whose first value is an existing image
-file). No such column: a ``.parquet`` file is a feature table (:mod:`.tables`), a folder is
-refused; two of them: refused, naming both. A ``split`` column (``train`` or ``test`` in every
+file; a CSV can hold nothing else). No such column: a ``.csv`` or ``.parquet`` file is a
+feature table (:mod:`.tables`; a CSV is told apart by its first rows, so that it is read once),
+a folder is refused; two of them: refused, naming both. A ``split`` column (``train`` or ``test`` in every
 row, as in feature tables) marks the test rows; a table with test shards as well is refused.
 :func:`read_image_rows` reads every row of such a table for ``memomentum predict``.
 
 The store (:mod:`.store`) packs image files, so image bytes are written out once, one file
 per row named by its row number (``train/row-000012.png``), into
 ``<cache>/<table>-<hash>-images`` beside the store; the hash is of the table's path, size and
-modification time, so a changed table gets new files. Reading needs pyarrow only
-(``pip install "memomentum[tables]"``); the ``datasets`` library is not used.
+modification time, so a changed table gets new files. Reading needs pyarrow (and pandas for
+a CSV: ``pip install "memomentum[tables]"``); the ``datasets`` library is not used.
 """
 from __future__ import annotations
 
