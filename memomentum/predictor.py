@@ -463,7 +463,7 @@ def _float32_features(x: np.ndarray, columns, where: str) -> np.ndarray:
 def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) -> np.ndarray | None:
     """The class numbers of a table's given labels (-1 where a row has none), or None
     when the table has no label column (by default the run's)."""
-    column = (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+    column = _label_column_of(pred, label_column)
     if column not in frame.columns:
         if label_column is None:
             return None
@@ -477,6 +477,18 @@ def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) 
 
 
 # -- labels
+
+def _label_column_of(pred: Predictor, label_column: str | None) -> str:
+    """The column of given labels: the one named, else the run's own label column."""
+    return (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+
+
+def _note_left_out(rows: np.ndarray, where: str, without: str) -> None:
+    if len(rows):
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        print(f"memomentum: note: left out {len(rows)} row{'s' if len(rows) > 1 else ''} of {where} without "
+              f"{without} (rows {shown})", file=sys.stderr)
+
 
 def _label_keys(pred: Predictor) -> dict:
     """Class number by label: by name (``("s", name)``) and, for names that are numbers or
@@ -631,7 +643,7 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     label column (by default the run's)."""
     from .data.image_tables import read_image_rows
     where = str(p)
-    column = (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+    column = _label_column_of(pred, label_column)
     rows = read_image_rows(p, label_column=column)
     if rows is None:
         raise _wrong_kind(pred, where, "a table without an image column")
@@ -641,10 +653,7 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     keep = np.array([i for i, f in enumerate(rows.paths) if f is not None], dtype=np.int64)
     if len(keep) == 0:
         raise InputError(f"{where} has no row with an image")
-    if len(keep) < len(rows.paths):
-        left = np.setdiff1d(np.arange(len(rows.paths)), keep)
-        print(f"memomentum: note: left out {len(left)} row{'s' if len(left) > 1 else ''} of {where} without an image "
-              f"(rows {', '.join(map(str, left[:5]))}{', ...' if len(left) > 5 else ''})", file=sys.stderr)
+    _note_left_out(np.setdiff1d(np.arange(len(rows.paths)), keep), where, "an image")
     given = None
     if rows.labels is not None:
         missing = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in rows.labels], dtype=bool)
@@ -659,7 +668,7 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
     has the label column (by default the run's)."""
     where = "the DataFrame"
     columns = [str(c).strip() for c in frame.columns]
-    column = (label_column if label_column is not None else pred._run.config.get("label_column") or "label").strip()
+    column = _label_column_of(pred, label_column)
     found = [c for c, name in zip(frame.columns, columns) if name != column and _names_image_files(frame[c])]
     if len(found) != 1:
         raise InputError(f"{where} has {len(found)} columns of image file paths{_listed(found)}; a run on image "
@@ -667,9 +676,7 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
                          f"{os.getcwd()})")
     paths = frame[found[0]].tolist()
     keep = np.array([i for i, v in enumerate(paths) if isinstance(v, str) and v.strip()], dtype=np.int64)
-    if len(keep) < len(paths):
-        print(f"memomentum: note: left out {len(paths) - len(keep)} row{'s' if len(paths) - len(keep) > 1 else ''} of "
-              f"{where} without an image path", file=sys.stderr)
+    _note_left_out(np.setdiff1d(np.arange(len(paths)), keep), where, "an image path")
     inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
     given = None
     if column in columns:
