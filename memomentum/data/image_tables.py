@@ -221,11 +221,18 @@ def _check_bytes(data, row: int, column: str, where: str) -> str:
     return ext
 
 
+def _values(column):
+    """A column's values as Python objects, one chunk (a row group) at a time: image bytes
+    are not copied into Python all at once."""
+    for chunk in column.chunks:
+        yield from chunk.to_pylist()
+
+
 def _image_paths(table, column: str, kind: str, root: Path, out: Path, where: str) -> list[str | None]:
     """One image file per row (None where the row has no image): the path given, or the
     row's bytes written once to ``out/row-NNNNNN.ext``."""
     paths: list[str | None] = []
-    for row, value in enumerate(table.column(column).to_pylist()):
+    for row, value in enumerate(_values(table.column(column))):
         if kind == "struct" and value is not None:
             value = value["bytes"] if value.get("bytes") is not None else value.get("path")
         if value is None:
