@@ -180,13 +180,14 @@ def test_the_whole_procedure_runs_with_the_gpu_policy_on_the_cpu():
 
 class RecordingProgress:
     def __init__(self):
-        self.steps, self.epochs = [], []
+        self.steps, self.epochs, self.stopping = [], [], []
 
     def steps_done(self, where, done, total, images_per_s):
         self.steps.append((dict(where), done, total, images_per_s))
 
-    def epoch_done(self, row, images_per_s):
+    def epoch_done(self, row, images_per_s, stopping=None):
         self.epochs.append((dict(row), images_per_s))
+        self.stopping.append(stopping)
 
 
 def test_progress_reports_images_per_second_inside_and_after_every_epoch(monkeypatch):
@@ -204,6 +205,26 @@ def test_progress_reports_images_per_second_inside_and_after_every_epoch(monkeyp
     assert first == [(16, 90), (32, 90), (48, 90), (64, 90), (80, 90), (90, 90)]
     assert {where["epoch"] for where, *_ in progress.steps} == {1, 2}
     assert all(rate > 0 for *_, rate in progress.steps)
+
+
+def test_progress_says_where_early_stopping_stands_after_each_first_phase_epoch():
+    """The margin grows by margin_step after every epoch without a new best and falls back
+    to 0 with one; the phase ends past margin_limit or at its bound; rounds show nothing."""
+    progress = RecordingProgress()
+    proc = make(dict(epochs=4, max_outer_loop=1, max_inner_loop=2, margin_step=0.5, margin_limit=0.9),
+                progress=progress)
+    proc.run()
+    rows = proc.state.history
+    best, margin, expected = 0.0, 0.0, []
+    for row in rows:
+        if row["inner"] != 0:
+            expected.append(None)
+            continue
+        best, margin = (row["val_accuracy"], 0.0) if row["val_accuracy"] > best + margin else (best, margin + 0.5)
+        ended = margin > 0.9 or row["epoch"] == 4
+        expected.append("first phase ended" if ended else f"margin {margin:.1f}/0.9")
+    assert progress.stopping == expected and expected[-1] is None
+    assert "margin 0.5/0.9" in expected and "first phase ended" in expected
 
 
 def test_the_progress_bar_shows_images_per_second(capsys):

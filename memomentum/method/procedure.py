@@ -118,8 +118,9 @@ class Procedure:
             every epoch: when any of them was asked, all stop at the same step.
         progress: optional object told how training goes: ``steps_done(where, done, total,
             images_per_s)`` about once a second inside an epoch (``where``: outer, inner and
-            epoch numbers as in the history) and ``epoch_done(row, images_per_s)`` after each
-            epoch (``row`` is the epoch's history row).
+            epoch numbers as in the history) and ``epoch_done(row, images_per_s, stopping)``
+            after each epoch (``row`` is the epoch's history row; ``stopping`` where early
+            stopping stands after a first-phase epoch, else None).
         on_epoch_end: optional callable, called with ``self`` after every epoch of the
             benchmark mode, once the epoch is in the history and before the procedure
             decides what comes next (the network is still the one that ended the epoch);
@@ -430,11 +431,22 @@ class Procedure:
         s.epoch += 1
         row = self._history_row(val, lr)
         s.history.append(row)
-        if self.progress is not None:
-            self.progress.epoch_done(row, images_per_s)
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
         self._end_of_epoch(val)
+        if self.progress is not None:
+            self.progress.epoch_done(row, images_per_s, self._stopping(row))
+
+    def _stopping(self, row: dict) -> str | None:
+        """Where early stopping stands after a first-phase epoch (``row``), for the progress
+        bar: the margin grown since the phase's best epoch against its limit, or that the
+        phase has ended; None after an epoch of a round (rounds run their whole bound)."""
+        if row["inner"] != 0:
+            return None
+        s = self.state
+        if s.stage == "first" and s.outer + 1 == row["outer"]:
+            return f"margin {s.margin:.1f}/{self.cfg.margin_limit:g}"
+        return "first phase ended"
 
     # -- the epoch's record ----------------------------------------------------------------
     def where(self) -> dict:

@@ -35,9 +35,11 @@ class ProgressBar:
         self.bar.set_postfix_str(f"{self._where(where)} | epoch {where['epoch']}/{self.cfg.epochs} "
                                  f"{100 * done / max(total, 1):.0f}% | {images_per_s:,.0f} img/s")
 
-    def epoch_done(self, row: dict, images_per_s: float) -> None:
+    def epoch_done(self, row: dict, images_per_s: float, stopping: str | None = None) -> None:
+        """After an epoch: where it was, its training set and validation accuracy, and where
+        early stopping stands (``stopping``, after a first-phase epoch)."""
         self.bar.set_postfix_str(f"{self._where(row)} | train {row['n_train']} | val {row['val_accuracy']:.2f}% | "
-                                 f"{images_per_s:,.0f} img/s")
+                                 + (f"{stopping} | " if stopping else "") + f"{images_per_s:,.0f} img/s")
         self.bar.update(1)
 
     def close(self) -> None:
