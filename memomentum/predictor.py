@@ -650,15 +650,23 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     if label_column is not None and rows.labels is None:
         raise InputError(f"{where} has no column {column!r}; --label-column names the column of given labels")
     print(f"memomentum: note: {rows.note}", file=sys.stderr)
-    keep = np.array([i for i, f in enumerate(rows.paths) if f is not None], dtype=np.int64)
+    return _image_rows_inputs(pred, rows.paths, rows.labels, where, "an image")
+
+
+def _image_rows_inputs(pred: Predictor, paths: list, labels, where: str, without: str) -> _Inputs:
+    """Rows naming image files (None or empty: no image, left out with a note), numbered
+    from 0, and their given labels (None: the data have no label column)."""
+    keep = np.array([i for i, f in enumerate(paths) if isinstance(f, str) and f.strip()], dtype=np.int64)
     if len(keep) == 0:
-        raise InputError(f"{where} has no row with an image")
-    _note_left_out(np.setdiff1d(np.arange(len(rows.paths)), keep), where, "an image")
+        raise InputError(f"{where} has no row with {without}")
+    _note_left_out(np.setdiff1d(np.arange(len(paths)), keep), where, without)
     given = None
-    if rows.labels is not None:
-        missing = np.array([v is None or (isinstance(v, str) and not v.strip()) for v in rows.labels], dtype=bool)
-        given = _encode_given(rows.labels, missing, pred, where)[keep]
-    return _Inputs(None, _image_files(pred, [rows.paths[i] for i in keep]), "row", keep, given, where)
+    if labels is not None:
+        labels = np.asarray(labels, dtype=object)
+        missing = np.array([v is None or v != v or (isinstance(v, str) and not v.strip()) for v in labels], dtype=bool)
+        given = _encode_given(labels, missing, pred, where)[keep]
+    inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
+    return _Inputs(None, inputs.files, "row", keep, given, where)
 
 
 def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _Inputs:
@@ -674,22 +682,16 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
         raise InputError(f"{where} has {len(found)} columns of image file paths{_listed(found)}; a run on image "
                          f"files predicts from one (paths of existing image files, absolute or relative to "
                          f"{os.getcwd()})")
-    paths = frame[found[0]].tolist()
-    keep = np.array([i for i, v in enumerate(paths) if isinstance(v, str) and v.strip()], dtype=np.int64)
-    _note_left_out(np.setdiff1d(np.arange(len(paths)), keep), where, "an image path")
-    inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
-    given = None
-    if column in columns:
-        labels = frame.iloc[:, columns.index(column)]
-        given = _encode_given(labels.to_numpy(dtype=object), labels.isna().to_numpy(), pred, where)[keep]
-    elif label_column is not None:
+    if column not in columns and label_column is not None:
         raise InputError(f"{where} has no column {column!r}; label_column names the column of given labels")
-    return _Inputs(None, inputs.files, "row", keep, given, where)
+    labels = frame.iloc[:, columns.index(column)].tolist() if column in columns else None
+    return _image_rows_inputs(pred, frame[found[0]].tolist(), labels, where, "an image path")
 
 
 def _names_image_files(column) -> bool:
-    first = next((v for v in column.tolist() if isinstance(v, str) and v.strip()), None)
-    return first is not None and image_suffix(first.strip()) and os.path.isfile(Path(first.strip()).expanduser())
+    """Whether a DataFrame column names image files (relative to the working directory)."""
+    from .data.image_tables import first_text, names_image_file
+    return names_image_file(first_text(column), Path.cwd())
 
 
 def _listed(names) -> str:

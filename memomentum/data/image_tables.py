@@ -38,7 +38,7 @@ from .folders import IMAGE_EXTENSIONS
 from .names import is_table_file, is_table_folder
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
-__all__ = ["ImageRows", "read_image_rows", "read_image_table"]
+__all__ = ["ImageRows", "first_text", "names_image_file", "read_image_rows", "read_image_table"]
 
 _MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 _PEEK_ROWS = 50  # a CSV's rows read to tell a table of image paths from a table of features
@@ -114,12 +114,13 @@ def _csv_names_images(p: Path, label_column: str) -> bool:
     a table of features is read once and needs no pyarrow."""
     from .tables import read_frame
     head = read_frame(p, nrows=_PEEK_ROWS)
-    for c in head.columns:
-        first = next((v for v in head[c].tolist() if isinstance(v, str) and v.strip()), None)
-        if (str(c).strip() != label_column and first is not None and first.lower().endswith(IMAGE_EXTENSIONS)
-                and (p.parent / first).is_file()):
-            return True
-    return False
+    return any(str(c).strip() != label_column and names_image_file(first_text(head[c]), p.parent)
+               for c in head.columns)
+
+
+def first_text(column) -> str | None:
+    """A pandas column's first non-empty text value, or None."""
+    return next((v for v in column.tolist() if isinstance(v, str) and v.strip()), None)
 
 
 def _features_csv(path, label_column: str) -> bool:
@@ -172,9 +173,16 @@ def _image_kind(column, root: Path, pa) -> str | None:
     first = _first(column)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return "bytes" if first is not None and _extension(first) else None
-    if (pa.types.is_string(t) or pa.types.is_large_string(t)) and isinstance(first, str):
-        return "path" if first.lower().endswith(IMAGE_EXTENSIONS) and (root / first).is_file() else None
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "path" if names_image_file(first, root) else None
     return None
+
+
+def names_image_file(value, root: Path) -> bool:
+    """Whether ``value`` (a column's first value) is the path of an existing image file,
+    relative to ``root`` or absolute: what makes a text column a column of images."""
+    return (isinstance(value, str) and value.strip().lower().endswith(IMAGE_EXTENSIONS)
+            and (root / Path(value.strip()).expanduser()).is_file())
 
 
 def _extension(data: bytes) -> str | None:
