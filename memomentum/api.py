@@ -44,7 +44,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     write : bool, default True
         Write the run directory; False keeps everything in memory.
     dataset : memomentum.data.Dataset or None, default None
-        Data already in memory (see :func:`memomentum.data.dataset_from_arrays`);
+        Data already in memory (see `memomentum.data.dataset_from_arrays`);
         ``config.dataset`` then only names it in reports.
     network : callable or None, default None
         A function ``(input_shape, num_classes) -> torch.nn.Module`` that builds a fresh
@@ -98,7 +98,7 @@ def find_label_issues(labels, *, features, return_indices_ranked_by: str | None 
                       **run_options):
     """Find the examples whose given label is likely wrong, with Me-Momentum.
 
-    Trains a Me-Momentum run (through :func:`run`, nothing written to disk) on
+    Trains a Me-Momentum run (through [`run`][memomentum.api.run], nothing written to disk) on
     ``features`` with ``labels`` taken as given, and returns cleanlab's kind of answer: a
     boolean mask over the examples, or the indices of the issues ranked by label quality.
 
@@ -125,7 +125,7 @@ def find_label_issues(labels, *, features, return_indices_ranked_by: str | None 
         ignored: the labels are taken as given and nothing is written); default: the
         package's defaults for the data.
     **run_options
-        :class:`~memomentum.config.RunConfig` fields to set on top of ``config``, e.g.
+        [`RunConfig`][memomentum.config.RunConfig] fields to set on top of ``config``, e.g.
         ``model="lenet", epochs=20, seed=1, progress=False``.
 
     Returns

@@ -46,7 +46,7 @@ class RunConfig:
 
     The fields follow the reference's command line (``main.py``) where one exists; each has
     the ``memomentum run`` option of the same name (``max_outer_loop``: ``--max-outer-loop``).
-    :meth:`validate` checks them all, and :func:`memomentum.run` calls it first.
+    `validate()` checks them all, and [`memomentum.run`][memomentum.api.run] calls it first.
 
     Parameters
     ----------

@@ -66,7 +66,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
 
         * ``None``: the data's default network (an MLP with two hidden layers of 256 for
           feature tables, LeNet for images);
-        * a name, one of :data:`memomentum.training.models.MODELS`;
+        * a name, one of `memomentum.training.models.MODELS`;
         * a factory ``model(n_features, n_classes) -> torch.nn.Module`` for your own
           network: it is called for every outer loop (under the seed), gets normalised
           float32 inputs of shape (batch, n_features) (images: (batch, C, H, W), and
@@ -87,27 +87,27 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         ``"ce"`` is the baseline: the first phase only, i.e. the model trained on the noisy
         labels with early stopping.
     epochs, max_outer_loop, max_inner_loop : int or None, default None
-        The schedule, as in :class:`~memomentum.config.RunConfig`.
+        The schedule, as in [`RunConfig`][memomentum.config.RunConfig].
     lr : float or None, default None
-        Learning rate, as in :class:`~memomentum.config.RunConfig`.
+        Learning rate, as in [`RunConfig`][memomentum.config.RunConfig].
     batch_size : int or None, default None
-        As in :class:`~memomentum.config.RunConfig`; for a scikit-learn model about a
+        As in [`RunConfig`][memomentum.config.RunConfig]; for a scikit-learn model about a
         twentieth of the training rows, between 8 and 128, and never more than the training
         rows.
     weight_decay : float, default 1e-4
-        As in :class:`~memomentum.config.RunConfig`.
+        As in [`RunConfig`][memomentum.config.RunConfig].
     val_fraction : float, default 0.1
         The share of rows held out, with their noisy labels, for early stopping and model
         selection.
     random_state : int or None, default None
-        The run's seed (:class:`~memomentum.config.RunConfig`'s ``seed``): a whole number in
+        The run's seed ([`RunConfig`][memomentum.config.RunConfig]'s ``seed``): a whole number in
         0..4294967295, or ``None`` for the fixed default seed 1 (never a random one: the same
         call gives the same numbers). A numpy ``RandomState`` is not accepted, since the run
         is seeded by a number.
     device : {"auto", "cpu", "cuda"}, default "auto"
         Where a network trains.
     threads : int or None, default None
-        CPU threads, as in :class:`~memomentum.config.RunConfig`; for a scikit-learn model it
+        CPU threads, as in [`RunConfig`][memomentum.config.RunConfig]; for a scikit-learn model it
         caps its OpenMP and BLAS threads (``None`` takes the default for the data).
     n_jobs : int or None, default None
         scikit-learn's name for ``threads``: ``None`` leaves ``threads`` in charge, a
@@ -122,13 +122,13 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         rows (at least 2; at most one per training row).
     seed : int or None
         Deprecated alias of ``random_state`` (it warns with a ``FutureWarning`` in
-        :meth:`fit` and will be removed in the next release); giving both with different
+        [`fit`][memomentum.estimator.MeMomentumClassifier.fit] and will be removed in the next release); giving both with different
         values is an error.
 
     Attributes
     ----------
     classes_ : numpy.ndarray, shape (K,)
-        The labels, sorted; column ``k`` of :meth:`predict_proba` is ``classes_[k]``.
+        The labels, sorted; column ``k`` of [`predict_proba`][memomentum.estimator.MeMomentumClassifier.predict_proba] is ``classes_[k]``.
     n_features_in_ : int
         The number of features (columns) seen in fit.
     feature_names_in_ : numpy.ndarray of str, shape (n_features_in_,)
@@ -143,7 +143,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         ``confidence`` (its probability), ``is_label_issue`` (the model disputes the given
         label: outside the confident set), ``is_confident`` (the opposite),
         ``label_quality`` (a score in [0, 1], higher = more likely correct, made as
-        :mod:`memomentum.method.verdicts` says).
+        `memomentum.method.verdicts` says).
     confident_ : numpy.ndarray of bool, shape (n_train,)
         Mask over the training examples: the confident set.
     summary_ : dict
@@ -215,7 +215,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            (scikit-learn's messages, or :class:`memomentum.InputError`) bad inputs or
+            (scikit-learn's messages, or [`InputError`][memomentum.errors.InputError]) bad inputs or
             settings, fewer than two classes.
         """
         X, y = self._validate_X(X, y, reset=True)
@@ -299,7 +299,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array_like, shape (N, D) or (N, H, W[, C])
-            Examples of the shape seen in :meth:`fit`.
+            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
 
         Returns
         -------
@@ -319,7 +319,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array_like, shape (N, D) or (N, H, W[, C])
-            Examples of the shape seen in :meth:`fit`.
+            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
 
         Returns
         -------

@@ -66,7 +66,7 @@ def load(run_dir, *, device: str | None = None) -> "Predictor":
     Parameters
     ----------
     run_dir : str or os.PathLike
-        A directory written by ``memomentum run`` (or :func:`memomentum.run`).
+        A directory written by ``memomentum run`` (or [`memomentum.run`][memomentum.api.run]).
     device : {"cpu", "cuda", "auto"} or None, default None
         Where to predict; default: the device the run trained on (its ``summary.json``),
         the CPU where that was a GPU and there is none here.
@@ -270,7 +270,7 @@ class Predictor:
     run_dir : str or os.PathLike
         A finished run directory.
     device : {"cpu", "cuda", "auto"} or None, default None
-        As in :func:`load`.
+        As in [`load`][memomentum.predictor.load].
 
     Attributes
     ----------
@@ -308,7 +308,7 @@ class Predictor:
         Returns
         -------
         numpy.ndarray of float32, shape (N, K)
-            Columns in the order of :attr:`classes_`.
+            Columns in the order of [`classes_`][memomentum.predictor.Predictor].
         """
         return self.predictions(X).probabilities
 
@@ -323,7 +323,7 @@ class Predictor:
         Returns
         -------
         numpy.ndarray, shape (N,)
-            Entries of :attr:`classes_`.
+            Entries of [`classes_`][memomentum.predictor.Predictor].
         """
         return self.classes_[self.predictions(X).predicted]
 

@@ -44,7 +44,7 @@ from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 @dataclass
 class RunResult:
-    """What a finished run gives back (:func:`memomentum.run`).
+    """What a finished run gives back ([`memomentum.run`][memomentum.api.run]).
 
     Attributes
     ----------
