@@ -493,7 +493,7 @@ def image_png(image: np.ndarray) -> str:
 # -- HTML ------------------------------------------------------------------------------------
 # -- the page (templates/report.html and templates/report/*.html) ----------------------------
 # The style every page shares (templates/style.css; base.html puts it inline).
-CSS = resources.files("memomentum").joinpath("templates", "style.css").read_text(encoding="utf-8")
+CSS = (resources.files("memomentum") / "templates" / "style.css").read_text(encoding="utf-8")
 SECTIONS = [("result", "Settings and result"), ("progress", "Training progress"),
             ("rounds", "Confident set per round"), ("difficulty", "Recall per difficulty quintile"),
             ("classes", "Confident examples per class"), ("confusion", "Given vs predicted labels"),
@@ -649,8 +649,9 @@ def classes_section(run: RunFiles, v: ExamplesTable | None) -> str:
         kept = mine & ~v.suspect
         n, k = int(mine.sum()), int(kept.sum())
         share = 100 * k / n if n else math.nan
-        known = kept & (v.true >= 0) if v.true is not None else None
-        precision = 100 * float(np.mean(v.true[known] == c)) if known is not None and known.any() else math.nan
+        precision = math.nan  # of the confident examples whose true label is known
+        if v.true is not None and (kept & (v.true >= 0)).any():
+            precision = 100 * float(np.mean(v.true[kept & (v.true >= 0)] == c))
         classes.append({"name": _class_name(run, c), "given": n, "confident": k, "share": _pct(share),
                         "bar_px": 0 if math.isnan(share) else round(share * 0.8), "precision": _pct(precision)})
     return _section("classes", "report/classes.html", classes=classes, with_precision=v.true is not None)

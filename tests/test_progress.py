@@ -1,6 +1,7 @@
 """The run's progress on standard error: a live bar on a terminal, plain lines in a log
 (a file, a pipe, a Slurm job's output): no carriage returns, a line per phase and round,
 otherwise at most one every 30 seconds."""
+
 import io
 import subprocess
 import sys
@@ -52,10 +53,15 @@ def test_a_log_gets_a_line_at_the_start_at_every_phase_and_round_and_at_the_end(
     p.close()
     lines = log.getvalue().splitlines()
     assert lines[0] == "memomentum digits (at most 1 outer loop of a first phase and 2 rounds, 3 epochs each): started"
-    assert lines[1] == ("memomentum digits: 1 epoch in 0:01 | outer 1 first phase | train 100 | val 1.00% | "
-                        "1,234 img/s")
+    assert lines[1] == (
+        "memomentum digits: 1 epoch in 0:01 | outer 1 first phase | train 100 | val 1.00% | 1,234 img/s"
+    )
     assert [line.split(" | ")[1] for line in lines[1:]] == [
-        "outer 1 first phase", "outer 1 round 1", "outer 1 round 2", "outer 1 round 2"]
+        "outer 1 first phase",
+        "outer 1 round 1",
+        "outer 1 round 2",
+        "outer 1 round 2",
+    ]
     assert lines[-1].startswith("memomentum digits: 9 epochs in 0:09 | outer 1 round 2") and "val 23.00%" in lines[-1]
 
 
@@ -89,9 +95,25 @@ def test_an_hour_long_run_shows_hours():
 
 def test_a_run_redirected_to_a_file_logs_lines_without_carriage_returns(tmp_path):
     with open(tmp_path / "log", "w") as log:
-        done = subprocess.run([sys.executable, "-m", "memomentum.cli", "run", "--epochs", "3", "--max-outer-loop", "1",
-                               "--max-inner-loop", "2", "--out", str(tmp_path / "run")],
-                              stdout=log, stderr=subprocess.STDOUT, timeout=600)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "memomentum.cli",
+                "run",
+                "--epochs",
+                "3",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "2",
+                "--out",
+                str(tmp_path / "run"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     text = (tmp_path / "log").read_text()
     assert done.returncode == 0, text
     assert "\r" not in text

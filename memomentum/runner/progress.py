@@ -1,11 +1,13 @@
 """The progress of a run on standard error: a live tqdm bar counting epochs on a terminal,
 plain lines in a log (a file, a pipe, a Slurm job's output), both saying where the run
 stands in the protocol."""
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from ..config import RunConfig
 
@@ -18,6 +20,7 @@ class ProgressBar:
 
     def __init__(self, cfg: RunConfig, stream: TextIO | None = None):
         from tqdm.auto import tqdm
+
         self.cfg = cfg
         self.bar = tqdm(desc=_title(cfg), unit="epoch", file=stream or sys.stderr, dynamic_ncols=True)
 
@@ -43,8 +46,14 @@ class ProgressLines:
     ``clock`` gives seconds (``time.monotonic``); a test passes its own.
     """
 
-    def __init__(self, cfg: RunConfig, stream: TextIO | None = None, *, interval: float = LOG_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        stream: TextIO | None = None,
+        *,
+        interval: float = LOG_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.cfg, self.stream, self.interval, self.clock = cfg, stream or sys.stderr, interval, clock
         self.start = self.last = clock()
         self.epochs = 0
@@ -72,7 +81,9 @@ class ProgressLines:
 
     def _write_status(self) -> None:
         elapsed = _clock_time(self.clock() - self.start)
-        self._write(f"{self.cfg.method} {self.cfg.dataset}: {_count(self.epochs, 'epoch')} in {elapsed} | {self.status}")
+        self._write(
+            f"{self.cfg.method} {self.cfg.dataset}: {_count(self.epochs, 'epoch')} in {elapsed} | {self.status}"
+        )
         self.unwritten = False
 
     def _write(self, line: str) -> None:
@@ -90,8 +101,10 @@ def protocol_bounds(cfg: RunConfig) -> str:
     if cfg.method == "ce":
         return f"one phase of at most {_count(cfg.epochs, 'epoch')}"
     rounds = cfg.max_inner_loop - 1 if cfg.mode == "benchmark" else cfg.max_inner_loop
-    return (f"at most {_count(cfg.max_outer_loop, 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
-            f"{_count(cfg.epochs, 'epoch')} each")
+    return (
+        f"at most {_count(cfg.max_outer_loop, 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
+        f"{_count(cfg.epochs, 'epoch')} each"
+    )
 
 
 def _where(d: dict) -> str:
@@ -100,13 +113,18 @@ def _where(d: dict) -> str:
 
 def _steps_status(cfg: RunConfig, where: dict, done: int, total: int, images_per_s: float) -> str:
     """Inside an epoch: where, how far through the epoch, and the speed."""
-    return (f"{_where(where)} | epoch {where['epoch']}/{cfg.epochs} "
-            f"{100 * done / max(total, 1):.0f}% | {images_per_s:,.0f} img/s")
+    return (
+        f"{_where(where)} | epoch {where['epoch']}/{cfg.epochs} "
+        f"{100 * done / max(total, 1):.0f}% | {images_per_s:,.0f} img/s"
+    )
 
 
 def _epoch_status(row: dict, images_per_s: float, stopping: str | None) -> str:
-    return (f"{_where(row)} | train {row['n_train']} | val {row['val_accuracy']:.2f}% | "
-            + (f"{stopping} | " if stopping else "") + f"{images_per_s:,.0f} img/s")
+    return (
+        f"{_where(row)} | train {row['n_train']} | val {row['val_accuracy']:.2f}% | "
+        + (f"{stopping} | " if stopping else "")
+        + f"{images_per_s:,.0f} img/s"
+    )
 
 
 def _count(n: int, thing: str) -> str:
