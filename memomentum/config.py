@@ -57,9 +57,10 @@ class RunConfig:
         sub-folder per class, or a table of images.
     data_dir : str or None, default None
         Where the built-in data set's files are.
-    noise_type : {"none", "symmetric", "pairflip", "instance", "asymmetric", "transition"} or None
-        Synthetic label noise; None: ``"instance"`` for benchmark sets, ``"none"`` for the
-        user's own data.
+    noise_type : str or None, default None
+        Synthetic label noise: ``"none"``, ``"symmetric"``, ``"pairflip"``, ``"instance"``,
+        ``"asymmetric"`` or ``"transition"``; None: ``"instance"`` for benchmark sets,
+        ``"none"`` for the user's own data.
     noise_rate : float or None, default None
         In [0, 1); None: 0.4 for the noise types that take a rate. ``none``, ``transition``
         (the matrix sets the rates) and human labels take no rate and refuse one.
@@ -76,8 +77,9 @@ class RunConfig:
     mode : {"benchmark", "clothing1m"}, default "benchmark"
         The reference's ``main.py`` (noisy validation split, early stopping) or its
         ``Clothing.py`` (clean validation, per-class checkpoints and extraction).
-    model : {"lenet", "resnet18", "resnet34", "resnet50", "mlp"} or None, default None
-        None: the data set's default network.
+    model : str or None, default None
+        ``"lenet"``, ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"mlp"``; None: the
+        data set's default network.
     epochs : int or None, default None
         Epochs per phase (reference: 100).
     max_outer_loop : int or None, default None

@@ -204,7 +204,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array_like, shape (N, D) or (N, H, W[, C])
             Features, or images with values in the uint8 range; a pandas DataFrame too.
-        y : array_like, shape (N,)
+        y : array_like of shape (N,)
             The given (possibly noisy) labels: any hashable values, at least two classes.
 
         Returns

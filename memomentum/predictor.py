@@ -67,8 +67,8 @@ def load(run_dir, *, device: str | None = None) -> "Predictor":
     ----------
     run_dir : str or os.PathLike
         A directory written by ``memomentum run`` (or [`memomentum.run`][memomentum.api.run]).
-    device : {"cpu", "cuda", "auto"} or None, default None
-        Where to predict; default: the device the run trained on (its ``summary.json``),
+    device : str or None, default None
+        Where to predict: ``"cpu"``, ``"cuda"`` or ``"auto"``; None: the device the run trained on (its ``summary.json``),
         the CPU where that was a GPU and there is none here.
 
     Returns
@@ -269,8 +269,8 @@ class Predictor:
     ----------
     run_dir : str or os.PathLike
         A finished run directory.
-    device : {"cpu", "cuda", "auto"} or None, default None
-        As in [`load`][memomentum.predictor.load].
+    device : str or None, default None
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or None, as in [`load`][memomentum.predictor.load].
 
     Attributes
     ----------
