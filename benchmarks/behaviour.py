@@ -10,8 +10,8 @@ the scratch folder.
     python benchmarks/behaviour.py --out before.json          # record
     python benchmarks/behaviour.py --compare before.json      # exit 1 when anything differs
 
-Bit-identity holds for the same thread counts on the same kind of CPU (README,
-"Reproducibility"), so a recording is compared on the machine that made it.
+Bit-identity holds for the same thread counts on the same kind of CPU (docs/results.md:
+the same seed, thread count and CPU capability), so a recording is compared on the machine that made it.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ run's own distributed path: an :class:`memomentum.training.engine.Engine` given 
 the process's place (:class:`memomentum.training.distributed.Distributed`) trains each process on its
 equal share of every global batch (the global batch stays the one given, e.g. 128 = 2 x 64)
 with the engine's step (resident normalised data, whole-batch crop and flip, the device's
-precision and fused optimizer), and DDP averages the gradients. (The H200 figures in the
-README, world size 1 only, were measured before the script used that path; at world size 1
+precision and fused optimizer), and DDP averages the gradients. (The H200 figures in
+docs/results.md, world size 1 only, were measured before the script used that path; at world size 1
 both run the same single-process step.)
 
 Cases (synthetic data of the real shapes; the timing does not depend on pixel values):

@@ -11,7 +11,7 @@ predictor's test accuracy against its own ``test_accuracy``, and whether it help
 
 The three runs, all through ``memomentum.api.run(..., write=False)`` on one loaded data set:
 
-1. ``memomentum``: the benchmark mode as in the README's results, ``epochs=20,
+1. ``memomentum``: the benchmark mode as in docs/results.md, ``epochs=20,
    max_outer_loop=1, max_inner_loop=4`` (so a first phase and at most 3 inner rounds of 20
    epochs), validation on the noisy labels of the 10 % split, early stopping; the package's
    defaults otherwise (SGD lr 0.01, momentum 0.9, weight decay 1e-4, batch 128).

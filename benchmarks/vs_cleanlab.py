@@ -14,7 +14,7 @@ Both sides judge the same N examples (the whole training set, or its first ``--n
 with the same noisy labels: the instance-dependent noise ``memomentum run --dataset
 fashion-mnist --noise-type instance --noise-rate 0.4 --seed 1`` makes.
 
-- ``memomentum``: one Me-Momentum run, the README's Fashion-MNIST schedule (``--epochs 20
+- ``memomentum``: one Me-Momentum run, the Fashion-MNIST schedule of docs/results.md (``--epochs 20
   --max-outer-loop 1 --max-inner-loop 4``: a first phase of at most 20 epochs with early
   stopping, then at most 3 inner rounds of 20 epochs; LeNet, SGD lr 0.01, batch 128), through
   ``memomentum.api.run`` as ``memomentum run`` trains it (the 90/10 split, validation on the
@@ -27,7 +27,7 @@ fashion-mnist --noise-type instance --noise-rate 0.4 --seed 1`` makes.
   (``filter_by="prune_by_noise_rate"``) on 5-fold cross-validated ``pred_probs`` (stratified
   folds from the seed): each fold's network is the same LeNet trained with memomentum's engine
   by the cross-entropy baseline (``method="ce"``) with the same epochs, 20, and the same early
-  stopping on a 10 % noisy validation split of its four training folds, as the README's CE
+  stopping on a 10 % noisy validation split of its four training folds, as docs/results.md's CE
   row; it then predicts its held-out fold. Timed: the five trainings, the predictions and
   cleanlab's call.
 

@@ -32,31 +32,52 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
         dataset: Dataset | None = None, network=None) -> RunResult:
     """Run Me-Momentum (or the cross-entropy baseline) end to end.
 
-    Args:
-        config: the run's configuration; ``None`` fields take the dataset's defaults.
-        resume: continue the unfinished run in ``config.out`` (its saved configuration is
-            used; result-changing keys in ``config`` must match it).
-        overwrite: replace a finished or unfinished run in ``config.out``.
-        write: write the run directory (False keeps everything in memory).
-        dataset: data already in memory (see :func:`memomentum.data.dataset_from_arrays`);
-            ``config.dataset`` then only names it in reports.
-        network: a function ``(input_shape, num_classes) -> torch.nn.Module`` that builds a
-            fresh network (called under each outer loop's seed), in place of ``config.model``
-            (which still names it in the outputs).
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration; ``None`` fields take the dataset's defaults.
+    resume : bool, default False
+        Continue the unfinished run in ``config.out`` (its saved configuration is used;
+        result-changing keys in ``config`` must match it).
+    overwrite : bool, default False
+        Replace a finished or unfinished run in ``config.out``.
+    write : bool, default True
+        Write the run directory; False keeps everything in memory.
+    dataset : memomentum.data.Dataset or None, default None
+        Data already in memory (see `memomentum.data.dataset_from_arrays`);
+        ``config.dataset`` then only names it in reports.
+    network : callable or None, default None
+        A function ``(input_shape, num_classes) -> torch.nn.Module`` that builds a fresh
+        network (called under each outer loop's seed), in place of ``config.model`` (which
+        still names it in the outputs).
 
-    Returns:
-        :class:`RunResult`: the summary dictionary, the run directory, the procedure (its
-        state and best model), the data as split, and the best model's predictions on the
-        training part with the final confident set.
+    Returns
+    -------
+    RunResult
+        The summary dictionary (``result.summary``, as in ``summary.json``), the run
+        directory, the procedure (its state and best model), the data as split, and the best
+        model's predictions on the training part with the final confident set.
 
-    Raises:
-        InputError: for any bad input, before anything is written.
-        Interrupted: after SIGINT/SIGTERM, once a checkpoint has been written.
-        memomentum.training.distributed.PeerLost: under torchrun, when another process of the run
-            died or stopped answering (the last checkpoint stays for ``--resume``).
+    Raises
+    ------
+    InputError
+        For any bad input, before anything is written.
+    Interrupted
+        After SIGINT/SIGTERM, once a checkpoint has been written.
+    memomentum.training.distributed.PeerLost
+        Under torchrun, when another process of the run died or stopped answering (the last
+        checkpoint stays for ``--resume``).
 
+    Notes
+    -----
     Under ``torchrun`` each process calls this function: the processes share the training
     and prediction work (docs/distributed.md) and rank 0 alone writes the run directory.
+
+    Examples
+    --------
+    >>> from memomentum import RunConfig, run
+    >>> result = run(RunConfig(dataset="fashion-mnist", noise_type="instance", noise_rate=0.4, out="runs/x"))
+    >>> result.summary["test_accuracy"]
     """
     t_start = time.perf_counter()
     config.validate()
@@ -77,7 +98,7 @@ def find_label_issues(labels, *, features, return_indices_ranked_by: str | None 
                       **run_options):
     """Find the examples whose given label is likely wrong, with Me-Momentum.
 
-    Trains a Me-Momentum run (through :func:`run`, nothing written to disk) on
+    Trains a Me-Momentum run (through [`run`][memomentum.api.run], nothing written to disk) on
     ``features`` with ``labels`` taken as given, and returns cleanlab's kind of answer: a
     boolean mask over the examples, or the indices of the issues ranked by label quality.
 
@@ -89,28 +110,40 @@ def find_label_issues(labels, *, features, return_indices_ranked_by: str | None 
     mode applies to T at the end: an issue where the best network disagrees with the given
     label. Every example thus gets a verdict from the same final network.
 
-    Args:
-        labels: integer class labels 0..K-1, shape (N,), each class present.
-        features: numeric features (N, D) or uint8 images (N, H, W[, C]), in the order of
-            ``labels``.
-        return_indices_ranked_by: ``None`` returns the boolean mask (True = label issue);
-            ``"label_quality"`` returns the indices of the issues, the lowest label quality
-            (most likely error) first (ties: the most confident prediction first).
-        config: a :class:`memomentum.RunConfig` for full control over the run (its
-            ``dataset``, ``noise_type`` and ``out`` are ignored: the labels are taken as
-            given and nothing is written); default: the package's defaults for the data.
-        **run_options: :class:`memomentum.RunConfig` fields to set on top of ``config``,
-            e.g. ``model="lenet", epochs=20, seed=1, progress=False``.
+    Parameters
+    ----------
+    labels : array_like of int, shape (N,)
+        Integer class labels 0..K-1, each class present.
+    features : array_like, shape (N, D) or (N, H, W[, C])
+        Numeric features, or uint8 images, in the order of ``labels``.
+    return_indices_ranked_by : {None, "label_quality"}, default None
+        ``None`` returns the boolean mask (True = label issue); ``"label_quality"`` returns
+        the indices of the issues, the lowest label quality (most likely error) first (ties:
+        the most confident prediction first).
+    config : RunConfig or None, default None
+        For full control over the run (its ``dataset``, ``noise_type`` and ``out`` are
+        ignored: the labels are taken as given and nothing is written); default: the
+        package's defaults for the data.
+    **run_options
+        [`RunConfig`][memomentum.config.RunConfig] fields to set on top of ``config``, e.g.
+        ``model="lenet", epochs=20, seed=1, progress=False``.
 
-    Returns:
-        ``np.ndarray``: boolean (N,), or int64 indices into ``labels``.
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (N,): the mask of label issues; or, with
+        ``return_indices_ranked_by="label_quality"``, int64, shape (number of issues,):
+        indices into ``labels``, most likely error first.
 
-    Raises:
-        InputError: for bad labels, features or options.
+    Raises
+    ------
+    InputError
+        For bad labels, features or options.
 
-    Example:
-        >>> issues = find_label_issues(y_noisy, features=X, epochs=30)
-        >>> ranked = find_label_issues(y_noisy, features=X, return_indices_ranked_by="label_quality")
+    Examples
+    --------
+    >>> issues = find_label_issues(y_noisy, features=X, epochs=30)
+    >>> ranked = find_label_issues(y_noisy, features=X, return_indices_ranked_by="label_quality")
     """
     if return_indices_ranked_by not in RANKINGS:  # checked before any training
         raise InputError(f"return_indices_ranked_by must be None or 'label_quality', got {return_indices_ranked_by!r}")

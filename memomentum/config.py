@@ -44,7 +44,113 @@ CLOTHING1M_SCHEDULE = dict(epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3,
 class RunConfig:
     """Everything one run needs. ``None`` means "the default for this dataset".
 
-    Attributes follow the reference's command line (``main.py``) where one exists.
+    The fields follow the reference's command line (``main.py``) where one exists; each has
+    the ``memomentum run`` option of the same name (``max_outer_loop``: ``--max-outer-loop``).
+    `validate()` checks them all, and [`memomentum.run`][memomentum.api.run] calls it first.
+
+    Parameters
+    ----------
+    dataset : str, default "digits"
+        A built-in data set (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``,
+        ``cifar100``, ``clothing1m``, ``animal10n``, ``food101n``, ``webvision``), the path of
+        an ``.npz`` file, a table (``.csv``, ``.parquet``), a folder of images with one
+        sub-folder per class, or a table of images.
+    data_dir : str or None, default None
+        Where the built-in data set's files are.
+    noise_type : str or None, default None
+        Synthetic label noise: ``"none"``, ``"symmetric"``, ``"pairflip"``, ``"instance"``,
+        ``"asymmetric"`` or ``"transition"``; None: ``"instance"`` for benchmark sets,
+        ``"none"`` for the user's own data.
+    noise_rate : float or None, default None
+        In [0, 1); None: 0.4 for the noise types that take a rate. ``none``, ``transition``
+        (the matrix sets the rates) and human labels take no rate and refuse one.
+    transition_path : str or None, default None
+        For ``noise_type="transition"``: a K x K ``.npy`` or ``.csv`` matrix,
+        ``T[i, j] = P(noisy = j | clean = i)``.
+    human_labels_path, human_labels_key : str or None, default None
+        A CIFAR-10N / CIFAR-100N label file and the key of the labels in it; they replace
+        generated noise.
+    seed : int, default 1
+        Every random choice of the run (noise, split, initialisation, order) comes from it.
+    method : {"memomentum", "ce"}, default "memomentum"
+        Me-Momentum, or the cross-entropy baseline (the first phase only).
+    mode : {"benchmark", "clothing1m"}, default "benchmark"
+        The reference's ``main.py`` (noisy validation split, early stopping) or its
+        ``Clothing.py`` (clean validation, per-class checkpoints and extraction).
+    model : str or None, default None
+        ``"lenet"``, ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"mlp"``; None: the
+        data set's default network.
+    epochs : int or None, default None
+        Epochs per phase (reference: 100).
+    max_outer_loop : int or None, default None
+        Outer loops (reference: 3).
+    max_inner_loop : int or None, default None
+        Inner-loop bound (reference: 20, so at most 19 inner rounds).
+    lr : float or None, default None
+        SGD learning rate (reference: 0.01).
+    momentum : float, default 0.9
+        SGD momentum.
+    weight_decay : float or None, default None
+        Reference: 1e-4 (benchmark mode), 1e-3 (Clothing1M mode).
+    batch_size : int or None, default None
+        Reference: 128.
+    val_fraction : float, default 0.1
+        The share of the training set held out, with its noisy labels, for early stopping
+        and model selection.
+    milestones : tuple of int or None, default None
+        Epochs at which the learning rate is multiplied by ``gamma``; reference: (40, 80) per
+        inner round; Clothing1M mode (10, 20) per outer loop.
+    gamma : float, default 0.1
+        The learning-rate factor at each milestone.
+    margin_step : float, default 0.1
+        Early stopping: the margin grows by this per epoch without gain ...
+    margin_limit : float, default 2.0
+        ... and the phase stops once the margin exceeds this.
+    reference_quirks : bool, default False
+        Reproduce the reference implementation's quirks (docs/method.md).
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where to train.
+    threads : int or None, default None
+        CPU threads; None: every available core, one for the MLP. The thread count sets the
+        order of float sums, so results follow it.
+    compile : bool, default False
+        ``torch.compile`` (GPU only; measured slower on the CPU).
+    cuda_graph : bool, default False
+        Record the training step once as a CUDA graph and replay it (GPU only).
+    predict_chunk : int or None, default None
+        Examples per forward pass when predicting; None: per device.
+    out : str or None, default None
+        The run directory; None: ``runs/<dataset>-<noise>-<rate>-seed<seed>-<method>``.
+    progress : bool, default True
+        Show progress on standard error: a live bar on a terminal, plain lines in a log.
+    image_size : int or None, default None
+        Image files: the side images are resized to when packed; None: 256.
+    cache_dir : str or None, default None
+        Image files: where packed stores go; None: beside the data, else
+        ``~/.cache/memomentum``.
+    store_format : {"jpeg", "raw"}, default "jpeg"
+        Image files: re-encoded JPEG (small) or uint8 arrays (no decoding).
+    stream : bool or None, default None
+        Image files: True streams from disk, False holds the data in memory, None decides by
+        size.
+    workers : int or None, default None
+        Reader processes for streamed data; None: one per core, at most 16.
+    pretrained : str or None, default None
+        An ImageNet weights file, ``"none"``, or None: look in torch's hub cache.
+    train_set : {"noisy", "clean"}, default "noisy"
+        Clothing1M: the 1M noisy-label images or the 47,570 clean-label ones.
+    label_column : str, default "label"
+        Tables: the column holding each row's label.
+    track_difficulty : bool, default False
+        With known true labels: when the first-phase network settles on each example's true
+        label (one prediction pass per first-phase epoch), reported per difficulty quintile.
+
+    Examples
+    --------
+    >>> from memomentum import RunConfig, run
+    >>> cfg = RunConfig(dataset="fashion-mnist", noise_type="instance", noise_rate=0.4, seed=1,
+    ...                 epochs=20, max_outer_loop=1, max_inner_loop=4, out="runs/fmnist")
+    >>> result = run(cfg)
     """
 
     dataset: str = "digits"

@@ -59,67 +59,103 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
     sorted, and every output shows them. A seeded tenth of the rows (``val_fraction``) is held
     out with its noisy labels for early stopping and model selection, as in the paper.
 
-    Args:
-        model: the classifier to train:
+    Parameters
+    ----------
+    model : None, str, callable or scikit-learn classifier, default None
+        The classifier to train:
 
-            * ``None`` (default): the data's default network (an MLP with two hidden
-              layers of 256 for feature tables, LeNet for images);
-            * a name, one of :data:`memomentum.training.models.MODELS`;
-            * a factory ``model(n_features, n_classes) -> torch.nn.Module`` for your own
-              network: it is called for every outer loop (under the seed), gets normalised
-              float32 inputs of shape (batch, n_features) (images: (batch, C, H, W), and
-              ``n_features`` is C*H*W) and returns logits (batch, n_classes); it must be a
-              picklable function or object to pickle or clone the estimator;
-            * any scikit-learn classifier (e.g. ``HistGradientBoostingClassifier()``). Its
-              Me-Momentum rounds refit a clone of it: the first phase fits all training rows,
-              each round fits the rows whose given label the outer loop's best model
-              predicts (the confident set), and the signal that ends the rounds and picks the
-              model is the balanced accuracy on the noisy validation rows after each fit (no
-              epochs: ``epochs``, ``lr``, ``batch_size`` and ``weight_decay`` do not apply).
-              Because such a model, unlike an early-stopped network, predicts nearly every
-              label it was fitted on, its predictions on training rows are cross-fitted
-              (``cv`` folds; see :func:`_fit_rounds`), for the confident sets and for
-              ``verdict_``. A clone whose ``random_state`` is None gets the run's seed.
-              Probabilities come from its ``predict_proba`` (or one-hot from ``predict``
-              when it has none).
-        method: ``"memomentum"`` or ``"ce"`` (the baseline: the first phase only, i.e. the
-            model trained on the noisy labels with early stopping).
-        epochs, max_outer_loop, max_inner_loop, lr, batch_size, weight_decay, val_fraction,
-        device, threads: as in :class:`memomentum.RunConfig`; for a scikit-learn
-            model ``threads`` caps its OpenMP and BLAS threads (``None`` takes the
-            default for the data; ``batch_size`` defaults to about a twentieth of the
-            training rows, between 8 and 128, and is never more than the training rows).
-        random_state: the run's seed (:class:`memomentum.RunConfig`'s ``seed``): a whole
-            number in 0..4294967295, or ``None`` for the fixed default seed 1 (never a
-            random one: the same call gives the same numbers). A numpy ``RandomState`` is
-            not accepted, since the run is seeded by a number.
-        n_jobs: scikit-learn's name for ``threads``: ``None`` (default) leaves ``threads``
-            in charge, a positive number is the thread count, ``-1`` every available core
-            and ``-2`` all but one (as joblib counts). Giving both with different counts is an
-            error. The thread count sets the order of float sums, so a network's numbers
-            follow it (``-1`` gives a machine's own numbers).
-        seed: deprecated alias of ``random_state`` (it warns with a ``FutureWarning`` in
-            :meth:`fit` and will be removed in the next release); giving both with
-            different values is an error.
-        progress: show a progress bar (networks only).
-        cv: scikit-learn models only: the folds of the cross-fitted predictions on the
-            training rows (at least 2; at most one per training row).
+        * ``None``: the data's default network (an MLP with two hidden layers of 256 for
+          feature tables, LeNet for images);
+        * a name, one of `memomentum.training.models.MODELS`;
+        * a factory ``model(n_features, n_classes) -> torch.nn.Module`` for your own
+          network: it is called for every outer loop (under the seed), gets normalised
+          float32 inputs of shape (batch, n_features) (images: (batch, C, H, W), and
+          ``n_features`` is C*H*W) and returns logits (batch, n_classes); it must be a
+          picklable function or object to pickle or clone the estimator;
+        * any scikit-learn classifier (e.g. ``HistGradientBoostingClassifier()``). Its
+          Me-Momentum rounds refit a clone of it: the first phase fits all training rows,
+          each round fits the rows whose given label the outer loop's best model predicts
+          (the confident set), and the signal that ends the rounds and picks the model is
+          the balanced accuracy on the noisy validation rows after each fit (no epochs:
+          ``epochs``, ``lr``, ``batch_size`` and ``weight_decay`` do not apply). Because
+          such a model, unlike an early-stopped network, predicts nearly every label it was
+          fitted on, its predictions on training rows are cross-fitted (``cv`` folds), for
+          the confident sets and for ``verdict_``. A clone whose ``random_state`` is None
+          gets the run's seed. Probabilities come from its ``predict_proba`` (or one-hot
+          from ``predict`` when it has none).
+    method : {"memomentum", "ce"}, default "memomentum"
+        ``"ce"`` is the baseline: the first phase only, i.e. the model trained on the noisy
+        labels with early stopping.
+    epochs, max_outer_loop, max_inner_loop : int or None, default None
+        The schedule, as in [`RunConfig`][memomentum.config.RunConfig].
+    lr : float or None, default None
+        Learning rate, as in [`RunConfig`][memomentum.config.RunConfig].
+    batch_size : int or None, default None
+        As in [`RunConfig`][memomentum.config.RunConfig]; for a scikit-learn model about a
+        twentieth of the training rows, between 8 and 128, and never more than the training
+        rows.
+    weight_decay : float, default 1e-4
+        As in [`RunConfig`][memomentum.config.RunConfig].
+    val_fraction : float, default 0.1
+        The share of rows held out, with their noisy labels, for early stopping and model
+        selection.
+    random_state : int or None, default None
+        The run's seed ([`RunConfig`][memomentum.config.RunConfig]'s ``seed``): a whole number in
+        0..4294967295, or ``None`` for the fixed default seed 1 (never a random one: the same
+        call gives the same numbers). A numpy ``RandomState`` is not accepted, since the run
+        is seeded by a number.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where a network trains.
+    threads : int or None, default None
+        CPU threads, as in [`RunConfig`][memomentum.config.RunConfig]; for a scikit-learn model it
+        caps its OpenMP and BLAS threads (``None`` takes the default for the data).
+    n_jobs : int or None, default None
+        scikit-learn's name for ``threads``: ``None`` leaves ``threads`` in charge, a
+        positive number is the thread count, ``-1`` every available core and ``-2`` all but
+        one (as joblib counts). Giving both with different counts is an error. The thread
+        count sets the order of float sums, so a network's numbers follow it (``-1`` gives a
+        machine's own numbers).
+    progress : bool, default False
+        Show a progress bar (networks only).
+    cv : int, default 5
+        scikit-learn models only: the folds of the cross-fitted predictions on the training
+        rows (at least 2; at most one per training row).
+    seed : int or None
+        Deprecated alias of ``random_state`` (it warns with a ``FutureWarning`` in
+        [`fit`][memomentum.estimator.MeMomentumClassifier.fit] and will be removed in the next release); giving both with different
+        values is an error.
 
-    Attributes (after :meth:`fit`):
-        classes_: the labels, sorted; column ``k`` of :meth:`predict_proba` is ``classes_[k]``.
-        n_features_in_: the number of features (columns) seen in fit.
-        feature_names_in_: the column names, when ``X`` was a DataFrame with string names.
-        estimator_: the fitted model: a ``torch.nn.Module`` (in evaluation mode) or the
-            scikit-learn classifier (trained on the final confident set it was chosen on).
-        verdict_: one row per training example (a pandas DataFrame, or a dict of numpy
-            columns without pandas): ``given_label``, ``predicted_label`` (the fitted
-            model's, as labels of ``classes_``; for a scikit-learn model, cross-fitted on
-            the rows it was trained on), ``confidence`` (its probability),
-            ``is_label_issue`` (the model disputes the given label: outside the confident
-            set), ``is_confident`` (the opposite), ``label_quality`` (a score in [0, 1],
-            higher = more likely correct, made as :mod:`memomentum.method.verdicts` says).
-        confident_: boolean mask over the training examples: the confident set.
-        summary_: the run summary (validation accuracy, rounds, history, timings).
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (K,)
+        The labels, sorted; column ``k`` of [`predict_proba`][memomentum.estimator.MeMomentumClassifier.predict_proba] is ``classes_[k]``.
+    n_features_in_ : int
+        The number of features (columns) seen in fit.
+    feature_names_in_ : numpy.ndarray of str, shape (n_features_in_,)
+        The column names, when ``X`` was a DataFrame with string names.
+    estimator_ : torch.nn.Module or scikit-learn classifier
+        The fitted model: a network (in evaluation mode) or the scikit-learn classifier
+        (trained on the final confident set it was chosen on).
+    verdict_ : pandas.DataFrame or dict of numpy.ndarray
+        One row per training example (a dict of numpy columns without pandas):
+        ``given_label``, ``predicted_label`` (the fitted model's, as labels of ``classes_``;
+        for a scikit-learn model, cross-fitted on the rows it was trained on),
+        ``confidence`` (its probability), ``is_label_issue`` (the model disputes the given
+        label: outside the confident set), ``is_confident`` (the opposite),
+        ``label_quality`` (a score in [0, 1], higher = more likely correct, made as
+        `memomentum.method.verdicts` says).
+    confident_ : numpy.ndarray of bool, shape (n_train,)
+        Mask over the training examples: the confident set.
+    summary_ : dict
+        The run summary (validation accuracy, rounds, history, timings).
+
+    Examples
+    --------
+    >>> from memomentum import MeMomentumClassifier
+    >>> clf = MeMomentumClassifier(epochs=30).fit(X, y)
+    >>> clf.verdict_.sort_values("label_quality").head(20)  # the 20 most likely label errors
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> MeMomentumClassifier(HistGradientBoostingClassifier()).fit(X, y).predict(X_new)
     """
 
     def __init__(self, model=None, *, method: str = "memomentum", epochs: int | None = None,
@@ -162,11 +198,25 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, X, y) -> "MeMomentumClassifier":
-        """Fit on features (N, D) or uint8-range images (N, H, W[, C]) with labels ``y`` (N,).
+        """Fit with Me-Momentum on noisily labelled data.
 
-        Raises:
-            ValueError: (scikit-learn's messages, or :class:`memomentum.InputError`) bad
-                inputs or settings, fewer than two classes.
+        Parameters
+        ----------
+        X : array_like, shape (N, D) or (N, H, W[, C])
+            Features, or images with values in the uint8 range; a pandas DataFrame too.
+        y : array_like of shape (N,)
+            The given (possibly noisy) labels: any hashable values, at least two classes.
+
+        Returns
+        -------
+        MeMomentumClassifier
+            ``self``, fitted.
+
+        Raises
+        ------
+        ValueError
+            (scikit-learn's messages, or [`InputError`][memomentum.errors.InputError]) bad inputs or
+            settings, fewer than two classes.
         """
         X, y = self._validate_X(X, y, reset=True)
         _refuse_mixed_label_kinds(y)
@@ -244,7 +294,18 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
             return _sklearn_proba(self.estimator_, X, self.classes_.size)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (N, K), columns in the order of ``classes_``."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D) or (N, H, W[, C])
+            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, K)
+            Columns in the order of ``classes_``.
+        """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         if X.shape[1:] != self._input_shape:
@@ -253,7 +314,18 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         return self._proba(_as_model_input(X))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each example, as a label of ``classes_``."""
+        """The most probable class of each example.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D) or (N, H, W[, C])
+            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,)
+            Labels of ``classes_``.
+        """
         proba = self.predict_proba(X)  # first: it says when the estimator is not fitted
         return self.classes_[proba.argmax(1)]
 

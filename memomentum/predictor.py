@@ -61,15 +61,32 @@ _MODEL_KEYS = ("model", "num_classes", "input_shape", "mean", "std", "state_dict
 
 
 def load(run_dir, *, device: str | None = None) -> "Predictor":
-    """The best model of the finished run in ``run_dir``, ready to predict (see :class:`Predictor`).
+    """The best model of the finished run in ``run_dir``, ready to predict.
 
-    Args:
-        run_dir: a directory written by ``memomentum run`` (or :func:`memomentum.run`).
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``; default: the device the run trained
-            on (its ``summary.json``), the CPU where that was a GPU and there is none here.
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A directory written by ``memomentum run`` (or [`memomentum.run`][memomentum.api.run]).
+    device : str or None, default None
+        Where to predict: ``"cpu"``, ``"cuda"`` or ``"auto"``; None: the device the run trained on (its ``summary.json``),
+        the CPU where that was a GPU and there is none here.
 
-    Raises:
-        InputError: the directory holds no finished run, or its files cannot be read.
+    Returns
+    -------
+    Predictor
+        The run's best model: ``predict``, ``predict_proba``, ``predictions`` and
+        ``classes_``, as ``memomentum predict`` uses it.
+
+    Raises
+    ------
+    InputError
+        The directory holds no finished run, or its files cannot be read.
+
+    Examples
+    --------
+    >>> import memomentum
+    >>> model = memomentum.load("runs/flowers")
+    >>> model.predict("new-flowers.csv")
     """
     return Predictor(run_dir, device=device)
 
@@ -196,16 +213,24 @@ def _number(text: str) -> float | None:
 class Predictions:
     """The best model on every example of some data, in the data's order.
 
-    Attributes:
-        id_column: ``"row"`` (tables and arrays: the example's row, counted from 0) or
-            ``"file"`` (image files: the file's absolute path).
-        ids: the row numbers or file paths.
-        probabilities: float32 (N, K), the softmax of the network's logits.
-        predicted: int64 (N,), the class numbers of the most probable classes.
-        confidence: float32 (N,), the probability of the predicted class.
-        given: int64 (N,), the class number of each example's given label, -1 where it has
-            none; None when the data carry no labels at all.
-        source: how messages name the data.
+    Attributes
+    ----------
+    id_column : {"row", "file"}
+        ``"row"`` (tables and arrays: the example's row, counted from 0) or ``"file"``
+        (image files: the file's absolute path).
+    ids : numpy.ndarray, shape (N,)
+        The row numbers or file paths.
+    probabilities : numpy.ndarray of float32, shape (N, K)
+        The softmax of the network's logits.
+    predicted : numpy.ndarray of int64, shape (N,)
+        The class numbers of the most probable classes.
+    confidence : numpy.ndarray of float32, shape (N,)
+        The probability of the predicted class.
+    given : numpy.ndarray of int64, shape (N,), or None
+        The class number of each example's given label, -1 where it has none; None when the
+        data carry no labels at all.
+    source : str
+        How messages name the data.
     """
 
     id_column: str
@@ -240,12 +265,24 @@ class Predictor:
     pixel values 0..255 (for a run on image files, decoded image files of any size: they are
     resized as the files would be).
 
-    Attributes:
-        classes_: the run's labels in class-number order (class names, or numbers).
-        feature_columns_: a table run's feature columns, in the order the network reads them
-            (None for other runs).
-        kind: ``"table"``, ``"files"`` (image files) or ``"arrays"``.
-        run_dir: the run directory.
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A finished run directory.
+    device : str or None, default None
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or None, as in [`load`][memomentum.predictor.load].
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (K,)
+        The run's labels in class-number order (class names, or numbers).
+    feature_columns_ : tuple of str or None
+        A table run's feature columns, in the order the network reads them (None for other
+        runs).
+    kind : {"table", "files", "arrays"}
+        What the run trained on: a table, image files or arrays.
+    run_dir : pathlib.Path
+        The run directory.
     """
 
     def __init__(self, run_dir, *, device: str | None = None):
@@ -261,18 +298,54 @@ class Predictor:
         self.model = _network(run, self.engine)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Softmax probabilities, float32 (N, K), columns in the order of :attr:`classes_`."""
+        """Softmax probabilities.
+
+        Parameters
+        ----------
+        X : str, os.PathLike, list of str, pandas.DataFrame or numpy.ndarray
+            The data (see the class's description), N examples.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (N, K)
+            Columns in the order of [`classes_`][memomentum.predictor.Predictor].
+        """
         return self.predictions(X).probabilities
 
     def predict(self, X) -> np.ndarray:
-        """The predicted label of every example (an entry of :attr:`classes_`)."""
+        """The predicted label of every example.
+
+        Parameters
+        ----------
+        X : str, os.PathLike, list of str, pandas.DataFrame or numpy.ndarray
+            The data (see the class's description), N examples.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,)
+            Entries of [`classes_`][memomentum.predictor.Predictor].
+        """
         return self.classes_[self.predictions(X).predicted]
 
     def predictions(self, X, *, label_column: str | None = None, progress: bool = False) -> Predictions:
         """Everything ``memomentum predict`` writes, for ``X``: probabilities, predicted
         classes, and the given labels where the data carry them (a table's label column,
         by default the run's, ``--label-column``; an ``.npz``'s ``y``; the class folders of
-        an image folder)."""
+        an image folder).
+
+        Parameters
+        ----------
+        X : str, os.PathLike, list of str, pandas.DataFrame or numpy.ndarray
+            The data (see the class's description), N examples.
+        label_column : str or None, default None
+            A table's column of given labels; default: the run's.
+        progress : bool, default False
+            Show a progress bar while image files are read.
+
+        Returns
+        -------
+        Predictions
+        """
         inputs = _read_inputs(self, X, label_column)
         source = self._source(inputs)
         probs = self._probabilities(source, progress and self.kind == "files")

@@ -10,17 +10,21 @@ the given-vs-predicted confusion matrix, and the examples most likely to be misl
 It reads the run directory's files (``summary.json``, ``config.json``, ``history.csv``,
 ``examples.csv``, ``classes.json``) and, for the image grid only, the few images it shows:
 from the files named in ``examples.csv`` (image-file datasets), else from the dataset that
-``config.json`` names. The charts need matplotlib (the ``plots`` extra).
+``config.json`` names. The charts need matplotlib (the ``plots`` extra). The markup is in the
+package's Jinja2 templates (``memomentum/templates``: ``report.html`` and one ``report/*.html``
+per section, on ``base.html`` and ``style.css``, which the grid's table page shares); this module
+computes what they show.
 """
 from __future__ import annotations
 
 import base64
 import csv
-import html
+import functools
 import io
 import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -487,40 +491,37 @@ def image_png(image: np.ndarray) -> str:
 
 
 # -- HTML ------------------------------------------------------------------------------------
-CSS = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0 auto;
-       max-width: 1140px; padding: 16px 28px 48px; background: #fff; }
-h1 { font-size: 26px; margin: 8px 0 4px; }
-h2 { font-size: 20px; margin: 34px 0 8px; padding-bottom: 4px; border-bottom: 2px solid #e3e3e3; }
-p.lead { font-size: 16px; margin: 4px 0 12px; }
-nav a { margin-right: 14px; color: #1f5fa8; text-decoration: none; }
-.note { color: #666; font-size: 13px; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
-th, td { border: 1px solid #d9d9d9; padding: 3px 9px; text-align: right; }
-th { background: #f4f6f8; }
-td.t, th.t { text-align: left; }
-.cols { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; }
-img.chart { max-width: 100%; border: 1px solid #eee; }
-.bar { display: inline-block; height: 10px; background: #6baed6; vertical-align: middle; }
-table.confusion td { min-width: 34px; }
-table.confusion td.diag { font-weight: 600; outline: 1px solid #999; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-figure.ex { margin: 0; width: 136px; font-size: 12px; text-align: center; }
-figure.ex img { width: 112px; height: 112px; object-fit: contain; image-rendering: pixelated;
-                border: 1px solid #ccc; background: #000; }
-figure.ex .given { color: #b22222; }
-figure.ex .pred { color: #1a7f37; }
-details pre { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x: auto; }
-"""
-
+# -- the page (templates/report.html and templates/report/*.html) ----------------------------
+# The style every page shares (templates/style.css; base.html puts it inline).
+CSS = (resources.files("memomentum") / "templates" / "style.css").read_text(encoding="utf-8")
 SECTIONS = [("result", "Settings and result"), ("progress", "Training progress"),
             ("rounds", "Confident set per round"), ("difficulty", "Recall per difficulty quintile"),
             ("classes", "Confident examples per class"), ("confusion", "Given vs predicted labels"),
             ("label-errors", "Most likely label errors")]
 
 
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+@functools.lru_cache(maxsize=1)
+def templates():
+    """The Jinja2 environment of the package's templates (``memomentum/templates``): every
+    value is HTML-escaped unless the code marked it as markup (a rendered piece of a page)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("memomentum", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    return env
+
+
+def render(template: str, **context):
+    """One of the package's templates rendered with ``context``, as markup another template
+    can embed without escaping it again."""
+    from markupsafe import Markup
+    return Markup(templates().get_template(template).render(**context))
+
+
+def _section(key: str, template: str = "report/section.html", **context):
+    return render(template, key=key, title=dict(SECTIONS)[key], **context)
 
 
 def _pct(value) -> str:
@@ -528,20 +529,7 @@ def _pct(value) -> str:
 
 
 def _count(value) -> str:
-    return f"{value:,}" if isinstance(value, (int, np.integer)) else _e(value)
-
-
-def _table(header: list[str], rows: list[list[str]], *, left: int = 1, cls: str = "") -> str:
-    """An HTML table; cells are already escaped HTML, the first ``left`` columns left-aligned."""
-    def cells(values, tag):
-        return "".join(f"<{tag}{' class=t' if i < left else ''}>{v}</{tag}>" for i, v in enumerate(values))
-    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
-    return f"<table{f' class={cls}' if cls else ''}><tr>{cells(header, 'th')}</tr>{body}</table>"
-
-
-def _section(key: str, body: str) -> str:
-    title = dict(SECTIONS)[key]
-    return f'<section id="{key}"><h2 id="h-{key}">{_e(title)}</h2>\n{body}\n</section>\n'
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
 
 
 def _class_name(run: RunFiles, label: int) -> str:
@@ -577,53 +565,47 @@ def result_section(run: RunFiles) -> str:
     where = (f" (outer {best.get('outer')}, {'first phase' if best.get('inner') == 0 else 'round ' + str(best.get('inner'))}"
              f", epoch {best.get('epoch')})") if best else ""
     val_kind = "clean" if s.get("mode") == "clothing1m" else "noisy"
-    rows = [["test accuracy", _e(_pct(s.get("test_accuracy")))],
-            [f"best validation accuracy ({val_kind} labels)", _e(_pct(s.get("best_val_accuracy")) + where)]]
+    rows = [["test accuracy", _pct(s.get("test_accuracy"))],
+            [f"best validation accuracy ({val_kind} labels)", _pct(s.get("best_val_accuracy")) + where]]
     if "assembled_test_accuracy" in s:
-        rows.append(["test accuracy of the per-class assembled model", _e(_pct(s["assembled_test_accuracy"]))])
-    rows.append(["realised label noise", _e(_pct(s.get("realised_noise_rate")))])
+        rows.append(["test accuracy of the per-class assembled model", _pct(s["assembled_test_accuracy"])])
+    rows.append(["realised label noise", _pct(s.get("realised_noise_rate"))])
     if "noisy_label_precision" in s:
-        rows.append(["correct given labels (training part)", _e(_pct(s["noisy_label_precision"]))])
+        rows.append(["correct given labels (training part)", _pct(s["noisy_label_precision"])])
     if "n_confident" in fc:
         rows.append(["confident examples", f"{fc['n_confident']:,} of {s.get('n_train', 0):,}"])
     if "label_precision" in fc:
-        rows.append(["label precision of the confident set", _e(_pct(fc["label_precision"]))])
-        rows.append(["label recall of the confident set", _e(_pct(fc["label_recall"]))])
+        rows.append(["label precision of the confident set", _pct(fc["label_precision"])])
+        rows.append(["label recall of the confident set", _pct(fc["label_recall"])])
     rows += [["training / validation examples", f"{s.get('n_train', 0):,} / {s.get('n_val', 0):,}"],
              ["epochs", _count(s.get("epochs_run", ""))],
-             ["wall time", _e(f"{s.get('wall_time_s', 0):,.1f} s on {s.get('device', '?')}"
-                              + (f", {s['threads']} thread{'s' if s['threads'] != 1 else ''}" if "threads" in s else ""))]]
-    result = _table(["result", ""], rows, left=2)
-    settings = _settings_table(run.config)
-    dump = _e(json.dumps(s, indent=2))
-    return _section("result", f'<div class="cols"><div>{result}</div><div>{settings}</div></div>'
-                              f"<details><summary>summary.json</summary><pre>{dump}</pre></details>")
+             ["wall time", f"{s.get('wall_time_s', 0):,.1f} s on {s.get('device', '?')}"
+                           + (f", {s['threads']} thread{'s' if s['threads'] != 1 else ''}" if "threads" in s else "")]]
+    return _section("result", "report/result.html", results=rows, settings=_settings_rows(run.config),
+                    summary_json=json.dumps(s, indent=2))
 
 
-def _settings_table(config: dict) -> str:
-    """config.json as a table of two settings per row (it has some forty)."""
-    pairs = [[_e(k), _e("default" if v is None else ",".join(map(str, v)) if isinstance(v, list) else v)]
+def _settings_rows(config: dict) -> list[list[str]]:
+    """config.json as rows of two settings each (it has some forty)."""
+    pairs = [[k, "default" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)]
              for k, v in config.items()]
     half = (len(pairs) + 1) // 2
-    rows = [pairs[i] + (pairs[half + i] if half + i < len(pairs) else ["", ""]) for i in range(half)]
-    return _table(["setting", "value", "setting", "value"], rows, left=4)
+    return [pairs[i] + (pairs[half + i] if half + i < len(pairs) else ["", ""]) for i in range(half)]
 
 
 def progress_section(run: RunFiles) -> str:
     if not run.history:
-        return _section("progress", '<p class="note">no history.csv in this run directory</p>')
+        return _section("progress", note="no history.csv in this run directory")
     chart = progress_chart(run.history, run.summary.get("best_at"))
-    phases = sorted({(int(h["outer"]), int(h["inner"])) for h in run.history})
-    return _section("progress", f'<img class="chart" alt="validation accuracy per epoch" src="{chart}">'
-                                f'<p class="note">{len(run.history)} epochs in {len(phases)} phases; the star marks '
-                                f"the epoch whose model the run kept.</p>")
+    phases = {(int(h["outer"]), int(h["inner"])) for h in run.history}
+    return _section("progress", "report/progress.html", chart=chart, epochs=len(run.history), phases=len(phases))
 
 
 def rounds_section(run: RunFiles) -> str:
     rounds = run.summary.get("rounds") or []
     if not rounds:
-        return _section("rounds", '<p class="note">this run had no inner rounds (the cross-entropy baseline, '
-                                  "or a single phase per outer loop)</p>")
+        return _section("rounds", note="this run had no inner rounds (the cross-entropy baseline, "
+                                       "or a single phase per outer loop)")
     measured = any("label_precision" in r for r in rounds)
     header = ["round", "outer loop", "confident examples"] + (["label precision", "label recall"] if measured else [])
     header.append("best validation accuracy")
@@ -631,30 +613,23 @@ def rounds_section(run: RunFiles) -> str:
     for r in rounds:
         row = [f"{r.get('outer')}.{r.get('inner')}", _count(r.get("outer")), _count(r.get("n_confident", ""))]
         if measured:
-            row += [_e(_pct(r.get("label_precision"))), _e(_pct(r.get("label_recall")))]
-        rows.append(row + [_e(_pct(r.get("best_val_accuracy")))])
-    chart = rounds_chart(rounds)
-    return _section("rounds", f'<div class="cols"><div>{_table(header, rows)}</div>'
-                              f'<img class="chart" alt="confident set per round" src="{chart}"></div>')
+            row += [_pct(r.get("label_precision")), _pct(r.get("label_recall"))]
+        rows.append(row + [_pct(r.get("best_val_accuracy"))])
+    return _section("rounds", "report/rounds.html", header=header, rows=rows, chart=rounds_chart(rounds))
 
 
 def difficulty_section(run: RunFiles) -> str:
     d = run.summary.get("difficulty")
     if not isinstance(d, dict) or not d.get("rounds"):
-        return _section("difficulty", f'<p class="note">{_e(MISSING_DIFFICULTY)}</p>')
+        return _section("difficulty", note=MISSING_DIFFICULTY)
     counts = list(d.get("quintile_counts") or [])
     width = max([len(r.get("recall", [])) for r in d["rounds"]] + [len(counts)])
-    ends = {0: "<br>easiest", width - 1: "<br>hardest"}  # quintiles run from easiest to hardest
-    header = ["round"] + [f"quintile {q + 1}" + (f" (n={counts[q]:,})" if q < len(counts) else "") + ends.get(q, "")
-                          for q in range(width)]
-    rows = [[_e(r.get("round"))] + [_e(_pct(v)) for v in r.get("recall", [])] for r in d["rounds"]]
+    quintiles = [{"count": counts[q] if q < len(counts) else None} for q in range(width)]
+    rows = [(r.get("round"), [_pct(v) for v in r.get("recall", [])]) for r in d["rounds"]]
     settled = d.get("quintile_settled_epochs")
-    if isinstance(settled, list) and len(settled) == width:
-        rows.append(["<i>settled in epochs</i>"] + [_e(_epoch_range(e)) for e in settled])
-    chart = difficulty_chart(d)
-    return _section("difficulty", f"<p>{_e(d.get('definition', ''))}</p>"
-                                  f'<div class="cols"><div>{_table(header, rows)}</div>'
-                                  f'<img class="chart" alt="recall per difficulty quintile" src="{chart}"></div>')
+    settled = [_epoch_range(e) for e in settled] if isinstance(settled, list) and len(settled) == width else None
+    return _section("difficulty", "report/difficulty.html", definition=d.get("definition", ""), quintiles=quintiles,
+                    rows=rows, settled=settled, chart=difficulty_chart(d))
 
 
 def _epoch_range(pair) -> str:
@@ -667,23 +642,19 @@ def _epoch_range(pair) -> str:
 
 def classes_section(run: RunFiles, v: ExamplesTable | None) -> str:
     if v is None:
-        return _section("classes", '<p class="note">no examples.csv in this run directory</p>')
-    header = ["class", "given this label", "confident", "share confident"]
-    if v.true is not None:
-        header += ["label precision of the confident"]
-    rows = []
+        return _section("classes", note="no examples.csv in this run directory")
+    classes = []
     for c in range(v.num_classes):
         mine = v.given == c
         kept = mine & ~v.suspect
         n, k = int(mine.sum()), int(kept.sum())
         share = 100 * k / n if n else math.nan
-        row = [_e(_class_name(run, c)), f"{n:,}", f"{k:,}",
-               f'<span class="bar" style="width:{0 if math.isnan(share) else round(share * 0.8)}px"></span> {_pct(share)}']
-        if v.true is not None:
-            known = kept & (v.true >= 0)
-            row.append(_e(_pct(100 * float(np.mean(v.true[known] == c)) if known.any() else math.nan)))
-        rows.append(row)
-    return _section("classes", _table(header, rows))
+        precision = math.nan  # of the confident examples whose true label is known
+        if v.true is not None and (kept & (v.true >= 0)).any():
+            precision = 100 * float(np.mean(v.true[kept & (v.true >= 0)] == c))
+        classes.append({"name": _class_name(run, c), "given": n, "confident": k, "share": _pct(share),
+                        "bar_px": 0 if math.isnan(share) else round(share * 0.8), "precision": _pct(precision)})
+    return _section("classes", "report/classes.html", classes=classes, with_precision=v.true is not None)
 
 
 def confusion_matrix(v: ExamplesTable) -> np.ndarray:
@@ -695,82 +666,60 @@ def confusion_matrix(v: ExamplesTable) -> np.ndarray:
 
 def confusion_section(run: RunFiles, v: ExamplesTable | None) -> str:
     if v is None:
-        return _section("confusion", '<p class="note">no examples.csv in this run directory</p>')
+        return _section("confusion", note="no examples.csv in this run directory")
     m = confusion_matrix(v)
-    note = (f'<p class="note">Rows: the given (possibly noisy) label; columns: the label the kept model predicts. '
-            f"{int(np.trace(m)):,} of {int(m.sum()):,} examples agree.</p>")
+    shown = {"agree": int(np.trace(m)), "total": int(m.sum())}
     if v.num_classes > 30:
-        return _section("confusion", note + f'<img class="chart" alt="confusion matrix" src="{confusion_chart(m)}">')
-    names = [_e(_class_name(run, c)) for c in range(v.num_classes)]
-    return _section("confusion", note + _confusion_table(m, names))
-
-
-def _confusion_table(m: np.ndarray, names: list[str]) -> str:
-    """The matrix as a table, each cell shaded by its share of the row (in the markup: no script)."""
-    head = "".join(f"<th>{n}</th>" for n in names)
-    body = []
-    for g in range(m.shape[0]):
-        total = max(int(m[g].sum()), 1)
-        cells = []
-        for p in range(m.shape[1]):
-            alpha = m[g, p] / total
-            colour = "#fff" if alpha > 0.55 else "#222"
-            cls = ' class="diag"' if g == p else ""
-            cells.append(f'<td{cls} style="background:rgba(31,95,168,{alpha:.3f});color:{colour}">{m[g, p]:,}</td>')
-        body.append(f'<tr><th class="t">{names[g]}</th>{"".join(cells)}</tr>')
-    return f'<table class="confusion"><tr><th class="t">given \\ predicted</th>{head}</tr>{"".join(body)}</table>'
+        return _section("confusion", "report/confusion.html", chart=confusion_chart(m), **shown)
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # each cell's share of its row shades it
+    matrix = [[{"count": int(m[g, p]), "alpha": float(share[g, p]), "diag": g == p} for p in range(m.shape[1])]
+              for g in range(m.shape[0])]
+    return _section("confusion", "report/confusion.html", chart=None, matrix=matrix,
+                    names=[_class_name(run, c) for c in range(v.num_classes)], **shown)
 
 
 def label_errors_section(run: RunFiles, v: ExamplesTable | None, *, dataset, limit: int) -> str:
     if v is None:
-        return _section("label-errors", '<p class="note">no examples.csv in this run directory</p>')
+        return _section("label-errors", note="no examples.csv in this run directory")
     rows, how = likely_label_errors(v, limit)
     if rows.size == 0:
-        return _section("label-errors", '<p class="note">no example is suspected of a wrong label</p>')
+        return _section("label-errors", note="no example is suspected of a wrong label")
     images, why = load_images(run, v, rows, dataset=dataset)
     score_name, scores = ("label quality", v.quality) if v.quality is not None else ("confidence", v.confidence)
-    if scores is None:
-        score_name = ""
-    intro = f'<p class="note">The {rows.size} examples most likely mislabelled ({_e(how)}).'
-    if v.true is not None:
-        wrong = int(np.sum(v.given[rows] != v.true[rows]))
-        intro += f" {wrong} of them really are mislabelled (their given label is not the true one)."
-    intro += "</p>"
+    shown = {"shown": rows.size, "how": how,
+             "wrong": None if v.true is None else int(np.sum(v.given[rows] != v.true[rows]))}
     if images is None:
         header = ["example" if v.rows is None else "row in the table", "given", "predicted"] + \
                  ([score_name] if scores is not None else []) + (["true"] if v.true is not None else [])
         table = []
         for r in rows:
-            row = [f"{(v.index if v.rows is None else v.rows)[r]:,}", _e(_class_name(run, v.given[r])), _e(_class_name(run, v.predicted[r]))]
+            row = [f"{(v.index if v.rows is None else v.rows)[r]:,}", _class_name(run, v.given[r]),
+                   _class_name(run, v.predicted[r])]
             row += [f"{scores[r]:.3f}"] if scores is not None else []
-            row += [_e(_class_name(run, v.true[r]))] if v.true is not None else []
+            row += [_class_name(run, v.true[r])] if v.true is not None else []
             table.append(row)
-        return _section("label-errors", intro + f'<p class="note">No image grid: {_e(why)}.</p>' + _table(header, table))
-    figures = []
-    for r, image in zip(rows, images):
-        caption = (f'<div class="given">given: {_e(_class_name(run, v.given[r]))}</div>'
-                   f'<div class="pred">predicted: {_e(_class_name(run, v.predicted[r]))}</div>')
-        if v.true is not None and v.true[r] >= 0:
-            caption += f"<div>true: {_e(_class_name(run, v.true[r]))}</div>"
-        detail = f"#{v.index[r]}" + (f", {score_name} {scores[r]:.3f}" if scores is not None else "")
-        if v.quality is not None and v.confidence is not None:
-            detail += f", predicted with {v.confidence[r]:.2f}"
-        caption += f'<div class="note">{_e(detail)}</div>'
-        figures.append(f'<figure class="ex"><img alt="example {v.index[r]}" src="{image_png(image)}">'
-                       f"<figcaption>{caption}</figcaption></figure>")
-    return _section("label-errors", intro + f'<div class="grid">{"".join(figures)}</div>')
+        return _section("label-errors", "report/label_errors.html", figures=None, why=why, header=header, rows=table,
+                        **shown)
+    figures = [_label_error_figure(run, v, r, image, score_name, scores) for r, image in zip(rows, images)]
+    return _section("label-errors", "report/label_errors.html", figures=figures, **shown)
+
+
+def _label_error_figure(run: RunFiles, v: ExamplesTable, r: int, image, score_name: str, scores) -> dict:
+    """What the grid shows of one example: its image, its labels and the score it was ranked by."""
+    detail = f"#{v.index[r]}" + (f", {score_name} {scores[r]:.3f}" if scores is not None else "")
+    if v.quality is not None and v.confidence is not None:
+        detail += f", predicted with {v.confidence[r]:.2f}"
+    true = _class_name(run, v.true[r]) if v.true is not None and v.true[r] >= 0 else None
+    return {"index": v.index[r], "src": image_png(image), "given": _class_name(run, v.given[r]),
+            "predicted": _class_name(run, v.predicted[r]), "true": true, "detail": detail}
 
 
 def render_report(run: RunFiles, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> str:
     """The report of ``run`` as one HTML page (see :func:`write_report`)."""
     v = verdicts(run)
-    title = f"memomentum report: {run.summary.get('dataset')}"
-    nav = "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in SECTIONS)
-    body = (result_section(run) + progress_section(run) + rounds_section(run) + difficulty_section(run)
-            + classes_section(run, v) + confusion_section(run, v)
-            + label_errors_section(run, v, dataset=dataset, limit=max_label_errors))
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body>"
-            f"<h1>{_e(title)}</h1><p class=\"lead\">{_e(headline(run))}</p>"
-            f'<p class="note">run directory: {_e(run.run_dir.resolve())}</p><nav>{nav}</nav>\n{body}</body></html>\n')
+    body = [result_section(run), progress_section(run), rounds_section(run), difficulty_section(run),
+            classes_section(run, v), confusion_section(run, v),
+            label_errors_section(run, v, dataset=dataset, limit=max_label_errors)]
+    return templates().get_template("report.html").render(
+        title=f"memomentum report: {run.summary.get('dataset')}", lead=headline(run), run_dir=run.run_dir.resolve(),
+        sections=SECTIONS, body=body)

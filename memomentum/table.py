@@ -12,7 +12,6 @@ matplotlib (the ``plots`` extra) is installed; the other three files never need 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import statistics
@@ -187,18 +186,6 @@ def write_tables(directory: Path) -> str:
 # -- the HTML page -----------------------------------------------------------------------------
 _METHOD_NAMES = {"memomentum": "Me-Momentum", "ce": "CE"}
 _PAIRED = "Me-Momentum − CE"
-_PAGE_CSS = """
-th.group { text-align: center; }
-.first { border-left: 2px solid #9a9a9a; }
-td.gap { color: #999; text-align: center; }
-"""
-
-
-def _esc(value) -> str:
-    """HTML-escaped text (everything shown comes from the run directories)."""
-    return html.escape(str(value), quote=True)
-
-
 def _method_order(rows: list[Row]) -> list[str]:
     """Me-Momentum, then CE, then any other method by name."""
     found = {m for r in rows for m in r.methods}
@@ -267,60 +254,29 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     return figure_png(fig)
 
 
-def _results_table(rows: list[Row], keys: list[str], methods: list[str]) -> str:
-    """One row per setting; per method a column group (test accuracy, label precision / recall,
-    epochs, wall time), then the paired difference."""
-    paired = any(r.paired for r in rows)
-    top = "".join(f'<th class="t" rowspan="2">{_esc(k)}</th>' for k in keys)
-    top += "".join(f'<th class="group first" colspan="4">{_esc(_method_name(m))}</th>' for m in methods)
-    if paired:
-        top += (f'<th class="group first" rowspan="2">{_esc(_PAIRED)}<br>'
-                f'<span class="note">paired by seed: mean ± std (n)</span></th>')
-    sub = "".join('<th class="first">test accuracy (%)<br><span class="note">mean ± std (n)</span></th>'
-                  "<th>confident set: label precision / recall (%)</th><th>epochs run</th><th>wall time (s)</th>"
-                  for _ in methods)
-    body = []
-    for row in rows:
-        cells = "".join(f'<td class="t">{_esc(row.setting.get(k))}</td>' for k in keys)
-        for method in methods:
-            m = row.methods.get(method)
-            if m is None:
-                cells += '<td class="gap first" colspan="4">no finished run</td>'
-                continue
-            seeds = ", ".join(map(str, m["seeds"]))
-            cells += (f'<td class="first" title="seeds {_esc(seeds)}">{_esc(_shown(m["test_accuracy"]))}</td>'
-                      f'<td>{_esc(_shown(m["label_precision"]))} / {_esc(_shown(m["label_recall"]))}</td>'
-                      f'<td>{_esc(", ".join(map(str, m["epochs"])))}</td>'
-                      f'<td>{_esc(", ".join(map(str, m["wall_time_s"])))}</td>')
-        if paired:
-            if row.paired:
-                seeds = ", ".join(map(str, row.paired["seeds"]))
-                cells += f'<td class="first" title="seeds {_esc(seeds)}">{_esc(_shown(row.paired))}</td>'
-            else:
-                cells += '<td class="gap first">no seed with both</td>'
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{top}</tr><tr>{sub}</tr>{''.join(body)}</table>"
+def _results_rows(rows: list[Row], keys: list[str], methods: list[str]) -> list[dict]:
+    """What each row of the page's table shows: the values of the settings that vary, per
+    method its statistics as text (None: no finished run), then the paired difference."""
+    def shown(m: dict | None) -> dict | None:
+        if m is None:
+            return None
+        return {"seeds": ", ".join(map(str, m["seeds"])), "test_accuracy": _shown(m["test_accuracy"]),
+                "label_precision": _shown(m["label_precision"]), "label_recall": _shown(m["label_recall"]),
+                "epochs": ", ".join(map(str, m["epochs"])), "wall_time_s": ", ".join(map(str, m["wall_time_s"]))}
+    return [{"setting": [row.setting.get(k) for k in keys], "methods": [shown(row.methods.get(m)) for m in methods],
+             "paired": row.paired and {"seeds": ", ".join(map(str, row.paired["seeds"])), "shown": _shown(row.paired)}}
+            for row in rows]
 
 
-def _shared_settings(rows: list[Row], varying: list[str]) -> str:
-    """The settings every row has in common, said once (two per table row)."""
-    shared = [(k, v) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
-    if not shared:
-        return ""
-    pairs = [f'<td class="t">{_esc(k)}</td><td class="t">{_esc(v)}</td>' for k, v in shared]
+def _shared_settings(rows: list[Row], varying: list[str]) -> list[list[tuple]]:
+    """The settings every row has in common, said once: two (key, value) pairs per table row."""
+    pairs = [(k, v) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
     half = (len(pairs) + 1) // 2
-    body = "".join(f"<tr>{pairs[i]}{pairs[half + i] if half + i < len(pairs) else '<td></td><td></td>'}</tr>"
-                   for i in range(half))
-    return ('<details open><summary>settings shared by every row</summary><table>'
-            '<tr><th class="t">setting</th><th class="t">value</th><th class="t">setting</th><th class="t">value</th>'
-            f"</tr>{body}</table></details>")
+    return [pairs[i:i + 1] + pairs[half + i:half + i + 1] for i in range(half)]
 
 
-def _unfinished_section(directory: Path, unfinished: list[Run]) -> str:
-    if not unfinished:
-        return ('<section id="unfinished"><h2>Unfinished runs</h2><p class="note">none: every run below this '
-                "folder has finished.</p></section>")
-    items = []
+def _unfinished_runs(directory: Path, unfinished: list[Run]) -> list[dict]:
+    listed = []
     for run in unfinished:
         try:
             name = run.directory.relative_to(directory)
@@ -328,50 +284,37 @@ def _unfinished_section(directory: Path, unfinished: list[Run]) -> str:
             name = run.directory
         state = ("paused at a checkpoint: run the same command again to go on"
                  if (run.directory / files.CHECKPOINT).exists() else f"not finished (no {files.SUMMARY})")
-        items.append(f'<tr><td class="t">{_esc(name)}</td><td class="t">{_esc(run.config.get("method", ""))}</td>'
-                     f'<td>{_esc(run.config.get("seed", ""))}</td><td class="t">{_esc(state)}</td></tr>')
-    return ('<section id="unfinished"><h2>Unfinished runs</h2>'
-            f'<p>{len(unfinished)} run{"s" if len(unfinished) > 1 else ""} without results: listed here, '
-            "never averaged into the table above.</p>"
-            '<table><tr><th class="t">run directory</th><th class="t">method</th><th>seed</th>'
-            f'<th class="t">state</th></tr>{"".join(items)}</table></section>')
+        listed.append({"name": name, "method": run.config.get("method", ""), "seed": run.config.get("seed", ""),
+                       "state": state})
+    return listed
 
 
 def as_html(directory: Path, rows: list[Row], unfinished: list[Run]) -> str:
-    """The table as one self-contained HTML page (the run report's style; the chart embedded
-    as a base64 PNG; no script, stylesheet or URL). Without matplotlib the page has no chart
-    and says so in one line."""
-    from .report import CSS  # the report's look; memomentum.report does not import torch
+    """The table as one self-contained HTML page (templates/table.html, in the run report's
+    style; the chart embedded as a base64 PNG; no script, stylesheet or URL). Without
+    matplotlib the page has no chart and says so in one line."""
+    from .report import templates  # the report's templates; memomentum.report does not import torch
 
     directory = Path(directory)
     varying = _varying(rows) or ["dataset"]
     methods = _method_order(rows)
-    title = f"memomentum table: {directory.resolve().name or directory.resolve()}"
     n_runs = sum(len(m["seeds"]) for r in rows for m in r.methods.values())
+    paired = any(r.paired for r in rows)
+    chart = None
     if rows:
         lead = (f"{len(rows)} setting{'s' if len(rows) > 1 else ''}, {n_runs} finished run{'s' if n_runs > 1 else ''} "
                 f"({', '.join(_method_name(m) for m in methods)}): test accuracy and the final confident set as "
                 f"mean ± std over seeds (n: finished seeds).")
-        if any(r.paired for r in rows):
+        if paired:
             lead += f" {_PAIRED}: the difference of each seed both finished, then its mean ± std."
-        table = _shared_settings(rows, varying) + _results_table(rows, varying, methods)
         try:
             chart = accuracy_chart(rows, varying, methods)
-            figure = (f'<img class="chart" alt="test accuracy per setting and method, mean and std over seeds" '
-                      f'src="{chart}"><p class="note">points: mean over the finished seeds; error bars: one standard '
-                      f"deviation (none for a single seed).</p>")
         except ImportError:
-            figure = ('<p class="note">No chart: drawing it needs matplotlib, which is not installed '
-                      "(pip install memomentum[plots]); the table above has every number.</p>")
+            chart = None
     else:
         lead = "No run below this folder has finished yet: nothing to average."
-        table = figure = ""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{CSS}{_PAGE_CSS}</style></head>\n<body>"
-            f'<h1>{_esc(title)}</h1><p class="lead">{_esc(lead)}</p>'
-            f'<p class="note">grid directory: {_esc(directory.resolve())}; the same numbers are in table.md, '
-            f"table.csv and table.json beside this page.</p>\n"
-            f'<section id="table"><h2>Results per setting</h2>{table}</section>\n'
-            f'<section id="chart"><h2>Test accuracy per setting</h2>{figure}</section>\n'
-            f"{_unfinished_section(directory, unfinished)}\n</body></html>\n")
+    return templates().get_template("table.html").render(
+        title=f"memomentum table: {directory.resolve().name or directory.resolve()}", lead=lead,
+        directory=directory.resolve(), keys=varying, methods=[{"name": _method_name(m)} for m in methods],
+        paired=paired, paired_name=_PAIRED, rows=_results_rows(rows, varying, methods),
+        shared=_shared_settings(rows, varying), chart=chart, unfinished=_unfinished_runs(directory, unfinished))

@@ -1,4 +1,4 @@
-"""The benchmark scripts run and print the JSON their README figures come from (tiny sizes:
+"""The benchmark scripts run and print the JSON their figures in docs/results.md come from (tiny sizes:
 this checks the scripts, not the speed)."""
 import json
 import subprocess

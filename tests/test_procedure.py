@@ -240,9 +240,9 @@ def test_the_progress_bar_shows_images_per_second(capsys):
 
 
 def test_the_progress_bar_names_the_protocols_bounds():
-    from memomentum.runner.progress import ProgressBar
-    assert ProgressBar._bounds(RunConfig(epochs=20, max_outer_loop=1, max_inner_loop=2)) == (
+    from memomentum.runner.progress import protocol_bounds
+    assert protocol_bounds(RunConfig(epochs=20, max_outer_loop=1, max_inner_loop=2)) == (
         "at most 1 outer loop of a first phase and 1 round, 20 epochs each")
-    assert ProgressBar._bounds(RunConfig(epochs=100, max_outer_loop=3, max_inner_loop=20)) == (
+    assert protocol_bounds(RunConfig(epochs=100, max_outer_loop=3, max_inner_loop=20)) == (
         "at most 3 outer loops of a first phase and 19 rounds, 100 epochs each")
-    assert ProgressBar._bounds(RunConfig(method="ce", epochs=30)) == "one phase of at most 30 epochs"
+    assert protocol_bounds(RunConfig(method="ce", epochs=30)) == "one phase of at most 30 epochs"

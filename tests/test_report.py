@@ -367,3 +367,18 @@ def test_a_cut_short_examples_csv_is_refused_rather_than_contradict_the_summary(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"has {len(lines) // 2 - 1:,} rows but summary.json says the run had {n_train:,}" in err[0]
     assert not (root / "report.html").exists()
+
+
+def test_every_template_is_shipped_in_the_package():
+    """The pages are rendered from memomentum/templates: a template that pyproject.toml's
+    package-data does not name would be missing from an installed wheel."""
+    import fnmatch
+    import re
+    repo = Path(__file__).resolve().parents[1]
+    data = re.search(r"\[tool.setuptools.package-data\]\nmemomentum = (\[.*\])", (repo / "pyproject.toml").read_text())
+    shipped = json.loads(data.group(1))
+    templates = [p.relative_to(repo / "memomentum").as_posix() for p in (repo / "memomentum" / "templates").rglob("*")
+                 if p.is_file()]
+    assert {"templates/base.html", "templates/report.html", "templates/table.html"} <= set(templates)
+    for name in templates:
+        assert any(fnmatch.fnmatch(name, pattern) and "/" not in name[len(pattern) - 1:] for pattern in shipped), name

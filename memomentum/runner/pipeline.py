@@ -44,7 +44,22 @@ from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 @dataclass
 class RunResult:
-    """What a finished run gives back."""
+    """What a finished run gives back ([`memomentum.run`][memomentum.api.run]).
+
+    Attributes
+    ----------
+    summary : dict
+        What ``summary.json`` holds: the test accuracy, the rounds, the final confident set,
+        timings (docs/outputs.md).
+    run_dir : pathlib.Path or None
+        The run directory; None when nothing was written.
+    procedure : Procedure
+        The procedure: its state and best model.
+    data : RunData
+        The data as noise and split left them.
+    final : FinalPredictions
+        The best model's predictions on the training part, and the final confident set.
+    """
 
     summary: dict
     run_dir: Path | None  # None when nothing was written

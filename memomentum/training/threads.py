@@ -22,7 +22,7 @@ Two separate decisions, because only one of them changes results:
   microseconds: within 5 % of libgomp's default on a quiet machine, and near the short
   spin's speed beside other PyTorch processes); some, :data:`BUSY_SPIN_COUNT`. A run that
   starts quiet keeps its spin when others start later. Measured by
-  ``benchmarks/contention.py`` (figures in the README, "Shared machines").
+  ``benchmarks/contention.py`` (figures in docs/results.md, "Shared machines").
 
 * **Where the threads run** changes only the speed too. While a run trains on the CPU with one
   thread per core it may use, each OpenMP thread is bound to a core of its own
