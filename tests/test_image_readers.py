@@ -157,6 +157,18 @@ def test_blank_lines_crlf_and_trailing_whitespace_are_fine(ann, mini):
     assert files.class_names == CLOTHING1M_CLASSES
 
 
+def test_clothing1m_lists_saved_with_a_byte_order_mark_read_as_without(ann, mini):
+    """Notepad's "UTF-8 with BOM": the mark is not part of the first key, label or class name."""
+    before = read_clothing1m(ann, check_files=False)
+    for name in ANNOTATION_FILES:
+        (ann / name).write_bytes(b"\xef\xbb\xbf" + (ann / name).read_bytes())
+    files = read_clothing1m(ann, check_files=False)
+    assert files.train.paths == before.train.paths and files.test.paths == before.test.paths
+    np.testing.assert_array_equal(files.train.labels, mini["noisy_labels"])
+    np.testing.assert_array_equal(files.known_train_labels, before.known_train_labels)
+    assert files.class_names == CLOTHING1M_CLASSES
+
+
 def test_other_integer_spellings_of_a_label_are_read(ann, mini):
     rows = lines(ann / "noisy_label_kv.txt")
     key, label = rows[0].split()

@@ -236,12 +236,13 @@ class Offenders:
 
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 text file, CRLF and CR line ends read
-    as LF. Streaming the file keeps one line in memory at a time, and a loop over the
+    as LF, a byte-order mark at its start dropped (Notepad's "UTF-8 with BOM": kept, it would
+    make the first line's first word another one). Streaming the file keeps one line in memory at a time, and a loop over the
     lines is as fast as C-level map/filter/zip over a list of them, which would hold the
     whole file in memory."""
     number = 0
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
                 yield number, line
     except UnicodeDecodeError as e:  # decoded a block ahead: find the line from the bytes

@@ -261,8 +261,9 @@ def _training_verdicts(keys: list[str], verdicts: dict[str, int]) -> np.ndarray:
     if found != len(verdicts):
         listed = set(keys)
         stray = [k for k in verdicts if k not in listed]
-        print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images are not in {IMAGELIST} and "
-              f"are left out of the known truths: {quote_some(stray)}", file=sys.stderr)
+        verb = "is" if len(stray) == 1 else "are"
+        print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images {verb} not in {IMAGELIST} "
+              f"and {verb} left out of the known truths: {quote_some(stray)}", file=sys.stderr)
     return out
 
 
