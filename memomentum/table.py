@@ -12,9 +12,11 @@ matplotlib (the ``plots`` extra) is installed; the other three files never need 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +41,28 @@ class Run:
     @property
     def setting(self) -> tuple:
         """What the run shares with the runs it is averaged with. The thread count is the
-        one the run used (it sets the order of float sums, so it is part of the setting)."""
+        one the run used (it sets the order of float sums, so it is part of the setting).
+        The data are the data the run read: its files as absolute paths and a digest of its
+        data's fingerprint, where the summary records them (runs made before it did are
+        grouped by the paths as typed)."""
         items = {k: v for k, v in self.config.items() if k not in _NOT_A_SETTING}
-        items["threads"] = (self.summary or {}).get("threads")
+        summary = self.summary or {}
+        for key, path in (summary.get("data_paths") or {}).items():
+            if key in items:
+                items[key] = path
+        if summary.get("data"):
+            items["data"] = data_digest(summary["data"], self.config)
+        items["threads"] = summary.get("threads")
         return tuple(sorted((k, json.dumps(v)) for k, v in items.items()))
+
+
+def data_digest(fingerprint: dict, config: dict) -> str:
+    """12 hex digits naming a run's data (its fingerprint, :func:`memomentum.runner.rundir.data_fingerprint`).
+    The noisy labels count only where they are the data's own (labels as given, human labels):
+    synthetic noise is drawn from the seed, and the seeds of a setting share their data."""
+    own_labels = config.get("noise_type") == "none" or bool(config.get("human_labels_path"))
+    kept = {k: v for k, v in fingerprint.items() if k != "noisy_labels" or own_labels}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -62,17 +82,59 @@ def find_runs(directory: Path) -> list[Run]:
         if any(part.startswith(".") for part in config.relative_to(directory).parts):
             continue  # e.g. a run set aside by --overwrite
         summary = config.with_name(files.SUMMARY)
-        runs.append(Run(config.parent, _read(config), _read(summary) if summary.is_file() else None))
+        runs.append(Run(config.parent, _read_config(config), _read_summary(summary) if summary.is_file() else None))
     if not runs:
         raise InputError(f"{directory} holds no run directories (no config.json below it)")
     return runs
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path):
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_config(path: Path) -> dict:
+    """A run's config.json: an object with the run's method (text) and seed (a whole number)."""
+    config = _read(path)
+    if not isinstance(config, dict):
+        raise InputError(f"{path} is not a run's configuration: it holds a JSON {_json_kind(config)}, not an object")
+    for key, ok, what in (("method", lambda v: isinstance(v, str), "a method's name"),
+                          ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number")):
+        if not ok(config.get(key)):
+            raise InputError(f"{path} is not a run's configuration: its {key} is "
+                             f"{'missing' if key not in config else repr(config[key])}, not {what}")
+    return config
+
+
+def _read_summary(path: Path) -> dict:
+    """A finished run's summary.json, with the figures the table takes of the kind it takes
+    them (a number, or null where not measured)."""
+    summary = _read(path)
+    if not isinstance(summary, dict):
+        raise InputError(f"{path} is not a run's summary: it holds a JSON {_json_kind(summary)}, not an object")
+    confident = summary.get("final_confident", {})
+    checks = [("test_accuracy", summary, True), ("epochs_run", summary, False), ("wall_time_s", summary, False)]
+    if not isinstance(confident, dict):
+        raise InputError(f"{path} is not a run's summary: its final_confident is {confident!r}, not an object")
+    checks += [("label_precision", confident, True), ("label_recall", confident, True)]
+    for key, where, may_be_null in checks:
+        if where is summary and key not in summary:
+            raise InputError(f"{path} is not a run's summary: it has no {key}")
+        value = where.get(key)
+        if not (_is_number(value) or (value is None and may_be_null)):
+            raise InputError(f"{path} is not a run's summary: its {key} is {value!r}, not a number"
+                             + (" or null" if may_be_null else ""))
+    return summary
+
+
+def _json_kind(value) -> str:
+    return {list: "list", str: "string", bool: "true/false", type(None): "null"}.get(type(value), "number")
 
 
 def mean_std(values: list[float | None]) -> dict:
@@ -94,9 +156,7 @@ def make_rows(runs: list[Run]) -> list[Row]:
     rows = []
     for setting, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row = Row(setting={k: json.loads(v) for k, v in setting})
-        by_method: dict[str, dict[int, dict]] = {}
-        for run in members:
-            by_method.setdefault(run.config["method"], {})[run.config["seed"]] = run.summary
+        by_method = _by_method_and_seed(members)
         for method, by_seed in sorted(by_method.items()):
             summaries = [by_seed[s] for s in sorted(by_seed)]
             row.methods[method] = {
@@ -117,10 +177,33 @@ def make_rows(runs: list[Run]) -> list[Row]:
     return rows
 
 
+def _by_method_and_seed(members: list[Run]) -> dict[str, dict[int, dict]]:
+    """The summaries of one setting's runs by method and seed. Two runs of the same setting,
+    method and seed are refused: the paired difference takes one run per seed, and two results
+    for one seed mean that something the settings do not show differs (or one run was copied)."""
+    by_method: dict[str, dict[int, dict]] = {}
+    where: dict[tuple[str, int], Path] = {}
+    for run in members:
+        key = (run.config["method"], run.config["seed"])
+        if key in where:
+            raise InputError(f"{where[key]} and {run.directory} are both seed {key[1]} of {key[0]} with the same "
+                             f"settings and data; the table takes one run per seed: move one of them out of the "
+                             f"folder, or into a folder whose name starts with '.'")
+        where[key] = run.directory
+        by_method.setdefault(key[0], {})[key[1]] = run.summary
+    return by_method
+
+
 def _varying(rows: list[Row]) -> list[str]:
     """The settings keys that differ between rows (the rest is said once, above the table)."""
     keys = sorted({k for r in rows for k in r.setting})
     return [k for k in keys if len({json.dumps(r.setting.get(k)) for r in rows}) > 1]
+
+
+def setting_text(value) -> str:
+    """A setting's value as shown: "-" where a run has no such setting (a key newer than the
+    run, or a path not given)."""
+    return "-" if value is None else str(value)
 
 
 def _shown(ms: dict) -> str:
@@ -134,7 +217,7 @@ def markdown(rows: list[Row], unfinished: list[Run]) -> str:
     lines = ["| " + " | ".join(varying) + " | method | test accuracy | confident set: label precision / recall "
              "| epochs run | wall time (s) |", "|" + "---|" * (len(varying) + 5)]
     for row in rows:
-        name = " | ".join(str(row.setting.get(k)) for k in varying)
+        name = " | ".join(setting_text(row.setting.get(k)) for k in varying)
         for method, m in row.methods.items():
             lines.append(f"| {name} | {method} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
                          f"{_shown(m['label_recall'])} | {', '.join(map(str, m['epochs']))} | "
@@ -151,19 +234,20 @@ def as_csv(rows: list[Row]) -> str:
     keys = sorted({k for r in rows for k in r.setting})
     writer = csv.writer(out)
     writer.writerow([*keys, "method", "seeds", "test_accuracy_mean", "test_accuracy_std", "n",
-                     "label_precision_mean", "label_recall_mean", "epochs_run", "wall_time_s"])
+                     "label_precision_mean", "label_precision_std", "label_precision_n",
+                     "label_recall_mean", "label_recall_std", "label_recall_n", "epochs_run", "wall_time_s"])
     for row in rows:
         setting = [json.dumps(row.setting.get(k)) if isinstance(row.setting.get(k), (list, dict))
                    else row.setting.get(k) for k in keys]
         for method, m in row.methods.items():
-            t = m["test_accuracy"]
+            t, p, r = m["test_accuracy"], m["label_precision"], m["label_recall"]
             writer.writerow([*setting, method, " ".join(map(str, m["seeds"])), t["mean"], t["std"], t["n"],
-                             m["label_precision"]["mean"], m["label_recall"]["mean"],
+                             p["mean"], p["std"], p["n"], r["mean"], r["std"], r["n"],
                              " ".join(map(str, m["epochs"])), " ".join(map(str, m["wall_time_s"]))])
         if row.paired:
-            p = row.paired
-            writer.writerow([*setting, "memomentum-ce", " ".join(map(str, p["seeds"])), p["mean"], p["std"], p["n"],
-                             "", "", "", ""])
+            pair = row.paired
+            writer.writerow([*setting, "memomentum-ce", " ".join(map(str, pair["seeds"])), pair["mean"], pair["std"],
+                             pair["n"], *[""] * 8])
     return out.getvalue()
 
 
@@ -217,7 +301,7 @@ def _mathtext_safe(text: str) -> str:
 
 def _tick_value(value, limit: int = 24) -> str:
     """A setting's value on the chart's axis; a long one (a path) keeps its end."""
-    text = str(value)
+    text = setting_text(value)
     return _mathtext_safe(text if len(text) <= limit else "…" + text[-(limit - 1):])
 
 
@@ -281,7 +365,7 @@ def _results_table(rows: list[Row], keys: list[str], methods: list[str]) -> str:
                   for _ in methods)
     body = []
     for row in rows:
-        cells = "".join(f'<td class="t">{_esc(row.setting.get(k))}</td>' for k in keys)
+        cells = "".join(f'<td class="t">{_esc(setting_text(row.setting.get(k)))}</td>' for k in keys)
         for method in methods:
             m = row.methods.get(method)
             if m is None:
@@ -307,7 +391,7 @@ def _shared_settings(rows: list[Row], varying: list[str]) -> str:
     shared = [(k, v) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
     if not shared:
         return ""
-    pairs = [f'<td class="t">{_esc(k)}</td><td class="t">{_esc(v)}</td>' for k, v in shared]
+    pairs = [f'<td class="t">{_esc(k)}</td><td class="t">{_esc(setting_text(v))}</td>' for k, v in shared]
     half = (len(pairs) + 1) // 2
     body = "".join(f"<tr>{pairs[i]}{pairs[half + i] if half + i < len(pairs) else '<td></td><td></td>'}</tr>"
                    for i in range(half))

@@ -218,6 +218,104 @@ def test_runs_without_a_test_set_are_tabulated_with_a_dash_never_a_traceback(tmp
     assert "data:image/png;base64," in (out / "table.html").read_text(encoding="utf-8")
 
 
+def _feature_csv(path: Path, seed: int) -> Path:
+    """A small table of features (150 rows, a fifth of them a test set), its labels a rule of the features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(150, 4))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1 + seed % 2] > 0).astype(int)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [",".join(f"{v:.4f}" for v in x[i]) + f",{y[i]},{'test' if i % 5 == 0 else 'train'}" for i in range(150)]
+    path.write_text("\n".join(["f1,f2,f3,f4,label,split", *rows]) + "\n")
+    return path
+
+
+def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path, monkeypatch, capsys):
+    """data.csv and ./data.csv in one folder are one setting; another folder's data.csv, typed the
+    same, is another (it was averaged with the first before)."""
+    _feature_csv(tmp_path / "a" / "data.csv", 0)
+    _feature_csv(tmp_path / "b" / "data.csv", 1)
+    grid_dir = tmp_path / "runs"
+    small = [*TINY, "--batch-size", "16", "--quiet"]
+    for folder, typed, seed, name in (("a", "data.csv", 1, "a-1"), ("a", "./data.csv", 2, "a-2"),
+                                      ("b", "data.csv", 1, "b-1")):
+        monkeypatch.chdir(tmp_path / folder)
+        assert main(["run", "--dataset", typed, "--seed", str(seed), "--out", str(grid_dir / name), *small]) == 0
+    summary = json.loads((grid_dir / "a-2" / "summary.json").read_text())
+    assert summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")} and summary["data"]["n_test"] == 30
+    capsys.readouterr()
+    assert main(["table", str(grid_dir)]) == 0
+    rows = json.loads((grid_dir / "table.json").read_text())["rows"]
+    by_data = {row["setting"]["dataset"]: row["methods"]["memomentum"]["seeds"] for row in rows}
+    assert by_data == {str(tmp_path / "a" / "data.csv"): [1, 2], str(tmp_path / "b" / "data.csv"): [1]}
+    assert len({row["setting"]["data"] for row in rows}) == 2  # the digests of the two files' fingerprints
+
+
+def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
+    """Runs made before summaries recorded their data: the typed path is all there is."""
+    from memomentum.table import find_runs, make_rows
+    for seed in (1, 2):
+        _fake_run(tmp_path / f"old-{seed}", method="ce", seed=seed, accuracy=50.0 + seed, dataset="data.csv")
+    rows = make_rows(find_runs(tmp_path))
+    assert len(rows) == 1 and rows[0].setting["dataset"] == "data.csv" and "data" not in rows[0].setting
+
+
+def test_table_refuses_two_runs_of_one_seed_naming_both_directories(tmp_path, capsys):
+    first = _fake_run(tmp_path / "grid-a" / "seed-1", method="memomentum", seed=1, accuracy=84.17)
+    second = _fake_run(tmp_path / "grid-b" / "seed-1", method="memomentum", seed=1, accuracy=50.0)
+    assert main(["table", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: {first} and {second} are both seed 1 of memomentum with the same settings "
+                   f"and data; the table takes one run per seed: move one of them out of the folder, or into a "
+                   f"folder whose name starts with '.'"]
+    assert not (tmp_path / "table.md").exists()
+    second.rename(tmp_path / "grid-b" / ".seed-1")  # set aside: the table takes the other one
+    assert main(["table", str(tmp_path)]) == 0 and "84.17 (n=1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("file, content, message", [
+    ("summary.json", [1, 2], "is not a run's summary: it holds a JSON list, not an object"),
+    ("summary.json", {"test_accuracy": "84.2", "epochs_run": 6, "wall_time_s": 1.0},
+     "is not a run's summary: its test_accuracy is '84.2', not a number or null"),
+    ("summary.json", {"epochs_run": 6, "wall_time_s": 1.0}, "is not a run's summary: it has no test_accuracy"),
+    ("summary.json", {"test_accuracy": 80.0, "epochs_run": 6, "wall_time_s": 1.0,
+                      "final_confident": {"label_precision": [90]}},
+     "is not a run's summary: its label_precision is [90], not a number or null"),
+    ("summary.json", {"test_accuracy": float("nan"), "epochs_run": 6, "wall_time_s": 1.0},
+     "is not a run's summary: its test_accuracy is nan, not a number or null"),
+    ("config.json", "digits", "is not a run's configuration: it holds a JSON string, not an object"),
+    ("config.json", {"method": "ce", "seed": "1"}, "is not a run's configuration: its seed is '1', not a whole number"),
+    ("config.json", {"seed": 1}, "is not a run's configuration: its method is missing, not a method's name"),
+])
+def test_table_refuses_a_run_file_of_another_shape_naming_it(tmp_path, capsys, file, content, message):
+    good = _fake_run(tmp_path / "good", method="ce", seed=1, accuracy=80.0)
+    bad = _fake_run(tmp_path / "bad", method="ce", seed=2, accuracy=80.0)
+    (bad / file).write_text(json.dumps(content))
+    assert main(["table", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: {bad / file} {message}"]
+    assert (good / "summary.json").is_file() and not (tmp_path / "table.md").exists()
+
+
+def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
+    from memomentum.table import write_tables
+    _fake_run(tmp_path / "with", method="ce", seed=1, accuracy=80.0, transition_path="/data/T.csv")
+    _fake_run(tmp_path / "without", method="ce", seed=1, accuracy=70.0)
+    markdown = write_tables(tmp_path)
+    assert "None" not in markdown and "| - | ce | 70.00 (n=1) |" in markdown
+    assert "None" not in (tmp_path / "table.html").read_text(encoding="utf-8")
+
+
+def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(hand_grid):
+    import csv
+    from memomentum.table import write_tables
+    markdown = write_tables(hand_grid)
+    rows = list(csv.DictReader((hand_grid / "table.csv").open(encoding="utf-8")))
+    mm = next(r for r in rows if r["method"] == "memomentum" and r["noise_type"] == "instance")
+    assert (mm["label_precision_mean"], mm["label_precision_std"], mm["label_precision_n"]) == ("97.5", "0.0", "2")
+    assert (mm["label_recall_mean"], mm["label_recall_std"], mm["label_recall_n"]) == ("80.0", "0.0", "2")
+    assert "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)" in markdown
+
+
 def test_the_table_module_does_not_import_torch():
     code = "import sys, memomentum.table; print('torch' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
