@@ -87,6 +87,71 @@ def test_bad_values_are_refused_for_their_cell_before_anything_runs(tmp_path, ca
     assert "has an empty item" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("below", [False, True])
+def test_grid_out_that_is_a_file_or_below_one_is_refused_before_anything_runs(tmp_path, capsys, below):
+    existing = tmp_path / "results.csv"
+    existing.write_text("keep me\n")
+    out = existing / "grid" if below else existing
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: --out {out}: {existing} is a file{', not a folder' if below else ''}; the "
+                   f"grid's folder holds one run directory per cell: give the path of a folder"]
+    assert existing.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+def test_grid_out_that_is_a_run_directory_is_refused(tmp_path, capsys):
+    run = _fake_run(tmp_path / "run", method="ce", seed=1, accuracy=80.0)
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: --out {run} is a run directory (it holds "
+                                               f"config.json): the grid's folder holds one run directory per cell, "
+                                               f"so give a folder of its own")
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--seed", "1,1"], "--seed '1,1' lists 1 twice; give each value once"),
+    (["--seed", "1,01"], "cells seed-1 and seed-01 are the same run: --seed '1' and '01' mean the same; give each "
+                         "value once"),
+    (["--noise-rate", "0.2,0.20"], "cells noise-rate-0.2 and noise-rate-0.20 are the same run: --noise-rate '0.2' "
+                                   "and '0.20' mean the same; give each value once"),
+    (["--dataset", "data.csv,./data.csv"], "cells dataset-data.csv and dataset-.-data.csv are the same run: --dataset "
+                                           "'data.csv' and './data.csv' mean the same; give each value once"),
+])
+def test_grid_refuses_repeated_values_before_any_training(tmp_path, monkeypatch, capsys, given, message):
+    monkeypatch.chdir(tmp_path)
+    _feature_csv(tmp_path / "data.csv", 0)
+    assert main(["grid", *given, *TINY, "--out", "grid"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"memomentum: error: {message}"]
+    assert not (tmp_path / "grid").exists()
+
+
+def test_two_files_of_one_name_get_cells_of_their_own(tmp_path, monkeypatch, capsys):
+    cells = expand([("--dataset", ["a/data.csv", "b/data.csv", "c.csv"]), ("--seed", ["1", "2"])])
+    assert [c.name for c in cells] == ["dataset-a-data.csv_seed-1", "dataset-a-data.csv_seed-2",
+                                       "dataset-b-data.csv_seed-1", "dataset-b-data.csv_seed-2",
+                                       "dataset-c.csv_seed-1", "dataset-c.csv_seed-2"]
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a-b", "a/b"):  # whole paths of one name: refused, never one run directory for two
+        _feature_csv(tmp_path / folder / "data.csv", int(folder == "a/b"))
+    assert main(["grid", "--dataset", "a-b/data.csv,a/b/data.csv", "--out", "g"]) == 2
+    assert capsys.readouterr().err.strip() == ("memomentum: error: cells of --dataset 'a-b/data.csv' and "
+                                               "'a/b/data.csv' would share the run directory dataset-data.csv; "
+                                               "give values whose names differ")
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_grid_names_no_thread_count_when_it_trains_no_cell(tmp_path, capsys):
+    """Cells that finished before ran with the count they ran with, not the one this call would give."""
+    out = tmp_path / "grid"
+    for seed in (1, 2):
+        _fake_run(out / f"seed-{seed}", method="memomentum", seed=seed, accuracy=80.0 + seed)
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"grid: 2 cells in {out}, every one finished before: nothing to train" in err
+    assert "CPU thread" not in err and "started" not in err
+
+
 def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
     """Two cells running and a third waiting when SIGTERM comes: the grid pauses the two, starts
     no other and ends at once; the same command again finishes all three."""
