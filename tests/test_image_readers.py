@@ -286,6 +286,23 @@ def test_not_utf8_names_the_line(ann):
     assert "clean_test_key_list.txt is not UTF-8 text" in msg and "line 57 " in msg
 
 
+def test_an_annotation_file_that_is_a_folder_is_named_so(ann):
+    (ann / "clean_test_key_list.txt").unlink()
+    (ann / "clean_test_key_list.txt").mkdir()
+    assert error(ann, check_files=False) == (
+        f"Clothing1M annotation file clean_test_key_list.txt not found: looked in {ann} and {ann / 'annotations'} "
+        f"({ann / 'clean_test_key_list.txt'} is a folder, not the file)")
+
+
+def test_a_zero_filled_key_list_is_refused_naming_the_line(ann):
+    path = ann / "noisy_train_key_list.txt"
+    n = len(lines(path))
+    path.write_bytes(path.read_bytes() + b"\x00" * 4096)  # the tail of a copy cut short
+    assert error(ann, check_files=False) == (f"{path} holds NUL bytes on line {n + 1}, which no list of the release "
+                                             f"has: the file was cut short or zero-filled by an interrupted copy; "
+                                             f"copy it again")
+
+
 @pytest.fixture(params=["stat", "listing"])
 def check_by(request, monkeypatch) -> str:
     """Check image files one by one, or by listing their folders (the way chosen for

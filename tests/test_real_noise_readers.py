@@ -241,6 +241,43 @@ def test_food101n_list_saved_with_a_byte_order_mark_reads_as_without(small_food,
     np.testing.assert_array_equal(files.known_train_labels, before.known_train_labels)
 
 
+def test_food101n_list_with_nul_bytes_is_refused_never_read_as_a_class(small_food):
+    """A classes.txt zero-filled by an interrupted copy made a class of the NUL bytes (one output
+    too many); a cut-short imagelist.tsv would list its NULs as a malformed image."""
+    for name in ("meta/classes.txt", "meta/imagelist.tsv"):
+        path = small_food["root"] / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\x00" * 20)
+        with pytest.raises(InputError) as e:
+            read_food101n(small_food["root"], check_files=False)
+        lines = original.decode().count("\n") + 1
+        assert str(e.value) == (f"{path} holds NUL bytes on line {lines}, which no list of the release has: the file "
+                                f"was cut short or zero-filled by an interrupted copy; copy it again")
+        path.write_bytes(original)
+
+
+def test_food101n_list_saved_as_utf16_says_so(small_food):
+    path = small_food["root"] / "meta" / "classes.txt"
+    path.write_bytes(path.read_text().encode("utf-16"))  # Notepad's "Unicode"
+    with pytest.raises(InputError) as e:
+        read_food101n(small_food["root"], check_files=False)
+    assert str(e.value) == f"{path} is UTF-16 text (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8"
+
+
+def test_a_folder_in_place_of_a_list_file_is_named_a_folder(small_food, tmp_path):
+    imagelist = small_food["root"] / "meta" / "imagelist.tsv"
+    imagelist.rename(tmp_path / "imagelist.tsv")
+    imagelist.mkdir()
+    with pytest.raises(InputError, match=f"Food-101N file {imagelist} is a folder, not a file; --data-dir must be"):
+        read_food101n(small_food["root"], check_files=False)
+    info = write_webvision(tmp_path / "w", per_class=1, n_other=2)
+    val = info["root"] / "info" / "val_filelist.txt"
+    val.unlink()
+    val.mkdir()
+    with pytest.raises(InputError, match=f"WebVision file {val} is a folder, not a file; --data-dir must be"):
+        read_webvision(info["root"])
+
+
 def test_food101n_verdicts_across_files_and_stray_keys(small_food, capsys):
     meta = small_food["root"] / "meta"
     train_line = (meta / "verified_train.tsv").read_text().splitlines()[1]
