@@ -267,6 +267,8 @@ def _cmd_grid(args) -> int:
     from .training.threads import available_cores
     _check_launcher(args)
     slots = _gpu_slots(args)  # refused before any cell is checked
+    if not args.out.strip():
+        raise InputError("--out '' names no folder; give the grid's folder (default runs/grid)")
     out = Path(args.out)
     _check_grid_folder(out)
     cells = grid.expand(_grid_options(args))
@@ -287,6 +289,10 @@ def _cmd_grid(args) -> int:
     jobs = min(args.jobs or slots.size, slots.size) if slots else args.jobs or 1
     fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
     threads = None if fixed_threads else max(1, available_cores() // jobs)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the grid's folder {out}: {e.strerror or e}") from None
     if args.launcher == "slurm":
         return _submit_grid(args, cells, out, threads)
     print(_grid_first_line(cells, out, jobs, slots, threads), file=sys.stderr)

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def find_runs(directory: Path) -> list[Run]:
     """Every run directory at or below ``directory`` (one with a config.json)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(f"there is no folder {directory} to make a table from")
+        raise InputError(f"{directory} is a file, not a folder of run directories" if directory.exists()
+                         else f"there is no folder {directory} to make a table from")
+    _note_summaries_without_config(directory)
     runs = []
     for config in sorted(directory.rglob(files.CONFIG)):
         if any(part.startswith(".") for part in config.relative_to(directory).parts):
@@ -88,11 +91,28 @@ def find_runs(directory: Path) -> list[Run]:
     return runs
 
 
+def _note_summaries_without_config(directory: Path) -> None:
+    """A finished run copied without its config.json has no settings to be grouped by: said,
+    not left out silently."""
+    lone = [s.parent for s in sorted(directory.rglob(files.SUMMARY))
+            if not any(part.startswith(".") for part in s.relative_to(directory).parts)
+            and not (s.parent / files.CONFIG).is_file()]
+    if lone:
+        print(f"memomentum: note: left out {len(lone)} folder{'s' if len(lone) > 1 else ''} with a {files.SUMMARY} but "
+              f"no {files.CONFIG} (the table reads a run's settings from it): {', '.join(map(str, lone[:5]))}"
+              + (", ..." if len(lone) > 5 else ""), file=sys.stderr)
+
+
 def _read(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        content = json.loads(text) if text.strip() else None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not text.strip():
+        raise InputError(f"{path} is empty (a write that was interrupted?): run that run again, or move its "
+                         f"folder out of the way")
+    return content
 
 
 def _is_number(value) -> bool:
@@ -259,12 +279,16 @@ def write_tables(directory: Path) -> str:
     rows = make_rows(runs)
     unfinished = [r for r in runs if r.summary is None]
     text = markdown(rows, unfinished)
-    write_text(directory / "table.md", text)
-    write_text(directory / "table.csv", as_csv(rows))
-    write_json(directory / "table.json", {"rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired}
-                                                   for r in rows],
-                                          "unfinished": [str(r.directory) for r in unfinished]})
-    write_text(directory / "table.html", as_html(directory, rows, unfinished))
+    table = {"rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired} for r in rows],
+             "unfinished": [str(r.directory) for r in unfinished]}
+    for name, write, content in (("table.md", write_text, text), ("table.csv", write_text, as_csv(rows)),
+                                 ("table.json", write_json, table),
+                                 ("table.html", write_text, as_html(directory, rows, unfinished))):
+        try:
+            write(directory / name, content)
+        except OSError as e:
+            reason = "it is a folder" if (directory / name).is_dir() else e.strerror or str(e)
+            raise InputError(f"cannot write {directory / name}: {reason}") from None
     return text
 
 

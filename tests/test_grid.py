@@ -152,6 +152,17 @@ def test_the_grid_names_no_thread_count_when_it_trains_no_cell(tmp_path, capsys)
     assert "CPU thread" not in err and "started" not in err
 
 
+def test_grid_out_empty_or_impossible_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["grid", "--seed", "1", *TINY, "--out", ""]) == 2  # was: the cells in the current folder
+    assert capsys.readouterr().err.strip() == ("memomentum: error: --out '' names no folder; give the grid's folder "
+                                               "(default runs/grid)")
+    assert list(tmp_path.iterdir()) == []
+    assert main(["grid", "--seed", "1", *TINY, "--out", "/proc/no-such-folder/grid"]) == 2  # was: a traceback
+    assert capsys.readouterr().err.strip() == ("memomentum: error: cannot create the grid's folder "
+                                               "/proc/no-such-folder/grid: No such file or directory")
+
+
 def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
     """Two cells running and a third waiting when SIGTERM comes: the grid pauses the two, starts
     no other and ends at once; the same command again finishes all three."""
@@ -379,6 +390,38 @@ def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(h
     assert (mm["label_precision_mean"], mm["label_precision_std"], mm["label_precision_n"]) == ("97.5", "0.0", "2")
     assert (mm["label_recall_mean"], mm["label_recall_std"], mm["label_recall_n"]) == ("80.0", "0.0", "2")
     assert "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)" in markdown
+
+
+def test_table_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    (tmp_path / "table.md").write_text("| old |\n")
+    assert main(["table", str(tmp_path / "table.md")]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: {tmp_path / 'table.md'} is a file, not a folder "
+                                               f"of run directories")
+
+
+def test_table_that_cannot_be_written_is_one_sentence_never_a_traceback(hand_grid, capsys):
+    (hand_grid / "table.csv").mkdir()  # in the way of the file
+    assert main(["table", str(hand_grid)]) == 2
+    assert capsys.readouterr().err.strip() == f"memomentum: error: cannot write {hand_grid / 'table.csv'}: it is a folder"
+
+
+def test_table_notes_a_finished_run_without_its_config(tmp_path, capsys):
+    kept = _fake_run(tmp_path / "kept", method="ce", seed=1, accuracy=80.0)
+    lone = _fake_run(tmp_path / "copied", method="ce", seed=2, accuracy=70.0)
+    (lone / "config.json").unlink()
+    assert main(["table", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert (f"memomentum: note: left out 1 folder with a summary.json but no config.json (the table reads a run's "
+            f"settings from it): {lone}") in captured.err
+    assert "80.00 (n=1)" in captured.out and (kept / "summary.json").is_file()
+
+
+def test_table_of_an_empty_summary_says_it_is_empty(tmp_path, capsys):
+    run = _fake_run(tmp_path / "cut", method="ce", seed=1, accuracy=80.0)
+    (run / "summary.json").write_text("")  # a write that was interrupted
+    assert main(["table", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: {run / 'summary.json'} is empty (a write that was "
+                                               f"interrupted?): run that run again, or move its folder out of the way")
 
 
 def test_the_table_module_does_not_import_torch():
