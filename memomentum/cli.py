@@ -343,8 +343,8 @@ def _refuse_repeated_cells(cells, configs: list[RunConfig]) -> None:
     """Two cells that are the same run (``--seed 1,01``, ``--noise-rate 0.2,0.20``,
     ``--dataset data.csv,./data.csv``), or two cells with one run directory, are refused
     before anything runs: the second would train the same run again or fail late."""
-    runs: dict[str, object] = {}
-    names: dict[str, object] = {}
+    runs: dict = {}  # the run a cell is (its settings, paths resolved) -> the first cell that is it
+    names: dict = {}  # a run directory's name -> the first cell that has it
     for cell, cfg in zip(cells, configs):
         run = json.dumps({**cfg.to_dict(), **cfg.resolved_paths(), "out": None}, sort_keys=True, default=str)
         if run in runs:
