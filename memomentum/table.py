@@ -232,14 +232,20 @@ def _shown(ms: dict) -> str:
     return f"{ms['mean']:.2f}" + (f" ± {ms['std']:.2f}" if ms["std"] is not None else "") + f" (n={ms['n']})"
 
 
+def _md_cell(text: str) -> str:
+    """Text inside a Markdown table cell: a '|' escaped and a line break a space (a path may
+    hold either; unescaped, they would split the cell or the row)."""
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def markdown(rows: list[Row], unfinished: list[Run]) -> str:
     varying = _varying(rows) or ["dataset"]
-    lines = ["| " + " | ".join(varying) + " | method | test accuracy | confident set: label precision / recall "
+    lines = ["| " + " | ".join(map(_md_cell, varying)) + " | method | test accuracy | confident set: label precision / recall "
              "| epochs run | wall time (s) |", "|" + "---|" * (len(varying) + 5)]
     for row in rows:
-        name = " | ".join(setting_text(row.setting.get(k)) for k in varying)
+        name = " | ".join(_md_cell(setting_text(row.setting.get(k))) for k in varying)
         for method, m in row.methods.items():
-            lines.append(f"| {name} | {method} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
+            lines.append(f"| {name} | {_md_cell(method)} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
                          f"{_shown(m['label_recall'])} | {', '.join(map(str, m['epochs']))} | "
                          f"{', '.join(map(str, m['wall_time_s']))} |")
         if row.paired:

@@ -424,6 +424,16 @@ def test_table_of_an_empty_summary_says_it_is_empty(tmp_path, capsys):
                                                f"interrupted?): run that run again, or move its folder out of the way")
 
 
+def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path):
+    from memomentum.table import write_tables
+    _fake_run(tmp_path / "bar", method="ce", seed=1, accuracy=80.0, dataset="/data/a|b.csv")
+    _fake_run(tmp_path / "newline", method="ce", seed=1, accuracy=70.0, dataset="/data/c\nd.csv")
+    lines = write_tables(tmp_path).splitlines()
+    assert lines[2].startswith("| /data/a\\|b.csv | ce | 80.00 (n=1) |")
+    assert lines[3].startswith("| /data/c d.csv | ce | 70.00 (n=1) |")
+    assert all(line.replace("\\|", "").count("|") == 7 for line in lines[:4])  # 6 cells each, as the header
+
+
 def test_the_table_module_does_not_import_torch():
     code = "import sys, memomentum.table; print('torch' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
