@@ -127,6 +127,15 @@ def test_animal10n_bad_names_missing_folders_and_skipped_files(tmp_path, capsys)
         read_animal10n(tmp_path / "nowhere")
 
 
+def test_animal10n_file_in_place_of_a_split_folder_is_named_a_file(tmp_path):
+    (tmp_path / "training").write_bytes(b"")  # e.g. a zip's entry extracted as an empty file
+    (tmp_path / "testing").mkdir()
+    with pytest.raises(InputError) as e:
+        read_animal10n(tmp_path)
+    assert str(e.value).startswith(f"ANIMAL-10N folder {tmp_path / 'training'} is a file, not a folder: --data-dir "
+                                   f"must be the folder holding training/ and testing/")
+
+
 # --------------------------------------------------------------------------- Food-101N
 
 
