@@ -43,18 +43,21 @@ class Run:
     def setting(self) -> tuple:
         """What the run shares with the runs it is averaged with. The thread count is the
         one the run used (it sets the order of float sums, so it is part of the setting).
-        The data are the data the run read: its files as absolute paths and a digest of its
-        data's fingerprint, where the summary records them (runs made before it did are
-        grouped by the paths as typed)."""
+        The data are named by the files the run read, as absolute paths where the summary
+        records them (runs made before it did: the paths as typed), and by :attr:`digest`."""
         items = {k: v for k, v in self.config.items() if k not in _NOT_A_SETTING}
         summary = self.summary or {}
         for key, path in (summary.get("data_paths") or {}).items():
             if key in items:
                 items[key] = path
-        if summary.get("data"):
-            items["data"] = data_digest(summary["data"], self.config)
         items["threads"] = summary.get("threads")
         return tuple(sorted((k, json.dumps(v)) for k, v in items.items()))
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the run's data (:func:`data_digest`), None where the summary records none."""
+        fingerprint = (self.summary or {}).get("data")
+        return data_digest(fingerprint, self.config) if isinstance(fingerprint, dict) and fingerprint else None
 
 
 def data_digest(fingerprint: dict, config: dict) -> str:
@@ -168,11 +171,27 @@ def mean_std(values: list[float | None]) -> dict:
             "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
 
 
-def make_rows(runs: list[Run]) -> list[Row]:
-    groups: dict[tuple, list[Run]] = {}
+def _groups(runs: list[Run]) -> dict[tuple, list[Run]]:
+    """The finished runs by setting, the setting's ``data`` the digest of their data. Runs made
+    before summaries recorded their data join the runs of their setting where those read one
+    data (nothing tells them apart: a grid finished after an upgrade stays one row), and form
+    a row of their own beside runs of several data."""
+    by_setting: dict[tuple, dict[str | None, list[Run]]] = {}
     for run in runs:
         if run.summary is not None:
-            groups.setdefault(run.setting, []).append(run)
+            by_setting.setdefault(run.setting, {}).setdefault(run.digest, []).append(run)
+    groups: dict[tuple, list[Run]] = {}
+    for setting, by_digest in by_setting.items():
+        recorded = [d for d in by_digest if d is not None]
+        if len(recorded) == 1 and None in by_digest:
+            by_digest = {recorded[0]: by_digest[recorded[0]] + by_digest[None]}
+        for digest, members in by_digest.items():
+            groups[setting if digest is None else tuple(sorted(setting + (("data", json.dumps(digest)),)))] = members
+    return groups
+
+
+def make_rows(runs: list[Run]) -> list[Row]:
+    groups = _groups(runs)
     rows = []
     for setting, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row = Row(setting={k: json.loads(v) for k, v in setting})

@@ -335,6 +335,27 @@ def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
     assert len(rows) == 1 and rows[0].setting["dataset"] == "data.csv" and "data" not in rows[0].setting
 
 
+def test_runs_from_before_the_data_record_join_the_one_data_of_their_setting(tmp_path):
+    """A grid finished after an upgrade: its old seeds (no data in summary.json) and its new ones
+    are one row where the new ones read one data; beside two data they are a row of their own."""
+    from memomentum.table import find_runs, make_rows
+
+    def recorded(directory: Path, seed: int, features: str) -> None:
+        run = _fake_run(directory, method="ce", seed=seed, accuracy=60.0 + seed)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["data"] = {"n_train": 100, "labels": "ab", "features": features}
+        (run / "summary.json").write_text(json.dumps(summary))
+
+    _fake_run(tmp_path / "old-1", method="ce", seed=1, accuracy=61.0)
+    recorded(tmp_path / "new-2", 2, "f1")
+    rows = make_rows(find_runs(tmp_path))
+    assert len(rows) == 1 and rows[0].methods["ce"]["seeds"] == [1, 2] and len(rows[0].setting["data"]) == 12
+    recorded(tmp_path / "other-3", 3, "f2")  # other features: other data
+    rows = make_rows(find_runs(tmp_path))
+    assert sorted(r.methods["ce"]["seeds"] for r in rows) == [[1], [2], [3]]
+    assert [r.setting.get("data") is None for r in rows].count(True) == 1  # the old run: its data unknown
+
+
 def test_table_refuses_two_runs_of_one_seed_naming_both_directories(tmp_path, capsys):
     first = _fake_run(tmp_path / "grid-a" / "seed-1", method="memomentum", seed=1, accuracy=84.17)
     second = _fake_run(tmp_path / "grid-b" / "seed-1", method="memomentum", seed=1, accuracy=50.0)
