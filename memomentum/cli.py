@@ -255,6 +255,9 @@ def _grid_options(args) -> list[tuple[str, list[str | None]]]:
             values = [value] if flag in _NOT_A_LIST else [v.strip() for v in value.split(",")]
             if not all(values):
                 raise InputError(f"{flag} {value!r} has an empty item; give a comma-separated list like 1,2,3")
+            twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+            if twice is not None:
+                raise InputError(f"{flag} {value!r} lists {twice} twice; give each value once")
             options.append((flag, values))
     return options
 
@@ -264,15 +267,21 @@ def _cmd_grid(args) -> int:
     from .training.threads import available_cores
     _check_launcher(args)
     slots = _gpu_slots(args)  # refused before any cell is checked
+    if not args.out.strip():
+        raise InputError("--out '' names no folder; give the grid's folder (default runs/grid)")
     out = Path(args.out)
+    _check_grid_folder(out)
     cells = grid.expand(_grid_options(args))
     run_parser = build_parser().commands["run"]
+    configs = []
     for cell in cells:  # every cell's settings are checked before any runs
         try:
             cfg, _ = _run_config(run_parser.parse_args([*cell.argv(), "--out", str(out / cell.name)]))
             cfg.validate()
         except InputError as e:
             raise InputError(f"cell {cell.name}: {e}") from None
+        configs.append(cfg)
+    _refuse_repeated_cells(cells, configs)
     if args.print_commands:
         for cell in cells:
             print(grid.shell_line(grid.command(cell, out / cell.name)))
@@ -280,10 +289,13 @@ def _cmd_grid(args) -> int:
     jobs = min(args.jobs or slots.size, slots.size) if slots else args.jobs or 1
     fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
     threads = None if fixed_threads else max(1, available_cores() // jobs)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the grid's folder {out}: {e.strerror or e}") from None
     if args.launcher == "slurm":
         return _submit_grid(args, cells, out, threads)
-    print(f"grid: {len(cells)} cells in {out}, {jobs} at a time" + (f", {slots.describe()}" if slots else "")
-          + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each"), file=sys.stderr)
+    print(_grid_first_line(cells, out, jobs, slots, threads), file=sys.stderr)
     outcome = grid.run_cells(cells, out, jobs=jobs, threads=threads, gpus=slots, cores=grid.core_blocks(threads, jobs),
                              say=lambda line: print(line, file=sys.stderr, flush=True))
     if outcome.skipped:
@@ -297,6 +309,56 @@ def _cmd_grid(args) -> int:
     if outcome.done or outcome.skipped:
         print(table.write_tables(out), end="")
     return outcome.exit_code
+
+
+def _grid_first_line(cells, out: Path, jobs: int, slots, threads: int | None) -> str:
+    """What the grid is about to do; the threads are those of the cells it trains (a cell
+    that finished before keeps the count it ran with, which may be another)."""
+    from . import grid
+    to_train = sum(grid.state(out / cell.name) != "done" for cell in cells)
+    line = f"grid: {len(cells)} cell{'s' if len(cells) > 1 else ''} in {out}"
+    if not to_train:
+        return line + ", every one finished before: nothing to train"
+    if to_train < len(cells):
+        line += f", {to_train} to train"
+    line += f", {jobs} at a time" + (f", {slots.describe()}" if slots else "")
+    return line + ("" if threads is None else f", {threads} CPU thread{'s' if threads > 1 else ''} each")
+
+
+def _check_grid_folder(out: Path) -> None:
+    """``--out`` must be a folder (or a path where one can be made): not a file, not below
+    one, not a run directory itself (the table would take that run for one of the cells)."""
+    for place in (out, *out.parents):
+        if place.is_dir():
+            break
+        if place.exists() or place.is_symlink():
+            raise InputError(f"--out {out}: {place} is {'a file' if place == out else 'a file, not a folder'}; "
+                             f"the grid's folder holds one run directory per cell: give the path of a folder")
+    if out.is_dir() and any((out / name).exists() for name in (files.CONFIG, files.CHECKPOINT)):
+        raise InputError(f"--out {out} is a run directory (it holds {files.CONFIG}): the grid's folder holds one "
+                         f"run directory per cell, so give a folder of its own")
+
+
+def _refuse_repeated_cells(cells, configs: list[RunConfig]) -> None:
+    """Two cells that are the same run (``--seed 1,01``, ``--noise-rate 0.2,0.20``,
+    ``--dataset data.csv,./data.csv``), or two cells with one run directory, are refused
+    before anything runs: the second would train the same run again or fail late."""
+    runs: dict = {}  # the run a cell is (its settings, paths resolved) -> the first cell that is it
+    names: dict = {}  # a run directory's name -> the first cell that has it
+    for cell, cfg in zip(cells, configs):
+        run = json.dumps({**cfg.to_dict(), **cfg.resolved_paths(), "out": None}, sort_keys=True, default=str)
+        if run in runs:
+            raise InputError(f"cells {runs[run].name} and {cell.name} are the same run: "
+                             f"{_differences(runs[run], cell)} mean the same; give each value once")
+        if cell.name in names:
+            raise InputError(f"cells of {_differences(names[cell.name], cell)} would share the run directory "
+                             f"{cell.name}; give values whose names differ")
+        runs[run], names[cell.name] = cell, cell
+
+
+def _differences(a, b) -> str:
+    """What differs between two cells' options, in words: ``--seed '1' and '01'``."""
+    return "; ".join(f"{flag} {x!r} and {y!r}" for (flag, x), (_, y) in zip(a.options, b.options) if x != y)
 
 
 def _gpu_slots(args):

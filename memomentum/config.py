@@ -5,6 +5,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 from .data.names import (dataset_key, is_clothing1m_name, is_image_folder_name, is_image_release_name,
                          is_table_file, is_table_folder, is_users_own_data)
@@ -373,6 +374,20 @@ class RunConfig:
             return f"{self.noise_type}-{self.noise_rate:g}"
         return self.noise_type
 
+    def resolved_paths(self) -> dict[str, str]:
+        """The settings that name a file or a folder (:data:`PATH_KEYS`), each as its absolute
+        path: ``data.csv`` and ``./data.csv`` are one file, two folders' ``data.csv`` two.
+        The dataset only where it is a path (not a benchmark or a release's name)."""
+        out = {}
+        for key in PATH_KEYS:
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if key == "dataset" and not names_a_path(value):
+                continue
+            out[key] = str(Path(value.strip()).expanduser().resolve())
+        return out
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones) if self.milestones is not None else None
@@ -400,6 +415,17 @@ def _is_number(value) -> bool:
 # Noise types that take a rate, and the rate they get when none is given.
 RATED_NOISE_TYPES = ("symmetric", "pairflip", "instance", "asymmetric")
 DEFAULT_NOISE_RATE = 0.4
+
+# The settings that may name a file or a folder (RunConfig.resolved_paths).
+PATH_KEYS = ("dataset", "data_dir", "transition_path", "human_labels_path")
+
+
+def names_a_path(dataset: str) -> bool:
+    """Whether ``dataset`` is a path (a ``.npz`` file, a table, an existing folder) rather
+    than a benchmark's name, a release's name or in-memory ``arrays``."""
+    return (dataset.strip().endswith(".npz") or is_table_file(dataset)
+            or (is_image_folder_name(dataset) and not is_image_release_name(dataset)))
+
 
 # Keys that do not change a run's results: they may differ when resuming.
 NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "cuda_graph", "data_dir", "cache_dir",

@@ -60,16 +60,21 @@ def expand(options: list[tuple[str, list[str | None]]]) -> list[Cell]:
     """The cartesian product of the options' values, in the order given (the last option
     varies fastest); each cell is named by the options with more than one value."""
     varying = [flag for flag, values in options if len(values) > 1]
+    # a path's name part is its file name, or the whole path where two of the option's
+    # files have one name (a/data.csv, b/data.csv: a-data.csv, b-data.csv, never one folder)
+    whole = {flag for flag, values in options
+             if len({_name_part(v) for v in values}) < len({_name_part(v, whole=True) for v in values})}
     cells = []
     for combo in itertools.product(*(values for _, values in options)):
         chosen = tuple((flag, value) for (flag, _), value in zip(options, combo))
-        parts = [f"{flag.lstrip('-')}-{_name_part(value)}" for flag, value in chosen if flag in varying]
+        parts = [f"{flag.lstrip('-')}-{_name_part(value, whole=flag in whole)}" for flag, value in chosen
+                 if flag in varying]
         cells.append(Cell("_".join(parts) or "run", chosen))
     return cells
 
 
-def _name_part(value: str | None) -> str:
-    text = "on" if value is None else Path(value).name if "/" in value else value
+def _name_part(value: str | None, whole: bool = False) -> str:
+    text = "on" if value is None else value.strip("/") if whole else Path(value).name if "/" in value else value
     return "".join(c if c.isalnum() or c in ".-" else "-" for c in text)
 
 

@@ -12,9 +12,12 @@ matplotlib (the ``plots`` extra) is installed; the other three files never need 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +41,31 @@ class Run:
     @property
     def setting(self) -> tuple:
         """What the run shares with the runs it is averaged with. The thread count is the
-        one the run used (it sets the order of float sums, so it is part of the setting)."""
+        one the run used (it sets the order of float sums, so it is part of the setting).
+        The data are named by the files the run read, as absolute paths where the summary
+        records them (runs made before it did: the paths as typed), and by :attr:`digest`."""
         items = {k: v for k, v in self.config.items() if k not in _NOT_A_SETTING}
-        items["threads"] = (self.summary or {}).get("threads")
+        summary = self.summary or {}
+        for key, path in (summary.get("data_paths") or {}).items():
+            if key in items:
+                items[key] = path
+        items["threads"] = summary.get("threads")
         return tuple(sorted((k, json.dumps(v)) for k, v in items.items()))
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the run's data (:func:`data_digest`), None where the summary records none."""
+        fingerprint = (self.summary or {}).get("data")
+        return data_digest(fingerprint, self.config) if isinstance(fingerprint, dict) and fingerprint else None
+
+
+def data_digest(fingerprint: dict, config: dict) -> str:
+    """12 hex digits naming a run's data (its fingerprint, :func:`memomentum.runner.rundir.data_fingerprint`).
+    The noisy labels count only where they are the data's own (labels as given, human labels):
+    synthetic noise is drawn from the seed, and the seeds of a setting share their data."""
+    own_labels = config.get("noise_type") == "none" or bool(config.get("human_labels_path"))
+    kept = {k: v for k, v in fingerprint.items() if k != "noisy_labels" or own_labels}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -55,23 +79,84 @@ def find_runs(directory: Path) -> list[Run]:
     """Every run directory at or below ``directory`` (one with a config.json)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(f"there is no folder {directory} to make a table from")
+        raise InputError(f"{directory} is a file, not a folder of run directories" if directory.exists()
+                         else f"there is no folder {directory} to make a table from")
+    _note_summaries_without_config(directory)
     runs = []
     for config in sorted(directory.rglob(files.CONFIG)):
         if any(part.startswith(".") for part in config.relative_to(directory).parts):
             continue  # e.g. a run set aside by --overwrite
         summary = config.with_name(files.SUMMARY)
-        runs.append(Run(config.parent, _read(config), _read(summary) if summary.is_file() else None))
+        runs.append(Run(config.parent, _read_config(config), _read_summary(summary) if summary.is_file() else None))
     if not runs:
         raise InputError(f"{directory} holds no run directories (no config.json below it)")
     return runs
 
 
-def _read(path: Path) -> dict:
+def _note_summaries_without_config(directory: Path) -> None:
+    """A finished run copied without its config.json has no settings to be grouped by: said,
+    not left out silently."""
+    lone = [s.parent for s in sorted(directory.rglob(files.SUMMARY))
+            if not any(part.startswith(".") for part in s.relative_to(directory).parts)
+            and not (s.parent / files.CONFIG).is_file()]
+    if lone:
+        print(f"memomentum: note: left out {len(lone)} folder{'s' if len(lone) > 1 else ''} with a {files.SUMMARY} but "
+              f"no {files.CONFIG} (the table reads a run's settings from it): {', '.join(map(str, lone[:5]))}"
+              + (", ..." if len(lone) > 5 else ""), file=sys.stderr)
+
+
+def _read(path: Path):
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
+        text = path.read_text(encoding="utf-8")
+        content = json.loads(text) if text.strip() else None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not text.strip():
+        raise InputError(f"{path} is empty (a write that was interrupted?): run that run again, or move its "
+                         f"folder out of the way")
+    return content
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_config(path: Path) -> dict:
+    """A run's config.json: an object with the run's method (text) and seed (a whole number)."""
+    config = _read(path)
+    if not isinstance(config, dict):
+        raise InputError(f"{path} is not a run's configuration: it holds a JSON {_json_kind(config)}, not an object")
+    for key, ok, what in (("method", lambda v: isinstance(v, str), "a method's name"),
+                          ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number")):
+        if not ok(config.get(key)):
+            raise InputError(f"{path} is not a run's configuration: its {key} is "
+                             f"{'missing' if key not in config else repr(config[key])}, not {what}")
+    return config
+
+
+def _read_summary(path: Path) -> dict:
+    """A finished run's summary.json, with the figures the table takes of the kind it takes
+    them (a number, or null where not measured)."""
+    summary = _read(path)
+    if not isinstance(summary, dict):
+        raise InputError(f"{path} is not a run's summary: it holds a JSON {_json_kind(summary)}, not an object")
+    confident = summary.get("final_confident", {})
+    checks = [("test_accuracy", summary, True), ("epochs_run", summary, False), ("wall_time_s", summary, False)]
+    if not isinstance(confident, dict):
+        raise InputError(f"{path} is not a run's summary: its final_confident is {confident!r}, not an object")
+    checks += [("label_precision", confident, True), ("label_recall", confident, True)]
+    for key, where, may_be_null in checks:
+        if where is summary and key not in summary:
+            raise InputError(f"{path} is not a run's summary: it has no {key}")
+        value = where.get(key)
+        if not (_is_number(value) or (value is None and may_be_null)):
+            raise InputError(f"{path} is not a run's summary: its {key} is {value!r}, not a number"
+                             + (" or null" if may_be_null else ""))
+    return summary
+
+
+def _json_kind(value) -> str:
+    return {list: "list", str: "string", bool: "true/false", type(None): "null"}.get(type(value), "number")
 
 
 def mean_std(values: list[float | None]) -> dict:
@@ -85,17 +170,31 @@ def mean_std(values: list[float | None]) -> dict:
             "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
 
 
-def make_rows(runs: list[Run]) -> list[Row]:
-    groups: dict[tuple, list[Run]] = {}
+def _groups(runs: list[Run]) -> dict[tuple, list[Run]]:
+    """The finished runs by setting, the setting's ``data`` the digest of their data. Runs made
+    before summaries recorded their data join the runs of their setting where those read one
+    data (nothing tells them apart: a grid finished after an upgrade stays one row), and form
+    a row of their own beside runs of several data."""
+    by_setting: dict[tuple, dict[str | None, list[Run]]] = {}
     for run in runs:
         if run.summary is not None:
-            groups.setdefault(run.setting, []).append(run)
+            by_setting.setdefault(run.setting, {}).setdefault(run.digest, []).append(run)
+    groups: dict[tuple, list[Run]] = {}
+    for setting, by_digest in by_setting.items():
+        recorded = [d for d in by_digest if d is not None]
+        if len(recorded) == 1 and None in by_digest:
+            by_digest = {recorded[0]: by_digest[recorded[0]] + by_digest[None]}
+        for digest, members in by_digest.items():
+            groups[setting if digest is None else tuple(sorted(setting + (("data", json.dumps(digest)),)))] = members
+    return groups
+
+
+def make_rows(runs: list[Run]) -> list[Row]:
+    groups = _groups(runs)
     rows = []
     for setting, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row = Row(setting={k: json.loads(v) for k, v in setting})
-        by_method: dict[str, dict[int, dict]] = {}
-        for run in members:
-            by_method.setdefault(run.config["method"], {})[run.config["seed"]] = run.summary
+        by_method = _by_method_and_seed(members)
         for method, by_seed in sorted(by_method.items()):
             summaries = [by_seed[s] for s in sorted(by_seed)]
             row.methods[method] = {
@@ -116,10 +215,33 @@ def make_rows(runs: list[Run]) -> list[Row]:
     return rows
 
 
+def _by_method_and_seed(members: list[Run]) -> dict[str, dict[int, dict]]:
+    """The summaries of one setting's runs by method and seed. Two runs of the same setting,
+    method and seed are refused: the paired difference takes one run per seed, and two results
+    for one seed mean that something the settings do not show differs (or one run was copied)."""
+    by_method: dict[str, dict[int, dict]] = {}
+    where: dict[tuple[str, int], Path] = {}
+    for run in members:
+        key = (run.config["method"], run.config["seed"])
+        if key in where:
+            raise InputError(f"{where[key]} and {run.directory} are both seed {key[1]} of {key[0]} with the same "
+                             f"settings and data; the table takes one run per seed: move one of them out of the "
+                             f"folder, or into a folder whose name starts with '.'")
+        where[key] = run.directory
+        by_method.setdefault(key[0], {})[key[1]] = run.summary
+    return by_method
+
+
 def _varying(rows: list[Row]) -> list[str]:
     """The settings keys that differ between rows (the rest is said once, above the table)."""
     keys = sorted({k for r in rows for k in r.setting})
     return [k for k in keys if len({json.dumps(r.setting.get(k)) for r in rows}) > 1]
+
+
+def setting_text(value) -> str:
+    """A setting's value as shown: "-" where a run has no such setting (a key newer than the
+    run, or a path not given)."""
+    return "-" if value is None else str(value)
 
 
 def _shown(ms: dict) -> str:
@@ -128,14 +250,20 @@ def _shown(ms: dict) -> str:
     return f"{ms['mean']:.2f}" + (f" ± {ms['std']:.2f}" if ms["std"] is not None else "") + f" (n={ms['n']})"
 
 
+def _md_cell(text: str) -> str:
+    """Text inside a Markdown table cell: a '|' escaped and a line break a space (a path may
+    hold either; unescaped, they would split the cell or the row)."""
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def markdown(rows: list[Row], unfinished: list[Run]) -> str:
     varying = _varying(rows) or ["dataset"]
-    lines = ["| " + " | ".join(varying) + " | method | test accuracy | confident set: label precision / recall "
+    lines = ["| " + " | ".join(map(_md_cell, varying)) + " | method | test accuracy | confident set: label precision / recall "
              "| epochs run | wall time (s) |", "|" + "---|" * (len(varying) + 5)]
     for row in rows:
-        name = " | ".join(str(row.setting.get(k)) for k in varying)
+        name = " | ".join(_md_cell(setting_text(row.setting.get(k))) for k in varying)
         for method, m in row.methods.items():
-            lines.append(f"| {name} | {method} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
+            lines.append(f"| {name} | {_md_cell(method)} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
                          f"{_shown(m['label_recall'])} | {', '.join(map(str, m['epochs']))} | "
                          f"{', '.join(map(str, m['wall_time_s']))} |")
         if row.paired:
@@ -150,19 +278,20 @@ def as_csv(rows: list[Row]) -> str:
     keys = sorted({k for r in rows for k in r.setting})
     writer = csv.writer(out)
     writer.writerow([*keys, "method", "seeds", "test_accuracy_mean", "test_accuracy_std", "n",
-                     "label_precision_mean", "label_recall_mean", "epochs_run", "wall_time_s"])
+                     "label_precision_mean", "label_precision_std", "label_precision_n",
+                     "label_recall_mean", "label_recall_std", "label_recall_n", "epochs_run", "wall_time_s"])
     for row in rows:
         setting = [json.dumps(row.setting.get(k)) if isinstance(row.setting.get(k), (list, dict))
                    else row.setting.get(k) for k in keys]
         for method, m in row.methods.items():
-            t = m["test_accuracy"]
+            t, p, r = m["test_accuracy"], m["label_precision"], m["label_recall"]
             writer.writerow([*setting, method, " ".join(map(str, m["seeds"])), t["mean"], t["std"], t["n"],
-                             m["label_precision"]["mean"], m["label_recall"]["mean"],
+                             p["mean"], p["std"], p["n"], r["mean"], r["std"], r["n"],
                              " ".join(map(str, m["epochs"])), " ".join(map(str, m["wall_time_s"]))])
         if row.paired:
-            p = row.paired
-            writer.writerow([*setting, "memomentum-ce", " ".join(map(str, p["seeds"])), p["mean"], p["std"], p["n"],
-                             "", "", "", ""])
+            pair = row.paired
+            writer.writerow([*setting, "memomentum-ce", " ".join(map(str, pair["seeds"])), pair["mean"], pair["std"],
+                             pair["n"], *[""] * 8])
     return out.getvalue()
 
 
@@ -174,12 +303,16 @@ def write_tables(directory: Path) -> str:
     rows = make_rows(runs)
     unfinished = [r for r in runs if r.summary is None]
     text = markdown(rows, unfinished)
-    write_text(directory / "table.md", text)
-    write_text(directory / "table.csv", as_csv(rows))
-    write_json(directory / "table.json", {"rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired}
-                                                   for r in rows],
-                                          "unfinished": [str(r.directory) for r in unfinished]})
-    write_text(directory / "table.html", as_html(directory, rows, unfinished))
+    table = {"rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired} for r in rows],
+             "unfinished": [str(r.directory) for r in unfinished]}
+    for name, write, content in (("table.md", write_text, text), ("table.csv", write_text, as_csv(rows)),
+                                 ("table.json", write_json, table),
+                                 ("table.html", write_text, as_html(directory, rows, unfinished))):
+        try:
+            write(directory / name, content)
+        except OSError as e:
+            reason = "it is a folder" if (directory / name).is_dir() else e.strerror or str(e)
+            raise InputError(f"cannot write {directory / name}: {reason}") from None
     return text
 
 
@@ -204,7 +337,7 @@ def _mathtext_safe(text: str) -> str:
 
 def _tick_value(value, limit: int = 24) -> str:
     """A setting's value on the chart's axis; a long one (a path) keeps its end."""
-    text = str(value)
+    text = setting_text(value)
     return _mathtext_safe(text if len(text) <= limit else "…" + text[-(limit - 1):])
 
 
@@ -263,14 +396,14 @@ def _results_rows(rows: list[Row], keys: list[str], methods: list[str]) -> list[
         return {"seeds": ", ".join(map(str, m["seeds"])), "test_accuracy": _shown(m["test_accuracy"]),
                 "label_precision": _shown(m["label_precision"]), "label_recall": _shown(m["label_recall"]),
                 "epochs": ", ".join(map(str, m["epochs"])), "wall_time_s": ", ".join(map(str, m["wall_time_s"]))}
-    return [{"setting": [row.setting.get(k) for k in keys], "methods": [shown(row.methods.get(m)) for m in methods],
+    return [{"setting": [setting_text(row.setting.get(k)) for k in keys], "methods": [shown(row.methods.get(m)) for m in methods],
              "paired": row.paired and {"seeds": ", ".join(map(str, row.paired["seeds"])), "shown": _shown(row.paired)}}
             for row in rows]
 
 
 def _shared_settings(rows: list[Row], varying: list[str]) -> list[list[tuple]]:
     """The settings every row has in common, said once: two (key, value) pairs per table row."""
-    pairs = [(k, v) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
+    pairs = [(k, setting_text(v)) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
     half = (len(pairs) + 1) // 2
     return [pairs[i:i + 1] + pairs[half + i:half + i + 1] for i in range(half)]
 

@@ -516,7 +516,35 @@ def test_human_labels_refuses_code_and_corruption(tmp_path):
     assert not marker.exists()
     q = tmp_path / "broken.pt"
     q.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="not a readable torch file"):
+    with pytest.raises(InputError, match="is not a file written by torch.save"):
         load_human_labels(str(q))
     with pytest.raises(InputError, match="no human label file found"):
         load_human_labels(str(tmp_path / "missing.pt"))
+
+
+def test_a_human_label_file_of_another_kind_is_named_and_never_loaded_unsafely(tmp_path):
+    """A CSV, an empty file, a cut-short archive or a folder given as CIFAR-N's file: one sentence
+    that says what it is, never torch's advice to load it with weights_only=False (that would run
+    the file's code)."""
+    (tmp_path / "labels.csv").write_text("\ufefflabel\n1\n2\n", encoding="utf-8")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"worse_label": torch.arange(50)}, tmp_path / "whole.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:200])
+    (tmp_path / "folder.pt").mkdir()
+    expected = {
+        "labels.csv": "label file {p} is not a file written by torch.save (it begins b'\\xef\\xbb\\xbflabel\\n1\\n2\\n'); "
+                      "give CIFAR-N's .pt file, or the labels as a .npy or .npz array",
+        "empty.pt": "label file {p} is empty; give CIFAR-N's .pt file, or the labels as a .npy or .npz array",
+        "folder.pt": "the human label file {p} is a folder; give the label file itself (CIFAR-N's .pt, or a .npy or "
+                     ".npz array)",
+    }
+    for name, message in expected.items():
+        with pytest.raises(InputError) as e:
+            load_human_labels(str(tmp_path / name))
+        assert str(e.value) == message.format(p=tmp_path / name)
+    with pytest.raises(InputError) as e:
+        load_human_labels(str(tmp_path / "cut.pt"))
+    text = str(e.value)
+    assert text.startswith(f"label file {tmp_path / 'cut.pt'} is not a readable torch file (corrupt or truncated: ")
+    assert "weights_only" not in text and "internal miniz error" not in text and "\n" not in text
+    np.testing.assert_array_equal(load_human_labels(str(tmp_path / "whole.pt")), np.arange(50))

@@ -87,6 +87,82 @@ def test_bad_values_are_refused_for_their_cell_before_anything_runs(tmp_path, ca
     assert "has an empty item" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("below", [False, True])
+def test_grid_out_that_is_a_file_or_below_one_is_refused_before_anything_runs(tmp_path, capsys, below):
+    existing = tmp_path / "results.csv"
+    existing.write_text("keep me\n")
+    out = existing / "grid" if below else existing
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: --out {out}: {existing} is a file{', not a folder' if below else ''}; the "
+                   f"grid's folder holds one run directory per cell: give the path of a folder"]
+    assert existing.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+def test_grid_out_that_is_a_run_directory_is_refused(tmp_path, capsys):
+    run = _fake_run(tmp_path / "run", method="ce", seed=1, accuracy=80.0)
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: --out {run} is a run directory (it holds "
+                                               f"config.json): the grid's folder holds one run directory per cell, "
+                                               f"so give a folder of its own")
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+@pytest.mark.parametrize("given, message", [
+    (["--seed", "1,1"], "--seed '1,1' lists 1 twice; give each value once"),
+    (["--seed", "1,01"], "cells seed-1 and seed-01 are the same run: --seed '1' and '01' mean the same; give each "
+                         "value once"),
+    (["--noise-rate", "0.2,0.20"], "cells noise-rate-0.2 and noise-rate-0.20 are the same run: --noise-rate '0.2' "
+                                   "and '0.20' mean the same; give each value once"),
+    (["--dataset", "data.csv,./data.csv"], "cells dataset-data.csv and dataset-.-data.csv are the same run: --dataset "
+                                           "'data.csv' and './data.csv' mean the same; give each value once"),
+])
+def test_grid_refuses_repeated_values_before_any_training(tmp_path, monkeypatch, capsys, given, message):
+    monkeypatch.chdir(tmp_path)
+    _feature_csv(tmp_path / "data.csv", 0)
+    assert main(["grid", *given, *TINY, "--out", "grid"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"memomentum: error: {message}"]
+    assert not (tmp_path / "grid").exists()
+
+
+def test_two_files_of_one_name_get_cells_of_their_own(tmp_path, monkeypatch, capsys):
+    cells = expand([("--dataset", ["a/data.csv", "b/data.csv", "c.csv"]), ("--seed", ["1", "2"])])
+    assert [c.name for c in cells] == ["dataset-a-data.csv_seed-1", "dataset-a-data.csv_seed-2",
+                                       "dataset-b-data.csv_seed-1", "dataset-b-data.csv_seed-2",
+                                       "dataset-c.csv_seed-1", "dataset-c.csv_seed-2"]
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a-b", "a/b"):  # whole paths of one name: refused, never one run directory for two
+        _feature_csv(tmp_path / folder / "data.csv", int(folder == "a/b"))
+    assert main(["grid", "--dataset", "a-b/data.csv,a/b/data.csv", "--out", "g"]) == 2
+    assert capsys.readouterr().err.strip() == ("memomentum: error: cells of --dataset 'a-b/data.csv' and "
+                                               "'a/b/data.csv' would share the run directory dataset-data.csv; "
+                                               "give values whose names differ")
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_grid_names_no_thread_count_when_it_trains_no_cell(tmp_path, capsys):
+    """Cells that finished before ran with the count they ran with, not the one this call would give."""
+    out = tmp_path / "grid"
+    for seed in (1, 2):
+        _fake_run(out / f"seed-{seed}", method="memomentum", seed=seed, accuracy=80.0 + seed)
+    assert main(["grid", "--seed", "1,2", *TINY, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"grid: 2 cells in {out}, every one finished before: nothing to train" in err
+    assert "CPU thread" not in err and "started" not in err
+
+
+def test_grid_out_empty_or_impossible_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["grid", "--seed", "1", *TINY, "--out", ""]) == 2  # was: the cells in the current folder
+    assert capsys.readouterr().err.strip() == ("memomentum: error: --out '' names no folder; give the grid's folder "
+                                               "(default runs/grid)")
+    assert list(tmp_path.iterdir()) == []
+    assert main(["grid", "--seed", "1", *TINY, "--out", "/proc/no-such-folder/grid"]) == 2  # was: a traceback
+    assert capsys.readouterr().err.strip() == ("memomentum: error: cannot create the grid's folder "
+                                               "/proc/no-such-folder/grid: No such file or directory")
+
+
 def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
     """Two cells running and a third waiting when SIGTERM comes: the grid pauses the two, starts
     no other and ends at once; the same command again finishes all three."""
@@ -216,6 +292,167 @@ def test_runs_without_a_test_set_are_tabulated_with_a_dash_never_a_traceback(tmp
     assert table["rows"][0]["methods"]["ce"]["test_accuracy"] == {"mean": None, "std": None, "n": 0}
     assert ",ce,1 2,,,0,,," in (out / "table.csv").read_text()
     assert "data:image/png;base64," in (out / "table.html").read_text(encoding="utf-8")
+
+
+def _feature_csv(path: Path, seed: int) -> Path:
+    """A small table of features (150 rows, a fifth of them a test set), its labels a rule of the features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(150, 4))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1 + seed % 2] > 0).astype(int)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [",".join(f"{v:.4f}" for v in x[i]) + f",{y[i]},{'test' if i % 5 == 0 else 'train'}" for i in range(150)]
+    path.write_text("\n".join(["f1,f2,f3,f4,label,split", *rows]) + "\n")
+    return path
+
+
+def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path, monkeypatch, capsys):
+    """data.csv and ./data.csv in one folder are one setting; another folder's data.csv, typed the
+    same, is another (it was averaged with the first before)."""
+    _feature_csv(tmp_path / "a" / "data.csv", 0)
+    _feature_csv(tmp_path / "b" / "data.csv", 1)
+    grid_dir = tmp_path / "runs"
+    small = [*TINY, "--batch-size", "16", "--quiet"]
+    for folder, typed, seed, name in (("a", "data.csv", 1, "a-1"), ("a", "./data.csv", 2, "a-2"),
+                                      ("b", "data.csv", 1, "b-1")):
+        monkeypatch.chdir(tmp_path / folder)
+        assert main(["run", "--dataset", typed, "--seed", str(seed), "--out", str(grid_dir / name), *small]) == 0
+    summary = json.loads((grid_dir / "a-2" / "summary.json").read_text())
+    assert summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")} and summary["data"]["n_test"] == 30
+    capsys.readouterr()
+    assert main(["table", str(grid_dir)]) == 0
+    rows = json.loads((grid_dir / "table.json").read_text())["rows"]
+    by_data = {row["setting"]["dataset"]: row["methods"]["memomentum"]["seeds"] for row in rows}
+    assert by_data == {str(tmp_path / "a" / "data.csv"): [1, 2], str(tmp_path / "b" / "data.csv"): [1]}
+    assert len({row["setting"]["data"] for row in rows}) == 2  # the digests of the two files' fingerprints
+
+
+def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
+    """Runs made before summaries recorded their data: the typed path is all there is."""
+    from memomentum.table import find_runs, make_rows
+    for seed in (1, 2):
+        _fake_run(tmp_path / f"old-{seed}", method="ce", seed=seed, accuracy=50.0 + seed, dataset="data.csv")
+    rows = make_rows(find_runs(tmp_path))
+    assert len(rows) == 1 and rows[0].setting["dataset"] == "data.csv" and "data" not in rows[0].setting
+
+
+def test_runs_from_before_the_data_record_join_the_one_data_of_their_setting(tmp_path):
+    """A grid finished after an upgrade: its old seeds (no data in summary.json) and its new ones
+    are one row where the new ones read one data; beside two data they are a row of their own."""
+    from memomentum.table import find_runs, make_rows
+
+    def recorded(directory: Path, seed: int, features: str) -> None:
+        run = _fake_run(directory, method="ce", seed=seed, accuracy=60.0 + seed)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["data"] = {"n_train": 100, "labels": "ab", "features": features}
+        (run / "summary.json").write_text(json.dumps(summary))
+
+    _fake_run(tmp_path / "old-1", method="ce", seed=1, accuracy=61.0)
+    recorded(tmp_path / "new-2", 2, "f1")
+    rows = make_rows(find_runs(tmp_path))
+    assert len(rows) == 1 and rows[0].methods["ce"]["seeds"] == [1, 2] and len(rows[0].setting["data"]) == 12
+    recorded(tmp_path / "other-3", 3, "f2")  # other features: other data
+    rows = make_rows(find_runs(tmp_path))
+    assert sorted(r.methods["ce"]["seeds"] for r in rows) == [[1], [2], [3]]
+    assert [r.setting.get("data") is None for r in rows].count(True) == 1  # the old run: its data unknown
+
+
+def test_table_refuses_two_runs_of_one_seed_naming_both_directories(tmp_path, capsys):
+    first = _fake_run(tmp_path / "grid-a" / "seed-1", method="memomentum", seed=1, accuracy=84.17)
+    second = _fake_run(tmp_path / "grid-b" / "seed-1", method="memomentum", seed=1, accuracy=50.0)
+    assert main(["table", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: {first} and {second} are both seed 1 of memomentum with the same settings "
+                   f"and data; the table takes one run per seed: move one of them out of the folder, or into a "
+                   f"folder whose name starts with '.'"]
+    assert not (tmp_path / "table.md").exists()
+    second.rename(tmp_path / "grid-b" / ".seed-1")  # set aside: the table takes the other one
+    assert main(["table", str(tmp_path)]) == 0 and "84.17 (n=1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("file, content, message", [
+    ("summary.json", [1, 2], "is not a run's summary: it holds a JSON list, not an object"),
+    ("summary.json", {"test_accuracy": "84.2", "epochs_run": 6, "wall_time_s": 1.0},
+     "is not a run's summary: its test_accuracy is '84.2', not a number or null"),
+    ("summary.json", {"epochs_run": 6, "wall_time_s": 1.0}, "is not a run's summary: it has no test_accuracy"),
+    ("summary.json", {"test_accuracy": 80.0, "epochs_run": 6, "wall_time_s": 1.0,
+                      "final_confident": {"label_precision": [90]}},
+     "is not a run's summary: its label_precision is [90], not a number or null"),
+    ("summary.json", {"test_accuracy": float("nan"), "epochs_run": 6, "wall_time_s": 1.0},
+     "is not a run's summary: its test_accuracy is nan, not a number or null"),
+    ("config.json", "digits", "is not a run's configuration: it holds a JSON string, not an object"),
+    ("config.json", {"method": "ce", "seed": "1"}, "is not a run's configuration: its seed is '1', not a whole number"),
+    ("config.json", {"seed": 1}, "is not a run's configuration: its method is missing, not a method's name"),
+])
+def test_table_refuses_a_run_file_of_another_shape_naming_it(tmp_path, capsys, file, content, message):
+    good = _fake_run(tmp_path / "good", method="ce", seed=1, accuracy=80.0)
+    bad = _fake_run(tmp_path / "bad", method="ce", seed=2, accuracy=80.0)
+    (bad / file).write_text(json.dumps(content))
+    assert main(["table", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"memomentum: error: {bad / file} {message}"]
+    assert (good / "summary.json").is_file() and not (tmp_path / "table.md").exists()
+
+
+def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
+    from memomentum.table import write_tables
+    _fake_run(tmp_path / "with", method="ce", seed=1, accuracy=80.0, transition_path="/data/T.csv")
+    _fake_run(tmp_path / "without", method="ce", seed=1, accuracy=70.0)
+    markdown = write_tables(tmp_path)
+    assert "None" not in markdown and "| - | ce | 70.00 (n=1) |" in markdown
+    assert "None" not in (tmp_path / "table.html").read_text(encoding="utf-8")
+
+
+def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(hand_grid):
+    import csv
+    from memomentum.table import write_tables
+    markdown = write_tables(hand_grid)
+    rows = list(csv.DictReader((hand_grid / "table.csv").open(encoding="utf-8")))
+    mm = next(r for r in rows if r["method"] == "memomentum" and r["noise_type"] == "instance")
+    assert (mm["label_precision_mean"], mm["label_precision_std"], mm["label_precision_n"]) == ("97.5", "0.0", "2")
+    assert (mm["label_recall_mean"], mm["label_recall_std"], mm["label_recall_n"]) == ("80.0", "0.0", "2")
+    assert "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)" in markdown
+
+
+def test_table_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    (tmp_path / "table.md").write_text("| old |\n")
+    assert main(["table", str(tmp_path / "table.md")]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: {tmp_path / 'table.md'} is a file, not a folder "
+                                               f"of run directories")
+
+
+def test_table_that_cannot_be_written_is_one_sentence_never_a_traceback(hand_grid, capsys):
+    (hand_grid / "table.csv").mkdir()  # in the way of the file
+    assert main(["table", str(hand_grid)]) == 2
+    assert capsys.readouterr().err.strip() == f"memomentum: error: cannot write {hand_grid / 'table.csv'}: it is a folder"
+
+
+def test_table_notes_a_finished_run_without_its_config(tmp_path, capsys):
+    kept = _fake_run(tmp_path / "kept", method="ce", seed=1, accuracy=80.0)
+    lone = _fake_run(tmp_path / "copied", method="ce", seed=2, accuracy=70.0)
+    (lone / "config.json").unlink()
+    assert main(["table", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert (f"memomentum: note: left out 1 folder with a summary.json but no config.json (the table reads a run's "
+            f"settings from it): {lone}") in captured.err
+    assert "80.00 (n=1)" in captured.out and (kept / "summary.json").is_file()
+
+
+def test_table_of_an_empty_summary_says_it_is_empty(tmp_path, capsys):
+    run = _fake_run(tmp_path / "cut", method="ce", seed=1, accuracy=80.0)
+    (run / "summary.json").write_text("")  # a write that was interrupted
+    assert main(["table", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"memomentum: error: {run / 'summary.json'} is empty (a write that was "
+                                               f"interrupted?): run that run again, or move its folder out of the way")
+
+
+def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path):
+    from memomentum.table import write_tables
+    _fake_run(tmp_path / "bar", method="ce", seed=1, accuracy=80.0, dataset="/data/a|b.csv")
+    _fake_run(tmp_path / "newline", method="ce", seed=1, accuracy=70.0, dataset="/data/c\nd.csv")
+    lines = write_tables(tmp_path).splitlines()
+    assert lines[2].startswith("| /data/a\\|b.csv | ce | 80.00 (n=1) |")
+    assert lines[3].startswith("| /data/c d.csv | ce | 70.00 (n=1) |")
+    assert all(line.replace("\\|", "").count("|") == 7 for line in lines[:4])  # 6 cells each, as the header
 
 
 def test_the_table_module_does_not_import_torch():

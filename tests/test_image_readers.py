@@ -157,6 +157,18 @@ def test_blank_lines_crlf_and_trailing_whitespace_are_fine(ann, mini):
     assert files.class_names == CLOTHING1M_CLASSES
 
 
+def test_clothing1m_lists_saved_with_a_byte_order_mark_read_as_without(ann, mini):
+    """Notepad's "UTF-8 with BOM": the mark is not part of the first key, label or class name."""
+    before = read_clothing1m(ann, check_files=False)
+    for name in ANNOTATION_FILES:
+        (ann / name).write_bytes(b"\xef\xbb\xbf" + (ann / name).read_bytes())
+    files = read_clothing1m(ann, check_files=False)
+    assert files.train.paths == before.train.paths and files.test.paths == before.test.paths
+    np.testing.assert_array_equal(files.train.labels, mini["noisy_labels"])
+    np.testing.assert_array_equal(files.known_train_labels, before.known_train_labels)
+    assert files.class_names == CLOTHING1M_CLASSES
+
+
 def test_other_integer_spellings_of_a_label_are_read(ann, mini):
     rows = lines(ann / "noisy_label_kv.txt")
     key, label = rows[0].split()
@@ -272,6 +284,23 @@ def test_not_utf8_names_the_line(ann):
     path.write_bytes(path.read_bytes() + b"images/0/00/\xff.jpg\n")
     msg = error(ann, check_files=False)
     assert "clean_test_key_list.txt is not UTF-8 text" in msg and "line 57 " in msg
+
+
+def test_an_annotation_file_that_is_a_folder_is_named_so(ann):
+    (ann / "clean_test_key_list.txt").unlink()
+    (ann / "clean_test_key_list.txt").mkdir()
+    assert error(ann, check_files=False) == (
+        f"Clothing1M annotation file clean_test_key_list.txt not found: looked in {ann} and {ann / 'annotations'} "
+        f"({ann / 'clean_test_key_list.txt'} is a folder, not the file)")
+
+
+def test_a_zero_filled_key_list_is_refused_naming_the_line(ann):
+    path = ann / "noisy_train_key_list.txt"
+    n = len(lines(path))
+    path.write_bytes(path.read_bytes() + b"\x00" * 4096)  # the tail of a copy cut short
+    assert error(ann, check_files=False) == (f"{path} holds NUL bytes on line {n + 1}, which no list of the release "
+                                             f"has: the file was cut short or zero-filled by an interrupted copy; "
+                                             f"copy it again")
 
 
 @pytest.fixture(params=["stat", "listing"])

@@ -25,7 +25,7 @@ from memomentum.data.animal10n import ANIMAL10N_CLASSES, read_animal10n
 from memomentum.data.food101n import known_labels_from_verdicts, read_food101n, read_verification
 from memomentum.data.names import dataset_key, is_users_own_data, real_noise_name
 from memomentum.data.synthetic import write_animal10n, write_food101n, write_webvision
-from memomentum.data.webvision import read_webvision
+from memomentum.data.webvision import read_synsets, read_webvision
 from memomentum.errors import InputError
 from memomentum.method.procedure import Procedure
 
@@ -127,6 +127,15 @@ def test_animal10n_bad_names_missing_folders_and_skipped_files(tmp_path, capsys)
         read_animal10n(tmp_path / "nowhere")
 
 
+def test_animal10n_file_in_place_of_a_split_folder_is_named_a_file(tmp_path):
+    (tmp_path / "training").write_bytes(b"")  # e.g. a zip's entry extracted as an empty file
+    (tmp_path / "testing").mkdir()
+    with pytest.raises(InputError) as e:
+        read_animal10n(tmp_path)
+    assert str(e.value).startswith(f"ANIMAL-10N folder {tmp_path / 'training'} is a file, not a folder: --data-dir "
+                                   f"must be the folder holding training/ and testing/")
+
+
 # --------------------------------------------------------------------------- Food-101N
 
 
@@ -223,6 +232,61 @@ def test_food101n_malformed_files_name_the_file_and_line(small_food, name, edit,
     assert str(small_food["root"] / "meta") in str(e.value) and message in str(e.value)
 
 
+def _add_bom(path: Path) -> None:
+    """The file as Notepad saves "UTF-8 with BOM"."""
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["meta/classes.txt", "meta/imagelist.tsv", "meta/verified_train.tsv",
+                                  "meta/verified_val.tsv", "food-101/meta/test.txt"])
+def test_food101n_list_saved_with_a_byte_order_mark_reads_as_without(small_food, name):
+    before = read_food101n(small_food["root"])
+    _add_bom(small_food["root"] / name)
+    files = read_food101n(small_food["root"])
+    assert files.class_names == before.class_names == small_food["class_names"]  # not '\ufeffclass_name'
+    assert files.train.paths == before.train.paths and files.test.paths == before.test.paths
+    np.testing.assert_array_equal(files.train.labels, before.train.labels)
+    np.testing.assert_array_equal(files.test.labels, before.test.labels)
+    np.testing.assert_array_equal(files.known_train_labels, before.known_train_labels)
+
+
+def test_food101n_list_with_nul_bytes_is_refused_never_read_as_a_class(small_food):
+    """A classes.txt zero-filled by an interrupted copy made a class of the NUL bytes (one output
+    too many); a cut-short imagelist.tsv would list its NULs as a malformed image."""
+    for name in ("meta/classes.txt", "meta/imagelist.tsv"):
+        path = small_food["root"] / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\x00" * 20)
+        with pytest.raises(InputError) as e:
+            read_food101n(small_food["root"], check_files=False)
+        lines = original.decode().count("\n") + 1
+        assert str(e.value) == (f"{path} holds NUL bytes on line {lines}, which no list of the release has: the file "
+                                f"was cut short or zero-filled by an interrupted copy; copy it again")
+        path.write_bytes(original)
+
+
+def test_food101n_list_saved_as_utf16_says_so(small_food):
+    path = small_food["root"] / "meta" / "classes.txt"
+    path.write_bytes(path.read_text().encode("utf-16"))  # Notepad's "Unicode"
+    with pytest.raises(InputError) as e:
+        read_food101n(small_food["root"], check_files=False)
+    assert str(e.value) == f"{path} is UTF-16 text (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8"
+
+
+def test_a_folder_in_place_of_a_list_file_is_named_a_folder(small_food, tmp_path):
+    imagelist = small_food["root"] / "meta" / "imagelist.tsv"
+    imagelist.rename(tmp_path / "imagelist.tsv")
+    imagelist.mkdir()
+    with pytest.raises(InputError, match=f"Food-101N file {imagelist} is a folder, not a file; --data-dir must be"):
+        read_food101n(small_food["root"], check_files=False)
+    info = write_webvision(tmp_path / "w", per_class=1, n_other=2)
+    val = info["root"] / "info" / "val_filelist.txt"
+    val.unlink()
+    val.mkdir()
+    with pytest.raises(InputError, match=f"WebVision file {val} is a folder, not a file; --data-dir must be"):
+        read_webvision(info["root"])
+
+
 def test_food101n_verdicts_across_files_and_stray_keys(small_food, capsys):
     meta = small_food["root"] / "meta"
     train_line = (meta / "verified_train.tsv").read_text().splitlines()[1]
@@ -233,7 +297,7 @@ def test_food101n_verdicts_across_files_and_stray_keys(small_food, capsys):
         read_food101n(small_food["root"], check_files=False)
     _rewrite(meta / "verified_val.tsv", lambda ls: ls[:-1] + ["baklava/not-listed.jpg\t1"])
     files = read_food101n(small_food["root"], check_files=False)
-    assert "1 of the 6 verified images are not in imagelist.tsv and are left out of the known truths: " \
+    assert "1 of the 6 verified images is not in imagelist.tsv and is left out of the known truths: " \
            "baklava/not-listed.jpg" in capsys.readouterr().err
     assert int((files.known_train_labels >= 0).sum()) == 5
     _rewrite(small_food["root"] / "food-101" / "meta" / "test.txt", lambda ls: ls + ["pizza/123"])
@@ -286,6 +350,19 @@ def test_webvision_without_synsets_and_bad_files(tmp_path):
     (info_dir / "val_filelist.txt").unlink()
     with pytest.raises(InputError, match=f"WebVision file {info_dir / 'val_filelist.txt'} not found"):
         read_webvision(root)
+
+
+@pytest.mark.parametrize("name", ["train_filelist_google.txt", "val_filelist.txt", "synsets.txt"])
+def test_webvision_list_saved_with_a_byte_order_mark_reads_as_without(tmp_path, name):
+    info = write_webvision(tmp_path / "w", per_class=1, n_other=2)
+    before, synsets = read_webvision(info["root"]), read_synsets(info["root"] / "info" / "synsets.txt")
+    _add_bom(info["root"] / "info" / name)
+    files = read_webvision(info["root"])
+    assert read_synsets(info["root"] / "info" / "synsets.txt") == synsets  # the WordNet ids match ImageNet's
+    assert files.class_names == before.class_names and files.class_names[0] == "class 0"
+    assert files.train.paths == before.train.paths and files.test.paths == before.test.paths
+    np.testing.assert_array_equal(files.train.labels, before.train.labels)
+    np.testing.assert_array_equal(files.test.labels, before.test.labels)
 
 
 def test_default_networks_and_image_sizes(animal, food, web):

@@ -78,7 +78,8 @@ def _read_split(root: Path, split: str, notes: list[str]) -> ImageList:
     """The images of ``root/split`` and their labels, sorted by file name."""
     folder = root / split
     if not folder.is_dir():
-        raise InputError(f"ANIMAL-10N folder {folder} not found: --data-dir must be the folder holding {TRAIN_DIR}/ "
+        what = "is a file, not a folder" if folder.exists() else "not found"
+        raise InputError(f"ANIMAL-10N folder {folder} {what}: --data-dir must be the folder holding {TRAIN_DIR}/ "
                          f"and {TEST_DIR}/ (unpacked from the release's raw_image.zip)")
     try:
         with os.scandir(folder) as it:

@@ -677,9 +677,28 @@ def _torch_safe_globals() -> list[tuple[Any, str]]:
     return safe
 
 
+# How a file torch.save wrote begins: a zip archive (since torch 1.6) or a pickle (before).
+_TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of an error text (torch's go on with advice that does not apply here,
+    such as loading with weights_only=False, which would run the file's code)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.split(". ")[0].rstrip(".")
+
+
 def _load_pt(path: Path) -> Any:
     import torch
 
+    try:
+        with open(path, "rb") as f:
+            start = f.read(64)
+    except OSError as e:
+        raise InputError(f"could not read the label file {path}: {e.strerror or e}") from None
+    if not start.startswith(_TORCH_FILE_STARTS):
+        what = "is empty" if not start else f"is not a file written by torch.save (it begins {start[:24]!r})"
+        raise InputError(f"label file {path} {what}; give CIFAR-N's .pt file, or the labels as a .npy or .npz array")
     try:
         with torch.serialization.safe_globals(_torch_safe_globals()):
             return torch.load(path, weights_only=True, map_location="cpu")
@@ -693,9 +712,11 @@ def _load_pt(path: Path) -> Any:
                 f"refusing to load label file {path}: it needs pickled code ({detail or 'a disallowed global'}), "
                 f"but only dicts of label arrays are accepted"
             ) from None
-        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {msg.splitlines()[0]})") from None
+        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: "
+                         f"{_first_sentence(msg)})") from None
     except Exception as e:  # bad zip, truncated file, unexpected content, ...
-        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: {e})") from None
+        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: "
+                         f"{_first_sentence(str(e))})") from None
 
 
 @dataclass(frozen=True)
@@ -801,6 +822,9 @@ def load_human_labels(path: str, *, key: str | None = None) -> np.ndarray:
 def _read_human_file(path: str, key: str | None) -> tuple[Any, Path]:
     """The content of a human label file (a dict of arrays, or one array) and its path."""
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise InputError(f"the human label file {p} is a folder; give the label file itself (CIFAR-N's .pt, or a "
+                         f".npy or .npz array)")
     if not p.is_file():
         raise InputError(f"no human label file found at {p}")
     suffix = p.suffix.lower()

@@ -206,7 +206,9 @@ def _locate(dirs: Sequence[Path], name: str) -> Path:
     for d in dirs:
         if (d / name).is_file():
             return d / name
-    raise InputError(f"Clothing1M annotation file {name} not found: looked in {dirs[0]} and {dirs[1]}")
+    folders = [str(d / name) for d in dirs if (d / name).is_dir()]
+    raise InputError(f"Clothing1M annotation file {name} not found: looked in {dirs[0]} and {dirs[1]}"
+                     + (f" ({folders[0]} is a folder, not the file)" if folders else ""))
 
 
 def quote_some(items: Sequence[str], total: int | None = None) -> str:
@@ -236,18 +238,37 @@ class Offenders:
 
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 text file, CRLF and CR line ends read
-    as LF. Streaming the file keeps one line in memory at a time, and a loop over the
-    lines is as fast as C-level map/filter/zip over a list of them, which would hold the
-    whole file in memory."""
+    as LF, a byte-order mark at its start dropped (Notepad's "UTF-8 with BOM": kept, it
+    would make the first line's first word another one). A NUL byte is refused: text has
+    none, and a copy cut short or zero-filled by an interrupted write has runs of them
+    (read as a class name or a key, they would pass). Streaming the file keeps one line
+    in memory at a time, and a loop over the lines is as fast as C-level map/filter/zip
+    over a list of them, which would hold the whole file in memory."""
     number = 0
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
+                if "\x00" in line:
+                    raise InputError(f"{path} holds NUL bytes on line {number}, which no list of the release has: "
+                                     f"the file was cut short or zero-filled by an interrupted copy; copy it again")
                 yield number, line
     except UnicodeDecodeError as e:  # decoded a block ahead: find the line from the bytes
+        if _starts_utf16(path):
+            raise InputError(f"{path} is UTF-16 text (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8") from None
         raise InputError(f"{path} is not UTF-8 text (line {_line_of_byte(path, e)} cannot be decoded)") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not a list file: the release's file of that name is missing") from None
     except OSError as e:
         raise InputError(f"could not read {path}: {e.strerror or e}") from e
+
+
+def _starts_utf16(path: Path) -> bool:
+    """Whether ``path`` starts with UTF-16's byte-order mark (either byte order)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
+    except OSError:
+        return False
 
 
 def _line_of_byte(path: Path, error: UnicodeDecodeError) -> int | str:

@@ -119,7 +119,8 @@ def known_labels_from_verdicts(labels: np.ndarray, verdicts: np.ndarray, num_cla
 
 def _need(path: Path) -> Path:
     if not path.is_file():
-        raise InputError(f"Food-101N file {path} not found; --data-dir must be the release's folder (meta/ and "
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"Food-101N file {path} {what}; --data-dir must be the release's folder (meta/ and "
                          f"images/ below it), with Food-101's release in food-101/ inside it or beside it")
     return path
 
@@ -261,8 +262,9 @@ def _training_verdicts(keys: list[str], verdicts: dict[str, int]) -> np.ndarray:
     if found != len(verdicts):
         listed = set(keys)
         stray = [k for k in verdicts if k not in listed]
-        print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images are not in {IMAGELIST} and "
-              f"are left out of the known truths: {quote_some(stray)}", file=sys.stderr)
+        verb = "is" if len(stray) == 1 else "are"
+        print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images {verb} not in {IMAGELIST} "
+              f"and {verb} left out of the known truths: {quote_some(stray)}", file=sys.stderr)
     return out
 
 

@@ -90,7 +90,8 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
 
 def _need(path: Path) -> Path:
     if not path.is_file():
-        raise InputError(f"WebVision file {path} not found; --data-dir must be WebVision 1.0's folder (info/, google/ "
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"WebVision file {path} {what}; --data-dir must be WebVision 1.0's folder (info/, google/ "
                          f"and val_images_256/ below it)")
     return path
 
