@@ -584,6 +584,9 @@ def result_section(run: RunFiles) -> str:
     rows.append(["realised label noise", _e(_pct(s.get("realised_noise_rate")))])
     if "noisy_label_precision" in s:
         rows.append(["correct given labels (training part)", _e(_pct(s["noisy_label_precision"]))])
+    if "review" in s:  # the data were exported by memomentum review
+        r = s["review"]
+        rows.append(["labels corrected / excluded by review", f"{r['corrected']:,} / {r['excluded']:,}"])
     if "n_confident" in fc:
         rows.append(["confident examples", f"{fc['n_confident']:,} of {s.get('n_train', 0):,}"])
     if "label_precision" in fc:

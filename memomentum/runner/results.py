@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
+from ..data.corrections import read_review_counts
 from ..method.procedure import Procedure
 from ..method.verdicts import verdict_columns
 from ..training.threads import ThreadPolicy
@@ -63,6 +64,9 @@ def summarise(cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredic
         **proc.summary_extra(),
     }
     summary.update(_noisy_label_precision(prep))
+    review = read_review_counts(cfg.dataset)  # the data came from memomentum review --export
+    if review is not None:
+        summary["review"] = review
     return summary
 
 

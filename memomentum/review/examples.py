@@ -1,0 +1,203 @@
+"""A run's examples as numpy columns, read once from ``examples.csv``, and the pages of them
+that the review asks for: ranked (suspects first, by label quality, or by consensus over
+several runs), filtered and paged on the server, so that a page of a run with a million
+examples costs a few milliseconds and the browser never holds the whole table."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..runner.files import CLASSES, EXAMPLES, MODEL
+
+SORTS = ("rank", "confidence", "index")
+STATES = ("any", "undecided", "decided")
+MAX_PAGE = 500
+
+
+@dataclass
+class Examples:
+    """One row per example of the run's training part, in ``examples.csv``'s order (by
+    ``index``). Labels are class numbers into :attr:`classes` (-1: unknown)."""
+
+    run_dir: Path
+    classes: list[str]
+    index: np.ndarray  # int64, ascending
+    given: np.ndarray  # int32
+    predicted: np.ndarray  # int32
+    confidence: np.ndarray  # float32
+    issue: np.ndarray  # bool
+    quality: np.ndarray  # float32 (the consensus's mean label quality over several runs)
+    true: np.ndarray | None  # int32, -1 unknown
+    files: np.ndarray | None  # object: absolute paths of image files
+    rows: np.ndarray | None  # int64: rows of the user's table
+    share: np.ndarray | None = None  # float32: the share of runs that call it a label issue (consensus)
+    rank: np.ndarray = field(default=None)  # positions in review order
+    _lower_names: np.ndarray | None = field(default=None, repr=False)  # file names in lower case, on first search
+
+    def __post_init__(self):
+        if self.rank is None:
+            self.rank = review_order(self.issue, self.quality, self.share)
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def positions(self, indices) -> np.ndarray:
+        """The positions of the examples with these ``index`` values; InputError for one the run lacks."""
+        want = np.asarray(indices, dtype=np.int64).reshape(-1)
+        pos = np.searchsorted(self.index, want)
+        ok = (pos < self.index.size) & (self.index[np.minimum(pos, self.index.size - 1)] == want)
+        if not ok.all():
+            raise InputError(f"the run has no example with index {int(want[~ok][0])}")
+        return pos
+
+    def lower_names(self) -> np.ndarray:
+        """The image files' names (not their folders) in lower case, for the search."""
+        if self._lower_names is None:
+            self._lower_names = np.char.lower(np.asarray([os.path.basename(f) for f in self.files], dtype=str))
+        return self._lower_names
+
+    def confusion(self) -> list[list[int]]:
+        k = len(self.classes)
+        m = np.zeros((k, k), dtype=np.int64)
+        np.add.at(m, (self.given, self.predicted), 1)
+        return m.tolist()
+
+
+def review_order(issue: np.ndarray, quality: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
+    """Suspects first, then the others; within each, the lowest label quality first (over
+    several runs: the largest share of runs calling it an issue first, then the lowest mean
+    label quality); ties by position."""
+    pos = np.arange(issue.size)
+    keys = (pos, quality) if share is None else (pos, quality, -share)
+    return np.lexsort((*keys, ~issue)).astype(np.int64)
+
+
+def class_names(run_dir: Path) -> list[str]:
+    """The run's class names (``classes.json``), else its class numbers as text."""
+    if (run_dir / CLASSES).is_file():
+        names = _read_json(run_dir / CLASSES)
+        if isinstance(names, list) and names:
+            return [str(n) for n in names]
+    import torch  # only for runs without class names: their number is in the model file
+    try:
+        saved = torch.load(run_dir / MODEL, map_location="cpu", weights_only=True, mmap=True)
+        return [str(k) for k in range(int(saved["num_classes"]))]
+    except Exception as e:  # noqa: BLE001 -- a damaged file is the user's now
+        raise InputError(f"cannot read the number of classes from {run_dir / MODEL} ({type(e).__name__}); the run "
+                         f"directory is damaged") from None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+
+
+def read_examples(run_dir: Path) -> Examples:
+    """``RUN_DIR/examples.csv`` as columns (pandas' multi-threaded reader: a million rows in
+    about a second)."""
+    from ..data.tables import import_pandas
+    pd = import_pandas("memomentum review")
+    path = run_dir / EXAMPLES
+    if not path.is_file():
+        raise InputError(f"{run_dir} holds no finished run (no {EXAMPLES}); give the --out directory of a finished "
+                         f"memomentum run")
+    labels = {c: str for c in ("given_label", "predicted_label", "true_label")}
+    try:
+        frame = pd.read_csv(path, dtype={**labels, "file": str}, keep_default_na=False, engine="pyarrow")
+    except Exception as e:  # noqa: BLE001 -- pyarrow's and pandas' errors have no common base
+        raise InputError(f"cannot read {path}: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+    need = ["index", "given_label", "predicted_label", "confidence", "is_label_issue", "label_quality"]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path} has no column {missing[0]!r}; it was not written by memomentum run")
+    frame = frame.sort_values("index", kind="stable")
+    classes = class_names(run_dir)
+    return Examples(
+        run_dir=run_dir, classes=classes, index=frame["index"].to_numpy(np.int64),
+        given=_codes(frame["given_label"], classes, path), predicted=_codes(frame["predicted_label"], classes, path),
+        confidence=frame["confidence"].to_numpy(np.float32), issue=frame["is_label_issue"].to_numpy() == 1,
+        quality=frame["label_quality"].to_numpy(np.float32),
+        true=_codes(frame["true_label"], classes, path, missing_ok=True) if "true_label" in frame else None,
+        files=frame["file"].to_numpy(object) if "file" in frame else None,
+        rows=frame["row"].to_numpy(np.int64) if "row" in frame else None)
+
+
+def _codes(column, classes: list[str], path: Path, *, missing_ok: bool = False) -> np.ndarray:
+    """Label names -> class numbers (-1 for an empty field where ``missing_ok``)."""
+    import pandas as pd
+    codes = pd.Categorical(column.to_numpy(), categories=classes).codes.astype(np.int32)
+    bad = (codes < 0) & ~(missing_ok & (column.to_numpy() == ""))
+    if bad.any():
+        value = column.to_numpy()[np.flatnonzero(bad)[0]]
+        raise InputError(f"{path} holds the label {value!r}, which is not one of the run's classes "
+                         f"({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})")
+    return codes
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the page asks for: filters, order and the slice."""
+
+    suspects: bool = False
+    given: int | None = None
+    predicted: int | None = None
+    state: str = "any"
+    search: str = ""
+    sort: str = "rank"
+    offset: int = 0
+    limit: int = 48
+
+
+def select(ex: Examples, decided: np.ndarray, q: Query) -> tuple[np.ndarray, int]:
+    """The positions of the page ``q`` asks for, in order, and how many examples match.
+
+    ``decided``: bool per position, whether the example has a decision."""
+    order = ex.rank if q.sort == "rank" else _order(ex, q.sort)
+    mask = _mask(ex, decided, q)
+    matches = order if mask is None else order[mask[order]]
+    return matches[q.offset: q.offset + q.limit], int(matches.size)
+
+
+def _order(ex: Examples, sort: str) -> np.ndarray:
+    if sort == "confidence":  # the model most sure of another class first
+        return np.lexsort((np.arange(len(ex)), -ex.confidence, ~ex.issue)).astype(np.int64)
+    return np.arange(len(ex), dtype=np.int64)
+
+
+def _mask(ex: Examples, decided: np.ndarray, q: Query) -> np.ndarray | None:
+    mask = None
+
+    def both(m):
+        return m if mask is None else mask & m
+
+    if q.suspects:
+        mask = both(ex.issue)
+    if q.given is not None:
+        mask = both(ex.given == q.given)
+    if q.predicted is not None:
+        mask = both(ex.predicted == q.predicted)
+    if q.state != "any":
+        mask = both(decided if q.state == "decided" else ~decided)
+    if q.search.strip():
+        mask = both(_search(ex, q.search.strip()))
+    return mask
+
+
+def _search(ex: Examples, text: str) -> np.ndarray:
+    """A number finds the example of that index or table row; any text finds the image files
+    whose names hold it."""
+    found = np.zeros(len(ex), dtype=bool)
+    if text.isdigit():
+        found |= ex.index == int(text)
+        if ex.rows is not None:
+            found |= ex.rows == int(text)
+    if ex.files is not None:
+        found |= np.char.find(ex.lower_names(), text.lower()) >= 0
+    return found
