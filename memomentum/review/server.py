@@ -42,11 +42,18 @@ class Guard:
         if self.hosts is not None and headers.get("host", "").lower() not in self.hosts:
             return await PlainTextResponse("forbidden: unknown Host header\n", 403)(scope, receive, send)
         given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-        cookie = _cookie(headers.get("cookie", ""), COOKIE)
+        cookie = _cookie(headers.get("cookie", ""), cookie_name(scope))
         if not any(hmac.compare_digest(t.encode(), self.token.encode()) for t in (given, cookie) if t):
             return await PlainTextResponse("forbidden: this page needs the token of the URL that memomentum "
                                            "review printed\n", 403)(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+def cookie_name(scope) -> str:
+    """One cookie per port: browsers share cookies between the ports of a host, and two
+    reviews may run at once."""
+    server = scope.get("server") or ("", 0)
+    return f"{COOKIE}_{server[1]}"
 
 
 def _cookie(header: str, name: str) -> str:
@@ -64,7 +71,7 @@ def create_app(review, *, token: str, hosts: set[str] | None):
     async def page(request: Request):
         html = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
         response = Response(html, media_type="text/html; charset=utf-8", headers=_no_store())
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(cookie_name(request.scope), token, httponly=True, samesite="strict", path="/")
         return response
 
     async def static(request: Request):

@@ -102,8 +102,7 @@ class DataView:
             try:
                 with Image.open(self.ex.files[pos]) as im:
                     im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a smaller scale, much faster
-                    im = im.convert("RGB")
-                    im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                    im = _fitted(im.convert("RGB"), Image)
                     return _encoded(im, "JPEG")
             except (OSError, ValueError, Image.DecompressionBombError):
                 return None
@@ -116,8 +115,7 @@ class DataView:
         if self._brightest < 255:
             pixels = (pixels.astype(np.uint16) * 255 // self._brightest).astype(np.uint8)
         im = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3])
-        scale = max(1, THUMB_SIDE // max(im.size))
-        return _encoded(im.resize((im.width * scale, im.height * scale), Image.NEAREST), "PNG")
+        return _encoded(_fitted(im, Image), "PNG")
 
     def feature_columns(self) -> list[str]:
         frame = self._table()
@@ -151,6 +149,16 @@ class DataView:
                 shown = [c for c in frame.columns if str(c).strip() != label][:_SHOWN_FEATURES]
                 self._frame = frame[shown]
         return None if self._frame is False else self._frame
+
+
+def _fitted(im, Image):
+    """At most :data:`THUMB_SIDE` a side; a small image (8 x 8 digits, 28 x 28 Fashion-MNIST)
+    enlarged by a whole factor with its pixels kept sharp."""
+    scale = THUMB_SIDE // max(im.size)
+    if scale >= 2:
+        return im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return im
 
 
 def _encoded(im, fmt: str) -> bytes:
