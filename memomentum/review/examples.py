@@ -5,7 +5,6 @@ examples costs a few milliseconds and the browser never holds the whole table.""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,31 @@ from ..runner.files import CLASSES, EXAMPLES, MODEL
 SORTS = ("rank", "confidence", "index")
 STATES = ("any", "undecided", "decided")
 MAX_PAGE = 500
+
+
+class FileColumn:
+    """The image file of every example, kept as one Arrow string array (a million paths cost
+    no Python objects): a path by position, all of them as a numpy array on request, and
+    the search over them in Arrow's compute kernels."""
+
+    def __init__(self, paths):
+        import pyarrow as pa
+        self.paths = (paths if isinstance(paths, pa.ChunkedArray) else pa.chunked_array([paths])).combine_chunks()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, pos) -> str:
+        return self.paths[int(pos)].as_py()
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.paths.to_pylist(), dtype=object)
+
+    def containing(self, text: str) -> np.ndarray:
+        """Whether each file's name (not its folders) holds ``text``, in any case."""
+        import pyarrow.compute as pc
+        names = pc.replace_substring_regex(self.paths, pattern=r"^.*[/\\]", replacement="")
+        return pc.match_substring(names, text, ignore_case=True).to_numpy(zero_copy_only=False)
 
 
 @dataclass
@@ -33,11 +57,10 @@ class Examples:
     issue: np.ndarray  # bool
     quality: np.ndarray  # float32 (the consensus's mean label quality over several runs)
     true: np.ndarray | None  # int32, -1 unknown
-    files: np.ndarray | None  # object: absolute paths of image files
+    files: FileColumn | None  # absolute paths of image files
     rows: np.ndarray | None  # int64: rows of the user's table
     share: np.ndarray | None = None  # float32: the share of runs that call it a label issue (consensus)
     rank: np.ndarray = field(default=None)  # positions in review order
-    _lower_names: np.ndarray | None = field(default=None, repr=False)  # file names in lower case, on first search
 
     def __post_init__(self):
         if self.rank is None:
@@ -54,12 +77,6 @@ class Examples:
         if not ok.all():
             raise InputError(f"the run has no example with index {int(want[~ok][0])}")
         return pos
-
-    def lower_names(self) -> np.ndarray:
-        """The image files' names (not their folders) in lower case, for the search."""
-        if self._lower_names is None:
-            self._lower_names = np.char.lower(np.asarray([os.path.basename(f) for f in self.files], dtype=str))
-        return self._lower_names
 
     def confusion(self) -> list[list[int]]:
         k = len(self.classes)
@@ -100,42 +117,55 @@ def _read_json(path: Path):
 
 
 def read_examples(run_dir: Path) -> Examples:
-    """``RUN_DIR/examples.csv`` as columns (pandas' multi-threaded reader: a million rows in
-    about a second)."""
-    from ..data.tables import import_pandas
-    pd = import_pandas("memomentum review")
+    """``RUN_DIR/examples.csv`` as columns, read by Arrow's multi-threaded CSV reader and its
+    compute kernels (a million rows in about a second, no Python object per row)."""
+    from ..data.tables import import_tables_extra
+    pa = import_tables_extra("pyarrow", "memomentum review")
+    import pyarrow.csv as pacsv
     path = run_dir / EXAMPLES
     if not path.is_file():
         raise InputError(f"{run_dir} holds no finished run (no {EXAMPLES}); give the --out directory of a finished "
                          f"memomentum run")
-    labels = {c: str for c in ("given_label", "predicted_label", "true_label")}
+    text = {c: pa.string() for c in ("given_label", "predicted_label", "true_label", "file")}
     try:
-        frame = pd.read_csv(path, dtype={**labels, "file": str}, keep_default_na=False, engine="pyarrow")
-    except Exception as e:  # noqa: BLE001 -- pyarrow's and pandas' errors have no common base
-        raise InputError(f"cannot read {path}: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text,
+                                                                         strings_can_be_null=False))
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
     need = ["index", "given_label", "predicted_label", "confidence", "is_label_issue", "label_quality"]
-    missing = [c for c in need if c not in frame.columns]
+    missing = [c for c in need if c not in table.column_names]
     if missing:
         raise InputError(f"{path} has no column {missing[0]!r}; it was not written by memomentum run")
-    frame = frame.sort_values("index", kind="stable")
+    index = table["index"].to_numpy()
+    if np.any(np.diff(index) <= 0):  # written in index order; sorted here if someone re-sorted it
+        table = table.take(np.argsort(index, kind="stable"))
     classes = class_names(run_dir)
+    has = table.column_names
+
+    def numbers(name, dtype):
+        return table[name].to_numpy().astype(dtype)
+
     return Examples(
-        run_dir=run_dir, classes=classes, index=frame["index"].to_numpy(np.int64),
-        given=_codes(frame["given_label"], classes, path), predicted=_codes(frame["predicted_label"], classes, path),
-        confidence=frame["confidence"].to_numpy(np.float32), issue=frame["is_label_issue"].to_numpy() == 1,
-        quality=frame["label_quality"].to_numpy(np.float32),
-        true=_codes(frame["true_label"], classes, path, missing_ok=True) if "true_label" in frame else None,
-        files=frame["file"].to_numpy(object) if "file" in frame else None,
-        rows=frame["row"].to_numpy(np.int64) if "row" in frame else None)
+        run_dir=run_dir, classes=classes, index=numbers("index", np.int64),
+        given=_codes(table["given_label"], classes, path), predicted=_codes(table["predicted_label"], classes, path),
+        confidence=numbers("confidence", np.float32), issue=numbers("is_label_issue", np.int64) == 1,
+        quality=numbers("label_quality", np.float32),
+        true=_codes(table["true_label"], classes, path, missing_ok=True) if "true_label" in has else None,
+        files=FileColumn(table["file"]) if "file" in has else None,
+        rows=numbers("row", np.int64) if "row" in has else None)
 
 
 def _codes(column, classes: list[str], path: Path, *, missing_ok: bool = False) -> np.ndarray:
     """Label names -> class numbers (-1 for an empty field where ``missing_ok``)."""
-    import pandas as pd
-    codes = pd.Categorical(column.to_numpy(), categories=classes).codes.astype(np.int32)
-    bad = (codes < 0) & ~(missing_ok & (column.to_numpy() == ""))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    found = pc.index_in(column, value_set=pa.array(classes, pa.string()))
+    codes = pc.fill_null(found, -1).to_numpy().astype(np.int32)
+    bad = codes < 0
+    if missing_ok:
+        bad &= pc.not_equal(column, "").to_numpy(zero_copy_only=False)
     if bad.any():
-        value = column.to_numpy()[np.flatnonzero(bad)[0]]
+        value = column[int(np.flatnonzero(bad)[0])].as_py()
         raise InputError(f"{path} holds the label {value!r}, which is not one of the run's classes "
                          f"({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})")
     return codes
@@ -199,5 +229,5 @@ def _search(ex: Examples, text: str) -> np.ndarray:
         if ex.rows is not None:
             found |= ex.rows == int(text)
     if ex.files is not None:
-        found |= np.char.find(ex.lower_names(), text.lower()) >= 0
+        found |= ex.files.containing(text)
     return found
