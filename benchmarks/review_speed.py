@@ -161,7 +161,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "review_speed", "n_examples": args.n, "n_suspects": runs[0]["n_suspects"], "repeats": args.repeats,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
+                    "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
         "setup_s": round(t_write, 2), **{k: round(v, 4) for k, v in median.items()},
         "command_to_first_page_s": round(statistics.median(shell), 3),
         "filtered_page_s": {k: round(statistics.median(r["filtered_page_s"][k] for r in runs), 4)

@@ -80,18 +80,16 @@ class Examples:
 
     def confusion(self) -> list[list[int]]:
         k = len(self.classes)
-        m = np.zeros((k, k), dtype=np.int64)
-        np.add.at(m, (self.given, self.predicted), 1)
-        return m.tolist()
+        return np.bincount(self.given.astype(np.int64) * k + self.predicted, minlength=k * k).reshape(k, k).tolist()
 
 
 def review_order(issue: np.ndarray, quality: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
     """Suspects first, then the others; within each, the lowest label quality first (over
     several runs: the largest share of runs calling it an issue first, then the lowest mean
     label quality); ties by position."""
-    pos = np.arange(issue.size)
-    keys = (pos, quality) if share is None else (pos, quality, -share)
-    return np.lexsort((*keys, ~issue)).astype(np.int64)
+    if share is None:  # one stable sort of one key (quality is in [0, 1]): a third of lexsort's time
+        return np.argsort(quality.astype(np.float64) + 2.0 * ~issue, kind="stable").astype(np.int64)
+    return np.lexsort((np.arange(issue.size), quality, -share, ~issue)).astype(np.int64)
 
 
 def class_names(run_dir: Path) -> list[str]:

@@ -191,8 +191,8 @@ function showSelection() {
   document.querySelectorAll(".card").forEach((c) => c.classList.toggle("selected",
     state.selected.has(Number(c.dataset.index))));
   const n = state.selected.size;
-  $("selection").textContent = n ? `${n} selected: the buttons and keys act on all of them (Esc: none)`
-    : "no selection: keys act on the outlined example";
+  $("selection").textContent = n ? `${n} selected (Esc: none)`
+    : "keys act on the outlined card";
 }
 
 function markFocus() {
