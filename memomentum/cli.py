@@ -315,6 +315,7 @@ def _cmd_grid(args) -> int:
         print(f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
               f"command again to go on", file=sys.stderr)
     if outcome.done or outcome.skipped:
+        grid.write_seed_consensus(cells, out, say=lambda line: print(line, file=sys.stderr))
         print(table.write_tables(out), end="")
     return outcome.exit_code
 

@@ -40,8 +40,9 @@ from .runner import files
 CONSENSUS = "consensus.csv"
 COLUMNS = ("index", "file", "row", "given_label", "n_runs", "issue_share", "mean_label_quality", "majority_label",
            "majority_share", "true_label")
-# summary.json's data_fingerprint keys that name the data (the rest: the noisy labels, or the test set)
-_DATA_KEYS = ("n_train", "example_shape", "labels", "features", "files")
+# summary.json's data_fingerprint keys that name the examples (then come the noisy labels, the
+# true labels; the test set's keys are not compared: the verdicts are on the training data)
+_DATA_KEYS = ("n_train", "example_shape", "features", "files")
 # config.json keys naming the data and the noise, for runs without a fingerprint
 _CONFIG_DATA_KEYS = ("dataset", "label_column", "train_set")
 _CONFIG_NOISE_KEYS = ("noise_type", "noise_rate", "transition_path", "human_labels_path", "human_labels_key")
@@ -192,8 +193,10 @@ def _difference(a: _Run, b: _Run) -> tuple[str, str] | None:
         data = [k for k in _DATA_KEYS if fa.get(k) != fb.get(k)]
         if data:
             return "data", _words(data)
-        if fa.get("noisy_labels") != fb.get("noisy_labels"):
+        if fa.get("noisy_labels") != fb.get("noisy_labels"):  # the labels trained on (given or made noisy)
             return "labels", "the noisy labels of the training set differ"
+        if fa.get("labels") != fb.get("labels"):  # the same noisy labels made from other true labels
+            return "data", _words(["labels"])
     else:  # runs written before the fingerprint: their settings
         data = [k for k in _CONFIG_DATA_KEYS if a.config.get(k) != b.config.get(k)]
         if data:
