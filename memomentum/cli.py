@@ -1,4 +1,4 @@
-"""Command line: ``memomentum run``, ``predict``, ``grid``, ``table``, ``report``, ``review``, ``prepare`` and ``noise``.
+"""Command line: ``memomentum run``, ``predict``, ``grid``, ``table``, ``consensus``, ``report``, ``review``, ``prepare`` and ``noise``.
 
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
@@ -23,6 +23,7 @@ from .runner import files
 # Every command in a few words, for the message of a command line that names none.
 COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "classify new data with a finished run",
                      "grid": "many runs at once", "table": "mean ± std of finished runs",
+                     "consensus": "combine the verdicts of several runs",
                      "report": "a run's page", "prepare": "pack an image dataset", "noise": "add label noise to a file",
                      "review": "look at the suspects in the browser, decide, export"}
 
@@ -69,7 +70,8 @@ RUN_OPTIONS = {
     "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
     "--human-labels": dict(dest="human_labels_path", metavar="PATH", help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels"),
     "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
-    "--seed": dict(dest="seed", type=int, help="seed for noise, split, initialisation and data order (default 1)"),
+    "--seed": dict(dest="seed", type=int, help="seed for noise (unless --noise-seed), split, initialisation and data order (default 1)"),
+    "--noise-seed": dict(dest="noise_seed", type=int, help="seed for synthetic noise alone (default: --seed); fixed while --seed changes, the noisy labels stay the same (for memomentum consensus)"),
     "--method": dict(dest="method", choices=METHODS, help="memomentum (default) or ce (cross-entropy baseline)"),
     "--mode": dict(dest="mode", choices=MODES, help="benchmark (default: the reference main.py, noisy validation and early stopping) or clothing1m (the reference Clothing.py: clean validation set, per-class checkpoints, class-weighted loss, per-class extraction; --epochs is then epochs per round, --max-inner-loop the number of rounds)"),
     "--model": dict(dest="model", help="lenet, resnet18, resnet34, resnet50, mlp (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)"),
@@ -151,10 +153,27 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and method (writes table.md, table.csv, table.json, table.html)")
     t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
     pp = _add_predict_parser(sub)
+    c = _add_consensus_parser(sub)
     rv = _review_parser(sub)
     parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t, "predict": pp,
-                       "review": rv}  # main() blames unknown options on their command
+                       "consensus": c, "review": rv}  # main() blames unknown options on their command
     return parser
+
+
+def _add_consensus_parser(sub) -> argparse.ArgumentParser:
+    c = sub.add_parser("consensus", help="combine the verdicts of finished runs on the same data and labels (several "
+                                         "seeds) into DIR/consensus.csv, per example (docs/consensus.md)")
+    c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by memomentum run, finished")
+    c.add_argument("--out", required=True, metavar="DIR", help="the folder consensus.csv is written to")
+    return c
+
+
+def _cmd_consensus(args) -> int:
+    from .consensus import consensus_table, describe, write_consensus
+    table = consensus_table(args.run_dirs)
+    path = write_consensus(args.run_dirs, args.out, table=table)
+    print(f"{describe(table, len(args.run_dirs))}; written to {path}")
+    return 0
 
 
 def _add_predict_parser(sub) -> argparse.ArgumentParser:
@@ -325,6 +344,7 @@ def _cmd_grid(args) -> int:
         print(f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
               f"command again to go on", file=sys.stderr)
     if outcome.done or outcome.skipped:
+        grid.write_seed_consensus(cells, out, say=lambda line: print(line, file=sys.stderr))
         print(table.write_tables(out), end="")
     return outcome.exit_code
 
@@ -612,7 +632,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare, "report": _cmd_report,
                 "grid": _cmd_grid, "table": _cmd_table, "predict": _cmd_predict,
-                "review": _cmd_review}[args.command](args)
+                "consensus": _cmd_consensus, "review": _cmd_review}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

@@ -424,3 +424,40 @@ def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):
         assert np.array_equal(z["y"], want[keep])
         assert np.array_equal(z["x"][..., 0], x[keep])  # stored (N, H, W, 1), as the run read it
         assert np.array_equal(z["y_test"], y[:10])
+
+
+# -- several runs -----------------------------------------------------------------------------
+
+def test_several_runs_are_ranked_by_their_consensus(tmp_path):
+    from memomentum.consensus import consensus_table
+    folder = image_folder(tmp_path / "pets")
+    runs = [tmp_path / f"run{s}" for s in range(3)]
+    for seed, run_dir in enumerate(runs):
+        fake_image_run(run_dir, folder, seed=seed)
+    review = Review(runs)
+    try:
+        client = TestClient(create_app(review, token=TOKEN, hosts={"testserver"}))
+        client.get(f"/?token={TOKEN}")
+        assert client.get("/api/meta").json()["consensus"] is True
+        shown = client.get("/api/examples?limit=500").json()["items"]
+        table = consensus_table(runs)
+        suspect = table["issue_share"] >= 0.5
+        want = np.concatenate([table["index"][suspect], table["index"][~suspect]])
+        assert [i["index"] for i in shown] == want.tolist()  # within each part: the consensus's own order
+        by = {i["index"]: i for i in shown}
+        for k in range(table["index"].size):
+            item = by[int(table["index"][k])]
+            assert item["share"] == round(float(table["issue_share"][k]), 3)
+            assert item["predicted"] == str(table["majority_label"][k])
+        client.post("/api/decide", json={"indices": [int(want[0])], "decision": "exclude"})
+        assert read_review(runs[0])[0]["index"] == str(want[0])  # decisions go to the first run
+    finally:
+        review.close()
+
+
+def test_several_runs_on_other_data_are_refused(tmp_path):
+    fake_image_run(tmp_path / "a", image_folder(tmp_path / "pets"))
+    fake_image_run(tmp_path / "b", image_folder(tmp_path / "other", per_class=5))
+    with pytest.raises(InputError):
+        Review([tmp_path / "a", tmp_path / "b"])
+    assert not (tmp_path / "a" / "review.lock").exists()

@@ -141,4 +141,28 @@ def _check_run_dir(d: Path) -> None:
 
 
 def consensus_examples(run_dirs: list[Path]) -> Examples:
-    raise InputError("reviewing several runs at once needs their consensus, which this version cannot compute yet")
+    """The examples of several runs of the same data (:func:`memomentum.consensus.consensus_table`;
+    refused in one sentence for runs on other data or labels): the model's label is the
+    majority label, its confidence the share of runs predicting it, a suspect an example
+    that at least half of the runs judging it call a label issue; ranked by that share,
+    then by the mean label quality."""
+    import pyarrow as pa
+
+    from ..consensus import consensus_table
+    from .examples import FileColumn, class_names
+    table = consensus_table(run_dirs)
+    order = np.argsort(table["index"], kind="stable")
+    t = {name: values[order] for name, values in table.items()}
+    classes = class_names(run_dirs[0])
+    code = {name: k for k, name in enumerate(classes)}
+
+    def codes(values) -> np.ndarray:
+        return np.array([code.get(str(v), -1) for v in values.tolist()], dtype=np.int32)
+
+    return Examples(
+        run_dir=run_dirs[0], classes=classes, index=t["index"].astype(np.int64), given=codes(t["given_label"]),
+        predicted=codes(t["majority_label"]), confidence=t["majority_share"].astype(np.float32),
+        issue=t["issue_share"] >= 0.5, quality=t["mean_label_quality"].astype(np.float32),
+        true=codes(t["true_label"]) if "true_label" in t else None,
+        files=FileColumn(pa.array(t["file"].tolist(), pa.string())) if "file" in t else None,
+        rows=t["row"].astype(np.int64) if "row" in t else None, share=t["issue_share"].astype(np.float32))

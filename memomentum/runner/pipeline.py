@@ -106,6 +106,7 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
             final = final_predictions(proc)  # one prediction pass serves the summary, examples.csv and the caller
         thread_policy = dataclasses.replace(thread_policy, binding=binding)
         summary = _summary(cfg, prep, proc, final, device, thread_policy, keeper.elapsed(), records, dist)
+        summary["data_fingerprint"] = fingerprint  # what memomentum.consensus compares to call two runs' data the same
         if writes:
             keeper.write_results(cfg, prep, proc, final, summary)
             forget_previous(run_dir)  # the results are complete: the run --overwrite replaced goes

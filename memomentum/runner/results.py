@@ -53,6 +53,7 @@ def summarise(cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredic
         "dataset": cfg.dataset, "method": cfg.method, "mode": cfg.mode, "model": cfg.model,
         "noise_type": "human" if human else cfg.noise_type, "noise_rate": None if human else cfg.noise_rate,
         "realised_noise_rate": round(100 * prep.realised_rate, 2), "seed": cfg.seed,
+        **({} if cfg.noise_seed is None else {"noise_seed": cfg.noise_seed}),
         "reference_quirks": cfg.reference_quirks,
         "test_accuracy": s.run_best_test, "best_val_accuracy": s.run_best_val, "best_at": s.run_best_where,
         "n_train": int(prep.train_index.size), "n_val": int(prep.val_labels.size),
