@@ -572,6 +572,8 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["review"]:  # a local web server: no torch, no torchrun
+        return _main(argv)
     _prefer_bound_spin(sys.argv[1:] if argv is None else argv)
     from .training.distributed import messages_from_rank_zero
     with messages_from_rank_zero():

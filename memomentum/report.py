@@ -116,7 +116,7 @@ def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL
     run = read_run(run_dir)
     _require_matplotlib()
     page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
-    from .runner.outputs import write_text  # imported here: outputs imports torch, the report itself does not need it
+    from .runner.outputs import write_text
     path = run.run_dir / REPORT
     try:
         write_text(path, page)

@@ -26,6 +26,12 @@ from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, 
 TOKEN = "secret-token"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """The review caches examples.csv's columns under $XDG_CACHE_HOME: the test's own folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def run(tmp_path):
     folder = image_folder(tmp_path / "pets")
@@ -157,10 +163,13 @@ def test_undo_restores_the_state_before(client, run):
     client.get(f"/?token={TOKEN}")
     i = int(c["index"][0])
     client.post("/api/decide", json={"indices": [i], "decision": "keep"})
+    kept = read_review(run_dir)
+    time.sleep(1.1)  # a second later: the undo must bring back the first decision's time
     r = client.post("/api/decide", json={"indices": [i], "decision": "exclude"}).json()
-    assert r["before"] == [{"index": i, "decision": "keep", "label": CLASSES[c["given"][0]]}]
+    assert r["before"] == [{"index": i, "decision": "keep", "label": CLASSES[c["given"][0]],
+                            "decided_at": kept[0]["decided_at"]}]
     client.post("/api/decide", json={"restore": r["before"]})
-    assert [row["decision"] for row in read_review(run_dir)] == ["keep"]
+    assert read_review(run_dir) == kept
     first = client.post("/api/decide", json={"restore": [{"index": i, "decision": None, "label": None}]})
     assert first.status_code == 200 and read_review(run_dir) == []
 
@@ -256,6 +265,15 @@ def test_a_second_review_of_the_same_run_is_refused(run, capsys):
 def test_the_command_line_loads_no_web_framework_until_review_is_called():
     code = ("import sys, memomentum.cli, memomentum.review; "
             "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_review_server_loads_no_torch_for_a_run_with_class_names():
+    # torch takes seconds to import; the review of a run with classes.json never needs it
+    code = ("import sys, memomentum.review.session, memomentum.review.server; "
+            "print(sorted(m for m in ('torch',) if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
     assert out.strip() == "[]"
@@ -461,3 +479,36 @@ def test_several_runs_on_other_data_are_refused(tmp_path):
     with pytest.raises(InputError):
         Review([tmp_path / "a", tmp_path / "b"])
     assert not (tmp_path / "a" / "review.lock").exists()
+
+
+def test_the_columns_cached_for_the_next_opening_are_those_of_examples_csv(run):
+    from memomentum.review.examples import cache_file, read_examples
+    run_dir = run[0]
+    parsed = read_examples(run_dir)
+    assert cache_file(run_dir / "examples.csv").is_file()
+    cached = read_examples(run_dir)
+    for name in ("index", "given", "predicted", "confidence", "issue", "quality", "rank"):
+        assert np.array_equal(getattr(cached, name), getattr(parsed, name)), name
+        assert getattr(cached, name).dtype == getattr(parsed, name).dtype, name
+    assert list(np.asarray(cached.files)) == list(np.asarray(parsed.files)) == run[2]["files"]
+    text = (run_dir / "examples.csv").read_text()
+    first = text.splitlines()[1].split(",")
+    changed = CLASSES[(CLASSES.index(first[1]) + 1) % 3]
+    (run_dir / "examples.csv").write_text(text.replace(",".join(first), ",".join([first[0], changed] + first[2:]), 1))
+    st = (run_dir / "examples.csv").stat()
+    os.utime(run_dir / "examples.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a run written again
+    assert read_examples(run_dir).given[0] == CLASSES.index(changed)
+    assert len(list(cache_file(run_dir / "examples.csv").parent.glob("*.arrow"))) == 1  # the old cache is gone
+
+
+def test_the_speed_benchmark_times_opening_pages_and_thumbnails(tmp_path):
+    r = subprocess.run([sys.executable, "benchmarks/review_speed.py", "--n", "3000", "--repeats", "1", "--thumbs", "3",
+                        "--work-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n_examples"] == 3000 and 0 < out["n_suspects"] < 3000
+    for key in ("open_first_time_s", "open_s", "first_page_s", "command_to_first_page_s", "decision_s"):
+        assert out[key] > 0, key
+    assert set(out["filtered_page_s"]) >= {"cell_given_3_predicted_7", "undecided_suspects", "search_first"}
+    assert out["thumbnail_s"]["cold_median"] > 0

@@ -19,6 +19,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the review's cache of examples.csv
+
+
 @pytest.fixture
 def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

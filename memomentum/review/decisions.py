@@ -56,7 +56,8 @@ class Decisions:
     def state(self, pos: int) -> dict:
         k = int(self.code[pos])
         return {"index": int(self.ex.index[pos]), "decision": None if k == NONE else DECISIONS[k],
-                "label": None if self.label[pos] < 0 else self.ex.classes[self.label[pos]]}
+                "label": None if self.label[pos] < 0 else self.ex.classes[self.label[pos]],
+                "decided_at": self.at.get(pos)}
 
     def decide(self, positions: np.ndarray, decision: str, label: int | None = None) -> list[dict]:
         """Record ``decision`` for the examples at ``positions`` (``accept``: each its own
@@ -68,14 +69,15 @@ class Decisions:
         entries = [(int(p), decision, int(k)) for p, k in zip(positions.tolist(), labels.tolist())]
         return self.apply(entries)
 
-    def apply(self, entries: list[tuple[int, str | None, int]]) -> list[dict]:
-        """Set (position, decision, class number) for each entry, write ``review.csv`` once,
-        and return the states before. A relabel to the given label is a keep; ``accept`` a relabel."""
+    def apply(self, entries: list[tuple]) -> list[dict]:
+        """Set (position, decision, class number[, time]) for each entry (the time: now unless
+        given, as an undo gives it), write ``review.csv`` once, and return the states before.
+        A relabel to the given label is a keep; ``accept`` a relabel."""
         stamp = now()
         with self._lock:
-            before = [self.state(p) for p, _, _ in entries]
-            for pos, decision, label in entries:
-                self._set(pos, decision, label, stamp)
+            before = [self.state(e[0]) for e in entries]
+            for pos, decision, label, *when in entries:
+                self._set(pos, decision, label, (when[0] if when else None) or stamp)
             self.write()
         return before
 

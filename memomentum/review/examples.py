@@ -4,7 +4,9 @@ several runs), filtered and paged on the server, so that a page of a run with a 
 examples costs a few milliseconds and the browser never holds the whole table."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ..errors import InputError
 from ..runner.files import CLASSES, EXAMPLES, MODEL
 
 SORTS = ("rank", "confidence", "index")
+_CACHE_VERSION = 1  # of the cached columns' layout
 STATES = ("any", "undecided", "decided")
 MAX_PAGE = 500
 
@@ -115,15 +118,77 @@ def _read_json(path: Path):
 
 
 def read_examples(run_dir: Path) -> Examples:
-    """``RUN_DIR/examples.csv`` as columns, read by Arrow's multi-threaded CSV reader and its
-    compute kernels (a million rows in about a second, no Python object per row)."""
+    """``RUN_DIR/examples.csv`` as columns: from the review's cache of them when it is there
+    (:func:`cache_file`), else read by Arrow's multi-threaded CSV reader and its compute
+    kernels (a million rows in about a second, no Python object per row) and cached."""
     from ..data.tables import import_tables_extra
-    pa = import_tables_extra("pyarrow", "memomentum review")
-    import pyarrow.csv as pacsv
+    import_tables_extra("pyarrow", "memomentum review")
     path = run_dir / EXAMPLES
     if not path.is_file():
         raise InputError(f"{run_dir} holds no finished run (no {EXAMPLES}); give the --out directory of a finished "
                          f"memomentum run")
+    classes = class_names(run_dir)
+    cache = cache_file(path)
+    cached = _read_cache(cache, run_dir, classes)
+    if cached is not None:
+        return cached
+    ex = _parse_examples(path, run_dir, classes)
+    _write_cache(ex, cache)
+    return ex
+
+
+def cache_file(examples: Path) -> Path:
+    """Where the columns of ``examples`` are cached: ``$XDG_CACHE_HOME/memomentum/review``
+    (default ``~/.cache``), named by the file's path and by its size and modification time,
+    so that a run written again is read again."""
+    st = examples.stat()
+    where = hashlib.sha256(str(examples.resolve()).encode()).hexdigest()[:16]
+    version = hashlib.sha256(f"{st.st_size}|{st.st_mtime_ns}|{_CACHE_VERSION}".encode()).hexdigest()[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "memomentum" / "review"
+    return root / f"{where}-{version}.arrow"
+
+
+def _read_cache(cache: Path, run_dir: Path, classes: list[str]) -> Examples | None:
+    """The cached columns (memory-mapped Arrow: no parsing), or None (none, stale, damaged)."""
+    import pyarrow as pa
+    try:
+        table = pa.ipc.open_file(pa.memory_map(str(cache))).read_all()
+        if json.loads(table.schema.metadata[b"classes"]) != classes:
+            return None
+        has = table.column_names
+        col = {name: table[name].to_numpy() for name in has if name != "file"}
+        return Examples(run_dir=run_dir, classes=classes, index=col["index"], given=col["given"],
+                        predicted=col["predicted"], confidence=col["confidence"], issue=col["issue"].astype(bool),
+                        quality=col["quality"], true=col.get("true"), rows=col.get("row"),
+                        files=FileColumn(table["file"]) if "file" in has else None)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+        return None
+
+
+def _write_cache(ex: Examples, cache: Path) -> None:
+    """Cache the columns for the next opening; a cache that cannot be written is no error."""
+    import pyarrow as pa
+    columns = {"index": ex.index, "given": ex.given, "predicted": ex.predicted, "confidence": ex.confidence,
+               "issue": ex.issue.astype(np.int8), "quality": ex.quality}
+    optional = {"true": ex.true, "row": ex.rows, "file": None if ex.files is None else ex.files.paths}
+    table = pa.table({**columns, **{k: v for k, v in optional.items() if v is not None}})
+    table = table.replace_schema_metadata({"classes": json.dumps(ex.classes)})
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, cache)
+        for old in cache.parent.glob(cache.name.split("-")[0] + "-*.arrow"):  # the same run's older caches
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except (OSError, pa.ArrowException):
+        tmp.unlink(missing_ok=True)
+
+
+def _parse_examples(path: Path, run_dir: Path, classes: list[str]) -> Examples:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
     text = {c: pa.string() for c in ("given_label", "predicted_label", "true_label", "file")}
     try:
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text,
@@ -137,7 +202,6 @@ def read_examples(run_dir: Path) -> Examples:
     index = table["index"].to_numpy()
     if np.any(np.diff(index) <= 0):  # written in index order; sorted here if someone re-sorted it
         table = table.take(np.argsort(index, kind="stable"))
-    classes = class_names(run_dir)
     has = table.column_names
 
     def numbers(name, dtype):

@@ -110,7 +110,9 @@ class Review:
             decision, label = e.get("decision"), e.get("label")
             if decision not in (None, "relabel", "keep", "exclude") or (label is not None and label not in names):
                 raise InputError(f"cannot restore the decision {decision!r} with the label {label!r}")
-            todo.append((pos, decision, names.index(label) if label is not None else -1))
+            when = e.get("decided_at")
+            todo.append((pos, decision, names.index(label) if label is not None else -1,
+                         when if isinstance(when, str) and len(when) <= 40 else None))
         before = self.decisions.apply(todo)
         return self._answer(positions, before)
 
