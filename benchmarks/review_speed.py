@@ -127,8 +127,9 @@ def in_process(run_dir: Path, on_disk: list[int]) -> dict:
     warm = [timed(lambda k=k: get(f"/thumb/{k}"))[0] for k in on_disk]
     out["thumbnail_s"] = {"cold_median": statistics.median(cold), "cold_max": max(cold),
                           "cached_median": statistics.median(warm)}
-    review.decisions.decide(np.arange(1000), "keep")
-    out["decision_s"] = timed(lambda: review.decide({"indices": [5000], "decision": "exclude"}))[0]
+    review.decisions.decide(np.arange(1000), "keep")  # review.csv with 1,000 decisions, then one more
+    last = int(review.ex.index[-1])
+    out["decision_s"] = timed(lambda: review.decide({"indices": [last], "decision": "exclude"}))[0]
     (run_dir / "review.csv").unlink(missing_ok=True)
     return out
 
