@@ -11,7 +11,6 @@ import signal
 
 import pytest
 
-from memomentum.review import export
 from review_helpers import CLASSES, Served, fake_image_run, image_folder, read_review
 from conftest import skip_or_fail
 
@@ -149,9 +148,12 @@ def test_twenty_decisions_in_chromium_survive_a_reload_a_kill_9_and_reach_the_ex
         _open(page, served)
         assert _counter(page).startswith("reviewed 20 ")
         assert _decisions(run_dir) == expected
+        page.click("#export-open")  # the page's button writes the export
+        page.fill("#export-path", str(tmp_path / "clean.csv"))
+        page.click("#export-go")
+        page.wait_for_function("document.getElementById('toast').textContent.startsWith('exported')")
     finally:
         served.stop()
-    export(run_dir, tmp_path / "clean.csv")
     with open(tmp_path / "clean.csv", newline="") as f:
         labels = {r["file"]: r["label"] for r in csv.DictReader(f)}
     by_index = dict(zip(columns["index"].tolist(), columns["files"]))
