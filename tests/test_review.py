@@ -4,6 +4,7 @@ on the exported data (docs/review.md). The page in a real browser: test_review_b
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 from memomentum.cli import main
 from memomentum.errors import InputError
 from memomentum.review import export
+from memomentum.review.examples import Query
 from memomentum.review.server import create_app
 from memomentum.review.session import Review
 from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, read_review
@@ -512,3 +514,33 @@ def test_the_speed_benchmark_times_opening_pages_and_thumbnails(tmp_path):
         assert out[key] > 0, key
     assert set(out["filtered_page_s"]) >= {"cell_given_3_predicted_7", "undecided_suspects", "search_first"}
     assert out["thumbnail_s"]["cold_median"] > 0
+
+
+def test_a_table_run_shows_each_examples_row_of_the_table(table_run):
+    root, run_dir = table_run
+    review = Review([run_dir], lock=False)
+    page = review.page(Query(limit=10))
+    lines = (root / "t.csv").read_text().splitlines()
+    assert review.meta()["feature_columns"] == ["a", "b", "c", "d", "note"]  # every column but the label
+    for item in page["items"]:
+        fields = lines[1 + item["row"]].split(",")
+        assert item["features"] == [float(v) for v in fields[:4]] + [fields[4]]
+    assert review.view.thumbnail(0) is None
+
+
+def test_an_array_run_shows_its_images_enlarged(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 90)
+    x = (rng.integers(0, 40, (90, 8, 8)) + y[:, None, None] * 70).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    run_dir = tmp_path / "run"
+    assert main(["run", "--dataset", str(tmp_path / "d.npz"), "--out", str(run_dir), "--epochs", "1", "--batch-size",
+                 "16", "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet"]) == 0
+    review = Review([run_dir], lock=False)
+    assert review.view.kind == "images"
+    png = Image.open(io.BytesIO(review.view.thumbnail(3)))
+    assert png.size == (160, 160)  # 8 x 8 enlarged 20 times, each pixel kept sharp
+    pixels = np.asarray(png.convert("L"))[::20, ::20].astype(int)
+    scaled = x[int(review.ex.index[3])].astype(int) * 255 // x.max()
+    assert np.array_equal(pixels, scaled)

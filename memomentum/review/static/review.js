@@ -98,7 +98,9 @@ function reload() { state.offset = 0; state.focus = 0; state.selected.clear(); r
 
 async function load() {
   const params = new URLSearchParams({ ...state.query, offset: state.offset, limit: PAGE });
+  const seq = (state.seq = (state.seq || 0) + 1);
   const data = await api(`/api/examples?${params}`);
+  if (seq !== state.seq) return; // an answer overtaken by a later question (typing in the search)
   state.items = data.items; state.total = data.total;
   state.focus = Math.min(state.focus, Math.max(0, state.items.length - 1));
   counts(data.counts);
@@ -348,10 +350,12 @@ function columns() {
 }
 
 function wire() {
+  let typing = null;
   const bind = (id, key, ev) => $(id).addEventListener(ev || "change", () => {
     state.query[key] = id === "f-suspects" ? ($(id).checked ? "1" : "") : $(id).value;
     syncFilters();
-    reload();
+    clearTimeout(typing); // the search asks once typing pauses
+    if (ev === "input") typing = setTimeout(reload, 250); else reload();
   });
   bind("f-suspects", "suspects"); bind("f-given", "given"); bind("f-predicted", "predicted");
   bind("f-state", "state"); bind("f-sort", "sort"); bind("f-search", "q", "input");
