@@ -246,7 +246,8 @@ def test_a_hand_written_review_csv_that_does_not_fit_is_refused_in_one_sentence(
         Review([run_dir], lock=False)
     (run_dir / "review.csv").write_text(f"index,decision,label\n{int(c['index'][0])},delete,\n")
     with pytest.raises(InputError, match="allowed: relabel, keep, exclude"):
-        Review([run_dir], lock=False)
+        Review([run_dir])
+    assert not (run_dir / "review.lock").exists()  # refused, and the lock let go
 
 
 # -- the command -------------------------------------------------------------------------------

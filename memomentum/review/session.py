@@ -31,8 +31,12 @@ class Review:
         self.locked = False
         if lock:
             self._lock()
-        self.decisions = Decisions(self.ex, self.run_dir / REVIEW)
-        self.view = DataView(self.ex, self.config)
+        try:
+            self.decisions = Decisions(self.ex, self.run_dir / REVIEW)
+            self.view = DataView(self.ex, self.config)
+        except BaseException:  # a review.csv that does not fit: refused, and the lock let go
+            self.close()
+            raise
 
     def _lock(self) -> None:
         holder = take_lock(self.run_dir / LOCK)
