@@ -148,6 +148,11 @@ def test_twenty_decisions_in_chromium_survive_a_reload_a_kill_9_and_reach_the_ex
         _open(page, served)
         assert _counter(page).startswith("reviewed 20 ")
         assert _decisions(run_dir) == expected
+        cell = page.locator(".confusion td.off:not(.zero)").first  # one click shows the examples of a cell
+        count = int(cell.inner_text())
+        cell.click()
+        page.wait_for_function(f"document.getElementById('range').textContent.endsWith(' of {count}')")
+        assert page.locator(".card").count() == count
         page.click("#export-open")  # the page's button writes the export
         page.fill("#export-path", str(tmp_path / "clean.csv"))
         page.click("#export-go")
