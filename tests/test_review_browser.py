@@ -137,6 +137,10 @@ def test_twenty_decisions_in_chromium_survive_a_reload_a_kill_9_and_reach_the_ex
         _keyboard(page, cards, expected)
         _mouse(page, cards, expected)
         assert len(expected) == 20 and _decisions(run_dir) == expected
+        other = browser.new_page(bypass_csp=True)  # a second tab sees the first one's decisions
+        _open(other, served)
+        assert _counter(other).startswith("reviewed 20 ")
+        other.close()
         page.screenshot(path=str(tmp_path / "review.png"))
         page.reload()
         _open(page, served)
