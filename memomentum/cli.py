@@ -1,4 +1,4 @@
-"""Command line: ``memomentum run``, ``predict``, ``grid``, ``table``, ``report``, ``prepare`` and ``noise``.
+"""Command line: ``memomentum run``, ``predict``, ``grid``, ``table``, ``consensus``, ``report``, ``review``, ``prepare`` and ``noise``.
 
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
@@ -23,7 +23,9 @@ from .runner import files
 # Every command in a few words, for the message of a command line that names none.
 COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "classify new data with a finished run",
                      "grid": "many runs at once", "table": "mean ± std of finished runs",
-                     "report": "a run's page", "prepare": "pack an image dataset", "noise": "add label noise to a file"}
+                     "consensus": "combine the verdicts of several runs",
+                     "report": "a run's page", "prepare": "pack an image dataset", "noise": "add label noise to a file",
+                     "review": "look at the suspects in the browser, decide, export"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +70,8 @@ RUN_OPTIONS = {
     "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
     "--human-labels": dict(dest="human_labels_path", metavar="PATH", help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels"),
     "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
-    "--seed": dict(dest="seed", type=int, help="seed for noise, split, initialisation and data order (default 1)"),
+    "--seed": dict(dest="seed", type=int, help="seed for noise (unless --noise-seed), split, initialisation and data order (default 1)"),
+    "--noise-seed": dict(dest="noise_seed", type=int, help="seed for synthetic noise alone (default: --seed); fixed while --seed changes, the noisy labels stay the same (for memomentum consensus)"),
     "--method": dict(dest="method", choices=METHODS, help="memomentum (default) or ce (cross-entropy baseline)"),
     "--mode": dict(dest="mode", choices=MODES, help="benchmark (default: the reference main.py, noisy validation and early stopping) or clothing1m (the reference Clothing.py: clean validation set, per-class checkpoints, class-weighted loss, per-class extraction; --epochs is then epochs per round, --max-inner-loop the number of rounds)"),
     "--model": dict(dest="model", help="lenet, resnet18, resnet34, resnet50, mlp (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)"),
@@ -150,8 +153,27 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and method (writes table.md, table.csv, table.json, table.html)")
     t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
     pp = _add_predict_parser(sub)
-    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t, "predict": pp}  # main() blames unknown options on their command
+    c = _add_consensus_parser(sub)
+    rv = _review_parser(sub)
+    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t, "predict": pp,
+                       "consensus": c, "review": rv}  # main() blames unknown options on their command
     return parser
+
+
+def _add_consensus_parser(sub) -> argparse.ArgumentParser:
+    c = sub.add_parser("consensus", help="combine the verdicts of finished runs on the same data and labels (several "
+                                         "seeds) into DIR/consensus.csv, per example (docs/consensus.md)")
+    c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by memomentum run, finished")
+    c.add_argument("--out", required=True, metavar="DIR", help="the folder consensus.csv is written to")
+    return c
+
+
+def _cmd_consensus(args) -> int:
+    from .consensus import consensus_table, describe, write_consensus
+    table = consensus_table(args.run_dirs)
+    path = write_consensus(args.run_dirs, args.out, table=table)
+    print(f"{describe(table, len(args.run_dirs))}; written to {path}")
+    return 0
 
 
 def _add_predict_parser(sub) -> argparse.ArgumentParser:
@@ -182,6 +204,33 @@ def _cmd_predict(args) -> int:
     print(predict_to_file(args.run_dir, args.dataset, args.out, probabilities=args.probabilities,
                           label_column=args.label_column, progress=not args.quiet))
     return 0
+
+
+def _review_parser(sub) -> argparse.ArgumentParser:
+    rv = sub.add_parser("review", help="look at a run's examples in the browser, suspects first, decide (kept in "
+                                       "RUN_DIR/review.csv) and export the cleaned data (docs/review.md; needs "
+                                       "pip install \"memomentum[review]\")")
+    rv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a finished run (several runs of the same data: "
+                                                                   "ranked by their consensus)")
+    rv.add_argument("--export", metavar="OUT", help="write the run's data with the decisions of review.csv applied "
+                                                    "(a .csv/.parquet table, a .csv of file,label for image files, "
+                                                    "an .npz for arrays) and OUT's corrections file, then stop")
+    rv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
+    rv.add_argument("--port", type=int, default=0, help="the port (default 0: a free one; the URL is printed)")
+    rv.add_argument("--no-browser", dest="browser", action="store_false", help="print the URL, do not open a browser")
+    return rv
+
+
+def _cmd_review(args) -> int:
+    from .review import export, serve
+    if args.export:
+        if len(args.run_dirs) > 1:
+            raise InputError("--export writes the data of one run; give one RUN_DIR")
+        print(export(args.run_dirs[0], args.export))
+        return 0
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port} is not a port; give 1 to 65535, or 0 for a free one")
+    return serve(args.run_dirs, host=args.host, port=args.port, open_browser=args.browser)
 
 
 def _grid_parser(sub) -> argparse.ArgumentParser:
@@ -307,6 +356,7 @@ def _cmd_grid(args) -> int:
         print(f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
               f"command again to go on", file=sys.stderr)
     if outcome.done or outcome.skipped:
+        grid.write_seed_consensus(cells, out, say=lambda line: print(line, file=sys.stderr))
         print(table.write_tables(out), end="")
     return outcome.exit_code
 
@@ -484,6 +534,10 @@ def _print_summary(summary: dict, run_dir) -> None:
         final = summary["difficulty"]["rounds"][-1]["recall"]
         lines.append("  recall by difficulty  " + " / ".join("n/a" if v is None else f"{v:.1f}%" for v in final)
                      + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)")
+    if summary.get("review"):  # trained on data exported by memomentum review
+        r = summary["review"]
+        lines.append(f"  reviewed data        {r['corrected']} labels corrected, {r['excluded']} examples excluded "
+                     f"by review ({r['corrections_file']})")
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
         report = f", {files.REPORT}" if (Path(run_dir) / files.REPORT).exists() else ""
@@ -580,6 +634,8 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["review"]:  # a local web server: no torch, no torchrun
+        return _main(argv)
     _prefer_bound_spin(sys.argv[1:] if argv is None else argv)
     from .training.distributed import messages_from_rank_zero
     with messages_from_rank_zero():
@@ -639,7 +695,8 @@ def _main(argv: list[str] | None) -> int:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare, "report": _cmd_report,
-                "grid": _cmd_grid, "table": _cmd_table, "predict": _cmd_predict}[args.command](args)
+                "grid": _cmd_grid, "table": _cmd_table, "predict": _cmd_predict,
+                "consensus": _cmd_consensus, "review": _cmd_review}[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

@@ -164,6 +164,10 @@ class RunConfig:
     human_labels_path: str | None = None  # CIFAR-10N/100N label file; replaces generated noise
     human_labels_key: str | None = None
     seed: int = 1
+    # the seed of synthetic noise; None: the run's seed. Fixed while --seed changes, it keeps the
+    # noisy labels of several training seeds the same (what a consensus of runs needs,
+    # memomentum.consensus); the split and the training always follow ``seed``
+    noise_seed: int | None = None
     method: str = "memomentum"
     # "benchmark": the reference main.py (noisy validation split, early stopping); "clothing1m":
     # the reference Clothing.py (clean validation, per-class checkpoints and extraction)
@@ -275,6 +279,23 @@ class RunConfig:
             raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(models)}")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
             raise InputError(f"seed must be a whole number in 0..4294967295, got {self.seed!r}")
+        self._check_noise_seed()
+
+    def _check_noise_seed(self) -> None:
+        """A noise seed is a whole number, and given only where synthetic noise uses it."""
+        if self.noise_seed is None:
+            return
+        if not _is_int(self.noise_seed) or not 0 <= self.noise_seed < 2**32:
+            raise InputError(f"noise-seed must be a whole number in 0..4294967295, got {self.noise_seed!r}")
+        if self.human_labels_path or self.noise_type == "none":
+            given = "--human-labels takes the file's labels" if self.human_labels_path else \
+                "--noise-type none keeps the labels as given"
+            raise InputError(f"{given}, so --noise-seed {self.noise_seed} would be ignored; leave --noise-seed out "
+                             f"or choose a noise type ({', '.join(RATED_NOISE_TYPES)}, transition)")
+
+    def effective_noise_seed(self) -> int:
+        """The seed synthetic noise is drawn with: ``noise_seed``, or the run's seed."""
+        return self.seed if self.noise_seed is None else self.noise_seed
 
     def _check_schedule_numbers(self) -> None:
         """Counts, rates and the validation fraction of the training schedule."""

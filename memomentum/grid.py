@@ -8,7 +8,8 @@ command, never by the load). The same grid started again trains nothing that fin
 resumes the unfinished cells from their checkpoints; SIGINT or SIGTERM pauses every running
 cell (each writes its checkpoint) and starts no new one; a cell that fails is reported with
 its one-line reason while the others go on. At the end :func:`memomentum.table.write_tables`
-gathers the finished cells. ``--print-commands`` gives one command per cell instead, for a
+gathers the finished cells, and :func:`write_seed_consensus` combines the verdicts of the cells
+that differ only by seed. ``--print-commands`` gives one command per cell instead, for a
 scheduler (a Slurm job array, GNU parallel).
 
 ``--gpus 0,1 --cells-per-gpu K`` spreads the local cells over GPUs (:class:`GpuSlots`): at most
@@ -324,6 +325,47 @@ def _duration(seconds: float) -> str:
     minutes, s = divmod(int(seconds), 60)
     hours, m = divmod(minutes, 60)
     return f"{hours} h {m:02d} min" if hours else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+# -- consensus of the seeds ------------------------------------------------------------------
+
+CONSENSUS_FOLDER = "consensus"  # GRID_DIR/consensus[/GROUP]/consensus.csv
+
+
+def seed_groups(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """The cells that differ only by ``--seed``, grouped (two cells or more a group), each group
+    named by its cells' name without the seed part ("" when only the seed varies)."""
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        others = tuple(option for option in cell.options if option[0] != "--seed")
+        groups.setdefault(others, []).append(cell)
+    named = {}
+    for members in groups.values():
+        if len(members) > 1:
+            named["_".join(p for p in members[0].name.split("_") if not p.startswith("seed-"))] = members
+    return named
+
+
+def write_seed_consensus(cells: list[Cell], grid_dir: Path, say: Callable[[str], None] = print) -> list[Path]:
+    """For each group of finished cells that differ only by seed, their consensus
+    (:func:`memomentum.consensus.write_consensus`) in ``GRID_DIR/consensus/GROUP``; a group whose
+    runs cannot be combined (synthetic noise drawn from each seed: no ``--noise-seed``) is said
+    in one line and skipped. Returns the files written."""
+    from .consensus import write_consensus
+    from .errors import InputError
+    written = []
+    for group, members in seed_groups(cells).items():
+        done = [grid_dir / cell.name for cell in members if state(grid_dir / cell.name) == "done"]
+        if len(done) < 2:
+            continue
+        try:
+            path = write_consensus(done, grid_dir / CONSENSUS_FOLDER / group)
+        except InputError as e:
+            say(f"grid: no consensus of the cells {group or 'seed-*'}: {e}")
+            continue
+        say(f"grid: consensus of {len(done)} seeds{' of ' + group if group else ''} in {path}")
+        written.append(path)
+    return written
 
 
 # -- Slurm -------------------------------------------------------------------------------

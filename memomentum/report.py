@@ -120,7 +120,7 @@ def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL
     run = read_run(run_dir)
     _require_matplotlib()
     page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
-    from .runner.outputs import write_text  # imported here: outputs imports torch, the report itself does not need it
+    from .runner.outputs import write_text
     path = run.run_dir / REPORT
     try:
         write_text(path, page)
@@ -572,6 +572,9 @@ def result_section(run: RunFiles) -> str:
     rows.append(["realised label noise", _pct(s.get("realised_noise_rate"))])
     if "noisy_label_precision" in s:
         rows.append(["correct given labels (training part)", _pct(s["noisy_label_precision"])])
+    if "review" in s:  # the data were exported by memomentum review
+        r = s["review"]
+        rows.append(["labels corrected / excluded by review", f"{r['corrected']:,} / {r['excluded']:,}"])
     if "n_confident" in fc:
         rows.append(["confident examples", f"{fc['n_confident']:,} of {s.get('n_train', 0):,}"])
     if "label_precision" in fc:

@@ -55,7 +55,7 @@ class Run:
     @property
     def digest(self) -> str | None:
         """The digest of the run's data (:func:`data_digest`), None where the summary records none."""
-        fingerprint = (self.summary or {}).get("data")
+        fingerprint = (self.summary or {}).get("data_fingerprint")
         return data_digest(fingerprint, self.config) if isinstance(fingerprint, dict) and fingerprint else None
 
 

@@ -156,8 +156,10 @@ def test_the_message_without_a_command_names_every_command():
 
 @pytest.mark.parametrize("args, hint", [([], "choose a command: run (train and write a run directory), predict "
                                               "(classify new data with a finished run), grid (many runs at once), "
-                                              "table (mean ± std of finished runs), report (a run's page), prepare "
-                                              "(pack an image dataset) or noise (add label noise to a file) "
+                                              "table (mean ± std of finished runs), consensus (combine the verdicts of "
+                                              "several runs), report (a run's page), prepare "
+                                              "(pack an image dataset), noise (add label noise to a file) or "
+                                              "review (look at the suspects in the browser, decide, export) "
                                               "(see memomentum --help)"),
                                         (["run", "--bogus"], "unrecognized arguments: --bogus (see memomentum run --help)"),
                                         (["noise", "--labels", "y.npy", "--out", "z.npy", "--noise-type", "symmetric",

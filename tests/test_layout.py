@@ -20,7 +20,7 @@ LAYERS = [
     {"config"},  # the run's settings, checked against the data's and models' names
     {"method"},  # Me-Momentum's rules, both procedures, verdicts, difficulty
     {"runner"},  # one run and its directory
-    {"api", "estimator", "predictor", "report", "grid", "table"},  # the entry points
+    {"api", "estimator", "predictor", "report", "grid", "table", "consensus", "review"},  # the entry points
     {"cli", "__main__", "__init__"},
 ]
 MAX_FUNCTION_LINES = 60

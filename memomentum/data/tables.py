@@ -165,9 +165,10 @@ def import_pandas(what: str):
     return import_tables_extra("pandas", what)
 
 
-def read_frame(p: Path, *, nrows: int | None = None):
+def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False):
     """The table at ``p`` as a DataFrame (a CSV's separator and decimal sign detected);
-    ``nrows``: only a CSV's first rows."""
+    ``nrows``: only a CSV's first rows; ``as_text``: a CSV's every value as the text in the
+    file (no number parsing, empty fields as ""), so that it can be written back unchanged."""
     pd = import_pandas(str(p))
     try:
         if p.suffix.lower() == ".parquet":
@@ -179,7 +180,8 @@ def read_frame(p: Path, *, nrows: int | None = None):
             return pd.read_parquet(p)
         sep, decimal, header = _csv_header(p)
         refuse_duplicate_columns(header, str(p))
-        return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True, nrows=nrows)
+        text = dict(dtype=str, keep_default_na=False) if as_text else {}
+        return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True, nrows=nrows, **text)
     except InputError:
         raise
     except pd.errors.EmptyDataError:

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from .files import CHECKPOINT
@@ -91,6 +90,8 @@ def write_torch(path: Path, obj, *, midway=None) -> None:
     """``torch.save`` atomically. ``midway``, if given, is called once half of the bytes
     are in the temporary file (flushed) and before the rest and the rename: the test hook
     ``MEMOMENTUM_TEST_KILL_AT=checkpoint-write:N`` (see :mod:`memomentum.api`) uses it."""
+    import torch  # here, not above: review.csv and the other text files are written without torch
+
     # Serialise to memory first so a failing write never leaves a half file behind.
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -107,6 +108,7 @@ def write_torch(path: Path, obj, *, midway=None) -> None:
 
 
 def read_checkpoint(run_dir: Path) -> dict:
+    import torch
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")

@@ -121,8 +121,9 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
             final = final_predictions(proc)  # one prediction pass serves the summary, examples.csv and the caller
         thread_policy = dataclasses.replace(thread_policy, binding=binding)
         summary = _summary(cfg, prep, proc, final, device, thread_policy, keeper.elapsed(), records, dist)
-        # what names the data, for `memomentum table` to group runs by (not the paths as typed)
-        summary.update(data=fingerprint, data_paths=cfg.resolved_paths())
+        # what names the data: `memomentum table` groups runs by it (not the paths as typed) and
+        # `memomentum consensus` compares it to call two runs' data the same
+        summary.update(data_fingerprint=fingerprint, data_paths=cfg.resolved_paths())
         if writes:
             keeper.write_results(cfg, prep, proc, final, summary)
             forget_previous(run_dir)  # the results are complete: the run --overwrite replaced goes

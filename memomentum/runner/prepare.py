@@ -68,7 +68,7 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> RunData:
         transition = read_labels_matrix(cfg.transition_path) if cfg.noise_type == "transition" else None
         features = _instance_features(ds) if cfg.noise_type == "instance" else None
         noisy_result = make_noisy_labels(ds.y_train, noise_type=cfg.noise_type, noise_rate=cfg.noise_rate,
-                                         seed=cfg.seed, num_classes=ds.num_classes, features=features,
+                                         seed=cfg.effective_noise_seed(), num_classes=ds.num_classes, features=features,
                                          transition=transition)
         noisy, rate = noisy_result.labels, noisy_result.realised_rate
     noisy = np.asarray(noisy, dtype=np.int64)
@@ -78,6 +78,9 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> RunData:
     if cfg.mode == "clothing1m" and not (ds.labels_are_clean or synthetic):
         raise InputError(f"the clothing1m mode validates on clean labels, and {ds.name} has no clean validation "
                          f"set and no known true labels; add synthetic noise (--noise-type) or use the benchmark mode")
+    # the split follows the training seed, never the noise seed: runs of several seeds on the same
+    # noisy labels each hold out another tenth, and examples.csv's index (the position in the
+    # whole training set) lines their examples up (memomentum.consensus)
     train_index, val_index = split_for_validation(ds.y_train.size, seed=cfg.seed, val_fraction=cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(f"the dataset has only {ds.y_train.size} examples: too few to split into training and validation parts")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
+from ..data.corrections import read_review_counts
 from ..method.procedure import Procedure
 from ..method.verdicts import verdict_columns
 from ..training.threads import ThreadPolicy
@@ -52,6 +53,7 @@ def summarise(cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredic
         "dataset": cfg.dataset, "method": cfg.method, "mode": cfg.mode, "model": cfg.model,
         "noise_type": "human" if human else cfg.noise_type, "noise_rate": None if human else cfg.noise_rate,
         "realised_noise_rate": round(100 * prep.realised_rate, 2), "seed": cfg.seed,
+        **({} if cfg.noise_seed is None else {"noise_seed": cfg.noise_seed}),
         "reference_quirks": cfg.reference_quirks,
         "test_accuracy": s.run_best_test, "best_val_accuracy": s.run_best_val, "best_at": s.run_best_where,
         "n_train": int(prep.train_index.size), "n_val": int(prep.val_labels.size),
@@ -63,6 +65,9 @@ def summarise(cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredic
         **proc.summary_extra(),
     }
     summary.update(_noisy_label_precision(prep))
+    review = read_review_counts(cfg.dataset)  # the data came from memomentum review --export
+    if review is not None:
+        summary["review"] = review
     return summary
 
 

@@ -152,29 +152,37 @@ def acquire_lock(run_dir: Path, *, resume: bool) -> None:
     Raises:
         InputError: another live process holds the lock.
     """
-    path = Path(run_dir) / LOCK
+    holder = take_lock(Path(run_dir) / LOCK)
+    if holder is not None:
+        raise _busy_error(run_dir, holder, resume=resume)
+
+
+def take_lock(path: Path) -> LockHolder | None:
+    """Create the lock file ``path`` for this process, taking over a stale one (with a note);
+    None once this process holds it, else the live process that holds it. The run's lock
+    and the review's (:mod:`memomentum.review`) both work this way."""
     for _ in range(3):
         if _create_lock(path):
-            return
+            return None
         holder = _read_lock(path)
         if holder is None:
             continue  # released between our try and our look
         if _is_mine(holder):
-            return
+            return None
         if not _is_stale(holder):
-            raise _busy_error(run_dir, holder, resume=resume)
+            return holder
         _remove_stale(path, holder)
         if _create_lock(path):
-            print(f"memomentum: note: took over the lock of {run_dir} from process {holder.pid}, "
-                  f"which no longer runs", file=sys.stderr)
-            return
-    holder = _read_lock(path) or LockHolder(None, None)
-    raise _busy_error(run_dir, holder, resume=resume)
+            what = f"the lock of {path.parent}" if path.name == LOCK else f"the lock {path}"
+            print(f"memomentum: note: took over {what} from process {holder.pid}, which no longer runs",
+                  file=sys.stderr)
+            return None
+    return _read_lock(path) or LockHolder(None, None)
 
 
-def release_lock(run_dir: Path) -> None:
-    """Remove the lock of ``run_dir`` if this process holds it."""
-    path = Path(run_dir) / LOCK
+def release_lock(run_dir: Path, name: str = LOCK) -> None:
+    """Remove the lock ``name`` of ``run_dir`` if this process holds it."""
+    path = Path(run_dir) / name
     holder = _read_lock(path)
     if holder is not None and _is_mine(holder):
         with contextlib.suppress(OSError):
