@@ -311,7 +311,7 @@ def test_export_of_an_image_folder_writes_file_label_with_the_decisions(run, tmp
                                         f"{i[1]},exclude,\n{i[2]},keep,{CLASSES[c['given'][2]]}\n")
     before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
     line = export(run_dir, tmp_path / "out" / "clean.csv")
-    assert "1 labels corrected and 1 examples excluded by review" in line
+    assert "1 label corrected and 1 example excluded by review" in line
     with open(tmp_path / "out" / "clean.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     from memomentum.data.folders import read_image_folder
@@ -418,11 +418,11 @@ def test_a_run_on_an_export_says_how_many_labels_review_corrected(table_run, tmp
     assert main(["run", "--dataset", str(tmp_path / "clean.parquet"), "--out", str(out), "--epochs", "2",
                  "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "3 labels corrected, 1 examples excluded by review" in printed
+    assert "3 labels corrected, 1 example excluded by review" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["review"] == {"corrected": 3, "excluded": 1,
                                  "corrections_file": str(tmp_path / "clean.corrections.csv")}
-    assert "labels corrected / excluded by review</td><td class=t>3 / 1</td>" in (out / "report.html").read_text()
+    assert "labels corrected / excluded by review</td><td class="t">3 / 1</td>" in (out / "report.html").read_text()
 
 
 def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):

@@ -57,8 +57,10 @@ def export_decided(ex: Examples, decisions: Decisions, config: dict, out) -> str
         outputs.write_text(corrections, _corrections(ex, relabel, exclude, labels))
     except OSError as e:
         raise InputError(f"cannot write {out}: {e.strerror or e}") from None
-    return (f"exported {n} examples of {ex.run_dir} to {out}: {int(relabel.sum())} labels corrected and "
-            f"{int(exclude.sum())} examples excluded by review (listed in {corrections})")
+    n_relabel, n_exclude = int(relabel.sum()), int(exclude.sum())
+    return (f"exported {n} examples of {ex.run_dir} to {out}: {n_relabel} label{'' if n_relabel == 1 else 's'} "
+            f"corrected and {n_exclude} example{'' if n_exclude == 1 else 's'} excluded by review "
+            f"(listed in {corrections})")
 
 
 def _checked_out(out: Path, kind: str, ex: Examples, config: dict) -> Path:
