@@ -250,7 +250,7 @@ def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--out", str(tmp_path / "n.csv"),
                  "--quiet"]) == 0
-    assert "left out 1 row of " + str(new) + " without an image (rows 1)" in capsys.readouterr().err
+    assert "left out 1 row of " + str(new) + " without an image (row 1)" in capsys.readouterr().err
     assert [(r["row"], r["predicted_label"]) for r in csv.DictReader((tmp_path / "n.csv").open())] == [
         ("0", predicted[0]["predicted_label"]), ("2", predicted[2]["predicted_label"])]
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--label-column", "label",

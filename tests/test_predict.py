@@ -335,4 +335,5 @@ def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
                         str(tmp_path / "p.csv")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == (f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
-                        f"the directory of a finished memomentum run, with summary.json and model.pt)\n")
+                        f"the directory of a finished memomentum run, with summary.json, model.pt, config.json and "
+                        f"examples.csv)\n")

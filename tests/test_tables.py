@@ -46,7 +46,7 @@ def test_reader_keeps_numeric_columns_and_says_what_it_dropped(tmp_path):
     # a CSV has no types: its dates are text like the site names
     assert "dropped 2 columns 'site', 'seen': not numeric (str); encode them as numbers to use them" in notes
     assert "dropped 1 column 'unused': no value in any row" in notes
-    assert "dropped 1 row without a label (rows 9)" in notes
+    assert "dropped 1 row without a label (row 9)" in notes
     assert "dropped 2 rows with a missing or infinite feature value (rows 3, 7; columns: petal (1), sepal (1))" in notes
     np.testing.assert_array_equal(t.train_rows, np.delete(np.arange(120), [3, 7, 9]))
     kept = frame.drop(index=[3, 7, 9])
