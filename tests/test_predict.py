@@ -337,3 +337,144 @@ def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
     assert r.stderr == (f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
                         f"the directory of a finished memomentum run, with summary.json, model.pt, config.json and "
                         f"examples.csv)\n")
+
+
+# -- issue 27: nothing overwritten, nothing answered in numbers that were names ---------------
+
+def _checksums(folder: Path) -> dict:
+    import hashlib
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_run_without_classes_json_whose_examples_name_classes_is_refused(table, arrays, capsys, tmp_path):
+    """Class numbers are no answer for a run whose classes had names (9 for 'zero')."""
+    d, _, _ = table
+    run = tmp_path / "no-classes"
+    shutil.copytree(d / "R", run)
+    (run / "classes.json").unlink()
+    first = _rows(run / "examples.csv")[0]["given_label"]
+    code, out, err = _predict(capsys, run, "--dataset", d / "t.csv", "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, out, (tmp_path / "p.csv").exists()) == (2, "", False)
+    assert err == (f"memomentum: error: {run} has no classes.json, but its examples.csv names the classes (for "
+                   f"example {first!r}), so predictions would come out as class numbers that match no name; put the "
+                   f"run's classes.json back (or train the run again)\n")
+    with pytest.raises(memomentum.InputError, match="has no classes.json"):
+        memomentum.load(run)
+    ad, _ = arrays  # a run on numbered classes has no classes.json and needs none
+    assert not (ad / "R" / "classes.json").exists() and memomentum.load(ad / "R").classes_.tolist() == list(range(10))
+
+
+def test_out_inside_any_run_directory_or_over_the_input_is_refused_and_nothing_changes(table, arrays, capsys,
+                                                                                       tmp_path):
+    """--out OTHER_RUN/examples.csv overwrote another run's file: every run directory (one
+    holding summary.json, checkpoint.pt or run.lock) is refused, the predicting run's too,
+    and so is the input itself, in any spelling."""
+    d, _, _ = table
+    ad, _ = arrays
+    unfinished = tmp_path / "unfinished"  # a run that is paused: its checkpoint, no summary
+    unfinished.mkdir()
+    (unfinished / "checkpoint.pt").write_bytes(b"state")
+    busy = tmp_path / "busy"  # a run that is still writing: its lock
+    busy.mkdir()
+    (busy / "run.lock").write_text("{}")
+    before = {f: _checksums(f) for f in (d / "R", ad / "R", unfinished, busy)}
+    table_bytes = (d / "t.csv").read_bytes()
+    cases = [(ad / "R" / "examples.csv", ad / "R", "summary.json"), (ad / "R" / "sub" / "p.csv", ad / "R", "summary.json"),
+             (d / "R" / "predictions.csv", d / "R", "summary.json"), (unfinished / "p.csv", unfinished, "checkpoint.pt"),
+             (busy / "history.csv", busy, "run.lock")]
+    for out, folder, marker in cases:
+        code, stdout, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+        assert (code, stdout) == (2, "")
+        assert err == (f"memomentum: error: --out {out} lies inside the run directory {folder} (it holds {marker}); "
+                       f"predictions are written outside run directories, so that no run's files are overwritten: "
+                       f"choose another --out\n")
+    spelled = d / "R" / ".." / "t.csv"  # the input, spelled another way
+    for out in (d / "t.csv", spelled):
+        code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+        assert (code, err) == (2, f"memomentum: error: --out {out} is the file given to --dataset; writing there "
+                                  f"would overwrite the input, so choose another --out\n")
+    with pytest.raises(memomentum.InputError, match="is the file given to --dataset"):  # the Python boundary too
+        predictor.predict_to_file(d / "R", str(d / "t.csv"), str(d / "t.csv"), progress=False)
+    assert {f: _checksums(f) for f in before} == before and (d / "t.csv").read_bytes() == table_bytes
+    assert not (ad / "R" / "sub").exists()
+
+
+def test_out_below_a_file_is_refused_in_a_sentence(table, capsys, tmp_path):
+    d, _, _ = table
+    (tmp_path / "t.csv").write_text("a file\n")
+    out = tmp_path / "t.csv" / "p.csv"
+    code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+    assert (code, err) == (2, f"memomentum: error: --out {out} cannot be written: {tmp_path / 't.csv'} is a file, not "
+                              f"a folder; choose another --out\n")
+
+
+def test_load_refuses_an_unknown_device_in_one_sentence(table):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(d / "R", device="tpu")
+    assert str(e.value) == ("unknown device 'tpu'; choose one of auto, cpu, cuda (or cuda:N), or leave it out for the "
+                            "device the run trained on")
+    if not torch.cuda.is_available():
+        with pytest.raises(memomentum.InputError, match="'cuda:0' is not present: PyTorch sees 0 CUDA GPUs"):
+            memomentum.load(d / "R", device="cuda:0")
+    assert memomentum.load(d / "R", device=torch.device("cpu")).engine.device.type == "cpu"
+
+
+def test_a_file_named_npz_that_is_no_zip_archive_is_named_so_without_pickle_advice(arrays, capsys, tmp_path):
+    ad, _ = arrays
+    fake = tmp_path / "fake.npz"
+    fake.write_text("x,y\n1,2\n")
+    code, _, err = _predict(capsys, ad / "R", "--dataset", fake, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {fake} is not a readable .npz file (it is not a zip archive)\n")
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x=np.array([[1, "a"]], dtype=object))
+    code, _, err = _predict(capsys, ad / "R", "--dataset", objects, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {objects} holds object arrays, which are not accepted; save numeric "
+                              f"arrays only\n")
+    assert "pickle" not in err
+
+
+@pytest.mark.parametrize("X, got", [(None, "None"), (5, "the int 5"), (np.int64(5), "the int 5"), ("", None)])
+def test_predict_of_none_or_a_number_says_what_x_must_be(arrays, X, got):
+    ad, _ = arrays
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(ad / "R").predict(X)
+    want = ("X is an empty path; give a path, a list of image files, a DataFrame or an array" if got is None else
+            f"X must be the data to predict (a path, a list of image files, a DataFrame or an array), got {got}")
+    assert str(e.value) == want
+
+
+def test_the_summary_line_counts_one_label_issue_in_the_singular(table, capsys, tmp_path):
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    rows = frame.iloc[600:700]
+    wrong = rows[model.predict(rows) != rows["species"].to_numpy()].iloc[:1]
+    right = rows[model.predict(rows) == rows["species"].to_numpy()].iloc[:1]
+    pd.concat([wrong, right]).to_csv(tmp_path / "two.csv", index=False)
+    code, out, _ = _predict(capsys, d / "R", "--dataset", tmp_path / "two.csv", "--out", tmp_path / "p.csv", "--quiet")
+    assert code == 0 and "; 1 of 2 given labels agrees with the prediction, 1 is a label issue;" in out
+
+
+def test_a_repeated_feature_column_is_refused_for_what_it_is(table, capsys, tmp_path):
+    d, frame, _ = table
+    path = tmp_path / "twice.csv"
+    frame.iloc[:20].to_csv(path, index=False, header=[*[f"px{i}" for i in range(63)], "px3", "species"])
+    code, _, err = _predict(capsys, d / "R", "--dataset", path, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {path} has more than one column named 'px3'; every column name "
+                              f"must be unique (which of them is meant would be a guess: pandas would read the second "
+                              f"as 'px3.1')\n")
+
+
+def test_values_beyond_float32_are_refused_without_a_warning(table, capsys, tmp_path):
+    import warnings
+    d, frame, _ = table
+    big = frame.iloc[:5].copy()
+    big.loc[2, "px9"] = 1e300
+    big.to_csv(tmp_path / "big.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning would print its source line before the error
+        code, _, err = _predict(capsys, d / "R", "--dataset", tmp_path / "big.csv", "--out", tmp_path / "p.csv",
+                                "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for 32-bit "
+                              f"floats (beyond 3.4e38); rescale them\n")
