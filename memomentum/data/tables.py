@@ -281,14 +281,21 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     elif test_rows is not None:
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
         test_rows = None
-    with np.errstate(over="ignore"):  # values beyond float32 are refused just below, in one sentence
-        x32 = x.astype(np.float32)
-    if not np.all(np.isfinite(x32[rows])):
-        raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
+    x32 = _float32(x, rows, where)
     ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
                   class_values, train_rows, features)
     return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
                  test_rows=test_rows)
+
+
+def _float32(x: np.ndarray, rows: np.ndarray, where: str) -> np.ndarray:
+    """The features as float32; values beyond float32 in the rows used are refused in one
+    sentence (numpy's overflow warning, with its source line, is not shown)."""
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32[rows])):
+        raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
+    return x32
 
 
 def _split_mask(frame, where: str) -> np.ndarray:
