@@ -40,20 +40,26 @@ DEFAULT_SEED = 1  # the seed when random_state is None: runs stay reproducible, 
 _NOT_GIVEN = "deprecated"  # the default of the deprecated ``seed``, as scikit-learn marks a deprecated parameter
 
 
-def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
-    """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
-    calls them an "unknown label type")."""
-    if isinstance(y, (list, tuple)):  # numpy would turn [1, "a"] into text: 1 would come back as "1"
+def _refuse_mixed_label_kinds(y) -> None:
+    """Labels that mix text and numbers (or True/False) have no order, and numpy would turn
+    a list's numbers into text (1 would come back as "1"); scikit-learn refuses an object
+    array of them too, but calls it an "unknown label type". A missing label (None, NaN)
+    is named by its row: scikit-learn would talk of a regression target."""
+    if isinstance(y, (list, tuple)):
         values = list(y)
     elif getattr(y, "dtype", None) == object and hasattr(y, "tolist"):  # arrays, pandas Series
         values = y.tolist()
     else:  # None: scikit-learn's own check says that y is required
         return
+    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, float) and v != v)), None)
+    if row is not None:
+        raise InputError(f"y has no label in row {row} ({values[row]!r}); every example needs a label: leave out the "
+                         f"rows without one")
     text = next((v for v in values if isinstance(v, str)), None)
-    number = next((v for v in values if isinstance(v, (numbers.Number, np.number)) and not isinstance(v, bool)),
-                  None)
-    if text is not None and number is not None:
-        raise InputError(f"y mixes text and numbers as labels (for example {_shown(text)!r} and {_shown(number)!r}); "
+    other = next((v for v in values if isinstance(v, (numbers.Number, np.number, np.bool_))), None)
+    if text is not None and other is not None:
+        kind = "True/False" if isinstance(other, (bool, np.bool_)) else "numbers"
+        raise InputError(f"y mixes text and {kind} as labels (for example {_shown(text)!r} and {_shown(other)!r}); "
                          f"give every label the same kind, e.g. all as text")
 
 

@@ -90,15 +90,40 @@ class _Run:
     device: str  # where the run trained: "cpu" or "cuda"
 
 
-def _read_run(run_dir) -> _Run:
-    d = Path(run_dir).expanduser()
+def _run_directory(run_dir) -> Path:
+    """``run_dir`` as a directory, or one sentence on what it is instead (nothing, a file of
+    a run, a folder of runs)."""
+    if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir).strip():
+        raise InputError(f"the run directory must be a path (the --out directory of a finished memomentum run), "
+                         f"got {run_dir!r}")
+    d = Path(str(run_dir).strip()).expanduser()
+    if d.is_file():
+        where = (f"give the run directory that holds it, {d.parent}" if d.name in RUN_FILES
+                 else "give the --out directory of a finished memomentum run")
+        raise InputError(f"{d} is a file, not a run directory; {where}")
     if not d.is_dir():
         raise InputError(f"no run directory at {d}; give the --out directory of a finished memomentum run")
     missing = [name for name in _NEEDED if not (d / name).is_file()]
     if missing:
+        runs = _runs_inside(d)
         hint = (f"the run has not finished: resume it with memomentum run --resume {d}" if (d / CHECKPOINT).is_file()
+                else f"it holds {len(runs)} run director{'ies' if len(runs) > 1 else 'y'}, {_names(runs, 3)}: give "
+                     f"one of them" if runs
                 else f"predict needs the directory of a finished memomentum run, with {_listing(_NEEDED)}")
         raise InputError(f"{d} holds no finished run: it has no {missing[0]} ({hint})")
+    return d
+
+
+def _runs_inside(d: Path) -> list[str]:
+    """The finished runs directly inside ``d`` (a grid's folder, a folder of runs)."""
+    try:
+        return sorted(p.name for p in d.iterdir() if (p / SUMMARY).is_file())
+    except OSError:
+        return []
+
+
+def _read_run(run_dir) -> _Run:
+    d = _run_directory(run_dir)
     config, summary = _read_json(d / CONFIG), _read_json(d / SUMMARY)
     names = _read_json(d / CLASSES) if (d / CLASSES).is_file() else None
     saved = _read_model(d / MODEL)
@@ -347,6 +372,9 @@ def _device_name(device) -> str | None:
     if device is None:
         return None
     text = str(device) if isinstance(device, torch.device) else device
+    if isinstance(text, str) and text.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {text!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or leave "
+                         f"device out")
     if isinstance(text, str) and text in DEVICES:
         return text
     if isinstance(text, str) and text.startswith("cuda:") and text[5:].isdigit():
@@ -402,6 +430,8 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
                          f"table, so it would be ignored; leave --label-column out")
     if is_path:
         return _path_inputs(pred, str(X), label_column)
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.size and all(isinstance(v, str) for v in X.tolist()):
+        X = X.tolist()  # image file paths in an array, as in a list
     if isinstance(X, (list, tuple)) and X and all(isinstance(v, (str, os.PathLike)) for v in X):
         not_images = [str(v) for v in X if not image_suffix(str(v))]
         if not_images:
@@ -425,6 +455,11 @@ def _refuse_non_data(X) -> None:
         shown = X.item() if isinstance(X, np.generic) else X
         got = "None" if X is None else f"the {type(shown).__name__} {shown!r}"
         raise InputError(f"X must be the data to predict ({what}), got {got}")
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise InputError(f"X is a sparse matrix ({type(X).__name__}); give a dense array (X.toarray())")
+    if type(X).__module__.split(".")[0] == "pandas" and not hasattr(X, "columns"):
+        raise InputError(f"X is a pandas {type(X).__name__}, one column or one row; give a DataFrame (one row of "
+                         f"a frame: frame.iloc[[i]], with two brackets)")
 
 
 def _is_frame(X) -> bool:
@@ -504,8 +539,12 @@ def _table_features(features: tuple[str, ...], frame, where: str, pd) -> np.ndar
     """The run's feature columns, by name, read as :mod:`.data.tables` reads them."""
     missing = [c for c in features if c not in frame.columns]
     if missing:
+        hint = ""
+        if len(missing) == len(features) and where == "the DataFrame":  # columns unnamed (0, 1, ...) or renamed
+            hint = (f" (none of them is there: name the frame's columns as the run's, or give its values as an "
+                    f"array, in the order of feature_columns_)")
         raise InputError(f"{where} has no column {_names([repr(c) for c in missing], 5)}; the run's model reads the "
-                         f"{len(features)} feature columns {_names(features)}, matched by name")
+                         f"{len(features)} feature columns {_names(features)}, matched by name{hint}")
     for c in features:
         dtype = frame[c].dtype
         if not (pd.api.types.is_bool_dtype(dtype) or (pd.api.types.is_numeric_dtype(dtype)
@@ -628,6 +667,9 @@ def _array_inputs(pred: Predictor, x, y, where: str, key: str) -> _Inputs:
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise InputError(f"{key} in {where} holds no examples")
+    if x.ndim == 1:
+        raise InputError(f"{key} in {where} is one-dimensional (shape {x.shape}); give the examples as the rows of "
+                         f"a 2-D array (one example: {key}.reshape(1, -1))")
     x = _decoded_images(pred, x, key, where) if pred.kind == "files" else _run_arrays(pred, x, key, where)
     given = None
     if y is not None:
@@ -779,10 +821,16 @@ def _list_inputs(pred: Predictor, p: Path) -> _Inputs:
         lines = p.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read the list of image files {p}: {e}") from None
-    paths = [str(p.parent / line.strip()) for line in lines if line.strip() and not line.strip().startswith("#")]
-    if not paths:
+    named = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not named:
         raise InputError(f"{p} lists no image files; give one path a line")
-    return _file_inputs(pred, paths, source=str(p))
+    missing = [n for n in named if not (p.parent / Path(n).expanduser()).is_file()]
+    if missing and all(Path(n).expanduser().is_file() for n in missing):  # written relative to the working directory
+        raise InputError(f"{len(missing)} of the {len(named)} image files listed in {p} cannot be found relative to "
+                         f"its folder {p.parent} ({_names(missing, 3)}), but exist relative to the working directory: "
+                         f"paths in a list are read relative to the list's folder, so write them relative to it, or "
+                         f"absolute")
+    return _file_inputs(pred, [str(p.parent / Path(n).expanduser()) for n in named], source=str(p))
 
 
 def _folder_inputs(pred: Predictor, root: Path) -> _Inputs:
@@ -910,6 +958,8 @@ def image_suffix(path: str) -> bool:
 # ----------------------------------------------------------------------------- writing
 
 def _check_out(out: str, run_dir: Path, inputs: list[str]) -> Path:
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise InputError(f"--out must be the path of the file to write (.csv or .parquet), got {out!r}")
     path = Path(out).expanduser()
     if not path.name.lower().endswith(OUT_SUFFIXES):
         raise InputError(f"--out {out}: predictions are written as a .csv or .parquet file; end the file name in "
@@ -1020,8 +1070,11 @@ def predict_to_file(run_dir, datasets, out: str, *, probabilities: bool = False,
     """``memomentum predict``: predict ``datasets`` (one path, or several image files) with
     the run's best model and write ``out`` (CSV, or parquet for ``.parquet``), atomically.
     Returns the line the command prints."""
-    paths = [datasets] if isinstance(datasets, (str, os.PathLike)) else list(datasets)
-    path = _check_out(out, Path(run_dir).expanduser(), [p for p in paths if isinstance(p, (str, os.PathLike))])
+    paths = [datasets] if isinstance(datasets, (str, os.PathLike)) else list(datasets or [])
+    if not paths:
+        raise InputError(f"no data given to predict ({datasets!r}); give the path of the data (--dataset), or "
+                         f"several image files")
+    path = _check_out(out, _run_directory(run_dir), [p for p in paths if isinstance(p, (str, os.PathLike))])
     predictor = Predictor(run_dir, device=device)
     X = paths[0] if len(paths) == 1 else paths
     p = predictor.predictions(X, label_column=label_column, progress=progress)

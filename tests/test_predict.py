@@ -415,9 +415,6 @@ def test_load_refuses_an_unknown_device_in_one_sentence(table):
         memomentum.load(d / "R", device="tpu")
     assert str(e.value) == ("unknown device 'tpu'; choose one of auto, cpu, cuda (or cuda:N), or leave it out for the "
                             "device the run trained on")
-    if not torch.cuda.is_available():
-        with pytest.raises(memomentum.InputError, match="'cuda:0' is not present: PyTorch sees 0 CUDA GPUs"):
-            memomentum.load(d / "R", device="cuda:0")
     assert memomentum.load(d / "R", device=torch.device("cpu")).engine.device.type == "cpu"
 
 
@@ -478,3 +475,102 @@ def test_values_beyond_float32_are_refused_without_a_warning(table, capsys, tmp_
                                 "--quiet")
     assert (code, err) == (2, f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for 32-bit "
                               f"floats (beyond 3.4e38); rescale them\n")
+
+
+# -- issue 27: a demanding new user's own cases ------------------------------------------------
+
+def test_load_names_what_it_was_given_instead_of_a_run_directory(table, tmp_path):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(None)
+    assert str(e.value) == ("the run directory must be a path (the --out directory of a finished memomentum run), got "
+                            "None")
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(d / "R" / "model.pt")
+    assert str(e.value) == f"{d / 'R' / 'model.pt'} is a file, not a run directory; give the run directory that holds " \
+                           f"it, {d / 'R'}"
+    runs = tmp_path / "grid"  # a folder of runs, as a grid writes
+    for name in ("seed-1", "seed-2"):
+        shutil.copytree(d / "R", runs / name)
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(runs)
+    assert str(e.value) == (f"{runs} holds no finished run: it has no summary.json (it holds 2 run directories, "
+                            f"seed-1, seed-2: give one of them)")
+
+
+def test_load_on_a_gpu_that_is_not_there_names_the_python_argument(table):
+    d, _, _ = table
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(memomentum.InputError) as e:
+            memomentum.load(d / "R", device=device)
+        assert str(e.value) == (f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or "
+                                f"leave device out")
+
+
+def test_predict_to_file_refuses_no_data_and_no_out_in_one_sentence(table, tmp_path):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError, match=r"^no data given to predict \(\[\]\); give the path of the data"):
+        predictor.predict_to_file(d / "R", [], str(tmp_path / "p.csv"), progress=False)
+    with pytest.raises(memomentum.InputError, match=r"^--out must be the path of the file to write \(.csv or "
+                                                    r".parquet\), got None$"):
+        predictor.predict_to_file(d / "R", str(d / "t.csv"), None, progress=False)
+
+
+def test_one_example_a_series_or_a_sparse_matrix_is_refused_with_what_to_give(table):
+    from scipy import sparse
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    row = frame[list(model.feature_columns_)].to_numpy()[0]
+    with pytest.raises(memomentum.InputError) as e:
+        model.predict(row)
+    assert str(e.value) == ("X in the given data is one-dimensional (shape (64,)); give the examples as the rows of a "
+                            "2-D array (one example: X.reshape(1, -1))")
+    assert model.predict(row.reshape(1, -1)).tolist() == model.predict(frame.iloc[[0]]).tolist()
+    with pytest.raises(memomentum.InputError, match=r"^X is a pandas Series, one column or one row; give a DataFrame "
+                                                    r"\(one row of a frame: frame.iloc\[\[i\]\], with two brackets\)$"):
+        model.predict(frame.iloc[0])
+    with pytest.raises(memomentum.InputError, match=r"^X is a sparse matrix \(csr_matrix\); give a dense array "
+                                                    r"\(X.toarray\(\)\)$"):
+        model.predict(sparse.csr_matrix(row.reshape(1, -1)))
+
+
+def test_a_dataframe_without_the_run_s_column_names_says_to_name_them(table):
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    unnamed = frame[list(model.feature_columns_)].iloc[:5].set_axis(range(64), axis=1)
+    with pytest.raises(memomentum.InputError, match=r"matched by name \(none of them is there: name the frame's "
+                                                    r"columns as the run's, or give its values as an array, in the "
+                                                    r"order of feature_columns_\)$"):
+        model.predict(unnamed)
+    assert model.predict(unnamed.to_numpy()).tolist() == model.predict(frame.iloc[:5]).tolist()
+
+
+def test_out_inside_a_folder_of_parquet_shards_given_as_input_is_refused(table, capsys, tmp_path):
+    d, _, _ = table
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    out = shards / "predictions.parquet"
+    code, _, err = _predict(capsys, d / "R", "--dataset", shards, "--out", out, "--quiet")
+    assert (code, err) == (2, f"memomentum: error: --out {out} lies inside the table {shards} given to --dataset, "
+                              f"where it would be read as part of the table next time; choose another --out\n")
+    assert sorted(p.name for p in shards.iterdir()) == ["train-00000-of-00001.parquet"]
+
+
+def test_image_paths_in_an_array_or_a_list_relative_to_the_working_directory(folder, capsys, tmp_path, monkeypatch):
+    d, _ = folder
+    files = sorted(str(p) for p in (d / "pets" / "train" / "cat").glob("*"))[:3]
+    model = memomentum.load(d / "R")
+    assert np.array_equal(model.predict_proba(np.array(files)), model.predict_proba(files))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.chdir(d)
+    named = [str(Path(f).relative_to(d)) for f in files]  # relative to the working directory, not to the list
+    (lists / "some.txt").write_text("\n".join(named) + "\n")
+    code, _, err = _predict(capsys, d / "R", "--dataset", lists / "some.txt", "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: 3 of the 3 image files listed in {lists / 'some.txt'} cannot be "
+                              f"found relative to its folder {lists} ({', '.join(named)}), but exist relative to the "
+                              f"working directory: paths in a list are read relative to the list's folder, so write "
+                              f"them relative to it, or absolute\n")

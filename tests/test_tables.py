@@ -319,3 +319,15 @@ def test_image_reading_options_are_refused_for_a_table_of_features(tmp_path, cap
     assert _run_table(Path("t.csv"), tmp_path / "run", *option) == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"memomentum: error: {message}"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_csv_that_is_not_utf8_is_named_so_with_what_to_do(tmp_path, capsys):
+    """A spreadsheet's "CSV" in Latin-1: pandas' message gave a byte position inside its buffer."""
+    path = tmp_path / "latin.csv"
+    frame = species_frame()[["petal", "sepal", "species"]]
+    frame.loc[3, "species"] = "café"
+    path.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    assert _run_table(path, tmp_path / "run") == 2
+    assert capsys.readouterr().err == (f"memomentum: error: cannot read the table {path}: it is not UTF-8 text (it "
+                                       f"holds the byte 0xe9, which UTF-8 does not allow there); save it as UTF-8 (a "
+                                       f"spreadsheet's \"CSV UTF-8\")\n")

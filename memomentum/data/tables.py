@@ -204,6 +204,10 @@ def read_frame(p: Path, *, nrows: int | None = None, label_column: str | None = 
         raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{p} is empty: a table needs a header row and data rows") from None
+    except UnicodeDecodeError as e:  # pandas' own message gives a position inside its read buffer
+        raise InputError(f"cannot read the table {p}: it is not UTF-8 text (it holds the byte "
+                         f"0x{e.object[e.start]:02x}, which UTF-8 does not allow there); save it as UTF-8 (a "
+                         f"spreadsheet's \"CSV UTF-8\")") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read the table {p}: {first}") from None
