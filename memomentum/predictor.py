@@ -156,14 +156,16 @@ def _refuse_lost_class_names(d: Path, k: int) -> None:
 
 def _named_label(examples: Path, k: int) -> str | None:
     """The first label in ``examples.csv`` that is not a class number 0..k-1, or None."""
-    numbers = {str(c) for c in range(k)}
+    allowed = {str(c) for c in range(k)} | {""}  # an unknown true label is left empty
     try:
         with open(examples, encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                for column in ("given_label", "predicted_label", "true_label"):
-                    value = row.get(column)
-                    if value not in (None, "") and value not in numbers:
-                        return value
+            rows = csv.reader(f)
+            header = next(rows, [])
+            columns = [header.index(c) for c in ("given_label", "predicted_label", "true_label") if c in header]
+            for row in rows:
+                for j in columns:
+                    if j < len(row) and row[j] not in allowed:
+                        return row[j]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read {examples}: {e}") from None
     return None
