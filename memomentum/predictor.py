@@ -1003,13 +1003,22 @@ def _refuse_out_in_run_dir(out: str, path: Path) -> None:
     run.lock; the predicting run's too): it would overwrite the run's files, or add a file
     that --overwrite and the report do not expect; nor below a file, where it cannot go."""
     for folder in path.resolve().parents:
-        if folder.exists() and not folder.is_dir():
+        if _is(folder, "exists") and not _is(folder, "is_dir"):
             raise InputError(f"--out {out} cannot be written: {folder} is a file, not a folder; choose another --out")
-        marker = next((name for name in (SUMMARY, CHECKPOINT, LOCK) if (folder / name).is_file()), None)
+        marker = next((name for name in (SUMMARY, CHECKPOINT, LOCK) if _is(folder / name, "is_file")), None)
         if marker is not None:
             raise InputError(f"--out {out} lies inside the run directory {folder} (it holds {marker}); predictions "
                              f"are written outside run directories, so that no run's files are overwritten: choose "
                              f"another --out")
+
+
+def _is(path: Path, test: str) -> bool:
+    """``path.exists()`` / ``is_dir()`` / ``is_file()``, False where the folder cannot be
+    looked into (a folder of another user): writing there fails later with its own reason."""
+    try:
+        return getattr(path, test)()
+    except OSError:
+        return False
 
 
 def _columns(p: Predictions, classes: np.ndarray, *, probabilities: bool) -> dict[str, list]:

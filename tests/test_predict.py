@@ -574,3 +574,21 @@ def test_image_paths_in_an_array_or_a_list_relative_to_the_working_directory(fol
                               f"found relative to its folder {lists} ({', '.join(named)}), but exist relative to the "
                               f"working directory: paths in a list are read relative to the list's folder, so write "
                               f"them relative to it, or absolute\n")
+
+
+def test_an_out_folder_that_cannot_be_looked_into_is_no_traceback(table, capsys, tmp_path, monkeypatch):
+    """Looking for run directories above --out must not fail where a folder cannot be read
+    (another user's): writing there then says why, in one sentence."""
+    d, _, _ = table
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = Path.is_file
+
+    def is_file(self):
+        if self.parent == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    code, out, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", locked / "p.csv", "--quiet")
+    assert (code, err) == (0, "") and out.endswith(f"wrote {locked / 'p.csv'}\n")
