@@ -91,7 +91,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
 # labels and features handed over in memory, so refused rather than silently ignored.
 NOT_FOR_GIVEN_LABELS = ("dataset", "data_dir", "noise_type", "noise_rate", "transition_path", "human_labels_path",
                         "human_labels_key", "out", "label_column", "image_size", "cache_dir", "store_format",
-                        "train_set", "pretrained")
+                        "train_set", "pretrained", "workers", "stream")
 
 
 def find_label_issues(labels, *, features, return_indices_ranked_by: str | None = None, config=None,
@@ -158,7 +158,7 @@ def label_verdicts(labels, *, features, config=None, **run_options) -> dict[str,
     (see :func:`find_label_issues`, which takes the same arguments), plus
     ``in_training_part`` (True for T, False for V)."""
     settings = _given_labels_config(config, run_options)
-    ds = dataset_from_arrays(features, labels, name="arrays", where="the examples given to find_label_issues")
+    ds = dataset_from_arrays(features, labels, name="arrays", where="the input of find_label_issues")
     if settings.mode != "benchmark":
         raise InputError("find_label_issues runs the benchmark mode (noisy validation split); leave mode unset")
     return verdicts_of_run(run(settings, write=False, dataset=ds))

@@ -198,9 +198,6 @@ def _add_predict_parser(sub) -> argparse.ArgumentParser:
 
 def _cmd_predict(args) -> int:
     from .predictor import predict_to_file
-    for given in args.dataset:
-        if Path(given).expanduser().is_file():
-            _refuse_same_file(args.out, given, "--dataset")
     print(predict_to_file(args.run_dir, args.dataset, args.out, probabilities=args.probabilities,
                           label_column=args.label_column, progress=not args.quiet))
     return 0

@@ -362,8 +362,12 @@ class RunConfig:
         if looks_like_a_folder and not is_table_file(name) and not name.lower().endswith(".npz"):
             return
         may_hold_images = is_table_file(name)  # an image column: packed like an image folder (else refused on reading)
-        for option, value, default in (("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
-                                       ("--store-format", self.store_format, "jpeg")):
+        options = [("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
+                   ("--store-format", self.store_format, "jpeg")]
+        if name != "arrays":  # arrays given in memory (Python) may be images streamed from memory by workers
+            options += [("--workers", self.workers, None), ("--no-stream" if self.stream is False else "--stream",
+                                                            self.stream, None)]
+        for option, value, default in options:
             if value != default and not may_hold_images:
                 raise InputError(f"{option} applies to image files (clothing1m, a folder or a table of images); "
                                  f"{name} is not, so it would be ignored; leave {option} out")

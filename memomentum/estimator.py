@@ -40,16 +40,32 @@ DEFAULT_SEED = 1  # the seed when random_state is None: runs stay reproducible, 
 _NOT_GIVEN = "deprecated"  # the default of the deprecated ``seed``, as scikit-learn marks a deprecated parameter
 
 
-def _refuse_mixed_label_kinds(y: np.ndarray) -> None:
-    """Labels that mix text and numbers have no order (scikit-learn refuses them too, but
-    calls them an "unknown label type")."""
-    if y is None or y.dtype != object:  # None: scikit-learn's own check says that y is required
+def _refuse_mixed_label_kinds(y) -> None:
+    """Labels that mix text and numbers (or True/False) have no order, and numpy would turn
+    a list's numbers into text (1 would come back as "1"); scikit-learn refuses an object
+    array of them too, but calls it an "unknown label type". A missing label (None, NaN)
+    is named by its row: scikit-learn would talk of a regression target."""
+    if isinstance(y, (list, tuple)):
+        values = list(y)
+    elif getattr(y, "dtype", None) == object and hasattr(y, "tolist"):  # arrays, pandas Series
+        values = y.tolist()
+    else:  # None: scikit-learn's own check says that y is required
         return
-    text = next((v for v in y.tolist() if isinstance(v, str)), None)
-    number = next((v for v in y.tolist() if isinstance(v, (numbers.Number, np.number))), None)
-    if text is not None and number is not None:
-        raise InputError(f"y mixes text and numbers as labels (for example {text!r} and {number!r}); give every "
-                         f"label the same kind, e.g. all as text")
+    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, float) and v != v)), None)
+    if row is not None:
+        raise InputError(f"y has no label in row {row} ({values[row]!r}); every example needs a label: leave out the "
+                         f"rows without one")
+    text = next((v for v in values if isinstance(v, str)), None)
+    other = next((v for v in values if isinstance(v, (numbers.Number, np.number, np.bool_))), None)
+    if text is not None and other is not None:
+        kind = "True/False" if isinstance(other, (bool, np.bool_)) else "numbers"
+        raise InputError(f"y mixes text and {kind} as labels (for example {_shown(text)!r} and {_shown(other)!r}); "
+                         f"give every label the same kind, e.g. all as text")
+
+
+def _shown(value):
+    """A label as the user gave it in a message ('wolf', 7), not numpy's np.str_('wolf')."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
@@ -218,12 +234,12 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
             (scikit-learn's messages, or [`InputError`][memomentum.errors.InputError]) bad inputs or
             settings, fewer than two classes.
         """
+        _refuse_mixed_label_kinds(y)  # before validation turns a list's numbers into text
         X, y = self._validate_X(X, y, reset=True)
-        _refuse_mixed_label_kinds(y)
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
-            raise InputError(f"y holds one class only ({self.classes_[0]!r}); at least two classes are needed")
+            raise InputError(f"y holds one class only ({_shown(self.classes_[0])!r}); at least two classes are needed")
         self._input_shape = X.shape[1:]  # (D,) for features, (H, W[, C]) for images
         X = _as_model_input(X)
         config = self._config(n_rows=X.shape[0])
@@ -260,7 +276,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
                         threads=_resolve_threads(self.threads, self.n_jobs), progress=bool(self.progress))
         cfg.validate()
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
-            raise InputError(f"cv must be a whole number of folds of at least 2, got {self.cv!r}")
+            raise InputError(f"cv must be a whole number of folds of at least 2, got {_shown(self.cv)!r}")
         n_train = training_part_size(n_rows, self.val_fraction)
         if n_rows < 2 or n_train < 1 or n_train >= n_rows:
             raise InputError(f"{n_rows} rows are too few to hold out a validation part of val_fraction "
@@ -346,7 +362,7 @@ def _check_seed(name: str, value) -> int | None:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
         raise InputError(f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
-                         f"Generator is not accepted: the run is seeded by a number), got {value!r}")
+                         f"Generator is not accepted: the run is seeded by a number), got {_shown(value)!r}")
     return int(value)
 
 
@@ -357,12 +373,12 @@ def _resolve_threads(threads, n_jobs):
         return threads
     if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise InputError(f"n_jobs must be None, a whole number of threads of at least 1, or -1 for every "
-                         f"available core, got {n_jobs!r}")
+                         f"available core, got {_shown(n_jobs)!r}")
     from .training.threads import available_cores
 
     count = int(n_jobs) if n_jobs > 0 else max(1, available_cores() + 1 + int(n_jobs))
     if threads is not None and not (isinstance(threads, numbers.Integral) and threads == count):
-        raise InputError(f"threads={threads!r} and n_jobs={n_jobs!r} ({count} threads) disagree; give one of "
+        raise InputError(f"threads={_shown(threads)!r} and n_jobs={_shown(n_jobs)!r} ({count} threads) disagree; give one of "
                          f"them (n_jobs is threads' scikit-learn name)")
     return count
 

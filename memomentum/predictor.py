@@ -47,7 +47,7 @@ from .data.names import is_table_file, is_table_folder
 from .errors import InputError
 from .method.verdicts import verdict_columns
 from .runner import outputs
-from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, MODEL, RUN_FILES, SUMMARY
+from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, LOCK, MODEL, RUN_FILES, SUMMARY
 from .training.engine import Engine, choose_device
 from .training.models import create_model
 from .training.sources import StreamedSource, to_device_data
@@ -58,6 +58,7 @@ __all__ = ["Predictor", "Predictions", "load", "predict_to_file"]
 OUT_SUFFIXES = (".csv", ".parquet")
 _SHOWN = 10  # class names quoted in a message before "..."
 _MODEL_KEYS = ("model", "num_classes", "input_shape", "mean", "std", "state_dict")
+_NEEDED = (SUMMARY, MODEL, CONFIG, EXAMPLES)  # what predict reads of a run directory
 
 
 def load(run_dir, *, device: str | None = None) -> "Predictor":
@@ -106,25 +107,85 @@ class _Run:
     device: str  # where the run trained: "cpu" or "cuda"
 
 
-def _read_run(run_dir) -> _Run:
-    d = Path(run_dir).expanduser()
+def _run_directory(run_dir) -> Path:
+    """``run_dir`` as a directory, or one sentence on what it is instead (nothing, a file of
+    a run, a folder of runs)."""
+    if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir).strip():
+        raise InputError(f"the run directory must be a path (the --out directory of a finished memomentum run), "
+                         f"got {run_dir!r}")
+    d = Path(str(run_dir).strip()).expanduser()
+    if d.is_file():
+        where = (f"give the run directory that holds it, {d.parent}" if d.name in RUN_FILES
+                 else "give the --out directory of a finished memomentum run")
+        raise InputError(f"{d} is a file, not a run directory; {where}")
     if not d.is_dir():
         raise InputError(f"no run directory at {d}; give the --out directory of a finished memomentum run")
-    missing = [name for name in (SUMMARY, MODEL, CONFIG, EXAMPLES) if not (d / name).is_file()]
+    missing = [name for name in _NEEDED if not (d / name).is_file()]
     if missing:
+        runs = _runs_inside(d)
         hint = (f"the run has not finished: resume it with memomentum run --resume {d}" if (d / CHECKPOINT).is_file()
-                else "predict needs the directory of a finished memomentum run, with summary.json and model.pt")
+                else f"it holds {len(runs)} run director{'ies' if len(runs) > 1 else 'y'}, {_names(runs, 3)}: give "
+                     f"one of them" if runs
+                else f"predict needs the directory of a finished memomentum run, with {_listing(_NEEDED)}")
         raise InputError(f"{d} holds no finished run: it has no {missing[0]} ({hint})")
+    return d
+
+
+def _runs_inside(d: Path) -> list[str]:
+    """The finished runs directly inside ``d`` (a grid's folder, a folder of runs)."""
+    try:
+        return sorted(p.name for p in d.iterdir() if (p / SUMMARY).is_file())
+    except OSError:
+        return []
+
+
+def _read_run(run_dir) -> _Run:
+    d = _run_directory(run_dir)
     config, summary = _read_json(d / CONFIG), _read_json(d / SUMMARY)
     names = _read_json(d / CLASSES) if (d / CLASSES).is_file() else None
     saved = _read_model(d / MODEL)
     if names is not None and (not isinstance(names, list) or len(names) != saved["num_classes"]):
         raise InputError(f"{d / CLASSES} does not hold the run's {saved['num_classes']} class names; the run "
                          f"directory is damaged")
+    if names is None:
+        _refuse_lost_class_names(d, int(saved["num_classes"]))
     threads = summary.get("threads") or choose_threads(config.get("threads"), model=saved["model"]).threads
     device = "cuda" if str(summary.get("device", "cpu")).startswith("cuda") else "cpu"
     return _Run(d, saved, config, None if names is None else tuple(str(n) for n in names), _run_kind(d / EXAMPLES),
                 int(threads), device)
+
+
+def _listing(names) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _refuse_lost_class_names(d: Path, k: int) -> None:
+    """A run whose classes had names writes them to ``classes.json``; without that file the
+    numbers predicted could not be told back into names, so a run whose ``examples.csv``
+    shows labels other than the class numbers 0..K-1 is refused rather than answered in
+    numbers."""
+    named = _named_label(d / EXAMPLES, k)
+    if named is not None:
+        raise InputError(f"{d} has no {CLASSES}, but its {EXAMPLES} names the classes (for example {named!r}), so "
+                         f"predictions would come out as class numbers that match no name; put the run's {CLASSES} "
+                         f"back (or train the run again)")
+
+
+def _named_label(examples: Path, k: int) -> str | None:
+    """The first label in ``examples.csv`` that is not a class number 0..k-1, or None."""
+    allowed = {str(c) for c in range(k)} | {""}  # an unknown true label is left empty
+    try:
+        with open(examples, encoding="utf-8", newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, [])
+            columns = [header.index(c) for c in ("given_label", "predicted_label", "true_label") if c in header]
+            for row in rows:
+                for j in columns:
+                    if j < len(row) and row[j] not in allowed:
+                        return row[j]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"cannot read {examples}: {e}") from None
+    return None
 
 
 def _read_json(path: Path):
@@ -292,7 +353,7 @@ class Predictor:
         self.kind = run.kind
         self.classes_ = _classes(run.class_names, int(run.saved["num_classes"]))
         self.feature_columns_ = _feature_columns(run) if run.kind == "table" else None
-        name = device or ("cuda" if run.device == "cuda" and torch.cuda.is_available() else "cpu")
+        name = _device_name(device) or ("cuda" if run.device == "cuda" and torch.cuda.is_available() else "cpu")
         self.engine = Engine(device=choose_device(name), augment="none", batch_size=1,
                              predict_chunk=run.config.get("predict_chunk"))
         self.model = _network(run, self.engine)
@@ -378,6 +439,28 @@ class Predictor:
                 bar.close()
 
 
+def _device_name(device) -> str | None:
+    """``device`` as :func:`~.training.engine.choose_device` takes it: None, ``"auto"``,
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` of those; anything else is
+    refused here rather than by torch."""
+    from .config import DEVICES
+    if device is None:
+        return None
+    text = str(device) if isinstance(device, torch.device) else device
+    if isinstance(text, str) and text.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {text!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or leave "
+                         f"device out")
+    if isinstance(text, str) and text in DEVICES:
+        return text
+    if isinstance(text, str) and text.startswith("cuda:") and text[5:].isdigit():
+        if int(text[5:]) >= torch.cuda.device_count():
+            raise InputError(f"device {text!r} is not present: PyTorch sees {torch.cuda.device_count()} CUDA GPUs; "
+                             f"use cpu, or a GPU it sees")
+        return text
+    raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)} (or cuda:N), or leave it out "
+                     f"for the device the run trained on")
+
+
 class _Counted:
     """A data source that advances a progress bar by every batch it yields."""
 
@@ -413,6 +496,7 @@ class _Inputs:
 
 
 def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
+    _refuse_non_data(X)
     is_path = isinstance(X, (str, os.PathLike))
     is_table = is_path and (is_table_file(str(X)) or is_table_folder(str(X)))
     if label_column is not None and not _is_frame(X) and not is_table:
@@ -421,6 +505,8 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
                          f"table, so it would be ignored; leave --label-column out")
     if is_path:
         return _path_inputs(pred, str(X), label_column)
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.size and all(isinstance(v, str) for v in X.tolist()):
+        X = X.tolist()  # image file paths in an array, as in a list
     if isinstance(X, (list, tuple)) and X and all(isinstance(v, (str, os.PathLike)) for v in X):
         not_images = [str(v) for v in X if not image_suffix(str(v))]
         if not_images:
@@ -432,6 +518,23 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
             return _frame_image_inputs(pred, X, label_column)
         return _table_inputs(pred, X, "the DataFrame", label_column)
     return _array_inputs(pred, X, None, "the given data", "X")
+
+
+def _refuse_non_data(X) -> None:
+    """What cannot be data at all (None, one number, an empty path) is named as such, not
+    taken for an array that "holds no examples" or for the working directory."""
+    what = "a path, a list of image files, a DataFrame or an array"
+    if isinstance(X, (str, os.PathLike)) and not str(X).strip():
+        raise InputError(f"X is an empty path; give {what}")
+    if X is None or isinstance(X, (bool, int, float, complex, bytes, dict, set, np.generic)):
+        shown = X.item() if isinstance(X, np.generic) else X
+        got = "None" if X is None else f"the {type(shown).__name__} {shown!r}"
+        raise InputError(f"X must be the data to predict ({what}), got {got}")
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise InputError(f"X is a sparse matrix ({type(X).__name__}); give a dense array (X.toarray())")
+    if type(X).__module__.split(".")[0] == "pandas" and not hasattr(X, "columns"):
+        raise InputError(f"X is a pandas {type(X).__name__}, one column or one row; give a DataFrame (one row of "
+                         f"a frame: frame.iloc[[i]], with two brackets)")
 
 
 def _is_frame(X) -> bool:
@@ -449,7 +552,8 @@ def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Input
         if pred.kind != "table":  # before reading it: the run cannot use it anyway
             raise _wrong_kind(pred, str(p), "a table")
         from .data.tables import read_frame
-        return _table_inputs(pred, read_frame(p), str(p), label_column)
+        return _table_inputs(pred, read_frame(p, label_column=_label_column_of(pred, label_column)), str(p),
+                             label_column)
     if name.endswith(".npz"):
         return _npz_file_inputs(pred, p)
     if p.is_dir():
@@ -497,7 +601,7 @@ def _table_inputs(pred: Predictor, frame, where: str, label_column: str | None) 
     from .data.tables import import_pandas, refuse_duplicate_columns
     pd = import_pandas(where)
     columns = [str(c).strip() for c in frame.columns]  # as the run's reader names them
-    refuse_duplicate_columns(columns, where)
+    refuse_duplicate_columns(columns, where, label_column=_label_column_of(pred, label_column))
     frame = frame.set_axis(columns, axis=1)
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
@@ -510,8 +614,12 @@ def _table_features(features: tuple[str, ...], frame, where: str, pd) -> np.ndar
     """The run's feature columns, by name, read as :mod:`.data.tables` reads them."""
     missing = [c for c in features if c not in frame.columns]
     if missing:
+        hint = ""
+        if len(missing) == len(features) and where == "the DataFrame":  # columns unnamed (0, 1, ...) or renamed
+            hint = (f" (none of them is there: name the frame's columns as the run's, or give its values as an "
+                    f"array, in the order of feature_columns_)")
         raise InputError(f"{where} has no column {_names([repr(c) for c in missing], 5)}; the run's model reads the "
-                         f"{len(features)} feature columns {_names(features)}, matched by name")
+                         f"{len(features)} feature columns {_names(features)}, matched by name{hint}")
     for c in features:
         dtype = frame[c].dtype
         if not (pd.api.types.is_bool_dtype(dtype) or (pd.api.types.is_numeric_dtype(dtype)
@@ -527,7 +635,8 @@ def _float32_features(x: np.ndarray, columns, where: str) -> np.ndarray:
         r, j = (int(v) for v in np.argwhere(bad)[0])
         raise InputError(f"{where} has a missing or infinite value in column {columns[j]!r} at row {r}; every row "
                          f"needs a finite number in each of the run's feature columns")
-    x32 = x.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 are refused just below, in one sentence
+        x32 = x.astype(np.float32)
     if not np.all(np.isfinite(x32)):
         raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
     return x32
@@ -558,9 +667,9 @@ def _label_column_of(pred: Predictor, label_column: str | None) -> str:
 
 def _note_left_out(rows: np.ndarray, where: str, without: str) -> None:
     if len(rows):
-        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        from .data.tables import row_numbers
         print(f"memomentum: note: left out {len(rows)} row{'s' if len(rows) > 1 else ''} of {where} without "
-              f"{without} (rows {shown})", file=sys.stderr)
+              f"{without} ({row_numbers(rows)})", file=sys.stderr)
 
 
 def _label_keys(pred: Predictor) -> dict:
@@ -609,8 +718,8 @@ def _allowed(pred: Predictor) -> str:
 # -- arrays and .npz files
 
 def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
-    if not p.is_file():
-        raise InputError(f"no .npz file found at {p}")
+    from .data.arrays import check_npz_archive
+    check_npz_archive(p, "np.savez(path, x=...) (and y=..., the given labels)")
     try:
         with open(p, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if "x" not in npz.files:
@@ -620,8 +729,12 @@ def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
             x, y = npz["x"], (npz["y"] if "y" in npz.files else None)
     except InputError:
         raise
-    except Exception as e:  # not a zip archive, a single .npy, object arrays, truncated members
-        raise InputError(f"{p} is not a readable .npz file ({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        if "pickle" in str(e).lower():  # numpy's advice to allow pickles is not for a user's data file
+            raise InputError(f"{p} holds object arrays, which are not accepted; save numeric arrays only") from None
+        raise InputError(f"{p} is not a readable .npz file ({e})") from None
+    except Exception as e:  # truncated members, zlib/CRC errors
+        raise InputError(f"{p} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
     return _array_inputs(pred, x, y, str(p), "x")
 
 
@@ -629,6 +742,9 @@ def _array_inputs(pred: Predictor, x, y, where: str, key: str) -> _Inputs:
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise InputError(f"{key} in {where} holds no examples")
+    if x.ndim == 1:
+        raise InputError(f"{key} in {where} is one-dimensional (shape {x.shape}); give the examples as the rows of "
+                         f"a 2-D array (one example: {key}.reshape(1, -1))")
     x = _decoded_images(pred, x, key, where) if pred.kind == "files" else _run_arrays(pred, x, key, where)
     given = None
     if y is not None:
@@ -762,9 +878,10 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
 
 
 def _names_image_files(column) -> bool:
-    """Whether a DataFrame column names image files (relative to the working directory)."""
-    from .data.image_tables import first_text, names_image_file
-    return names_image_file(first_text(column), Path.cwd())
+    """Whether a DataFrame column names image files (by their extensions; the files are
+    looked for, relative to the working directory, once the column is chosen)."""
+    from .data.image_tables import names_image_files
+    return names_image_files(iter(column))
 
 
 def _listed(names) -> str:
@@ -779,10 +896,16 @@ def _list_inputs(pred: Predictor, p: Path) -> _Inputs:
         lines = p.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read the list of image files {p}: {e}") from None
-    paths = [str(p.parent / line.strip()) for line in lines if line.strip() and not line.strip().startswith("#")]
-    if not paths:
+    named = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not named:
         raise InputError(f"{p} lists no image files; give one path a line")
-    return _file_inputs(pred, paths, source=str(p))
+    missing = [n for n in named if not (p.parent / Path(n).expanduser()).is_file()]
+    if missing and all(Path(n).expanduser().is_file() for n in missing):  # written relative to the working directory
+        raise InputError(f"{len(missing)} of the {len(named)} image files listed in {p} cannot be found relative to "
+                         f"its folder {p.parent} ({_names(missing, 3)}), but exist relative to the working directory: "
+                         f"paths in a list are read relative to the list's folder, so write them relative to it, or "
+                         f"absolute")
+    return _file_inputs(pred, [str(p.parent / Path(n).expanduser()) for n in named], source=str(p))
 
 
 def _folder_inputs(pred: Predictor, root: Path) -> _Inputs:
@@ -909,7 +1032,9 @@ def image_suffix(path: str) -> bool:
 
 # ----------------------------------------------------------------------------- writing
 
-def _check_out(out: str, run_dir: Path) -> Path:
+def _check_out(out: str, run_dir: Path, inputs: list[str]) -> Path:
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise InputError(f"--out must be the path of the file to write (.csv or .parquet), got {out!r}")
     path = Path(out).expanduser()
     if not path.name.lower().endswith(OUT_SUFFIXES):
         raise InputError(f"--out {out}: predictions are written as a .csv or .parquet file; end the file name in "
@@ -918,6 +1043,8 @@ def _check_out(out: str, run_dir: Path) -> Path:
         raise InputError(f"--out {out} is one of the run's own files; choose another --out")
     if path.is_dir():
         raise InputError(f"--out {out} is a directory; give the path of the file to write")
+    _refuse_input_as_out(out, path, inputs)
+    _refuse_out_in_run_dir(out, path)
     if path.name.lower().endswith(".parquet"):
         from .data.tables import import_pandas
         import_pandas(out)
@@ -927,6 +1054,44 @@ def _check_out(out: str, run_dir: Path) -> Path:
             raise InputError(f"writing {out} needs pyarrow, which is not installed; pip install "
                              f"\"memomentum[tables]\"") from None
     return path
+
+
+def _refuse_input_as_out(out: str, path: Path, inputs: list[str]) -> None:
+    """--out must not be the data predicted (the same path, another spelling, a link to it),
+    nor lie inside a table given as a folder of parquet shards, where it would become a
+    shard of the table."""
+    resolved = path.resolve()
+    for given in inputs:
+        source = Path(str(given).strip()).expanduser()
+        if resolved == source.resolve() or (path.exists() and source.exists() and os.path.samefile(path, source)):
+            raise InputError(f"--out {out} is the file given to --dataset; writing there would overwrite the input, "
+                             f"so choose another --out")
+        if source.is_dir() and is_table_folder(str(source)) and source.resolve() in resolved.parents:
+            raise InputError(f"--out {out} lies inside the table {given} given to --dataset, where it would be read "
+                             f"as part of the table next time; choose another --out")
+
+
+def _refuse_out_in_run_dir(out: str, path: Path) -> None:
+    """--out must not lie in a run directory (one holding summary.json, checkpoint.pt or
+    run.lock; the predicting run's too): it would overwrite the run's files, or add a file
+    that --overwrite and the report do not expect; nor below a file, where it cannot go."""
+    for folder in path.resolve().parents:
+        if _is(folder, "exists") and not _is(folder, "is_dir"):
+            raise InputError(f"--out {out} cannot be written: {folder} is a file, not a folder; choose another --out")
+        marker = next((name for name in (SUMMARY, CHECKPOINT, LOCK) if _is(folder / name, "is_file")), None)
+        if marker is not None:
+            raise InputError(f"--out {out} lies inside the run directory {folder} (it holds {marker}); predictions "
+                             f"are written outside run directories, so that no run's files are overwritten: choose "
+                             f"another --out")
+
+
+def _is(path: Path, test: str) -> bool:
+    """``path.exists()`` / ``is_dir()`` / ``is_file()``, False where the folder cannot be
+    looked into (a folder of another user): writing there fails later with its own reason."""
+    try:
+        return getattr(path, test)()
+    except OSError:
+        return False
 
 
 def _columns(p: Predictions, classes: np.ndarray, *, probabilities: bool) -> dict[str, list]:
@@ -989,9 +1154,12 @@ def predict_to_file(run_dir, datasets, out: str, *, probabilities: bool = False,
     """``memomentum predict``: predict ``datasets`` (one path, or several image files) with
     the run's best model and write ``out`` (CSV, or parquet for ``.parquet``), atomically.
     Returns the line the command prints."""
-    path = _check_out(out, Path(run_dir).expanduser())
+    paths = [datasets] if isinstance(datasets, (str, os.PathLike)) else list(datasets or [])
+    if not paths:
+        raise InputError(f"no data given to predict ({datasets!r}); give the path of the data (--dataset), or "
+                         f"several image files")
+    path = _check_out(out, _run_directory(run_dir), [p for p in paths if isinstance(p, (str, os.PathLike))])
     predictor = Predictor(run_dir, device=device)
-    paths = [datasets] if isinstance(datasets, (str, os.PathLike)) else list(datasets)
     X = paths[0] if len(paths) == 1 else paths
     p = predictor.predictions(X, label_column=label_column, progress=progress)
     _write(path, _columns(p, predictor.classes_, probabilities=probabilities))
@@ -1000,6 +1168,8 @@ def predict_to_file(run_dir, datasets, out: str, *, probabilities: bool = False,
     if p.given is not None and (p.given >= 0).any():
         have = p.given >= 0
         agree = int((p.predicted[have] == p.given[have]).sum())
-        line += (f"; {agree} of {int(have.sum())} given labels agree with the prediction, "
-                 f"{int(have.sum()) - agree} are label issues")
+        issues = int(have.sum()) - agree
+        line += (f"; {agree} of {int(have.sum())} given label{'s' if have.sum() != 1 else ''} "
+                 f"{'agrees' if agree == 1 else 'agree'} with the prediction, {issues} "
+                 f"{'is a label issue' if issues == 1 else 'are label issues'}")
     return line + f"; wrote {path}"

@@ -58,6 +58,7 @@ def write_bad_files(d: Path) -> Path:
     np.savez(d / "inf.npz", x=inf, y=y)
     np.savez(d / "empty.npz", x=np.zeros((0, 5), np.float32), y=np.zeros(0, np.int64))
     np.savez(d / "small.npz", x=x[:30], y=y[:30])
+    np.savez(d / "float-images.npz", x=np.full((200, 8, 8), 300.0), y=y)  # (N, H, W): 3-D, not 4-D
     good = (d / "good.npz").read_bytes()
     (d / "truncated.npz").write_bytes(good[: len(good) // 2])
     (d / "not-a-zip.npz").write_text("x,y\n1,2\n")
@@ -144,6 +145,10 @@ CASES = {
     "a class without examples": (["--dataset", "{d}/missing-class.npz"],
                                  "{d}/missing-class.npz has no training example of class 1; labels must cover 0..2 "
                                  "(K = max label + 1)", dict(dataset="{d}/missing-class.npz")),
+    "images of floats beyond 0..255": (["--dataset", "{d}/float-images.npz"],
+                                       "x in {d}/float-images.npz is a 3-D float64 array but images must hold integer "
+                                       "pixel values 0..255 (save them as uint8), or reshape to (N, D) to use them as "
+                                       "features", dict(dataset="{d}/float-images.npz")),
     "NaN in features": (["--dataset", "{d}/nan.npz"],
                         "x in {d}/nan.npz contains NaN or infinite values (after conversion to float32)",
                         dict(dataset="{d}/nan.npz")),
@@ -487,6 +492,12 @@ def test_human_labels_that_match_are_accepted_and_their_clean_labels_checked(tmp
                                                       "a table of images); x.npz is not, so it would be ignored"),
     (["--train-set", "clean"], "--train-set chooses between Clothing1M's training sets; digits has one, so it would "
                                "be ignored; leave --train-set out"),
+    (["--workers", "2"], "--workers applies to image files (clothing1m, a folder or a table of images); digits is not, "
+                         "so it would be ignored; leave --workers out"),
+    (["--dataset", "x.npz", "--no-stream"], "--no-stream applies to image files (clothing1m, a folder or a table of "
+                                            "images); x.npz is not, so it would be ignored; leave --no-stream out"),
+    (["--stream"], "--stream applies to image files (clothing1m, a folder or a table of images); digits is not, so it "
+                   "would be ignored; leave --stream out"),
 ])
 def test_options_for_another_kind_of_data_are_refused_not_ignored(args, message, capsys, tmp_path):
     from memomentum.cli import main

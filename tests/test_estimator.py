@@ -209,6 +209,42 @@ def test_labels_mixing_text_and_numbers_are_refused_in_one_sentence():
         MeMomentumClassifier(epochs=1).fit(X, y)
 
 
+@pytest.mark.parametrize("y", [[1, "a"] * 20, (1, "a") * 20, [np.int64(1), np.str_("a")] * 20])
+def test_a_plain_list_mixing_numbers_and_text_is_refused_as_arrays_are(y):
+    """numpy would turn [1, "a"] into text, and predict would answer '1' where the user gave 1."""
+    X = np.random.RandomState(0).rand(40, 3)
+    with pytest.raises(InputError) as e:
+        MeMomentumClassifier(epochs=1).fit(X, y)
+    assert str(e.value) == ("y mixes text and numbers as labels (for example 'a' and 1); give every label the same "
+                            "kind, e.g. all as text")
+
+
+@pytest.mark.parametrize("y, message", [
+    ([True, "a"] * 20, "y mixes text and True/False as labels (for example 'a' and True); give every label the same "
+                       "kind, e.g. all as text"),
+    ([0, 1, None, 1] * 10, "y has no label in row 2 (None); every example needs a label: leave out the rows without "
+                           "one"),
+    (np.array(["a", "b", np.nan, "a"] * 10, dtype=object), "y has no label in row 2 (nan); every example needs a "
+                                                            "label: leave out the rows without one"),
+])
+def test_missing_labels_and_true_false_beside_text_are_refused_in_one_sentence(y, message):
+    """scikit-learn called a missing label a regression target; numpy turned True into 'True'."""
+    X = np.random.RandomState(0).rand(40, 3)
+    with pytest.raises(InputError) as e:
+        MeMomentumClassifier(epochs=1).fit(X, y)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("y, shown", [(np.array(["wolf"] * 40), "'wolf'"), (np.zeros(40, np.int64), "0")])
+def test_messages_show_labels_as_the_user_wrote_them_not_numpys_reprs(y, shown):
+    X = np.random.RandomState(0).rand(40, 3)
+    with pytest.raises(InputError) as e:
+        MeMomentumClassifier(epochs=1).fit(X, y)
+    assert str(e.value) == f"y holds one class only ({shown}); at least two classes are needed"
+    with pytest.raises(InputError, match=r"got 1\)?$"):
+        MeMomentumClassifier(epochs=1, cv=np.int64(1)).fit(X, np.arange(40) % 2)
+
+
 # -- scikit-learn's names: random_state (seed, deprecated) and n_jobs (threads) ----------------
 
 def _proba(x, y, **params):

@@ -250,7 +250,7 @@ def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--out", str(tmp_path / "n.csv"),
                  "--quiet"]) == 0
-    assert "left out 1 row of " + str(new) + " without an image (rows 1)" in capsys.readouterr().err
+    assert "left out 1 row of " + str(new) + " without an image (row 1)" in capsys.readouterr().err
     assert [(r["row"], r["predicted_label"]) for r in csv.DictReader((tmp_path / "n.csv").open())] == [
         ("0", predicted[0]["predicted_label"]), ("2", predicted[2]["predicted_label"])]
     assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--label-column", "label",
@@ -368,3 +368,44 @@ def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path,
     features = tmp_path / "numbers.csv"
     features.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
     assert load_dataset(str(features)).x_train.shape == (20, 2)
+
+
+# -- issue 27: a table of images whose first image is missing is still a table of images --------
+def test_a_csv_whose_first_image_is_missing_names_the_missing_files(tmp_path, capsys, monkeypatch):
+    """The table's kind comes from its column of paths (their extensions), not from whether
+    the first file exists: the missing files are named, with where relative paths are read."""
+    import memomentum
+    names, images = _rows()
+    (tmp_path / "pics").mkdir()
+    for i, b in enumerate(images):
+        (tmp_path / "pics" / f"{i}.png").write_bytes(b)
+    table = tmp_path / "labels.csv"
+    rows = [f"pics/{i}.png,{n}" for i, n in enumerate(names)]
+    rows[0] = f"pics/gone.png,{names[0]}"
+    rows[5] = f"pics/lost.png,{names[5]}"
+    table.write_text("file,label\n" + "\n".join(rows) + "\n")
+    assert _run(table, tmp_path / "run") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"memomentum: error: 2 of the 18 images named in column 'file' of {table} (train) cannot be found (rows 0, 5: "
+        f"{tmp_path / 'pics' / 'gone.png'}, {tmp_path / 'pics' / 'lost.png'}); paths in a table are read relative to "
+        f"its folder {tmp_path}, or absolute")
+    assert not (tmp_path / "run").exists()
+    # paths written relative to the working directory, the table in another folder
+    (tmp_path / "lists").mkdir()
+    moved = tmp_path / "lists" / "labels.csv"
+    moved.write_text("file,label\n" + "\n".join(f"pics/{i}.png,{n}" for i, n in enumerate(names)) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert _run(moved, tmp_path / "run") == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"memomentum: error: 18 of the 18 images named in column 'file' of {moved} (train) cannot "
+                           f"be found (rows 0, 1, 2, 3, 4, ...: {tmp_path / 'lists' / 'pics' / '0.png'}, ")
+    assert line.endswith(f"); 18 of them exist relative to the working directory, but paths in a table are read "
+                         f"relative to its folder {tmp_path / 'lists'}: write them relative to that folder, or absolute")
+    # predicting: a DataFrame whose first path is missing names it too, not "0 columns of image file paths"
+    table.write_text("file,label\n" + "\n".join(f"pics/{i}.png,{n}" for i, n in enumerate(names)) + "\n")
+    assert _run(table, tmp_path / "run") == 0
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(table)
+    frame.loc[0, "file"] = "pics/gone.png"
+    with pytest.raises(memomentum.InputError, match=r"^1 of the 18 image files cannot be found: .*pics/gone\.png$"):
+        memomentum.load(tmp_path / "run").predict(frame)

@@ -335,4 +335,260 @@ def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
                         str(tmp_path / "p.csv")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == (f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
-                        f"the directory of a finished memomentum run, with summary.json and model.pt)\n")
+                        f"the directory of a finished memomentum run, with summary.json, model.pt, config.json and "
+                        f"examples.csv)\n")
+
+
+# -- issue 27: nothing overwritten, nothing answered in numbers that were names ---------------
+
+def _checksums(folder: Path) -> dict:
+    import hashlib
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_run_without_classes_json_whose_examples_name_classes_is_refused(table, arrays, capsys, tmp_path):
+    """Class numbers are no answer for a run whose classes had names (9 for 'zero')."""
+    d, _, _ = table
+    run = tmp_path / "no-classes"
+    shutil.copytree(d / "R", run)
+    (run / "classes.json").unlink()
+    first = _rows(run / "examples.csv")[0]["given_label"]
+    code, out, err = _predict(capsys, run, "--dataset", d / "t.csv", "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, out, (tmp_path / "p.csv").exists()) == (2, "", False)
+    assert err == (f"memomentum: error: {run} has no classes.json, but its examples.csv names the classes (for "
+                   f"example {first!r}), so predictions would come out as class numbers that match no name; put the "
+                   f"run's classes.json back (or train the run again)\n")
+    with pytest.raises(memomentum.InputError, match="has no classes.json"):
+        memomentum.load(run)
+    ad, _ = arrays  # a run on numbered classes has no classes.json and needs none
+    assert not (ad / "R" / "classes.json").exists() and memomentum.load(ad / "R").classes_.tolist() == list(range(10))
+
+
+def test_out_inside_any_run_directory_or_over_the_input_is_refused_and_nothing_changes(table, arrays, capsys,
+                                                                                       tmp_path):
+    """--out OTHER_RUN/examples.csv overwrote another run's file: every run directory (one
+    holding summary.json, checkpoint.pt or run.lock) is refused, the predicting run's too,
+    and so is the input itself, in any spelling."""
+    d, _, _ = table
+    ad, _ = arrays
+    unfinished = tmp_path / "unfinished"  # a run that is paused: its checkpoint, no summary
+    unfinished.mkdir()
+    (unfinished / "checkpoint.pt").write_bytes(b"state")
+    busy = tmp_path / "busy"  # a run that is still writing: its lock
+    busy.mkdir()
+    (busy / "run.lock").write_text("{}")
+    before = {f: _checksums(f) for f in (d / "R", ad / "R", unfinished, busy)}
+    table_bytes = (d / "t.csv").read_bytes()
+    cases = [(ad / "R" / "examples.csv", ad / "R", "summary.json"), (ad / "R" / "sub" / "p.csv", ad / "R", "summary.json"),
+             (d / "R" / "predictions.csv", d / "R", "summary.json"), (unfinished / "p.csv", unfinished, "checkpoint.pt"),
+             (busy / "history.csv", busy, "run.lock")]
+    for out, folder, marker in cases:
+        code, stdout, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+        assert (code, stdout) == (2, "")
+        assert err == (f"memomentum: error: --out {out} lies inside the run directory {folder} (it holds {marker}); "
+                       f"predictions are written outside run directories, so that no run's files are overwritten: "
+                       f"choose another --out\n")
+    spelled = d / "R" / ".." / "t.csv"  # the input, spelled another way
+    for out in (d / "t.csv", spelled):
+        code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+        assert (code, err) == (2, f"memomentum: error: --out {out} is the file given to --dataset; writing there "
+                                  f"would overwrite the input, so choose another --out\n")
+    with pytest.raises(memomentum.InputError, match="is the file given to --dataset"):  # the Python boundary too
+        predictor.predict_to_file(d / "R", str(d / "t.csv"), str(d / "t.csv"), progress=False)
+    assert {f: _checksums(f) for f in before} == before and (d / "t.csv").read_bytes() == table_bytes
+    assert not (ad / "R" / "sub").exists()
+
+
+def test_out_below_a_file_is_refused_in_a_sentence(table, capsys, tmp_path):
+    d, _, _ = table
+    (tmp_path / "t.csv").write_text("a file\n")
+    out = tmp_path / "t.csv" / "p.csv"
+    code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
+    assert (code, err) == (2, f"memomentum: error: --out {out} cannot be written: {tmp_path / 't.csv'} is a file, not "
+                              f"a folder; choose another --out\n")
+
+
+def test_load_refuses_an_unknown_device_in_one_sentence(table):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(d / "R", device="tpu")
+    assert str(e.value) == ("unknown device 'tpu'; choose one of auto, cpu, cuda (or cuda:N), or leave it out for the "
+                            "device the run trained on")
+    assert memomentum.load(d / "R", device=torch.device("cpu")).engine.device.type == "cpu"
+
+
+def test_a_file_named_npz_that_is_no_zip_archive_is_named_so_without_pickle_advice(arrays, capsys, tmp_path):
+    ad, _ = arrays
+    fake = tmp_path / "fake.npz"
+    fake.write_text("x,y\n1,2\n")
+    code, _, err = _predict(capsys, ad / "R", "--dataset", fake, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {fake} is not a readable .npz file (it is not a zip archive)\n")
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x=np.array([[1, "a"]], dtype=object))
+    code, _, err = _predict(capsys, ad / "R", "--dataset", objects, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {objects} holds object arrays, which are not accepted; save numeric "
+                              f"arrays only\n")
+    assert "pickle" not in err
+
+
+@pytest.mark.parametrize("X, got", [(None, "None"), (5, "the int 5"), (np.int64(5), "the int 5"), ("", None)])
+def test_predict_of_none_or_a_number_says_what_x_must_be(arrays, X, got):
+    ad, _ = arrays
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(ad / "R").predict(X)
+    want = ("X is an empty path; give a path, a list of image files, a DataFrame or an array" if got is None else
+            f"X must be the data to predict (a path, a list of image files, a DataFrame or an array), got {got}")
+    assert str(e.value) == want
+
+
+def test_the_summary_line_counts_one_label_issue_in_the_singular(table, capsys, tmp_path):
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    rows = frame.iloc[600:700]
+    wrong = rows[model.predict(rows) != rows["species"].to_numpy()].iloc[:1]
+    right = rows[model.predict(rows) == rows["species"].to_numpy()].iloc[:1]
+    pd.concat([wrong, right]).to_csv(tmp_path / "two.csv", index=False)
+    code, out, _ = _predict(capsys, d / "R", "--dataset", tmp_path / "two.csv", "--out", tmp_path / "p.csv", "--quiet")
+    assert code == 0 and "; 1 of 2 given labels agrees with the prediction, 1 is a label issue;" in out
+
+
+def test_a_repeated_feature_column_is_refused_for_what_it_is(table, capsys, tmp_path):
+    d, frame, _ = table
+    path = tmp_path / "twice.csv"
+    frame.iloc[:20].to_csv(path, index=False, header=[*[f"px{i}" for i in range(63)], "px3", "species"])
+    code, _, err = _predict(capsys, d / "R", "--dataset", path, "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {path} has more than one column named 'px3'; every column name "
+                              f"must be unique (which of them is meant would be a guess: pandas would read the second "
+                              f"as 'px3.1')\n")
+
+
+def test_values_beyond_float32_are_refused_without_a_warning(table, capsys, tmp_path):
+    import warnings
+    d, frame, _ = table
+    big = frame.iloc[:5].copy()
+    big.loc[2, "px9"] = 1e300
+    big.to_csv(tmp_path / "big.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning would print its source line before the error
+        code, _, err = _predict(capsys, d / "R", "--dataset", tmp_path / "big.csv", "--out", tmp_path / "p.csv",
+                                "--quiet")
+    assert (code, err) == (2, f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for 32-bit "
+                              f"floats (beyond 3.4e38); rescale them\n")
+
+
+# -- issue 27: a demanding new user's own cases ------------------------------------------------
+
+def test_load_names_what_it_was_given_instead_of_a_run_directory(table, tmp_path):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(None)
+    assert str(e.value) == ("the run directory must be a path (the --out directory of a finished memomentum run), got "
+                            "None")
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(d / "R" / "model.pt")
+    assert str(e.value) == f"{d / 'R' / 'model.pt'} is a file, not a run directory; give the run directory that holds " \
+                           f"it, {d / 'R'}"
+    runs = tmp_path / "grid"  # a folder of runs, as a grid writes
+    for name in ("seed-1", "seed-2"):
+        shutil.copytree(d / "R", runs / name)
+    with pytest.raises(memomentum.InputError) as e:
+        memomentum.load(runs)
+    assert str(e.value) == (f"{runs} holds no finished run: it has no summary.json (it holds 2 run directories, "
+                            f"seed-1, seed-2: give one of them)")
+
+
+def test_load_on_a_gpu_that_is_not_there_names_the_python_argument(table):
+    d, _, _ = table
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(memomentum.InputError) as e:
+            memomentum.load(d / "R", device=device)
+        assert str(e.value) == (f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or "
+                                f"leave device out")
+
+
+def test_predict_to_file_refuses_no_data_and_no_out_in_one_sentence(table, tmp_path):
+    d, _, _ = table
+    with pytest.raises(memomentum.InputError, match=r"^no data given to predict \(\[\]\); give the path of the data"):
+        predictor.predict_to_file(d / "R", [], str(tmp_path / "p.csv"), progress=False)
+    with pytest.raises(memomentum.InputError, match=r"^--out must be the path of the file to write \(.csv or "
+                                                    r".parquet\), got None$"):
+        predictor.predict_to_file(d / "R", str(d / "t.csv"), None, progress=False)
+
+
+def test_one_example_a_series_or_a_sparse_matrix_is_refused_with_what_to_give(table):
+    from scipy import sparse
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    row = frame[list(model.feature_columns_)].to_numpy()[0]
+    with pytest.raises(memomentum.InputError) as e:
+        model.predict(row)
+    assert str(e.value) == ("X in the given data is one-dimensional (shape (64,)); give the examples as the rows of a "
+                            "2-D array (one example: X.reshape(1, -1))")
+    assert model.predict(row.reshape(1, -1)).tolist() == model.predict(frame.iloc[[0]]).tolist()
+    with pytest.raises(memomentum.InputError, match=r"^X is a pandas Series, one column or one row; give a DataFrame "
+                                                    r"\(one row of a frame: frame.iloc\[\[i\]\], with two brackets\)$"):
+        model.predict(frame.iloc[0])
+    with pytest.raises(memomentum.InputError, match=r"^X is a sparse matrix \(csr_matrix\); give a dense array "
+                                                    r"\(X.toarray\(\)\)$"):
+        model.predict(sparse.csr_matrix(row.reshape(1, -1)))
+
+
+def test_a_dataframe_without_the_run_s_column_names_says_to_name_them(table):
+    d, frame, _ = table
+    model = memomentum.load(d / "R")
+    unnamed = frame[list(model.feature_columns_)].iloc[:5].set_axis(range(64), axis=1)
+    with pytest.raises(memomentum.InputError, match=r"matched by name \(none of them is there: name the frame's "
+                                                    r"columns as the run's, or give its values as an array, in the "
+                                                    r"order of feature_columns_\)$"):
+        model.predict(unnamed)
+    assert model.predict(unnamed.to_numpy()).tolist() == model.predict(frame.iloc[:5]).tolist()
+
+
+def test_out_inside_a_folder_of_parquet_shards_given_as_input_is_refused(table, capsys, tmp_path):
+    d, _, _ = table
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    out = shards / "predictions.parquet"
+    code, _, err = _predict(capsys, d / "R", "--dataset", shards, "--out", out, "--quiet")
+    assert (code, err) == (2, f"memomentum: error: --out {out} lies inside the table {shards} given to --dataset, "
+                              f"where it would be read as part of the table next time; choose another --out\n")
+    assert sorted(p.name for p in shards.iterdir()) == ["train-00000-of-00001.parquet"]
+
+
+def test_image_paths_in_an_array_or_a_list_relative_to_the_working_directory(folder, capsys, tmp_path, monkeypatch):
+    d, _ = folder
+    files = sorted(str(p) for p in (d / "pets" / "train" / "cat").glob("*"))[:3]
+    model = memomentum.load(d / "R")
+    assert np.array_equal(model.predict_proba(np.array(files)), model.predict_proba(files))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.chdir(d)
+    named = [str(Path(f).relative_to(d)) for f in files]  # relative to the working directory, not to the list
+    (lists / "some.txt").write_text("\n".join(named) + "\n")
+    code, _, err = _predict(capsys, d / "R", "--dataset", lists / "some.txt", "--out", tmp_path / "p.csv", "--quiet")
+    assert (code, err) == (2, f"memomentum: error: 3 of the 3 image files listed in {lists / 'some.txt'} cannot be "
+                              f"found relative to its folder {lists} ({', '.join(named)}), but exist relative to the "
+                              f"working directory: paths in a list are read relative to the list's folder, so write "
+                              f"them relative to it, or absolute\n")
+
+
+def test_an_out_folder_that_cannot_be_looked_into_is_no_traceback(table, capsys, tmp_path, monkeypatch):
+    """Looking for run directories above --out must not fail where a folder cannot be read
+    (another user's): writing there then says why, in one sentence."""
+    d, _, _ = table
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = Path.is_file
+
+    def is_file(self):
+        if self.parent == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    code, out, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", locked / "p.csv", "--quiet")
+    assert (code, err) == (0, "") and out.endswith(f"wrote {locked / 'p.csv'}\n")

@@ -212,6 +212,22 @@ def test_a_resumed_run_rewrites_config_json_from_its_checkpoint(data, baseline, 
     assert results(out)["config"] == results(baseline)["config"]
 
 
+def test_a_hand_edited_config_json_is_named_in_one_note_on_resume(data, baseline, tmp_path, capsys):
+    """Keeping the saved schedule is right; putting the old lr back without a word is not."""
+    out = tmp_path / "run"
+    _killed_between_outer_loops(data, out)
+    original = (out / "config.json").read_text()
+    (out / "config.json").write_text(original.replace('"lr": 0.01', '"lr": 0.5'))
+    capsys.readouterr()
+    assert in_process("--resume", str(out), "--quiet") == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "took over the lock" not in line]  # SIGKILLed
+    assert err == [f"memomentum: note: {out / 'config.json'} was edited since the checkpoint: lr 0.5 (saved: 0.01); "
+                   f"--resume continues with the settings saved in the checkpoint and writes config.json back from "
+                   f"them (a run's settings cannot change halfway: start a new run to train with others)"]
+    assert (out / "config.json").read_text() == original
+    assert results(out)["config"] == results(baseline)["config"]
+
+
 # A longer schedule (about 2 s of training on an idle 2-core machine, 36 steps per epoch) so
 # that the signal surely arrives while the run trains.
 SIGNAL_SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "5", "--epochs", "20",

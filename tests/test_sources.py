@@ -61,7 +61,7 @@ def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
     monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 70 * 432 * 2)
     assert choose_stream(ds, cpu, None) is True and choose_stream(ds, torch.device("cuda"), None) is False
     table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
-    with pytest.raises(InputError, match="--stream reads images.*feature table"):
+    with pytest.raises(InputError, match="--stream reads images.*holds feature vectors, not images"):
         choose_stream(table, cpu, True)
 
 

@@ -46,7 +46,7 @@ def test_reader_keeps_numeric_columns_and_says_what_it_dropped(tmp_path):
     # a CSV has no types: its dates are text like the site names
     assert "dropped 2 columns 'site', 'seen': not numeric (str); encode them as numbers to use them" in notes
     assert "dropped 1 column 'unused': no value in any row" in notes
-    assert "dropped 1 row without a label (rows 9)" in notes
+    assert "dropped 1 row without a label (row 9)" in notes
     assert "dropped 2 rows with a missing or infinite feature value (rows 3, 7; columns: petal (1), sepal (1))" in notes
     np.testing.assert_array_equal(t.train_rows, np.delete(np.arange(120), [3, 7, 9]))
     kept = frame.drop(index=[3, 7, 9])
@@ -228,7 +228,7 @@ def test_spaces_around_text_labels_are_stripped_with_a_note(tmp_path):
     assert any("stripped the spaces around 2 labels of column 'species' (rows 4, 8)" in n for n in t.notes)
 
 
-@pytest.mark.parametrize("form", ["semicolon", "tab", "spaces", "gzip"])
+@pytest.mark.parametrize("form", ["semicolon", "tab", "spaces", "gzip", "zip-semicolon"])
 def test_other_csv_forms_read_as_the_plain_csv(tmp_path, form):
     frame = species_frame()[["petal", "sepal", "count", "species"]]
     frame.to_csv(tmp_path / "plain.csv", index=False)
@@ -242,6 +242,9 @@ def test_other_csv_forms_read_as_the_plain_csv(tmp_path, form):
     elif form == "spaces":
         path = tmp_path / "t.csv"
         path.write_text((tmp_path / "plain.csv").read_text().replace(",", ", "))
+    elif form == "zip-semicolon":  # split as the .gz, .bz2 and .xz files are (issue 27)
+        path = tmp_path / "t.csv.zip"
+        frame.to_csv(path, index=False, sep=";", decimal=",")
     else:
         path = tmp_path / "t.csv.gz"
         frame.to_csv(path, index=False)
@@ -276,3 +279,55 @@ def test_labels_that_differ_only_in_case_are_noted_and_a_spaced_label_column_is_
     assert len(t.dataset.class_names) == 4
     assert any("differ only in case are kept as different classes: 'Setosa' and 'setosa'; 'Versicolor' and "
                "'versicolor'" in n for n in t.notes)
+
+
+# -- issue 27 ------------------------------------------------------------------------------------
+def test_a_repeated_feature_column_is_refused_for_what_it_is_not_for_the_label(tmp_path, capsys):
+    path = tmp_path / "twice.csv"
+    frame = species_frame()[["petal", "sepal", "species"]]
+    frame.to_csv(path, index=False, header=["petal", "petal", "species"])
+    assert _run_table(path, tmp_path / "run") == 2
+    assert capsys.readouterr().err == (f"memomentum: error: {path} has more than one column named 'petal'; every "
+                                       f"column name must be unique (which of them is meant would be a guess: pandas "
+                                       f"would read the second as 'petal.1')\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_values_beyond_float32_are_refused_in_one_line_without_a_warning(tmp_path, capsys):
+    import warnings
+    frame = species_frame()[["petal", "sepal", "species"]]
+    frame.loc[5, "petal"] = 1e300
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning printed its source line before the error
+        assert _run_table(tmp_path / "big.csv", tmp_path / "run") == 2
+    assert capsys.readouterr().err == (f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for "
+                                       f"32-bit floats (beyond 3.4e38); rescale them\n")
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--workers", "2"], "--workers applies to image files; t.csv has no column of images, so it would be ignored; "
+                         "leave --workers out"),
+    (["--no-stream"], "--no-stream holds decoded images in memory, but t.csv holds feature vectors, not images, so it "
+                      "would be ignored; leave --no-stream out"),
+    (["--stream"], "--stream reads images from disk in batches, but t.csv holds feature vectors, not images, so it "
+                   "would be ignored; leave --stream out"),
+])
+def test_image_reading_options_are_refused_for_a_table_of_features(tmp_path, capsys, monkeypatch, option, message):
+    species_frame().to_csv(tmp_path / "t.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert _run_table(Path("t.csv"), tmp_path / "run", *option) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"memomentum: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_csv_that_is_not_utf8_is_named_so_with_what_to_do(tmp_path, capsys):
+    """A spreadsheet's "CSV" in Latin-1: pandas' message gave a byte position inside its buffer."""
+    path = tmp_path / "latin.csv"
+    frame = species_frame()[["petal", "sepal", "species"]]
+    frame.loc[3, "species"] = "café"
+    path.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    assert _run_table(path, tmp_path / "run") == 2
+    assert capsys.readouterr().err == (f"memomentum: error: cannot read the table {path}: it is not UTF-8 text (it "
+                                       f"holds the byte 0xe9, which UTF-8 does not allow there); save it as UTF-8 (a "
+                                       f"spreadsheet's \"CSV UTF-8\")\n")

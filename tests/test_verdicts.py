@@ -117,6 +117,18 @@ def test_find_label_issues_checks_its_options_before_training(noisy_digits, monk
             memomentum.find_label_issues(noisy, features=x, **{option: value})
 
 
+def test_find_label_issues_refuses_the_image_reading_options_it_would_ignore(noisy_digits, monkeypatch):
+    """workers and stream read image files from disk: features in memory have none."""
+    import memomentum.api
+    x, _, noisy = noisy_digits
+    monkeypatch.setattr(memomentum.api, "run", lambda *a, **k: pytest.fail("trained before checking the options"))
+    for option, value in (("workers", 2), ("stream", False)):
+        with pytest.raises(InputError, match=f"the run option '{option}' does not apply here"):
+            memomentum.find_label_issues(noisy, features=x, **{option: value})
+    with pytest.raises(InputError, match="^the input of find_label_issues has 3 rows in x but 4 labels in y"):
+        memomentum.find_label_issues(noisy[:4], features=x[:3])
+
+
 # -- a run: examples.csv, rounds.npz, difficulty ---------------------------------------------
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory):

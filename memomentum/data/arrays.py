@@ -504,6 +504,7 @@ def npz_inputs(x: np.ndarray, key: str, where: str) -> np.ndarray:
         raise InputError(
             f"{key} in {where} has shape {x.shape}; expected features (N, D) or images (N, H, W) or (N, H, W, C)"
         )
+    given_ndim = x.ndim  # as the user gave it: (N, H, W) is 3-D, though a channel axis is added
     if x.ndim == 3:
         x = x[..., None]
     if x.shape[1] in (1, 3) and x.shape[3] not in (1, 3, 4):
@@ -516,27 +517,34 @@ def npz_inputs(x: np.ndarray, key: str, where: str) -> np.ndarray:
             not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))
         ):
             raise InputError(
-                f"{key} in {where} is a {x.ndim}-D {x.dtype} array but images must hold integer pixel values "
+                f"{key} in {where} is a {given_ndim}-D {x.dtype} array but images must hold integer pixel values "
                 f"0..255 (save them as uint8), or reshape to (N, D) to use them as features"
             )
         x = x.astype(np.uint8)
     return np.ascontiguousarray(x)
 
 
-def _load_npz(path: Path) -> Dataset:
-    """The user's own data set from ``x``, ``y`` and optional ``x_test``, ``y_test``."""
-    where = str(path)
+def check_npz_archive(path: Path, how: str) -> None:
+    """Refuse a file named ``.npz`` that is missing or not a zip archive (numpy would
+    otherwise try it as a pickle and advise loading it "unsafely"); ``how`` says how to
+    save a right one."""
     if not path.is_file():
         raise InputError(f"no .npz file found at {path}")
     try:
         with open(path, "rb") as f:
             head = f.read(6)
     except OSError as e:
-        raise InputError(f"could not read {where}: {e.strerror or e}") from None
+        raise InputError(f"could not read {path}: {e.strerror or e}") from None
     if head == b"\x93NUMPY":
-        raise InputError(f"{where} holds a single .npy array, not a .npz archive; save with np.savez(path, x=..., y=...)")
+        raise InputError(f"{path} holds a single .npy array, not a .npz archive; save with {how}")
     if head[:2] != b"PK":
-        raise InputError(f"{where} is not a readable .npz file (it is not a zip archive)")
+        raise InputError(f"{path} is not a readable .npz file (it is not a zip archive)")
+
+
+def _load_npz(path: Path) -> Dataset:
+    """The user's own data set from ``x``, ``y`` and optional ``x_test``, ``y_test``."""
+    where = str(path)
+    check_npz_archive(path, "np.savez(path, x=..., y=...)")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             keys = set(npz.files)

@@ -7,8 +7,8 @@ folder that Hugging Face's ``Dataset.save_to_disk`` wrote (``state.json``,
 One column holds the label (``--label-column``, labels as :mod:`.tables` treats them: classes
 sorted), one the image, found by its values (no option names it): image bytes (PNG or
 JPEG), Hugging Face's Image feature (``{"bytes": ..., "path": ...}``), or paths of image
-files relative to the table's folder (a text column whose first value is an existing image
-file; a CSV can hold nothing else). No such column: a ``.csv`` or ``.parquet`` file is a
+files relative to the table's folder (a text column whose values end in an image file's
+extension, :func:`names_image_files`; a CSV can hold nothing else). No such column: a ``.csv`` or ``.parquet`` file is a
 feature table (:mod:`.tables`; a CSV is told apart by its first rows, so that it is read once),
 a folder is refused; two of them: refused, naming both. A ``split`` column (``train`` or ``test`` in every
 row, as in feature tables) marks the test rows; a table with test shards as well is refused.
@@ -36,9 +36,9 @@ from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
 from .names import is_table_file, is_table_folder
-from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
+from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra, row_numbers
 
-__all__ = ["ImageRows", "first_text", "names_image_file", "read_image_rows", "read_image_table"]
+__all__ = ["ImageRows", "names_image_files", "read_image_rows", "read_image_table", "refuse_missing_images"]
 
 _MAGIC = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 _PEEK_ROWS = 50  # a CSV's rows read to tell a table of image paths from a table of features
@@ -109,18 +109,27 @@ def _csv_table(p: Path, pa, *, nrows: int | None = None):
 
 
 def _csv_names_images(p: Path, label_column: str) -> bool:
-    """Whether a CSV file has a column of image paths (its first value a path to an image
-    file, relative to the CSV's folder), from its first rows and with pandas alone, so that
-    a table of features is read once and needs no pyarrow."""
+    """Whether a CSV file has a column of image paths (:func:`names_image_files`), from its
+    first rows and with pandas alone, so that a table of features is read once and needs no
+    pyarrow."""
     from .tables import read_frame
-    head = read_frame(p, nrows=_PEEK_ROWS)
-    return any(str(c).strip() != label_column and names_image_file(first_text(head[c]), p.parent)
-               for c in head.columns)
+    head = read_frame(p, nrows=_PEEK_ROWS, label_column=label_column)
+    return any(str(c).strip() != label_column and names_image_files(head[c]) for c in head.columns)
 
 
-def first_text(column) -> str | None:
-    """A pandas column's first non-empty text value, or None."""
-    return next((v for v in column.tolist() if isinstance(v, str) and v.strip()), None)
+def names_image_files(values) -> bool:
+    """Whether a column's values name image files: its first non-empty texts (up to
+    :data:`_PEEK_ROWS`) all end in an image file's extension. Decided by the names alone,
+    not by whether the files exist, so that a table whose first image is missing (or whose
+    paths are relative to another folder) is still a table of images, and the missing
+    files are named (:func:`_image_paths`) rather than the table taken for features."""
+    texts = []
+    for v in values:
+        if isinstance(v, str) and v.strip():
+            texts.append(v.strip().lower())
+            if len(texts) == _PEEK_ROWS:
+                break
+    return bool(texts) and all(t.endswith(IMAGE_EXTENSIONS) for t in texts)
 
 
 def _features_csv(path, label_column: str) -> bool:
@@ -174,15 +183,8 @@ def _image_kind(column, root: Path, pa) -> str | None:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return "bytes" if first is not None and _extension(first) else None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "path" if names_image_file(first, root) else None
+        return "path" if names_image_files(_values(column)) else None
     return None
-
-
-def names_image_file(value, root: Path) -> bool:
-    """Whether ``value`` (a column's first value) is the path of an existing image file,
-    relative to ``root`` or absolute: what makes a text column a column of images."""
-    return (isinstance(value, str) and value.strip().lower().endswith(IMAGE_EXTENSIONS)
-            and (root / Path(value.strip()).expanduser()).is_file())
 
 
 def _extension(data: bytes) -> str | None:
@@ -239,14 +241,16 @@ def _values(column):
 def _image_paths(table, column: str, kind: str, root: Path, out: Path, where: str) -> list[str | None]:
     """One image file per row (None where the row has no image): the path given, or the
     row's bytes written once to ``out/row-NNNNNN.ext``."""
+    if kind == "path":
+        refuse_missing_images(table.column(column).to_pylist(), root, column, where)
     paths: list[str | None] = []
     for row, value in enumerate(_values(table.column(column))):
         if kind == "struct" and value is not None:
             value = value["bytes"] if value.get("bytes") is not None else value.get("path")
-        if value is None:
+        if value is None or (isinstance(value, str) and not value.strip()):
             paths.append(None)
         elif isinstance(value, str):
-            p = root / value
+            p = root / Path(value.strip()).expanduser()
             if not p.is_file():
                 raise InputError(f"row {row} of {where} names the image {value!r} in column {column!r}, but "
                                  f"{p} is no file")
@@ -258,12 +262,29 @@ def _image_paths(table, column: str, kind: str, root: Path, out: Path, where: st
     return paths
 
 
+def refuse_missing_images(values: list, root: Path, column: str, where: str) -> None:
+    """Name the image files of a column of paths (relative to ``root`` or absolute) that do
+    not exist, with their rows, and say where relative paths are read from (pointing at the
+    working directory when the paths were written relative to it)."""
+    named = [(row, v.strip()) for row, v in enumerate(values) if isinstance(v, str) and v.strip()]
+    missing = [(row, v) for row, v in named if not (root / Path(v).expanduser()).is_file()]
+    if not missing:
+        return
+    shown = ", ".join(str(root / Path(v).expanduser()) for _, v in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    in_cwd = sum(Path(v).expanduser().is_file() for _, v in missing)
+    hint = (f"{in_cwd} of them exist relative to the working directory, but paths in a table are read relative "
+            f"to its folder {root}: write them relative to that folder, or absolute" if in_cwd
+            else f"paths in a table are read relative to its folder {root}, or absolute")
+    raise InputError(f"{len(missing)} of the {len(named)} images named in column {column!r} of {where} cannot be "
+                     f"found ({row_numbers([r for r, _ in missing])}: {shown}); {hint}")
+
+
 def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[str]) -> np.ndarray:
     """The rows with an image and a label; a note counts the others."""
     keep = np.array([p is not None and v is not None for p, v in zip(paths, labels.tolist())], dtype=bool)
     if not keep.all():
         notes.append(f"dropped {int((~keep).sum())} {part} row{'s' if (~keep).sum() > 1 else ''} of {where} without "
-                     f"an image or a label (rows {', '.join(map(str, np.flatnonzero(~keep)[:5]))})")
+                     f"an image or a label ({row_numbers(np.flatnonzero(~keep))})")
     if not keep.any():
         raise InputError(f"{where} has no {part} row with both an image and a label")
     return np.flatnonzero(keep)

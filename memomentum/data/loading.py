@@ -48,7 +48,8 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
     files = load_image_files(name, data_dir=data_dir, image_size=image_size, train_set=train_set,
                              label_column=label_column, cache_dir=cache_dir)
     if files is None and is_table_file(name):  # a table without an image column: features
-        _refuse_image_options(name, image_size=image_size, cache_dir=cache_dir, store_format=store_format)
+        _refuse_image_options(name, image_size=image_size, cache_dir=cache_dir, store_format=store_format,
+                              workers=workers)
         return load_table(name, label_column=label_column, data_dir=data_dir)
     if files is None:
         return load_array_dataset(name, data_dir=data_dir)
@@ -59,7 +60,7 @@ def load_dataset(name: str, *, data_dir: str | None = None, cache_dir: str | Non
 def _refuse_image_options(name: str, **given) -> None:
     """The packing options, given for a table that turned out to hold features, not images,
     are refused rather than ignored (the configuration cannot know before the table is read)."""
-    defaults = {"image_size": None, "cache_dir": None, "store_format": "jpeg"}
+    defaults = {"image_size": None, "cache_dir": None, "store_format": "jpeg", "workers": None}
     for option, value in given.items():
         if value != defaults[option]:
             flag = "--" + option.replace("_", "-")

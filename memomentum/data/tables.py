@@ -37,6 +37,8 @@ import gzip
 import lzma
 import re
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +121,7 @@ def read_table(path: str | Path, *, label_column: str = "label", data_dir: str |
         p = Path(data_dir).expanduser() / p
     if not p.is_file():
         raise InputError(f"no table found at {p}")
-    frame = read_frame(p)
+    frame = read_frame(p, label_column=label_column)
     return table_from_frame(frame, label_column=label_column, name=p.name, where=str(p))
 
 
@@ -128,15 +130,9 @@ def _csv_header(p: Path) -> tuple[str, str, list[str]]:
     pandas' own sniffer would, but for the fast C parser) and its header's column names as
     written. A semicolon-separated file with decimal commas (``3,5``) is the common European
     spelling."""
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower())
-    if p.suffix.lower() in (".zip", ".zst"):  # read the header through pandas, comma-separated
+    sample = _csv_sample(p)
+    if sample is None:  # read through pandas alone, comma-separated
         return ",", ".", []
-    try:
-        with (opener(p, "rt", encoding="utf-8", errors="replace", newline="") if opener
-              else open(p, encoding="utf-8", errors="replace", newline="")) as f:
-            sample = f.read(_SNIFF_BYTES)
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        raise InputError(f"cannot read the table {p}: {e}") from None
     first = sample.splitlines()[0] if sample.strip() else ""
     try:
         sep = csv.Sniffer().sniff("\n".join(sample.splitlines()[:20]), delimiters=_SEPARATORS).delimiter
@@ -147,6 +143,29 @@ def _csv_header(p: Path) -> tuple[str, str, list[str]]:
     header = next(csv.reader([first], delimiter=sep, skipinitialspace=True), []) if first else []
     decimal = "," if sep == ";" and re.search(r"\d,\d", sample) else "."
     return sep, decimal, [h.strip() for h in header]
+
+
+def _csv_sample(p: Path) -> str | None:
+    """A CSV file's first characters, decompressed as pandas decompresses it; None for a
+    ``.zst`` file (its decompressor is an optional package of pandas) and for a ``.zip``
+    archive that does not hold exactly one file (pandas then says why it cannot read it)."""
+    suffix = p.suffix.lower()
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix)
+    try:
+        if suffix == ".zst":
+            return None
+        if suffix == ".zip":
+            with zipfile.ZipFile(p) as archive:
+                names = archive.namelist()
+                if len(names) != 1:  # pandas' rule: one file per archive
+                    return None
+                with archive.open(names[0]) as member:
+                    return member.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+        with (opener(p, "rt", encoding="utf-8", errors="replace", newline="") if opener
+              else open(p, encoding="utf-8", errors="replace", newline="")) as f:
+            return f.read(_SNIFF_BYTES)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error) as e:
+        raise InputError(f"cannot read the table {p}: {e}") from None
 
 
 def import_tables_extra(module: str, what: str):
@@ -165,10 +184,12 @@ def import_pandas(what: str):
     return import_tables_extra("pandas", what)
 
 
-def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False):
+def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False, label_column: str | None = None):
     """The table at ``p`` as a DataFrame (a CSV's separator and decimal sign detected);
     ``nrows``: only a CSV's first rows; ``as_text``: a CSV's every value as the text in the
-    file (no number parsing, empty fields as ""), so that it can be written back unchanged."""
+    file (no number parsing, empty fields as ""), so that it can be written back unchanged;
+    ``label_column``: the label column, when known (a header naming it twice is refused for
+    what its copy would do)."""
     pd = import_pandas(str(p))
     try:
         if p.suffix.lower() == ".parquet":
@@ -179,13 +200,17 @@ def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False):
                                  f"pip install \"memomentum[tables]\"") from None
             return pd.read_parquet(p)
         sep, decimal, header = _csv_header(p)
-        refuse_duplicate_columns(header, str(p))
+        refuse_duplicate_columns(header, str(p), label_column=label_column)
         text = dict(dtype=str, keep_default_na=False) if as_text else {}
         return pd.read_csv(p, sep=sep, decimal=decimal, skipinitialspace=True, nrows=nrows, **text)
     except InputError:
         raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{p} is empty: a table needs a header row and data rows") from None
+    except UnicodeDecodeError as e:  # pandas' own message gives a position inside its read buffer
+        raise InputError(f"cannot read the table {p}: it is not UTF-8 text (it holds the byte "
+                         f"0x{e.object[e.start]:02x}, which UTF-8 does not allow there); save it as UTF-8 (a "
+                         f"spreadsheet's \"CSV UTF-8\")") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read the table {p}: {first}") from None
@@ -193,14 +218,21 @@ def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False):
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
 
 
-def refuse_duplicate_columns(columns: list[str], where: str,
-                             why: str = "a copy of the label column would be read as a feature and give the label "
-                                        "away") -> None:
-    """Refuse a table with two columns of one name, saying ``why`` that matters."""
+def refuse_duplicate_columns(columns: list[str], where: str, why: str | None = None, *,
+                             label_column: str | None = None) -> None:
+    """Refuse a table with two columns of one name, saying ``why`` that matters (by default:
+    for the label column, that its copy would give the label away; for another column, that
+    it would count twice)."""
     twice = sorted({c for c in columns if columns.count(c) > 1})
-    if twice:
-        raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
-                         f"unique ({why})")
+    if not twice:
+        return
+    if why is None and label_column is not None and label_column.strip() in twice:
+        twice = [label_column.strip()]
+        why = "a copy of the label column would be read as a feature and give the label away"
+    elif why is None:
+        why = f"which of them is meant would be a guess: pandas would read the second as {twice[0] + '.1'!r}"
+    raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
+                     f"unique ({why})")
 
 
 def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
@@ -216,7 +248,7 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     pd = import_pandas(where)
     label_column = label_column.strip()  # as the header's names: " species" is "species"
     columns = [str(c).strip() for c in frame.columns]
-    refuse_duplicate_columns(columns, where)
+    refuse_duplicate_columns(columns, where, label_column=label_column)
     if label_column not in columns:
         shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
         raise InputError(f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
@@ -256,13 +288,21 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     elif test_rows is not None:
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
         test_rows = None
-    x32 = x.astype(np.float32)
-    if not np.all(np.isfinite(x32[rows])):
-        raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
+    x32 = _float32(x, rows, where)
     ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
                   class_values, train_rows, features)
     return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
                  test_rows=test_rows)
+
+
+def _float32(x: np.ndarray, rows: np.ndarray, where: str) -> np.ndarray:
+    """The features as float32; values beyond float32 in the rows used are refused in one
+    sentence (numpy's overflow warning, with its source line, is not shown)."""
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32[rows])):
+        raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
+    return x32
 
 
 def _split_mask(frame, where: str) -> np.ndarray:
@@ -300,7 +340,7 @@ def _rows_to_keep(x: np.ndarray, label_missing: np.ndarray, features: list[str],
     keep = ~label_missing
     if label_missing.any():
         notes.append(f"dropped {int(label_missing.sum())} row{'s' if label_missing.sum() > 1 else ''} without a label "
-                     f"(rows {_rows(np.flatnonzero(label_missing))})")
+                     f"({row_numbers(np.flatnonzero(label_missing))})")
     bad_value = ~np.isfinite(x)
     incomplete = bad_value.any(axis=1) & keep
     if incomplete.any():
@@ -308,7 +348,7 @@ def _rows_to_keep(x: np.ndarray, label_missing: np.ndarray, features: list[str],
         worst = [f"{features[j]} ({int(per_column[j])})" for j in np.argsort(-per_column, kind="stable")
                  if per_column[j]][:_SHOWN]
         notes.append(f"dropped {int(incomplete.sum())} row{'s' if incomplete.sum() > 1 else ''} with a missing or "
-                     f"infinite feature value (rows {_rows(np.flatnonzero(incomplete))}; columns: {', '.join(worst)})")
+                     f"infinite feature value ({row_numbers(np.flatnonzero(incomplete))}; columns: {', '.join(worst)})")
         keep &= ~incomplete
     return keep
 
@@ -333,7 +373,7 @@ def strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -
     for i in padded:
         values[i] = values[i].strip()
     notes.append(f"stripped the spaces around {len(padded)} label{'s' if len(padded) > 1 else ''} of column "
-                 f"{label_column!r} (rows {_rows(np.asarray(padded))}), so that they name the same classes as "
+                 f"{label_column!r} ({row_numbers(np.asarray(padded))}), so that they name the same classes as "
                  f"without them")
     return values
 
@@ -402,9 +442,11 @@ def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: l
     )
 
 
-def _rows(rows: np.ndarray) -> str:
+def row_numbers(rows) -> str:
+    """``row 3`` or ``rows 3, 8, ...`` (the first few), as notes name the rows they count."""
+    rows = np.asarray(rows)
     shown = ", ".join(str(int(r)) for r in rows[:_SHOWN])
-    return shown + (", ..." if rows.size > _SHOWN else "")
+    return ("row " if rows.size == 1 else "rows ") + shown + (", ..." if rows.size > _SHOWN else "")
 
 
 def _quote(names: list[str]) -> str:

@@ -38,7 +38,7 @@ from .progress import progress_bar
 from .records import RunRecords
 from .results import FinalPredictions, final_predictions, summarise, write_results
 from .rundir import (LiveHistory, check_run_dir, config_differences, data_changes, data_fingerprint, discard_run,
-                     forget_previous, open_run_dir, write_failed)
+                     edited_config_note, forget_previous, open_run_dir, write_failed)
 from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 
@@ -143,6 +143,9 @@ def _saved_run(run_dir: Path, requested: RunConfig, *, resume: bool, overwrite: 
     differ = config_differences(saved["config"], requested)
     if differ:
         raise InputError(f"cannot resume {run_dir}: these settings differ from the saved run: {', '.join(differ)}")
+    note = edited_config_note(run_dir, saved)
+    if note is not None:
+        print(f"memomentum: note: {note}", file=sys.stderr)
     return saved
 
 

@@ -116,9 +116,11 @@ def choose_stream(ds: Dataset, device: torch.device, stream: bool | None) -> boo
     ``stream`` when given, else streamed exactly when the resident images would not fit in
     :func:`resident_budget`: uint8 on a GPU, normalised float32 elsewhere (:func:`place_data`)."""
     if stream is not None:
-        if stream and not ds.is_image:
-            raise InputError(f"--stream reads images from disk in batches, but {ds.name} is a feature table; "
-                             f"leave --stream out")
+        if not ds.is_image:
+            flag, does = ("--stream", "reads images from disk in batches") if stream else (
+                "--no-stream", "holds decoded images in memory")
+            raise InputError(f"{flag} {does}, but {ds.name} holds feature vectors, not images, so it would be "
+                             f"ignored; leave {flag} out")
         return stream
     if not ds.is_image:
         return False

@@ -247,6 +247,29 @@ def config_differences(saved: dict, cfg: RunConfig) -> list[str]:
     return sorted(k for k in set(saved) | set(now) if k not in NON_RESULT_KEYS and saved.get(k) != now.get(k))
 
 
+def edited_config_note(run_dir: Path, saved: dict) -> str | None:
+    """A note for a ``config.json`` edited by hand since the checkpoint was written: a resumed
+    run keeps the saved settings (its schedule is half run) and writes ``config.json`` back
+    from them, which would otherwise undo the edit without a word. None when it matches."""
+    path, resolved = run_dir / CONFIG, saved.get("resolved")
+    if not isinstance(resolved, dict) or not path.is_file():
+        return None
+    keep = (f"--resume continues with the settings saved in the checkpoint and writes {CONFIG} back from them "
+            f"(a run's settings cannot change halfway: start a new run to train with others)")
+    try:
+        edited = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        edited = None
+    if not isinstance(edited, dict):
+        return f"{path} is not the JSON object the run wrote; {keep}"
+    differ = sorted(k for k in set(edited) | set(resolved) if edited.get(k, None) != resolved.get(k, None))
+    if not differ:
+        return None
+    shown = ", ".join(f"{k} {json.dumps(edited.get(k))} (saved: {json.dumps(resolved.get(k))})" for k in differ[:5])
+    more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
+    return f"{path} was edited since the checkpoint: {shown}{more}; {keep}"
+
+
 # -- the data a run started with ------------------------------------------------------------
 # Features up to this size are hashed whole (about 0.2 s for Fashion-MNIST's 47 MB); larger
 # ones, packed image stores on disk, are known by their file list, shape and labels.
