@@ -422,7 +422,7 @@ def test_a_run_on_an_export_says_how_many_labels_review_corrected(table_run, tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["review"] == {"corrected": 3, "excluded": 1,
                                  "corrections_file": str(tmp_path / "clean.corrections.csv")}
-    assert "labels corrected / excluded by review</td><td class="t">3 / 1</td>" in (out / "report.html").read_text()
+    assert 'labels corrected / excluded by review</td><td class="t">3 / 1</td>' in (out / "report.html").read_text()
 
 
 def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):
