@@ -20,10 +20,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from test_bad_input import CASES, FAST, FAST_CFG, blobs, write_bad_files  # noqa: E402
 
 import memomentum  # noqa: E402
 from memomentum import InputError, RunConfig, outputs  # noqa: E402
-from test_bad_input import CASES, FAST, FAST_CFG, blobs, write_bad_files  # noqa: E402
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:

@@ -1,10 +1,12 @@
 """memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels."""
 # First, before anything imports torch: importing memomentum.training.threads sets how idle OpenMP
 # threads wait (see that module).
-from .training import threads  # noqa: F401
+from .training import threads
 
-from .config import RunConfig  # noqa: E402 -- after the wait policy
-from .errors import InputError, TrainingDiverged  # noqa: E402
+# isort: split
+
+from .config import RunConfig
+from .errors import InputError, TrainingDiverged
 
 __version__ = "0.1.0"
 
@@ -30,8 +32,16 @@ def load(run_dir, **kwargs):
     return _load(run_dir, **kwargs)
 
 
-__all__ = ["RunConfig", "InputError", "TrainingDiverged", "MeMomentumClassifier", "find_label_issues", "load", "run",
-           "__version__"]
+__all__ = [
+    "InputError",
+    "MeMomentumClassifier",
+    "RunConfig",
+    "TrainingDiverged",
+    "__version__",
+    "find_label_issues",
+    "load",
+    "run",
+]
 
 
 def __getattr__(name: str):

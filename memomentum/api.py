@@ -25,7 +25,7 @@ from .runner.signals import Interrupted
 from .training import distributed
 from .training.engine import choose_device
 
-__all__ = ["run", "find_label_issues", "label_verdicts", "RunResult", "Interrupted", "default_run_dir"]
+__all__ = ["Interrupted", "RunResult", "default_run_dir", "find_label_issues", "label_verdicts", "run"]
 
 
 def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, write: bool = True,

@@ -19,7 +19,6 @@ from .config import DEVICES, METHODS, MODES, RunConfig
 from .errors import InputError, TrainingDiverged
 from .runner import files
 
-
 # Every command in a few words, for the message of a command line that names none.
 COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "classify new data with a finished run",
                      "grid": "many runs at once", "table": "mean ± std of finished runs",
@@ -389,8 +388,8 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .runner.rundir import check_run_dir
         from .runner.outputs import read_checkpoint
+        from .runner.rundir import check_run_dir
         if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
         check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
@@ -470,8 +469,7 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
 
 
 def _cmd_noise(args) -> int:
-    from .data.noise import read_labels_matrix
-    from .data.noise import make_noisy_labels_for_cli, read_labels, write_labels
+    from .data.noise import make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:
         _refuse_same_file(args.out, args.features, "--features")

@@ -6,8 +6,15 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .data.names import (dataset_key, is_clothing1m_name, is_image_folder_name, is_image_release_name,
-                         is_table_file, is_table_folder, is_users_own_data)
+from .data.names import (
+    dataset_key,
+    is_clothing1m_name,
+    is_image_folder_name,
+    is_image_release_name,
+    is_table_file,
+    is_table_folder,
+    is_users_own_data,
+)
 from .errors import InputError
 
 METHODS = ("memomentum", "ce")
@@ -108,7 +115,7 @@ class RunConfig:
         if self.noise_rate is None and self.noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
             self.noise_rate = DEFAULT_NOISE_RATE
 
-    def resolved(self, dataset_default_model: str) -> "RunConfig":
+    def resolved(self, dataset_default_model: str) -> RunConfig:
         """Return a copy with every ``None`` schedule field filled in for this dataset."""
         if self.mode == "clothing1m":  # Clothing.py's schedule, whatever the data
             reference = dict(CLOTHING1M_SCHEDULE)
@@ -125,8 +132,8 @@ class RunConfig:
         """Raise :class:`InputError` with one sentence for the first bad value found."""
         # Imported here, not at the top: the model table imports torch, and importing
         # memomentum (which imports this module) must not.
-        from .training.models import MODELS
         from .data.noise import NOISE_TYPES
+        from .training.models import MODELS
 
         # The checks run in this order so that the first bad value gives the message.
         self._check_choices(NOISE_TYPES)
@@ -273,7 +280,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
         if kwargs.get("human_labels_path") or kwargs.get("noise_type") in ("none", "transition"):

@@ -161,7 +161,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         return validate_data(self, X, y, reset=reset, **kw)
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y) -> "MeMomentumClassifier":
+    def fit(self, X, y) -> MeMomentumClassifier:
         """Fit on features (N, D) or uint8-range images (N, H, W[, C]) with labels ``y`` (N,).
 
         Raises:

@@ -28,6 +28,7 @@ subprocess (:class:`CellTask`), into the same run directory as a local cell, and
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shlex
@@ -35,9 +36,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .runner import files
 
@@ -139,7 +141,7 @@ class GpuSlots:
         if not gpus or per_gpu < 1:
             raise ValueError("GpuSlots needs at least one GPU and one slot per GPU")
         self.per_gpu = per_gpu
-        self.free = {gpu: per_gpu for gpu in gpus}  # GPU -> its free slots, in the order given
+        self.free = dict.fromkeys(gpus, per_gpu)  # GPU -> its free slots, in the order given
 
     @property
     def size(self) -> int:
@@ -386,10 +388,8 @@ def _pause(proc: subprocess.Popen, wait_s: float = 60.0) -> None:
     SIGTERM: Slurm may have sent the run a SIGTERM already, and a second one stops it at once."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @dataclass

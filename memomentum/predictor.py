@@ -53,14 +53,14 @@ from .training.models import create_model
 from .training.sources import StreamedSource, to_device_data
 from .training.threads import available_cores, choose_threads
 
-__all__ = ["Predictor", "Predictions", "load", "predict_to_file"]
+__all__ = ["Predictions", "Predictor", "load", "predict_to_file"]
 
 OUT_SUFFIXES = (".csv", ".parquet")
 _SHOWN = 10  # class names quoted in a message before "..."
 _MODEL_KEYS = ("model", "num_classes", "input_shape", "mean", "std", "state_dict")
 
 
-def load(run_dir, *, device: str | None = None) -> "Predictor":
+def load(run_dir, *, device: str | None = None) -> Predictor:
     """The best model of the finished run in ``run_dir``, ready to predict (see :class:`Predictor`).
 
     Args:
@@ -120,7 +120,7 @@ def _read_json(path: Path):
 def _read_model(path: Path) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged file is the user's now
+    except Exception as e:  # noqa: BLE001 -- a damaged file is the user's now
         raise InputError(f"cannot read the model {path}: the file is corrupt or truncated "
                          f"({type(e).__name__})") from None
     if not isinstance(saved, dict) or any(k not in saved for k in _MODEL_KEYS):
@@ -332,7 +332,7 @@ class _Inputs:
     files read batch by batch (``files``), the examples' ids and their given labels."""
 
     x: np.ndarray | None
-    files: "ImageFiles | None"
+    files: ImageFiles | None
     id_column: str
     ids: object
     given: np.ndarray | None
@@ -547,7 +547,7 @@ def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
             x, y = npz["x"], (npz["y"] if "y" in npz.files else None)
     except InputError:
         raise
-    except Exception as e:  # not a zip archive, a single .npy, object arrays, truncated members
+    except Exception as e:  # noqa: BLE001 -- not a zip archive, a single .npy, object arrays, truncated members
         raise InputError(f"{p} is not a readable .npz file ({type(e).__name__}: {e})") from None
     return _array_inputs(pred, x, y, str(p), "x")
 
@@ -620,7 +620,7 @@ def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.
 
 # -- image files
 
-def _image_files(pred: Predictor, paths: list[str]) -> "ImageFiles":
+def _image_files(pred: Predictor, paths: list[str]) -> ImageFiles:
     side = int(pred._run.saved["input_shape"][1])  # the packed side (the images are square)
     return ImageFiles(paths, side=side, store_format=pred._run.config.get("store_format") or "jpeg")
 
@@ -653,6 +653,11 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     return _image_rows_inputs(pred, rows.paths, rows.labels, where, "an image")
 
 
+def _is_missing_label(v) -> bool:
+    """None, NaN (a float of Python's or numpy's) or blank text."""
+    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
 def _image_rows_inputs(pred: Predictor, paths: list, labels, where: str, without: str) -> _Inputs:
     """Rows naming image files (None or empty: no image, left out with a note), numbered
     from 0, and their given labels (None: the data have no label column)."""
@@ -663,7 +668,7 @@ def _image_rows_inputs(pred: Predictor, paths: list, labels, where: str, without
     given = None
     if labels is not None:
         labels = np.asarray(labels, dtype=object)
-        missing = np.array([v is None or v != v or (isinstance(v, str) and not v.strip()) for v in labels], dtype=bool)
+        missing = np.array([_is_missing_label(v) for v in labels], dtype=bool)
         given = _encode_given(labels, missing, pred, where)[keep]
     inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
     return _Inputs(None, inputs.files, "row", keep, given, where)
@@ -807,7 +812,7 @@ class ImageFiles:
         return self.read(np.arange(len(self))[key])
 
     def _pixels(self, path: str) -> np.ndarray:
-        from .data.store import decode_resized, import_pillow, error_reason
+        from .data.store import decode_resized, error_reason, import_pillow
         try:
             pixels, _ = decode_resized(path, self.side, import_pillow())
         except InputError:

@@ -305,7 +305,7 @@ def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=No
                               image_size=run.config.get("image_size"),
                               store_format=run.config.get("store_format") or "jpeg",
                               train_set=run.config.get("train_set") or "noisy", progress=False)
-        except Exception as e:  # the grid is an extra: a dataset that cannot be read leaves the table
+        except Exception as e:  # noqa: BLE001 -- the grid is an extra: a dataset that cannot be read leaves the table
             return None, f"the images could not be read ({e})"
     if getattr(ds.x_train, "ndim", 0) != 4:
         return None, "the data are a table of features, not images"

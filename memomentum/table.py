@@ -226,7 +226,8 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     seeds as a point, one standard deviation as its error bar; a data: URI of the PNG. Needs
     matplotlib (ImportError without it)."""
     import matplotlib  # noqa: F401 - first, so that a missing matplotlib is an ImportError here
-    from .report import new_figure, figure_png  # the run report's figure and PNG helpers (no torch)
+
+    from .report import figure_png, new_figure  # the run report's figure and PNG helpers (no torch)
 
     n = len(rows)
     if len(keys) == 1:  # the values on the ticks, the key under them

@@ -31,7 +31,7 @@ _WHERE = {
     "DEFAULT_IMAGE_SIZE": "loading", "DEFAULT_CLOTHING1M_DIR": "loading",
     "load_table": "tables",
 }
-__all__ = sorted(_WHERE)
+__all__ = list(_WHERE)
 
 
 def __getattr__(name: str):

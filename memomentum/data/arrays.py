@@ -23,9 +23,10 @@ import io
 import math
 import pickle
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -306,7 +307,7 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
 # --------------------------------------------------------------------------- safe pickles
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     """The only globals a data pickle may reference: what numpy needs to rebuild arrays
     (under both its numpy 1 and numpy 2 module names) and ``_codecs.encode``, which
@@ -359,7 +360,7 @@ def _safe_pickle_load(path: Path, what: str) -> Any:
             f"refusing to load {what} {path}: the pickle references {e}, but only plain data and "
             f"numpy arrays are allowed"
         ) from None
-    except Exception as e:  # any other failure means a malformed or truncated pickle
+    except Exception as e:  # noqa: BLE001 -- any other failure means a malformed or truncated pickle
         raise InputError(f"{what} {path} is not a readable pickle (corrupt or truncated: {type(e).__name__}: {e})") from None
 
 
@@ -386,7 +387,7 @@ def _read_cifar_batch(path: Path, label_key: str, num_classes: int, what: str) -
     data, labels = _get(batch, "data"), _get(batch, label_key)
     for key, value in (("data", data), (label_key, labels)):
         if value is None:
-            present = ", ".join(repr(k) for k in batch.keys())
+            present = ", ".join(repr(k) for k in batch)
             raise InputError(f"{what} {path} has no b'{key}' entry (keys present: {present})")
     data = np.asarray(data) if isinstance(data, np.ndarray) else None
     if data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
@@ -394,7 +395,7 @@ def _read_cifar_batch(path: Path, label_key: str, num_classes: int, what: str) -
         raise InputError(f"{what} {path} has b'data' {got}, expected a uint8 array of shape (n, 3072)")
     try:
         y = np.asarray(labels)
-    except Exception:  # ragged or otherwise unconvertible
+    except Exception:  # noqa: BLE001 -- ragged or otherwise unconvertible
         y = np.asarray([], dtype=object)
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.size == 0):
         raise InputError(f"{what} {path} has b'{label_key}' that is not a flat list of integer labels")
@@ -556,7 +557,7 @@ def _load_npz(path: Path) -> Dataset:
         if "pickle" in str(e).lower():
             raise InputError(f"{where} holds object arrays, which are not accepted; save numeric arrays only") from None
         raise InputError(f"{where} is not a readable .npz file ({e})") from None
-    except Exception as e:  # BadZipFile, truncated member, zlib/CRC errors, ...
+    except Exception as e:  # noqa: BLE001 -- BadZipFile, truncated member, zlib/CRC errors, ...
         raise InputError(f"{where} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
 
     return dataset_from_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
@@ -694,7 +695,7 @@ def _load_pt(path: Path) -> Any:
                 f"but only dicts of label arrays are accepted"
             ) from None
         raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {msg.splitlines()[0]})") from None
-    except Exception as e:  # bad zip, truncated file, unexpected content, ...
+    except Exception as e:  # noqa: BLE001 -- bad zip, truncated file, unexpected content, ...
         raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: {e})") from None
 
 
@@ -720,7 +721,7 @@ def read_human_labels(path: str, *, key: str | None = None) -> HumanLabels:
     content, p = _read_human_file(path, key)
     if not isinstance(content, dict):
         return HumanLabels(_human_array(content, f"labels in {p}"), None, (), None)
-    names = [str(k) for k in content.keys()]
+    names = [str(k) for k in content]
     if key is None:
         key = next((k for k in _DEFAULT_HUMAN_KEYS if k in content), None)
         if key is None:
@@ -812,13 +813,13 @@ def _read_human_file(path: str, key: str | None) -> tuple[Any, Path]:
                 content: Any = np.load(f, allow_pickle=False)
             if not isinstance(content, np.ndarray):
                 raise ValueError("it is not a single .npy array")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- numpy raises many types for a damaged file
             raise InputError(f"label file {p} is not a readable .npy file of numbers ({type(e).__name__}: {e})") from None
     elif suffix == ".npz":
         try:
             with open(p, "rb") as f, np.load(f, allow_pickle=False) as npz:
                 content = {k: npz[k] for k in npz.files}
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- numpy and zipfile raise many types for a damaged file
             raise InputError(f"label file {p} is not a readable .npz file of numbers ({type(e).__name__}: {e})") from None
     else:
         content = _load_pt(p)
@@ -832,7 +833,7 @@ def _human_array(labels: Any, label_name: str) -> np.ndarray:
         labels = labels.detach().cpu().numpy()
     try:
         arr = np.asarray(labels)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- ragged or otherwise unconvertible
         arr = np.asarray([], dtype=object)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InputError(f"{label_name} are not numeric (got {type(labels).__name__} of {arr.dtype})")

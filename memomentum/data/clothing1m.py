@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -239,11 +239,9 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     as LF. Streaming the file keeps one line in memory at a time, and a loop over the
     lines is as fast as C-level map/filter/zip over a list of them, which would hold the
     whole file in memory."""
-    number = 0
     try:
         with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                yield number, line
+            yield from enumerate(f, 1)
     except UnicodeDecodeError as e:  # decoded a block ahead: find the line from the bytes
         raise InputError(f"{path} is not UTF-8 text (line {_line_of_byte(path, e)} cannot be decoded)") from None
     except OSError as e:

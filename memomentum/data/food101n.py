@@ -82,8 +82,8 @@ def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | N
             listed twice (each naming the file and the lines); a key verified twice with
             different verdicts; a missing image (with ``check_files``).
     """
-    root = release_folder(root, image_size, missing=(f"Food-101N directory {{root}} does not exist or is not a directory; give the release's folder "
-                         f"(Food-101N_release, holding meta/ and images/) with --data-dir"))
+    root = release_folder(root, image_size, missing=("Food-101N directory {root} does not exist or is not a directory; give the release's folder "
+                         "(Food-101N_release, holding meta/ and images/) with --data-dir"))
     meta = root / META
     class_names = read_classes(_need(meta / CLASSES))
     index = {name: i for i, name in enumerate(class_names)}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
-from .names import is_table_file, is_table_folder
+from .names import is_table_file
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
 __all__ = ["ImageRows", "first_text", "names_image_file", "read_image_rows", "read_image_table"]
@@ -104,7 +105,8 @@ def _csv_table(p: Path, pa, *, nrows: int | None = None):
         try:
             columns.append(pa.array(values, from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns.append(pa.array([None if v is None or v != v else str(v) for v in values.tolist()]))
+            text = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values.tolist()]
+            columns.append(pa.array(text))
     return pa.Table.from_arrays(columns, names=names)
 
 
@@ -223,7 +225,7 @@ def _check_bytes(data, row: int, column: str, where: str) -> str:
         if ext is None:
             raise ValueError
         Image.open(io.BytesIO(data)).verify()
-    except Exception:
+    except Exception:  # noqa: BLE001 -- Pillow raises many types for bytes that are no image
         raise InputError(f"row {row} of {where} holds no readable PNG or JPEG image in column {column!r}; "
                          f"replace or remove that row") from None
     return ext

@@ -27,6 +27,7 @@ No global random state is read or changed: every generator is a local
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -40,9 +41,9 @@ from ..errors import InputError
 __all__ = [
     "NOISE_TYPES",
     "NoisyLabels",
-    "transition_matrix",
     "make_noisy_labels",
     "read_labels",
+    "transition_matrix",
     "write_labels",
 ]
 
@@ -355,10 +356,8 @@ def write_labels(path, labels) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -428,7 +427,7 @@ def _as_int_labels(arr: np.ndarray, what: str) -> np.ndarray:
 def _check_labels(labels, num_classes: int) -> np.ndarray:
     try:
         arr = np.asarray(labels)
-    except Exception as e:  # noqa: BLE001 - anything unconvertible is a user error
+    except Exception as e:  # anything unconvertible is a user error
         raise InputError(f"labels must be a one-dimensional integer array ({e})") from e
     if arr.ndim != 1:
         raise InputError(f"labels must be one-dimensional, got shape {arr.shape}")
@@ -470,7 +469,7 @@ def _check_features(features, n: int, names: dict = _PYTHON_NAMES) -> np.ndarray
                          f"training inputs ({names['give_features']})")
     try:
         x = np.asarray(features)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise InputError(f"{what} must be a numeric array ({e})") from e
     if x.ndim < 2 or x.shape[0] != n:
         raise InputError(f"{what} must have shape (N, ...) with N = {n} (one row per label), got {x.shape}")
@@ -753,7 +752,6 @@ def _certified_labels(logits, spread, c, q, u, d):
     probability, decides ``cdf_j <= u`` for every boundary unless ``u`` lies within the
     uncertainty of one of them.
     """
-    m, k = logits.shape
     gamma = (d + 2) * 2.0**-24
     gamma = gamma / (1.0 - gamma)
     a = logits.astype(np.float64)
@@ -921,6 +919,6 @@ def read_labels_matrix(path: str) -> np.ndarray:
         raise InputError(f"transition matrix file not found: {path}")
     try:
         m = np.load(p, allow_pickle=False) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 -- numpy raises many types for an unreadable file
         raise InputError(f"cannot read the transition matrix {path}: {e}") from None
     return np.asarray(m, dtype=np.float64)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["train_val_split", "split_for_validation", "training_part_size", "largest_val_fraction"]
+__all__ = ["largest_val_fraction", "split_for_validation", "train_val_split", "training_part_size"]
 
 
 def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:

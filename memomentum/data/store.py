@@ -44,12 +44,12 @@ import math
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -370,7 +370,7 @@ def _write_index(directory: Path, shards: list[_Shard], *, store_format: str, im
     _save_npz(directory / _SOURCES, size=np.concatenate([m[:, 1] for m in metas]),
               mtime_ns=np.concatenate([m[:, 2] for m in metas]))
     manifest = {
-        "version": STORE_VERSION, "format": store_format, "image_size": image_size, "count": int(len(lengths)),
+        "version": STORE_VERSION, "format": store_format, "image_size": image_size, "count": len(lengths),
         "quality": quality if store_format == "jpeg" else None,
         "subsampling": JPEG_SUBSAMPLING if store_format == "jpeg" else None,
         "shards": [s.data_path.name for s in shards], "key": key,
@@ -406,7 +406,7 @@ def _remove_strays(directory: Path, keep: set[str]) -> None:
 
 def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int, store_format: str = "jpeg",
                 quality: int = 90, workers: int | None = None, progress: bool = True, what: str = "images",
-                shard_size: int | None = None) -> "PackedImages":
+                shard_size: int | None = None) -> PackedImages:
     """Decode and resize image files once into a packed store, or reuse the store a
     previous call made from the same files.
 
@@ -565,7 +565,7 @@ class PackedImages:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: Path | str) -> "PackedImages":
+    def open(cls, directory: Path | str) -> PackedImages:
         """The complete store in ``directory`` (made by :func:`pack_images`)."""
         directory = Path(directory)
         try:
@@ -585,12 +585,12 @@ class PackedImages:
                    shard_files=manifest["shards"], shard=shard, offset=offset, length=length)
 
     @classmethod
-    def from_index(cls, directory: Path | str, entries) -> "PackedImages":
+    def from_index(cls, directory: Path | str, entries) -> PackedImages:
         """The store in ``directory`` seen through ``entries``: entry ``j`` is packed image
         ``entries[j]`` (repeats allowed). Same as ``open(directory).subset(entries)``."""
         return cls.open(directory).subset(entries)
 
-    def subset(self, indices) -> "PackedImages":
+    def subset(self, indices) -> PackedImages:
         """A view of the entries ``indices`` (int array, slice or bool mask) in that order;
         nothing is read or copied but the index."""
         idx = self._positions(indices)

@@ -19,17 +19,27 @@ from __future__ import annotations
 import colorsys
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from .animal10n import ANIMAL10N_CLASSES
-from .clothing1m import (CATEGORY_NAMES, CLEAN_KV, CLEAN_TEST, CLEAN_TRAIN, CLEAN_VAL, CLOTHING1M_CLASSES,
-                         NOISY_KV, NOISY_TRAIN, NUM_CLASSES, read_label_kv)
+from .clothing1m import (
+    CATEGORY_NAMES,
+    CLEAN_KV,
+    CLEAN_TEST,
+    CLEAN_TRAIN,
+    CLEAN_VAL,
+    CLOTHING1M_CLASSES,
+    NOISY_KV,
+    NOISY_TRAIN,
+    NUM_CLASSES,
+    read_label_kv,
+)
 
 # Stripe orientations (row and column weights of the stripe phase) cycled over classes.
 _ORIENTATIONS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, -1.0))

@@ -187,7 +187,7 @@ def read_frame(p: Path, *, nrows: int | None = None):
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read the table {p}: {first}") from None
-    except Exception as e:  # pyarrow's own errors (corrupt parquet) have no common base
+    except Exception as e:  # noqa: BLE001 -- pyarrow's own errors (corrupt parquet) have no common base
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
 
 

@@ -65,8 +65,8 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
             (naming the file and the lines); an image listed twice; a missing image (with
             ``check_files``); for ``imagenet_val_dir``, a class folder missing or empty.
     """
-    root = release_folder(root, image_size, missing=(f"WebVision directory {{root}} does not exist or is not a directory; give the release's folder "
-                         f"(holding info/, google/ and val_images_256/) with --data-dir"))
+    root = release_folder(root, image_size, missing=("WebVision directory {root} does not exist or is not a directory; give the release's folder "
+                         "(holding info/, google/ and val_images_256/) with --data-dir"))
     synsets = read_synsets(root / SYNSETS) if (root / SYNSETS).is_file() else None
     train_keys, train_labels = read_filelist(_need(root / TRAIN_LIST))
     if imagenet_val_dir is None:

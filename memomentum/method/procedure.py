@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..errors import TrainingDiverged
 from ..training.distributed import PAUSE_AGREEMENT_STEPS
 from ..training.engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
-from ..errors import TrainingDiverged
 from ..training.models import create_model
-from . import rules
 from ..training.pretrained import load_pretrained
+from . import rules
 
 
 @dataclass

@@ -63,7 +63,7 @@ def verdict_columns(*, given: np.ndarray, predicted: np.ndarray, probabilities: 
                          f"got {given.shape}, {predicted.shape}, {confident.shape} and {probabilities.shape}")
     rows = np.arange(n)
     names = None if class_names is None else np.asarray(list(class_names), dtype=object)
-    show = (lambda c: c) if names is None else (lambda c: names[c])  # noqa: E731
+    show = (lambda c: c) if names is None else (lambda c: names[c])
     return {
         "given_label": show(given),
         "predicted_label": show(predicted),

@@ -18,7 +18,6 @@ from ..errors import InputError
 from .files import CHECKPOINT
 
 
-
 def _file_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
@@ -112,7 +111,7 @@ def read_checkpoint(run_dir: Path) -> dict:
         raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a corrupt checkpoint is the user's file now
+    except Exception as e:  # noqa: BLE001 -- a corrupt checkpoint is the user's file now
         raise InputError(f"cannot read the checkpoint {path}: the file is corrupt or truncated ({type(e).__name__})") from None
     if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and isinstance(saved.get("procedure"), dict)):
         raise InputError(f"{path} is not a memomentum checkpoint (it lacks the saved configuration and state)")
@@ -138,7 +137,7 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
     cols += (["true_label"] if true is not None else []) + (["file"] if files is not None else [])
     cols += ["row"] if rows is not None else []
     names = None if class_names is None else [str(c) for c in class_names]
-    label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))  # noqa: E731
+    label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))
     given, predicted = verdict["given_label"][order], verdict["predicted_label"][order]
     conf, quality = verdict["confidence"][order], verdict["label_quality"][order]
     issue = verdict["is_label_issue"][order].astype(np.int64)

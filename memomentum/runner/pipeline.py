@@ -37,8 +37,17 @@ from .prepare import RunData, check_network, place_data, prepare_data, resolve_p
 from .progress import progress_bar
 from .records import RunRecords
 from .results import FinalPredictions, final_predictions, summarise, write_results
-from .rundir import (LiveHistory, check_run_dir, config_differences, data_changes, data_fingerprint, discard_run,
-                     forget_previous, open_run_dir, write_failed)
+from .rundir import (
+    LiveHistory,
+    check_run_dir,
+    config_differences,
+    data_changes,
+    data_fingerprint,
+    discard_run,
+    forget_previous,
+    open_run_dir,
+    write_failed,
+)
 from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 
@@ -168,7 +177,7 @@ def _one_core_per_thread(policy: ThreadPolicy, engine: Engine, problem):
     return bind_openmp_threads(policy.threads, streamed=isinstance(problem.train, StreamedSource))
 
 
-def _train(cfg: RunConfig, problem, engine: Engine, keeper: "RunKeeper", saved: dict | None, network, *,
+def _train(cfg: RunConfig, problem, engine: Engine, keeper: RunKeeper, saved: dict | None, network, *,
            resume: bool) -> Procedure:
     """Build the procedure (from the checkpoint on resume) and run it until it finishes or pauses."""
     bar = progress_bar(cfg) if engine.dist.is_main else None

@@ -10,7 +10,6 @@ import torch
 
 from ..errors import InputError
 from .files import ROUNDS
-from .outputs import write_npz
 
 
 def round_key(record: dict) -> str:
@@ -83,7 +82,7 @@ class RunRecords:
         self.tracker = tracker
 
     @classmethod
-    def for_run(cls, cfg, problem) -> "RunRecords":
+    def for_run(cls, cfg, problem) -> RunRecords:
         """Raises InputError for ``track_difficulty`` without known true labels."""
         tracker = None
         if cfg.track_difficulty:

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import outputs
-from .files import CHECKPOINT, CONFIG, HISTORY, LOCK, PREVIOUS, RUN_FILES, SUMMARY
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
+from . import outputs
+from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, SUMMARY
 
 
 def resume_command(run_dir: Path) -> str:
@@ -262,7 +262,7 @@ def data_fingerprint(dataset, noisy_labels: np.ndarray) -> dict:
     hash_features = len(arrays) == sum(a is not None for a in (x, x_test)) and \
         sum(a.nbytes for a in arrays) <= _HASHED_FEATURE_BYTES
     return {
-        "n_train": int(len(x)), "n_test": 0 if x_test is None else int(len(x_test)),
+        "n_train": len(x), "n_test": 0 if x_test is None else len(x_test),
         "example_shape": [int(s) for s in x.shape[1:]],
         "labels": _sha256(dataset.y_train), "noisy_labels": _sha256(noisy_labels),
         "test_labels": None if dataset.y_test is None else _sha256(dataset.y_test),

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import InputError
 from .distributed import SINGLE, Distributed, block_bounds
 from .graphs import GraphedStep, training_step
 from .malloc import keep_freed_memory
-from ..errors import InputError
 from .sources import ResidentImages, ResidentSource, StreamedSource
 
 DataSource = ResidentSource | ResidentImages | StreamedSource
@@ -230,7 +230,7 @@ class Engine:
         chunks = -(-n // chunk)
         bounds = [block_bounds(chunks, r, world) for r in range(world)]
         sizes = [max(0, min(hi * chunk, n) - lo * chunk) for lo, hi in bounds]
-        lo, hi = bounds[self.dist.rank]
+        lo, _ = bounds[self.dist.rank]
         return lo * chunk, lo * chunk + sizes[self.dist.rank], sizes
 
     def _probability_chunks(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None,

@@ -193,7 +193,7 @@ class ImageNetResNet(nn.Module):
     default for ``nn.Linear``.
     """
 
-    def __init__(self, block: type[ImageNetBasicBlock] | type[Bottleneck], num_blocks: tuple[int, ...], *,
+    def __init__(self, block: type[ImageNetBasicBlock | Bottleneck], num_blocks: tuple[int, ...], *,
                  in_channels: int = 3, num_classes: int = 1000):
         super().__init__()
         self.in_planes = 64

@@ -24,7 +24,7 @@ draws and drops the augmentation of batches another process reads.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -73,7 +73,7 @@ def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generat
         dy, dx, flip = dy[offset:offset + b], dx[offset:offset + b], flip[offset:offset + b]
     if b == 0:
         return x
-    _, c, h, w = x.shape
+    _, _, h, w = x.shape
     if x.device.type == "cpu" and h * w >= 64 * 64:
         return _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding)
     return _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding)

@@ -164,7 +164,7 @@ class ThreadPolicy:
         return {"threads": self.threads, "threads_reason": self.reason, "openmp_wait": self.wait,
                 "openmp_binding": self.binding}
 
-    def apply(self) -> "ThreadPolicy":
+    def apply(self) -> ThreadPolicy:
         """Use this thread count for PyTorch's intra-op parallelism in this process."""
         import torch
 
@@ -238,7 +238,7 @@ def in_every_openmp_thread(fn, threads: int, libgomp: str) -> dict:
         try:
             number = gomp.omp_get_thread_num()
             results[number] = fn(number)
-        except BaseException as e:  # an exception cannot cross the C frames: carried out
+        except BaseException as e:  # noqa: BLE001 -- an exception cannot cross the C frames: carried out
             errors.append(e)
 
     callback = body_type(body)
