@@ -93,11 +93,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them (its OpenMP wait policy). Only the steps that
 # need torch import it (inside the step), so the read step's memory is the reader's own.
-import memomentum  # noqa: E402,F401
+import memomentum  # noqa: F401
 
-import numpy as np  # noqa: E402
+# isort: split
 
-from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv  # noqa: E402
+import numpy as np
+
+from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv
 
 CLOTHING1M_TRAIN = 1_000_000  # the real release's noisy training images: what the projection is for
 RESNET50_IMAGES_PER_S = 3000  # what one GPU trains ResNet-50 at
@@ -212,7 +214,7 @@ class MemoryWatch:
             self._sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "MemoryWatch":
+    def __enter__(self) -> MemoryWatch:
         self._thread.start()
         return self
 

@@ -60,13 +60,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # memomentum first, as the command line does: importing it sets the wait policy before torch loads.
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import torch  # noqa: E402
+# isort: split
 
-from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, LIBGOMP_DEFAULT_WAIT,  # noqa: E402
-                         RESNET_FULL, EngineSide, load_fashion, random_cifar, spawn_environment)
+import torch
+from epoch_speed import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    FASHION_MEAN,
+    FASHION_STD,
+    LIBGOMP_DEFAULT_WAIT,
+    RESNET_FULL,
+    EngineSide,
+    load_fashion,
+    random_cifar,
+    spawn_environment,
+)
 
 POLICIES = ("old", "new", "unbound", "threads1", "passive")
 RULE_POLICIES = ("new", "unbound")  # a process per condition kind, the rule choosing which one is timed

@@ -76,6 +76,7 @@ def _synchronise(device):
 
 def worker(args) -> None:
     import memomentum  # noqa: F401 -- first: it sets how OpenMP threads wait before torch loads (as a run does)
+    # isort: split
     import numpy as np
     import torch
     import torch.distributed as dist

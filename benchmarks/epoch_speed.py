@@ -58,19 +58,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them: its CPU wait policy (memomentum.training.threads) must
 # be in the environment when torch loads the OpenMP runtime.
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+# isort: split
 
-import memomentum.training.malloc as malloc_module  # noqa: E402
-from memomentum.training.engine import Engine, choose_device  # noqa: E402
-from memomentum.training.sources import to_device_data  # noqa: E402
-from memomentum.training.threads import choose_threads  # noqa: E402
-from memomentum.training.models import create_model  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+import memomentum.training.malloc as malloc_module
+from memomentum.training.engine import Engine, choose_device
+from memomentum.training.models import create_model
+from memomentum.training.sources import to_device_data
+from memomentum.training.threads import choose_threads
 
 FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

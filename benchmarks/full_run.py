@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from memomentum.api import run  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
+from memomentum.api import run
+from memomentum.config import RunConfig
 
 
 def peak_rss_mb() -> float:

@@ -33,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import memomentum.training.threads  # noqa: F401  (its wait policy before torch loads OpenMP)
+
+# isort: split
 import numpy as np
 import torch
 

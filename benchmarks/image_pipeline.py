@@ -50,18 +50,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them (its OpenMP wait policy).
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+# isort: split
 
-from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from memomentum.data.store import PackedImages, pack_images  # noqa: E402
-from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip  # noqa: E402
+import numpy as np
+import torch
+from epoch_speed import RandomCrop, RandomHorizontalFlip
+from PIL import Image
 
-from epoch_speed import RandomCrop, RandomHorizontalFlip  # noqa: E402 -- torchvision's, by hand (beside this file)
+from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from memomentum.data.store import PackedImages, pack_images
+from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip
 
 SOURCE_WIDTH, SOURCE_HEIGHT, SOURCE_QUALITY = 500, 375, 90
 RESNET50_IMAGES_PER_S = 3000  # what one GPU trains ResNet-50 at; the packed store must keep up
@@ -324,7 +325,7 @@ def run_rounds(paths, stores, args) -> dict:
     }
     times = {"per_core": {k: [] for k in per_core}, "loader": {k: [] for k in loader}}
     warm = np.arange(min(args.batch_size, len(paths)))
-    for kind, fns in (("per_core", per_core), ("loader", loader)):
+    for fns in (per_core, loader):
         for fn in fns.values():  # warm-up: imports, first maps, allocator
             fn(warm)
     for r in range(args.rounds):
@@ -334,7 +335,7 @@ def run_rounds(paths, stores, args) -> dict:
             names = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
             for name in names:
                 times[kind][name].append(time_it(fns[name], order))
-    counts = {kind: {k: args.images_per_round for k in fns} for kind, fns in (("per_core", per_core),
+    counts = {kind: dict.fromkeys(fns, args.images_per_round) for kind, fns in (("per_core", per_core),
                                                                                ("loader", loader))}
     counts["per_core"]["device_step_on_this_cpu"] = device_images
     out = {}

@@ -51,12 +51,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
-import torch  # noqa: E402
+import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 
-from memomentum.api import run  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
-from memomentum.data import dataset_from_arrays, load_dataset  # noqa: E402
+# isort: split
+import torch
+
+from memomentum.api import run
+from memomentum.config import RunConfig
+from memomentum.data import dataset_from_arrays, load_dataset
 
 FULL = {
     "memomentum": dict(method="memomentum", epochs=20, max_outer_loop=1, max_inner_loop=4),
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
     report = {
         "command": " ".join(["python benchmarks/modes_fmnist.py", *(sys.argv[1:] if argv is None else argv)]),
         "dataset": "fashion-mnist", "quick": args.quick,
-        "n_train_images": int(len(ds.y_train)), "n_test_images": int(len(ds.y_test)) if ds.y_test is not None else 0,
+        "n_train_images": len(ds.y_train), "n_test_images": len(ds.y_test) if ds.y_test is not None else 0,
         "noise_type": "instance", "noise_rate": args.noise_rate, "seed": args.seed, "model": "lenet",
         "data": "resident", "device": "cpu", "torch": torch.__version__,
         "same_noise_and_split": all(same.values()), "same_noise_and_split_checks": same,

@@ -29,11 +29,13 @@ import time
 from pathlib import Path
 
 import memomentum  # noqa: F401 -- first, before torch (its CPU wait policy)
+
+# isort: split
 import numpy as np
 
 from memomentum.data import load_dataset
-from memomentum.data.tables import read_table
 from memomentum.data.noise import make_noisy_labels
+from memomentum.data.tables import read_table
 
 
 def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | None) -> dict:

@@ -47,15 +47,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 
-from memomentum.api import run, verdicts_of_run  # noqa: E402
-from memomentum.runner.prepare import prepare_data  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
-from memomentum.data import load_dataset  # noqa: E402
-from memomentum.training.sources import to_device_data  # noqa: E402
+# isort: split
+import numpy as np
+import torch
+
+from memomentum.api import run, verdicts_of_run
+from memomentum.config import RunConfig
+from memomentum.data import load_dataset
+from memomentum.runner.prepare import prepare_data
+from memomentum.training.sources import to_device_data
 
 FULL = dict(epochs=20, max_outer_loop=1, max_inner_loop=4)
 QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2)
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
         "dataset": "fashion-mnist", "quick": args.quick, "n_examples": int(noisy.size),
         "n_mislabelled": int(np.sum(noisy != true)), "realised_noise_rate": round(float(np.mean(noisy != true)), 4),
         "noise_type": "instance", "noise_rate": args.noise_rate, "seed": args.seed, "model": "lenet",
-        "schedule": {k: v for k, v in (QUICK if args.quick else FULL).items()}, "folds": args.folds,
+        "schedule": dict(QUICK if args.quick else FULL), "folds": args.folds,
         "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
         "cleanlab": cleanlab.__version__, **sides,
         "total_wall_time_s": round(time.perf_counter() - t_start, 2),

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.runner import files as run_files
 import memomentum
 from memomentum import InputError, RunConfig
-from memomentum.runner import outputs
 from memomentum.cli import main
 from memomentum.data import load_dataset
+from memomentum.runner import files as run_files
+from memomentum.runner import outputs
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet"]
@@ -272,7 +272,7 @@ def test_output_directory_under_proc(tmp_path):
     assert code == 2
     assert err.startswith("memomentum: error: cannot write to the output directory /proc/memomentum/run: ")
     assert len(err.splitlines()) == 1
-    with pytest.raises(InputError, match="^cannot write to the output directory /proc/memomentum/run: "):
+    with pytest.raises(InputError, match=r"^cannot write to the output directory /proc/memomentum/run: "):
         memomentum.run(RunConfig(out="/proc/memomentum/run", **FAST_CFG))
 
 

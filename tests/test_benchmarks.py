@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import require_fashion_mnist
+
 from memomentum.training.threads import BUSY_SPIN_COUNT, QUIET_SPIN_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]

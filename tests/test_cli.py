@@ -54,6 +54,7 @@ def test_default_run_writes_every_output(default_runs):
 
 def test_default_run_beats_cross_entropy_and_cleans_labels(default_runs):
     root, mm, ce = default_runs
+    assert mm.returncode == 0, mm.stderr
     assert ce.returncode == 0, ce.stderr
     s_mm = json.loads((root / "mm" / "summary.json").read_text())
     s_ce = json.loads((root / "ce" / "summary.json").read_text())

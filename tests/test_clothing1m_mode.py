@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
 from memomentum.config import RunConfig
+from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
+from memomentum.method.procedure import RunTensors
 from memomentum.training.engine import Engine
 from memomentum.training.models import create_model
-from memomentum.method.procedure import RunTensors
 from memomentum.training.sources import to_device_data
 
 CPU = torch.device("cpu")

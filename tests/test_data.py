@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
 import torch
+from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
 
 from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels
 from memomentum.data.arrays import _read_idx
@@ -202,14 +202,14 @@ def test_idx_bad_magic(tmp_path):
 def test_idx_count_mismatch(tmp_path):
     make_mnist(tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5))
-    with pytest.raises(InputError, match="6 images but .* 5 labels"):
+    with pytest.raises(InputError, match=r"6 images but .* 5 labels"):
         load_dataset("mnist", data_dir=str(tmp_path))
 
 
 def test_idx_label_out_of_range(tmp_path):
     make_mnist(tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(6, 10))
-    with pytest.raises(InputError, match="label 10; labels must be 0..9"):
+    with pytest.raises(InputError, match=r"label 10; labels must be 0\.\.9"):
         load_dataset("mnist", data_dir=str(tmp_path))
 
 
@@ -234,7 +234,7 @@ def test_real_mnist_test_only_dir():
     d = fixture_dir("mnist")
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         skip_or_fail(f"real MNIST test files not present in {d}")
-    with pytest.raises(InputError, match="no MNIST training images found.*only the t10k test files are there"):
+    with pytest.raises(InputError, match=r"no MNIST training images found.*only the t10k test files are there"):
         load_dataset("mnist", data_dir=str(d))
     x = _read_idx(d / "t10k-images-idx3-ubyte.gz", kind="images")
     y = _read_idx(d / "t10k-labels-idx1-ubyte.gz", kind="labels")
@@ -451,16 +451,16 @@ def test_npz_object_array_refused(tmp_path):
 
 
 def test_npz_corrupt(tmp_path):
-    with pytest.raises(InputError, match="no .npz file found at"):
+    with pytest.raises(InputError, match=r"no \.npz file found at"):
         load_dataset(str(tmp_path / "missing.npz"))
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(InputError, match="bad.npz is not a readable .npz file"):
+    with pytest.raises(InputError, match=r"bad\.npz is not a readable \.npz file"):
         load_dataset(str(bad))
     good = npz(tmp_path, x=np.random.default_rng(0).normal(size=(200, 5)), y=np.arange(200) % 2)
     trunc = tmp_path / "trunc.npz"
     trunc.write_bytes(Path(good).read_bytes()[:3000])
-    with pytest.raises(InputError, match="trunc.npz is not a readable .npz file"):
+    with pytest.raises(InputError, match=r"trunc\.npz is not a readable \.npz file"):
         load_dataset(str(trunc))
 
 
@@ -500,7 +500,7 @@ def test_human_labels_cifar100n_and_npy(tmp_path):
 def test_human_labels_bad_values(tmp_path):
     p = tmp_path / "h.pt"
     torch.save({"worse_label": np.array([0.0, 2.5])}, p)
-    with pytest.raises(InputError, match="non-integer label 2.5"):
+    with pytest.raises(InputError, match=r"non-integer label 2\.5"):
         load_human_labels(str(p))
     torch.save({"worse_label": torch.tensor([1, -3])}, p)
     with pytest.raises(InputError, match="negative label -3"):
@@ -511,7 +511,7 @@ def test_human_labels_refuses_code_and_corruption(tmp_path):
     marker = tmp_path / "pwned"
     p = tmp_path / "evil.pt"
     torch.save({"worse_label": RunsShell(marker)}, p)
-    with pytest.raises(InputError, match="refusing to load label file .*needs pickled code"):
+    with pytest.raises(InputError, match=r"refusing to load label file .*needs pickled code"):
         load_human_labels(str(p))
     assert not marker.exists()
     q = tmp_path / "broken.pt"

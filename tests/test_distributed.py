@@ -138,8 +138,8 @@ def predictions(dist, weights: dict) -> dict:
 
 def procedure_run(dist, mode: str) -> dict:
     """A short Me-Momentum run (first phase, one inner round; Clothing1M mode: two rounds)."""
-    from memomentum.method.clothing1m import Clothing1MProcedure
     from memomentum.config import RunConfig
+    from memomentum.method.clothing1m import Clothing1MProcedure
     from memomentum.method.procedure import Procedure
     cfg = RunConfig(model="lenet", mode=mode, batch_size=BATCH, lr=0.05, epochs=2, max_outer_loop=1,
                     max_inner_loop=2, milestones=(1,)).resolved("lenet")
@@ -254,7 +254,7 @@ def _results(run_dir: Path) -> dict:
     """What a run leaves that must reproduce bit for bit."""
     model = torch.load(run_dir / "model.pt", weights_only=False)["state_dict"]
     return {"model": model, "examples": (run_dir / "examples.csv").read_text(),
-            "history": [{k: v for k, v in row.items()} for row in _history(run_dir)]}
+            "history": [dict(row) for row in _history(run_dir)]}
 
 
 def _history(run_dir: Path) -> list[dict]:
@@ -345,9 +345,9 @@ def test_a_dead_rank_ends_the_others_with_a_message_and_a_resumable_checkpoint(i
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused():
+    from memomentum.errors import InputError
     from memomentum.training.distributed import Distributed
     from memomentum.training.engine import Engine
-    from memomentum.errors import InputError
     with pytest.raises(InputError, match="batch size 15 does not split evenly over 2 processes"):
         Engine(device=torch.device("cpu"), augment="none", batch_size=15, dist=Distributed(world_size=2))
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from memomentum.training.engine import Engine, balanced_accuracy
-from memomentum.training.sources import crop_flip, to_device_data
 from memomentum.training.models import create_model
+from memomentum.training.sources import crop_flip, to_device_data
 
 
 def naive_crop_flip(x, pad_value, dy, dx, flip, padding=4):
@@ -267,9 +267,7 @@ def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
 
 
 def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig
-    from memomentum import api
-
+    from memomentum import RunConfig, api
     from memomentum.runner import pipeline
 
     made = []
@@ -364,8 +362,7 @@ def test_cuda_graph_is_refused_with_compile_or_several_processes():
 
 
 def test_run_records_cuda_graphs_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig
-    from memomentum import api
+    from memomentum import RunConfig, api
     from memomentum.runner import pipeline
 
     made = []

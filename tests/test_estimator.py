@@ -6,21 +6,19 @@ import warnings
 
 import numpy as np
 import pytest
-
 import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.tree import DecisionTreeClassifier  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-from torch import nn  # noqa: E402
-
-from memomentum import InputError  # noqa: E402
-from memomentum.estimator import MeMomentumClassifier  # noqa: E402
+from memomentum import InputError
+from memomentum.estimator import MeMomentumClassifier
 
 
 def tiny_network(n_features, n_classes):
@@ -121,7 +119,7 @@ def test_a_model_without_predict_proba_gets_one_hot_probabilities():
 
 
 def test_works_in_pipeline_cross_val_score_and_grid_search():
-    x, clean, noisy = noisy_blobs(n=240)
+    x, _, noisy = noisy_blobs(n=240)
     labels = np.array(["a", "b", "c"])[noisy]
     pipe = make_pipeline(StandardScaler(), MeMomentumClassifier(tiny_network, lr=0.1, **QUICK))
     scores = cross_val_score(pipe, x, labels, cv=3)

@@ -238,7 +238,7 @@ def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back
     for gpu in taken:
         slots.give(gpu)
     assert slots.free == {2: 2, 5: 2}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="GPU 2 has no slot taken to give back"):
         slots.give(2)  # a slot never taken cannot be given back
     one = GpuSlots([0])
     assert [one.take(), one.take()] == [0, None] and one.describe() == "1 GPU x 1 cell (GPU 0)"
@@ -304,7 +304,7 @@ def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
     assert taken == [(0, 1), (2, 3), (4, 5)] and blocks.take() is None
     blocks.give((2, 3))
     assert blocks.take() == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 blocks of 2 cores do not fit in 3 cores"):
         grid.CoreBlocks([0, 1, 2], threads=2, jobs=2)
     monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert grid.core_blocks(2, 2).free == [(0, 1), (2, 3)]

@@ -11,17 +11,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import PIL  # noqa: F401 -- the writers need Pillow (the test extra installs it; the readers do not)
 import pytest
+from conftest import fixture_dir
 
 from memomentum.data import clothing1m
 from memomentum.data.clothing1m import ANNOTATION_FILES, CLOTHING1M_CLASSES, read_clothing1m
 from memomentum.data.folders import read_image_folder
 from memomentum.data.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
 from memomentum.errors import InputError
-from conftest import fixture_dir
-
-import PIL  # noqa: E402,F401 -- the writers need Pillow (the test extra installs it; the readers do not)
-
 
 # --------------------------------------------------------------------------- fixtures
 

@@ -7,15 +7,13 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 
 from memomentum.data.synthetic import write_clothing1m, write_image_folder
 from memomentum.training.models import create_model
 from memomentum.training.pretrained import KNOWN_FILES
-
-from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 
 # 14 classes x 12 images at 24 x 24 pixels: seconds per run with the MLP on 2 cores (LeNet
 # from scratch needs many more epochs to tell 14 colours apart on 151 images).

@@ -12,14 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fixture_file, require_fashion_mnist
 import torch
 import torch.nn.functional as F
+from conftest import fixture_file, require_fashion_mnist
 from scipy import stats
 
 from memomentum.data import noise
+from memomentum.data.noise import (
+    NOISE_TYPES,
+    NoisyLabels,
+    make_noisy_labels,
+    read_labels,
+    transition_matrix,
+    write_labels,
+)
 from memomentum.errors import InputError
-from memomentum.data.noise import NOISE_TYPES, NoisyLabels, make_noisy_labels, read_labels, transition_matrix, write_labels
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -578,7 +585,7 @@ def test_transition_matrix_validation():
 
 
 def test_input_error_is_a_value_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be a number in \[0, 1\), got 2\.0"):
         _call(noise_rate=2.0)
 
 
@@ -642,7 +649,7 @@ def test_label_file_errors(tmp_path):
     np.save(tmp_path / "frac.npy", np.array([0.5]))
     with pytest.raises(InputError, match="must hold integers"):
         read_labels(tmp_path / "frac.npy")
-    with pytest.raises(InputError, match="must end in .npy or .csv"):
+    with pytest.raises(InputError, match=r"must end in \.npy or \.csv"):
         write_labels(tmp_path / "x.json", [1, 2])
     with pytest.raises(InputError, match="does not exist"):
         write_labels(tmp_path / "nowhere" / "x.npy", [1, 2])

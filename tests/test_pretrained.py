@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.training import pretrained
 from memomentum.errors import InputError
+from memomentum.training import pretrained
 from memomentum.training.models import create_model
-from memomentum.training.pretrained import (KNOWN_FILES, checkpoint_dir, find_pretrained, load_pretrained,
-                                   missing_weights_message)
+from memomentum.training.pretrained import (
+    KNOWN_FILES,
+    checkpoint_dir,
+    find_pretrained,
+    load_pretrained,
+    missing_weights_message,
+)
 
 IMAGENET = (3, 224, 224)
 

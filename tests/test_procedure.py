@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from memomentum.config import RunConfig
+from memomentum.method.procedure import Procedure, RunTensors
 from memomentum.training.engine import Engine
 from memomentum.training.sources import to_device_data
-from memomentum.method.procedure import RunTensors, Procedure
 
 
 def blob_problem(n=120, noise=0.3, seed=0):

@@ -16,8 +16,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import PIL  # noqa: F401 -- the writers need Pillow
 import pytest
 import torch
+from test_resume import in_process
 
 from memomentum.config import RunConfig
 from memomentum.data import load_dataset, load_image_files
@@ -28,10 +30,6 @@ from memomentum.data.synthetic import write_animal10n, write_food101n, write_web
 from memomentum.data.webvision import read_webvision
 from memomentum.errors import InputError
 from memomentum.method.procedure import Procedure
-
-from test_resume import in_process
-
-import PIL  # noqa: E402,F401 -- the writers need Pillow
 
 FAST = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "0", "--quiet", "--epochs", "3",
         "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "16", "--lr", "0.05"]
@@ -123,7 +121,7 @@ def test_animal10n_bad_names_missing_folders_and_skipped_files(tmp_path, capsys)
     os.rename(root / "testing", root / "test")
     with pytest.raises(InputError, match=f"ANIMAL-10N folder {root / 'testing'} not found"):
         read_animal10n(root)
-    with pytest.raises(InputError, match="ANIMAL-10N directory .* does not exist"):
+    with pytest.raises(InputError, match=r"ANIMAL-10N directory .* does not exist"):
         read_animal10n(tmp_path / "nowhere")
 
 
@@ -237,7 +235,7 @@ def test_food101n_verdicts_across_files_and_stray_keys(small_food, capsys):
            "baklava/not-listed.jpg" in capsys.readouterr().err
     assert int((files.known_train_labels >= 0).sum()) == 5
     _rewrite(small_food["root"] / "food-101" / "meta" / "test.txt", lambda ls: ls + ["pizza/123"])
-    with pytest.raises(InputError, match="test.txt has 1 line whose class is not in classes.txt: line 5 'pizza/123'"):
+    with pytest.raises(InputError, match=r"test\.txt has 1 line whose class is not in classes\.txt: line 5 'pizza/123'"):
         read_food101n(small_food["root"], check_files=False)
 
 
@@ -266,7 +264,7 @@ def test_webvision_without_synsets_and_bad_files(tmp_path):
     root, info_dir = info["root"], info["root"] / "info"
     (info_dir / "synsets.txt").rename(tmp_path / "synsets.txt")
     assert read_webvision(root).class_names[:3] == ("0", "1", "2")
-    with pytest.raises(InputError, match="matched to the classes by WordNet id, which .*synsets.txt gives"):
+    with pytest.raises(InputError, match=r"matched to the classes by WordNet id, which .*synsets\.txt gives"):
         read_webvision(root, imagenet_val_dir=tmp_path)
     _rewrite(info_dir / "train_filelist_google.txt", lambda ls: ls[:3] + ["google/q0001/x.jpg 1 extra"] + ls[3:])
     with pytest.raises(InputError) as e:

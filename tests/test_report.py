@@ -14,17 +14,16 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib  # noqa: F401 - the plots extra (in the test extra too)
 import numpy as np
 import pytest
+from conftest import skip_or_fail
 
-import matplotlib  # noqa: F401 - the plots extra (in the test extra too)
-
-from memomentum import RunConfig, run  # noqa: E402
-from memomentum.cli import main  # noqa: E402
-from memomentum.data import load_dataset  # noqa: E402
-from memomentum.errors import InputError  # noqa: E402
-from memomentum.report import label_errors_section, read_run, verdicts, write_report  # noqa: E402
-from conftest import skip_or_fail  # noqa: E402
+from memomentum import RunConfig, run
+from memomentum.cli import main
+from memomentum.data import load_dataset
+from memomentum.errors import InputError
+from memomentum.report import label_errors_section, read_run, verdicts, write_report
 
 NAMES = ["zero <0>", "one & 1", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 HEADINGS = ["Settings and result", "Training progress", "Confident set per round", "Recall per difficulty quintile",
@@ -116,7 +115,7 @@ def make_run(root: Path, *, names=True, verdict_columns=True, difficulty=False, 
     confident = predicted == given
     quality = np.where(confident, 0.5 + confidence / 2, rng.uniform(0, 0.5, N)).round(6)
     index = np.arange(N)
-    label = (lambda c: NAMES[c]) if names else (lambda c: int(c))  # noqa: E731
+    label = (lambda c: NAMES[c]) if names else (lambda c: int(c))
     header = ["index", "given_label", "predicted_label", "confidence", "is_confident"]
     header += ["is_label_issue", "label_quality"] if verdict_columns else []
     header += ["true_label"]
@@ -252,7 +251,7 @@ def test_label_errors_are_the_lowest_label_quality_with_their_images(plain):
     assert f"true: {NAMES[a['true'][first]]}" in caption
     # the picture is that example's digit from the dataset
     from matplotlib.image import imread
-    src = [s for s, alt in zip(page.images, page.alts) if alt == f"example {first}"][0]
+    src = next(s for s, alt in zip(page.images, page.alts) if alt == f"example {first}")
     pixels = imread(io.BytesIO(_png_bytes(src)))[..., 0]
     digit = load_dataset("digits").x_train[first, :, :, 0].astype(float)
     assert pixels.shape == digit.shape

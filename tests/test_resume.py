@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.cli import main
 from memomentum.runner import files as run_files
 from memomentum.runner import outputs
 from memomentum.runner.signals import KILL_AT_ENV
-from memomentum.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # 360 training examples: 12 steps per epoch in the first phase, 7 in the first inner round;
@@ -240,7 +240,7 @@ def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, si
     time.sleep(0.2)
     assert p.poll() is None, "the run ended before it could be interrupted"
     p.send_signal(sig)
-    stdout, stderr = p.communicate(timeout=120)
+    _, stderr = p.communicate(timeout=120)
     assert p.returncode == code, stderr
     assert stderr.strip().splitlines() == [
         f"memomentum: interrupted by {sig.name}; checkpoint saved. Resume with: memomentum run --resume {out}"]

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.runner import files as run_files
 import memomentum
 from memomentum import InputError, RunConfig
-from memomentum.runner import rundir
 from memomentum.cli import main
-from memomentum.training.engine import Engine
 from memomentum.errors import TrainingDiverged
+from memomentum.runner import files as run_files
+from memomentum.runner import rundir
+from memomentum.training.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 # a tiny digits run: 1 epoch per phase, one outer loop, one inner round
@@ -67,8 +67,8 @@ def test_two_runs_started_at_once_into_one_directory(tmp_path):
     (_, _, winner), (_, refusal, _) = sorted(results, key=lambda r: r[0])
     line = refusal.strip().splitlines()[-1]
     # refused at the lock while the other one writes, or after it finished
-    assert (line.startswith("memomentum: error: another memomentum run (process ")
-            and line.endswith(f"is writing to {out}; wait for it to finish or choose another --out")
+    assert ((line.startswith("memomentum: error: another memomentum run (process ")
+            and line.endswith(f"is writing to {out}; wait for it to finish or choose another --out"))
             or line == f"memomentum: error: {out} already holds a finished run; pass --overwrite to replace it "
                        f"or --out to choose another directory"), line
     config = json.loads((out / "config.json").read_text())

@@ -120,7 +120,7 @@ def test_the_job_script_asks_slurm_for_what_was_given(tmp_path, monkeypatch, cap
                                      "memomentum table runs/grid"]
     assert "grid: 1 cell had finished before: not submitted again" in said.err
     script = (tmp_path / "job.sh").read_text()
-    flags = dict(re.findall(r"^#SBATCH --([\w-]+)=(.*)$", script, flags=re.M))
+    flags = dict(re.findall(r"^#SBATCH --([\w-]+)=(.*)$", script, flags=re.MULTILINE))
     assert {k: flags.get(k) for k in ("array", "partition", "time", "cpus-per-task", "gpus-per-node", "mem", "nodes",
                                       "ntasks-per-node", "job-name")} == {
         "array": "0-1%1", "partition": "gpu", "time": "90", "cpus-per-task": "4", "gpus-per-node": "1",

@@ -8,9 +8,9 @@ import torch
 
 from memomentum import RunConfig
 from memomentum.api import run
-from memomentum.runner.prepare import choose_stream
 from memomentum.data import dataset_from_arrays
 from memomentum.errors import InputError
+from memomentum.runner.prepare import choose_stream
 from memomentum.training.sources import StreamedSource, to_device_data
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -61,7 +61,7 @@ def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
     monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 70 * 432 * 2)
     assert choose_stream(ds, cpu, None) is True and choose_stream(ds, torch.device("cuda"), None) is False
     table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
-    with pytest.raises(InputError, match="--stream reads images.*feature table"):
+    with pytest.raises(InputError, match=r"--stream reads images.*feature table"):
         choose_stream(table, cpu, True)
 
 
@@ -133,5 +133,5 @@ def test_uint8_resident_images_give_the_float_resident_batches(size):
     images.skip_draws([16, 3], g1)
     floats.skip_draws([16, 3], g2)
     assert torch.equal(g1.get_state(), g2.get_state())
-    plain = [b for b in images.batches(order, 16)]
+    plain = list(images.batches(order, 16))
     assert all(torch.equal(a, b) for a, b in zip(plain, floats.batches(order, 16)))

@@ -5,11 +5,8 @@ import numpy as np
 import pytest
 from conftest import fixture_file
 
-from memomentum.errors import InputError
 from memomentum.data.split import train_val_split
-
-
-
+from memomentum.errors import InputError
 
 
 def oracle_split(n, seed, fraction=0.9):

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 import simplejpeg  # noqa: F401 -- the test extra installs Pillow and simplejpeg: no silent skip
+import torch
 from PIL import Image
 
-from memomentum.data import store  # noqa: E402
-from memomentum.data.store import PackedImages, default_cache_dir, pack_images  # noqa: E402
-from memomentum.errors import InputError  # noqa: E402
+from memomentum.data import store
+from memomentum.data.store import PackedImages, default_cache_dir, pack_images
+from memomentum.errors import InputError
 
 SIZE = 24  # packed side: small keeps the tests fast
 

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # the tables extra (in the test extra too)
 import pytest
 
-import pandas as pd  # the tables extra (in the test extra too)
-
-from memomentum import InputError  # noqa: E402
-from memomentum.cli import main  # noqa: E402
-from memomentum.data import load_dataset  # noqa: E402
-from memomentum.data.tables import read_table  # noqa: E402
+from memomentum import InputError
+from memomentum.cli import main
+from memomentum.data import load_dataset
+from memomentum.data.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,8 +147,8 @@ def test_cli_refuses_a_missing_label_column_with_exit_2(tmp_path, capsys):
         f"memomentum: error: {tmp_path / 'plants.csv'} has no column 'label' (columns: petal, sepal, count, site, "
         f"unused, seen, species); name the label column with --label-column")
     assert not (tmp_path / "run").exists()
+    from memomentum.config import RunConfig
     with pytest.raises(InputError, match="label-column must be the name of a column"):
-        from memomentum.config import RunConfig
         RunConfig(dataset="t.csv", label_column=" ").validate()
 
 
@@ -184,8 +183,8 @@ def test_a_label_column_written_twice_is_refused_not_read_as_a_feature(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "more than one column named 'species'" in err[0] and "give the label away" in err[0]
     assert not (tmp_path / "run").exists()
+    from memomentum.data.tables import table_from_frame
     with pytest.raises(InputError, match="more than one column named 'a'"):
-        from memomentum.data.tables import table_from_frame
         table_from_frame(pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=["a", "a", "species"]), label_column="species")
 
 
@@ -255,7 +254,7 @@ def test_a_table_whose_rows_are_all_test_rows_says_so(tmp_path):
     frame = species_frame()
     frame["split"] = "test"
     frame.to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(InputError, match="every usable row of .* is marked test in its 'split' column"):
+    with pytest.raises(InputError, match=r"every usable row of .* is marked test in its 'split' column"):
         read_table(tmp_path / "t.csv", label_column="species")
 
 
