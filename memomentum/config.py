@@ -5,6 +5,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .data.names import (
     dataset_key,
@@ -41,10 +42,19 @@ DATASET_DEFAULTS: dict[str, dict] = {
 }
 
 # The reference's schedules: main.py's (the benchmark mode) and Clothing.py's.
-REFERENCE_SCHEDULE = dict(epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3, max_inner_loop=20,
+REFERENCE_SCHEDULE: dict[str, Any] = dict(epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3, max_inner_loop=20,
                           milestones=(40, 80))
-CLOTHING1M_SCHEDULE = dict(epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3, max_outer_loop=3, max_inner_loop=6,
+CLOTHING1M_SCHEDULE: dict[str, Any] = dict(epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3, max_outer_loop=3, max_inner_loop=6,
                            milestones=(10, 20))
+
+T = TypeVar("T")
+
+
+def resolved(value: T | None) -> T:
+    """A field that is None only until it is filled in: ``noise_type`` (when the configuration
+    is made) and the schedule (``model``, ``epochs``, ``lr``, ...: :meth:`RunConfig.resolved`)."""
+    assert value is not None, "the configuration is not resolved"
+    return value
 
 
 @dataclass
@@ -106,9 +116,11 @@ class RunConfig:
         # numpy scalars (np.int64(3), np.float32(0.2)) become plain Python numbers
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+            if isinstance(value, (bool, int, float)):
+                continue
+            if isinstance(value, numbers.Integral):
                 setattr(self, f.name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
+            elif isinstance(value, numbers.Real):
                 setattr(self, f.name, float(value))
         if self.noise_type is None:
             self.noise_type = "none" if is_users_own_data(self.dataset) else "instance"
@@ -272,7 +284,7 @@ class RunConfig:
             return f"human-{self.human_labels_key}" if self.human_labels_key else "human"
         if self.noise_type in RATED_NOISE_TYPES and self.noise_rate is not None:
             return f"{self.noise_type}-{self.noise_rate:g}"
-        return self.noise_type
+        return resolved(self.noise_type)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
