@@ -32,6 +32,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -284,12 +285,13 @@ def process_group(device: torch.device, *, timeout: timedelta = DEFAULT_TIMEOUT,
         device = process_device(device, local)
         yield Distributed(rank, world, local, local_world, str(dist.get_backend())), device
         return
+    assert env is not None  # without torchrun's environment one of the two cases above has returned
     rank, world, local, local_world = env
     device = process_device(device, local)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    kwargs = {"device_id": device} if backend == "nccl" else {}
+    kwargs: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
     try:
         dist.init_process_group(backend=backend, timeout=timeout, rank=rank, world_size=world, **kwargs)
     except (dist.DistError, RuntimeError, ValueError) as e:

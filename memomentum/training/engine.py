@@ -11,6 +11,8 @@ Nothing here knows about Me-Momentum; :mod:`memomentum.method.procedure` drives 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -114,7 +116,8 @@ class Engine:
     def prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format (its documentation says so) but torch's overloads leave it out
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
     def forward_fn(self, model: nn.Module):
@@ -131,7 +134,7 @@ class Engine:
         return torch.compile(wrapped, dynamic=False, backend=self.compile_backend) if self.compile else wrapped
 
     def make_optimizer(self, model: nn.Module, *, lr: float, momentum: float, weight_decay: float):
-        kwargs = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        kwargs: dict[str, Any] = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if self.fused_optimizer:
             kwargs["fused"] = True
         return torch.optim.SGD(model.parameters(), **kwargs)

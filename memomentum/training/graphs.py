@@ -28,6 +28,7 @@ the eager step by ``benchmarks/graph_step.py``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
@@ -75,9 +76,13 @@ class GraphedStep:
         self._forget()
 
     def _forget(self) -> None:
-        self._graph = self._replay = None
+        self._replay: Callable[[], None] | None = None
         self._warm = 0
-        self._x = self._y = self._w = self._loss = None
+        # the recorded step's fixed buffers: batch, labels, class weights, summed loss
+        self._x: torch.Tensor | None = None
+        self._y: torch.Tensor | None = None
+        self._w: torch.Tensor | None = None
+        self._loss: torch.Tensor | None = None
 
     def begin(self, forward, optimizer, class_weights: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
         """Called before an epoch's steps: keeps the recording if nothing it fixed has changed,
@@ -88,7 +93,7 @@ class GraphedStep:
         if key != self._key:
             self._forget()
             self._key = key
-        elif self._w is not None:
+        elif self._w is not None and class_weights is not None:  # the same key: weights given as when recorded
             self._w.copy_(class_weights)
 
     def takes(self, xb: torch.Tensor) -> bool:
@@ -104,27 +109,30 @@ class GraphedStep:
                 return training_step(self._forward, self._optimizer, xb, yb, self._weights, self.autocast)
         if self._replay is None:
             self._record(xb, yb)
-        self._x.copy_(xb)
-        self._y.copy_(yb)
-        self._replay()
-        return self._loss
+        replay, x, y, loss = self._replay, self._x, self._y, self._loss
+        assert replay is not None and x is not None and y is not None and loss is not None  # recorded above
+        x.copy_(xb)
+        y.copy_(yb)
+        replay()
+        return loss
 
     def _record(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        self._x, self._y = torch.empty_like(xb), torch.empty_like(yb)
-        self._w = None if self._weights is None else self._weights.clone()
-        self._loss = torch.zeros((), device=xb.device)
+        x, y = torch.empty_like(xb), torch.empty_like(yb)
+        w = None if self._weights is None else self._weights.clone()
+        loss = torch.zeros((), device=xb.device)
+        self._x, self._y, self._w, self._loss = x, y, w, loss
 
-        def step():
-            self._loss.copy_(training_step(self._forward, self._optimizer, self._x, self._y, self._w, self.autocast))
+        def step() -> None:
+            loss.copy_(training_step(self._forward, self._optimizer, x, y, w, self.autocast))
 
         # the momentum buffers exist now (the warm-up made them): they are part of what is fixed
         self._key = _recording_key(self._forward, self._optimizer, self._weights, self._batch_shape)
         self._optimizer.zero_grad(set_to_none=True)  # gradients allocated inside the graph's memory
         if self.cuda:
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 step()
-            self._replay = self._graph.replay
+            self._replay = graph.replay
         else:
             self._replay = step
         self.recordings += 1

@@ -24,7 +24,7 @@ draws and drops the augmentation of batches another process reads.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -158,7 +158,7 @@ class ResidentSource:
         return tuple(self.x.shape[1:])
 
     def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+                shard: tuple[int, int] | None = None) -> Generator[torch.Tensor, None, None]:
         for xb, b, lo in _gathered(self.x, index, size, shard):
             if augment is not None and self.pad_value is not None:
                 xb = crop_flip(xb, self.pad_value, augment, self.padding, batch_size=b, offset=lo)
@@ -197,7 +197,7 @@ class ResidentImages:
         return channels, height, width
 
     def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+                shard: tuple[int, int] | None = None) -> Generator[torch.Tensor, None, None]:
         for raw, b, lo in _gathered(self.x, index, size, shard):
             yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
                                          self.channels_last)
@@ -317,7 +317,7 @@ class StreamedSource:
                 draw_crop_flip(b, self.padding, augment, self.device)
 
     def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+                shard: tuple[int, int] | None = None) -> Generator[torch.Tensor, None, None]:
         plan, where = self._plan(index, size, shard)
         if not plan:
             return

@@ -257,7 +257,7 @@ def bind_openmp_threads(threads: int, *, streamed: bool = False):
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     libgomp = _loaded_libgomp()
     plan = binding_plan(threads, cores, libgomp=libgomp, streamed=streamed)
-    if isinstance(plan, str):
+    if isinstance(plan, str) or libgomp is None:  # without libgomp the plan is the reason
         yield f"not bound: {plan}"
         return
     before = in_every_openmp_thread(lambda i: os.sched_getaffinity(0), threads, libgomp)
