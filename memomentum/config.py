@@ -51,8 +51,9 @@ T = TypeVar("T")
 
 
 def resolved(value: T | None) -> T:
-    """A field that is None only until it is filled in: ``noise_type`` (when the configuration
-    is made) and the schedule (``model``, ``epochs``, ``lr``, ...: :meth:`RunConfig.resolved`)."""
+    """A field that a validated, resolved configuration has set: ``noise_type`` (filled in when
+    the configuration is made), ``transition_path`` (required by ``noise_type="transition"``)
+    and the schedule (``model``, ``epochs``, ``lr``, ...: :meth:`RunConfig.resolved`)."""
     assert value is not None, "the configuration is not resolved"
     return value
 

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +56,8 @@ def atomic_file(path: Path, mode: str = "w"):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
+        text: dict[str, Any] = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
+        with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -162,7 +164,8 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` atomically (built in memory first)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # numpy >= 2.1's stubs match the names to its new allow_pickle keyword (numpy 1.x has none)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     with atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
 from ..data import Dataset
 from ..data.names import run_name
 from ..errors import InputError, TrainingDiverged
@@ -87,7 +87,7 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
     # compiler there), so --compile is a GPU option; the CPU has no graphs to record.
     cuda = device.type == "cuda"
-    engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
+    engine = Engine(device=device, augment=prep.dataset.augment, batch_size=resolved(cfg.batch_size),
                     predict_chunk=cfg.predict_chunk, compile=cfg.compile and cuda,
                     cuda_graph=cfg.cuda_graph and cuda, dist=dist)
     problem = place_data(prep, engine, stream=cfg.stream, workers=cfg.workers)
@@ -101,8 +101,10 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     writes = write and dist.is_main  # rank 0 alone writes the run directory
     if write:
         dist.barrier()  # every process has checked the directory before rank 0 changes it
-    held = open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)
-    with pause_on_signals() if write else contextlib.nullcontext([]) as received, held as created:
+    held: contextlib.AbstractContextManager[bool] = (
+        open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False))
+    pausing: contextlib.AbstractContextManager[list[int]] = pause_on_signals() if write else contextlib.nullcontext([])
+    with pausing as received, held as created:
         keeper = RunKeeper(run_dir, write=write, writes=writes, created=created, dist=dist, records=records,
                            received=received, extra={"config": requested.to_dict(), "resolved": cfg.to_dict(),
                                                      "threads": thread_policy.threads, "data": fingerprint},
@@ -150,7 +152,7 @@ def _resolve(requested: RunConfig, prep: RunData) -> RunConfig:
     cfg.validate()
     cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
     n_train = prep.train_index.size
-    if n_train < cfg.batch_size:
+    if n_train < resolved(cfg.batch_size):
         raise InputError(f"the training part has {n_train} examples (--val-fraction {cfg.val_fraction:g} holds out "
                          f"{prep.val_labels.size}), fewer than one batch of {cfg.batch_size}; lower --batch-size "
                          f"or --val-fraction")

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
 from ..data import Dataset, check_human_labels, load_dataset, read_human_labels
 from ..data.noise import make_noisy_labels, read_labels_matrix
 from ..data.split import split_for_validation
 from ..errors import InputError
 from ..method.procedure import RunTensors
-from ..training.engine import Engine
+from ..training.engine import DataSource, Engine
 from ..training.models import IMAGENET_MIN_SIDE, create_model
 from ..training.pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
 from ..training.sources import StreamedSource, default_workers, to_device_data
@@ -37,8 +38,8 @@ class RunData:
     val_index: np.ndarray | None  # None: the dataset's own clean validation set (Clothing1M)
     # the noise is synthetic, so the labels it was added to are the truth it is measured
     # against (for the user's own data too); False for labels used as given and human labels
-    synthetic_noise: bool = False
-    val_labels: np.ndarray | None = None  # what validation scores against: noisy, or clean in the clothing1m mode
+    synthetic_noise: bool
+    val_labels: np.ndarray  # what validation scores against: noisy, or clean in the clothing1m mode
 
     def true_train_labels(self) -> np.ndarray | None:
         """The true labels of the training part T where known (-1 elsewhere), or None."""
@@ -64,9 +65,9 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> RunData:
         noisy = human.labels
         rate = float(np.mean(noisy != ds.y_train))
     else:
-        transition = read_labels_matrix(cfg.transition_path) if cfg.noise_type == "transition" else None
+        transition = read_labels_matrix(resolved(cfg.transition_path)) if cfg.noise_type == "transition" else None
         features = _instance_features(ds) if cfg.noise_type == "instance" else None
-        noisy_result = make_noisy_labels(ds.y_train, noise_type=cfg.noise_type, noise_rate=cfg.noise_rate,
+        noisy_result = make_noisy_labels(ds.y_train, noise_type=resolved(cfg.noise_type), noise_rate=cfg.noise_rate,
                                          seed=cfg.seed, num_classes=ds.num_classes, features=features,
                                          transition=transition)
         noisy, rate = noisy_result.labels, noisy_result.realised_rate
@@ -129,6 +130,7 @@ def place_data(prep: RunData, engine: Engine, *, stream: bool | None = None,
     streamed sources over the packed store (:func:`choose_stream`)."""
     ds, dev = prep.dataset, engine.device
     kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last, padding=ds.padding)
+    source: Callable[..., DataSource]
     if choose_stream(ds, dev, stream):
         # the machine's cores are shared by its processes in a distributed run
         workers = max(1, default_workers() // engine.dist.local_world_size) if workers is None else workers
@@ -159,11 +161,11 @@ def check_network(cfg: RunConfig, problem: RunTensors, engine: Engine, network=N
     random state is left as it was."""
     with torch.random.fork_rng(devices=[]):
         if network is None:
-            model = create_model(cfg.model, input_shape=problem.input_shape, num_classes=problem.num_classes)
+            model = create_model(resolved(cfg.model), input_shape=problem.input_shape, num_classes=problem.num_classes)
         else:
             model = network(problem.input_shape, problem.num_classes)
         if cfg.pretrained not in (None, "none"):
-            load_pretrained(model, cfg.pretrained, model_name=cfg.model)
+            load_pretrained(model, cfg.pretrained, model_name=resolved(cfg.model))
         if network is not None:
             _check_logits(engine.prepare(model).eval(), problem)
 

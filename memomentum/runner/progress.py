@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
 
 
 class ProgressBar:
@@ -22,10 +22,11 @@ class ProgressBar:
         """How far the protocol can go: a run's length is only known at its end (early
         stopping, rounds that stop without gain), so the bar names the bounds."""
         if cfg.method == "ce":
-            return f"one phase of at most {_count(cfg.epochs, 'epoch')}"
-        rounds = cfg.max_inner_loop - 1 if cfg.mode == "benchmark" else cfg.max_inner_loop
-        return (f"at most {_count(cfg.max_outer_loop, 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
-                f"{_count(cfg.epochs, 'epoch')} each")
+            return f"one phase of at most {_count(resolved(cfg.epochs), 'epoch')}"
+        inner = resolved(cfg.max_inner_loop)
+        rounds = inner - 1 if cfg.mode == "benchmark" else inner
+        return (f"at most {_count(resolved(cfg.max_outer_loop), 'outer loop')} of a first phase and "
+                f"{_count(rounds, 'round')}, {_count(resolved(cfg.epochs), 'epoch')} each")
 
     @staticmethod
     def _where(d: dict) -> str:

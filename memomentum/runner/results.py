@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..method.procedure import Procedure
+from ..method.procedure import Procedure, not_none
 from ..method.verdicts import verdict_columns
 from ..training.threads import ThreadPolicy
 from . import outputs
@@ -104,7 +104,7 @@ def _model_file(cfg: RunConfig, prep: RunData, proc: Procedure) -> dict:
     ds, problem = prep.dataset, proc.problem
     saved = {"model": cfg.model, "num_classes": problem.num_classes, "input_shape": list(problem.input_shape),
              "mean": list(ds.mean), "std": list(ds.std),
-             "state_dict": {k: v.cpu() for k, v in proc.best_weights().items()}}
+             "state_dict": {k: v.cpu() for k, v in not_none(proc.best_weights()).items()}}
     if ds.feature_names is not None:
         saved["feature_columns"] = list(ds.feature_names)
     return saved
