@@ -23,7 +23,7 @@ import io
 import math
 import pickle
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,14 @@ def _require(dirs: Sequence[Path], names: Sequence[str], what: str, hint: str = 
     (``hint``, if given, is appended in parentheses)."""
     found = _find(dirs, names)
     if found is None:
-        extra = f" ({hint})" if hint else ""
-        raise InputError(f"no {what} found: looked for {' or '.join(names)} in {_describe_dirs(dirs)}{extra}")
+        raise _not_found(dirs, names, what, hint)
     return found
+
+
+def _not_found(dirs: Sequence[Path], names: Sequence[str], what: str, hint: str = "") -> InputError:
+    """The standard "not found" error for ``names`` looked for in ``dirs``."""
+    extra = f" ({hint})" if hint else ""
+    return InputError(f"no {what} found: looked for {' or '.join(names)} in {_describe_dirs(dirs)}{extra}")
 
 
 def _candidate_dirs(data_dir: str | None, default: str, subdirs: Iterable[str]) -> list[Path]:
@@ -256,6 +261,8 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
 
     def load_pair(prefix: str, part: str, required: bool):
         img_names, lab_names = _idx_names(f"{prefix}-images-idx3-ubyte"), _idx_names(f"{prefix}-labels-idx1-ubyte")
+        img_path: Path | None
+        lab_path: Path | None
         if required:
             hint = ""
             if _find(dirs, _idx_names("t10k-images-idx3-ubyte")) is not None:
@@ -264,12 +271,12 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
             lab_path = _require(dirs, lab_names, f"{title} {part} labels")
         else:
             img_path, lab_path = _find(dirs, img_names), _find(dirs, lab_names)
-            if img_path is None and lab_path is None:
+            if img_path is None and lab_path is not None:
+                raise _not_found([lab_path.parent], img_names, f"{title} {part} images to go with {lab_path.name}")
+            if lab_path is None and img_path is not None:
+                raise _not_found([img_path.parent], lab_names, f"{title} {part} labels to go with {img_path.name}")
+            if img_path is None or lab_path is None:  # neither
                 return None, None
-            if img_path is None:
-                _require([lab_path.parent], img_names, f"{title} {part} images to go with {lab_path.name}")
-            if lab_path is None:
-                _require([img_path.parent], lab_names, f"{title} {part} labels to go with {img_path.name}")
         x = _read_idx(img_path, kind="images", what=f"{title} {part} images")
         y = _read_idx(lab_path, kind="labels", what=f"{title} {part} labels")
         if len(x) != len(y):
@@ -422,7 +429,7 @@ def _load_cifar(key: str, data_dir: str | None) -> Dataset:
     # Use the first directory that holds any training file, so batches are not mixed.
     base = next((d for d in dirs if any((d / f).is_file() for f in train_files)), None)
     if base is None:
-        _require(dirs, train_files[:1], f"{title} training batches")
+        raise _not_found(dirs, train_files[:1], f"{title} training batches")
     xs, ys = [], []
     for f in train_files:
         p = _require([base], [f], f"{title} training batch")
@@ -667,10 +674,11 @@ def _input_stats_and_model(x: np.ndarray) -> tuple[tuple[float, ...], tuple[floa
 _DEFAULT_HUMAN_KEYS = ("worse_label", "noisy_label")  # CIFAR-10N, CIFAR-100N
 
 
-def _torch_safe_globals() -> list[tuple[Any, str]]:
+def _torch_safe_globals() -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """The allow-list in the form ``torch.serialization.safe_globals`` takes, plus the
     numeric numpy dtype classes (torch's weights-only loader also checks the type of
     every object whose state is set)."""
+    safe: list[Callable[..., Any] | tuple[Callable[..., Any], str]]
     safe = [(obj, f"{module}.{name}") for (module, name), obj in _allowed_globals().items()]
     for code in "?bBhHiIlLqQefdg":
         cls = type(np.dtype(code))

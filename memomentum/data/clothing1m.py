@@ -317,7 +317,7 @@ def _slow_label(text: str) -> int | None:
 def _check_conflicts(path: Path) -> None:
     """Raise if a repeated key of a (well-formed) kv file has two different labels: a
     second pass, run only when some key is repeated, so the usual file pays nothing."""
-    seen: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[int | None, int]] = {}
     conflicts: list[str] = []
     for number, line in text_lines(path):
         fields = line.split()
@@ -464,8 +464,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"error: {e}") from None
     elapsed = time.perf_counter() - start
     known = 0 if files.known_train_labels is None else int((files.known_train_labels >= 0).sum())
-    print(f"train {len(files.train):,} (clean label known for {known:,}), val {len(files.val):,}, "
-          f"test {len(files.test):,}: {elapsed:.2f} s")
+    print(f"train {len(files.train):,} (clean label known for {known:,}), val {len(files.val or []):,}, "
+          f"test {len(files.test or []):,}: {elapsed:.2f} s")
     if args.trace:
         print(f"peak Python memory {tracemalloc.get_traced_memory()[1] / 2**20:.0f} MiB")
 
@@ -480,7 +480,12 @@ def refuse_repeated(path: Path, keys, noun: str) -> None:
     """Refuse a list that names an entry twice, naming the first repeated ones."""
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
-        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
+        again: dict[str, None] = {}  # in the order of their second appearance
+        for k in keys:
+            if k in seen:
+                again[k] = None
+            seen.add(k)
+        repeated = list(again)
         raise InputError(f"{path} lists {len(repeated):,} {noun}{plural_s(len(repeated))} more than once: {quote_some(repeated)}")
 
 

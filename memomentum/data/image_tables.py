@@ -30,6 +30,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -174,7 +175,7 @@ def _image_kind(column, root: Path, pa) -> str | None:
         return "struct"
     first = _first(column)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "bytes" if first is not None and _extension(first) else None
+        return "bytes" if isinstance(first, bytes) and _extension(first) else None  # a binary column holds bytes
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "path" if names_image_file(first, root) else None
     return None
@@ -187,7 +188,7 @@ def names_image_file(value, root: Path) -> bool:
             and (root / Path(value.strip()).expanduser()).is_file())
 
 
-def _extension(data: bytes) -> str | None:
+def _extension(data: bytes | bytearray) -> str | None:
     return next((ext for magic, ext in _MAGIC.items() if data[:len(magic)] == magic), None)
 
 
@@ -271,7 +272,7 @@ def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[
     return np.flatnonzero(keep)
 
 
-def _open(path: str | os.PathLike, *, every_split: bool = False):
+def _open(path: str | os.PathLike, *, every_split: bool = False) -> tuple[Path, Any, Path, dict[str, Any]]:
     """The table's absolute path, pyarrow, the folder relative paths start from, and its
     tables by split (:func:`_parts`)."""
     path = Path(os.path.abspath(Path(path).expanduser()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .arrays import load_array_dataset
-from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles
+from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
 from .names import is_clothing1m_name, is_table_file, is_table_folder, real_noise_name
 from .tables import load_table
 
@@ -161,24 +161,25 @@ def pack_image_files(files: ImageFiles, *, cache_dir: str | None = None, store_f
     reference does: zero padding of an eighth of the side (32 pixels at 256), random crop
     back to the side, horizontal flip.
     """
-    from .store import default_cache_dir, pack_images
+    from .store import PackedImages, default_cache_dir, pack_images
 
     where = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(files.root)
     in_process = workers is not None and workers < 1  # --workers 0: everything in this process
-    pack = lambda part, what: pack_images(  # noqa: E731
-        part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format,
-        workers=1 if in_process else workers,
-        progress=progress, what=what) if part is not None else None
+
+    def pack(part: ImageList, what: str) -> PackedImages:
+        return pack_images(part.paths, cache_dir=where, image_size=files.image_size, store_format=store_format,
+                           workers=1 if in_process else workers, progress=progress, what=what)
+
     return Dataset(
         name=files.name,
         x_train=pack(files.train, f"{files.name} training images"), y_train=files.train.labels,
-        x_test=pack(files.test, f"{files.name} test images"),
+        x_test=pack(files.test, f"{files.name} test images") if files.test is not None else None,
         y_test=files.test.labels if files.test is not None else None,
         num_classes=len(files.class_names), mean=IMAGENET_MEAN, std=IMAGENET_STD, augment="crop_flip",
         default_model=DEFAULT_MODELS.get(files.name, "resnet18"),
         labels_are_clean=files.labels_are_clean, known_train_labels=files.known_train_labels,
         class_names=tuple(files.class_names), padding=max(1, files.image_size // 8),
-        x_val=pack(files.val, f"{files.name} validation images"),
+        x_val=pack(files.val, f"{files.name} validation images") if files.val is not None else None,
         y_val=files.val.labels if files.val is not None else None,
         source=files.root, train_files=files.train.paths,
     )

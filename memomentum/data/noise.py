@@ -566,17 +566,17 @@ def _step_tables(matrix: np.ndarray) -> _StepTables:
         rows.append(steps)
     width = max(1, max(len(s) for s in rows))
     label = np.full((k, width), k - 1, dtype=np.int64)
-    high = np.zeros((k, width), dtype=bool)
-    qn = np.zeros((k, width))
-    px1 = np.zeros((k, width))
+    high_table = np.zeros((k, width), dtype=bool)
+    qn_table = np.zeros((k, width))
+    px1_table = np.zeros((k, width))
     count = np.zeros(k, dtype=np.int64)
     position = np.full((k, k), -1, dtype=np.int64)
     for c, steps in enumerate(rows):
         count[c] = len(steps)
         for s, (j, h, a, b) in enumerate(steps):
-            label[c, s], high[c, s], qn[c, s], px1[c, s] = j, h, a, b
+            label[c, s], high_table[c, s], qn_table[c, s], px1_table[c, s] = j, h, a, b
             position[c, j] = s
-    return _StepTables(label, high, qn, px1, count, position)
+    return _StepTables(label, high_table, qn_table, px1_table, count, position)
 
 
 def _step_outcomes(tables: _StepTables, cls: np.ndarray, step: np.ndarray, u: np.ndarray):
@@ -601,7 +601,8 @@ def _candidate_labels(y: np.ndarray, matrix: np.ndarray, seed: int) -> np.ndarra
     """
     legacy = np.random.RandomState(seed)
     bits = np.random.MT19937()
-    bits.state = legacy.get_state(legacy=False)
+    # numpy's stubs type get_state(legacy=False) as a plain dict; it is the MT19937 state the setter takes
+    bits.state = legacy.get_state(legacy=False)  # type: ignore[assignment]
     gen = np.random.Generator(bits)
     out = np.empty(len(y), dtype=np.int64)
     rows = max(1, _BLOCK_ELEMENTS // matrix.shape[0])

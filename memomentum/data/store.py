@@ -298,8 +298,10 @@ def _init_worker(counter) -> None:
 
 
 def _count(n: int) -> None:
-    with _worker_counter.get_lock():
-        _worker_counter.value += n
+    counter = _worker_counter
+    assert counter is not None  # _init_worker set it in this worker
+    with counter.get_lock():
+        counter.value += n
 
 
 def _pack_shard_in_worker(shard: _Shard) -> list[tuple[int, str]]:

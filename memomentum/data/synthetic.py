@@ -468,8 +468,9 @@ def write_image_folder(root: str | os.PathLike, *, classes: Sequence[str] = ("ca
     for label, name in enumerate(names):
         for i in range(per_class):
             _save(class_image(label, len(names), size, rng), train_dir / name / f"{i:04d}.{fmt}", fmt)
-        for i in range(test_per_class):
-            _save(class_image(label, len(names), size, rng), test_dir / name / f"{i:04d}.{fmt}", fmt)
+        if test_dir is not None:  # None without test images
+            for i in range(test_per_class):
+                _save(class_image(label, len(names), size, rng), test_dir / name / f"{i:04d}.{fmt}", fmt)
     return {"root": root, "train_dir": train_dir, "test_dir": test_dir, "class_names": tuple(names),
             "n_train": per_class * len(names), "n_test": test_per_class * len(names)}
 

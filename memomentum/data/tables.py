@@ -37,8 +37,10 @@ import gzip
 import lzma
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -128,7 +130,8 @@ def _csv_header(p: Path) -> tuple[str, str, list[str]]:
     pandas' own sniffer would, but for the fast C parser) and its header's column names as
     written. A semicolon-separated file with decimal commas (``3,5``) is the common European
     spelling."""
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(p.suffix.lower())
+    openers: dict[str, Callable[..., IO[str]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = openers.get(p.suffix.lower())
     if p.suffix.lower() in (".zip", ".zst"):  # read the header through pandas, comma-separated
         return ",", ".", []
     try:
