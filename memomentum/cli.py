@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,12 @@ COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "class
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: dict[str, _Parser]  # the top parser's: each command's parser (build_parser)
+    quiet = False  # refuse by raising _Unparsed, printing nothing (_quietly_parsed)
+
     def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
+        if self.quiet:
+            raise _Unparsed(message)
         if message == "the following arguments are required: command":
             listed = [f"{name} ({what})" for name, what in COMMANDS_IN_SHORT.items()]
             message = f"choose a command: {', '.join(listed[:-1])} or {listed[-1]}"
@@ -58,7 +64,7 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 
 # CLI option -> RunConfig field, for the options of `memomentum run`.
-RUN_OPTIONS = {
+RUN_OPTIONS: dict[str, dict[str, Any]] = {
     "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)"),
     "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet, parquet shards): the column holding each row's label (default label); numeric columns are the features (or one column of images), a column split (train/test) marks a test set"),
     "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
@@ -89,21 +95,21 @@ RUN_OPTIONS = {
     "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
 }
 # Options of image-file datasets (clothing1m, image folders), shared by `run` and `prepare`.
-IMAGE_OPTIONS = {
+IMAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "--image-size": dict(dest="image_size", type=_positive_int, metavar="PIXELS", help="side images are resized to when packed (default 256, as Clothing1M's protocol)"),
     "--cache-dir": dict(dest="cache_dir", metavar="DIR", help="where the packed images go (default: DATA/.memomentum-cache if writable, else ~/.cache/memomentum)"),
     "--store-format": dict(dest="store_format", choices=("jpeg", "raw"), help="jpeg (default: re-encoded, ~8x smaller) or raw (uint8, no decoding)"),
     "--workers": dict(dest="workers", type=int, metavar="N", help="processes that pack and read images (default: one per core, at most 16; 0 reads in the main process)"),
     "--train-set": dict(dest="train_set", choices=("noisy", "clean"), help="clothing1m: noisy (default, 1M images with noisy labels) or clean (47,570)"),
 }
-RUN_IMAGE_OPTIONS = {
+RUN_IMAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "--pretrained": dict(dest="pretrained", metavar="PATH|none", help="ImageNet weights in torchvision's format (default: looked for in $TORCH_HOME/hub/checkpoints); none trains from scratch"),
     "--stream": dict(dest="stream", action="store_const", const=True, help="read images from disk in batches even if they fit in memory"),
     "--no-stream": dict(dest="stream", action="store_const", const=False, help="hold the decoded images in memory even if they are large"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog="memomentum", description="Me-Momentum: learn from noisy labels and find the confident examples.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("run", help="train with Me-Momentum (or the CE baseline) and write a run directory")
@@ -153,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_predict_parser(sub) -> argparse.ArgumentParser:
+def _add_predict_parser(sub) -> _Parser:
     pp = sub.add_parser("predict", help="classify new data with a finished run's best model, exactly as the run "
                                         "predicts, and write one row per example (docs/predict.md)")
     pp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run, finished")
@@ -183,7 +189,7 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-def _grid_parser(sub) -> argparse.ArgumentParser:
+def _grid_parser(sub) -> _Parser:
     """`memomentum grid`: every run option as a list, then how the cells run."""
     g = sub.add_parser("grid", help="run every combination of run options given as comma-separated lists, then "
                                     "tabulate them (mean ± std over seeds)")
@@ -219,7 +225,7 @@ GRID_OPTIONS = {flag: kw for flag, kw in {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_
 _NOT_A_LIST = ("--milestones",)
 # The options of `memomentum grid --launcher slurm`, each one of submitit's parameters
 # (update_parameters): refused with the local launcher, which has no use for them.
-SLURM_OPTIONS = {
+SLURM_OPTIONS: dict[str, dict[str, Any]] = {
     "--partition": dict(metavar="NAME", help="the Slurm partition (default: the cluster's default)"),
     "--time": dict(type=_positive_int, metavar="MINUTES", help="each task's time limit in minutes (required); "
                    "a cell stopped by it keeps its checkpoint, and submitting the grid again resumes it"),
@@ -547,12 +553,8 @@ def _quietly_parsed(argv: list[str]) -> argparse.Namespace | None:
     """``argv`` parsed as :func:`_main` will parse it, or None where the parser would refuse it
     (nothing printed: the refusal comes later, once)."""
     parser = build_parser()
-
-    def refuse(message: str):
-        raise _Unparsed(message)
-
     for part in (parser, *parser.commands.values()):
-        part.error = refuse
+        part.quiet = True
     try:
         return parser.parse_args(argv)
     except (_Unparsed, SystemExit):

@@ -15,6 +15,7 @@ import dataclasses
 import numbers
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -272,7 +273,7 @@ def _check_seed(name: str, value) -> int | None:
     """``value`` as a seed (None stays None), or a one-sentence error naming ``name``."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < 2**32:
         raise InputError(f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
                          f"Generator is not accepted: the run is seeded by a number), got {value!r}")
     return int(value)
@@ -288,7 +289,7 @@ def _resolve_threads(threads, n_jobs):
                          f"available core, got {n_jobs!r}")
     from .training.threads import available_cores
 
-    count = int(n_jobs) if n_jobs > 0 else max(1, available_cores() + 1 + int(n_jobs))
+    count = int(n_jobs) if int(n_jobs) > 0 else max(1, available_cores() + 1 + int(n_jobs))
     if threads is not None and not (isinstance(threads, numbers.Integral) and threads == count):
         raise InputError(f"threads={threads!r} and n_jobs={n_jobs!r} ({count} threads) disagree; give one of "
                          f"them (n_jobs is threads' scikit-learn name)")
@@ -404,7 +405,7 @@ class _SklearnRounds:
         self.folds = np.random.RandomState(cfg.seed).permutation(self.train.size) % max(2, min(cv, self.train.size))
         self.history: list[dict] = []
         self.rounds: list[dict] = []
-        self.best = {"val": -1.0, "model": None, "rows": self.train, "where": None}
+        self.best: dict[str, Any] = {"val": -1.0, "model": None, "rows": self.train, "where": None}
 
     def run(self):
         rows = self.train

@@ -204,7 +204,7 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # cell -> its one-line reason
     paused: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # finished before this call
+    skipped: list[Cell] = field(default_factory=list)  # finished before this call
 
     @property
     def exit_code(self) -> int:
@@ -218,7 +218,7 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
     once) and on a block of ``cores`` if given (see the module's docstring); returns what happened."""
     jobs = min(jobs, gpus.size) if gpus else jobs
     outcome = Outcome()
-    pending = []
+    pending: list[Cell] = []
     for cell in cells:
         (outcome.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
     (grid_dir / LOGS).mkdir(parents=True, exist_ok=True)
@@ -394,7 +394,7 @@ def _pause(proc: subprocess.Popen, wait_s: float = 60.0) -> None:
 
 @dataclass
 class Submission:
-    skipped: list[str] = field(default_factory=list)  # finished before this call: not submitted
+    skipped: list[Cell] = field(default_factory=list)  # finished before this call: not submitted
     jobs: list[Any] = field(default_factory=list)  # submitit jobs, one per submitted cell, in order
     cells: list[str] = field(default_factory=list)  # the submitted cells, in the jobs' order
     folder: Path | None = None  # submitit's folder (logs)
@@ -431,13 +431,13 @@ def submit_cells(cells: list[Cell], grid_dir: Path, *, parameters: dict[str, Any
     ``update_parameters`` (``slurm_array_parallelism`` defaults to every task at once).
     Returns at once, the jobs queued; nothing is submitted when every cell had finished."""
     submission = Submission(folder=folder)
-    pending = []
+    pending: list[Cell] = []
     for cell in cells:
         (submission.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
     if not pending:
         return submission
-    cwd = str(cwd or os.getcwd())
-    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, cwd) for cell in pending]
+    workdir = str(cwd or os.getcwd())
+    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, workdir) for cell in pending]
     executor = executor_factory(folder)
     folder.mkdir(parents=True, exist_ok=True)
     executor.update_parameters(**{"slurm_array_parallelism": len(tasks), **parameters})

@@ -393,7 +393,7 @@ def _describe(pred: Predictor) -> tuple[str, str]:
     """What the run trained on, and what it can predict from, in words."""
     shape = tuple(pred._run.saved["input_shape"])
     if pred.kind == "table":
-        cols = pred.feature_columns_
+        cols = _table_columns(pred)
         return (f"a table with the feature columns {_names(cols)}",
                 f"a table (.csv, .parquet) with those columns, an .npz file or an array of {len(cols)} features")
     if pred.kind == "files":
@@ -428,7 +428,7 @@ def _table_inputs(pred: Predictor, frame, where: str, label_column: str | None) 
     frame = frame.set_axis(columns, axis=1)
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
-    x = _table_features(pred.feature_columns_, frame, where, pd)
+    x = _table_features(_table_columns(pred), frame, where, pd)
     given = _table_labels(pred, frame, where, label_column)
     return _Inputs(x, None, "row", np.arange(len(frame)), given, where)
 
@@ -460,6 +460,12 @@ def _float32_features(x: np.ndarray, columns, where: str) -> np.ndarray:
     return x32
 
 
+def _table_columns(pred: Predictor) -> tuple[str, ...]:
+    """A table run's feature columns (every run of kind "table" has them)."""
+    assert pred.feature_columns_ is not None
+    return pred.feature_columns_
+
+
 def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) -> np.ndarray | None:
     """The class numbers of a table's given labels (-1 where a row has none), or None
     when the table has no label column (by default the run's)."""
@@ -469,7 +475,7 @@ def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) 
             return None
         raise InputError(f"{where} has no column {column!r} (columns: {_names(list(frame.columns), 20)}); "
                          f"--label-column names the column of given labels")
-    if column in pred.feature_columns_:
+    if column in _table_columns(pred):
         raise InputError(f"--label-column {column} is one of the run's feature columns; name the column of given "
                          f"labels")
     col = frame[column]
@@ -496,10 +502,11 @@ def _label_keys(pred: Predictor) -> dict:
     names = pred._run.class_names
     if names is None:
         return {("n", float(k)): k for k in range(len(pred.classes_))}
-    keys = {("s", n): k for k, n in reversed(list(enumerate(names)))}
+    keys: dict[tuple[str, str | float], int] = {("s", n): k for k, n in reversed(list(enumerate(names)))}
     for k, n in reversed(list(enumerate(names))):
-        if _number(n) is not None:
-            keys[("n", _number(n))] = k
+        number = _number(n)
+        if number is not None:
+            keys[("n", number)] = k
     return keys
 
 
@@ -734,7 +741,8 @@ def _folder_inputs(pred: Predictor, root: Path) -> _Inputs:
 def _walk_images(root: Path) -> tuple[list[str], list[str]]:
     """Every image file under ``root`` (hidden files and folders left out), in sorted
     path order as the run's image-folder reader lists them, and the other files."""
-    found, others = [], []
+    found: list[tuple[str, str]] = []  # (folder, file name)
+    others: list[tuple[str, str]] = []
 
     def fail(e: OSError) -> None:
         raise InputError(f"could not list the folder {e.filename or root}: {e.strerror or e}")
@@ -872,7 +880,7 @@ def _columns(p: Predictions, classes: np.ndarray, *, probabilities: bool) -> dic
         for k, name in enumerate(names):
             cols[f"p_{name}"] = p.probabilities[:, k].astype(np.float64).tolist()
     verdict = p.verdict(classes)
-    if verdict is not None:
+    if verdict is not None and p.given is not None:  # (a verdict is there exactly when labels are given)
         have = np.flatnonzero(p.given >= 0)
         for name, values in (("given_label", verdict["given_label"]),
                              ("is_label_issue", verdict["is_label_issue"].astype(np.int64)),

@@ -161,7 +161,7 @@ def _check_examples_match(run_dir: Path, examples: dict | None, summary: dict) -
                          f"so the report would contradict the summary; run the training again to rewrite it")
 
 
-def _read_json(path: Path, kind: type):
+def _read_json(path: Path, kind: type | tuple[type, ...]):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -79,11 +79,11 @@ def mean_std(values: list[float | None]) -> dict:
     """Mean, standard deviation and count of the measured values (None: not measured, as the
     test accuracy of data without a test set, label precision without known true labels);
     mean None (shown "-", null in JSON, empty in CSV) when none is."""
-    values = [v for v in values if v is not None]
-    if not values:
+    measured = [v for v in values if v is not None]
+    if not measured:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(statistics.fmean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
+    return {"mean": round(statistics.fmean(measured), 2),
+            "std": round(statistics.stdev(measured), 2) if len(measured) > 1 else None, "n": len(measured)}
 
 
 def make_rows(runs: list[Run]) -> list[Row]:
@@ -96,6 +96,7 @@ def make_rows(runs: list[Run]) -> list[Row]:
         row = Row(setting={k: json.loads(v) for k, v in setting})
         by_method: dict[str, dict[int, dict]] = {}
         for run in members:
+            assert run.summary is not None  # only runs with a summary were grouped
             by_method.setdefault(run.config["method"], {})[run.config["seed"]] = run.summary
         for method, by_seed in sorted(by_method.items()):
             summaries = [by_seed[s] for s in sorted(by_seed)]
