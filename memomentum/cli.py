@@ -497,6 +497,7 @@ def _cmd_noise(args) -> int:
 
 def _cmd_prepare(args) -> int:
     from .data import load_image_files, pack_image_files
+    from .data.store import PackedImages
     given = {dest: getattr(args, dest) for dest in [kw["dest"] for kw in IMAGE_OPTIONS.values()] + ["label_column"]
              if getattr(args, dest) is not None}
     cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
@@ -509,7 +510,7 @@ def _cmd_prepare(args) -> int:
     ds = pack_image_files(files, cache_dir=cfg.cache_dir, store_format=cfg.store_format, workers=cfg.workers,
                           progress=cfg.progress)
     parts = [(name, x) for name, x in (("training", ds.x_train), ("validation", ds.x_val), ("test", ds.x_test))
-             if x is not None]
+             if isinstance(x, PackedImages)]  # what pack_image_files gives, or None
     for name, x in parts:
         print(f"{name}: {len(x)} images of {x.shape[1]} x {x.shape[2]} in {x.directory}")
     return 0

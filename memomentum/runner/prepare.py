@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,7 +130,8 @@ def place_data(prep: RunData, engine: Engine, *, stream: bool | None = None,
     """Put the prepared data where the engine reads it: resident tensors on its device, or
     streamed sources over the packed store (:func:`choose_stream`)."""
     ds, dev = prep.dataset, engine.device
-    kw = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last, padding=ds.padding)
+    kw: dict[str, Any] = dict(mean=ds.mean, std=ds.std, device=dev, channels_last=engine.channels_last,
+                              padding=ds.padding)
     source: Callable[..., DataSource]
     if choose_stream(ds, dev, stream):
         # the machine's cores are shared by its processes in a distributed run

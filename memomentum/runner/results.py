@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,9 +103,10 @@ def _model_file(cfg: RunConfig, prep: RunData, proc: Procedure) -> dict:
     """``model.pt``: the best weights and what it takes to use them on new data (the
     network's name and input, the normalisation; a table's feature columns by name)."""
     ds, problem = prep.dataset, proc.problem
-    saved = {"model": cfg.model, "num_classes": problem.num_classes, "input_shape": list(problem.input_shape),
-             "mean": list(ds.mean), "std": list(ds.std),
-             "state_dict": {k: v.cpu() for k, v in not_none(proc.best_weights()).items()}}
+    saved: dict[str, Any] = {
+        "model": cfg.model, "num_classes": problem.num_classes, "input_shape": list(problem.input_shape),
+        "mean": list(ds.mean), "std": list(ds.std),
+        "state_dict": {k: v.cpu() for k, v in not_none(proc.best_weights()).items()}}
     if ds.feature_names is not None:
         saved["feature_columns"] = list(ds.feature_names)
     return saved
