@@ -23,7 +23,10 @@ LAYERS = [
     {"api", "estimator", "predictor", "report", "grid", "table"},  # the entry points
     {"cli", "__main__", "__init__"},
 ]
-MAX_FUNCTION_LINES = 60
+# A function's size is counted in the lines on which its statements start (its docstring not counted), not in
+# physical lines: `ruff format` spreads one call over a line per argument. 45 is what 60 physical lines held in
+# the code's earlier compact layout (the longest function then had 44).
+MAX_FUNCTION_STATEMENT_LINES = 45
 
 
 def _modules() -> dict[str, Path]:
@@ -127,15 +130,28 @@ def test_no_module_uses_another_modules_private_names():
     assert reached == []
 
 
-def test_no_function_is_longer_than_sixty_lines():
+def _statement_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    starts = {node.lineno for node in ast.walk(function) if isinstance(node, ast.stmt) and node is not function}
+    if ast.get_docstring(function) is not None:
+        starts.discard(function.body[0].lineno)
+    return len(starts)
+
+
+def test_no_function_has_more_than_45_statement_lines():
     long = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                lines = node.end_lineno - node.lineno + 1
-                if lines > MAX_FUNCTION_LINES:
+                lines = _statement_lines(node)
+                if lines > MAX_FUNCTION_STATEMENT_LINES:
                     long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
+
+
+def test_statement_lines_do_not_count_a_call_spread_over_lines_or_the_docstring():
+    compact = ast.parse('def f(a):\n    """Doc."""\n    g(a, b=1)\n    return a\n').body[0]
+    spread = ast.parse('def f(a):\n    """Doc,\n    two lines."""\n    g(\n        a,\n        b=1,\n    )\n    return a\n').body[0]
+    assert _statement_lines(compact) == _statement_lines(spread) == 2
 
 
 @pytest.mark.parametrize("module", ["memomentum", "memomentum.config", "memomentum.report", "memomentum.runner.files",
