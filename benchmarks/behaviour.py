@@ -13,6 +13,7 @@ the scratch folder.
 Bit-identity holds for the same thread counts on the same kind of CPU (docs/results.md:
 the same seed, thread count and CPU capability), so a recording is compared on the machine that made it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,44 @@ FMNIST = "/usr/share/datasets/fashion-mnist"
 RUNS = {
     "digits-default": [],
     "digits-ce-pairflip": ["--method", "ce", "--noise-type", "pairflip", "--noise-rate", "0.45", "--seed", "2"],
-    "fashion-mnist-2x2x2": ["--dataset", "fashion-mnist", "--epochs", "2", "--max-outer-loop", "2",
-                            "--max-inner-loop", "2", "--threads", "1"],
-    "clothing1m-miniature": ["--dataset", "clothing1m", "--data-dir", "ROOT/clothing1m", "--cache-dir", "ROOT/cache",
-                             "--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "2",
-                             "--epochs", "3", "--max-outer-loop", "2", "--max-inner-loop", "2", "--batch-size", "16",
-                             "--lr", "0.05"],
+    "fashion-mnist-2x2x2": [
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "2",
+        "--max-outer-loop",
+        "2",
+        "--max-inner-loop",
+        "2",
+        "--threads",
+        "1",
+    ],
+    "clothing1m-miniature": [
+        "--dataset",
+        "clothing1m",
+        "--data-dir",
+        "ROOT/clothing1m",
+        "--cache-dir",
+        "ROOT/cache",
+        "--image-size",
+        "24",
+        "--model",
+        "mlp",
+        "--pretrained",
+        "none",
+        "--workers",
+        "2",
+        "--epochs",
+        "3",
+        "--max-outer-loop",
+        "2",
+        "--max-inner-loop",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.05",
+    ],
 }
 
 # in-process cases: Python run in a fresh interpreter, printing a JSON object of arrays' digests
@@ -106,6 +139,7 @@ def summary_digest(path: Path, root: Path) -> str:
 
 def model_digest(path: Path) -> str:
     import torch
+
     saved = torch.load(path, map_location="cpu", weights_only=True)
     h = hashlib.sha256()
     for key in sorted(saved):
@@ -119,6 +153,7 @@ def model_digest(path: Path) -> str:
 
 def npz_digest(path: Path) -> str:
     import numpy as np
+
     h = hashlib.sha256()
     with np.load(path) as f:
         for key in sorted(f.files):
@@ -144,8 +179,11 @@ def run_dir_digests(run_dir: Path, root: Path) -> dict:
 def run_case(name: str, args: list[str], root: Path) -> dict:
     out = root / "runs" / name
     argv = [a.replace("ROOT", str(root)) for a in args]
-    subprocess.run([sys.executable, "-m", "memomentum", "run", *argv, "--quiet", "--out", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "memomentum", "run", *argv, "--quiet", "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return run_dir_digests(out, root)
 
 
@@ -157,10 +195,19 @@ def api_case(code: str) -> dict:
 
 def record(only: list[str] | None) -> dict:
     from memomentum.data.synthetic import write_clothing1m
+
     root = Path(tempfile.mkdtemp(prefix="mm-behaviour-"))
     try:
-        write_clothing1m(root / "clothing1m", per_class=12, size=(30, 26), noise=0.3, n_clean_noisy=30,
-                         n_val_per_class=2, n_test_per_class=3, seed=0)
+        write_clothing1m(
+            root / "clothing1m",
+            per_class=12,
+            size=(30, 26),
+            noise=0.3,
+            n_clean_noisy=30,
+            n_val_per_class=2,
+            n_test_per_class=3,
+            seed=0,
+        )
         results = {}
         for name, args in RUNS.items():
             if only and name not in only:
@@ -191,8 +238,12 @@ def main() -> int:
         Path(a.out).write_text(text + "\n")
     if a.compare:
         before = json.loads(Path(a.compare).read_text())
-        differ = [f"{case}/{key}" for case, files in results.items() for key in set(files) | set(before.get(case, {}))
-                  if files.get(key) != before.get(case, {}).get(key)]
+        differ = [
+            f"{case}/{key}"
+            for case, files in results.items()
+            for key in set(files) | set(before.get(case, {}))
+            if files.get(key) != before.get(case, {}).get(key)
+        ]
         print(json.dumps({"compared": sorted(results), "differ": sorted(differ)}))
         return 1 if differ else 0
     return 0

@@ -76,6 +76,7 @@ One step alone (what the top level runs; each prints one JSON line):
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,11 +94,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them (its OpenMP wait policy). Only the steps that
 # need torch import it (inside the step), so the read step's memory is the reader's own.
-import memomentum  # noqa: E402,F401
+import memomentum  # noqa: F401
 
-import numpy as np  # noqa: E402
+# isort: split
 
-from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv  # noqa: E402
+import numpy as np
+
+from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv
 
 CLOTHING1M_TRAIN = 1_000_000  # the real release's noisy training images: what the projection is for
 RESNET50_IMAGES_PER_S = 3000  # what one GPU trains ResNet-50 at
@@ -118,8 +121,10 @@ def available_cores() -> int:
 def peak_rss_mb() -> dict:
     """Peak resident memory (MB) of this process and of its largest finished child."""
     # ru_maxrss is in kilobytes on Linux
-    return {"self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "largest_child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+    return {
+        "self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "largest_child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    }
 
 
 def reset_peak_rss() -> bool:
@@ -166,8 +171,13 @@ class MemoryWatch:
         self._psutil = psutil
         self._me = psutil.Process()
         self.interval = interval
-        self.peak = {"sum_rss_mb": 0.0, "sum_pss_mb": 0.0, "main_rss_mb": 0.0, "largest_reader_rss_mb": 0.0,
-                     "processes": 0}
+        self.peak = {
+            "sum_rss_mb": 0.0,
+            "sum_pss_mb": 0.0,
+            "main_rss_mb": 0.0,
+            "largest_reader_rss_mb": 0.0,
+            "processes": 0,
+        }
         self.section_peak = dict(self.peak)  # the same, since the last section() call
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -195,8 +205,13 @@ class MemoryWatch:
             else:
                 largest = max(largest, info.rss)
         mb = 2**20
-        for key, value in (("sum_rss_mb", rss / mb), ("sum_pss_mb", pss / mb), ("main_rss_mb", main / mb),
-                           ("largest_reader_rss_mb", largest / mb), ("processes", counted)):
+        for key, value in (
+            ("sum_rss_mb", rss / mb),
+            ("sum_pss_mb", pss / mb),
+            ("main_rss_mb", main / mb),
+            ("largest_reader_rss_mb", largest / mb),
+            ("processes", counted),
+        ):
             self.peak[key] = max(self.peak[key], value)
             self.section_peak[key] = max(self.section_peak[key], value)
 
@@ -212,7 +227,7 @@ class MemoryWatch:
             self._sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "MemoryWatch":
+    def __enter__(self) -> MemoryWatch:
         self._thread.start()
         return self
 
@@ -242,8 +257,15 @@ def _write_sources(sources: Path, args) -> None:
 
     p = args.sources_per_class
     held_out = max(1, p // 2)
-    write_clothing1m(sources, per_class=p, size=tuple(args.source_size), n_clean_noisy=min(100, 14 * p),
-                     n_val_per_class=held_out, n_test_per_class=held_out, seed=args.seed)
+    write_clothing1m(
+        sources,
+        per_class=p,
+        size=tuple(args.source_size),
+        n_clean_noisy=min(100, 14 * p),
+        n_val_per_class=held_out,
+        n_test_per_class=held_out,
+        seed=args.seed,
+    )
 
 
 def source_paths(sources: Path) -> list[str]:
@@ -283,9 +305,16 @@ def step_annotations(args) -> dict:
     state_file.write_text(json.dumps(state))
     t0 = time.perf_counter()
     info = write_annotation_scale(release, n_keys=args.n_keys, images_from=sources, seed=args.seed)
-    out.update(reused=False, n_sources=info["n_sources"], write_s=round(time.perf_counter() - t0, 2),
-               link_s=round(info["link_seconds"], 2), annotation_files_s=round(info["write_seconds"], 2),
-               n_train=info["n_train"], n_noisy_kv=info["n_noisy_kv"], n_clean_kv=info["n_clean_kv"])
+    out.update(
+        reused=False,
+        n_sources=info["n_sources"],
+        write_s=round(time.perf_counter() - t0, 2),
+        link_s=round(info["link_seconds"], 2),
+        annotation_files_s=round(info["write_seconds"], 2),
+        n_train=info["n_train"],
+        n_noisy_kv=info["n_noisy_kv"],
+        n_clean_kv=info["n_clean_kv"],
+    )
     state["release_complete"] = True
     state_file.write_text(json.dumps(state))
     return out
@@ -299,9 +328,16 @@ def step_read(args) -> dict:
     t0 = time.perf_counter()
     files = read_clothing1m(release, image_size=args.image_size)
     seconds = time.perf_counter() - t0
-    return {"seconds": round(seconds, 2), "n_train": len(files.train), "n_val": len(files.val),
-            "n_test": len(files.test), "rss_before_mb": before, "rss_after_mb": current_rss_mb(),
-            "peak_rss_mb": peak_rss_mb()["self"], "torch_loaded": "torch" in sys.modules}
+    return {
+        "seconds": round(seconds, 2),
+        "n_train": len(files.train),
+        "n_val": len(files.val),
+        "n_test": len(files.test),
+        "rss_before_mb": before,
+        "rss_after_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb()["self"],
+        "torch_loaded": "torch" in sys.modules,
+    }
 
 
 # -- step 3: pack the distinct images --------------------------------------------------------
@@ -315,14 +351,27 @@ def step_pack(args) -> dict:
     key = store_key(paths, image_size=args.image_size, store_format="jpeg", quality=90)
     reused = any((d / _MANIFEST).is_file() for d in cache.glob(f"jpeg{args.image_size}-{key[:20]}"))
     t0 = time.perf_counter()
-    images = pack_images(paths, cache_dir=cache, image_size=args.image_size, store_format="jpeg",
-                         workers=available_cores(), progress=False, what="rehearsal source images")
+    images = pack_images(
+        paths,
+        cache_dir=cache,
+        image_size=args.image_size,
+        store_format="jpeg",
+        workers=available_cores(),
+        progress=False,
+        what="rehearsal source images",
+    )
     seconds = time.perf_counter() - t0
     data = sum(p.stat().st_size for p in images.directory.glob("shard-*.jpegs"))
-    return {"seconds": round(seconds, 2), "reused": reused, "store": os.fspath(images.directory),
-            "n_images": len(images), "shards": len(images.shard_files),
-            "mean_kb_per_image": round(data / len(images) / 1000, 1), "disk_mb": round(images.disk_bytes / 1e6, 2),
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": round(seconds, 2),
+        "reused": reused,
+        "store": os.fspath(images.directory),
+        "n_images": len(images),
+        "shards": len(images.shard_files),
+        "mean_kb_per_image": round(data / len(images) / 1000, 1),
+        "disk_mb": round(images.disk_bytes / 1e6, 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # -- step 4: the reuse check of a million sources ---------------------------------------------
@@ -365,14 +414,22 @@ def step_reuse_check(args) -> dict:
     changed = _changed_sources(stored, sizes, mtimes)
     t3 = time.perf_counter()
     return {
-        "n_paths": len(paths), "read_s": round(read_s, 2), "store_key_s": round(t1 - t0, 2),
-        "source_stats_s": round(t2 - t1, 2), "compare_s": round(t3 - t2, 3), "check_s": round(t3 - t0, 2),
+        "n_paths": len(paths),
+        "read_s": round(read_s, 2),
+        "store_key_s": round(t1 - t0, 2),
+        "source_stats_s": round(t2 - t1, 2),
+        "compare_s": round(t3 - t2, 3),
+        "check_s": round(t3 - t0, 2),
         "changed": None if changed is None else int(changed.size),
-        "first_stat_pass_s": round(first_pass_s, 2), "entries_not_linked_as_expected": mismatched,
-        "rss_holding_paths_mb": rss_holding_paths, "peak_rss_mb": peak_rss_mb()["self"],
-        "note": ("measured directly: pack_images on the million paths would decode a million images; "
-                 "this is its reuse path (store_key, _source_stats, _changed_sources) on a stored "
-                 "sources.npz of the same files"),
+        "first_stat_pass_s": round(first_pass_s, 2),
+        "entries_not_linked_as_expected": mismatched,
+        "rss_holding_paths_mb": rss_holding_paths,
+        "peak_rss_mb": peak_rss_mb()["self"],
+        "note": (
+            "measured directly: pack_images on the million paths would decode a million images; "
+            "this is its reuse path (store_key, _source_stats, _changed_sources) on a stored "
+            "sources.npz of the same files"
+        ),
     }
 
 
@@ -384,9 +441,12 @@ def _rate(n: int, seconds: float, readers: int, watch: MemoryWatch | None = None
         out["images_per_s_per_reader"] = round(per_s / readers, 1)
     if watch is not None:  # this pass's own peaks: which pass sets the step's peak, and why
         sampled = watch.section()
-        out["peak_memory"] = {"main_rss_mb": peak_rss_since_reset_mb(), "sum_rss_mb": sampled["sum_rss_mb"],
-                              "sum_pss_mb": sampled["sum_pss_mb"],
-                              "largest_reader_rss_mb": sampled["largest_reader_rss_mb"]}
+        out["peak_memory"] = {
+            "main_rss_mb": peak_rss_since_reset_mb(),
+            "sum_rss_mb": sampled["sum_rss_mb"],
+            "sum_pss_mb": sampled["sum_pss_mb"],
+            "largest_reader_rss_mb": sampled["largest_reader_rss_mb"],
+        }
     return out
 
 
@@ -436,13 +496,14 @@ def step_stream(args) -> dict:
         buf = np.empty((bs,) + images.shape[1:], dtype=np.uint8)
         t0 = time.perf_counter()
         for s in range(0, k, bs):
-            images.read(rows[s:s + bs], out=buf[:len(rows[s:s + bs])])
+            images.read(rows[s : s + bs], out=buf[: len(rows[s : s + bs])])
         passes["in_process_shuffled"] = _rate(k, time.perf_counter() - t0, 0)
 
         for workers in args.device_workers:
             for name, order in orders.items():
-                source = StreamedSource(images, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=cpu, workers=workers,
-                                        padding=padding)
+                source = StreamedSource(
+                    images, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=cpu, workers=workers, padding=padding
+                )
                 g = torch.Generator().manual_seed(args.seed)
                 count = 0
                 _start_pass(watch)
@@ -450,36 +511,63 @@ def step_stream(args) -> dict:
                 for xb in source.batches(order, bs, augment=g):  # as a run's training loop receives them
                     count += xb.shape[0]
                 passes[f"device_{name}_w{workers}"] = _rate(count, time.perf_counter() - t0, workers, watch)
-                print(f"  stream {entries:,}: device_{name}_w{workers} {passes[f'device_{name}_w{workers}']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  stream {entries:,}: device_{name}_w{workers} {passes[f'device_{name}_w{workers}']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for workers in args.workers:
             for name, order in orders.items():
                 rows = order.numpy()
-                plan = [rows[s:s + bs] for s in range(0, rows.size, bs)]
+                plan = [rows[s : s + bs] for s in range(0, rows.size, bs)]
                 # the loader StreamedSource builds, without the normalisation it adds
-                loader = torch.utils.data.DataLoader(_BatchReader(images), batch_size=None, sampler=plan,
-                                                     num_workers=workers, prefetch_factor=2 if workers else None)
+                loader = torch.utils.data.DataLoader(
+                    _BatchReader(images),
+                    batch_size=None,
+                    sampler=plan,
+                    num_workers=workers,
+                    prefetch_factor=2 if workers else None,
+                )
                 count = 0
                 _start_pass(watch)
                 t0 = time.perf_counter()
                 for raw in loader:
                     count += raw.shape[0]
                 passes[f"readers_{name}_w{workers}"] = _rate(count, time.perf_counter() - t0, workers, watch)
-                print(f"  stream {entries:,}: readers_{name}_w{workers} {passes[f'readers_{name}_w{workers}']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  stream {entries:,}: readers_{name}_w{workers} {passes[f'readers_{name}_w{workers}']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 del loader
     out["passes"] = passes
     main_peaks = [peak_before_passes] + [p["peak_memory"]["main_rss_mb"] for p in passes.values() if "peak_memory" in p]
-    out["peak_memory"] = dict(watch.peak, main_peak_rss_mb=max(filter(None, main_peaks), default=None),
-                              largest_reader_ru_maxrss_mb=peak_rss_mb()["largest_child"])
+    out["peak_memory"] = dict(
+        watch.peak,
+        main_peak_rss_mb=max(filter(None, main_peaks), default=None),
+        largest_reader_ru_maxrss_mb=peak_rss_mb()["largest_child"],
+    )
     return out
 
 
 # -- the top level ---------------------------------------------------------------------------
 def _common(args) -> list[str]:
-    return ["--work-dir", args.work_dir, "--n-keys", str(args.n_keys), "--seed", str(args.seed),
-            "--sources-per-class", str(args.sources_per_class), "--source-size", "x".join(map(str, args.source_size)),
-            "--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
+    return [
+        "--work-dir",
+        args.work_dir,
+        "--n-keys",
+        str(args.n_keys),
+        "--seed",
+        str(args.seed),
+        "--sources-per-class",
+        str(args.sources_per_class),
+        "--source-size",
+        "x".join(map(str, args.source_size)),
+        "--image-size",
+        str(args.image_size),
+        "--batch-size",
+        str(args.batch_size),
+    ]
 
 
 def run_step(step: str, args, *extra: str) -> dict:
@@ -524,24 +612,37 @@ def projection(stream: dict) -> dict:
         per_reader = passes[basis]["images_per_s_per_reader"]
     rate16 = per_reader * PROJECTED_CORES
     return {
-        "basis": basis, "per_reader_images_per_s": per_reader, "cores": PROJECTED_CORES,
-        "images_per_s": round(rate16), "epoch_images": CLOTHING1M_TRAIN,
-        "epoch_s": round(CLOTHING1M_TRAIN / rate16, 1), "epoch_min": round(CLOTHING1M_TRAIN / rate16 / 60, 2),
-        "resnet50_needs_images_per_s": RESNET50_IMAGES_PER_S, "feeds_resnet50": rate16 >= RESNET50_IMAGES_PER_S,
+        "basis": basis,
+        "per_reader_images_per_s": per_reader,
+        "cores": PROJECTED_CORES,
+        "images_per_s": round(rate16),
+        "epoch_images": CLOTHING1M_TRAIN,
+        "epoch_s": round(CLOTHING1M_TRAIN / rate16, 1),
+        "epoch_min": round(CLOTHING1M_TRAIN / rate16 / 60, 2),
+        "resnet50_needs_images_per_s": RESNET50_IMAGES_PER_S,
+        "feeds_resnet50": rate16 >= RESNET50_IMAGES_PER_S,
         "headroom": round(rate16 / RESNET50_IMAGES_PER_S, 2),
     }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work-dir", default="/tmp/memomentum-rehearsal",
-                   help="sources/, release/, cache/ and reuse-check/ go here; reused by later runs")
+    p.add_argument(
+        "--work-dir",
+        default="/tmp/memomentum-rehearsal",
+        help="sources/, release/, cache/ and reuse-check/ go here; reused by later runs",
+    )
     p.add_argument("--n-keys", type=int, default=1_000_000, help="noisy training keys (default 1,000,000)")
     p.add_argument("--n-stream", type=int, default=50_000, help="images streamed per pass (default 50,000)")
-    p.add_argument("--rss-entries", type=int, default=100_000,
-                   help="entries of the second, smaller index+stream run (0: skip it)")
-    p.add_argument("--rss-n-stream", type=int, default=10_000,
-                   help="images per pass of that run: its peak memory is reached within a few batches")
+    p.add_argument(
+        "--rss-entries", type=int, default=100_000, help="entries of the second, smaller index+stream run (0: skip it)"
+    )
+    p.add_argument(
+        "--rss-n-stream",
+        type=int,
+        default=10_000,
+        help="images per pass of that run: its peak memory is reached within a few batches",
+    )
     p.add_argument("--workers", default="all,1", help="reader processes of the readers-only passes (list)")
     p.add_argument("--device-workers", default="all", help="reader processes of the device-side passes (list)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -562,8 +663,13 @@ def main(argv=None) -> int:
     if args.step:
         if args.step == "stream":
             args.entries = args.entries or args.n_keys
-        out = {"annotations": step_annotations, "read": step_read, "pack": step_pack,
-               "reuse_check": step_reuse_check, "stream": step_stream}[args.step](args)
+        out = {
+            "annotations": step_annotations,
+            "read": step_read,
+            "pack": step_pack,
+            "reuse_check": step_reuse_check,
+            "stream": step_stream,
+        }[args.step](args)
         print(json.dumps(out))
         return 0
 
@@ -574,14 +680,25 @@ def main(argv=None) -> int:
     result["read"] = run_step("read", args)
     result["pack"] = run_step("pack", args)
     result["reuse_check"] = run_step("reuse_check", args)
-    stream_args = ["--store", result["pack"]["store"], "--n-sources", str(result["annotations"]["n_sources"]),
-                   "--workers", ",".join(map(str, args.workers)),
-                   "--device-workers", ",".join(map(str, args.device_workers))]
-    result["stream"] = {str(args.n_keys): run_step("stream", args, "--entries", str(args.n_keys),
-                                                   "--n-stream", str(args.n_stream), *stream_args)}
+    stream_args = [
+        "--store",
+        result["pack"]["store"],
+        "--n-sources",
+        str(result["annotations"]["n_sources"]),
+        "--workers",
+        ",".join(map(str, args.workers)),
+        "--device-workers",
+        ",".join(map(str, args.device_workers)),
+    ]
+    result["stream"] = {
+        str(args.n_keys): run_step(
+            "stream", args, "--entries", str(args.n_keys), "--n-stream", str(args.n_stream), *stream_args
+        )
+    }
     if args.rss_entries:
         result["stream"][str(args.rss_entries)] = run_step(
-            "stream", args, "--entries", str(args.rss_entries), "--n-stream", str(args.rss_n_stream), *stream_args)
+            "stream", args, "--entries", str(args.rss_entries), "--n-stream", str(args.rss_n_stream), *stream_args
+        )
     peaks = {k: v["peak_memory"]["sum_rss_mb"] for k, v in result["stream"].items()}
     result["stream_peak_rss"] = {
         "sum_rss_mb_by_entries": peaks,
@@ -590,19 +707,29 @@ def main(argv=None) -> int:
         # what does grow with the entries: the index (16 bytes each) and the resident memory it adds
         "index_mb_by_entries": {k: v["index_mb"] for k, v in result["stream"].items()},
         "rss_after_index_mb_by_entries": {k: v["rss_after_index_mb"] for k, v in result["stream"].items()},
-        "goal_gb": RSS_GOAL_GB, "below_goal": all(v < RSS_GOAL_GB * 1024 for v in peaks.values()),
+        "goal_gb": RSS_GOAL_GB,
+        "below_goal": all(v < RSS_GOAL_GB * 1024 for v in peaks.values()),
     }
     result["projection"] = projection(result["stream"][str(args.n_keys)])
     result["machine"] = {
-        "cpu_cores": available_cores(), "python": sys.version.split()[0],
-        "loadavg_start": load_start, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_cores": available_cores(),
+        "python": sys.version.split()[0],
+        "loadavg_start": load_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "note": "shared with other processes (load average above): times are upper bounds",
     }
     result["settings"] = {
-        "n_keys": args.n_keys, "n_stream": args.n_stream, "rss_entries": args.rss_entries,
-        "rss_n_stream": args.rss_n_stream, "batch_size": args.batch_size, "image_size": args.image_size,
-        "padding": max(1, args.image_size // 8), "store_format": "jpeg", "workers": args.workers,
-        "device_workers": args.device_workers, "source_size": list(args.source_size),
+        "n_keys": args.n_keys,
+        "n_stream": args.n_stream,
+        "rss_entries": args.rss_entries,
+        "rss_n_stream": args.rss_n_stream,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "padding": max(1, args.image_size // 8),
+        "store_format": "jpeg",
+        "workers": args.workers,
+        "device_workers": args.device_workers,
+        "source_size": list(args.source_size),
         "work_dir": os.fspath(Path(args.work_dir).expanduser().resolve()),
     }
     result["caveats"] = [

@@ -43,6 +43,7 @@ to 45,000, as ``epoch_speed.py`` does).
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,13 +61,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # memomentum first, as the command line does: importing it sets the wait policy before torch loads.
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import torch  # noqa: E402
+# isort: split
 
-from epoch_speed import (CIFAR_MEAN, CIFAR_STD, FASHION_MEAN, FASHION_STD, LIBGOMP_DEFAULT_WAIT,  # noqa: E402
-                         RESNET_FULL, EngineSide, load_fashion, random_cifar, spawn_environment)
+import torch
+from epoch_speed import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    FASHION_MEAN,
+    FASHION_STD,
+    LIBGOMP_DEFAULT_WAIT,
+    RESNET_FULL,
+    EngineSide,
+    load_fashion,
+    random_cifar,
+    spawn_environment,
+)
 
 POLICIES = ("old", "new", "unbound", "threads1", "passive")
 RULE_POLICIES = ("new", "unbound")  # a process per condition kind, the rule choosing which one is timed
@@ -94,14 +106,25 @@ def policy_env_and_threads(name: str) -> tuple[dict, int | None]:
 def _side_server(conn, case: dict, threads_requested: int | None, batch_size: int, bind: bool) -> None:
     policy = threads.choose_threads(threads_requested, model=case["model"]).apply()
     x, y = case_arrays(case)
-    side = EngineSide(case["model"], x, y, augment=case["augment"], mean=case["mean"], std=case["std"],
-                      device=torch.device("cpu"), batch_size=batch_size, predict_chunk=None, compile=False)
+    side = EngineSide(
+        case["model"],
+        x,
+        y,
+        augment=case["augment"],
+        mean=case["mean"],
+        std=case["std"],
+        device=torch.device("cpu"),
+        batch_size=batch_size,
+        predict_chunk=None,
+        compile=False,
+    )
     binding = threads.bind_openmp_threads(policy.threads) if bind else contextlib.nullcontext("not bound")
     with binding as how:
         side.train_epoch()  # warm-up
         side.predict()
-        conn.send({"threads": policy.threads, "wait": {k: os.environ.get(k) for k in threads.WAIT_VARIABLES},
-                   "binding": how})
+        conn.send(
+            {"threads": policy.threads, "wait": {k: os.environ.get(k) for k in threads.WAIT_VARIABLES}, "binding": how}
+        )
         while (what := conn.recv()) != "stop":
             t0 = time.perf_counter()
             side.train_epoch() if what == "train" else side.predict()
@@ -113,8 +136,11 @@ class Side:
         env, threads_requested = policy_env_and_threads(name)
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_side_server, daemon=True,
-                                   args=(child, case, threads_requested, batch_size, name.startswith(("new", "bind"))))
+        self.process = ctx.Process(
+            target=_side_server,
+            daemon=True,
+            args=(child, case, threads_requested, batch_size, name.startswith(("new", "bind"))),
+        )
         with spawn_environment(env):
             self.process.start()
         self.info = self.conn.recv()
@@ -136,13 +162,18 @@ parent = os.getppid()
 def go_on():
     return time.time() < deadline and os.getppid() == parent
 """
-_BUSY = _COMPETITOR_PRELUDE + """
+_BUSY = (
+    _COMPETITOR_PRELUDE
+    + """
 print("ready", flush=True)
 while go_on():
     for _ in range(100000):
         pass
 """
-_TORCH = _COMPETITOR_PRELUDE + """
+)
+_TORCH = (
+    _COMPETITOR_PRELUDE
+    + """
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -160,6 +191,7 @@ while go_on():
         loss.backward()
         opt.step()
 """
+)
 
 
 def start_competitors(kind: str, count: int, limit: float) -> list[subprocess.Popen]:
@@ -167,8 +199,9 @@ def start_competitors(kind: str, count: int, limit: float) -> list[subprocess.Po
     memomentum's settings), and wait until each is running its loop."""
     code = {"busy": _BUSY, "torch": _TORCH}[kind].format(limit=limit)
     env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
-             for _ in range(count)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(count)
+    ]
     for p in procs:
         if p.stdout.readline().strip() != "ready":
             stop_competitors(procs)
@@ -196,11 +229,26 @@ def parse_condition(text: str) -> tuple[str, int]:
 def case_spec(name: str, args) -> dict:
     if name == "lenet":
         n = args.n or 54_000
-        return dict(model="lenet", n=n, full=n, augment=False, mean=FASHION_MEAN, std=FASHION_STD,
-                    fashion_dir=args.fashion_dir, dataset="fashion-mnist (first n training images)")
+        return dict(
+            model="lenet",
+            n=n,
+            full=n,
+            augment=False,
+            mean=FASHION_MEAN,
+            std=FASHION_STD,
+            fashion_dir=args.fashion_dir,
+            dataset="fashion-mnist (first n training images)",
+        )
     n = args.n or 256
-    return dict(model="resnet18", n=n, full=RESNET_FULL, augment=True, mean=CIFAR_MEAN, std=CIFAR_STD,
-                dataset="cifar10-shaped random uint8 pixels and labels")
+    return dict(
+        model="resnet18",
+        n=n,
+        full=RESNET_FULL,
+        augment=True,
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        dataset="cifar10-shaped random uint8 pixels and labels",
+    )
 
 
 def case_arrays(case: dict):
@@ -237,31 +285,46 @@ def measure(case: dict, args) -> dict:
                         side = sides[timed_side(name, count)]
                         for what in ("train", "predict"):
                             times.setdefault(condition, {}).setdefault(name, {}).setdefault(what, []).append(
-                                side.time(what))
+                                side.time(what)
+                            )
             finally:
                 stop_competitors(procs)
             done = {name: round(statistics.median(d["train"]), 2) for name, d in times[condition].items()}
-            print(f"[{c_index + 1}/{len(args.conditions)}] {condition}: median training epoch so far (s) {done}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{c_index + 1}/{len(args.conditions)}] {condition}: median training epoch so far (s) {done}",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         for side in sides.values():
             side.close()
     info = {name: side.info for name, side in sides.items()}
     for policy in RULE_POLICIES:
         if policy in args.policies:
-            info[policy] = {"threads": info[f"{policy}@quiet"]["threads"], "quiet": info.pop(f"{policy}@quiet"),
-                            "busy": info.pop(f"{policy}@busy")}
+            info[policy] = {
+                "threads": info[f"{policy}@quiet"]["threads"],
+                "quiet": info.pop(f"{policy}@quiet"),
+                "busy": info.pop(f"{policy}@busy"),
+            }
     return {"times": times, "sides": info}
 
 
 def report(case: dict, measured: dict) -> dict:
     scale = case["full"] / case["n"]
     times = measured["times"]
-    med = {cond: {name: {w: statistics.median(v) * scale for w, v in d.items()} for name, d in per.items()}
-           for cond, per in times.items()}
+    med = {
+        cond: {name: {w: statistics.median(v) * scale for w, v in d.items()} for name, d in per.items()}
+        for cond, per in times.items()
+    }
     quiet = med.get("quiet", {})
-    out = {"model": case["model"], "dataset": case["dataset"], "n": case["full"], "measured_examples": case["n"],
-           "policies": measured["sides"], "conditions": {}}
+    out = {
+        "model": case["model"],
+        "dataset": case["dataset"],
+        "n": case["full"],
+        "measured_examples": case["n"],
+        "policies": measured["sides"],
+        "conditions": {},
+    }
     if scale != 1:
         out["note"] = f"times measured on {case['n']} examples and multiplied by {case['full']}/{case['n']}"
     for cond, per in times.items():
@@ -270,8 +333,11 @@ def report(case: dict, measured: dict) -> dict:
             row = {}
             for what, values in d.items():
                 m = statistics.median(values) * scale
-                entry = {"median_s": round(m, 3), "best_s": round(min(values) * scale, 3),
-                         "all_s": [round(v * scale, 3) for v in values]}
+                entry = {
+                    "median_s": round(m, 3),
+                    "best_s": round(min(values) * scale, 3),
+                    "all_s": [round(v * scale, 3) for v in values],
+                }
                 if cond != "quiet" and name in quiet:
                     entry["slowdown"] = round(m / quiet[name][what], 2)
                 if "old" in quiet:
@@ -286,10 +352,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", choices=("lenet", "resnet18"), default="lenet")
     p.add_argument("--n", type=int, default=None, help="examples (default: lenet 54000, resnet18 256 scaled to 45000)")
-    p.add_argument("--policies", default=",".join(POLICIES),
-                   help=f"comma-separated, from {', '.join(POLICIES)}, spinN and bindN (default: all but those two)")
-    p.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
-                   help="comma-separated: quiet, busy:N, torch:N (a repeated name adds to its samples)")
+    p.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help=f"comma-separated, from {', '.join(POLICIES)}, spinN and bindN (default: all but those two)",
+    )
+    p.add_argument(
+        "--conditions",
+        default=",".join(DEFAULT_CONDITIONS),
+        help="comma-separated: quiet, busy:N, torch:N (a repeated name adds to its samples)",
+    )
     p.add_argument("--repeats", type=int, default=2, help="rounds per condition (default 2)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--settle", type=float, default=1.0, help="seconds between starting competitors and timing")
@@ -310,8 +382,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     measured = measure(case, args)
     result = {
-        "torch": torch.__version__, "cpu_cores": threads.available_cores(), "batch_size": args.batch_size,
-        "repeats": args.repeats, "conditions": args.conditions,
+        "torch": torch.__version__,
+        "cpu_cores": threads.available_cores(),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "conditions": args.conditions,
         "order": "policies take turns within each condition; each policy in its own process",
         "wall_s": round(time.perf_counter() - t0, 1),
         "case": report(case, measured),

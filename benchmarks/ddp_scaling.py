@@ -40,6 +40,7 @@ for, only the world sizes that fit are measured, and the output says so.
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CASES = {
     # augmentation as the runs have it: none for MNIST-like data, crop and flip otherwise
     "lenet-fmnist": dict(model="lenet", shape=(28, 28, 1), classes=10, batch=128, examples=54_000, augment="none"),
-    "resnet18-cifar": dict(model="resnet18", shape=(32, 32, 3), classes=10, batch=128, examples=45_000,
-                           augment="crop_flip"),
-    "resnet50-clothing1m": dict(model="resnet50", shape=(224, 224, 3), classes=14, batch=256, examples=1_000_000,
-                                augment="crop_flip"),
+    "resnet18-cifar": dict(
+        model="resnet18", shape=(32, 32, 3), classes=10, batch=128, examples=45_000, augment="crop_flip"
+    ),
+    "resnet50-clothing1m": dict(
+        model="resnet50", shape=(224, 224, 3), classes=14, batch=256, examples=1_000_000, augment="crop_flip"
+    ),
 }
 
 
@@ -68,6 +71,7 @@ CASES = {
 def _synchronise(device):
     import torch
     import torch.distributed as dist
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     if dist.is_initialized():
@@ -76,6 +80,8 @@ def _synchronise(device):
 
 def worker(args) -> None:
     import memomentum  # noqa: F401 -- first: it sets how OpenMP threads wait before torch loads (as a run does)
+
+    # isort: split
     import numpy as np
     import torch
     import torch.distributed as dist
@@ -95,8 +101,9 @@ def worker(args) -> None:
     # A plain single process (world size 1 without DDP) needs no process group at all.
     grouped = world > 1 or args.ddp_at_one
     if grouped:
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=300),
-                                **({"device_id": device} if cuda else {}))
+        dist.init_process_group(
+            "nccl" if cuda else "gloo", timeout=timedelta(seconds=300), **({"device_id": device} if cuda else {})
+        )
     case = CASES[args.case]
     batch = args.batch or case["batch"]
     if batch % world:
@@ -111,8 +118,13 @@ def worker(args) -> None:
     y = torch.from_numpy(rng.integers(0, case["classes"], size=pool)).to(device)
     # The run's own distributed path: the engine gets the global batch and this process's
     # place in the run, shares every batch out and trains through DDP (world size > 1).
-    where = Distributed(rank=rank, world_size=world, local_rank=local, local_world_size=world,
-                        backend=dist.get_backend() if grouped else "none")
+    where = Distributed(
+        rank=rank,
+        world_size=world,
+        local_rank=local,
+        local_world_size=world,
+        backend=dist.get_backend() if grouped else "none",
+    )
     engine = Engine(device=device, augment=case["augment"], batch_size=batch, dist=where)
     data = to_device_data(x, mean=[0.5] * c, std=[0.25] * c, device=device, channels_last=engine.channels_last)
     torch.manual_seed(0)
@@ -136,12 +148,14 @@ def worker(args) -> None:
         _synchronise(device)
         t0 = time.perf_counter()
         if sync or not isinstance(wrapped, DDP):
-            engine.train_steps(model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
-                               generator=generator)
+            engine.train_steps(
+                model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum, generator=generator
+            )
         else:
             with wrapped.no_sync():
-                engine.train_steps(model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum,
-                                   generator=generator)
+                engine.train_steps(
+                    model, wrapped, optimizer, data, y, order, start=0, loss_sum=loss_sum, generator=generator
+                )
         _synchronise(device)
         return time.perf_counter() - t0
 
@@ -161,13 +175,22 @@ def worker(args) -> None:
     t = t.cpu().tolist()
     if rank == 0:
         scale = (args.examples / batch) / steps  # GPU cases: from the timed steps to a whole epoch
-        result = dict(world_size=world, backend=dist.get_backend() if grouped else None, batch=batch, per_rank_batch=per_rank,
-                      threads_per_process=args.threads, ddp=isinstance(wrapped, DDP), timed_steps=steps,
-                      epoch_examples=args.examples, epoch_s=round(t[0] * scale, 3),
-                      images_per_s=round(steps * batch / t[0], 1),
-                      step_ms=round(1000 * t[0] / steps, 3),
-                      communication_share=None if t[1] != t[1] else round(1 - t[1] / t[0], 4),  # noise can make it < 0
-                      measured_s=[round(v, 4) for v in with_comm], measured_no_sync_s=[round(v, 4) for v in without_comm])
+        result = dict(
+            world_size=world,
+            backend=dist.get_backend() if grouped else None,
+            batch=batch,
+            per_rank_batch=per_rank,
+            threads_per_process=args.threads,
+            ddp=isinstance(wrapped, DDP),
+            timed_steps=steps,
+            epoch_examples=args.examples,
+            epoch_s=round(t[0] * scale, 3),
+            images_per_s=round(steps * batch / t[0], 1),
+            step_ms=round(1000 * t[0] / steps, 3),
+            communication_share=None if t[1] != t[1] else round(1 - t[1] / t[0], 4),  # noise can make it < 0
+            measured_s=[round(v, 4) for v in with_comm],
+            measured_no_sync_s=[round(v, 4) for v in without_comm],
+        )
         Path(args.result).write_text(json.dumps(result))
     if grouped:
         dist.destroy_process_group()
@@ -179,11 +202,31 @@ def launch(case: str, world: int, args, *, ddp_at_one: bool = False) -> dict:
     threads = args.threads or max(1, (cores // world) if args.device == "cpu" else 2)
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world}",
-               str(Path(__file__).resolve()), "--worker", "--case", case, "--device", args.device,
-               "--threads", str(threads), "--examples", str(args.examples or CASES[case]["examples"]),
-               "--steps", str(args.steps), "--repeats", str(args.repeats), "--warmup-steps", str(args.warmup_steps),
-               "--result", str(result)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={world}",
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--case",
+            case,
+            "--device",
+            args.device,
+            "--threads",
+            str(threads),
+            "--examples",
+            str(args.examples or CASES[case]["examples"]),
+            "--steps",
+            str(args.steps),
+            "--repeats",
+            str(args.repeats),
+            "--warmup-steps",
+            str(args.warmup_steps),
+            "--result",
+            str(result),
+        ]
         if args.batch:
             cmd += ["--batch", str(args.batch)]
         if ddp_at_one:
@@ -201,9 +244,14 @@ def launch(case: str, world: int, args, *, ddp_at_one: bool = False) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--cases", default=None, help="comma-separated (default: lenet-fmnist on the CPU, "
-                                                   "resnet18-cifar,resnet50-clothing1m on GPUs)")
-    p.add_argument("--world-sizes", default=None, help="comma-separated (default: 1,2 on the CPU; 1,2,4,8 up to the GPUs present)")
+    p.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated (default: lenet-fmnist on the CPU, resnet18-cifar,resnet50-clothing1m on GPUs)",
+    )
+    p.add_argument(
+        "--world-sizes", default=None, help="comma-separated (default: 1,2 on the CPU; 1,2,4,8 up to the GPUs present)"
+    )
     p.add_argument("--batch", type=int, default=None, help="global batch (default: the case's)")
     p.add_argument("--examples", type=int, default=None, help="examples per epoch (default: the case's)")
     p.add_argument("--steps", type=int, default=50, help="GPU cases: global steps timed per repeat")
@@ -220,30 +268,44 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args)
         from memomentum.training.distributed import end_process
+
         end_process(0)  # as a run's process ends: not beside gloo's threads (see end_process)
         return 0
 
-    cases = (args.cases or ("lenet-fmnist" if args.device == "cpu" else "resnet18-cifar,resnet50-clothing1m")).split(",")
+    cases = (args.cases or ("lenet-fmnist" if args.device == "cpu" else "resnet18-cifar,resnet50-clothing1m")).split(
+        ","
+    )
     for case in cases:
         if case not in CASES:
             p.error(f"unknown case {case!r}; choose from {', '.join(CASES)}")
     if args.device == "cuda":
         import torch  # the launcher itself needs torch only to count the GPUs
+
         gpus, gpu_name, version = torch.cuda.device_count(), None, torch.__version__
         gpu_name = torch.cuda.get_device_name(0) if gpus else None
     else:
         from importlib.metadata import version as _version
+
         gpus, gpu_name, version = 0, None, _version("torch")
     if args.device == "cuda" and gpus == 0:
         p.error("--device cuda: no GPU is visible")
     wanted = [int(v) for v in (args.world_sizes or ("1,2" if args.device == "cpu" else "1,2,4,8")).split(",")]
     worlds = [w for w in wanted if args.device == "cpu" or w <= gpus]
-    report = dict(device=args.device, cores=os.cpu_count(), gpus=gpus,
-                  gpu_name=gpu_name, torch=version,
-                  world_sizes=worlds, not_measured=[w for w in wanted if w not in worlds], cases={})
+    report = dict(
+        device=args.device,
+        cores=os.cpu_count(),
+        gpus=gpus,
+        gpu_name=gpu_name,
+        torch=version,
+        world_sizes=worlds,
+        not_measured=[w for w in wanted if w not in worlds],
+        cases={},
+    )
     if report["not_measured"]:
-        report["note"] = (f"only {gpus} GPU(s) present: world sizes {report['not_measured']} not measured, "
-                          f"so no scaling efficiency beyond {max(worlds)} GPU(s)")
+        report["note"] = (
+            f"only {gpus} GPU(s) present: world sizes {report['not_measured']} not measured, "
+            f"so no scaling efficiency beyond {max(worlds)} GPU(s)"
+        )
     for case in cases:
         rows = [launch(case, w, args) for w in worlds]
         # efficiency is against one process; without a world size 1 there is none to report

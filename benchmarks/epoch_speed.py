@@ -42,6 +42,7 @@ Prints one JSON object.
     python benchmarks/epoch_speed.py --case lenet
     python benchmarks/epoch_speed.py --case resnet18 --n 2048 --repeats 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,19 +59,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them: its CPU wait policy (memomentum.training.threads) must
 # be in the environment when torch loads the OpenMP runtime.
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+# isort: split
 
-import memomentum.training.malloc as malloc_module  # noqa: E402
-from memomentum.training.engine import Engine, choose_device  # noqa: E402
-from memomentum.training.sources import to_device_data  # noqa: E402
-from memomentum.training.threads import choose_threads  # noqa: E402
-from memomentum.training.models import create_model  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+import memomentum.training.malloc as malloc_module
+from memomentum.training.engine import Engine, choose_device
+from memomentum.training.models import create_model
+from memomentum.training.sources import to_device_data
+from memomentum.training.threads import choose_threads
 
 FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -199,15 +202,25 @@ class Conventional:
     def __init__(self, model_name, x, y, *, augment, mean, std, device, workers, batch_size, predict_batch):
         self.device = device
         torch.manual_seed(0)
-        self.model = create_model(model_name, input_shape=(x.shape[3], x.shape[1], x.shape[2]), num_classes=10).to(device)
+        self.model = create_model(model_name, input_shape=(x.shape[3], x.shape[1], x.shape[2]), num_classes=10).to(
+            device
+        )
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         cuda = device.type == "cuda"
         self.train_loader = torch.utils.data.DataLoader(
-            ImageDataset(x, y, conventional_transforms(augment, mean, std)), batch_size=batch_size, shuffle=True,
-            num_workers=workers, pin_memory=cuda)
+            ImageDataset(x, y, conventional_transforms(augment, mean, std)),
+            batch_size=batch_size,
+            shuffle=True,
+            num_workers=workers,
+            pin_memory=cuda,
+        )
         self.predict_loader = torch.utils.data.DataLoader(
-            ImageDataset(x, y, conventional_transforms(False, mean, std)), batch_size=predict_batch, shuffle=False,
-            num_workers=workers, pin_memory=cuda)
+            ImageDataset(x, y, conventional_transforms(False, mean, std)),
+            batch_size=predict_batch,
+            shuffle=False,
+            num_workers=workers,
+            pin_memory=cuda,
+        )
 
     def train_epoch(self) -> float:
         self.model.train()
@@ -234,14 +247,20 @@ class Conventional:
 
 class EngineSide:
     def __init__(self, model_name, x, y, *, augment, mean, std, device, batch_size, predict_chunk, compile):
-        self.engine = Engine(device=device, augment="crop_flip" if augment else "none", batch_size=batch_size,
-                             predict_chunk=predict_chunk, compile=compile)
+        self.engine = Engine(
+            device=device,
+            augment="crop_flip" if augment else "none",
+            batch_size=batch_size,
+            predict_chunk=predict_chunk,
+            compile=compile,
+        )
         self.data = to_device_data(x, mean=mean, std=std, device=device, channels_last=self.engine.channels_last)
         self.labels = torch.as_tensor(y, device=device)
         self.index = torch.arange(len(y), device=device)
         torch.manual_seed(0)
-        self.model = self.engine.prepare(create_model(model_name, input_shape=tuple(self.data.x.shape[1:]),
-                                                      num_classes=10))
+        self.model = self.engine.prepare(
+            create_model(model_name, input_shape=tuple(self.data.x.shape[1:]), num_classes=10)
+        )
         self.forward = self.engine.forward_fn(self.model)
         self.optimizer = self.engine.make_optimizer(self.model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         self.generator = torch.Generator(device=device)
@@ -249,9 +268,17 @@ class EngineSide:
 
     def train_epoch(self) -> float:
         order = self.engine.epoch_order(self.index, self.generator)
-        loss_sum, _ = self.engine.train_steps(self.model, self.forward, self.optimizer, self.data, self.labels, order,
-                                              start=0, loss_sum=torch.zeros((), device=self.engine.device),
-                                              generator=self.generator)
+        loss_sum, _ = self.engine.train_steps(
+            self.model,
+            self.forward,
+            self.optimizer,
+            self.data,
+            self.labels,
+            order,
+            start=0,
+            loss_sum=torch.zeros((), device=self.engine.device),
+            generator=self.generator,
+        )
         return float(loss_sum)  # the one host sync per epoch, as in a run
 
     def predict(self):
@@ -273,8 +300,9 @@ class ModelStepFloor:
         if engine is None:
             self.model = model.to(device)
             self.forward = self.model
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM,
-                                             weight_decay=WEIGHT_DECAY)
+            self.optimizer = torch.optim.SGD(
+                self.model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
+            )
             self.autocast = contextlib.nullcontext()
         else:
             self.model = engine.prepare(model)
@@ -304,12 +332,30 @@ def case_data(case: str, args, device: torch.device) -> dict:
     if case == "lenet":
         n = args.n or 54_000
         x, y = load_fashion(args.fashion_dir, n)
-        return dict(model="lenet", x=x, y=y, n=n, full=n, augment=False, mean=FASHION_MEAN, std=FASHION_STD,
-                    dataset="fashion-mnist (first n training images, labels from the file)")
+        return dict(
+            model="lenet",
+            x=x,
+            y=y,
+            n=n,
+            full=n,
+            augment=False,
+            mean=FASHION_MEAN,
+            std=FASHION_STD,
+            dataset="fashion-mnist (first n training images, labels from the file)",
+        )
     n = args.n or (RESNET_FULL if device.type == "cuda" else RESNET_CPU_DEFAULT_N)
     x, y = random_cifar(n)
-    return dict(model="resnet18", x=x, y=y, n=n, full=RESNET_FULL, augment=True, mean=CIFAR_MEAN, std=CIFAR_STD,
-                dataset="cifar10-shaped random uint8 pixels and labels")
+    return dict(
+        model="resnet18",
+        x=x,
+        y=y,
+        n=n,
+        full=RESNET_FULL,
+        augment=True,
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        dataset="cifar10-shaped random uint8 pixels and labels",
+    )
 
 
 class LocalSide:
@@ -317,16 +363,34 @@ class LocalSide:
 
     def __init__(self, c: dict, args, device: torch.device):
         self.device = device
-        self.pipeline = EngineSide(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"],
-                                   device=device, batch_size=args.batch_size, predict_chunk=args.predict_chunk,
-                                   compile=args.compile)
+        self.pipeline = EngineSide(
+            c["model"],
+            c["x"],
+            c["y"],
+            augment=c["augment"],
+            mean=c["mean"],
+            std=c["std"],
+            device=device,
+            batch_size=args.batch_size,
+            predict_chunk=args.predict_chunk,
+            compile=args.compile,
+        )
         floor_engine = Engine(device=device, augment="none", batch_size=args.batch_size, compile=args.compile)
-        self.floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
-                                    batch_size=args.batch_size, engine=floor_engine)
+        self.floor = ModelStepFloor(
+            c["model"],
+            c["x"],
+            c["y"],
+            mean=c["mean"],
+            std=c["std"],
+            device=device,
+            batch_size=args.batch_size,
+            engine=floor_engine,
+        )
 
     def time(self, what: str) -> float:
-        fn = {"train": self.pipeline.train_epoch, "predict": self.pipeline.predict,
-              "floor": self.floor.train_epoch}[what]
+        fn = {"train": self.pipeline.train_epoch, "predict": self.pipeline.predict, "floor": self.floor.train_epoch}[
+            what
+        ]
         return timed(fn, self.device)
 
 
@@ -338,11 +402,21 @@ def _conventional_server(conn, c: dict, args, device_name: str, start_method: st
     multiprocessing.set_start_method(start_method, force=True)
     device = torch.device(device_name)
     choose_threads(args.threads).apply()
-    pipeline = Conventional(c["model"], c["x"], c["y"], augment=c["augment"], mean=c["mean"], std=c["std"],
-                            device=device, batch_size=args.batch_size, workers=args.workers,
-                            predict_batch=args.predict_batch)
-    floor = ModelStepFloor(c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device,
-                           batch_size=args.batch_size, engine=None)
+    pipeline = Conventional(
+        c["model"],
+        c["x"],
+        c["y"],
+        augment=c["augment"],
+        mean=c["mean"],
+        std=c["std"],
+        device=device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        predict_batch=args.predict_batch,
+    )
+    floor = ModelStepFloor(
+        c["model"], c["x"], c["y"], mean=c["mean"], std=c["std"], device=device, batch_size=args.batch_size, engine=None
+    )
     fns = {"train": pipeline.train_epoch, "predict": pipeline.predict, "floor": floor.train_epoch}
     conn.send("ready")
     while (what := conn.recv()) != "stop":
@@ -359,8 +433,11 @@ class RemoteSide:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         # Not a daemon: the DataLoader in it starts worker processes of its own.
-        self.process = ctx.Process(target=_conventional_server, daemon=False,
-                                   args=(child_conn, c, args, str(device), multiprocessing.get_start_method()))
+        self.process = ctx.Process(
+            target=_conventional_server,
+            daemon=False,
+            args=(child_conn, c, args, str(device), multiprocessing.get_start_method()),
+        )
         with spawn_environment(LIBGOMP_DEFAULT_WAIT):  # a user's PyTorch defaults
             self.process.start()
         if self.conn.recv() != "ready":
@@ -384,8 +461,11 @@ def time_interleaved(c: dict, args, device: torch.device) -> dict:
     conv, eng = RemoteSide(c, args, device), LocalSide(c, args, device)
     try:
         runs = {"conventional": {}, "engine": {}}
-        turns = [(what, name, side) for what in ("train", "floor", "predict")
-                 for name, side in (("conventional", conv), ("engine", eng))]
+        turns = [
+            (what, name, side)
+            for what in ("train", "floor", "predict")
+            for name, side in (("conventional", conv), ("engine", eng))
+        ]
         for what, name, side in turns:
             runs[name][what + "_warmup"] = side.time(what)
         for _ in range(args.repeats):
@@ -402,19 +482,31 @@ def time_interleaved(c: dict, args, device: torch.device) -> dict:
 def report(c: dict, runs: dict) -> dict:
     n, full = c["n"], c["full"]
     scale = full / n
-    out = {"model": c["model"], "dataset": c["dataset"], "n": full, "measured_examples": n, "scaled_to": full,
-           "augmentation": "crop_flip" if c["augment"] else "none"}
+    out = {
+        "model": c["model"],
+        "dataset": c["dataset"],
+        "n": full,
+        "measured_examples": n,
+        "scaled_to": full,
+        "augmentation": "crop_flip" if c["augment"] else "none",
+    }
     if scale != 1:
         out["note"] = f"times measured on {n} examples and multiplied by {full}/{n}"
     best = {name: {what: min(r[what]) for what in ("train", "predict", "floor")} for name, r in runs.items()}
     for name, r in runs.items():
-        out[name] = {"train_epoch_s": round(best[name]["train"] * scale, 3),
-                     "predict_s": round(best[name]["predict"] * scale, 3),
-                     "measured": {k: ([round(t, 3) for t in v] if isinstance(v, list) else
-                                      round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}}
+        out[name] = {
+            "train_epoch_s": round(best[name]["train"] * scale, 3),
+            "predict_s": round(best[name]["predict"] * scale, 3),
+            "measured": {
+                k: ([round(t, 3) for t in v] if isinstance(v, list) else round(v, 3) if isinstance(v, float) else v)
+                for k, v in r.items()
+            },
+        }
     conv, eng = best["conventional"], best["engine"]
-    out["speedup"] = {"train": round(conv["train"] / eng["train"], 2),
-                      "predict": round(conv["predict"] / eng["predict"], 2)}
+    out["speedup"] = {
+        "train": round(conv["train"] / eng["train"], 2),
+        "predict": round(conv["predict"] / eng["predict"], 2),
+    }
     out["model_step_floor"] = {
         "conventional_model_train_epoch_s": round(conv["floor"] * scale, 3),
         "engine_model_train_epoch_s": round(eng["floor"] * scale, 3),
@@ -429,18 +521,28 @@ def main(argv=None) -> int:
     p.add_argument("--case", choices=("lenet", "resnet18", "all"), default="lenet")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the conventional pipeline (default 8)")
-    p.add_argument("--n", type=int, default=None,
-                   help="examples per epoch (default: lenet 54000; resnet18 45000 on CUDA, "
-                        f"{RESNET_CPU_DEFAULT_N} on the CPU, scaled to 45000)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="examples per epoch (default: lenet 54000; resnet18 45000 on CUDA, "
+        f"{RESNET_CPU_DEFAULT_N} on the CPU, scaled to 45000)",
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed epochs after one warm-up; the best is reported")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--predict-batch", type=int, default=256, help="conventional prediction batch (default 256)")
-    p.add_argument("--predict-chunk", type=int, default=None,
-                   help="engine prediction chunk (default: the engine's default for the device)")
+    p.add_argument(
+        "--predict-chunk",
+        type=int,
+        default=None,
+        help="engine prediction chunk (default: the engine's default for the device)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
-    p.add_argument("--compile", action="store_true",
-                   help="engine with torch.compile (meant for CUDA; on the CPU it needs a C++ compiler and "
-                        "measured slower)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="engine with torch.compile (meant for CUDA; on the CPU it needs a C++ compiler and measured slower)",
+    )
     p.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist")
     args = p.parse_args(argv)
     if args.repeats < 1 or (args.n is not None and args.n < args.batch_size):
@@ -453,14 +555,24 @@ def main(argv=None) -> int:
     runs = {c: time_interleaved(data[c], args, device) for c in cases}
     result = {
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
-        "torch": torch.__version__, "torch_threads": n_threads, "cpu_cores": os.cpu_count(),
-        "batch_size": args.batch_size, "repeats": args.repeats,
-        "engine": {"compile": bool(args.compile), "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
-                   "malloc_tuned": malloc_module.is_tuned(),
-                   "precision": "bf16 autocast" if device.type == "cuda" else "fp32"},
-        "conventional": {"workers": args.workers, "predict_batch": args.predict_batch, "persistent_workers": False,
-                         "openmp_wait": "GOMP_SPINCOUNT=300000 (libgomp's default)",
-                         "precision": "fp32"},
+        "torch": torch.__version__,
+        "torch_threads": n_threads,
+        "cpu_cores": os.cpu_count(),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "engine": {
+            "compile": bool(args.compile),
+            "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
+            "malloc_tuned": malloc_module.is_tuned(),
+            "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+        },
+        "conventional": {
+            "workers": args.workers,
+            "predict_batch": args.predict_batch,
+            "persistent_workers": False,
+            "openmp_wait": "GOMP_SPINCOUNT=300000 (libgomp's default)",
+            "precision": "fp32",
+        },
         "order": "interleaved epoch by epoch; the conventional side in a process of its own (default malloc)",
         "cases": {c: report(data[c], runs[c]) for c in cases},
     }

@@ -9,6 +9,7 @@ the per-round ``rounds`` list of the summary.
                                                         # 20 epochs, 1 outer loop, inner bound 4
     python benchmarks/full_run.py --dataset cifar10 --device cuda --epochs 100 --max-outer-loop 3 --max-inner-loop 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from memomentum.api import run  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
+from memomentum.api import run
+from memomentum.config import RunConfig
 
 
 def peak_rss_mb() -> float:
@@ -52,10 +53,23 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="run directory (default: a temporary one, removed afterwards)")
     args = p.parse_args(argv)
 
-    cfg = dict(dataset=args.dataset, data_dir=args.data_dir, noise_type=args.noise_type, noise_rate=args.noise_rate,
-               seed=args.seed, method=args.method, model=args.model, epochs=args.epochs,
-               max_outer_loop=args.max_outer_loop, max_inner_loop=args.max_inner_loop, batch_size=args.batch_size,
-               device=args.device, threads=args.threads, compile=args.compile, progress=False)
+    cfg = dict(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        noise_type=args.noise_type,
+        noise_rate=args.noise_rate,
+        seed=args.seed,
+        method=args.method,
+        model=args.model,
+        epochs=args.epochs,
+        max_outer_loop=args.max_outer_loop,
+        max_inner_loop=args.max_inner_loop,
+        batch_size=args.batch_size,
+        device=args.device,
+        threads=args.threads,
+        compile=args.compile,
+        progress=False,
+    )
     cuda = torch.cuda.is_available() and args.device != "cpu"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -67,18 +81,30 @@ def main(argv=None) -> int:
     s = result.summary
     report = {
         "command": " ".join(["python benchmarks/full_run.py", *(sys.argv[1:] if argv is None else argv)]),
-        "dataset": s["dataset"], "model": s["model"], "method": s["method"], "noise_type": s["noise_type"],
-        "noise_rate": s["noise_rate"], "seed": s["seed"],
-        "schedule": {"epochs": args.epochs, "max_outer_loop": args.max_outer_loop, "max_inner_loop": args.max_inner_loop},
-        "device": s["device"], "threads": s["threads"],
+        "dataset": s["dataset"],
+        "model": s["model"],
+        "method": s["method"],
+        "noise_type": s["noise_type"],
+        "noise_rate": s["noise_rate"],
+        "seed": s["seed"],
+        "schedule": {
+            "epochs": args.epochs,
+            "max_outer_loop": args.max_outer_loop,
+            "max_inner_loop": args.max_inner_loop,
+        },
+        "device": s["device"],
+        "threads": s["threads"],
         "wall_time_s": round(wall, 2),  # whole call: loading, noise, split, training, outputs
         "run_wall_time_s": s["wall_time_s"],  # the summary's own figure
         "epochs_run": s["epochs_run"],
         "time_s": s["time_s"],  # training / prediction (confident sets) / evaluation (validation, test)
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
-        "test_accuracy": s["test_accuracy"], "best_val_accuracy": s["best_val_accuracy"], "best_at": s["best_at"],
-        "n_train": s["n_train"], "n_val": s["n_val"],
+        "test_accuracy": s["test_accuracy"],
+        "best_val_accuracy": s["best_val_accuracy"],
+        "best_at": s["best_at"],
+        "n_train": s["n_train"],
+        "n_val": s["n_val"],
         "rounds": s["rounds"],
         "final_confident": s.get("final_confident"),
     }

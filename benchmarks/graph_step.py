@@ -22,6 +22,7 @@ Cases: ``resnet18`` (the CIFAR ResNet-18, 32 x 32 x 3, 45,000 examples an epoch)
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import memomentum.training.threads  # noqa: F401  (its wait policy before torch loads OpenMP)
+
+# isort: split
 import numpy as np
 import torch
 
@@ -54,8 +57,14 @@ def _setup(case: str, n: int, device: torch.device, cuda_graph: bool, batch: int
     rng = np.random.RandomState(0)
     x = rng.randint(0, 256, size=(n, *shape), dtype=np.uint8)
     engine = Engine(device=device, augment="crop_flip", batch_size=batch, cuda_graph=cuda_graph)
-    data = to_device_data(x, mean=(0.5,) * shape[2], std=(0.25,) * shape[2], device=device, channels_last=True,
-                          keep_uint8=device.type == "cuda")  # as a run keeps images on a GPU
+    data = to_device_data(
+        x,
+        mean=(0.5,) * shape[2],
+        std=(0.25,) * shape[2],
+        device=device,
+        channels_last=True,
+        keep_uint8=device.type == "cuda",
+    )  # as a run keeps images on a GPU
     labels = torch.as_tensor(rng.randint(0, 10, size=n), device=device)
     torch.manual_seed(0)
     model = engine.prepare(create_model(case, input_shape=(shape[2], shape[0], shape[1]), num_classes=10))
@@ -68,11 +77,20 @@ def _epoch(setup, generator: torch.Generator, steps: int | None = None) -> tuple
     engine, model, optimizer, data, labels = setup
     order = engine.epoch_order(torch.arange(len(data), device=engine.device), generator)
     if steps is not None:
-        order = order[:steps * engine.batch_size]
+        order = order[: steps * engine.batch_size]
     _synchronize(engine.device)
     t0 = time.perf_counter()
-    loss_sum, _ = engine.train_steps(model, model, optimizer, data, labels, order, start=0,
-                                     loss_sum=torch.zeros((), device=engine.device), generator=generator)
+    loss_sum, _ = engine.train_steps(
+        model,
+        model,
+        optimizer,
+        data,
+        labels,
+        order,
+        start=0,
+        loss_sum=torch.zeros((), device=engine.device),
+        generator=generator,
+    )
     _synchronize(engine.device)
     return time.perf_counter() - t0, loss_sum
 
@@ -83,13 +101,21 @@ def check_numbers(case: str, device: torch.device, steps: int, batch: int) -> di
     for graphed in (False, True):
         setup = _setup(case, steps * batch, device, graphed, batch)
         _, loss = _epoch(setup, torch.Generator(device=device).manual_seed(1))
-        ends[graphed] = ([p.detach().float() for p in setup[1].parameters()], float(loss),
-                         setup[0].graphed.recordings if graphed else 0)
+        ends[graphed] = (
+            [p.detach().float() for p in setup[1].parameters()],
+            float(loss),
+            setup[0].graphed.recordings if graphed else 0,
+        )
     (eager_params, eager_loss, _), (graph_params, graph_loss, recordings) = ends[False], ends[True]
     worst = max(float((a - b).abs().max() / a.abs().max().clamp_min(1e-12)) for a, b in zip(eager_params, graph_params))
-    return {"steps": steps, "recordings": recordings, "eager_loss_sum": round(eager_loss, 6),
-            "graph_loss_sum": round(graph_loss, 6), "max_relative_parameter_difference": worst,
-            "identical": all(torch.equal(a, b) for a, b in zip(eager_params, graph_params))}
+    return {
+        "steps": steps,
+        "recordings": recordings,
+        "eager_loss_sum": round(eager_loss, 6),
+        "graph_loss_sum": round(graph_loss, 6),
+        "max_relative_parameter_difference": worst,
+        "identical": all(torch.equal(a, b) for a, b in zip(eager_params, graph_params)),
+    }
 
 
 def time_case(case: str, n: int, device: torch.device, repeats: int, batch: int) -> dict:
@@ -105,8 +131,11 @@ def time_case(case: str, n: int, device: torch.device, repeats: int, batch: int)
     out = {"examples": n, "batch": batch, "measured_s": times}
     for name, ts in times.items():
         best = min(ts)
-        out[name] = {"epoch_s": round(best, 4), "images_per_s": round(n / best, 1),
-                     "step_ms": round(1000 * best / -(-n // batch), 3)}
+        out[name] = {
+            "epoch_s": round(best, 4),
+            "images_per_s": round(n / best, 1),
+            "step_ms": round(1000 * best / -(-n // batch), 3),
+        }
     out["speedup"] = round(out["eager"]["epoch_s"] / out["graph"]["epoch_s"], 3)
     return out
 
@@ -121,12 +150,18 @@ def main(argv=None) -> None:
     ap.add_argument("--check-steps", type=int, default=30)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    out = {"device": args.device, "torch": torch.__version__,
-           "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None, "cases": {}}
+    out = {
+        "device": args.device,
+        "torch": torch.__version__,
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cases": {},
+    }
     for case in args.cases.split(","):
         n = args.n or CASES[case]["n"]
-        out["cases"][case] = {"numbers": check_numbers(case, device, args.check_steps, args.batch),
-                              **time_case(case, n, device, args.repeats, args.batch)}
+        out["cases"][case] = {
+            "numbers": check_numbers(case, device, args.check_steps, args.batch),
+            **time_case(case, n, device, args.repeats, args.batch),
+        }
     print(json.dumps(out, indent=1))
 
 

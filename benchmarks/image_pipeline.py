@@ -35,6 +35,7 @@ first epoch on a machine with enough memory.
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,18 +51,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # memomentum before torch, as a run imports them (its OpenMP wait policy).
-import memomentum  # noqa: E402,F401
-from memomentum.training import threads  # noqa: E402
+import memomentum  # noqa: F401
+from memomentum.training import threads
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+# isort: split
 
-from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from memomentum.data.store import PackedImages, pack_images  # noqa: E402
-from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip  # noqa: E402
+import numpy as np
+import torch
+from epoch_speed import RandomCrop, RandomHorizontalFlip
+from PIL import Image
 
-from epoch_speed import RandomCrop, RandomHorizontalFlip  # noqa: E402 -- torchvision's, by hand (beside this file)
+from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from memomentum.data.store import PackedImages, pack_images
+from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip
 
 SOURCE_WIDTH, SOURCE_HEIGHT, SOURCE_QUALITY = 500, 375, 90
 RESNET50_IMAGES_PER_S = 3000  # what one GPU trains ResNet-50 at; the packed store must keep up
@@ -88,8 +90,9 @@ def photo(rng: np.random.Generator, bank: list[np.ndarray]) -> np.ndarray:
         cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.3)
         img = img + rng.uniform(-80, 80, 3) * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (r * r))
     img = img + rng.normal(0, 10, img.shape)
-    big = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).resize((SOURCE_WIDTH, SOURCE_HEIGHT),
-                                                                        Image.Resampling.BICUBIC)
+    big = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).resize(
+        (SOURCE_WIDTH, SOURCE_HEIGHT), Image.Resampling.BICUBIC
+    )
     grain = np.roll(bank[rng.integers(len(bank))], int(rng.integers(SOURCE_WIDTH)), axis=1)
     return np.clip(np.asarray(big, np.int16) + grain, 0, 255).astype(np.uint8)
 
@@ -161,8 +164,13 @@ class FileDataset(torch.utils.data.Dataset):
 
     def __init__(self, paths: list[str], size: int, padding: int):
         self.paths = paths
-        self.transforms = [Resize(size), RandomCrop(size, padding), RandomHorizontalFlip(), ToTensor(),
-                           Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        self.transforms = [
+            Resize(size),
+            RandomCrop(size, padding),
+            RandomHorizontalFlip(),
+            ToTensor(),
+            Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -209,7 +217,7 @@ class DeviceStep:
 
 # -- timed passes ----------------------------------------------------------------------------
 def batches_of(order: np.ndarray, size: int) -> list[np.ndarray]:
-    return [order[s:s + size] for s in range(0, len(order), size)]
+    return [order[s : s + size] for s in range(0, len(order), size)]
 
 
 def per_core_conventional(paths, order, args) -> None:
@@ -228,7 +236,7 @@ def time_it(fn, *a) -> float:
 def per_core_packed(images: PackedImages, order, args) -> None:
     out = np.empty((args.batch_size,) + images.shape[1:], np.uint8)
     for rows in batches_of(order, args.batch_size):
-        images.read(rows, out=out[:len(rows)])
+        images.read(rows, out=out[: len(rows)])
 
 
 def per_core_device_step(raw: torch.Tensor, step: DeviceStep, batches: int) -> None:
@@ -237,8 +245,12 @@ def per_core_device_step(raw: torch.Tensor, step: DeviceStep, batches: int) -> N
 
 
 def loader_conventional(paths, order, args) -> int:
-    loader = torch.utils.data.DataLoader(FileDataset(paths, args.image_size, args.padding),
-                                         batch_size=args.batch_size, sampler=order.tolist(), num_workers=args.workers)
+    loader = torch.utils.data.DataLoader(
+        FileDataset(paths, args.image_size, args.padding),
+        batch_size=args.batch_size,
+        sampler=order.tolist(),
+        num_workers=args.workers,
+    )
     n = 0
     for xb, _ in loader:
         xb = xb.contiguous(memory_format=torch.channels_last)  # what the model wants, on the device
@@ -248,16 +260,23 @@ def loader_conventional(paths, order, args) -> int:
 
 def loader_packed_uint8(images: PackedImages, order, args) -> int:
     """The packed store's host side alone: uint8 batches as a GPU would be fed them."""
-    loader = torch.utils.data.DataLoader(BatchReader(images), batch_size=None,
-                                         sampler=batches_of(order, args.batch_size), num_workers=args.workers)
+    loader = torch.utils.data.DataLoader(
+        BatchReader(images), batch_size=None, sampler=batches_of(order, args.batch_size), num_workers=args.workers
+    )
     return sum(raw.shape[0] for raw in loader)
 
 
 def loader_packed(images: PackedImages, order, args) -> int:
     """What a streamed run's training loop receives: :class:`StreamedSource` batches, cropped,
     flipped and normalised."""
-    source = StreamedSource(images, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=torch.device("cpu"),
-                            workers=args.workers, padding=args.padding)
+    source = StreamedSource(
+        images,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        device=torch.device("cpu"),
+        workers=args.workers,
+        padding=args.padding,
+    )
     generator = torch.Generator().manual_seed(0)
     return sum(x.shape[0] for x in source.batches(torch.as_tensor(order), args.batch_size, augment=generator))
 
@@ -275,19 +294,30 @@ def pack_all(paths: list[str], args) -> tuple[dict, dict]:
         cache = args.work_dir / f"store-{fmt}"
         shutil.rmtree(cache, ignore_errors=True)
         t0 = time.perf_counter()
-        stores[fmt] = pack_images(paths, cache_dir=cache, image_size=args.image_size, store_format=fmt,
-                                  quality=args.quality, workers=args.workers, progress=False,
-                                  what="benchmark images")
+        stores[fmt] = pack_images(
+            paths,
+            cache_dir=cache,
+            image_size=args.image_size,
+            store_format=fmt,
+            quality=args.quality,
+            workers=args.workers,
+            progress=False,
+            what="benchmark images",
+        )
         seconds = time.perf_counter() - t0
         disk = stores[fmt].disk_bytes
-        report[fmt] = {"seconds_per_10k": round(seconds * per_10k, 1),
-                       "disk_gb_per_10k": round(disk * per_10k / 1e9, 3),
-                       "kb_per_image": round(disk / len(paths) / 1e3, 1),
-                       "images_per_s": round(len(paths) / seconds, 1),
-                       "images_per_s_per_worker": round(len(paths) / seconds / args.workers, 1)}
+        report[fmt] = {
+            "seconds_per_10k": round(seconds * per_10k, 1),
+            "disk_gb_per_10k": round(disk * per_10k / 1e9, 3),
+            "kb_per_image": round(disk / len(paths) / 1e3, 1),
+            "images_per_s": round(len(paths) / seconds, 1),
+            "images_per_s_per_worker": round(len(paths) / seconds / args.workers, 1),
+        }
     sources_bytes = sum(os.path.getsize(p) for p in paths)
-    report["sources"] = {"disk_gb_per_10k": round(sources_bytes * per_10k / 1e9, 3),
-                         "kb_per_image": round(sources_bytes / len(paths) / 1e3, 1)}
+    report["sources"] = {
+        "disk_gb_per_10k": round(sources_bytes * per_10k / 1e9, 3),
+        "kb_per_image": round(sources_bytes / len(paths) / 1e3, 1),
+    }
     return stores, report
 
 
@@ -299,8 +329,11 @@ def check_same_images(paths, stores, args) -> dict:
     if not np.array_equal(stores["raw"][rows], expected):
         raise SystemExit("the raw store differs from the conventional pipeline's resized images")
     diff = np.abs(stores["jpeg"][rows].astype(np.int16) - expected)
-    return {"raw_equals_conventional_resize": True, "jpeg_mean_abs_diff": round(float(diff.mean()), 3),
-            "jpeg_max_abs_diff": int(diff.max())}
+    return {
+        "raw_equals_conventional_resize": True,
+        "jpeg_mean_abs_diff": round(float(diff.mean()), 3),
+        "jpeg_max_abs_diff": int(diff.max()),
+    }
 
 
 def run_rounds(paths, stores, args) -> dict:
@@ -324,18 +357,19 @@ def run_rounds(paths, stores, args) -> dict:
     }
     times = {"per_core": {k: [] for k in per_core}, "loader": {k: [] for k in loader}}
     warm = np.arange(min(args.batch_size, len(paths)))
-    for kind, fns in (("per_core", per_core), ("loader", loader)):
+    for fns in (per_core, loader):
         for fn in fns.values():  # warm-up: imports, first maps, allocator
             fn(warm)
     for r in range(args.rounds):
         order = rng.choice(len(paths), size=args.images_per_round, replace=False)
         for kind, fns in (("per_core", per_core), ("loader", loader)):
             names = list(fns)
-            names = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            names = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
             for name in names:
                 times[kind][name].append(time_it(fns[name], order))
-    counts = {kind: {k: args.images_per_round for k in fns} for kind, fns in (("per_core", per_core),
-                                                                               ("loader", loader))}
+    counts = {
+        kind: dict.fromkeys(fns, args.images_per_round) for kind, fns in (("per_core", per_core), ("loader", loader))
+    }
     counts["per_core"]["device_step_on_this_cpu"] = device_images
     out = {}
     for kind in times:
@@ -353,10 +387,18 @@ def run_rounds(paths, stores, args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=20_000, help="source images (default 20000)")
-    p.add_argument("--work-dir", type=Path, default=Path("/tmp/memomentum-image-pipeline"),
-                   help="where the source images (reused) and the stores (re-packed every run) go")
-    p.add_argument("--workers", type=int, default=None,
-                   help="packing and loader worker processes (default: every core this process may use)")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("/tmp/memomentum-image-pipeline"),
+        help="where the source images (reused) and the stores (re-packed every run) go",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="packing and loader worker processes (default: every core this process may use)",
+    )
     p.add_argument("--rounds", type=int, default=3, help="timed rounds after a warm-up; medians are reported")
     p.add_argument("--images-per-round", type=int, default=2560, help="images each pipeline delivers per round")
     p.add_argument("--batch-size", type=int, default=256)
@@ -375,34 +417,52 @@ def main(argv=None) -> int:
     rates = run_rounds(paths, stores, args)
     core = {k: v["images_per_s"] for k, v in rates["per_core"].items()}
     result = {
-        "device": "cpu", "cpu_cores": len(os.sched_getaffinity(0)), "workers": args.workers,
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+        "cpu_cores": len(os.sched_getaffinity(0)),
+        "workers": args.workers,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
         "openmp_wait": threads.WAIT_POLICY_AT_IMPORT.describe(),
         "n_images": args.n,
-        "source": {"size": f"{SOURCE_WIDTH}x{SOURCE_HEIGHT}", "jpeg_quality": SOURCE_QUALITY,
-                   "kb_per_image": pack_report["sources"]["kb_per_image"]},
-        "image_size": args.image_size, "padding": args.padding, "batch_size": args.batch_size,
-        "store_jpeg_quality": args.quality, "rounds": args.rounds, "images_per_round": args.images_per_round,
-        "pack": pack_report, "same_images": same,
-        "per_core": rates["per_core"], "loader": rates["loader"],
+        "source": {
+            "size": f"{SOURCE_WIDTH}x{SOURCE_HEIGHT}",
+            "jpeg_quality": SOURCE_QUALITY,
+            "kb_per_image": pack_report["sources"]["kb_per_image"],
+        },
+        "image_size": args.image_size,
+        "padding": args.padding,
+        "batch_size": args.batch_size,
+        "store_jpeg_quality": args.quality,
+        "rounds": args.rounds,
+        "images_per_round": args.images_per_round,
+        "pack": pack_report,
+        "same_images": same,
+        "per_core": rates["per_core"],
+        "loader": rates["loader"],
         "ratio": {
             "per_core_packed_jpeg_vs_conventional": round(core["packed_jpeg"] / core["conventional"], 2),
             "per_core_packed_raw_vs_conventional": round(core["packed_raw"] / core["conventional"], 2),
-            "loader_packed_jpeg_vs_conventional": round(rates["loader"]["packed_jpeg"]["images_per_s"]
-                                                        / rates["loader"]["conventional"]["images_per_s"], 2),
-            "loader_packed_raw_vs_conventional": round(rates["loader"]["packed_raw"]["images_per_s"]
-                                                       / rates["loader"]["conventional"]["images_per_s"], 2),
+            "loader_packed_jpeg_vs_conventional": round(
+                rates["loader"]["packed_jpeg"]["images_per_s"] / rates["loader"]["conventional"]["images_per_s"], 2
+            ),
+            "loader_packed_raw_vs_conventional": round(
+                rates["loader"]["packed_raw"]["images_per_s"] / rates["loader"]["conventional"]["images_per_s"], 2
+            ),
             "loader_packed_jpeg_uint8_only_vs_conventional": round(
                 rates["loader"]["packed_jpeg_uint8_only"]["images_per_s"]
-                / rates["loader"]["conventional"]["images_per_s"], 2),
+                / rates["loader"]["conventional"]["images_per_s"],
+                2,
+            ),
         },
         "projection": {
-            "cores": PROJECTED_CORES, "resnet50_needs_images_per_s": RESNET50_IMAGES_PER_S,
-            **{f"{k}_images_per_s": round(core[k] * PROJECTED_CORES) for k in ("conventional", "packed_jpeg",
-                                                                                "packed_raw")},
+            "cores": PROJECTED_CORES,
+            "resnet50_needs_images_per_s": RESNET50_IMAGES_PER_S,
+            **{
+                f"{k}_images_per_s": round(core[k] * PROJECTED_CORES)
+                for k in ("conventional", "packed_jpeg", "packed_raw")
+            },
             "packed_jpeg_over_resnet50_need": round(core["packed_jpeg"] * PROJECTED_CORES / RESNET50_IMAGES_PER_S, 2),
-            "conventional_over_resnet50_need": round(core["conventional"] * PROJECTED_CORES / RESNET50_IMAGES_PER_S,
-                                                     2),
+            "conventional_over_resnet50_need": round(core["conventional"] * PROJECTED_CORES / RESNET50_IMAGES_PER_S, 2),
             "goal_3x_conventional_per_core_met": core["packed_jpeg"] >= 3 * core["conventional"],
         },
     }

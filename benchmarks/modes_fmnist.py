@@ -40,6 +40,7 @@ best model's agreement with the noisy labels in (1) and (3), the last extraction
 Results are deterministic on the CPU for a given seed and thread count; wall times depend on
 the machine's load, so the load average is recorded before and after each run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,28 +52,57 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
-import torch  # noqa: E402
+import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 
-from memomentum.api import run  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
-from memomentum.data import dataset_from_arrays, load_dataset  # noqa: E402
+# isort: split
+import torch
+
+from memomentum.api import run
+from memomentum.config import RunConfig
+from memomentum.data import dataset_from_arrays, load_dataset
 
 FULL = {
     "memomentum": dict(method="memomentum", epochs=20, max_outer_loop=1, max_inner_loop=4),
-    "clothing1m_mode": dict(mode="clothing1m", epochs=5, max_outer_loop=1, max_inner_loop=6, lr=0.01,
-                            batch_size=128, weight_decay=1e-4, milestones=(10, 20)),
+    "clothing1m_mode": dict(
+        mode="clothing1m",
+        epochs=5,
+        max_outer_loop=1,
+        max_inner_loop=6,
+        lr=0.01,
+        batch_size=128,
+        weight_decay=1e-4,
+        milestones=(10, 20),
+    ),
     "ce": dict(method="ce", epochs=20, max_outer_loop=1, max_inner_loop=4),
 }
 QUICK = {
     "memomentum": dict(method="memomentum", epochs=2, max_outer_loop=1, max_inner_loop=2),
-    "clothing1m_mode": dict(mode="clothing1m", epochs=1, max_outer_loop=1, max_inner_loop=2, lr=0.01,
-                            batch_size=128, weight_decay=1e-4, milestones=(10, 20)),
+    "clothing1m_mode": dict(
+        mode="clothing1m",
+        epochs=1,
+        max_outer_loop=1,
+        max_inner_loop=2,
+        lr=0.01,
+        batch_size=128,
+        weight_decay=1e-4,
+        milestones=(10, 20),
+    ),
     "ce": dict(method="ce", epochs=2, max_outer_loop=1, max_inner_loop=2),
 }
 QUICK_N_TRAIN, QUICK_N_TEST = 2000, 500
-SCHEDULE_KEYS = ("mode", "method", "epochs", "max_outer_loop", "max_inner_loop", "lr", "momentum", "batch_size",
-                 "weight_decay", "milestones", "gamma")
+SCHEDULE_KEYS = (
+    "mode",
+    "method",
+    "epochs",
+    "max_outer_loop",
+    "max_inner_loop",
+    "lr",
+    "momentum",
+    "batch_size",
+    "weight_decay",
+    "milestones",
+    "gamma",
+)
 
 
 def load_average() -> list[float] | None:
@@ -107,8 +137,17 @@ def round_records(summary: dict, history: list[dict], clothing1m: bool) -> list[
 
 
 def one_run(name: str, overrides: dict, ds, args) -> dict:
-    cfg = RunConfig(dataset=ds.name, noise_type="instance", noise_rate=args.noise_rate, seed=args.seed,
-                    model="lenet", device="cpu", threads=args.threads, progress=False, **overrides)
+    cfg = RunConfig(
+        dataset=ds.name,
+        noise_type="instance",
+        noise_rate=args.noise_rate,
+        seed=args.seed,
+        model="lenet",
+        device="cpu",
+        threads=args.threads,
+        progress=False,
+        **overrides,
+    )
     resolved = cfg.resolved(ds.default_model)
     load_before = load_average()
     t0 = time.perf_counter()
@@ -117,27 +156,34 @@ def one_run(name: str, overrides: dict, ds, args) -> dict:
     s = result.summary
     clothing1m = cfg.mode == "clothing1m"
     out = {
-        "schedule": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
-                     ((k, getattr(resolved, k)) for k in SCHEDULE_KEYS)},
-        "validation": ("plain accuracy on the true labels of the validation split" if clothing1m else
-                       "balanced accuracy on the noisy labels of the validation split"),
+        "schedule": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in ((k, getattr(resolved, k)) for k in SCHEDULE_KEYS)
+        },
+        "validation": (
+            "plain accuracy on the true labels of the validation split"
+            if clothing1m
+            else "balanced accuracy on the noisy labels of the validation split"
+        ),
         "test_accuracy": s["test_accuracy"],
-        "best_val_accuracy": s["best_val_accuracy"], "best_at": s["best_at"],
+        "best_val_accuracy": s["best_val_accuracy"],
+        "best_at": s["best_at"],
         "final_confident": s["final_confident"],
         "noisy_label_precision": s.get("noisy_label_precision"),
         "realised_noise_rate": s["realised_noise_rate"],
-        "n_train": s["n_train"], "n_val": s["n_val"],
+        "n_train": s["n_train"],
+        "n_val": s["n_val"],
         "epochs_run": s["epochs_run"],
         "wall_time_s": round(wall, 2),  # the whole api.run call: noise, split, training, summary
-        "run_wall_time_s": s["wall_time_s"], "time_s": s["time_s"],
-        "threads": s["threads"], "openmp_wait": s.get("openmp_wait"),
+        "run_wall_time_s": s["wall_time_s"],
+        "time_s": s["time_s"],
+        "threads": s["threads"],
+        "openmp_wait": s.get("openmp_wait"),
         "load_average": {"before": load_before, "after": load_average()},
         "rounds": round_records(s, result.procedure.state.history, clothing1m),
     }
     if clothing1m:
         out["assembled_test_accuracy"] = s.get("assembled_test_accuracy")
-    print(f"modes_fmnist: {name}: test {s['test_accuracy']} %, {s['epochs_run']} epochs, {wall:.1f} s",
-          file=sys.stderr)
+    print(f"modes_fmnist: {name}: test {s['test_accuracy']} %, {s['epochs_run']} epochs, {wall:.1f} s", file=sys.stderr)
     return out
 
 
@@ -146,9 +192,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--noise-rate", type=float, default=0.4)
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: Debian's package)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"tiny schedules on the first {QUICK_N_TRAIN} training and {QUICK_N_TEST} test images "
-                        f"(unless --n-train / --n-test say otherwise): checks the script, not the method")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny schedules on the first {QUICK_N_TRAIN} training and {QUICK_N_TEST} test images "
+        f"(unless --n-train / --n-test say otherwise): checks the script, not the method",
+    )
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--n-test", type=int, default=None, help="use only the first N test images")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every available core)")
@@ -166,22 +215,34 @@ def main(argv=None) -> int:
     c1m = runs["clothing1m_mode"]
     plain, assembled = c1m["test_accuracy"], c1m["assembled_test_accuracy"]
     diff = None if plain is None or assembled is None else round(assembled - plain, 2)
-    same = {k: len({json.dumps(r[k]) for r in runs.values()}) == 1
-            for k in ("realised_noise_rate", "noisy_label_precision", "n_train", "n_val")}
+    same = {
+        k: len({json.dumps(r[k]) for r in runs.values()}) == 1
+        for k in ("realised_noise_rate", "noisy_label_precision", "n_train", "n_val")
+    }
     report = {
         "command": " ".join(["python benchmarks/modes_fmnist.py", *(sys.argv[1:] if argv is None else argv)]),
-        "dataset": "fashion-mnist", "quick": args.quick,
-        "n_train_images": int(len(ds.y_train)), "n_test_images": int(len(ds.y_test)) if ds.y_test is not None else 0,
-        "noise_type": "instance", "noise_rate": args.noise_rate, "seed": args.seed, "model": "lenet",
-        "data": "resident", "device": "cpu", "torch": torch.__version__,
-        "same_noise_and_split": all(same.values()), "same_noise_and_split_checks": same,
+        "dataset": "fashion-mnist",
+        "quick": args.quick,
+        "n_train_images": len(ds.y_train),
+        "n_test_images": len(ds.y_test) if ds.y_test is not None else 0,
+        "noise_type": "instance",
+        "noise_rate": args.noise_rate,
+        "seed": args.seed,
+        "model": "lenet",
+        "data": "resident",
+        "device": "cpu",
+        "torch": torch.__version__,
+        "same_noise_and_split": all(same.values()),
+        "same_noise_and_split_checks": same,
         "runs": runs,
         "assembled_predictor": {
-            "test_accuracy": plain, "assembled_test_accuracy": assembled, "difference_points": diff,
+            "test_accuracy": plain,
+            "assembled_test_accuracy": assembled,
+            "difference_points": diff,
             "helps": None if diff is None else diff > 0,
             "note": "clothing1m mode: the per-class assembled predictor (each class's best weights of the last "
-                    "outer loop voting with that class's softmax probability) against the single model with the "
-                    "best clean-validation accuracy",
+            "outer loop voting with that class's softmax probability) against the single model with the "
+            "best clean-validation accuracy",
         },
         "total_wall_time_s": round(time.perf_counter() - t_start, 2),
         "load_average": {"start": load_start, "end": load_average()},

@@ -27,6 +27,7 @@ it) is written once into ``--work-dir``; ``--thumbs`` of its image files exist o
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CLASSES = ["T-shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket", "Downcoat",
-           "Suit", "Shawl", "Dress", "Vest", "Underwear"]  # Clothing1M's 14
+CLASSES = [
+    "T-shirt",
+    "Shirt",
+    "Knitwear",
+    "Chiffon",
+    "Sweater",
+    "Hoodie",
+    "Windbreaker",
+    "Jacket",
+    "Downcoat",
+    "Suit",
+    "Shawl",
+    "Dress",
+    "Vest",
+    "Underwear",
+]  # Clothing1M's 14
 
 
 def write_run(run_dir: Path, n: int, thumbs: int, seed: int = 0) -> list[int]:
@@ -66,8 +81,10 @@ def write_run(run_dir: Path, n: int, thumbs: int, seed: int = 0) -> list[int]:
         names = np.asarray(CLASSES)
         files = [f"{run_dir}/images/{k % 1000:03d}/{k:07d}.jpg" for k in range(n)]
         lines = ["index,given_label,predicted_label,confidence,is_confident,is_label_issue,label_quality,file"]
-        lines += [f"{k},{g},{p},{c:.6f},{int(not s)},{int(s)},{q:.6f},{f}" for k, g, p, c, s, q, f in
-                  zip(range(n), names[given], names[predicted], conf, issue, quality, files)]
+        lines += [
+            f"{k},{g},{p},{c:.6f},{int(not s)},{int(s)},{q:.6f},{f}"
+            for k, g, p, c, s, q, f in zip(range(n), names[given], names[predicted], conf, issue, quality, files)
+        ]
         tmp = examples.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.rename(examples)
@@ -80,6 +97,7 @@ def write_run(run_dir: Path, n: int, thumbs: int, seed: int = 0) -> list[int]:
 
 def _write_images(run_dir: Path, indices: list[int], rng) -> None:
     from PIL import Image
+
     for k in indices:
         path = run_dir / "images" / f"{k % 1000:03d}" / f"{k:07d}.jpg"
         if not path.is_file():
@@ -99,9 +117,10 @@ def in_process(run_dir: Path, on_disk: list[int]) -> dict:
     """One opening of the review and its requests, in this process."""
     from starlette.testclient import TestClient
 
+    from memomentum.review.examples import cache_file
     from memomentum.review.server import create_app
     from memomentum.review.session import Review
-    from memomentum.review.examples import cache_file
+
     (run_dir / "review.csv").unlink(missing_ok=True)
     cache_file(run_dir / "examples.csv").unlink(missing_ok=True)
     t_parse, _ = timed(lambda: Review([run_dir], lock=False))  # the first opening: parses and caches
@@ -114,19 +133,28 @@ def in_process(run_dir: Path, on_disk: list[int]) -> dict:
         return r
 
     t_first, _ = timed(lambda: (get("/api/meta"), get("/api/examples?suspects=1&limit=48")))
-    out = {"n_suspects": int(review.ex.issue.sum()), "open_first_time_s": t_parse, "open_s": t_open,
-           "first_page_s": t_first, "open_and_first_page_s": t_open + t_first,
-           "first_time_open_and_first_page_s": t_parse + t_first}
+    out = {
+        "n_suspects": int(review.ex.issue.sum()),
+        "open_first_time_s": t_parse,
+        "open_s": t_open,
+        "first_page_s": t_first,
+        "open_and_first_page_s": t_open + t_first,
+        "first_time_open_and_first_page_s": t_parse + t_first,
+    }
     out["filtered_page_s"] = {
         "cell_given_3_predicted_7": timed(lambda: get("/api/examples?given=3&predicted=7&limit=48"))[0],
         "undecided_suspects": timed(lambda: get("/api/examples?suspects=1&state=undecided&limit=48"))[0],
         "search_first": timed(lambda: get("/api/examples?q=0123456&limit=48"))[0],
         "search_again": timed(lambda: get("/api/examples?q=0999&limit=48"))[0],
-        "page_1000": timed(lambda: get("/api/examples?suspects=1&offset=48000&limit=48"))[0]}
+        "page_1000": timed(lambda: get("/api/examples?suspects=1&offset=48000&limit=48"))[0],
+    }
     cold = [timed(lambda k=k: get(f"/thumb/{k}"))[0] for k in on_disk]
     warm = [timed(lambda k=k: get(f"/thumb/{k}"))[0] for k in on_disk]
-    out["thumbnail_s"] = {"cold_median": statistics.median(cold), "cold_max": max(cold),
-                          "cached_median": statistics.median(warm)}
+    out["thumbnail_s"] = {
+        "cold_median": statistics.median(cold),
+        "cold_max": max(cold),
+        "cached_median": statistics.median(warm),
+    }
     review.decisions.decide(np.arange(1000), "keep")  # review.csv with 1,000 decisions, then one more
     last = int(review.ex.index[-1])
     out["decision_s"] = timed(lambda: review.decide({"indices": [last], "decision": "exclude"}))[0]
@@ -138,12 +166,18 @@ def from_the_shell(run_dir: Path, *, cached: bool) -> float:
     """``memomentum review`` started, its URL read, its first page fetched over the socket;
     ``cached``: opened before (the columns of examples.csv cached), else for the first time."""
     from memomentum.review.examples import cache_file
+
     if not cached:
         cache_file(run_dir / "examples.csv").unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "memomentum", "review", str(run_dir), "--no-browser", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memomentum", "review", str(run_dir), "--no-browser", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         url = re.search(r"(http://\S+)/\?token=(\S+)", proc.stdout.readline())
         base, token = url.group(1), url.group(2)
@@ -170,24 +204,50 @@ def main() -> None:
     runs = [in_process(run_dir, on_disk) for _ in range(args.repeats)]
     first_shell = [from_the_shell(run_dir, cached=False) for _ in range(args.repeats)]
     shell = [from_the_shell(run_dir, cached=True) for _ in range(args.repeats)]
-    median = {k: statistics.median(r[k] for r in runs) for k in (
-        "open_first_time_s", "open_s", "first_page_s", "open_and_first_page_s", "first_time_open_and_first_page_s",
-        "decision_s")}
-    print(json.dumps({
-        "benchmark": "review_speed", "n_examples": args.n, "n_suspects": runs[0]["n_suspects"], "repeats": args.repeats,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
-        "setup_s": round(t_write, 2), **{k: round(v, 4) for k, v in median.items()},
-        "command_to_first_page_s": round(statistics.median(shell), 3),
-        "command_to_first_page_first_time_s": round(statistics.median(first_shell), 3),
-        "filtered_page_s": {k: round(statistics.median(r["filtered_page_s"][k] for r in runs), 4)
-                            for k in runs[0]["filtered_page_s"]},
-        "thumbnail_s": {k: round(statistics.median(r["thumbnail_s"][k] for r in runs), 5)
-                        for k in runs[0]["thumbnail_s"]},
-        "goal_first_page_s": 2.0,
-        "every_run": runs, "every_command_to_first_page_s": [round(s, 3) for s in shell],
-        "every_command_to_first_page_first_time_s": [round(s, 3) for s in first_shell],
-    }, indent=2, default=float))
+    median = {
+        k: statistics.median(r[k] for r in runs)
+        for k in (
+            "open_first_time_s",
+            "open_s",
+            "first_page_s",
+            "open_and_first_page_s",
+            "first_time_open_and_first_page_s",
+            "decision_s",
+        )
+    }
+    print(
+        json.dumps(
+            {
+                "benchmark": "review_speed",
+                "n_examples": args.n,
+                "n_suspects": runs[0]["n_suspects"],
+                "repeats": args.repeats,
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_average_at_end": os.getloadavg(),
+                },
+                "setup_s": round(t_write, 2),
+                **{k: round(v, 4) for k, v in median.items()},
+                "command_to_first_page_s": round(statistics.median(shell), 3),
+                "command_to_first_page_first_time_s": round(statistics.median(first_shell), 3),
+                "filtered_page_s": {
+                    k: round(statistics.median(r["filtered_page_s"][k] for r in runs), 4)
+                    for k in runs[0]["filtered_page_s"]
+                },
+                "thumbnail_s": {
+                    k: round(statistics.median(r["thumbnail_s"][k] for r in runs), 5) for k in runs[0]["thumbnail_s"]
+                },
+                "goal_first_page_s": 2.0,
+                "every_run": runs,
+                "every_command_to_first_page_s": [round(s, 3) for s in shell],
+                "every_command_to_first_page_first_time_s": [round(s, 3) for s in first_shell],
+            },
+            indent=2,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ Runs write their directories under ``--work`` and are reused when found finished
 when found unfinished), and the JSON is rewritten after every measured cell: a stopped
 benchmark started again goes on where it stopped. Every run has ``--threads`` threads (1).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,23 +41,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
-import numpy as np  # noqa: E402
+import numpy as np
 
-from memomentum.api import run  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
-from memomentum.consensus import consensus_table  # noqa: E402
-from memomentum.runner import files  # noqa: E402
-from memomentum.runner.outputs import write_json  # noqa: E402
-from memomentum.runner.prepare import prepare_data  # noqa: E402
+import memomentum  # noqa: F401  (before torch: the CPU wait policy)
+from memomentum.api import run
+from memomentum.config import RunConfig
+from memomentum.consensus import consensus_table
+from memomentum.runner import files
+from memomentum.runner.outputs import write_json
+from memomentum.runner.prepare import prepare_data
 
 SHORT_FMNIST = dict(epochs=20, max_outer_loop=1, max_inner_loop=4)  # the README's shortened schedule
 SETTINGS = {
     "digits-symmetric-0.2": dict(dataset="digits", noise_type="symmetric", noise_rate=0.2, ks=(50, 100, 200)),
     "digits-pairflip-0.45": dict(dataset="digits", noise_type="pairflip", noise_rate=0.45, ks=(50, 100, 200)),
     "digits-instance-0.4": dict(dataset="digits", noise_type="instance", noise_rate=0.4, ks=(50, 100, 200)),
-    "fashion-mnist-instance-0.4": dict(dataset="fashion-mnist", noise_type="instance", noise_rate=0.4,
-                                       ks=(100, 500, 2000), schedule=SHORT_FMNIST),
+    "fashion-mnist-instance-0.4": dict(
+        dataset="fashion-mnist", noise_type="instance", noise_rate=0.4, ks=(100, 500, 2000), schedule=SHORT_FMNIST
+    ),
 }
 QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2)
 ORDERS = ("single", "consensus", "cleanlab", "random")
@@ -79,13 +81,28 @@ class Setting:
 def make_setting(name: str, args) -> Setting:
     spec = SETTINGS[name]
     schedule = QUICK if args.quick else spec.get("schedule", {})
-    cfg = RunConfig(dataset=spec["dataset"], noise_type=spec["noise_type"], noise_rate=spec["noise_rate"],
-                    noise_seed=args.noise_seed, seed=1, threads=args.threads, device="cpu", progress=False,
-                    **schedule)
+    cfg = RunConfig(
+        dataset=spec["dataset"],
+        noise_type=spec["noise_type"],
+        noise_rate=spec["noise_rate"],
+        noise_seed=args.noise_seed,
+        seed=1,
+        threads=args.threads,
+        device="cpu",
+        progress=False,
+        **schedule,
+    )
     prep = prepare_data(cfg)
     ks = (5, 10) if args.quick else spec["ks"]
-    return Setting(name, cfg, ks, Path(args.work) / name, prep.dataset, prep.noisy_labels,
-                   np.asarray(prep.dataset.y_train, dtype=np.int64))
+    return Setting(
+        name,
+        cfg,
+        ks,
+        Path(args.work) / name,
+        prep.dataset,
+        prep.noisy_labels,
+        np.asarray(prep.dataset.y_train, dtype=np.int64),
+    )
 
 
 def finished_run(cfg: RunConfig, out: Path, dataset=None) -> dict:
@@ -96,12 +113,16 @@ def finished_run(cfg: RunConfig, out: Path, dataset=None) -> dict:
     resume = (out / files.CHECKPOINT).is_file()
     t0 = time.perf_counter()
     result = run(cfg, resume=resume, overwrite=not resume and out.exists(), dataset=dataset)
-    print(f"review_value: {out}: test {result.summary['test_accuracy']} in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr, flush=True)
+    print(
+        f"review_value: {out}: test {result.summary['test_accuracy']} in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     return result.summary
 
 
 # -- the orders ------------------------------------------------------------------------------
+
 
 def memomentum_runs(s: Setting, seeds: int) -> list[Path]:
     dirs = [s.work / f"memomentum-seed{seed}" for seed in range(1, seeds + 1)]
@@ -127,6 +148,7 @@ def cross_validated_probabilities(s: Setting, folds: int) -> np.ndarray:
     """``folds``-fold cross-validated probabilities of the network trained by the CE baseline
     (each fold's probabilities kept in the work folder: a stopped benchmark keeps them)."""
     from sklearn.model_selection import StratifiedKFold
+
     from memomentum.training.sources import to_device_data
 
     ds = s.data
@@ -138,28 +160,39 @@ def cross_validated_probabilities(s: Setting, folds: int) -> np.ndarray:
             probs[held] = np.load(saved)
             continue
         # the other folds with their noisy labels, taken as given; no test set (not scored)
-        part = dataclasses.replace(ds, x_train=ds.x_train[fit], y_train=s.noisy[fit], labels_are_clean=False,
-                                   x_test=None, y_test=None)
+        part = dataclasses.replace(
+            ds, x_train=ds.x_train[fit], y_train=s.noisy[fit], labels_are_clean=False, x_test=None, y_test=None
+        )
         cfg = s.config(1, method="ce", noise_type="none", noise_rate=None, noise_seed=None)
         t0 = time.perf_counter()
         result = run(cfg, write=False, dataset=part)
         proc = result.procedure
         model = proc.best_model()
-        x = to_device_data(ds.x_train[held], mean=ds.mean, std=ds.std, device=proc.engine.device,
-                           channels_last=proc.engine.channels_last)
+        x = to_device_data(
+            ds.x_train[held],
+            mean=ds.mean,
+            std=ds.std,
+            device=proc.engine.device,
+            channels_last=proc.engine.channels_last,
+        )
         probs[held] = proc.engine.predict_proba(model, model, x).cpu().numpy()
         s.work.mkdir(parents=True, exist_ok=True)
         np.save(saved, probs[held])
-        print(f"review_value: {s.name} cleanlab fold {k + 1}/{folds} in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"review_value: {s.name} cleanlab fold {k + 1}/{folds} in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return probs
 
 
 def cleanlab_order(s: Setting, probs: np.ndarray) -> np.ndarray:
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
-    flagged = np.asarray(find_label_issues(labels=s.noisy, pred_probs=probs,
-                                           return_indices_ranked_by="self_confidence"), dtype=np.int64)
+
+    flagged = np.asarray(
+        find_label_issues(labels=s.noisy, pred_probs=probs, return_indices_ranked_by="self_confidence"), dtype=np.int64
+    )
     scores = get_label_quality_scores(s.noisy, probs, method="self_confidence")
     rest = np.setdiff1d(np.arange(s.noisy.size), flagged)
     return np.concatenate([flagged, rest[np.argsort(scores[rest], kind="stable")]])
@@ -171,14 +204,18 @@ def random_order(n: int, seed: int) -> np.ndarray:
 
 # -- measures ------------------------------------------------------------------------------
 
+
 def precision_at(order: np.ndarray, wrong: np.ndarray, k: int) -> float:
     return round(float(np.mean(wrong[order[:k]])), 4)
 
 
 def mean_std(values: list[float]) -> dict:
-    return {"mean": round(statistics.fmean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values),
-            "values": values}
+    return {
+        "mean": round(statistics.fmean(values), 2),
+        "std": round(statistics.stdev(values), 2) if len(values) > 1 else None,
+        "n": len(values),
+        "values": values,
+    }
 
 
 def retrained_accuracy(s: Setting, order: np.ndarray, name: str, k: int, seed: int) -> float:
@@ -193,14 +230,24 @@ def retrained_accuracy(s: Setting, order: np.ndarray, name: str, k: int, seed: i
 
 # -- the benchmark -------------------------------------------------------------------------
 
+
 def measure_setting(name: str, args, report: dict, save) -> None:
     s = make_setting(name, args)
     wrong = s.noisy != s.true
     entry = report["settings"].setdefault(name, {})
-    entry.update({"dataset": s.cfg.dataset, "noise_type": s.cfg.noise_type, "noise_rate": s.cfg.noise_rate,
-                  "noise_seed": s.cfg.noise_seed, "n_train": int(s.noisy.size), "n_mislabelled": int(wrong.sum()),
-                  "realised_noise_rate": round(float(wrong.mean()), 4), "ks": list(s.ks),
-                  "schedule": {k: getattr(s.cfg, k) for k in ("epochs", "max_outer_loop", "max_inner_loop")}})
+    entry.update(
+        {
+            "dataset": s.cfg.dataset,
+            "noise_type": s.cfg.noise_type,
+            "noise_rate": s.cfg.noise_rate,
+            "noise_seed": s.cfg.noise_seed,
+            "n_train": int(s.noisy.size),
+            "n_mislabelled": int(wrong.sum()),
+            "realised_noise_rate": round(float(wrong.mean()), 4),
+            "ks": list(s.ks),
+            "schedule": {k: getattr(s.cfg, k) for k in ("epochs", "max_outer_loop", "max_inner_loop")},
+        }
+    )
     t0 = time.perf_counter()
     runs = memomentum_runs(s, 1 if args.single_only else args.seeds)
     orders = {"single": single_order(runs[0], s.noisy.size)}
@@ -209,8 +256,9 @@ def measure_setting(name: str, args, report: dict, save) -> None:
         orders["cleanlab"] = cleanlab_order(s, cross_validated_probabilities(s, args.folds))
     randoms = [random_order(s.noisy.size, seed) for seed in range(1, args.retrain_seeds + 1)]
     entry["precision_at_k"] = {o: {str(k): precision_at(order, wrong, k) for k in s.ks} for o, order in orders.items()}
-    entry["precision_at_k"]["random"] = {str(k): round(float(np.mean([precision_at(r, wrong, k) for r in randoms])), 4)
-                                         for k in s.ks}
+    entry["precision_at_k"]["random"] = {
+        str(k): round(float(np.mean([precision_at(r, wrong, k) for r in randoms])), 4) for k in s.ks
+    }
     entry["orders_s"] = round(time.perf_counter() - t0, 1)
     save()
     if "retrain" in args.parts and not args.single_only:
@@ -229,8 +277,10 @@ def retrain(s: Setting, runs: list[Path], orders: dict, randoms: list, entry: di
         for name in ORDERS:
             if name in cell:
                 continue
-            accuracies = [retrained_accuracy(s, randoms[seed - 1] if name == "random" else orders[name], name, k, seed)
-                          for seed in seeds]
+            accuracies = [
+                retrained_accuracy(s, randoms[seed - 1] if name == "random" else orders[name], name, k, seed)
+                for seed in seeds
+            ]
             cell[name] = mean_std(accuracies)
             cell[name]["gain_vs_no_review"] = round(cell[name]["mean"] - out["no_review"]["mean"], 2)
             save()
@@ -241,6 +291,7 @@ def retrain(s: Setting, runs: list[Path], orders: dict, randoms: list, entry: di
 
 # -- the tables of docs/review-value.md -------------------------------------------------------
 
+
 def markdown(report: dict) -> str:
     """Precision at k, then the retrained test accuracy, one row per setting and k."""
     lines = ["| setting | k | single run | consensus | cleanlab (CV) | random |", "|---|---|---|---|---|---|"]
@@ -249,8 +300,11 @@ def markdown(report: dict) -> str:
         for k in map(str, entry["ks"]):
             cells = [f"{100 * p[o][k]:.1f}" if o in p else "-" for o in ORDERS]
             lines.append(f"| {name} | {k} | " + " | ".join(cells) + " |")
-    lines += ["", "| setting | k | no review | single run | consensus | cleanlab (CV) | random |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| setting | k | no review | single run | consensus | cleanlab (CV) | random |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, entry in report["settings"].items():
         r = entry.get("retrained")
         if not r:
@@ -258,8 +312,9 @@ def markdown(report: dict) -> str:
         base = _pm(r["no_review"])
         for k in map(str, entry["ks"]):
             cell = r.get(k, {})
-            lines.append(f"| {name} | {k} | {base} | " + " | ".join(_pm(cell[o]) if o in cell else "-" for o in ORDERS)
-                         + " |")
+            lines.append(
+                f"| {name} | {k} | {base} | " + " | ".join(_pm(cell[o]) if o in cell else "-" for o in ORDERS) + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -288,11 +343,20 @@ def main(argv=None) -> int:
 
     import cleanlab
     import torch
+
     report = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else {}
-    report.update({"command": " ".join(["python benchmarks/review_value.py", *(sys.argv[1:] if argv is None else argv)]),
-                   "device": "cpu", "threads": args.threads, "torch": torch.__version__,
-                   "cleanlab": cleanlab.__version__, "consensus_seeds": args.seeds,
-                   "retrain_seeds": args.retrain_seeds, "folds": args.folds})
+    report.update(
+        {
+            "command": " ".join(["python benchmarks/review_value.py", *(sys.argv[1:] if argv is None else argv)]),
+            "device": "cpu",
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "cleanlab": cleanlab.__version__,
+            "consensus_seeds": args.seeds,
+            "retrain_seeds": args.retrain_seeds,
+            "folds": args.folds,
+        }
+    )
     report.setdefault("settings", {})
 
     def save():

@@ -19,6 +19,7 @@ against the true training labels. Prints JSON. Needs the ``tables`` and ``sklear
 
     python benchmarks/tables_digits.py > tables_digits.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,13 @@ import time
 from pathlib import Path
 
 import memomentum  # noqa: F401 -- first, before torch (its CPU wait policy)
+
+# isort: split
 import numpy as np
 
 from memomentum.data import load_dataset
-from memomentum.data.tables import read_table
 from memomentum.data.noise import make_noisy_labels
+from memomentum.data.tables import read_table
 
 
 def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | None) -> dict:
@@ -46,8 +49,9 @@ def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | N
     if limit is not None:  # a smaller table for quick checks
         x_train, y_train = x_train[:limit], y_train[:limit]
         x_test, y_test = x_test[: max(limit // 4, 20)], y_test[: max(limit // 4, 20)]
-    noisy = make_noisy_labels(y_train, noise_type="instance", noise_rate=noise_rate, seed=seed, num_classes=10,
-                              features=x_train)
+    noisy = make_noisy_labels(
+        y_train, noise_type="instance", noise_rate=noise_rate, seed=seed, num_classes=10, features=x_train
+    )
     name = np.array([f"digit_{k}" for k in range(10)])
     pixels = np.concatenate([x_train, x_test]).reshape(len(x_train) + len(x_test), -1)
     frame = pd.DataFrame(pixels.astype(np.int64), columns=[f"pixel_{i}" for i in range(pixels.shape[1])])
@@ -61,9 +65,11 @@ def confident_stats(clf, given: np.ndarray, true: np.ndarray) -> dict:
     """Size, label precision and label recall (percent) of the estimator's confident set."""
     kept = np.asarray(clf.confident_)
     correct = given == true
-    return {"n_confident": int(kept.sum()),
-            "label_precision": round(100 * float(correct[kept].mean()), 2),
-            "label_recall": round(100 * float(kept[correct].mean()), 2)}
+    return {
+        "n_confident": int(kept.sum()),
+        "label_precision": round(100 * float(correct[kept].mean()), 2),
+        "label_recall": round(100 * float(kept[correct].mean()), 2),
+    }
 
 
 def timed_fit(model, x, y):
@@ -86,9 +92,12 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, help="MLP: epochs per phase (default: the package's, 100)")
     p.add_argument("--max-outer-loop", type=int)
     p.add_argument("--max-inner-loop", type=int)
-    p.add_argument("--threads", type=int, default=1,
-                   help="threads for every model (default 1: the MLP's own default, and stable timings on a "
-                        "shared machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for every model (default 1: the MLP's own default, and stable timings on a shared machine)",
+    )
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,29 +120,43 @@ def main(argv=None) -> dict:
         return HistGradientBoostingClassifier(max_iter=args.hgb_max_iter, random_state=args.seed)
 
     from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=args.threads):
         plain, plain_s = timed_fit(hgb(), x, given)
-    mm_hgb, mm_hgb_s = timed_fit(MeMomentumClassifier(hgb(), random_state=args.seed, threads=args.threads, **schedule),
-                                 x, given)
+    mm_hgb, mm_hgb_s = timed_fit(
+        MeMomentumClassifier(hgb(), random_state=args.seed, threads=args.threads, **schedule), x, given
+    )
     net = dict(random_state=args.seed, threads=args.threads, device="cpu", epochs=args.epochs, **schedule)
     mm_mlp, mm_mlp_s = timed_fit(MeMomentumClassifier(**net), x, given)
     ce_mlp, ce_mlp_s = timed_fit(MeMomentumClassifier(method="ce", **net), x, given)
     result = {
         "command": "python " + " ".join(["benchmarks/tables_digits.py", *(argv if argv is not None else sys.argv[1:])]),
-        "data": {"table": "digits.csv: 64 pixel columns, label (digit_0..digit_9), split (train/test)",
-                 "n_train": int(x.shape[0]), "n_test": int(x_test.shape[0]),
-                 "feature_columns": len(table.feature_columns),
-                 "noise": f"instance {args.noise_rate:g}, seed {args.seed}",
-                 "realised_noise_rate": made["realised_noise_rate"], "reader_notes": list(table.notes)},
-        "hgb": {"memomentum_test_accuracy": accuracy(mm_hgb), "noisy_fit_test_accuracy": accuracy(plain),
-                "memomentum_confident": confident_stats(mm_hgb, given, true),
-                "noisy_label_precision": round(100 * float(np.mean(given == true)), 2),
-                "fits": mm_hgb.summary_["fits"], "rounds": len(mm_hgb.summary_["rounds"]),
-                "best_at": mm_hgb.summary_["best_at"], "wall_s": {"memomentum": mm_hgb_s, "noisy_fit": plain_s}},
-        "mlp": {"memomentum_test_accuracy": accuracy(mm_mlp), "noisy_fit_test_accuracy": accuracy(ce_mlp),
-                "memomentum_confident": confident_stats(mm_mlp, given, true),
-                "epochs_run": {"memomentum": mm_mlp.summary_["epochs_run"], "ce": ce_mlp.summary_["epochs_run"]},
-                "wall_s": {"memomentum": mm_mlp_s, "ce": ce_mlp_s}},
+        "data": {
+            "table": "digits.csv: 64 pixel columns, label (digit_0..digit_9), split (train/test)",
+            "n_train": int(x.shape[0]),
+            "n_test": int(x_test.shape[0]),
+            "feature_columns": len(table.feature_columns),
+            "noise": f"instance {args.noise_rate:g}, seed {args.seed}",
+            "realised_noise_rate": made["realised_noise_rate"],
+            "reader_notes": list(table.notes),
+        },
+        "hgb": {
+            "memomentum_test_accuracy": accuracy(mm_hgb),
+            "noisy_fit_test_accuracy": accuracy(plain),
+            "memomentum_confident": confident_stats(mm_hgb, given, true),
+            "noisy_label_precision": round(100 * float(np.mean(given == true)), 2),
+            "fits": mm_hgb.summary_["fits"],
+            "rounds": len(mm_hgb.summary_["rounds"]),
+            "best_at": mm_hgb.summary_["best_at"],
+            "wall_s": {"memomentum": mm_hgb_s, "noisy_fit": plain_s},
+        },
+        "mlp": {
+            "memomentum_test_accuracy": accuracy(mm_mlp),
+            "noisy_fit_test_accuracy": accuracy(ce_mlp),
+            "memomentum_confident": confident_stats(mm_mlp, given, true),
+            "epochs_run": {"memomentum": mm_mlp.summary_["epochs_run"], "ce": ce_mlp.summary_["epochs_run"]},
+            "wall_s": {"memomentum": mm_mlp_s, "ce": ce_mlp_s},
+        },
         "threads": args.threads,
     }
     print(json.dumps(result, indent=2))

@@ -35,6 +35,7 @@ Results are deterministic on the CPU for a given seed and thread count; wall tim
 the machine's load, so each side also reports the process's CPU time (all its threads; with
 the difficulty passes, when tracked) and the load average before and after it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import memomentum  # noqa: E402,F401  (before torch: the CPU wait policy)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 
-from memomentum.api import run, verdicts_of_run  # noqa: E402
-from memomentum.runner.prepare import prepare_data  # noqa: E402
-from memomentum.config import RunConfig  # noqa: E402
-from memomentum.data import load_dataset  # noqa: E402
-from memomentum.training.sources import to_device_data  # noqa: E402
+# isort: split
+import numpy as np
+import torch
+
+from memomentum.api import run, verdicts_of_run
+from memomentum.config import RunConfig
+from memomentum.data import load_dataset
+from memomentum.runner.prepare import prepare_data
+from memomentum.training.sources import to_device_data
 
 FULL = dict(epochs=20, max_outer_loop=1, max_inner_loop=4)
 QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2)
@@ -78,7 +81,8 @@ def scores(flagged: np.ndarray, mislabelled: np.ndarray) -> dict:
     kept, correct = ~flagged, ~mislabelled
     return {
         "n_flagged": int(flagged.sum()),
-        "precision": round(precision, 4), "recall": round(recall, 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
         "f1": round(2 * precision * recall / max(precision + recall, 1e-12), 4),
         "kept": int(kept.sum()),
         "kept_label_precision": round(int(np.sum(kept & correct)) / max(int(kept.sum()), 1), 4),
@@ -94,17 +98,25 @@ def memomentum_side(ds, cfg: RunConfig, noisy: np.ndarray, true: np.ndarray, pre
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     s = result.summary
     difficulty_s = s["time_s"].get("difficulty", 0.0)
-    out = {"wall_time_s": round(wall - difficulty_s, 2), "cpu_time_s": round(cpu, 2),
-           "load_average": {"before": load_before, "after": load_average()}, **scores(verdict["is_label_issue"], noisy != true),
-           "epochs_run": s["epochs_run"], "time_s": s["time_s"],
-           "training_part_only": s["final_confident"], "rounds": s["rounds"]}
+    out = {
+        "wall_time_s": round(wall - difficulty_s, 2),
+        "cpu_time_s": round(cpu, 2),
+        "load_average": {"before": load_before, "after": load_average()},
+        **scores(verdict["is_label_issue"], noisy != true),
+        "epochs_run": s["epochs_run"],
+        "time_s": s["time_s"],
+        "training_part_only": s["final_confident"],
+        "rounds": s["rounds"],
+    }
     if difficulty_s:
         out["wall_time_with_difficulty_passes_s"] = round(wall, 2)
         out["difficulty"] = s["difficulty"]
     # the quality ranking: of the flagged examples, are the lowest-quality ones the mislabelled?
     ranked = np.argsort(verdict["label_quality"], kind="stable")
     k = int(verdict["is_label_issue"].sum())
-    out["precision_of_lowest_quality_half_of_flagged"] = round(float(np.mean((noisy != true)[ranked[:k // 2]])), 4) if k > 1 else None
+    out["precision_of_lowest_quality_half_of_flagged"] = (
+        round(float(np.mean((noisy != true)[ranked[: k // 2]])), 4) if k > 1 else None
+    )
     return out
 
 
@@ -125,21 +137,40 @@ def cleanlab_side(ds, cfg: RunConfig, noisy: np.ndarray, true: np.ndarray, folds
         result = run(fold_cfg, write=False, dataset=part)
         proc = result.procedure
         model = proc.best_model()
-        held = to_device_data(ds.x_train[held_rows], mean=ds.mean, std=ds.std, device=proc.engine.device,
-                              channels_last=proc.engine.channels_last)
+        held = to_device_data(
+            ds.x_train[held_rows],
+            mean=ds.mean,
+            std=ds.std,
+            device=proc.engine.device,
+            channels_last=proc.engine.channels_last,
+        )
         pred_probs[held_rows] = proc.engine.predict_proba(model, model, held).cpu().numpy()
-        fold_records.append({"fold": k + 1, "n_fit": int(fit_rows.size), "epochs_run": result.summary["epochs_run"],
-                             "best_val_accuracy": result.summary["best_val_accuracy"]})
-        print(f"vs_cleanlab: fold {k + 1}/{folds}: {result.summary['epochs_run']} epochs, "
-              f"{time.perf_counter() - t0:.0f} s so far", file=sys.stderr)
+        fold_records.append(
+            {
+                "fold": k + 1,
+                "n_fit": int(fit_rows.size),
+                "epochs_run": result.summary["epochs_run"],
+                "best_val_accuracy": result.summary["best_val_accuracy"],
+            }
+        )
+        print(
+            f"vs_cleanlab: fold {k + 1}/{folds}: {result.summary['epochs_run']} epochs, "
+            f"{time.perf_counter() - t0:.0f} s so far",
+            file=sys.stderr,
+        )
     t1 = time.perf_counter()
     flagged = find_label_issues(labels=noisy, pred_probs=pred_probs)
     find_s = time.perf_counter() - t1
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall_time_s": round(wall, 2), "cpu_time_s": round(cpu, 2),
-            "load_average": {"before": load_before, "after": load_average()}, **scores(np.asarray(flagged, dtype=bool), noisy != true),
-            "find_label_issues_s": round(find_s, 2), "folds": fold_records,
-            "cross_validated_accuracy_on_noisy_labels": round(float(np.mean(pred_probs.argmax(1) == noisy)), 4)}
+    return {
+        "wall_time_s": round(wall, 2),
+        "cpu_time_s": round(cpu, 2),
+        "load_average": {"before": load_before, "after": load_average()},
+        **scores(np.asarray(flagged, dtype=bool), noisy != true),
+        "find_label_issues_s": round(find_s, 2),
+        "folds": fold_records,
+        "cross_validated_accuracy_on_noisy_labels": round(float(np.mean(pred_probs.argmax(1) == noisy)), 4),
+    }
 
 
 def main(argv=None) -> int:
@@ -148,12 +179,18 @@ def main(argv=None) -> int:
     p.add_argument("--noise-rate", type=float, default=0.4)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: Debian's package)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"tiny schedule on the first {QUICK_N_TRAIN} training images: checks the script")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny schedule on the first {QUICK_N_TRAIN} training images: checks the script",
+    )
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every available core)")
-    p.add_argument("--track-difficulty", action="store_true",
-                   help="the Me-Momentum run also records difficulty (its passes are timed apart)")
+    p.add_argument(
+        "--track-difficulty",
+        action="store_true",
+        help="the Me-Momentum run also records difficulty (its passes are timed apart)",
+    )
     p.add_argument("--only", choices=("memomentum", "cleanlab"), default=None, help="run one side only")
     args = p.parse_args(argv)
 
@@ -162,31 +199,56 @@ def main(argv=None) -> int:
     full = load_dataset("fashion-mnist", data_dir=args.data_dir)
     n_train = args.n_train if args.n_train is not None else (QUICK_N_TRAIN if args.quick else None)
     # no test set: both sides judge the training examples only (and neither spends time testing)
-    ds = dataclasses.replace(full, x_train=full.x_train[:n_train], y_train=full.y_train[:n_train],
-                             x_test=None, y_test=None)
-    cfg = RunConfig(dataset="fashion-mnist", noise_type="instance", noise_rate=args.noise_rate, seed=args.seed,
-                    model="lenet", device="cpu", threads=args.threads, progress=False,
-                    track_difficulty=args.track_difficulty, **(QUICK if args.quick else FULL))
+    ds = dataclasses.replace(
+        full, x_train=full.x_train[:n_train], y_train=full.y_train[:n_train], x_test=None, y_test=None
+    )
+    cfg = RunConfig(
+        dataset="fashion-mnist",
+        noise_type="instance",
+        noise_rate=args.noise_rate,
+        seed=args.seed,
+        model="lenet",
+        device="cpu",
+        threads=args.threads,
+        progress=False,
+        track_difficulty=args.track_difficulty,
+        **(QUICK if args.quick else FULL),
+    )
     prep = prepare_data(cfg, ds)  # the noisy labels and split the run makes (deterministic from the seed)
     noisy, true = prep.noisy_labels, np.asarray(ds.y_train, dtype=np.int64)
     sides = {}
     if args.only in (None, "memomentum"):
         sides["memomentum"] = memomentum_side(ds, cfg, noisy, true, prep)
-        print(f"vs_cleanlab: memomentum F1 {sides['memomentum']['f1']} in {sides['memomentum']['wall_time_s']} s",
-              file=sys.stderr)
+        print(
+            f"vs_cleanlab: memomentum F1 {sides['memomentum']['f1']} in {sides['memomentum']['wall_time_s']} s",
+            file=sys.stderr,
+        )
     if args.only in (None, "cleanlab"):
         sides["cleanlab"] = cleanlab_side(ds, cfg, noisy, true, args.folds)
-        print(f"vs_cleanlab: cleanlab F1 {sides['cleanlab']['f1']} in {sides['cleanlab']['wall_time_s']} s",
-              file=sys.stderr)
+        print(
+            f"vs_cleanlab: cleanlab F1 {sides['cleanlab']['f1']} in {sides['cleanlab']['wall_time_s']} s",
+            file=sys.stderr,
+        )
     import cleanlab
+
     report = {
         "command": " ".join(["python benchmarks/vs_cleanlab.py", *(sys.argv[1:] if argv is None else argv)]),
-        "dataset": "fashion-mnist", "quick": args.quick, "n_examples": int(noisy.size),
-        "n_mislabelled": int(np.sum(noisy != true)), "realised_noise_rate": round(float(np.mean(noisy != true)), 4),
-        "noise_type": "instance", "noise_rate": args.noise_rate, "seed": args.seed, "model": "lenet",
-        "schedule": {k: v for k, v in (QUICK if args.quick else FULL).items()}, "folds": args.folds,
-        "device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cleanlab": cleanlab.__version__, **sides,
+        "dataset": "fashion-mnist",
+        "quick": args.quick,
+        "n_examples": int(noisy.size),
+        "n_mislabelled": int(np.sum(noisy != true)),
+        "realised_noise_rate": round(float(np.mean(noisy != true)), 4),
+        "noise_type": "instance",
+        "noise_rate": args.noise_rate,
+        "seed": args.seed,
+        "model": "lenet",
+        "schedule": dict(QUICK if args.quick else FULL),
+        "folds": args.folds,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cleanlab": cleanlab.__version__,
+        **sides,
         "total_wall_time_s": round(time.perf_counter() - t_start, 2),
         "load_average": {"start": load_start, "end": load_average()},
     }

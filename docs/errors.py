@@ -6,6 +6,7 @@ Each command line runs as its own process (``python -m memomentum run ...``), so
 status and the output are exactly what a user sees. The bad files are the ones the tests use
 (``tests/test_bad_input.py``), written to a temporary directory shown as ``<tmp>``.
 """
+
 import errno
 import json
 import os
@@ -20,16 +21,17 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from test_bad_input import CASES, FAST, FAST_CFG, blobs, write_bad_files  # noqa: E402
 
 import memomentum  # noqa: E402
 from memomentum import InputError, RunConfig, outputs  # noqa: E402
-from test_bad_input import CASES, FAST, FAST_CFG, blobs, write_bad_files  # noqa: E402
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    r = subprocess.run([sys.executable, "-m", "memomentum", "run", *args], capture_output=True, text=True, env=env,
-                       timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "memomentum", "run", *args], capture_output=True, text=True, env=env, timeout=600
+    )
     return r.returncode, (r.stderr + r.stdout).strip()
 
 
@@ -67,8 +69,11 @@ def main() -> None:
 
     def cli(what, args, out=True):
         args = [a.replace("{d}", str(d)) for a in args]
-        full = [*FAST, *(["--out", str(tmp / "run")] if out and "--out" not in args and "--resume" not in args else []),
-                *args]
+        full = [
+            *FAST,
+            *(["--out", str(tmp / "run")] if out and "--out" not in args and "--resume" not in args else []),
+            *args,
+        ]
         code, text = run_cli(full)
         shown = " ".join(a for a in args)
         rows.append((what, f"`memomentum run {shown}`", str(code), text))
@@ -117,8 +122,12 @@ def main() -> None:
     def full_disk(src, dst):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    api("full disk (simulated: every rename fails with ENOSPC)", "`run(RunConfig(...))`",
-        dict(dataset="{d}/good.npz"), patch=full_disk)
+    api(
+        "full disk (simulated: every rename fails with ENOSPC)",
+        "`run(RunConfig(...))`",
+        dict(dataset="{d}/good.npz"),
+        patch=full_disk,
+    )
     calls = {"n": 0}
 
     def full_later(src, dst):
@@ -128,8 +137,12 @@ def main() -> None:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return os.rename(src, dst)
 
-    api("full disk after 3 checkpoints (simulated)", "`run(RunConfig(...))`",
-        dict(dataset="{d}/good.npz", out=str(tmp / "run-full")), patch=full_later)
+    api(
+        "full disk after 3 checkpoints (simulated)",
+        "`run(RunConfig(...))`",
+        dict(dataset="{d}/good.npz", out=str(tmp / "run-full")),
+        patch=full_later,
+    )
 
     print("| bad input | command | exit | message |")
     print("|---|---|---|---|")

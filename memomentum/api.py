@@ -8,6 +8,7 @@ and :func:`find_label_issues` / :func:`label_verdicts` answer cleanlab's questio
 >>> result = run(RunConfig(dataset="digits", out="runs/demo"))
 >>> result.summary["test_accuracy"]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,11 +26,18 @@ from .runner.signals import Interrupted
 from .training import distributed
 from .training.engine import choose_device
 
-__all__ = ["run", "find_label_issues", "label_verdicts", "RunResult", "Interrupted", "default_run_dir"]
+__all__ = ["Interrupted", "RunResult", "default_run_dir", "find_label_issues", "label_verdicts", "run"]
 
 
-def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, write: bool = True,
-        dataset: Dataset | None = None, network=None) -> RunResult:
+def run(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    write: bool = True,
+    dataset: Dataset | None = None,
+    network=None,
+) -> RunResult:
     """Run Me-Momentum (or the cross-entropy baseline) end to end.
 
     Parameters
@@ -82,20 +90,44 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
     t_start = time.perf_counter()
     config.validate()
     with distributed.process_group(choose_device(config.device)) as (dist, device):
-        return run_pipeline(config, dist, device, t_start, resume=resume, overwrite=overwrite, write=write,
-                            dataset=dataset, network=network, on_finished=write_report_or_warn)
+        return run_pipeline(
+            config,
+            dist,
+            device,
+            t_start,
+            resume=resume,
+            overwrite=overwrite,
+            write=write,
+            dataset=dataset,
+            network=network,
+            on_finished=write_report_or_warn,
+        )
 
 
 # -- find_label_issues ------------------------------------------------------------------------
 # RunConfig fields that choose data, add noise or write a run directory: meaningless for
 # labels and features handed over in memory, so refused rather than silently ignored.
-NOT_FOR_GIVEN_LABELS = ("dataset", "data_dir", "noise_type", "noise_rate", "transition_path", "human_labels_path",
-                        "human_labels_key", "out", "label_column", "image_size", "cache_dir", "store_format",
-                        "train_set", "pretrained", "workers", "stream")
+NOT_FOR_GIVEN_LABELS = (
+    "dataset",
+    "data_dir",
+    "noise_type",
+    "noise_rate",
+    "transition_path",
+    "human_labels_path",
+    "human_labels_key",
+    "out",
+    "label_column",
+    "image_size",
+    "cache_dir",
+    "store_format",
+    "train_set",
+    "pretrained",
+    "workers",
+    "stream",
+)
 
 
-def find_label_issues(labels, *, features, return_indices_ranked_by: str | None = None, config=None,
-                      **run_options):
+def find_label_issues(labels, *, features, return_indices_ranked_by: str | None = None, config=None, **run_options):
     """Find the examples whose given label is likely wrong, with Me-Momentum.
 
     Trains a Me-Momentum run (through [`run`][memomentum.api.run], nothing written to disk) on
@@ -171,15 +203,19 @@ def _given_labels_config(config, run_options: dict) -> RunConfig:
     names = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(run_options) - names)
     if unknown:
-        raise InputError(f"unknown run option {unknown[0]!r}; the options are RunConfig's fields "
-                         f"(e.g. model, epochs, seed)")
+        raise InputError(
+            f"unknown run option {unknown[0]!r}; the options are RunConfig's fields (e.g. model, epochs, seed)"
+        )
     ignored = sorted(set(run_options) & set(NOT_FOR_GIVEN_LABELS))
     if ignored:
-        raise InputError(f"the run option {ignored[0]!r} does not apply here: the labels and features are taken as "
-                         f"given (no noise is added, nothing is read from or written to disk)")
+        raise InputError(
+            f"the run option {ignored[0]!r} does not apply here: the labels and features are taken as "
+            f"given (no noise is added, nothing is read from or written to disk)"
+        )
     base = config if config is not None else RunConfig(progress=False)
-    return dataclasses.replace(base, **{**run_options, "dataset": "arrays", "noise_type": "none", "noise_rate": None,
-                                        "out": None})
+    return dataclasses.replace(
+        base, **{**run_options, "dataset": "arrays", "noise_type": "none", "noise_rate": None, "out": None}
+    )
 
 
 def verdicts_of_run(result: RunResult) -> dict[str, np.ndarray]:

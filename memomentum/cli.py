@@ -3,6 +3,7 @@
 User mistakes print one line starting with ``memomentum: error:`` and exit with status 2;
 an interrupted run exits with 130 (SIGINT) or 143 (SIGTERM) after saving a checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,17 +21,27 @@ from .config import DEVICES, METHODS, MODES, RunConfig
 from .errors import InputError, TrainingDiverged
 from .runner import files
 
-
 # Every command in a few words, for the message of a command line that names none.
-COMMANDS_IN_SHORT = {"run": "train and write a run directory", "predict": "classify new data with a finished run",
-                     "grid": "many runs at once", "table": "mean ± std of finished runs",
-                     "consensus": "combine the verdicts of several runs",
-                     "report": "a run's page", "prepare": "pack an image dataset", "noise": "add label noise to a file",
-                     "review": "look at the suspects in the browser, decide, export"}
+COMMANDS_IN_SHORT = {
+    "run": "train and write a run directory",
+    "predict": "classify new data with a finished run",
+    "grid": "many runs at once",
+    "table": "mean ± std of finished runs",
+    "consensus": "combine the verdicts of several runs",
+    "report": "a run's page",
+    "prepare": "pack an image dataset",
+    "noise": "add label noise to a file",
+    "review": "look at the suspects in the browser, decide, export",
+}
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: dict[str, _Parser]  # the top parser's: each command's parser (build_parser)
+    quiet = False  # refuse by raising _Unparsed, printing nothing (_quietly_parsed)
+
     def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
+        if self.quiet:
+            raise _Unparsed(message)
         if message == "the following arguments are required: command":
             listed = [f"{name} ({what})" for name, what in COMMANDS_IN_SHORT.items()]
             message = f"choose a command: {', '.join(listed[:-1])} or {listed[-1]}"
@@ -61,54 +73,166 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 
 # CLI option -> RunConfig field, for the options of `memomentum run`.
-RUN_OPTIONS = {
-    "--dataset": dict(dest="dataset", help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)"),
-    "--label-column": dict(dest="label_column", metavar="NAME", help="for a table (.csv, .parquet, parquet shards): the column holding each row's label (default label); numeric columns are the features (or one column of images), a column split (train/test) marks a test set"),
-    "--data-dir": dict(dest="data_dir", help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)"),
-    "--noise-type": dict(dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"),
-    "--noise-rate": dict(dest="noise_rate", type=_float, help="noise rate in [0, 1) for symmetric, pairflip, instance and asymmetric noise (default 0.4); refused with none, transition (the matrix sets the rates) and --human-labels"),
-    "--transition": dict(dest="transition_path", metavar="PATH", help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition"),
-    "--human-labels": dict(dest="human_labels_path", metavar="PATH", help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels"),
-    "--human-labels-key": dict(dest="human_labels_key", metavar="KEY", help="which labels of the CIFAR-N file (default worse_label / noisy_label)"),
-    "--seed": dict(dest="seed", type=int, help="seed for noise (unless --noise-seed), split, initialisation and data order (default 1)"),
-    "--noise-seed": dict(dest="noise_seed", type=int, help="seed for synthetic noise alone (default: --seed); fixed while --seed changes, the noisy labels stay the same (for memomentum consensus)"),
+RUN_OPTIONS: dict[str, dict[str, Any]] = {
+    "--dataset": dict(
+        dest="dataset",
+        help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)",
+    ),
+    "--label-column": dict(
+        dest="label_column",
+        metavar="NAME",
+        help="for a table (.csv, .parquet, parquet shards): the column holding each row's label (default label); numeric columns are the features (or one column of images), a column split (train/test) marks a test set",
+    ),
+    "--data-dir": dict(
+        dest="data_dir",
+        help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)",
+    ),
+    "--noise-type": dict(
+        dest="noise_type", help="none, symmetric, pairflip, instance (default), asymmetric (CIFAR-10), transition"
+    ),
+    "--noise-rate": dict(
+        dest="noise_rate",
+        type=_float,
+        help="noise rate in [0, 1) for symmetric, pairflip, instance and asymmetric noise (default 0.4); refused with none, transition (the matrix sets the rates) and --human-labels",
+    ),
+    "--transition": dict(
+        dest="transition_path",
+        metavar="PATH",
+        help="K x K transition matrix (.npy/.csv, row = clean class) for --noise-type transition",
+    ),
+    "--human-labels": dict(
+        dest="human_labels_path",
+        metavar="PATH",
+        help="CIFAR-10N/100N label file (.pt or .npy): use these real noisy labels",
+    ),
+    "--human-labels-key": dict(
+        dest="human_labels_key",
+        metavar="KEY",
+        help="which labels of the CIFAR-N file (default worse_label / noisy_label)",
+    ),
+    "--seed": dict(
+        dest="seed",
+        type=int,
+        help="seed for noise (unless --noise-seed), split, initialisation and data order (default 1)",
+    ),
+    "--noise-seed": dict(
+        dest="noise_seed",
+        type=int,
+        help="seed for synthetic noise alone (default: --seed); fixed while --seed changes, the noisy labels stay the same (for memomentum consensus)",
+    ),
     "--method": dict(dest="method", choices=METHODS, help="memomentum (default) or ce (cross-entropy baseline)"),
-    "--mode": dict(dest="mode", choices=MODES, help="benchmark (default: the reference main.py, noisy validation and early stopping) or clothing1m (the reference Clothing.py: clean validation set, per-class checkpoints, class-weighted loss, per-class extraction; --epochs is then epochs per round, --max-inner-loop the number of rounds)"),
-    "--model": dict(dest="model", help="lenet, resnet18, resnet34, resnet50, mlp (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)"),
+    "--mode": dict(
+        dest="mode",
+        choices=MODES,
+        help="benchmark (default: the reference main.py, noisy validation and early stopping) or clothing1m (the reference Clothing.py: clean validation set, per-class checkpoints, class-weighted loss, per-class extraction; --epochs is then epochs per round, --max-inner-loop the number of rounds)",
+    ),
+    "--model": dict(
+        dest="model",
+        help="lenet, resnet18, resnet34, resnet50, mlp (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)",
+    ),
     "--epochs": dict(dest="epochs", type=_positive_int, help="epochs per phase (reference: 100)"),
     "--max-outer-loop": dict(dest="max_outer_loop", type=_positive_int, help="outer loops (reference: 3)"),
-    "--max-inner-loop": dict(dest="max_inner_loop", type=_positive_int, help="inner loop bound: at most this minus one inner rounds (reference: 20)"),
+    "--max-inner-loop": dict(
+        dest="max_inner_loop",
+        type=_positive_int,
+        help="inner loop bound: at most this minus one inner rounds (reference: 20)",
+    ),
     "--lr": dict(dest="lr", type=_float, help="learning rate (reference: 0.01)"),
     "--momentum": dict(dest="momentum", type=_float, help="SGD momentum (default 0.9)"),
     "--batch-size": dict(dest="batch_size", type=_positive_int, help="batch size (reference: 128)"),
     "--weight-decay": dict(dest="weight_decay", type=_float, help="weight decay (default 1e-4; clothing1m mode 1e-3)"),
-    "--val-fraction": dict(dest="val_fraction", type=_float, help="share of the training set held out as noisy validation (default 0.1)"),
-    "--milestones": dict(dest="milestones", type=_milestones, help="learning-rate milestones in epochs (default 40,80 within each inner round; clothing1m mode 10,20 across each outer loop)"),
-    "--reference-quirks": dict(dest="reference_quirks", action="store_const", const=True, help="reproduce the reference implementation's quirks (docs/method.md, \"Reference quirks\")"),
+    "--val-fraction": dict(
+        dest="val_fraction", type=_float, help="share of the training set held out as noisy validation (default 0.1)"
+    ),
+    "--milestones": dict(
+        dest="milestones",
+        type=_milestones,
+        help="learning-rate milestones in epochs (default 40,80 within each inner round; clothing1m mode 10,20 across each outer loop)",
+    ),
+    "--reference-quirks": dict(
+        dest="reference_quirks",
+        action="store_const",
+        const=True,
+        help='reproduce the reference implementation\'s quirks (docs/method.md, "Reference quirks")',
+    ),
     "--device": dict(dest="device", choices=DEVICES, help="auto (default), cpu or cuda"),
-    "--threads": dict(dest="threads", type=_positive_int, help="CPU threads (default: every available core, 1 for the mlp); results depend on this count, never on the machine's load"),
+    "--threads": dict(
+        dest="threads",
+        type=_positive_int,
+        help="CPU threads (default: every available core, 1 for the mlp); results depend on this count, never on the machine's load",
+    ),
     "--compile": dict(dest="compile", action="store_const", const=True, help="torch.compile the model (GPU)"),
-    "--cuda-graph": dict(dest="cuda_graph", action="store_const", const=True, help="record the training step once as a CUDA graph and replay it for every full batch (GPU, one process; exact: the last short batch runs as usual)"),
-    "--track-difficulty": dict(dest="track_difficulty", action="store_const", const=True, help="with known true labels (synthetic noise): record when the first-phase network settles on each example's true label (one prediction pass per first-phase epoch) and report the confident set's recall per difficulty quintile in summary.json"),
-    "--out": dict(dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"),
+    "--cuda-graph": dict(
+        dest="cuda_graph",
+        action="store_const",
+        const=True,
+        help="record the training step once as a CUDA graph and replay it for every full batch (GPU, one process; exact: the last short batch runs as usual)",
+    ),
+    "--track-difficulty": dict(
+        dest="track_difficulty",
+        action="store_const",
+        const=True,
+        help="with known true labels (synthetic noise): record when the first-phase network settles on each example's true label (one prediction pass per first-phase epoch) and report the confident set's recall per difficulty quintile in summary.json",
+    ),
+    "--out": dict(
+        dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<noise>-<rate>-seed<seed>-<method>)"
+    ),
 }
 # Options of image-file datasets (clothing1m, image folders), shared by `run` and `prepare`.
-IMAGE_OPTIONS = {
-    "--image-size": dict(dest="image_size", type=_positive_int, metavar="PIXELS", help="side images are resized to when packed (default 256, as Clothing1M's protocol)"),
-    "--cache-dir": dict(dest="cache_dir", metavar="DIR", help="where the packed images go (default: DATA/.memomentum-cache if writable, else ~/.cache/memomentum)"),
-    "--store-format": dict(dest="store_format", choices=("jpeg", "raw"), help="jpeg (default: re-encoded, ~8x smaller) or raw (uint8, no decoding)"),
-    "--workers": dict(dest="workers", type=int, metavar="N", help="processes that pack and read images (default: one per core, at most 16; 0 reads in the main process)"),
-    "--train-set": dict(dest="train_set", choices=("noisy", "clean"), help="clothing1m: noisy (default, 1M images with noisy labels) or clean (47,570)"),
+IMAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "--image-size": dict(
+        dest="image_size",
+        type=_positive_int,
+        metavar="PIXELS",
+        help="side images are resized to when packed (default 256, as Clothing1M's protocol)",
+    ),
+    "--cache-dir": dict(
+        dest="cache_dir",
+        metavar="DIR",
+        help="where the packed images go (default: DATA/.memomentum-cache if writable, else ~/.cache/memomentum)",
+    ),
+    "--store-format": dict(
+        dest="store_format",
+        choices=("jpeg", "raw"),
+        help="jpeg (default: re-encoded, ~8x smaller) or raw (uint8, no decoding)",
+    ),
+    "--workers": dict(
+        dest="workers",
+        type=int,
+        metavar="N",
+        help="processes that pack and read images (default: one per core, at most 16; 0 reads in the main process)",
+    ),
+    "--train-set": dict(
+        dest="train_set",
+        choices=("noisy", "clean"),
+        help="clothing1m: noisy (default, 1M images with noisy labels) or clean (47,570)",
+    ),
 }
-RUN_IMAGE_OPTIONS = {
-    "--pretrained": dict(dest="pretrained", metavar="PATH|none", help="ImageNet weights in torchvision's format (default: looked for in $TORCH_HOME/hub/checkpoints); none trains from scratch"),
-    "--stream": dict(dest="stream", action="store_const", const=True, help="read images from disk in batches even if they fit in memory"),
-    "--no-stream": dict(dest="stream", action="store_const", const=False, help="hold the decoded images in memory even if they are large"),
+RUN_IMAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "--pretrained": dict(
+        dest="pretrained",
+        metavar="PATH|none",
+        help="ImageNet weights in torchvision's format (default: looked for in $TORCH_HOME/hub/checkpoints); none trains from scratch",
+    ),
+    "--stream": dict(
+        dest="stream",
+        action="store_const",
+        const=True,
+        help="read images from disk in batches even if they fit in memory",
+    ),
+    "--no-stream": dict(
+        dest="stream",
+        action="store_const",
+        const=False,
+        help="hold the decoded images in memory even if they are large",
+    ),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="memomentum", description="Me-Momentum: learn from noisy labels and find the confident examples.")
+def build_parser() -> _Parser:
+    parser = _Parser(
+        prog="memomentum", description="Me-Momentum: learn from noisy labels and find the confident examples."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("run", help="train with Me-Momentum (or the CE baseline) and write a run directory")
     for flag, kw in RUN_OPTIONS.items():
@@ -125,44 +249,79 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--labels", required=True, metavar="PATH", help="clean labels, .npy or .csv (one per line)")
     n.add_argument("--out", required=True, metavar="PATH", help="where to write the noisy labels (.npy or .csv)")
     n.add_argument("--noise-type", required=True, help="symmetric, pairflip, instance, asymmetric, transition")
-    n.add_argument("--noise-rate", type=_float, default=None, help="noise rate in [0, 1) (default 0); not for "
-                   "--noise-type transition, whose matrix sets the rates")
+    n.add_argument(
+        "--noise-rate",
+        type=_float,
+        default=None,
+        help="noise rate in [0, 1) (default 0); not for --noise-type transition, whose matrix sets the rates",
+    )
     n.add_argument("--seed", type=int, default=1)
     n.add_argument("--num-classes", type=_positive_int, help="K (default: largest label + 1)")
-    n.add_argument("--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label")
+    n.add_argument(
+        "--features", metavar="PATH", help="for instance noise: .npy array with one row (or image) per label"
+    )
     n.add_argument("--transition", metavar="PATH", help="for --noise-type transition: K x K matrix (.npy/.csv)")
 
     pr = sub.add_parser("prepare", help="pack an image dataset once (run does it on first use)")
-    pr.add_argument("--dataset", required=True, help="clothing1m, animal-10n, food-101n, mini-webvision, DIR of images "
-                                                     "with one sub-folder per class, or a table of images (.parquet, "
-                                                     "parquet shards, a save_to_disk folder)")
-    pr.add_argument("--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)")
+    pr.add_argument(
+        "--dataset",
+        required=True,
+        help="clothing1m, animal-10n, food-101n, mini-webvision, DIR of images "
+        "with one sub-folder per class, or a table of images (.parquet, "
+        "parquet shards, a save_to_disk folder)",
+    )
+    pr.add_argument(
+        "--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)"
+    )
     for flag, kw in IMAGE_OPTIONS.items():
         pr.add_argument(flag, default=None, **kw)
-    pr.add_argument("--label-column", dest="label_column", default=None, metavar="NAME",
-                    help="a table of images: the column holding each row's label (default label)")
+    pr.add_argument(
+        "--label-column",
+        dest="label_column",
+        default=None,
+        metavar="NAME",
+        help="a table of images: the column holding each row's label (default label)",
+    )
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    rp = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page that shows a finished run "
-                                       "(needs matplotlib: pip install memomentum[plots])")
+    rp = sub.add_parser(
+        "report",
+        help="write RUN_DIR/report.html, one self-contained page that shows a finished run "
+        "(needs matplotlib: pip install memomentum[plots])",
+    )
     rp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run")
 
     g = _grid_parser(sub)
 
-    t = sub.add_parser("table", help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
-                                     "and method (writes table.md, table.csv, table.json, table.html)")
+    t = sub.add_parser(
+        "table",
+        help="tabulate the finished runs below GRID_DIR: mean ± std over seeds per setting "
+        "and method (writes table.md, table.csv, table.json, table.html)",
+    )
     t.add_argument("grid_dir", metavar="GRID_DIR", help="a folder holding run directories (e.g. a grid's --out)")
     pp = _add_predict_parser(sub)
     c = _add_consensus_parser(sub)
     rv = _review_parser(sub)
-    parser.commands = {"run": p, "noise": n, "prepare": pr, "report": rp, "grid": g, "table": t, "predict": pp,
-                       "consensus": c, "review": rv}  # main() blames unknown options on their command
+    parser.commands = {
+        "run": p,
+        "noise": n,
+        "prepare": pr,
+        "report": rp,
+        "grid": g,
+        "table": t,
+        "predict": pp,
+        "consensus": c,
+        "review": rv,
+    }  # main() blames unknown options on their command
     return parser
 
 
-def _add_consensus_parser(sub) -> argparse.ArgumentParser:
-    c = sub.add_parser("consensus", help="combine the verdicts of finished runs on the same data and labels (several "
-                                         "seeds) into DIR/consensus.csv, per example (docs/consensus.md)")
+def _add_consensus_parser(sub) -> _Parser:
+    c = sub.add_parser(
+        "consensus",
+        help="combine the verdicts of finished runs on the same data and labels (several "
+        "seeds) into DIR/consensus.csv, per example (docs/consensus.md)",
+    )
     c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories written by memomentum run, finished")
     c.add_argument("--out", required=True, metavar="DIR", help="the folder consensus.csv is written to")
     return c
@@ -170,49 +329,87 @@ def _add_consensus_parser(sub) -> argparse.ArgumentParser:
 
 def _cmd_consensus(args) -> int:
     from .consensus import consensus_table, describe, write_consensus
+
     table = consensus_table(args.run_dirs)
     path = write_consensus(args.run_dirs, args.out, table=table)
     print(f"{describe(table, len(args.run_dirs))}; written to {path}")
     return 0
 
 
-def _add_predict_parser(sub) -> argparse.ArgumentParser:
-    pp = sub.add_parser("predict", help="classify new data with a finished run's best model, exactly as the run "
-                                        "predicts, and write one row per example (docs/predict.md)")
+def _add_predict_parser(sub) -> _Parser:
+    pp = sub.add_parser(
+        "predict",
+        help="classify new data with a finished run's best model, exactly as the run "
+        "predicts, and write one row per example (docs/predict.md)",
+    )
     pp.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memomentum run, finished")
-    pp.add_argument("--dataset", required=True, nargs="+", metavar="DATA",
-                    help="new data of the kind the run trained on: a table (.csv, .parquet) with the run's feature "
-                         "columns (matched by name), a folder of images (read in batches; class sub-folders give "
-                         "labels), image files, a .txt file listing image files, a table with an image column (.csv, "
-                         ".parquet, parquet shards; for a run on image files), or an .npz file (x, optional y)")
-    pp.add_argument("--out", required=True, metavar="FILE",
-                    help="the predictions: FILE.csv, or FILE.parquet; columns row (or file), predicted_label, "
-                         "confidence, and given_label, is_label_issue, label_quality where the data have labels")
+    pp.add_argument(
+        "--dataset",
+        required=True,
+        nargs="+",
+        metavar="DATA",
+        help="new data of the kind the run trained on: a table (.csv, .parquet) with the run's feature "
+        "columns (matched by name), a folder of images (read in batches; class sub-folders give "
+        "labels), image files, a .txt file listing image files, a table with an image column (.csv, "
+        ".parquet, parquet shards; for a run on image files), or an .npz file (x, optional y)",
+    )
+    pp.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="the predictions: FILE.csv, or FILE.parquet; columns row (or file), predicted_label, "
+        "confidence, and given_label, is_label_issue, label_quality where the data have labels",
+    )
     pp.add_argument("--probabilities", action="store_true", help="add one column p_<class> per class")
-    pp.add_argument("--label-column", metavar="NAME",
-                    help="for a table: the column of given labels to compare with (default: the run's label column, "
-                         "when the table has it)")
+    pp.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="for a table: the column of given labels to compare with (default: the run's label column, "
+        "when the table has it)",
+    )
     pp.add_argument("--quiet", action="store_true", help="no progress bar")
     return pp
 
 
 def _cmd_predict(args) -> int:
     from .predictor import predict_to_file
-    print(predict_to_file(args.run_dir, args.dataset, args.out, probabilities=args.probabilities,
-                          label_column=args.label_column, progress=not args.quiet))
+
+    print(
+        predict_to_file(
+            args.run_dir,
+            args.dataset,
+            args.out,
+            probabilities=args.probabilities,
+            label_column=args.label_column,
+            progress=not args.quiet,
+        )
+    )
     return 0
 
 
-def _review_parser(sub) -> argparse.ArgumentParser:
-    rv = sub.add_parser("review", help="look at a run's examples in the browser, suspects first, decide (kept in "
-                                       "RUN_DIR/review.csv) and export the cleaned data (docs/review.md; needs "
-                                       "pip install \"memomentum[review]\")")
-    rv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a finished run (several runs of the same data: "
-                                                                   "ranked by their consensus)")
-    rv.add_argument("--export", metavar="OUT", help="write the run's data with the decisions of review.csv applied "
-                                                    "(a .csv/.parquet table, a .csv of file,label for image files, "
-                                                    "an .npz for arrays) and OUT's corrections file, then stop")
-    rv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
+def _review_parser(sub) -> _Parser:
+    rv = sub.add_parser(
+        "review",
+        help="look at a run's examples in the browser, suspects first, decide (kept in "
+        "RUN_DIR/review.csv) and export the cleaned data (docs/review.md; needs "
+        'pip install "memomentum[review]")',
+    )
+    rv.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a finished run (several runs of the same data: ranked by their consensus)",
+    )
+    rv.add_argument(
+        "--export",
+        metavar="OUT",
+        help="write the run's data with the decisions of review.csv applied "
+        "(a .csv/.parquet table, a .csv of file,label for image files, "
+        "an .npz for arrays) and OUT's corrections file, then stop",
+    )
+    rv.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)"
+    )
     rv.add_argument("--port", type=int, default=0, help="the port (default 0: a free one; the URL is printed)")
     rv.add_argument("--no-browser", dest="browser", action="store_false", help="print the URL, do not open a browser")
     return rv
@@ -220,6 +417,7 @@ def _review_parser(sub) -> argparse.ArgumentParser:
 
 def _cmd_review(args) -> int:
     from .review import export, serve
+
     if args.export:
         if len(args.run_dirs) > 1:
             raise InputError("--export writes the data of one run; give one RUN_DIR")
@@ -230,29 +428,57 @@ def _cmd_review(args) -> int:
     return serve(args.run_dirs, host=args.host, port=args.port, open_browser=args.browser)
 
 
-def _grid_parser(sub) -> argparse.ArgumentParser:
+def _grid_parser(sub) -> _Parser:
     """`memomentum grid`: every run option as a list, then how the cells run."""
-    g = sub.add_parser("grid", help="run every combination of run options given as comma-separated lists, then "
-                                    "tabulate them (mean ± std over seeds)")
+    g = sub.add_parser(
+        "grid",
+        help="run every combination of run options given as comma-separated lists, then "
+        "tabulate them (mean ± std over seeds)",
+    )
     for flag, kw in GRID_OPTIONS.items():
         g.add_argument(flag, default=None, **_grid_kwargs(flag, kw))
-    g.add_argument("--out", default="runs/grid", metavar="GRID_DIR",
-                   help="the grid's folder: one run directory per cell, and table.md/csv/json/html (default runs/grid)")
-    g.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                   help="cells run at once on this machine, the CPU cores shared out between them (default 1; "
-                        "with --gpus, every GPU slot)")
-    g.add_argument("--gpus", default=None, metavar="LIST",
-                   help="spread the cells over these GPUs (comma-separated indices, or auto: every GPU torch "
-                        "sees), each cell's process seeing only its GPU (as cuda:0; give the cells --device cuda "
-                        "or auto); at most GPUs x --cells-per-gpu cells at once (default: no GPU placement)")
-    g.add_argument("--cells-per-gpu", type=int, default=None, metavar="K",
-                   help="cells sharing one GPU at once, with --gpus (default 1)")
-    g.add_argument("--print-commands", action="store_true",
-                   help="print one memomentum run command per cell (for a scheduler) instead of running them")
-    g.add_argument("--launcher", choices=("local", "slurm"), default="local",
-                   help="local (default): run the cells on this machine, --jobs at a time; slurm: submit the "
-                        "unfinished cells as one Slurm job array through submitit (pip install "
-                        "\"memomentum[slurm]\") and return at once; memomentum table GRID_DIR gathers them")
+    g.add_argument(
+        "--out",
+        default="runs/grid",
+        metavar="GRID_DIR",
+        help="the grid's folder: one run directory per cell, and table.md/csv/json/html (default runs/grid)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="cells run at once on this machine, the CPU cores shared out between them (default 1; "
+        "with --gpus, every GPU slot)",
+    )
+    g.add_argument(
+        "--gpus",
+        default=None,
+        metavar="LIST",
+        help="spread the cells over these GPUs (comma-separated indices, or auto: every GPU torch "
+        "sees), each cell's process seeing only its GPU (as cuda:0; give the cells --device cuda "
+        "or auto); at most GPUs x --cells-per-gpu cells at once (default: no GPU placement)",
+    )
+    g.add_argument(
+        "--cells-per-gpu",
+        type=int,
+        default=None,
+        metavar="K",
+        help="cells sharing one GPU at once, with --gpus (default 1)",
+    )
+    g.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="print one memomentum run command per cell (for a scheduler) instead of running them",
+    )
+    g.add_argument(
+        "--launcher",
+        choices=("local", "slurm"),
+        default="local",
+        help="local (default): run the cells on this machine, --jobs at a time; slurm: submit the "
+        "unfinished cells as one Slurm job array through submitit (pip install "
+        '"memomentum[slurm]") and return at once; memomentum table GRID_DIR gathers them',
+    )
     slurm = g.add_argument_group("Slurm (--launcher slurm)")
     for flag, kw in SLURM_OPTIONS.items():
         slurm.add_argument(flag, default=None, **kw)
@@ -261,24 +487,35 @@ def _grid_parser(sub) -> argparse.ArgumentParser:
 
 # `memomentum grid` takes every run option, each value a comma-separated list (one cell per
 # value); --milestones keeps its own commas (one value for every cell).
-GRID_OPTIONS = {flag: kw for flag, kw in {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.items()
-                if flag != "--out"}
+GRID_OPTIONS = {
+    flag: kw for flag, kw in {**RUN_OPTIONS, **IMAGE_OPTIONS, **RUN_IMAGE_OPTIONS}.items() if flag != "--out"
+}
 _NOT_A_LIST = ("--milestones",)
 # The options of `memomentum grid --launcher slurm`, each one of submitit's parameters
 # (update_parameters): refused with the local launcher, which has no use for them.
-SLURM_OPTIONS = {
+SLURM_OPTIONS: dict[str, dict[str, Any]] = {
     "--partition": dict(metavar="NAME", help="the Slurm partition (default: the cluster's default)"),
-    "--time": dict(type=_positive_int, metavar="MINUTES", help="each task's time limit in minutes (required); "
-                   "a cell stopped by it keeps its checkpoint, and submitting the grid again resumes it"),
+    "--time": dict(
+        type=_positive_int,
+        metavar="MINUTES",
+        help="each task's time limit in minutes (required); "
+        "a cell stopped by it keeps its checkpoint, and submitting the grid again resumes it",
+    ),
     "--gpus-per-task": dict(type=int, metavar="N", help="GPUs per task (default 0)"),
-    "--cpus-per-task": dict(type=_positive_int, metavar="N", help="CPU cores per task, each cell's --threads "
-                            "unless the grid sets --threads (default: this machine's cores divided by --jobs, as "
-                            "the local launcher divides them, at least 1; with --threads, the largest value)"),
+    "--cpus-per-task": dict(
+        type=_positive_int,
+        metavar="N",
+        help="CPU cores per task, each cell's --threads "
+        "unless the grid sets --threads (default: this machine's cores divided by --jobs, as "
+        "the local launcher divides them, at least 1; with --threads, the largest value)",
+    ),
     "--mem-gb": dict(type=_float, metavar="GB", help="memory per task in GB (default: the cluster's default)"),
-    "--slurm-array-parallelism": dict(type=_positive_int, metavar="N",
-                                      help="tasks of the array running at once (default: all)"),
-    "--slurm-folder": dict(metavar="DIR", help="submitit's folder: job scripts and each task's log "
-                           "(default GRID_DIR/.slurm)"),
+    "--slurm-array-parallelism": dict(
+        type=_positive_int, metavar="N", help="tasks of the array running at once (default: all)"
+    ),
+    "--slurm-folder": dict(
+        metavar="DIR", help="submitit's folder: job scripts and each task's log (default GRID_DIR/.slurm)"
+    ),
 }
 
 
@@ -311,6 +548,7 @@ def _grid_options(args) -> list[tuple[str, list[str | None]]]:
 def _cmd_grid(args) -> int:
     from . import grid, table
     from .training.threads import available_cores
+
     _check_launcher(args)
     slots = _gpu_slots(args)  # refused before any cell is checked
     if not args.out.strip():
@@ -342,16 +580,29 @@ def _cmd_grid(args) -> int:
     if args.launcher == "slurm":
         return _submit_grid(args, cells, out, threads)
     print(_grid_first_line(cells, out, jobs, slots, threads), file=sys.stderr)
-    outcome = grid.run_cells(cells, out, jobs=jobs, threads=threads, gpus=slots, cores=grid.core_blocks(threads, jobs),
-                             say=lambda line: print(line, file=sys.stderr, flush=True))
+    outcome = grid.run_cells(
+        cells,
+        out,
+        jobs=jobs,
+        threads=threads,
+        gpus=slots,
+        cores=grid.core_blocks(threads, jobs),
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     if outcome.skipped:
-        print(f"grid: {len(outcome.skipped)} cell{'s' if len(outcome.skipped) > 1 else ''} had finished before: "
-              f"not trained again", file=sys.stderr)
+        print(
+            f"grid: {len(outcome.skipped)} cell{'s' if len(outcome.skipped) > 1 else ''} had finished before: "
+            f"not trained again",
+            file=sys.stderr,
+        )
     for name, reason in outcome.failed.items():
         print(f"grid: cell {name} failed: {reason} (its output: {out / grid.LOGS / (name + '.log')})", file=sys.stderr)
     if outcome.paused:
-        print(f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
-              f"command again to go on", file=sys.stderr)
+        print(
+            f"grid: paused; {len(outcome.paused)} cell{'s' if len(outcome.paused) > 1 else ''} left: run the same "
+            f"command again to go on",
+            file=sys.stderr,
+        )
     if outcome.done or outcome.skipped:
         grid.write_seed_consensus(cells, out, say=lambda line: print(line, file=sys.stderr))
         print(table.write_tables(out), end="")
@@ -362,6 +613,7 @@ def _grid_first_line(cells, out: Path, jobs: int, slots, threads: int | None) ->
     """What the grid is about to do; the threads are those of the cells it trains (a cell
     that finished before keeps the count it ran with, which may be another)."""
     from . import grid
+
     to_train = sum(grid.state(out / cell.name) != "done" for cell in cells)
     line = f"grid: {len(cells)} cell{'s' if len(cells) > 1 else ''} in {out}"
     if not to_train:
@@ -379,11 +631,15 @@ def _check_grid_folder(out: Path) -> None:
         if place.is_dir():
             break
         if place.exists() or place.is_symlink():
-            raise InputError(f"--out {out}: {place} is {'a file' if place == out else 'a file, not a folder'}; "
-                             f"the grid's folder holds one run directory per cell: give the path of a folder")
+            raise InputError(
+                f"--out {out}: {place} is {'a file' if place == out else 'a file, not a folder'}; "
+                f"the grid's folder holds one run directory per cell: give the path of a folder"
+            )
     if out.is_dir() and any((out / name).exists() for name in (files.CONFIG, files.CHECKPOINT)):
-        raise InputError(f"--out {out} is a run directory (it holds {files.CONFIG}): the grid's folder holds one "
-                         f"run directory per cell, so give a folder of its own")
+        raise InputError(
+            f"--out {out} is a run directory (it holds {files.CONFIG}): the grid's folder holds one "
+            f"run directory per cell, so give a folder of its own"
+        )
 
 
 def _refuse_repeated_cells(cells, configs: list[RunConfig]) -> None:
@@ -395,11 +651,15 @@ def _refuse_repeated_cells(cells, configs: list[RunConfig]) -> None:
     for cell, cfg in zip(cells, configs):
         run = json.dumps({**cfg.to_dict(), **cfg.resolved_paths(), "out": None}, sort_keys=True, default=str)
         if run in runs:
-            raise InputError(f"cells {runs[run].name} and {cell.name} are the same run: "
-                             f"{_differences(runs[run], cell)} mean the same; give each value once")
+            raise InputError(
+                f"cells {runs[run].name} and {cell.name} are the same run: "
+                f"{_differences(runs[run], cell)} mean the same; give each value once"
+            )
         if cell.name in names:
-            raise InputError(f"cells of {_differences(names[cell.name], cell)} would share the run directory "
-                             f"{cell.name}; give values whose names differ")
+            raise InputError(
+                f"cells of {_differences(names[cell.name], cell)} would share the run directory "
+                f"{cell.name}; give values whose names differ"
+            )
         runs[run], names[cell.name] = cell, cell
 
 
@@ -411,15 +671,18 @@ def _differences(a, b) -> str:
 def _gpu_slots(args):
     """The GPU slots of ``--gpus``/``--cells-per-gpu`` (None without --gpus), or an InputError."""
     from . import grid
+
     if args.gpus is None:
         if args.cells_per_gpu is not None:
-            raise InputError(f"--cells-per-gpu {args.cells_per_gpu} needs --gpus LIST (the GPUs to spread the "
-                             f"cells over)")
+            raise InputError(
+                f"--cells-per-gpu {args.cells_per_gpu} needs --gpus LIST (the GPUs to spread the cells over)"
+            )
         return None
     if args.launcher == "slurm" or args.print_commands:
-        raise InputError("--gpus places the cells this machine runs: leave it out with "
-                         + ("--launcher slurm (use --gpus-per-task)" if args.launcher == "slurm"
-                            else "--print-commands"))
+        raise InputError(
+            "--gpus places the cells this machine runs: leave it out with "
+            + ("--launcher slurm (use --gpus-per-task)" if args.launcher == "slurm" else "--print-commands")
+        )
     per_gpu = 1 if args.cells_per_gpu is None else args.cells_per_gpu
     if per_gpu < 1:
         raise InputError(f"--cells-per-gpu {per_gpu}: expected a whole number of at least 1")
@@ -430,17 +693,24 @@ def _check_launcher(args) -> None:
     given = [flag for flag in SLURM_OPTIONS if getattr(args, _dest(flag)) is not None]
     if args.launcher == "local":
         if given:
-            raise InputError(f"{given[0]} is a Slurm option: it needs --launcher slurm (the local launcher runs the "
-                             f"cells on this machine, --jobs at a time)")
+            raise InputError(
+                f"{given[0]} is a Slurm option: it needs --launcher slurm (the local launcher runs the "
+                f"cells on this machine, --jobs at a time)"
+            )
         return
     if args.print_commands:
-        raise InputError("--print-commands prints the cells' commands instead of running or submitting them; "
-                         "leave out --launcher slurm")
+        raise InputError(
+            "--print-commands prints the cells' commands instead of running or submitting them; "
+            "leave out --launcher slurm"
+        )
     from .grid import import_submitit
+
     import_submitit()
     if args.time is None:
-        raise InputError("--launcher slurm needs --time MINUTES, each task's time limit (submitit's own default "
-                         "would stop a task after 5 minutes)")
+        raise InputError(
+            "--launcher slurm needs --time MINUTES, each task's time limit (submitit's own default "
+            "would stop a task after 5 minutes)"
+        )
     if args.gpus_per_task is not None and args.gpus_per_task < 0:
         raise InputError(f"--gpus-per-task {args.gpus_per_task}: expected a whole number of at least 0")
     if args.mem_gb is not None and not args.mem_gb > 0:
@@ -454,40 +724,63 @@ def _dest(flag: str) -> str:
 def _submit_grid(args, cells, out: Path, threads: int | None) -> int:
     """`memomentum grid --launcher slurm`: one job array of the unfinished cells; returns at once."""
     from . import grid, table
+
     cpus = args.cpus_per_task
     if cpus is None:
         fixed = [int(value) for cell in cells for flag, value in cell.options if flag == "--threads"]
         cpus = max(fixed) if fixed else threads
-    parameters = {"name": "memomentum-grid", "timeout_min": args.time, "cpus_per_task": cpus,
-                  "nodes": 1, "tasks_per_node": 1, "mem_gb": args.mem_gb,
-                  "gpus_per_node": args.gpus_per_task or None,  # one task per node: the task's GPUs
-                  "slurm_partition": args.partition, "slurm_array_parallelism": args.slurm_array_parallelism}
+    parameters = {
+        "name": "memomentum-grid",
+        "timeout_min": args.time,
+        "cpus_per_task": cpus,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "mem_gb": args.mem_gb,
+        "gpus_per_node": args.gpus_per_task or None,  # one task per node: the task's GPUs
+        "slurm_partition": args.partition,
+        "slurm_array_parallelism": args.slurm_array_parallelism,
+    }
     folder = Path(args.slurm_folder) if args.slurm_folder else out / grid.SLURM_FOLDER
-    submission = grid.submit_cells(cells, out, parameters={k: v for k, v in parameters.items() if v is not None},
-                                   threads=None if threads is None else cpus, folder=folder,
-                                   executor_factory=_executor_factory)
+    submission = grid.submit_cells(
+        cells,
+        out,
+        parameters={k: v for k, v in parameters.items() if v is not None},
+        threads=None if threads is None else cpus,
+        folder=folder,
+        executor_factory=_executor_factory,
+    )
     if submission.skipped:
         n = len(submission.skipped)
-        print(f"grid: {n} cell{'s' if n > 1 else ''} had finished before: not submitted again"
-              if submission.jobs else f"grid: all {n} cells had finished before: nothing to submit", file=sys.stderr)
+        print(
+            f"grid: {n} cell{'s' if n > 1 else ''} had finished before: not submitted again"
+            if submission.jobs
+            else f"grid: all {n} cells had finished before: nothing to submit",
+            file=sys.stderr,
+        )
     if not submission.jobs:
         print(table.write_tables(out), end="")
         return 0
     for array_id, n in submission.arrays():
-        print(f"grid: submitted job {array_id}: {n} task{'s' if n > 1 else ''} (one per cell), "
-              f"logs in {submission.folder}")
-    print(f"grid: when the jobs have finished, gather the table with: "
-          f"{grid.shell_line(['memomentum', 'table', str(out)])}")
+        print(
+            f"grid: submitted job {array_id}: {n} task{'s' if n > 1 else ''} (one per cell), "
+            f"logs in {submission.folder}"
+        )
+    print(
+        f"grid: when the jobs have finished, gather the table with: "
+        f"{grid.shell_line(['memomentum', 'table', str(out)])}"
+    )
     return 0
 
 
 def _executor_factory(folder: Path):  # replaced by the tests (submitit's local executor)
     from .grid import default_executor
+
     return default_executor(folder)
 
 
 def _cmd_table(args) -> int:
     from .table import write_tables
+
     print(write_tables(Path(args.grid_dir)), end="")
     return 0
 
@@ -498,8 +791,9 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .runner.rundir import check_run_dir
         from .runner.outputs import read_checkpoint
+        from .runner.rundir import check_run_dir
+
         if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
         check_run_dir(Path(args.resume), resume=True, overwrite=args.overwrite)
@@ -511,6 +805,7 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
 def _print_summary(summary: dict, run_dir) -> None:
     def pct(v):
         return "n/a" if v is None else f"{v:.2f}%"
+
     if summary["noise_type"] == "none":
         noise = "labels as given"
     else:
@@ -529,12 +824,17 @@ def _print_summary(summary: dict, run_dir) -> None:
     lines.append(line)
     if summary.get("difficulty"):  # --track-difficulty: the final set's recall per difficulty quintile
         final = summary["difficulty"]["rounds"][-1]["recall"]
-        lines.append("  recall by difficulty  " + " / ".join("n/a" if v is None else f"{v:.1f}%" for v in final)
-                     + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)")
+        lines.append(
+            "  recall by difficulty  "
+            + " / ".join("n/a" if v is None else f"{v:.1f}%" for v in final)
+            + "  (quintiles of the correctly labelled examples, Q1 easiest to Q5 hardest)"
+        )
     if summary.get("review"):  # trained on data exported by memomentum review
         r = summary["review"]
-        lines.append(f"  reviewed data        {_counted(r['corrected'], 'label')} corrected, "
-                     f"{_counted(r['excluded'], 'example')} excluded by review ({r['corrections_file']})")
+        lines.append(
+            f"  reviewed data        {_counted(r['corrected'], 'label')} corrected, "
+            f"{_counted(r['excluded'], 'example')} excluded by review ({r['corrections_file']})"
+        )
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
         report = f", {files.REPORT}" if (Path(run_dir) / files.REPORT).exists() else ""
@@ -550,6 +850,7 @@ def _cmd_run(args) -> int:
     from .api import Interrupted, run
     from .runner.rundir import resume_command
     from .training import distributed
+
     cfg, resume = _run_config(args)
     main_process = distributed.is_main_process()  # under torchrun, rank 0 alone reports
     try:
@@ -557,15 +858,22 @@ def _cmd_run(args) -> int:
     except Interrupted as e:
         code = 130 if e.signum == signal.SIGINT else 143
         if main_process:
-            print(f"memomentum: interrupted by {signal.Signals(e.signum).name}; checkpoint saved. "
-                  f"Resume with: {resume_command(e.run_dir)}", file=sys.stderr)
+            print(
+                f"memomentum: interrupted by {signal.Signals(e.signum).name}; checkpoint saved. "
+                f"Resume with: {resume_command(e.run_dir)}",
+                file=sys.stderr,
+            )
         return code
     except Exception as e:
         if distributed.environment() is None or not distributed.is_peer_failure(e):
             raise
         from .api import default_run_dir
-        print(f"memomentum: error: {distributed.lost_message(e)}; the last checkpoint is kept: resume with "
-              f"torchrun ... {resume_command(Path(cfg.out) if cfg.out else default_run_dir(cfg))}", file=sys.stderr)
+
+        print(
+            f"memomentum: error: {distributed.lost_message(e)}; the last checkpoint is kept: resume with "
+            f"torchrun ... {resume_command(Path(cfg.out) if cfg.out else default_run_dir(cfg))}",
+            file=sys.stderr,
+        )
         return 1
     if not main_process:
         return 0
@@ -580,15 +888,18 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
     """--out must not name an input: writing the noisy labels there would destroy it."""
     out_path, in_path = Path(out).expanduser(), Path(given).expanduser()
     same = out_path.resolve() == in_path.resolve() or (
-        out_path.exists() and in_path.exists() and os.path.samefile(out_path, in_path))
+        out_path.exists() and in_path.exists() and os.path.samefile(out_path, in_path)
+    )
     if same:
-        raise InputError(f"--out {out} is the file given to {option}; writing there would overwrite the input, "
-                         f"so choose another --out")
+        raise InputError(
+            f"--out {out} is the file given to {option}; writing there would overwrite the input, "
+            f"so choose another --out"
+        )
 
 
 def _cmd_noise(args) -> int:
-    from .data.noise import read_labels_matrix
-    from .data.noise import make_noisy_labels_for_cli, read_labels, write_labels
+    from .data.noise import make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
+
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:
         _refuse_same_file(args.out, args.features, "--features")
@@ -601,28 +912,54 @@ def _cmd_noise(args) -> int:
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the features file {args.features}: {e}") from None
     transition = read_labels_matrix(args.transition) if args.transition else None
-    result = make_noisy_labels_for_cli(labels, noise_type=args.noise_type, noise_rate=args.noise_rate, seed=args.seed,
-                                       num_classes=k, features=features, transition=transition)
+    result = make_noisy_labels_for_cli(
+        labels,
+        noise_type=args.noise_type,
+        noise_rate=args.noise_rate,
+        seed=args.seed,
+        num_classes=k,
+        features=features,
+        transition=transition,
+    )
     write_labels(args.out, result.labels)
-    print(f"wrote {result.labels.size} noisy labels to {args.out}; realised noise rate {100 * result.realised_rate:.2f}%")
+    print(
+        f"wrote {result.labels.size} noisy labels to {args.out}; realised noise rate {100 * result.realised_rate:.2f}%"
+    )
     return 0
 
 
 def _cmd_prepare(args) -> int:
     from .data import load_image_files, pack_image_files
-    given = {dest: getattr(args, dest) for dest in [kw["dest"] for kw in IMAGE_OPTIONS.values()] + ["label_column"]
-             if getattr(args, dest) is not None}
+    from .data.store import PackedImages
+
+    given = {
+        dest: getattr(args, dest)
+        for dest in [kw["dest"] for kw in IMAGE_OPTIONS.values()] + ["label_column"]
+        if getattr(args, dest) is not None
+    }
     cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
     cfg.validate()
-    files = load_image_files(cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, train_set=cfg.train_set,
-                             label_column=cfg.label_column, cache_dir=cfg.cache_dir)
+    files = load_image_files(
+        cfg.dataset,
+        data_dir=cfg.data_dir,
+        image_size=cfg.image_size,
+        train_set=cfg.train_set,
+        label_column=cfg.label_column,
+        cache_dir=cfg.cache_dir,
+    )
     if files is None:
-        raise InputError(f"prepare packs image files: --dataset must be an image release (clothing1m, ...), a folder "
-                         f"of images with one sub-folder per class or a table of images, got {args.dataset!r}")
-    ds = pack_image_files(files, cache_dir=cfg.cache_dir, store_format=cfg.store_format, workers=cfg.workers,
-                          progress=cfg.progress)
-    parts = [(name, x) for name, x in (("training", ds.x_train), ("validation", ds.x_val), ("test", ds.x_test))
-             if x is not None]
+        raise InputError(
+            f"prepare packs image files: --dataset must be an image release (clothing1m, ...), a folder "
+            f"of images with one sub-folder per class or a table of images, got {args.dataset!r}"
+        )
+    ds = pack_image_files(
+        files, cache_dir=cfg.cache_dir, store_format=cfg.store_format, workers=cfg.workers, progress=cfg.progress
+    )
+    parts = [
+        (name, x)
+        for name, x in (("training", ds.x_train), ("validation", ds.x_val), ("test", ds.x_test))
+        if isinstance(x, PackedImages)
+    ]  # what pack_image_files gives, or None
     for name, x in parts:
         print(f"{name}: {len(x)} images of {x.shape[1]} x {x.shape[2]} in {x.directory}")
     return 0
@@ -630,6 +967,7 @@ def _cmd_prepare(args) -> int:
 
 def _cmd_report(args) -> int:
     from .report import write_report
+
     print(write_report(args.run_dir))
     return 0
 
@@ -639,6 +977,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     _prefer_bound_spin(sys.argv[1:] if argv is None else argv)
     from .training.distributed import messages_from_rank_zero
+
     with messages_from_rank_zero():
         code = _main(argv)
     if argv is None:  # the program itself (not a call from Python): a torchrun process ends here
@@ -657,6 +996,7 @@ def _prefer_bound_spin(argv: list[str]) -> None:
     if args is None or args.resume:  # a resumed run takes its settings from its directory
         return
     from .training import threads
+
     threads.prefer_bound_spin(args.threads, args.device)
 
 
@@ -668,12 +1008,8 @@ def _quietly_parsed(argv: list[str]) -> argparse.Namespace | None:
     """``argv`` parsed as :func:`_main` will parse it, or None where the parser would refuse it
     (nothing printed: the refusal comes later, once)."""
     parser = build_parser()
-
-    def refuse(message: str):
-        raise _Unparsed(message)
-
     for part in (parser, *parser.commands.values()):
-        part.error = refuse
+        part.quiet = True
     try:
         return parser.parse_args(argv)
     except (_Unparsed, SystemExit):
@@ -683,6 +1019,7 @@ def _quietly_parsed(argv: list[str]) -> argparse.Namespace | None:
 def _end_distributed_process(code: int) -> None:
     """End a process of a multi-process run at once (:func:`memomentum.training.distributed.end_process`)."""
     from .training.distributed import end_process
+
     try:
         end_process(code)
     except InputError:  # torchrun's variables are broken: the run was refused, nothing to end early
@@ -695,9 +1032,17 @@ def _main(argv: list[str] | None) -> int:
     if unknown:  # blamed on the command, so that the hint names its own --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"run": _cmd_run, "noise": _cmd_noise, "prepare": _cmd_prepare, "report": _cmd_report,
-                "grid": _cmd_grid, "table": _cmd_table, "predict": _cmd_predict,
-                "consensus": _cmd_consensus, "review": _cmd_review}[args.command](args)
+        return {
+            "run": _cmd_run,
+            "noise": _cmd_noise,
+            "prepare": _cmd_prepare,
+            "report": _cmd_report,
+            "grid": _cmd_grid,
+            "table": _cmd_table,
+            "predict": _cmd_predict,
+            "consensus": _cmd_consensus,
+            "review": _cmd_review,
+        }[args.command](args)
     except InputError as e:
         print(f"memomentum: error: {e}", file=sys.stderr)
         return 2

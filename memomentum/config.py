@@ -1,4 +1,5 @@
 """The run configuration: one typed object, validated once, passed down everywhere."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,9 +7,17 @@ import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .data.names import (dataset_key, is_clothing1m_name, is_image_folder_name, is_image_release_name,
-                         is_table_file, is_table_folder, is_users_own_data)
+from .data.names import (
+    dataset_key,
+    is_clothing1m_name,
+    is_image_folder_name,
+    is_image_release_name,
+    is_table_file,
+    is_table_folder,
+    is_users_own_data,
+)
 from .errors import InputError
 
 METHODS = ("memomentum", "ce")
@@ -35,10 +44,22 @@ DATASET_DEFAULTS: dict[str, dict] = {
 }
 
 # The reference's schedules: main.py's (the benchmark mode) and Clothing.py's.
-REFERENCE_SCHEDULE = dict(epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3, max_inner_loop=20,
-                          milestones=(40, 80))
-CLOTHING1M_SCHEDULE = dict(epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3, max_outer_loop=3, max_inner_loop=6,
-                           milestones=(10, 20))
+REFERENCE_SCHEDULE: dict[str, Any] = dict(
+    epochs=100, batch_size=128, lr=0.01, weight_decay=1e-4, max_outer_loop=3, max_inner_loop=20, milestones=(40, 80)
+)
+CLOTHING1M_SCHEDULE: dict[str, Any] = dict(
+    epochs=5, batch_size=32, lr=0.005, weight_decay=1e-3, max_outer_loop=3, max_inner_loop=6, milestones=(10, 20)
+)
+
+T = TypeVar("T")
+
+
+def resolved(value: T | None) -> T:
+    """A field that a validated, resolved configuration has set: ``noise_type`` (filled in when
+    the configuration is made), ``transition_path`` (required by ``noise_type="transition"``)
+    and the schedule (``model``, ``epochs``, ``lr``, ...: :meth:`RunConfig.resolved`)."""
+    assert value is not None, "the configuration is not resolved"
+    return value
 
 
 @dataclass
@@ -181,13 +202,17 @@ class RunConfig:
     weight_decay: float | None = None  # reference: 1e-4 (benchmark mode), 1e-3 (Clothing1M mode)
     batch_size: int | None = None  # reference: 128
     val_fraction: float = 0.1
-    milestones: tuple[int, ...] | None = None  # reference: (40, 80) per inner round; Clothing1M mode (10, 20) per outer loop
+    milestones: tuple[int, ...] | None = (
+        None  # reference: (40, 80) per inner round; Clothing1M mode (10, 20) per outer loop
+    )
     gamma: float = 0.1
     margin_step: float = 0.1  # early stopping: margin grows by this per epoch without gain
     margin_limit: float = 2.0  # ... and the phase stops once the margin exceeds this
     reference_quirks: bool = False
     device: str = "auto"
-    threads: int | None = None  # CPU threads; None = every available core, one for the MLP (memomentum.training.threads)
+    threads: int | None = (
+        None  # CPU threads; None = every available core, one for the MLP (memomentum.training.threads)
+    )
     compile: bool = False  # torch.compile (GPU only; measured slower on CPU)
     cuda_graph: bool = False  # the training step recorded once as a CUDA graph (GPU only; memomentum.training.graphs)
     predict_chunk: int | None = None  # examples per forward pass when predicting; None: per device
@@ -210,16 +235,18 @@ class RunConfig:
         # numpy scalars (np.int64(3), np.float32(0.2)) become plain Python numbers
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+            if isinstance(value, (bool, int, float)):
+                continue
+            if isinstance(value, numbers.Integral):
                 setattr(self, f.name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
+            elif isinstance(value, numbers.Real):
                 setattr(self, f.name, float(value))
         if self.noise_type is None:
             self.noise_type = "none" if is_users_own_data(self.dataset) else "instance"
         if self.noise_rate is None and self.noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
             self.noise_rate = DEFAULT_NOISE_RATE
 
-    def resolved(self, dataset_default_model: str) -> "RunConfig":
+    def resolved(self, dataset_default_model: str) -> RunConfig:
         """Return a copy with every ``None`` schedule field filled in for this dataset."""
         if self.mode == "clothing1m":  # Clothing.py's schedule, whatever the data
             reference = dict(CLOTHING1M_SCHEDULE)
@@ -236,8 +263,8 @@ class RunConfig:
         """Raise :class:`InputError` with one sentence for the first bad value found."""
         # Imported here, not at the top: the model table imports torch, and importing
         # memomentum (which imports this module) must not.
-        from .training.models import MODELS
         from .data.noise import NOISE_TYPES
+        from .training.models import MODELS
 
         # The checks run in this order so that the first bad value gives the message.
         self._check_choices(NOISE_TYPES)
@@ -256,8 +283,10 @@ class RunConfig:
         if self.mode not in MODES:
             raise InputError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.mode == "clothing1m" and self.method != "memomentum":
-            raise InputError(f"the clothing1m mode is Me-Momentum's Clothing1M program; --method {self.method} "
-                             f"runs in the benchmark mode only (leave --mode out)")
+            raise InputError(
+                f"the clothing1m mode is Me-Momentum's Clothing1M program; --method {self.method} "
+                f"runs in the benchmark mode only (leave --mode out)"
+            )
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.device not in DEVICES:
@@ -267,8 +296,9 @@ class RunConfig:
 
     def _check_noise_options(self) -> None:
         """The noise rate, whether the noise type takes one, and the transition matrix file."""
-        if self.noise_rate is not None and not (_is_number(self.noise_rate) and math.isfinite(self.noise_rate)
-                                                and 0 <= self.noise_rate < 1):
+        if self.noise_rate is not None and not (
+            _is_number(self.noise_rate) and math.isfinite(self.noise_rate) and 0 <= self.noise_rate < 1
+        ):
             raise InputError(f"noise rate {self.noise_rate!r} is outside [0, 1)")
         self._check_rate_applies()
         if self.noise_type == "transition" and not self.transition_path:
@@ -288,10 +318,15 @@ class RunConfig:
         if not _is_int(self.noise_seed) or not 0 <= self.noise_seed < 2**32:
             raise InputError(f"noise-seed must be a whole number in 0..4294967295, got {self.noise_seed!r}")
         if self.human_labels_path or self.noise_type == "none":
-            given = "--human-labels takes the file's labels" if self.human_labels_path else \
-                "--noise-type none keeps the labels as given"
-            raise InputError(f"{given}, so --noise-seed {self.noise_seed} would be ignored; leave --noise-seed out "
-                             f"or choose a noise type ({', '.join(RATED_NOISE_TYPES)}, transition)")
+            given = (
+                "--human-labels takes the file's labels"
+                if self.human_labels_path
+                else "--noise-type none keeps the labels as given"
+            )
+            raise InputError(
+                f"{given}, so --noise-seed {self.noise_seed} would be ignored; leave --noise-seed out "
+                f"or choose a noise type ({', '.join(RATED_NOISE_TYPES)}, transition)"
+            )
 
     def effective_noise_seed(self) -> int:
         """The seed synthetic noise is drawn with: ``noise_seed``, or the run's seed."""
@@ -331,8 +366,9 @@ class RunConfig:
         if self.track_difficulty not in (True, False):
             raise InputError(f"track-difficulty must be true or false, got {self.track_difficulty!r}")
         if self.track_difficulty and self.mode != "benchmark":
-            raise InputError("--track-difficulty measures the benchmark mode's first phase; leave it out with "
-                             f"--mode {self.mode}")
+            raise InputError(
+                f"--track-difficulty measures the benchmark mode's first phase; leave it out with --mode {self.mode}"
+            )
         if self.stream not in (None, True, False):
             raise InputError(f"stream must be true, false or unset, got {self.stream!r}")
         for name in ("compile", "cuda_graph"):
@@ -343,34 +379,46 @@ class RunConfig:
 
     def _check_milestones(self) -> None:
         milestones = self.milestones
-        if milestones is not None and not (isinstance(milestones, (tuple, list))
-                                           and all(_is_int(m) and m >= 1 for m in milestones)):
+        if milestones is not None and not (
+            isinstance(milestones, (tuple, list)) and all(_is_int(m) and m >= 1 for m in milestones)
+        ):
             raise InputError(f"milestones must be whole numbers of epochs >= 1, like 40,80; got {milestones!r}")
 
     def _check_data_options_apply(self) -> None:
         """Options of one kind of data given for another are refused, never silently ignored."""
         name = self.dataset.strip()
         if self.label_column != "label" and not (is_table_file(name) or is_table_folder(name)):
-            raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {name} is not a "
-                             f"table, so it would be ignored; leave --label-column out")
+            raise InputError(
+                f"--label-column names the label column of a table (.csv, .parquet); {name} is not a "
+                f"table, so it would be ignored; leave --label-column out"
+            )
         if self.train_set != "noisy" and not is_clothing1m_name(name):
-            raise InputError(f"--train-set chooses between Clothing1M's training sets; {name} has one, so it "
-                             f"would be ignored; leave --train-set out")
+            raise InputError(
+                f"--train-set chooses between Clothing1M's training sets; {name} has one, so it "
+                f"would be ignored; leave --train-set out"
+            )
         if is_image_release_name(name) or is_image_folder_name(name):
             return
         looks_like_a_folder = "/" in name or name.startswith(("~", "."))  # a missing one is named by the reader
         if looks_like_a_folder and not is_table_file(name) and not name.lower().endswith(".npz"):
             return
         may_hold_images = is_table_file(name)  # an image column: packed like an image folder (else refused on reading)
-        options = [("--image-size", self.image_size, None), ("--cache-dir", self.cache_dir, None),
-                   ("--store-format", self.store_format, "jpeg")]
+        options = [
+            ("--image-size", self.image_size, None),
+            ("--cache-dir", self.cache_dir, None),
+            ("--store-format", self.store_format, "jpeg"),
+        ]
         if name != "arrays":  # arrays given in memory (Python) may be images streamed from memory by workers
-            options += [("--workers", self.workers, None), ("--no-stream" if self.stream is False else "--stream",
-                                                            self.stream, None)]
+            options += [
+                ("--workers", self.workers, None),
+                ("--no-stream" if self.stream is False else "--stream", self.stream, None),
+            ]
         for option, value, default in options:
             if value != default and not may_hold_images:
-                raise InputError(f"{option} applies to image files (clothing1m, a folder or a table of images); "
-                                 f"{name} is not, so it would be ignored; leave {option} out")
+                raise InputError(
+                    f"{option} applies to image files (clothing1m, a folder or a table of images); "
+                    f"{name} is not, so it would be ignored; leave {option} out"
+                )
 
     def _check_rate_applies(self) -> None:
         """A noise rate given where nothing uses it is refused, never silently ignored."""
@@ -379,15 +427,21 @@ class RunConfig:
                 raise InputError(f"--noise-type {self.noise_type} needs a noise rate (--noise-rate) in [0, 1)")
             return
         if self.human_labels_path:
-            raise InputError(f"--human-labels replaces synthetic noise with the file's labels, so --noise-rate "
-                             f"{self.noise_rate:g} would be ignored; leave --noise-rate out")
+            raise InputError(
+                f"--human-labels replaces synthetic noise with the file's labels, so --noise-rate "
+                f"{self.noise_rate:g} would be ignored; leave --noise-rate out"
+            )
         if self.noise_type == "transition":
-            raise InputError(f"--noise-type transition takes its flip rates from the --transition matrix, so "
-                             f"--noise-rate {self.noise_rate:g} would be ignored; leave --noise-rate out")
+            raise InputError(
+                f"--noise-type transition takes its flip rates from the --transition matrix, so "
+                f"--noise-rate {self.noise_rate:g} would be ignored; leave --noise-rate out"
+            )
         if self.noise_type == "none" and self.noise_rate != 0:
-            raise InputError(f"--noise-type none keeps the labels as given, so --noise-rate {self.noise_rate:g} "
-                             f"would be ignored; leave --noise-rate out or choose a noise type "
-                             f"({', '.join(RATED_NOISE_TYPES)})")
+            raise InputError(
+                f"--noise-type none keeps the labels as given, so --noise-rate {self.noise_rate:g} "
+                f"would be ignored; leave --noise-rate out or choose a noise type "
+                f"({', '.join(RATED_NOISE_TYPES)})"
+            )
 
     def noise_name(self) -> str:
         """The labels' noise in a few words for names and summaries: ``instance-0.4``,
@@ -397,7 +451,7 @@ class RunConfig:
             return f"human-{self.human_labels_key}" if self.human_labels_key else "human"
         if self.noise_type in RATED_NOISE_TYPES and self.noise_rate is not None:
             return f"{self.noise_type}-{self.noise_rate:g}"
-        return self.noise_type
+        return resolved(self.noise_type)
 
     def resolved_paths(self) -> dict[str, str]:
         """The settings that name a file or a folder (:data:`PATH_KEYS`), each as its absolute
@@ -419,7 +473,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
         if kwargs.get("human_labels_path") or kwargs.get("noise_type") in ("none", "transition"):
@@ -448,10 +502,25 @@ PATH_KEYS = ("dataset", "data_dir", "transition_path", "human_labels_path")
 def names_a_path(dataset: str) -> bool:
     """Whether ``dataset`` is a path (a ``.npz`` file, a table, an existing folder) rather
     than a benchmark's name, a release's name or in-memory ``arrays``."""
-    return (dataset.strip().endswith(".npz") or is_table_file(dataset)
-            or (is_image_folder_name(dataset) and not is_image_release_name(dataset)))
+    return (
+        dataset.strip().endswith(".npz")
+        or is_table_file(dataset)
+        or (is_image_folder_name(dataset) and not is_image_release_name(dataset))
+    )
 
 
 # Keys that do not change a run's results: they may differ when resuming.
-NON_RESULT_KEYS = frozenset({"out", "progress", "device", "threads", "predict_chunk", "cuda_graph", "data_dir", "cache_dir",
-                             "stream", "workers"})
+NON_RESULT_KEYS = frozenset(
+    {
+        "out",
+        "progress",
+        "device",
+        "threads",
+        "predict_chunk",
+        "cuda_graph",
+        "data_dir",
+        "cache_dir",
+        "stream",
+        "workers",
+    }
+)

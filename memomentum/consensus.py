@@ -25,6 +25,7 @@ share must agree in every case.
 
 Reads only the run directories' text files: no torch, no pandas.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,18 @@ from .errors import InputError
 from .runner import files
 
 CONSENSUS = "consensus.csv"
-COLUMNS = ("index", "file", "row", "given_label", "n_runs", "issue_share", "mean_label_quality", "majority_label",
-           "majority_share", "true_label")
+COLUMNS = (
+    "index",
+    "file",
+    "row",
+    "given_label",
+    "n_runs",
+    "issue_share",
+    "mean_label_quality",
+    "majority_label",
+    "majority_share",
+    "true_label",
+)
 # summary.json's data_fingerprint keys that name the examples (then come the noisy labels, the
 # true labels; the test set's keys are not compared: the verdicts are on the training data)
 _DATA_KEYS = ("n_train", "example_shape", "features", "files")
@@ -86,8 +97,10 @@ def write_consensus(run_dirs, out_dir, *, table: dict[str, np.ndarray] | None = 
     out_dir = Path(out_dir)
     dirs = _distinct(run_dirs)
     if any(out_dir.resolve() == Path(d).resolve() for d in dirs):
-        raise InputError(f"--out {out_dir} is one of the run directories, which hold only a run's own files; "
-                         f"write the consensus to another folder")
+        raise InputError(
+            f"--out {out_dir} is one of the run directories, which hold only a run's own files; "
+            f"write the consensus to another folder"
+        )
     table = consensus_table(dirs) if table is None else table
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file, not a folder; choose a folder for {CONSENSUS}")
@@ -96,6 +109,7 @@ def write_consensus(run_dirs, out_dir, *, table: dict[str, np.ndarray] | None = 
     except OSError as e:
         raise InputError(f"cannot create the folder {out_dir}: {e.strerror or e}") from None
     from .runner.outputs import atomic_file  # imports torch: only when writing
+
     path = out_dir / CONSENSUS
     with atomic_file(path) as f:
         _write_csv(f, table)
@@ -106,11 +120,14 @@ def describe(table: dict[str, np.ndarray], n_runs: int) -> str:
     """One line on a consensus: its examples, and the issues every run that judged them agrees on."""
     judged = table["n_runs"] > 1
     agreed = int((judged & (table["issue_share"] == 1)).sum())
-    return (f"consensus of {n_runs} run{'s' if n_runs > 1 else ''}: {table['index'].size:,} examples, {agreed:,} "
-            f"called a label issue by every run (of those judged by two or more)")
+    return (
+        f"consensus of {n_runs} run{'s' if n_runs > 1 else ''}: {table['index'].size:,} examples, {agreed:,} "
+        f"called a label issue by every run (of those judged by two or more)"
+    )
 
 
 # -- reading the runs ---------------------------------------------------------------------
+
 
 def _distinct(run_dirs) -> list:
     dirs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
@@ -130,13 +147,19 @@ def _read_run(directory: Path) -> _Run:
         raise InputError(f"there is no run directory {directory}")
     if not (directory / files.SUMMARY).is_file() or not (directory / files.EXAMPLES).is_file():
         missing = files.SUMMARY if not (directory / files.SUMMARY).is_file() else files.EXAMPLES
-        raise InputError(f"{directory} is not a finished memomentum run (no {missing}); consensus combines "
-                         f"finished runs")
+        raise InputError(
+            f"{directory} is not a finished memomentum run (no {missing}); consensus combines finished runs"
+        )
     summary = _read_json(directory / files.SUMMARY)
     config = _read_json(directory / files.CONFIG) if (directory / files.CONFIG).is_file() else {}
     names = _read_json(directory / files.CLASSES) if (directory / files.CLASSES).is_file() else None
-    return _Run(directory, summary, config, None if names is None else [str(n) for n in names],
-                _read_examples(directory / files.EXAMPLES))
+    return _Run(
+        directory,
+        summary,
+        config,
+        None if names is None else [str(n) for n in names],
+        _read_examples(directory / files.EXAMPLES),
+    )
 
 
 def _read_json(path: Path):
@@ -167,23 +190,30 @@ def _read_examples(path: Path) -> dict[str, np.ndarray]:
 
 # -- the same data? -------------------------------------------------------------------------
 
+
 def _check_same_data(runs: list[_Run]) -> None:
     """Refuse, in one sentence, runs whose verdicts are not about the same examples and labels."""
     first = runs[0]
     for run in runs[1:]:
         pair = f"{first.directory} and {run.directory}"
         if run.class_names != first.class_names:
-            raise InputError(f"the runs {pair} name their classes differently ({files.CLASSES}), so their verdicts "
-                             f"cannot be combined; give runs of one dataset")
+            raise InputError(
+                f"the runs {pair} name their classes differently ({files.CLASSES}), so their verdicts "
+                f"cannot be combined; give runs of one dataset"
+            )
         what = _difference(first, run)
         if what is not None:
             kind, detail = what
             if kind == "data":
-                raise InputError(f"the runs {pair} were trained on other data ({detail} differ), so their verdicts "
-                                 f"cannot be combined; give runs of one dataset")
-            raise InputError(f"the runs {pair} were trained on other noisy labels ({detail}), so their verdicts "
-                             f"cannot be combined; give runs with the same labels (synthetic noise follows --seed "
-                             f"unless --noise-seed fixes it)")
+                raise InputError(
+                    f"the runs {pair} were trained on other data ({detail} differ), so their verdicts "
+                    f"cannot be combined; give runs of one dataset"
+                )
+            raise InputError(
+                f"the runs {pair} were trained on other noisy labels ({detail}), so their verdicts "
+                f"cannot be combined; give runs with the same labels (synthetic noise follows --seed "
+                f"unless --noise-seed fixes it)"
+            )
 
 
 def _difference(a: _Run, b: _Run) -> tuple[str, str] | None:
@@ -214,9 +244,16 @@ def _noise_seed(run: _Run):
     return run.config.get("seed") if seed is None else seed
 
 
-_KEY_WORDS = {"n_train": "the number of training examples", "example_shape": "the shape of an example",
-              "labels": "the labels before noise", "features": "the features", "files": "the image files",
-              "dataset": "the datasets", "label_column": "the label columns", "train_set": "the training sets"}
+_KEY_WORDS = {
+    "n_train": "the number of training examples",
+    "example_shape": "the shape of an example",
+    "labels": "the labels before noise",
+    "features": "the features",
+    "files": "the image files",
+    "dataset": "the datasets",
+    "label_column": "the label columns",
+    "train_set": "the training sets",
+}
 
 
 def _words(keys: list[str]) -> str:
@@ -229,12 +266,15 @@ def _shared_examples_differ(a: _Run, b: _Run) -> tuple[str, str] | None:
     common, pa, pb = np.intersect1d(ia, ib, assume_unique=True, return_indices=True)
     for column in ("file", "row"):
         if (column in a.columns) != (column in b.columns) or (
-                column in a.columns and not np.array_equal(a.columns[column][pa], b.columns[column][pb])):
+            column in a.columns and not np.array_equal(a.columns[column][pa], b.columns[column][pb])
+        ):
             return "data", "the image files" if column == "file" else "the table rows"
     differ = np.flatnonzero(a.columns["given_label"][pa] != b.columns["given_label"][pb])
     if differ.size:
-        return "labels", (f"{differ.size} of the {common.size} examples both hold have another given label, "
-                          f"the first at index {common[differ[0]]}")
+        return "labels", (
+            f"{differ.size} of the {common.size} examples both hold have another given label, "
+            f"the first at index {common[differ[0]]}"
+        )
     return None
 
 
@@ -249,6 +289,7 @@ def _indices(run: _Run) -> np.ndarray:
 
 
 # -- combining ------------------------------------------------------------------------------
+
 
 def _combine(runs: list[_Run]) -> dict[str, np.ndarray]:
     """The consensus columns over the union of the runs' examples, in index order."""
@@ -288,8 +329,10 @@ def _labels(run: _Run, column: str, numbered: bool) -> np.ndarray:
     try:
         return run.columns[column].astype(np.int64)
     except ValueError:
-        raise InputError(f"{run.directory / files.EXAMPLES} has a {column} that is not a class number, and the "
-                         f"run has no {files.CLASSES} naming its classes") from None
+        raise InputError(
+            f"{run.directory / files.EXAMPLES} has a {column} that is not a class number, and the "
+            f"run has no {files.CLASSES} naming its classes"
+        ) from None
 
 
 def _floats(run: _Run, column: str) -> np.ndarray:

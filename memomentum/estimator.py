@@ -9,12 +9,15 @@
 Needs scikit-learn (``pip install "memomentum[sklearn]"``); ``verdict_`` is a pandas
 DataFrame when pandas is installed.
 """
+
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +34,9 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError:  # pragma: no cover - exercised only without the extra
-    raise ImportError('MeMomentumClassifier needs scikit-learn 1.6 or later: '
-                      'pip install "memomentum[sklearn]"') from None
+    raise ImportError(
+        'MeMomentumClassifier needs scikit-learn 1.6 or later: pip install "memomentum[sklearn]"'
+    ) from None
 
 __all__ = ["MeMomentumClassifier"]
 
@@ -47,20 +51,24 @@ def _refuse_mixed_label_kinds(y) -> None:
     is named by its row: scikit-learn would talk of a regression target."""
     if isinstance(y, (list, tuple)):
         values = list(y)
-    elif getattr(y, "dtype", None) == object and hasattr(y, "tolist"):  # arrays, pandas Series
+    elif getattr(y, "dtype", None) == np.dtype(object) and hasattr(y, "tolist"):  # arrays, pandas Series
         values = y.tolist()
     else:  # None: scikit-learn's own check says that y is required
         return
-    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, float) and v != v)), None)
+    row = next((i for i, v in enumerate(values) if v is None or (isinstance(v, float) and math.isnan(v))), None)
     if row is not None:
-        raise InputError(f"y has no label in row {row} ({values[row]!r}); every example needs a label: leave out the "
-                         f"rows without one")
+        raise InputError(
+            f"y has no label in row {row} ({values[row]!r}); every example needs a label: leave out the "
+            f"rows without one"
+        )
     text = next((v for v in values if isinstance(v, str)), None)
     other = next((v for v in values if isinstance(v, (numbers.Number, np.number, np.bool_))), None)
     if text is not None and other is not None:
         kind = "True/False" if isinstance(other, (bool, np.bool_)) else "numbers"
-        raise InputError(f"y mixes text and {kind} as labels (for example {_shown(text)!r} and {_shown(other)!r}); "
-                         f"give every label the same kind, e.g. all as text")
+        raise InputError(
+            f"y mixes text and {kind} as labels (for example {_shown(text)!r} and {_shown(other)!r}); "
+            f"give every label the same kind, e.g. all as text"
+        )
 
 
 def _shown(value):
@@ -174,11 +182,26 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
     >>> MeMomentumClassifier(HistGradientBoostingClassifier()).fit(X, y).predict(X_new)
     """
 
-    def __init__(self, model=None, *, method: str = "memomentum", epochs: int | None = None,
-                 max_outer_loop: int | None = None, max_inner_loop: int | None = None, lr: float | None = None,
-                 batch_size: int | None = None, weight_decay: float = 1e-4, val_fraction: float = 0.1,
-                 random_state: int | None = None, device: str = "auto", threads: int | None = None,
-                 n_jobs: int | None = None, progress: bool = False, cv: int = 5, seed=_NOT_GIVEN):
+    def __init__(
+        self,
+        model=None,
+        *,
+        method: str = "memomentum",
+        epochs: int | None = None,
+        max_outer_loop: int | None = None,
+        max_inner_loop: int | None = None,
+        lr: float | None = None,
+        batch_size: int | None = None,
+        weight_decay: float = 1e-4,
+        val_fraction: float = 0.1,
+        random_state: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        n_jobs: int | None = None,
+        progress: bool = False,
+        cv: int = 5,
+        seed=_NOT_GIVEN,
+    ):
         self.model = model
         self.method = method
         self.epochs = epochs
@@ -201,19 +224,25 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         if _is_sklearn_model(self.model):  # missing values pass through when the model takes them
             from sklearn.utils import get_tags
+
             tags.input_tags.allow_nan = get_tags(self.model).input_tags.allow_nan
         return tags
 
     def _validate_X(self, X, y=None, *, reset: bool):
         allow_nan = self.__sklearn_tags__().input_tags.allow_nan
-        kw = dict(accept_sparse=False, dtype="numeric", allow_nd=True,
-                  ensure_all_finite="allow-nan" if allow_nan else True, ensure_min_samples=1)
+        kw = dict(
+            accept_sparse=False,
+            dtype="numeric",
+            allow_nd=True,
+            ensure_all_finite="allow-nan" if allow_nan else True,
+            ensure_min_samples=1,
+        )
         if y is None:
             return validate_data(self, X, reset=reset, **kw), None
         return validate_data(self, X, y, reset=reset, **kw)
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y) -> "MeMomentumClassifier":
+    def fit(self, X, y) -> MeMomentumClassifier:
         """Fit with Me-Momentum on noisily labelled data.
 
         Parameters
@@ -259,28 +288,48 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         as scikit-learn asks)."""
         name = self.model if isinstance(self.model, str) else None
         if isinstance(self.model, type) and hasattr(self.model, "fit"):
-            raise InputError(f"model is the class {self.model.__name__}; pass an instance, e.g. "
-                             f"{self.model.__name__}()")
+            raise InputError(
+                f"model is the class {self.model.__name__}; pass an instance, e.g. {self.model.__name__}()"
+            )
         if isinstance(self.model, nn.Module):
-            raise InputError("model is a network instance; pass a function (n_features, n_classes) -> nn.Module that "
-                             "builds a fresh one, so every outer loop starts from new weights")
+            raise InputError(
+                "model is a network instance; pass a function (n_features, n_classes) -> nn.Module that "
+                "builds a fresh one, so every outer loop starts from new weights"
+            )
         if not (self.model is None or name is not None or _is_sklearn_model(self.model) or _is_factory(self.model)):
-            raise InputError(f"model must be None, a model name, a scikit-learn classifier or a function "
-                             f"(n_features, n_classes) -> torch.nn.Module, got {self.model!r}")
+            raise InputError(
+                f"model must be None, a model name, a scikit-learn classifier or a function "
+                f"(n_features, n_classes) -> torch.nn.Module, got {self.model!r}"
+            )
         if _is_sklearn_model(self.model) and not hasattr(self.model, "predict"):
             raise InputError(f"model {type(self.model).__name__} has no predict method; it must be a classifier")
-        cfg = RunConfig(dataset="arrays", noise_type="none", noise_rate=0.0, seed=self._seed(), method=self.method,
-                        model=name, epochs=self.epochs, max_outer_loop=self.max_outer_loop,
-                        max_inner_loop=self.max_inner_loop, lr=self.lr, batch_size=self.batch_size,
-                        weight_decay=self.weight_decay, val_fraction=self.val_fraction, device=self.device,
-                        threads=_resolve_threads(self.threads, self.n_jobs), progress=bool(self.progress))
+        cfg = RunConfig(
+            dataset="arrays",
+            noise_type="none",
+            noise_rate=0.0,
+            seed=self._seed(),
+            method=self.method,
+            model=name,
+            epochs=self.epochs,
+            max_outer_loop=self.max_outer_loop,
+            max_inner_loop=self.max_inner_loop,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            val_fraction=self.val_fraction,
+            device=self.device,
+            threads=_resolve_threads(self.threads, self.n_jobs),
+            progress=bool(self.progress),
+        )
         cfg.validate()
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise InputError(f"cv must be a whole number of folds of at least 2, got {_shown(self.cv)!r}")
         n_train = training_part_size(n_rows, self.val_fraction)
         if n_rows < 2 or n_train < 1 or n_train >= n_rows:
-            raise InputError(f"{n_rows} rows are too few to hold out a validation part of val_fraction "
-                             f"{self.val_fraction:g} and train on the rest; give more rows")
+            raise InputError(
+                f"{n_rows} rows are too few to hold out a validation part of val_fraction "
+                f"{self.val_fraction:g} and train on the rest; give more rows"
+            )
         # default: a twentieth of the training part, 8..128; never more than the whole part
         # (so that a small fold of cross-validation still trains)
         batch = min(128, max(8, n_train // 20)) if cfg.batch_size is None else cfg.batch_size
@@ -293,12 +342,15 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         random_state = _check_seed("random_state", self.random_state)
         if isinstance(self.seed, str) and self.seed == _NOT_GIVEN:
             return DEFAULT_SEED if random_state is None else random_state
-        warnings.warn("seed is deprecated and will be removed in the next release; use random_state",
-                      FutureWarning, stacklevel=4)  # at the caller of fit
+        warnings.warn(
+            "seed is deprecated and will be removed in the next release; use random_state", FutureWarning, stacklevel=4
+        )  # at the caller of fit
         seed = _check_seed("seed", self.seed)
         if seed is not None and random_state is not None and seed != random_state:
-            raise InputError(f"seed={seed} and random_state={random_state} disagree; give random_state only "
-                             f"(seed is its deprecated name)")
+            raise InputError(
+                f"seed={seed} and random_state={random_state} disagree; give random_state only "
+                f"(seed is its deprecated name)"
+            )
         return next((s for s in (random_state, seed) if s is not None), DEFAULT_SEED)
 
     # -- prediction ---------------------------------------------------------------------
@@ -325,8 +377,10 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         if X.shape[1:] != self._input_shape:
-            raise InputError(f"X has examples of shape {X.shape[1:]} but the model was fitted on examples of "
-                             f"shape {self._input_shape}")
+            raise InputError(
+                f"X has examples of shape {X.shape[1:]} but the model was fitted on examples of "
+                f"shape {self._input_shape}"
+            )
         return self._proba(_as_model_input(X))
 
     def predict(self, X) -> np.ndarray:
@@ -348,6 +402,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
 
 # -- the kinds of model ------------------------------------------------------------------
 
+
 def _is_sklearn_model(model) -> bool:
     return model is not None and not isinstance(model, (str, type)) and hasattr(model, "fit")
 
@@ -360,9 +415,11 @@ def _check_seed(name: str, value) -> int | None:
     """``value`` as a seed (None stays None), or a one-sentence error naming ``name``."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
-        raise InputError(f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
-                         f"Generator is not accepted: the run is seeded by a number), got {_shown(value)!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < 2**32:
+        raise InputError(
+            f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
+            f"Generator is not accepted: the run is seeded by a number), got {_shown(value)!r}"
+        )
     return int(value)
 
 
@@ -372,14 +429,18 @@ def _resolve_threads(threads, n_jobs):
     if n_jobs is None:
         return threads
     if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise InputError(f"n_jobs must be None, a whole number of threads of at least 1, or -1 for every "
-                         f"available core, got {_shown(n_jobs)!r}")
+        raise InputError(
+            f"n_jobs must be None, a whole number of threads of at least 1, or -1 for every "
+            f"available core, got {_shown(n_jobs)!r}"
+        )
     from .training.threads import available_cores
 
-    count = int(n_jobs) if n_jobs > 0 else max(1, available_cores() + 1 + int(n_jobs))
+    count = int(n_jobs) if int(n_jobs) > 0 else max(1, available_cores() + 1 + int(n_jobs))
     if threads is not None and not (isinstance(threads, numbers.Integral) and threads == count):
-        raise InputError(f"threads={_shown(threads)!r} and n_jobs={_shown(n_jobs)!r} ({count} threads) disagree; give one of "
-                         f"them (n_jobs is threads' scikit-learn name)")
+        raise InputError(
+            f"threads={_shown(threads)!r} and n_jobs={_shown(n_jobs)!r} ({count} threads) disagree; give one of "
+            f"them (n_jobs is threads' scikit-learn name)"
+        )
     return count
 
 
@@ -392,6 +453,7 @@ def _thread_limit(threads: int | None):
     if threads is None:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=threads)
 
 
@@ -404,10 +466,12 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
             raise InputError("X holds values too large for 32-bit floats (beyond 3.4e38); rescale them")
         return out
     from .data.arrays import npz_inputs
+
     return npz_inputs(X, "X", "the data")
 
 
 # -- networks: the package's procedure ---------------------------------------------------
+
 
 def _fit_network(model, X: np.ndarray, y: np.ndarray, cfg: RunConfig):
     """Me-Momentum (or the baseline) with a torch network, through :func:`memomentum.api.run`
@@ -433,11 +497,13 @@ def _fit_network(model, X: np.ndarray, y: np.ndarray, cfg: RunConfig):
 
 def _user_network(factory):
     """The run's network function for a user's ``(n_features, n_classes) -> nn.Module``."""
+
     def network(input_shape: tuple, num_classes: int) -> nn.Module:
         built = factory(int(np.prod(input_shape)), num_classes)
         if not isinstance(built, nn.Module):
             raise InputError(f"the model function returned {type(built).__name__}, not a torch.nn.Module")
         return built
+
     return network
 
 
@@ -453,6 +519,7 @@ def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
 
 
 # -- scikit-learn models: Me-Momentum's rounds, one fit each -------------------------------
+
 
 def _fit_rounds(base, X: np.ndarray, y: np.ndarray, cfg: RunConfig, *, cv: int):
     """Me-Momentum's outer loops and rounds with a scikit-learn classifier.
@@ -492,7 +559,7 @@ class _SklearnRounds:
         self.folds = np.random.RandomState(cfg.seed).permutation(self.train.size) % max(2, min(cv, self.train.size))
         self.history: list[dict] = []
         self.rounds: list[dict] = []
-        self.best = {"val": -1.0, "model": None, "rows": self.train, "where": None}
+        self.best: dict[str, Any] = {"val": -1.0, "model": None, "rows": self.train, "where": None}
 
     def run(self):
         rows = self.train
@@ -505,10 +572,18 @@ class _SklearnRounds:
         best = self.best
         proba = _sklearn_proba(best["model"], self.X, self.k)
         proba[self.train] = self.cross_fitted(best["rows"], best["model"])
-        summary = {"method": self.cfg.method, "model": type(self.base).__name__, "best_val_accuracy": best["val"],
-                   "best_at": best["where"], "fits": len(self.history), "cv": int(self.folds.max()) + 1,
-                   "history": self.history, "rounds": self.rounds, "n_train": int(self.train.size),
-                   "n_val": int(self.val.size)}
+        summary = {
+            "method": self.cfg.method,
+            "model": type(self.base).__name__,
+            "best_val_accuracy": best["val"],
+            "best_at": best["where"],
+            "fits": len(self.history),
+            "cv": int(self.folds.max()) + 1,
+            "history": self.history,
+            "rounds": self.rounds,
+            "n_train": int(self.train.size),
+            "n_val": int(self.val.size),
+        }
         return best["model"], summary, proba
 
     def inner_rounds(self, outer: int, outer_rows: np.ndarray, outer_model, outer_best: float) -> np.ndarray:
@@ -573,6 +648,7 @@ def _sklearn_proba(model, X: np.ndarray, k: int) -> np.ndarray:
 
 # -- the verdict ---------------------------------------------------------------------------
 
+
 def _verdict(classes: np.ndarray, given: np.ndarray, proba: np.ndarray, confident: np.ndarray):
     """Per training example: given and predicted label (the user's), confidence, label
     issue and label quality (:func:`memomentum.method.verdicts.verdict_columns`)."""
@@ -581,8 +657,12 @@ def _verdict(classes: np.ndarray, given: np.ndarray, proba: np.ndarray, confiden
     predicted = proba.argmax(1)
     columns = verdict_columns(given=given, predicted=predicted, probabilities=proba, confident=confident)
     # the user's labels with their own type (numbers stay numbers), as predict returns them
-    columns = {**columns, "given_label": classes[given], "predicted_label": classes[predicted],
-               "is_confident": confident.copy()}
+    columns = {
+        **columns,
+        "given_label": classes[given],
+        "predicted_label": classes[predicted],
+        "is_confident": confident.copy(),
+    }
     try:
         import pandas as pd
     except ImportError:

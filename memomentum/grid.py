@@ -27,8 +27,10 @@ submitit (:func:`submit_cells`): each array task runs its cell's ``memomentum ru
 subprocess (:class:`CellTask`), into the same run directory as a local cell, and
 ``memomentum table GRID_DIR`` gathers them once the jobs are done.
 """
+
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shlex
@@ -36,9 +38,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .runner import files
 
@@ -63,13 +66,17 @@ def expand(options: list[tuple[str, list[str | None]]]) -> list[Cell]:
     varying = [flag for flag, values in options if len(values) > 1]
     # a path's name part is its file name, or the whole path where two of the option's
     # files have one name (a/data.csv, b/data.csv: a-data.csv, b-data.csv, never one folder)
-    whole = {flag for flag, values in options
-             if len({_name_part(v) for v in values}) < len({_name_part(v, whole=True) for v in values})}
+    whole = {
+        flag
+        for flag, values in options
+        if len({_name_part(v) for v in values}) < len({_name_part(v, whole=True) for v in values})
+    }
     cells = []
     for combo in itertools.product(*(values for _, values in options)):
         chosen = tuple((flag, value) for (flag, _), value in zip(options, combo))
-        parts = [f"{flag.lstrip('-')}-{_name_part(value, whole=flag in whole)}" for flag, value in chosen
-                 if flag in varying]
+        parts = [
+            f"{flag.lstrip('-')}-{_name_part(value, whole=flag in whole)}" for flag, value in chosen if flag in varying
+        ]
         cells.append(Cell("_".join(parts) or "run", chosen))
     return cells
 
@@ -86,8 +93,9 @@ def state(run_dir: Path) -> str:
     return "unfinished" if (run_dir / files.CHECKPOINT).is_file() else "new"
 
 
-def command(cell: Cell, run_dir: Path, *, threads: int | None = None, quiet: bool = False,
-            cwd: Path | str | None = None) -> list[str]:
+def command(
+    cell: Cell, run_dir: Path, *, threads: int | None = None, quiet: bool = False, cwd: Path | str | None = None
+) -> list[str]:
     """The ``memomentum run`` command line of a cell: the whole run, or its resumption (a
     relative ``run_dir`` is looked at from ``cwd``, the folder the command will run in)."""
     head = ["memomentum", "run"]
@@ -103,9 +111,11 @@ def shell_line(argv: list[str]) -> str:
 
 # -- GPUs ---------------------------------------------------------------------------------
 
+
 def gpu_count() -> int:
     """The GPUs torch sees here (torch imported only now; replaced by the tests)."""
     import torch
+
     return torch.cuda.device_count()
 
 
@@ -113,26 +123,34 @@ def parse_gpus(text: str) -> list[int]:
     """``--gpus``: comma-separated GPU indices, each among the GPUs torch sees, or ``auto`` for
     every one of them; an :class:`InputError` names a bad value."""
     from .errors import InputError
+
     if text.strip() == "auto":
         count = gpu_count()
         if count < 1:
-            raise InputError("--gpus auto found no GPU (torch sees none): leave out --gpus to run the cells "
-                             "on this machine's CPU cores")
+            raise InputError(
+                "--gpus auto found no GPU (torch sees none): leave out --gpus to run the cells "
+                "on this machine's CPU cores"
+            )
         return list(range(count))
     gpus: list[int] = []
     for item in (part.strip() for part in text.split(",")):
         if not item.isdigit():
-            raise InputError(f"--gpus {text!r}: {item!r} is not a GPU index (a whole number of at least 0); "
-                             f"give a comma-separated list like 0,1 or auto")
+            raise InputError(
+                f"--gpus {text!r}: {item!r} is not a GPU index (a whole number of at least 0); "
+                f"give a comma-separated list like 0,1 or auto"
+            )
         if int(item) in gpus:
-            raise InputError(f"--gpus {text!r}: GPU {int(item)} is listed twice (use --cells-per-gpu for "
-                             f"more cells on one GPU)")
+            raise InputError(
+                f"--gpus {text!r}: GPU {int(item)} is listed twice (use --cells-per-gpu for more cells on one GPU)"
+            )
         gpus.append(int(item))
     count = gpu_count()
     missing = [gpu for gpu in gpus if gpu >= count]
     if missing:
-        raise InputError(f"--gpus {text!r}: GPU {missing[0]} is not present (torch sees {count} "
-                         f"GPU{'' if count == 1 else 's'}{': 0 to ' + str(count - 1) if count else ''})")
+        raise InputError(
+            f"--gpus {text!r}: GPU {missing[0]} is not present (torch sees {count} "
+            f"GPU{'' if count == 1 else 's'}{': 0 to ' + str(count - 1) if count else ''})"
+        )
     return gpus
 
 
@@ -145,7 +163,7 @@ class GpuSlots:
         if not gpus or per_gpu < 1:
             raise ValueError("GpuSlots needs at least one GPU and one slot per GPU")
         self.per_gpu = per_gpu
-        self.free = {gpu: per_gpu for gpu in gpus}  # GPU -> its free slots, in the order given
+        self.free = dict.fromkeys(gpus, per_gpu)  # GPU -> its free slots, in the order given
 
     @property
     def size(self) -> int:
@@ -165,8 +183,10 @@ class GpuSlots:
 
     def describe(self) -> str:
         n, k = len(self.free), self.per_gpu
-        return (f"{n} GPU{'s' if n > 1 else ''} x {k} cell{'s' if k > 1 else ''} "
-                f"(GPU{'s' if n > 1 else ''} {','.join(map(str, self.free))})")
+        return (
+            f"{n} GPU{'s' if n > 1 else ''} x {k} cell{'s' if k > 1 else ''} "
+            f"(GPU{'s' if n > 1 else ''} {','.join(map(str, self.free))})"
+        )
 
 
 class CoreBlocks:
@@ -177,7 +197,7 @@ class CoreBlocks:
         if threads < 1 or jobs < 1 or threads * jobs > len(cores):
             raise ValueError(f"{jobs} blocks of {threads} cores do not fit in {len(cores)} cores")
         cores = sorted(cores)
-        self.free = [tuple(cores[i * threads:(i + 1) * threads]) for i in range(jobs)]
+        self.free = [tuple(cores[i * threads : (i + 1) * threads]) for i in range(jobs)]
 
     def take(self) -> tuple[int, ...] | None:
         return self.free.pop(0) if self.free else None
@@ -208,21 +228,28 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # cell -> its one-line reason
     paused: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # finished before this call
+    skipped: list[Cell] = field(default_factory=list)  # finished before this call
 
     @property
     def exit_code(self) -> int:
         return 143 if self.paused else 1 if self.failed else 0
 
 
-def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | None,
-              say: Callable[[str], None] = print, gpus: GpuSlots | None = None,
-              cores: CoreBlocks | None = None) -> Outcome:
+def run_cells(
+    cells: list[Cell],
+    grid_dir: Path,
+    *,
+    jobs: int,
+    threads: int | None,
+    say: Callable[[str], None] = print,
+    gpus: GpuSlots | None = None,
+    cores: CoreBlocks | None = None,
+) -> Outcome:
     """Run the cells ``jobs`` at a time, each in a slot of ``gpus`` if given (at most its size at
     once) and on a block of ``cores`` if given (see the module's docstring); returns what happened."""
     jobs = min(jobs, gpus.size) if gpus else jobs
     outcome = Outcome()
-    pending = []
+    pending: list[Cell] = []
     for cell in cells:
         (outcome.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
     (grid_dir / LOGS).mkdir(parents=True, exist_ok=True)
@@ -240,7 +267,9 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
                     break  # every GPU slot is taken
                 cell, block = pending.pop(0), cores.take() if cores else None
                 running[cell.name] = _Running(_start(cell, grid_dir, threads, gpu, block), time.monotonic(), gpu, block)
-                where = ("" if gpu is None else f" on GPU {gpu}") + ("" if block is None else f" on cores {_cores(block)}")
+                where = ("" if gpu is None else f" on GPU {gpu}") + (
+                    "" if block is None else f" on cores {_cores(block)}"
+                )
                 say(_progress(outcome, running, pending, total, wall, jobs, f"{cell.name}: started{where}"))
             if stop:
                 for name, cell_run in running.items():
@@ -257,8 +286,15 @@ def run_cells(cells: list[Cell], grid_dir: Path, *, jobs: int, threads: int | No
                     gpus.give(cell_run.gpu)
                 if cores and cell_run.cores is not None:
                     cores.give(cell_run.cores)
-                what = _record_end(outcome, name, code, bool(stop), time.monotonic() - cell_run.started, wall,
-                                   grid_dir / LOGS / f"{name}.log")
+                what = _record_end(
+                    outcome,
+                    name,
+                    code,
+                    bool(stop),
+                    time.monotonic() - cell_run.started,
+                    wall,
+                    grid_dir / LOGS / f"{name}.log",
+                )
                 say(_progress(outcome, running, pending, total, wall, jobs, what))
     finally:
         for s, handler in previous.items():
@@ -276,11 +312,14 @@ class _Running:
 
 
 def _cores(block: tuple[int, ...]) -> str:
-    return f"{block[0]}-{block[-1]}" if list(block) == list(range(block[0], block[-1] + 1)) else ",".join(map(str, block))
+    return (
+        f"{block[0]}-{block[-1]}" if list(block) == list(range(block[0], block[-1] + 1)) else ",".join(map(str, block))
+    )
 
 
-def _record_end(outcome: Outcome, name: str, code: int, stopping: bool, seconds: float, wall: list[float],
-                log: Path) -> str:
+def _record_end(
+    outcome: Outcome, name: str, code: int, stopping: bool, seconds: float, wall: list[float], log: Path
+) -> str:
     """Enter a cell's end in ``outcome``; returns the line that says so."""
     if code == 0:
         outcome.done.append(name)
@@ -293,16 +332,21 @@ def _record_end(outcome: Outcome, name: str, code: int, stopping: bool, seconds:
     return f"{name}: failed: {outcome.failed[name]}"
 
 
-def _start(cell: Cell, grid_dir: Path, threads: int | None, gpu: int | None,
-           cores: tuple[int, ...] | None = None) -> subprocess.Popen:
+def _start(
+    cell: Cell, grid_dir: Path, threads: int | None, gpu: int | None, cores: tuple[int, ...] | None = None
+) -> subprocess.Popen:
     """A cell's ``memomentum run`` process, its output in its log; on GPU ``gpu`` and confined
     to ``cores`` where they are not None."""
     argv = command(cell, grid_dir / cell.name, threads=threads, quiet=True)
     with open(grid_dir / LOGS / f"{cell.name}.log", "a") as log:
-        return subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env=None if gpu is None else gpu_environment(gpu),
-                                preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
+        return subprocess.Popen(
+            [sys.executable, "-m", "memomentum", *argv[1:]],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if gpu is None else gpu_environment(gpu),
+            preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores),
+        )
 
 
 def _last_line(log: Path) -> str:
@@ -311,8 +355,9 @@ def _last_line(log: Path) -> str:
     return (errors or lines or [""])[-1].removeprefix("memomentum: error: ")
 
 
-def _progress(outcome: Outcome, running: dict, pending: list, total: int, wall: list[float], jobs: int,
-              what: str) -> str:
+def _progress(
+    outcome: Outcome, running: dict, pending: list, total: int, wall: list[float], jobs: int, what: str
+) -> str:
     finished = len(outcome.done) + len(outcome.skipped)
     eta = ""
     if wall and (pending or running):
@@ -353,6 +398,7 @@ def write_seed_consensus(cells: list[Cell], grid_dir: Path, say: Callable[[str],
     in one line and skipped. Returns the files written."""
     from .consensus import write_consensus
     from .errors import InputError
+
     written = []
     for group, members in seed_groups(cells).items():
         done = [grid_dir / cell.name for cell in members if state(grid_dir / cell.name) == "done"]
@@ -376,6 +422,7 @@ SUBMITIT_MISSING = '--launcher slurm submits through submitit: pip install "memo
 def import_submitit():
     """The submitit module, or an :class:`InputError` telling how to install it."""
     from .errors import InputError
+
     try:
         import submitit
     except ImportError:
@@ -406,16 +453,14 @@ class CellTask:
         print(shell_line(argv), flush=True)
         # SIGUSR2 is submitit's warning before the time limit (Slurm sends it to every process
         # of the task): ignored by the run, whose default action would be to die at once
-        proc = subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], cwd=self.cwd,
-                                preexec_fn=_ignore_usr2)
+        proc = subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], cwd=self.cwd, preexec_fn=_ignore_usr2)
         try:
             code = proc.wait()
         except BaseException:  # submitit's handler ends the task (time limit near, preemption)
             _pause(proc)
             raise
         if code != 0:
-            raise RuntimeError(f"cell {self.cell.name}: memomentum run exited with status {code} "
-                               f"(its output is above)")
+            raise RuntimeError(f"cell {self.cell.name}: memomentum run exited with status {code} (its output is above)")
         return self.run_dir
 
 
@@ -433,15 +478,13 @@ def _pause(proc: subprocess.Popen, wait_s: float = 60.0) -> None:
     SIGTERM: Slurm may have sent the run a SIGTERM already, and a second one stops it at once."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @dataclass
 class Submission:
-    skipped: list[str] = field(default_factory=list)  # finished before this call: not submitted
+    skipped: list[Cell] = field(default_factory=list)  # finished before this call: not submitted
     jobs: list[Any] = field(default_factory=list)  # submitit jobs, one per submitted cell, in order
     cells: list[str] = field(default_factory=list)  # the submitted cells, in the jobs' order
     folder: Path | None = None  # submitit's folder (logs)
@@ -456,35 +499,45 @@ class Submission:
         return list(counts.items())
 
 
-NO_SLURM = ("--launcher slurm found no Slurm here (no srun on PATH): submit from a machine of the cluster, or "
-            "print the cells' commands with --print-commands")
+NO_SLURM = (
+    "--launcher slurm found no Slurm here (no srun on PATH): submit from a machine of the cluster, or "
+    "print the cells' commands with --print-commands"
+)
 
 
 def default_executor(folder: Path):
     """submitit's executor for the cluster it finds, refused unless that is Slurm (elsewhere
     submitit would run the cells as processes of this machine, which end with this command)."""
     from .errors import InputError
+
     submitit = import_submitit()
     if submitit.AutoExecutor.which() != "slurm":
         raise InputError(NO_SLURM)
     return submitit.AutoExecutor(folder=folder)
 
 
-def submit_cells(cells: list[Cell], grid_dir: Path, *, parameters: dict[str, Any], threads: int | None,
-                 folder: Path, executor_factory: Callable[[Path], Any] = default_executor,
-                 cwd: Path | None = None) -> Submission:
+def submit_cells(
+    cells: list[Cell],
+    grid_dir: Path,
+    *,
+    parameters: dict[str, Any],
+    threads: int | None,
+    folder: Path,
+    executor_factory: Callable[[Path], Any] = default_executor,
+    cwd: Path | None = None,
+) -> Submission:
     """Submit the cells that have not finished as one job array: ``executor_factory(folder)``
     gives a submitit executor (an ``AutoExecutor``'s by default), ``parameters`` go to its
     ``update_parameters`` (``slurm_array_parallelism`` defaults to every task at once).
     Returns at once, the jobs queued; nothing is submitted when every cell had finished."""
     submission = Submission(folder=folder)
-    pending = []
+    pending: list[Cell] = []
     for cell in cells:
         (submission.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
     if not pending:
         return submission
-    cwd = str(cwd or os.getcwd())
-    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, cwd) for cell in pending]
+    workdir = str(cwd or os.getcwd())
+    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, workdir) for cell in pending]
     executor = executor_factory(folder)
     folder.mkdir(parents=True, exist_ok=True)
     executor.update_parameters(**{"slurm_array_parallelism": len(tasks), **parameters})

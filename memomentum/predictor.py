@@ -27,6 +27,7 @@ prediction chunk, so a chunk of a handful of examples (measured here: 10 or fewe
 of 128; an example predicted in a chunk of more than 10 examples gets exactly the run's
 probabilities.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,7 +54,7 @@ from .training.models import create_model
 from .training.sources import StreamedSource, to_device_data
 from .training.threads import available_cores, choose_threads
 
-__all__ = ["Predictor", "Predictions", "load", "predict_to_file"]
+__all__ = ["Predictions", "Predictor", "load", "predict_to_file"]
 
 OUT_SUFFIXES = (".csv", ".parquet")
 _SHOWN = 10  # class names quoted in a message before "..."
@@ -61,7 +62,7 @@ _MODEL_KEYS = ("model", "num_classes", "input_shape", "mean", "std", "state_dict
 _NEEDED = (SUMMARY, MODEL, CONFIG, EXAMPLES)  # what predict reads of a run directory
 
 
-def load(run_dir, *, device: str | None = None) -> "Predictor":
+def load(run_dir, *, device: str | None = None) -> Predictor:
     """The best model of the finished run in ``run_dir``, ready to predict.
 
     Parameters
@@ -94,6 +95,7 @@ def load(run_dir, *, device: str | None = None) -> "Predictor":
 
 # ----------------------------------------------------------------------------- the run
 
+
 @dataclass(frozen=True)
 class _Run:
     """What a finished run directory says about its best model."""
@@ -111,22 +113,30 @@ def _run_directory(run_dir) -> Path:
     """``run_dir`` as a directory, or one sentence on what it is instead (nothing, a file of
     a run, a folder of runs)."""
     if not isinstance(run_dir, (str, os.PathLike)) or not str(run_dir).strip():
-        raise InputError(f"the run directory must be a path (the --out directory of a finished memomentum run), "
-                         f"got {run_dir!r}")
+        raise InputError(
+            f"the run directory must be a path (the --out directory of a finished memomentum run), got {run_dir!r}"
+        )
     d = Path(str(run_dir).strip()).expanduser()
     if d.is_file():
-        where = (f"give the run directory that holds it, {d.parent}" if d.name in RUN_FILES
-                 else "give the --out directory of a finished memomentum run")
+        where = (
+            f"give the run directory that holds it, {d.parent}"
+            if d.name in RUN_FILES
+            else "give the --out directory of a finished memomentum run"
+        )
         raise InputError(f"{d} is a file, not a run directory; {where}")
     if not d.is_dir():
         raise InputError(f"no run directory at {d}; give the --out directory of a finished memomentum run")
     missing = [name for name in _NEEDED if not (d / name).is_file()]
     if missing:
         runs = _runs_inside(d)
-        hint = (f"the run has not finished: resume it with memomentum run --resume {d}" if (d / CHECKPOINT).is_file()
-                else f"it holds {len(runs)} run director{'ies' if len(runs) > 1 else 'y'}, {_names(runs, 3)}: give "
-                     f"one of them" if runs
-                else f"predict needs the directory of a finished memomentum run, with {_listing(_NEEDED)}")
+        hint = (
+            f"the run has not finished: resume it with memomentum run --resume {d}"
+            if (d / CHECKPOINT).is_file()
+            else f"it holds {len(runs)} run director{'ies' if len(runs) > 1 else 'y'}, {_names(runs, 3)}: give "
+            f"one of them"
+            if runs
+            else f"predict needs the directory of a finished memomentum run, with {_listing(_NEEDED)}"
+        )
         raise InputError(f"{d} holds no finished run: it has no {missing[0]} ({hint})")
     return d
 
@@ -145,14 +155,22 @@ def _read_run(run_dir) -> _Run:
     names = _read_json(d / CLASSES) if (d / CLASSES).is_file() else None
     saved = _read_model(d / MODEL)
     if names is not None and (not isinstance(names, list) or len(names) != saved["num_classes"]):
-        raise InputError(f"{d / CLASSES} does not hold the run's {saved['num_classes']} class names; the run "
-                         f"directory is damaged")
+        raise InputError(
+            f"{d / CLASSES} does not hold the run's {saved['num_classes']} class names; the run directory is damaged"
+        )
     if names is None:
         _refuse_lost_class_names(d, int(saved["num_classes"]))
     threads = summary.get("threads") or choose_threads(config.get("threads"), model=saved["model"]).threads
     device = "cuda" if str(summary.get("device", "cpu")).startswith("cuda") else "cpu"
-    return _Run(d, saved, config, None if names is None else tuple(str(n) for n in names), _run_kind(d / EXAMPLES),
-                int(threads), device)
+    return _Run(
+        d,
+        saved,
+        config,
+        None if names is None else tuple(str(n) for n in names),
+        _run_kind(d / EXAMPLES),
+        int(threads),
+        device,
+    )
 
 
 def _listing(names) -> str:
@@ -166,9 +184,11 @@ def _refuse_lost_class_names(d: Path, k: int) -> None:
     numbers."""
     named = _named_label(d / EXAMPLES, k)
     if named is not None:
-        raise InputError(f"{d} has no {CLASSES}, but its {EXAMPLES} names the classes (for example {named!r}), so "
-                         f"predictions would come out as class numbers that match no name; put the run's {CLASSES} "
-                         f"back (or train the run again)")
+        raise InputError(
+            f"{d} has no {CLASSES}, but its {EXAMPLES} names the classes (for example {named!r}), so "
+            f"predictions would come out as class numbers that match no name; put the run's {CLASSES} "
+            f"back (or train the run again)"
+        )
 
 
 def _named_label(examples: Path, k: int) -> str | None:
@@ -198,9 +218,10 @@ def _read_json(path: Path):
 def _read_model(path: Path) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged file is the user's now
-        raise InputError(f"cannot read the model {path}: the file is corrupt or truncated "
-                         f"({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 -- a damaged file is the user's now
+        raise InputError(
+            f"cannot read the model {path}: the file is corrupt or truncated ({type(e).__name__})"
+        ) from None
     if not isinstance(saved, dict) or any(k not in saved for k in _MODEL_KEYS):
         raise InputError(f"{path} is not a memomentum model file (it lacks {', '.join(_MODEL_KEYS)})")
     return saved
@@ -221,8 +242,10 @@ def _feature_columns(run: _Run) -> tuple[str, ...]:
     records them for every table run)."""
     columns = run.saved.get("feature_columns")
     if not columns:
-        raise InputError(f"{run.directory / 'model.pt'} does not name the table's feature columns, so new rows "
-                         f"cannot be matched to them by name; train the run again with this version")
+        raise InputError(
+            f"{run.directory / 'model.pt'} does not name the table's feature columns, so new rows "
+            f"cannot be matched to them by name; train the run again with this version"
+        )
     return tuple(str(c) for c in columns)
 
 
@@ -236,8 +259,10 @@ def _network(run: _Run, engine: Engine) -> torch.nn.Module:
         model.load_state_dict(s["state_dict"])
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise InputError(f"the weights in {run.directory / MODEL} do not fit memomentum's {s['model']} network "
-                         f"({first}); a run trained with its own network function cannot be loaded by name") from None
+        raise InputError(
+            f"the weights in {run.directory / MODEL} do not fit memomentum's {s['model']} network "
+            f"({first}); a run trained with its own network function cannot be loaded by name"
+        ) from None
     return model.eval()
 
 
@@ -269,6 +294,7 @@ def _number(text: str) -> float | None:
 
 
 # ----------------------------------------------------------------------------- what comes out
+
 
 @dataclass
 class Predictions:
@@ -310,8 +336,13 @@ class Predictions:
             return None
         have = self.given >= 0
         given, predicted = self.given[have], self.predicted[have]
-        return verdict_columns(given=given, predicted=predicted, probabilities=self.probabilities[have],
-                               confident=predicted == given, class_names=class_names)
+        return verdict_columns(
+            given=given,
+            predicted=predicted,
+            probabilities=self.probabilities[have],
+            confident=predicted == given,
+            class_names=class_names,
+        )
 
 
 class Predictor:
@@ -354,8 +385,9 @@ class Predictor:
         self.classes_ = _classes(run.class_names, int(run.saved["num_classes"]))
         self.feature_columns_ = _feature_columns(run) if run.kind == "table" else None
         name = _device_name(device) or ("cuda" if run.device == "cuda" and torch.cuda.is_available() else "cpu")
-        self.engine = Engine(device=choose_device(name), augment="none", batch_size=1,
-                             predict_chunk=run.config.get("predict_chunk"))
+        self.engine = Engine(
+            device=choose_device(name), augment="none", batch_size=1, predict_chunk=run.config.get("predict_chunk")
+        )
         self.model = _network(run, self.engine)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -411,8 +443,15 @@ class Predictor:
         source = self._source(inputs)
         probs = self._probabilities(source, progress and self.kind == "files")
         conf, pred = probs.max(dim=1)  # as the run's final predictions
-        return Predictions(inputs.id_column, inputs.ids, probs.cpu().numpy(), pred.cpu().numpy(),
-                           conf.cpu().numpy(), inputs.given, inputs.source)
+        return Predictions(
+            inputs.id_column,
+            inputs.ids,
+            probs.cpu().numpy(),
+            pred.cpu().numpy(),
+            conf.cpu().numpy(),
+            inputs.given,
+            inputs.source,
+        )
 
     def _source(self, inputs):
         s, engine = self._run.saved, self.engine
@@ -428,11 +467,13 @@ class Predictor:
         bar = None
         if progress:
             from tqdm.auto import tqdm
+
             bar = tqdm(total=len(source), desc="predicting", unit="img", file=sys.stderr, dynamic_ncols=True)
             source = _Counted(source, bar)
         try:
-            return self.engine.predict_proba(self.model, self.model, source,
-                                             num_classes=int(self._run.saved["num_classes"]))
+            return self.engine.predict_proba(
+                self.model, self.model, source, num_classes=int(self._run.saved["num_classes"])
+            )
         finally:
             torch.set_num_threads(threads)
             if bar is not None:
@@ -444,21 +485,27 @@ def _device_name(device) -> str | None:
     ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` of those; anything else is
     refused here rather than by torch."""
     from .config import DEVICES
+
     if device is None:
         return None
     text = str(device) if isinstance(device, torch.device) else device
     if isinstance(text, str) and text.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {text!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or leave "
-                         f"device out")
+        raise InputError(
+            f"device {text!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or leave device out"
+        )
     if isinstance(text, str) and text in DEVICES:
         return text
     if isinstance(text, str) and text.startswith("cuda:") and text[5:].isdigit():
         if int(text[5:]) >= torch.cuda.device_count():
-            raise InputError(f"device {text!r} is not present: PyTorch sees {torch.cuda.device_count()} CUDA GPUs; "
-                             f"use cpu, or a GPU it sees")
+            raise InputError(
+                f"device {text!r} is not present: PyTorch sees {torch.cuda.device_count()} CUDA GPUs; "
+                f"use cpu, or a GPU it sees"
+            )
         return text
-    raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)} (or cuda:N), or leave it out "
-                     f"for the device the run trained on")
+    raise InputError(
+        f"unknown device {device!r}; choose one of {', '.join(DEVICES)} (or cuda:N), or leave it out "
+        f"for the device the run trained on"
+    )
 
 
 class _Counted:
@@ -482,13 +529,14 @@ class _Counted:
 
 # ----------------------------------------------------------------------------- what goes in
 
+
 @dataclass
 class _Inputs:
     """New data as the network will read it: features or images in memory (``x``) or image
     files read batch by batch (``files``), the examples' ids and their given labels."""
 
     x: np.ndarray | None
-    files: "ImageFiles | None"
+    files: ImageFiles | None
     id_column: str
     ids: object
     given: np.ndarray | None
@@ -501,8 +549,10 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
     is_table = is_path and (is_table_file(str(X)) or is_table_folder(str(X)))
     if label_column is not None and not _is_frame(X) and not is_table:
         shown = X if is_path else "the given data"
-        raise InputError(f"--label-column names the label column of a table (.csv, .parquet); {shown} is not a "
-                         f"table, so it would be ignored; leave --label-column out")
+        raise InputError(
+            f"--label-column names the label column of a table (.csv, .parquet); {shown} is not a "
+            f"table, so it would be ignored; leave --label-column out"
+        )
     if is_path:
         return _path_inputs(pred, str(X), label_column)
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.size and all(isinstance(v, str) for v in X.tolist()):
@@ -510,8 +560,10 @@ def _read_inputs(pred: Predictor, X, label_column: str | None) -> _Inputs:
     if isinstance(X, (list, tuple)) and X and all(isinstance(v, (str, os.PathLike)) for v in X):
         not_images = [str(v) for v in X if not image_suffix(str(v))]
         if not_images:
-            raise InputError(f"{not_images[0]} is not an image file ({', '.join(IMAGE_EXTENSIONS)}); several inputs "
-                             f"must all be image files")
+            raise InputError(
+                f"{not_images[0]} is not an image file ({', '.join(IMAGE_EXTENSIONS)}); several inputs "
+                f"must all be image files"
+            )
         return _file_inputs(pred, [str(v) for v in X])
     if _is_frame(X):
         if pred.kind == "files":
@@ -533,8 +585,10 @@ def _refuse_non_data(X) -> None:
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
         raise InputError(f"X is a sparse matrix ({type(X).__name__}); give a dense array (X.toarray())")
     if type(X).__module__.split(".")[0] == "pandas" and not hasattr(X, "columns"):
-        raise InputError(f"X is a pandas {type(X).__name__}, one column or one row; give a DataFrame (one row of "
-                         f"a frame: frame.iloc[[i]], with two brackets)")
+        raise InputError(
+            f"X is a pandas {type(X).__name__}, one column or one row; give a DataFrame (one row of "
+            f"a frame: frame.iloc[[i]], with two brackets)"
+        )
 
 
 def _is_frame(X) -> bool:
@@ -552,8 +606,10 @@ def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Input
         if pred.kind != "table":  # before reading it: the run cannot use it anyway
             raise _wrong_kind(pred, str(p), "a table")
         from .data.tables import read_frame
-        return _table_inputs(pred, read_frame(p, label_column=_label_column_of(pred, label_column)), str(p),
-                             label_column)
+
+        return _table_inputs(
+            pred, read_frame(p, label_column=_label_column_of(pred, label_column)), str(p), label_column
+        )
     if name.endswith(".npz"):
         return _npz_file_inputs(pred, p)
     if p.is_dir():
@@ -562,25 +618,34 @@ def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Input
         return _list_inputs(pred, p)
     if image_suffix(name):
         return _file_inputs(pred, [str(p)])
-    raise InputError(f"cannot predict from {text}: give a table (.csv, .parquet), an .npz file, a folder of images, "
-                     f"image files ({', '.join(IMAGE_EXTENSIONS)}) or a .txt file listing image files")
+    raise InputError(
+        f"cannot predict from {text}: give a table (.csv, .parquet), an .npz file, a folder of images, "
+        f"image files ({', '.join(IMAGE_EXTENSIONS)}) or a .txt file listing image files"
+    )
 
 
 def _describe(pred: Predictor) -> tuple[str, str]:
     """What the run trained on, and what it can predict from, in words."""
     shape = tuple(pred._run.saved["input_shape"])
     if pred.kind == "table":
-        cols = pred.feature_columns_
-        return (f"a table with the feature columns {_names(cols)}",
-                f"a table (.csv, .parquet) with those columns, an .npz file or an array of {len(cols)} features")
+        cols = _table_columns(pred)
+        return (
+            f"a table with the feature columns {_names(cols)}",
+            f"a table (.csv, .parquet) with those columns, an .npz file or an array of {len(cols)} features",
+        )
     if pred.kind == "files":
-        return ("image files", "a folder of images, image files, a .txt file listing them, a table with an image column "
-                                "(.csv, .parquet, parquet shards) or an array of images")
+        return (
+            "image files",
+            "a folder of images, image files, a .txt file listing them, a table with an image column "
+            "(.csv, .parquet, parquet shards) or an array of images",
+        )
     if len(shape) == 1:
         return f"arrays of {shape[0]} features", f"an .npz file or an array of {shape[0]} features"
     c, h, w = shape
-    return (f"images of {h} x {w} pixels with {c} channel{'s' if c > 1 else ''}",
-            "an .npz file or an array of such images")
+    return (
+        f"images of {h} x {w} pixels with {c} channel{'s' if c > 1 else ''}",
+        "an .npz file or an array of such images",
+    )
 
 
 def _wrong_kind(pred: Predictor, where: str, what: str) -> InputError:
@@ -595,17 +660,19 @@ def _names(names, shown: int = _SHOWN) -> str:
 
 # -- tables
 
+
 def _table_inputs(pred: Predictor, frame, where: str, label_column: str | None) -> _Inputs:
     if pred.kind != "table":
         raise _wrong_kind(pred, where, "a table")
     from .data.tables import import_pandas, refuse_duplicate_columns
+
     pd = import_pandas(where)
     columns = [str(c).strip() for c in frame.columns]  # as the run's reader names them
     refuse_duplicate_columns(columns, where, label_column=_label_column_of(pred, label_column))
     frame = frame.set_axis(columns, axis=1)
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
-    x = _table_features(pred.feature_columns_, frame, where, pd)
+    x = _table_features(_table_columns(pred), frame, where, pd)
     given = _table_labels(pred, frame, where, label_column)
     return _Inputs(x, None, "row", np.arange(len(frame)), given, where)
 
@@ -616,14 +683,20 @@ def _table_features(features: tuple[str, ...], frame, where: str, pd) -> np.ndar
     if missing:
         hint = ""
         if len(missing) == len(features) and where == "the DataFrame":  # columns unnamed (0, 1, ...) or renamed
-            hint = (f" (none of them is there: name the frame's columns as the run's, or give its values as an "
-                    f"array, in the order of feature_columns_)")
-        raise InputError(f"{where} has no column {_names([repr(c) for c in missing], 5)}; the run's model reads the "
-                         f"{len(features)} feature columns {_names(features)}, matched by name{hint}")
+            hint = (
+                " (none of them is there: name the frame's columns as the run's, or give its values as an "
+                "array, in the order of feature_columns_)"
+            )
+        raise InputError(
+            f"{where} has no column {_names([repr(c) for c in missing], 5)}; the run's model reads the "
+            f"{len(features)} feature columns {_names(features)}, matched by name{hint}"
+        )
     for c in features:
         dtype = frame[c].dtype
-        if not (pd.api.types.is_bool_dtype(dtype) or (pd.api.types.is_numeric_dtype(dtype)
-                                                      and not pd.api.types.is_complex_dtype(dtype))):
+        if not (
+            pd.api.types.is_bool_dtype(dtype)
+            or (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype))
+        ):
             raise InputError(f"{where}'s column {c!r} is not numeric ({dtype}); the run's feature columns hold numbers")
     return _float32_features(frame[list(features)].to_numpy(dtype=np.float64, na_value=np.nan), features, where)
 
@@ -633,13 +706,21 @@ def _float32_features(x: np.ndarray, columns, where: str) -> np.ndarray:
     bad = ~np.isfinite(x)
     if bad.any():
         r, j = (int(v) for v in np.argwhere(bad)[0])
-        raise InputError(f"{where} has a missing or infinite value in column {columns[j]!r} at row {r}; every row "
-                         f"needs a finite number in each of the run's feature columns")
+        raise InputError(
+            f"{where} has a missing or infinite value in column {columns[j]!r} at row {r}; every row "
+            f"needs a finite number in each of the run's feature columns"
+        )
     with np.errstate(over="ignore"):  # values beyond float32 are refused just below, in one sentence
         x32 = x.astype(np.float32)
     if not np.all(np.isfinite(x32)):
         raise InputError(f"{where} holds feature values too large for 32-bit floats (beyond 3.4e38); rescale them")
     return x32
+
+
+def _table_columns(pred: Predictor) -> tuple[str, ...]:
+    """A table run's feature columns (every run of kind "table" has them)."""
+    assert pred.feature_columns_ is not None
+    return pred.feature_columns_
 
 
 def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) -> np.ndarray | None:
@@ -649,16 +730,20 @@ def _table_labels(pred: Predictor, frame, where: str, label_column: str | None) 
     if column not in frame.columns:
         if label_column is None:
             return None
-        raise InputError(f"{where} has no column {column!r} (columns: {_names(list(frame.columns), 20)}); "
-                         f"--label-column names the column of given labels")
-    if column in pred.feature_columns_:
-        raise InputError(f"--label-column {column} is one of the run's feature columns; name the column of given "
-                         f"labels")
+        raise InputError(
+            f"{where} has no column {column!r} (columns: {_names(list(frame.columns), 20)}); "
+            f"--label-column names the column of given labels"
+        )
+    if column in _table_columns(pred):
+        raise InputError(
+            f"--label-column {column} is one of the run's feature columns; name the column of given labels"
+        )
     col = frame[column]
     return _encode_given(col.to_numpy(dtype=object), col.isna().to_numpy(), pred, where)
 
 
 # -- labels
+
 
 def _label_column_of(pred: Predictor, label_column: str | None) -> str:
     """The column of given labels: the one named, else the run's own label column."""
@@ -668,8 +753,12 @@ def _label_column_of(pred: Predictor, label_column: str | None) -> str:
 def _note_left_out(rows: np.ndarray, where: str, without: str) -> None:
     if len(rows):
         from .data.tables import row_numbers
-        print(f"memomentum: note: left out {len(rows)} row{'s' if len(rows) > 1 else ''} of {where} without "
-              f"{without} ({row_numbers(rows)})", file=sys.stderr)
+
+        print(
+            f"memomentum: note: left out {len(rows)} row{'s' if len(rows) > 1 else ''} of {where} without "
+            f"{without} ({row_numbers(rows)})",
+            file=sys.stderr,
+        )
 
 
 def _label_keys(pred: Predictor) -> dict:
@@ -678,10 +767,11 @@ def _label_keys(pred: Predictor) -> dict:
     names = pred._run.class_names
     if names is None:
         return {("n", float(k)): k for k in range(len(pred.classes_))}
-    keys = {("s", n): k for k, n in reversed(list(enumerate(names)))}
+    keys: dict[tuple[str, str | float], int] = {("s", n): k for k, n in reversed(list(enumerate(names)))}
     for k, n in reversed(list(enumerate(names))):
-        if _number(n) is not None:
-            keys[("n", _number(n))] = k
+        number = _number(n)
+        if number is not None:
+            keys[("n", number)] = k
     return keys
 
 
@@ -704,8 +794,9 @@ def _encode_given(values: np.ndarray, missing: np.ndarray, pred: Predictor, wher
         k = _class_of(v, keys)
         if k is None:
             shown = v.item() if isinstance(v, np.generic) else v
-            raise InputError(f"{where} has the label {shown!r} in row {i}, which is not one of the run's classes "
-                             f"({_allowed(pred)})")
+            raise InputError(
+                f"{where} has the label {shown!r} in row {i}, which is not one of the run's classes ({_allowed(pred)})"
+            )
         out[i] = k
     return out
 
@@ -717,15 +808,19 @@ def _allowed(pred: Predictor) -> str:
 
 # -- arrays and .npz files
 
+
 def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
     from .data.arrays import check_npz_archive
+
     check_npz_archive(p, "np.savez(path, x=...) (and y=..., the given labels)")
     try:
         with open(p, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if "x" not in npz.files:
                 present = ", ".join(sorted(npz.files)) or "none"
-                raise InputError(f"{p} has no array named 'x' (arrays present: {present}); it needs x and optionally "
-                                 f"y, the given labels")
+                raise InputError(
+                    f"{p} has no array named 'x' (arrays present: {present}); it needs x and optionally "
+                    f"y, the given labels"
+                )
             x, y = npz["x"], (npz["y"] if "y" in npz.files else None)
     except InputError:
         raise
@@ -733,7 +828,7 @@ def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
         if "pickle" in str(e).lower():  # numpy's advice to allow pickles is not for a user's data file
             raise InputError(f"{p} holds object arrays, which are not accepted; save numeric arrays only") from None
         raise InputError(f"{p} is not a readable .npz file ({e})") from None
-    except Exception as e:  # truncated members, zlib/CRC errors
+    except Exception as e:  # noqa: BLE001 -- truncated members, zlib/CRC errors
         raise InputError(f"{p} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
     return _array_inputs(pred, x, y, str(p), "x")
 
@@ -743,16 +838,19 @@ def _array_inputs(pred: Predictor, x, y, where: str, key: str) -> _Inputs:
     if x.ndim == 0 or len(x) == 0:
         raise InputError(f"{key} in {where} holds no examples")
     if x.ndim == 1:
-        raise InputError(f"{key} in {where} is one-dimensional (shape {x.shape}); give the examples as the rows of "
-                         f"a 2-D array (one example: {key}.reshape(1, -1))")
+        raise InputError(
+            f"{key} in {where} is one-dimensional (shape {x.shape}); give the examples as the rows of "
+            f"a 2-D array (one example: {key}.reshape(1, -1))"
+        )
     x = _decoded_images(pred, x, key, where) if pred.kind == "files" else _run_arrays(pred, x, key, where)
     given = None
     if y is not None:
         y = np.asarray(y)
         y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
         if y.shape != (len(x),):
-            raise InputError(f"{where} has {len(x)} examples in {key} but y of shape {y.shape}; give one label per "
-                             f"example")
+            raise InputError(
+                f"{where} has {len(x)} examples in {key} but y of shape {y.shape}; give one label per example"
+            )
         missing = np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.zeros(len(y), dtype=bool)
         given = _encode_given(y, missing, pred, f"y in {where}")
     return _Inputs(x, None, "row", np.arange(len(x)), given, where)
@@ -762,6 +860,7 @@ def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndar
     """Features or images for a table or arrays run, checked against the model's input
     and converted as the run's readers converted its own."""
     from .data.arrays import npz_inputs
+
     shape = tuple(pred._run.saved["input_shape"])
     trained, accepts = _describe(pred)
     if len(shape) == 1:
@@ -778,11 +877,15 @@ def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndar
     x = npz_inputs(x, key, where)
     c, h, w = shape
     if x.shape[3] != c:
-        raise InputError(f"{key} in {where} holds images with {x.shape[3]} channel{'s' if x.shape[3] > 1 else ''}, "
-                         f"but the run trained on {trained}; give images with {c} channel{'s' if c > 1 else ''}")
+        raise InputError(
+            f"{key} in {where} holds images with {x.shape[3]} channel{'s' if x.shape[3] > 1 else ''}, "
+            f"but the run trained on {trained}; give images with {c} channel{'s' if c > 1 else ''}"
+        )
     if x.shape[1:3] != (h, w):
-        raise InputError(f"{key} in {where} holds images of {x.shape[1]} x {x.shape[2]} pixels, but the run trained "
-                         f"on {trained}; give images of {h} x {w} pixels")
+        raise InputError(
+            f"{key} in {where} holds images of {x.shape[1]} x {x.shape[2]} pixels, but the run trained "
+            f"on {trained}; give images of {h} x {w} pixels"
+        )
     return x
 
 
@@ -791,17 +894,23 @@ def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.
     the files' way (RGB, resized, stored), and give what the same files would give."""
     from .data.arrays import npz_inputs
     from .data.store import import_pillow
+
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
-        raise InputError(f"{key} in {where} has shape {x.shape}, but the run trained on image files; give images "
-                         f"(N, H, W) or (N, H, W, C) with 1, 3 or 4 channels, or the image files")
+        raise InputError(
+            f"{key} in {where} has shape {x.shape}, but the run trained on image files; give images "
+            f"(N, H, W) or (N, H, W, C) with 1, 3 or 4 channels, or the image files"
+        )
     x = npz_inputs(x, key, where)
     Image, files = import_pillow(), _image_files(pred, [])
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[x.shape[3]]
 
     def stored(image: np.ndarray) -> np.ndarray:
         rgb = Image.fromarray(image[..., 0] if mode == "L" else image, mode).convert("RGB")
-        return as_stored(np.asarray(rgb.resize((files.side, files.side), Image.Resampling.BILINEAR)),
-                         files.store_format, files.quality)
+        return as_stored(
+            np.asarray(rgb.resize((files.side, files.side), Image.Resampling.BILINEAR)),
+            files.store_format,
+            files.quality,
+        )
 
     with ThreadPoolExecutor(files.threads) as pool:
         return np.stack(list(pool.map(stored, x)))
@@ -809,7 +918,8 @@ def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.
 
 # -- image files
 
-def _image_files(pred: Predictor, paths: list[str]) -> "ImageFiles":
+
+def _image_files(pred: Predictor, paths: list[str]) -> ImageFiles:
     side = int(pred._run.saved["input_shape"][1])  # the packed side (the images are square)
     return ImageFiles(paths, side=side, store_format=pred._run.config.get("store_format") or "jpeg")
 
@@ -831,6 +941,7 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     numbered over the table's parts in order, and its given label where the table has the
     label column (by default the run's)."""
     from .data.image_tables import read_image_rows
+
     where = str(p)
     column = _label_column_of(pred, label_column)
     rows = read_image_rows(p, label_column=column)
@@ -840,6 +951,13 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
         raise InputError(f"{where} has no column {column!r}; --label-column names the column of given labels")
     print(f"memomentum: note: {rows.note}", file=sys.stderr)
     return _image_rows_inputs(pred, rows.paths, rows.labels, where, "an image")
+
+
+def _is_missing_label(v) -> bool:
+    """None, NaN (a float of Python's or numpy's) or blank text."""
+    return (
+        v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+    )
 
 
 def _image_rows_inputs(pred: Predictor, paths: list, labels, where: str, without: str) -> _Inputs:
@@ -852,7 +970,7 @@ def _image_rows_inputs(pred: Predictor, paths: list, labels, where: str, without
     given = None
     if labels is not None:
         labels = np.asarray(labels, dtype=object)
-        missing = np.array([v is None or v != v or (isinstance(v, str) and not v.strip()) for v in labels], dtype=bool)
+        missing = np.array([_is_missing_label(v) for v in labels], dtype=bool)
         given = _encode_given(labels, missing, pred, where)[keep]
     inputs = _file_inputs(pred, [paths[i].strip() for i in keep], source=where)
     return _Inputs(None, inputs.files, "row", keep, given, where)
@@ -868,9 +986,11 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
     column = _label_column_of(pred, label_column)
     found = [c for c, name in zip(frame.columns, columns) if name != column and _names_image_files(frame[c])]
     if len(found) != 1:
-        raise InputError(f"{where} has {len(found)} columns of image file paths{_listed(found)}; a run on image "
-                         f"files predicts from one (paths of existing image files, absolute or relative to "
-                         f"{os.getcwd()})")
+        raise InputError(
+            f"{where} has {len(found)} columns of image file paths{_listed(found)}; a run on image "
+            f"files predicts from one (paths of existing image files, absolute or relative to "
+            f"{os.getcwd()})"
+        )
     if column not in columns and label_column is not None:
         raise InputError(f"{where} has no column {column!r}; label_column names the column of given labels")
     labels = frame.iloc[:, columns.index(column)].tolist() if column in columns else None
@@ -881,6 +1001,7 @@ def _names_image_files(column) -> bool:
     """Whether a DataFrame column names image files (by their extensions; the files are
     looked for, relative to the working directory, once the column is chosen)."""
     from .data.image_tables import names_image_files
+
     return names_image_files(iter(column))
 
 
@@ -901,10 +1022,12 @@ def _list_inputs(pred: Predictor, p: Path) -> _Inputs:
         raise InputError(f"{p} lists no image files; give one path a line")
     missing = [n for n in named if not (p.parent / Path(n).expanduser()).is_file()]
     if missing and all(Path(n).expanduser().is_file() for n in missing):  # written relative to the working directory
-        raise InputError(f"{len(missing)} of the {len(named)} image files listed in {p} cannot be found relative to "
-                         f"its folder {p.parent} ({_names(missing, 3)}), but exist relative to the working directory: "
-                         f"paths in a list are read relative to the list's folder, so write them relative to it, or "
-                         f"absolute")
+        raise InputError(
+            f"{len(missing)} of the {len(named)} image files listed in {p} cannot be found relative to "
+            f"its folder {p.parent} ({_names(missing, 3)}), but exist relative to the working directory: "
+            f"paths in a list are read relative to the list's folder, so write them relative to it, or "
+            f"absolute"
+        )
     return _file_inputs(pred, [str(p.parent / Path(n).expanduser()) for n in named], source=str(p))
 
 
@@ -917,15 +1040,19 @@ def _folder_inputs(pred: Predictor, root: Path) -> _Inputs:
     if not paths:
         raise InputError(f"{where} holds no image files ({', '.join(IMAGE_EXTENSIONS)}) in it or its sub-folders")
     if skipped:
-        print(f"memomentum: note: skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in {where} that "
-              f"{'are' if len(skipped) > 1 else 'is'} not images: {_names(skipped, 5)}", file=sys.stderr)
+        print(
+            f"memomentum: note: skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in {where} that "
+            f"{'are' if len(skipped) > 1 else 'is'} not images: {_names(skipped, 5)}",
+            file=sys.stderr,
+        )
     return _Inputs(None, _image_files(pred, paths), "file", paths, _folder_labels(pred, root, paths, where), where)
 
 
 def _walk_images(root: Path) -> tuple[list[str], list[str]]:
     """Every image file under ``root`` (hidden files and folders left out), in sorted
     path order as the run's image-folder reader lists them, and the other files."""
-    found, others = [], []
+    found: list[tuple[str, str]] = []  # (folder, file name)
+    others: list[tuple[str, str]] = []
 
     def fail(e: OSError) -> None:
         raise InputError(f"could not list the folder {e.filename or root}: {e.strerror or e}")
@@ -957,16 +1084,20 @@ def _folder_labels(pred: Predictor, root: Path, paths: list[str], where: str) ->
         return None
     unknown = sorted({f for f in firsts if f is not None and f not in index})
     if unknown:
-        raise InputError(f"{where} has the class folder {unknown[0]!r}, which is not one of the run's classes "
-                         f"({_allowed(pred)}); in a folder of labelled images every sub-folder names a class")
+        raise InputError(
+            f"{where} has the class folder {unknown[0]!r}, which is not one of the run's classes "
+            f"({_allowed(pred)}); in a folder of labelled images every sub-folder names a class"
+        )
     return np.array([-1 if f is None else index[f] for f in firsts], dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- image files
 
+
 # The packed store's JPEG quality: what pack_images uses when the run's loader names none.
 def _store_quality() -> int:
     from .data.store import pack_images
+
     return inspect.signature(pack_images).parameters["quality"].default
 
 
@@ -1003,14 +1134,16 @@ class ImageFiles:
         return self.read(np.arange(len(self))[key])
 
     def _pixels(self, path: str) -> np.ndarray:
-        from .data.store import decode_resized, import_pillow, error_reason
+        from .data.store import decode_resized, error_reason, import_pillow
+
         try:
             pixels, _ = decode_resized(path, self.side, import_pillow())
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 -- decoders raise many types
-            raise InputError(f"{path} cannot be decoded as an image ({error_reason(e)}); remove it or give only image "
-                             f"files") from None
+            raise InputError(
+                f"{path} cannot be decoded as an image ({error_reason(e)}); remove it or give only image files"
+            ) from None
         return as_stored(pixels, self.store_format, self.quality)
 
 
@@ -1020,9 +1153,11 @@ def as_stored(pixels: np.ndarray, store_format: str, quality: int) -> np.ndarray
     if store_format != "jpeg":
         return pixels
     from .data.store import JPEG_SUBSAMPLING, import_simplejpeg
+
     sj = import_simplejpeg()
-    blob = sj.encode_jpeg(np.ascontiguousarray(pixels), quality=quality, colorspace="RGB",
-                          colorsubsampling=JPEG_SUBSAMPLING)
+    blob = sj.encode_jpeg(
+        np.ascontiguousarray(pixels), quality=quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING
+    )
     return sj.decode_jpeg(blob, colorspace="RGB")
 
 
@@ -1032,13 +1167,15 @@ def image_suffix(path: str) -> bool:
 
 # ----------------------------------------------------------------------------- writing
 
-def _check_out(out: str, run_dir: Path, inputs: list[str]) -> Path:
+
+def _check_out(out: str, run_dir: Path, inputs: list[str | os.PathLike]) -> Path:
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
         raise InputError(f"--out must be the path of the file to write (.csv or .parquet), got {out!r}")
     path = Path(out).expanduser()
     if not path.name.lower().endswith(OUT_SUFFIXES):
-        raise InputError(f"--out {out}: predictions are written as a .csv or .parquet file; end the file name in "
-                         f"one of them")
+        raise InputError(
+            f"--out {out}: predictions are written as a .csv or .parquet file; end the file name in one of them"
+        )
     if path.resolve().parent == run_dir.resolve() and path.name in RUN_FILES:
         raise InputError(f"--out {out} is one of the run's own files; choose another --out")
     if path.is_dir():
@@ -1047,16 +1184,18 @@ def _check_out(out: str, run_dir: Path, inputs: list[str]) -> Path:
     _refuse_out_in_run_dir(out, path)
     if path.name.lower().endswith(".parquet"):
         from .data.tables import import_pandas
+
         import_pandas(out)
         try:
             import pyarrow  # noqa: F401 -- pandas' parquet engine
         except ImportError:
-            raise InputError(f"writing {out} needs pyarrow, which is not installed; pip install "
-                             f"\"memomentum[tables]\"") from None
+            raise InputError(
+                f'writing {out} needs pyarrow, which is not installed; pip install "memomentum[tables]"'
+            ) from None
     return path
 
 
-def _refuse_input_as_out(out: str, path: Path, inputs: list[str]) -> None:
+def _refuse_input_as_out(out: str, path: Path, inputs: list[str | os.PathLike]) -> None:
     """--out must not be the data predicted (the same path, another spelling, a link to it),
     nor lie inside a table given as a folder of parquet shards, where it would become a
     shard of the table."""
@@ -1064,11 +1203,15 @@ def _refuse_input_as_out(out: str, path: Path, inputs: list[str]) -> None:
     for given in inputs:
         source = Path(str(given).strip()).expanduser()
         if resolved == source.resolve() or (path.exists() and source.exists() and os.path.samefile(path, source)):
-            raise InputError(f"--out {out} is the file given to --dataset; writing there would overwrite the input, "
-                             f"so choose another --out")
+            raise InputError(
+                f"--out {out} is the file given to --dataset; writing there would overwrite the input, "
+                f"so choose another --out"
+            )
         if source.is_dir() and is_table_folder(str(source)) and source.resolve() in resolved.parents:
-            raise InputError(f"--out {out} lies inside the table {given} given to --dataset, where it would be read "
-                             f"as part of the table next time; choose another --out")
+            raise InputError(
+                f"--out {out} lies inside the table {given} given to --dataset, where it would be read "
+                f"as part of the table next time; choose another --out"
+            )
 
 
 def _refuse_out_in_run_dir(out: str, path: Path) -> None:
@@ -1080,9 +1223,11 @@ def _refuse_out_in_run_dir(out: str, path: Path) -> None:
             raise InputError(f"--out {out} cannot be written: {folder} is a file, not a folder; choose another --out")
         marker = next((name for name in (SUMMARY, CHECKPOINT, LOCK) if _is(folder / name, "is_file")), None)
         if marker is not None:
-            raise InputError(f"--out {out} lies inside the run directory {folder} (it holds {marker}); predictions "
-                             f"are written outside run directories, so that no run's files are overwritten: choose "
-                             f"another --out")
+            raise InputError(
+                f"--out {out} lies inside the run directory {folder} (it holds {marker}); predictions "
+                f"are written outside run directories, so that no run's files are overwritten: choose "
+                f"another --out"
+            )
 
 
 def _is(path: Path, test: str) -> bool:
@@ -1098,18 +1243,22 @@ def _columns(p: Predictions, classes: np.ndarray, *, probabilities: bool) -> dic
     """The output table's columns: the example's row or file, the prediction, its
     confidence, the probabilities on request, and the verdict where labels are given."""
     names = [str(c) for c in classes]
-    cols: dict[str, list] = {p.id_column: list(np.asarray(p.ids).tolist()),
-                             "predicted_label": classes[p.predicted].tolist(),
-                             "confidence": p.confidence.astype(np.float64).tolist()}
+    cols: dict[str, list] = {
+        p.id_column: list(np.asarray(p.ids).tolist()),
+        "predicted_label": classes[p.predicted].tolist(),
+        "confidence": p.confidence.astype(np.float64).tolist(),
+    }
     if probabilities:
         for k, name in enumerate(names):
             cols[f"p_{name}"] = p.probabilities[:, k].astype(np.float64).tolist()
     verdict = p.verdict(classes)
-    if verdict is not None:
+    if verdict is not None and p.given is not None:  # (a verdict is there exactly when labels are given)
         have = np.flatnonzero(p.given >= 0)
-        for name, values in (("given_label", verdict["given_label"]),
-                             ("is_label_issue", verdict["is_label_issue"].astype(np.int64)),
-                             ("label_quality", verdict["label_quality"])):
+        for name, values in (
+            ("given_label", verdict["given_label"]),
+            ("is_label_issue", verdict["is_label_issue"].astype(np.int64)),
+            ("label_quality", verdict["label_quality"]),
+        ):
             column = [None] * len(p.predicted)
             for i, v in zip(have.tolist(), np.asarray(values).tolist()):
                 column[i] = v.item() if isinstance(v, np.generic) else v  # 3, not numpy's np.int64(3)
@@ -1128,8 +1277,7 @@ def _write(path: Path, cols: dict[str, list]) -> None:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(list(cols))
             for row in zip(*cols.values()):
-                w.writerow(["" if v is None else f"{v:.6f}" if name in floats else v
-                            for name, v in zip(cols, row)])
+                w.writerow(["" if v is None else f"{v:.6f}" if name in floats else v for name, v in zip(cols, row)])
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
 
@@ -1138,26 +1286,40 @@ def _write_parquet(path: Path, cols: dict[str, list]) -> None:
     import io
 
     import pandas as pd
+
     def whole(values) -> bool:  # a column of whole numbers with gaps: nullable integers, not floats
         return all(v is None or isinstance(v, int) for v in values) and None in values
 
-    frame = pd.DataFrame({name: pd.array(values, dtype="Int64") if name == "is_label_issue" or whole(values)
-                          else values for name, values in cols.items()})
+    frame = pd.DataFrame(
+        {
+            name: pd.array(values, dtype="Int64") if name == "is_label_issue" or whole(values) else values
+            for name, values in cols.items()
+        }
+    )
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     with outputs.atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 
 
-def predict_to_file(run_dir, datasets, out: str, *, probabilities: bool = False, label_column: str | None = None,
-                    progress: bool = True, device: str | None = None) -> str:
+def predict_to_file(
+    run_dir,
+    datasets,
+    out: str,
+    *,
+    probabilities: bool = False,
+    label_column: str | None = None,
+    progress: bool = True,
+    device: str | None = None,
+) -> str:
     """``memomentum predict``: predict ``datasets`` (one path, or several image files) with
     the run's best model and write ``out`` (CSV, or parquet for ``.parquet``), atomically.
     Returns the line the command prints."""
     paths = [datasets] if isinstance(datasets, (str, os.PathLike)) else list(datasets or [])
     if not paths:
-        raise InputError(f"no data given to predict ({datasets!r}); give the path of the data (--dataset), or "
-                         f"several image files")
+        raise InputError(
+            f"no data given to predict ({datasets!r}); give the path of the data (--dataset), or several image files"
+        )
     path = _check_out(out, _run_directory(run_dir), [p for p in paths if isinstance(p, (str, os.PathLike))])
     predictor = Predictor(run_dir, device=device)
     X = paths[0] if len(paths) == 1 else paths
@@ -1169,7 +1331,9 @@ def predict_to_file(run_dir, datasets, out: str, *, probabilities: bool = False,
         have = p.given >= 0
         agree = int((p.predicted[have] == p.given[have]).sum())
         issues = int(have.sum()) - agree
-        line += (f"; {agree} of {int(have.sum())} given label{'s' if have.sum() != 1 else ''} "
-                 f"{'agrees' if agree == 1 else 'agree'} with the prediction, {issues} "
-                 f"{'is a label issue' if issues == 1 else 'are label issues'}")
+        line += (
+            f"; {agree} of {int(have.sum())} given label{'s' if have.sum() != 1 else ''} "
+            f"{'agrees' if agree == 1 else 'agree'} with the prediction, {issues} "
+            f"{'is a label issue' if issues == 1 else 'are label issues'}"
+        )
     return line + f"; wrote {path}"

@@ -15,6 +15,7 @@ package's Jinja2 templates (``memomentum/templates``: ``report.html`` and one ``
 per section, on ``base.html`` and ``style.css``, which the grid's table page shares); this module
 computes what they show.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,18 @@ from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT
 # Class names of the built-in datasets that ship without them (their readers return numbered
 # classes), so that the report says "Sneaker" rather than 7.
 KNOWN_CLASS_NAMES = {
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                      "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
 MISSING_DIFFICULTY = "not tracked (run with --track-difficulty)"
@@ -94,8 +105,11 @@ def write_report_or_warn(run_dir: Path, dataset=None) -> None:
     try:
         write_report(run_dir, dataset=dataset)
     except Exception as e:  # noqa: BLE001 - whatever went wrong, the run itself succeeded
-        print(f"memomentum: warning: the run finished, but its report could not be written ({type(e).__name__}: {e}); "
-              f"try again with: memomentum report {shlex.quote(str(run_dir))}", file=sys.stderr)
+        print(
+            f"memomentum: warning: the run finished, but its report could not be written ({type(e).__name__}: {e}); "
+            f"try again with: memomentum report {shlex.quote(str(run_dir))}",
+            file=sys.stderr,
+        )
 
 
 def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> Path:
@@ -121,6 +135,7 @@ def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL
     _require_matplotlib()
     page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
     from .runner.outputs import write_text
+
     path = run.run_dir / REPORT
     try:
         write_text(path, page)
@@ -140,8 +155,10 @@ def read_run(run_dir) -> RunFiles:
         raise InputError(f"{run_dir} is a file, not a run directory written by memomentum run")
     if not (run_dir / SUMMARY).is_file():
         unfinished = (run_dir / CHECKPOINT).exists()
-        raise InputError(f"{run_dir} holds no finished run (no {SUMMARY}"
-                         f"{'; the run is unfinished, resume it first' if unfinished else ''})")
+        raise InputError(
+            f"{run_dir} holds no finished run (no {SUMMARY}"
+            f"{'; the run is unfinished, resume it first' if unfinished else ''})"
+        )
     summary = _read_json(run_dir / SUMMARY, dict)
     config = _read_json(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
     history = _read_history(run_dir / HISTORY)
@@ -160,12 +177,14 @@ def _check_examples_match(run_dir: Path, examples: dict | None, summary: dict) -
         return
     rows = len(next(iter(examples.values())))
     if rows != summary["n_train"]:
-        raise InputError(f"{run_dir / 'examples.csv'} has {rows:,} rows but {SUMMARY} says the run had "
-                         f"{summary['n_train']:,} training examples: the file is cut short or from another run, "
-                         f"so the report would contradict the summary; run the training again to rewrite it")
+        raise InputError(
+            f"{run_dir / 'examples.csv'} has {rows:,} rows but {SUMMARY} says the run had "
+            f"{summary['n_train']:,} training examples: the file is cut short or from another run, "
+            f"so the report would contradict the summary; run the training again to rewrite it"
+        )
 
 
-def _read_json(path: Path, kind: type):
+def _read_json(path: Path, kind: type | tuple[type, ...]):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -202,10 +221,14 @@ def _read_history(path: Path) -> list[dict]:
     for row in rows:
         record = dict(zip(header, row))
         try:
-            out.append({k: float(record[k]) for k in ("outer", "inner", "epoch", "val_accuracy")}
-                       | {"train_loss": _float_or_nan(record.get("train_loss", ""))})
+            out.append(
+                {k: float(record[k]) for k in ("outer", "inner", "epoch", "val_accuracy")}
+                | {"train_loss": _float_or_nan(record.get("train_loss", ""))}
+            )
         except (KeyError, ValueError):
-            raise InputError(f"{path} is not a memomentum history (a row lacks outer, inner, epoch or val_accuracy)") from None
+            raise InputError(
+                f"{path} is not a memomentum history (a row lacks outer, inner, epoch or val_accuracy)"
+            ) from None
     return out
 
 
@@ -256,11 +279,18 @@ def verdicts(run: RunFiles) -> ExamplesTable | None:
         suspect = predicted != given
     known = [a for a in (given, predicted, true) if a is not None and a.size]
     k = max([len(names) if names else 0] + [int(a.max()) + 1 for a in known])
-    return ExamplesTable(index=_ints(ex.get("index"), given.size), given=given, predicted=predicted,
-                    true=true if true is not None and (true >= 0).any() else None, suspect=suspect,
-                    confidence=_floats(ex.get("confidence")), quality=_floats(ex.get("label_quality")),
-                    files=ex.get("file"), num_classes=k,
-                    rows=None if ex.get("row") is None else _ints(ex.get("row"), given.size))
+    return ExamplesTable(
+        index=_ints(ex.get("index"), given.size),
+        given=given,
+        predicted=predicted,
+        true=true if true is not None and (true >= 0).any() else None,
+        suspect=suspect,
+        confidence=_floats(ex.get("confidence")),
+        quality=_floats(ex.get("label_quality")),
+        files=ex.get("file"),
+        num_classes=k,
+        rows=None if ex.get("row") is None else _ints(ex.get("row"), given.size),
+    )
 
 
 def _flags(column: np.ndarray) -> np.ndarray:
@@ -301,15 +331,22 @@ def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=No
         if not name or name == "arrays":
             return None, "the run's data were given in memory, so the report cannot read its images"
         from .data.names import is_table_file
+
         if is_table_file(name):
             return None, "the data are a table, not images"
         try:
             from .data import load_dataset
-            ds = load_dataset(name, data_dir=run.config.get("data_dir"), cache_dir=run.config.get("cache_dir"),
-                              image_size=run.config.get("image_size"),
-                              store_format=run.config.get("store_format") or "jpeg",
-                              train_set=run.config.get("train_set") or "noisy", progress=False)
-        except Exception as e:  # the grid is an extra: a dataset that cannot be read leaves the table
+
+            ds = load_dataset(
+                name,
+                data_dir=run.config.get("data_dir"),
+                cache_dir=run.config.get("cache_dir"),
+                image_size=run.config.get("image_size"),
+                store_format=run.config.get("store_format") or "jpeg",
+                train_set=run.config.get("train_set") or "noisy",
+                progress=False,
+            )
+        except Exception as e:  # noqa: BLE001 -- the grid is an extra: a dataset that cannot be read leaves the table
             return None, f"the images could not be read ({e})"
     if getattr(ds.x_train, "ndim", 0) != 4:
         return None, "the data are a table of features, not images"
@@ -344,15 +381,18 @@ def _images_from_files(paths: list[str]) -> tuple[list | None, str]:
 # -- charts (matplotlib) -----------------------------------------------------------------------
 def _require_matplotlib() -> None:
     import importlib
+
     try:
         importlib.import_module("matplotlib")
     except ImportError:
-        raise InputError("the report draws its charts with matplotlib, which is not installed: "
-                         "pip install memomentum[plots]") from None
+        raise InputError(
+            "the report draws its charts with matplotlib, which is not installed: pip install memomentum[plots]"
+        ) from None
 
 
 def new_figure(width: float, height: float):
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
     return Figure(figsize=(width, height), dpi=100)
 
 
@@ -376,8 +416,14 @@ def progress_chart(history: list[dict], best_at: dict | None) -> str:
     fig = new_figure(11, 4.2)
     ax = fig.add_subplot()
     x = np.arange(1, len(history) + 1)
-    ax.plot(x, [h["val_accuracy"] for h in history], color="#1f77b4", lw=1.6, marker="." if len(x) < 60 else None,
-            label="validation accuracy")
+    ax.plot(
+        x,
+        [h["val_accuracy"] for h in history],
+        color="#1f77b4",
+        lw=1.6,
+        marker="." if len(x) < 60 else None,
+        label="validation accuracy",
+    )
     loss = np.array([h["train_loss"] for h in history])
     twin = None
     if np.isfinite(loss).any():
@@ -385,27 +431,55 @@ def progress_chart(history: list[dict], best_at: dict | None) -> str:
         ax2.plot(x, loss, color="#999999", lw=1, ls="--", label="training loss")
         ax2.set_ylabel("training loss", color="#666666")
         ax2.tick_params(axis="y", colors="#666666")
-    starts = [i for i in range(len(history))
-              if i == 0 or (history[i]["outer"], history[i]["inner"]) != (history[i - 1]["outer"], history[i - 1]["inner"])]
+    starts = [
+        i
+        for i in range(len(history))
+        if i == 0 or (history[i]["outer"], history[i]["inner"]) != (history[i - 1]["outer"], history[i - 1]["inner"])
+    ]
     for j, i in enumerate(starts):
         h = history[i]
         if i > 0:
             new_outer = h["outer"] != history[i - 1]["outer"]
-            ax.axvline(i + 0.5, color="#444444" if new_outer else "#888888", lw=1.2 if new_outer else 0.8,
-                       ls="-" if new_outer else ":")
+            ax.axvline(
+                i + 0.5,
+                color="#444444" if new_outer else "#888888",
+                lw=1.2 if new_outer else 0.8,
+                ls="-" if new_outer else ":",
+            )
         end = starts[j + 1] if j + 1 < len(starts) else len(history)
         if h["inner"] == 0:
             ax.axvspan(i + 0.5, end + 0.5, color="#f2f2f2", zorder=0)
-        ax.text((i + end) / 2 + 0.5, 1.01, _phase_label(int(h["outer"]), int(h["inner"])), rotation=90 if len(starts) > 8 else 0,
-                ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
+        ax.text(
+            (i + end) / 2 + 0.5,
+            1.01,
+            _phase_label(int(h["outer"]), int(h["inner"])),
+            rotation=90 if len(starts) > 8 else 0,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            transform=ax.get_xaxis_transform(),
+        )
     if best_at:
         for i, h in enumerate(history):
-            if (h["outer"], h["inner"], h["epoch"]) == (best_at.get("outer"), best_at.get("inner"), best_at.get("epoch")):
-                ax.plot([i + 1], [h["val_accuracy"]], marker="*", ms=14, color="#d62728", ls="none",
-                        label="best validation (the model kept)")
+            if (h["outer"], h["inner"], h["epoch"]) == (
+                best_at.get("outer"),
+                best_at.get("inner"),
+                best_at.get("epoch"),
+            ):
+                ax.plot(
+                    [i + 1],
+                    [h["val_accuracy"]],
+                    marker="*",
+                    ms=14,
+                    color="#d62728",
+                    ls="none",
+                    label="best validation (the model kept)",
+                )
                 break
     ax.set_xlim(0.5, len(history) + 0.5)
-    ax.set_xlabel("epoch, counted over the whole run (grey: first phases; solid line: new outer loop; dotted: new round)")
+    ax.set_xlabel(
+        "epoch, counted over the whole run (grey: first phases; solid line: new outer loop; dotted: new round)"
+    )
     ax.set_ylabel("validation accuracy (%)")
     _legend_below(ax, twin)
     fig.tight_layout()
@@ -418,8 +492,9 @@ def _legend_below(ax, twin) -> None:
     if twin is not None:
         more = twin.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(handles), fontsize=8,
-              frameon=False)
+    ax.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(handles), fontsize=8, frameon=False
+    )
 
 
 def rounds_chart(rounds: list[dict]) -> str:
@@ -433,7 +508,9 @@ def rounds_chart(rounds: list[dict]) -> str:
     ax.set_ylabel("confident examples")
     if any("label_precision" in r for r in rounds):
         ax2 = ax.twinx()
-        ax2.plot(x, [r.get("label_precision", math.nan) for r in rounds], "o-", color="#d62728", label="label precision")
+        ax2.plot(
+            x, [r.get("label_precision", math.nan) for r in rounds], "o-", color="#d62728", label="label precision"
+        )
         ax2.plot(x, [r.get("label_recall", math.nan) for r in rounds], "s-", color="#2ca02c", label="label recall")
         ax2.set_ylabel("%")
         ax2.set_ylim(0, 100)
@@ -477,6 +554,7 @@ def image_png(image: np.ndarray) -> str:
     """One image as a PNG data URI (grey images scaled to their own range, large ones
     down-sampled)."""
     from matplotlib.image import imsave
+
     a = np.asarray(image)
     step = max(1, max(a.shape[:2]) // _THUMB_SIDE)
     a = a[::step, ::step]
@@ -494,10 +572,15 @@ def image_png(image: np.ndarray) -> str:
 # -- the page (templates/report.html and templates/report/*.html) ----------------------------
 # The style every page shares (templates/style.css; base.html puts it inline).
 CSS = (resources.files("memomentum") / "templates" / "style.css").read_text(encoding="utf-8")
-SECTIONS = [("result", "Settings and result"), ("progress", "Training progress"),
-            ("rounds", "Confident set per round"), ("difficulty", "Recall per difficulty quintile"),
-            ("classes", "Confident examples per class"), ("confusion", "Given vs predicted labels"),
-            ("label-errors", "Most likely label errors")]
+SECTIONS = [
+    ("result", "Settings and result"),
+    ("progress", "Training progress"),
+    ("rounds", "Confident set per round"),
+    ("difficulty", "Recall per difficulty quintile"),
+    ("classes", "Confident examples per class"),
+    ("confusion", "Given vs predicted labels"),
+    ("label-errors", "Most likely label errors"),
+]
 
 
 @functools.lru_cache(maxsize=1)
@@ -506,9 +589,14 @@ def templates():
     value is HTML-escaped unless the code marked it as markup (a rendered piece of a page)."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("memomentum", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("memomentum", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["thousands"] = lambda n: f"{n:,}"
     return env
 
@@ -517,6 +605,7 @@ def render(template: str, **context):
     """One of the package's templates rendered with ``context``, as markup another template
     can embed without escaping it again."""
     from markupsafe import Markup
+
     return Markup(templates().get_template(template).render(**context))
 
 
@@ -549,8 +638,10 @@ def headline(run: RunFiles) -> str:
         rate = "" if s.get("noise_rate") is None else f" {s['noise_rate']:g}"
         noise_text = f"{noise} noise{rate} (realised {_pct(s.get('realised_noise_rate'))})"
     fc = s.get("final_confident") or {}
-    text = (f"{s.get('method', 'memomentum')} on {s.get('dataset')} ({s.get('model')}), {noise_text}, "
-            f"seed {s.get('seed')}: test accuracy {_pct(s.get('test_accuracy'))}")
+    text = (
+        f"{s.get('method', 'memomentum')} on {s.get('dataset')} ({s.get('model')}), {noise_text}, "
+        f"seed {s.get('seed')}: test accuracy {_pct(s.get('test_accuracy'))}"
+    )
     if "n_confident" in fc:
         text += f"; {fc['n_confident']:,} of {s.get('n_train', 0):,} training examples kept as confident"
         if "label_precision" in fc:
@@ -562,11 +653,19 @@ def result_section(run: RunFiles) -> str:
     s = run.summary
     fc = s.get("final_confident") or {}
     best = s.get("best_at") or {}
-    where = (f" (outer {best.get('outer')}, {'first phase' if best.get('inner') == 0 else 'round ' + str(best.get('inner'))}"
-             f", epoch {best.get('epoch')})") if best else ""
+    where = (
+        (
+            f" (outer {best.get('outer')}, {'first phase' if best.get('inner') == 0 else 'round ' + str(best.get('inner'))}"
+            f", epoch {best.get('epoch')})"
+        )
+        if best
+        else ""
+    )
     val_kind = "clean" if s.get("mode") == "clothing1m" else "noisy"
-    rows = [["test accuracy", _pct(s.get("test_accuracy"))],
-            [f"best validation accuracy ({val_kind} labels)", _pct(s.get("best_val_accuracy")) + where]]
+    rows = [
+        ["test accuracy", _pct(s.get("test_accuracy"))],
+        [f"best validation accuracy ({val_kind} labels)", _pct(s.get("best_val_accuracy")) + where],
+    ]
     if "assembled_test_accuracy" in s:
         rows.append(["test accuracy of the per-class assembled model", _pct(s["assembled_test_accuracy"])])
     rows.append(["realised label noise", _pct(s.get("realised_noise_rate"))])
@@ -580,18 +679,30 @@ def result_section(run: RunFiles) -> str:
     if "label_precision" in fc:
         rows.append(["label precision of the confident set", _pct(fc["label_precision"])])
         rows.append(["label recall of the confident set", _pct(fc["label_recall"])])
-    rows += [["training / validation examples", f"{s.get('n_train', 0):,} / {s.get('n_val', 0):,}"],
-             ["epochs", _count(s.get("epochs_run", ""))],
-             ["wall time", f"{s.get('wall_time_s', 0):,.1f} s on {s.get('device', '?')}"
-                           + (f", {s['threads']} thread{'s' if s['threads'] != 1 else ''}" if "threads" in s else "")]]
-    return _section("result", "report/result.html", results=rows, settings=_settings_rows(run.config),
-                    summary_json=json.dumps(s, indent=2))
+    rows += [
+        ["training / validation examples", f"{s.get('n_train', 0):,} / {s.get('n_val', 0):,}"],
+        ["epochs", _count(s.get("epochs_run", ""))],
+        [
+            "wall time",
+            f"{s.get('wall_time_s', 0):,.1f} s on {s.get('device', '?')}"
+            + (f", {s['threads']} thread{'s' if s['threads'] != 1 else ''}" if "threads" in s else ""),
+        ],
+    ]
+    return _section(
+        "result",
+        "report/result.html",
+        results=rows,
+        settings=_settings_rows(run.config),
+        summary_json=json.dumps(s, indent=2),
+    )
 
 
 def _settings_rows(config: dict) -> list[list[str]]:
     """config.json as rows of two settings each (it has some forty)."""
-    pairs = [[k, "default" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)]
-             for k, v in config.items()]
+    pairs = [
+        [k, "default" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+        for k, v in config.items()
+    ]
     half = (len(pairs) + 1) // 2
     return [pairs[i] + (pairs[half + i] if half + i < len(pairs) else ["", ""]) for i in range(half)]
 
@@ -607,8 +718,9 @@ def progress_section(run: RunFiles) -> str:
 def rounds_section(run: RunFiles) -> str:
     rounds = run.summary.get("rounds") or []
     if not rounds:
-        return _section("rounds", note="this run had no inner rounds (the cross-entropy baseline, "
-                                       "or a single phase per outer loop)")
+        return _section(
+            "rounds", note="this run had no inner rounds (the cross-entropy baseline, or a single phase per outer loop)"
+        )
     measured = any("label_precision" in r for r in rounds)
     header = ["round", "outer loop", "confident examples"] + (["label precision", "label recall"] if measured else [])
     header.append("best validation accuracy")
@@ -631,8 +743,15 @@ def difficulty_section(run: RunFiles) -> str:
     rows = [(r.get("round"), [_pct(v) for v in r.get("recall", [])]) for r in d["rounds"]]
     settled = d.get("quintile_settled_epochs")
     settled = [_epoch_range(e) for e in settled] if isinstance(settled, list) and len(settled) == width else None
-    return _section("difficulty", "report/difficulty.html", definition=d.get("definition", ""), quintiles=quintiles,
-                    rows=rows, settled=settled, chart=difficulty_chart(d))
+    return _section(
+        "difficulty",
+        "report/difficulty.html",
+        definition=d.get("definition", ""),
+        quintiles=quintiles,
+        rows=rows,
+        settled=settled,
+        chart=difficulty_chart(d),
+    )
 
 
 def _epoch_range(pair) -> str:
@@ -655,8 +774,16 @@ def classes_section(run: RunFiles, v: ExamplesTable | None) -> str:
         precision = math.nan  # of the confident examples whose true label is known
         if v.true is not None and (kept & (v.true >= 0)).any():
             precision = 100 * float(np.mean(v.true[kept & (v.true >= 0)] == c))
-        classes.append({"name": _class_name(run, c), "given": n, "confident": k, "share": _pct(share),
-                        "bar_px": 0 if math.isnan(share) else round(share * 0.8), "precision": _pct(precision)})
+        classes.append(
+            {
+                "name": _class_name(run, c),
+                "given": n,
+                "confident": k,
+                "share": _pct(share),
+                "bar_px": 0 if math.isnan(share) else round(share * 0.8),
+                "precision": _pct(precision),
+            }
+        )
     return _section("classes", "report/classes.html", classes=classes, with_precision=v.true is not None)
 
 
@@ -675,10 +802,18 @@ def confusion_section(run: RunFiles, v: ExamplesTable | None) -> str:
     if v.num_classes > 30:
         return _section("confusion", "report/confusion.html", chart=confusion_chart(m), **shown)
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # each cell's share of its row shades it
-    matrix = [[{"count": int(m[g, p]), "alpha": float(share[g, p]), "diag": g == p} for p in range(m.shape[1])]
-              for g in range(m.shape[0])]
-    return _section("confusion", "report/confusion.html", chart=None, matrix=matrix,
-                    names=[_class_name(run, c) for c in range(v.num_classes)], **shown)
+    matrix = [
+        [{"count": int(m[g, p]), "alpha": float(share[g, p]), "diag": g == p} for p in range(m.shape[1])]
+        for g in range(m.shape[0])
+    ]
+    return _section(
+        "confusion",
+        "report/confusion.html",
+        chart=None,
+        matrix=matrix,
+        names=[_class_name(run, c) for c in range(v.num_classes)],
+        **shown,
+    )
 
 
 def label_errors_section(run: RunFiles, v: ExamplesTable | None, *, dataset, limit: int) -> str:
@@ -689,20 +824,30 @@ def label_errors_section(run: RunFiles, v: ExamplesTable | None, *, dataset, lim
         return _section("label-errors", note="no example is suspected of a wrong label")
     images, why = load_images(run, v, rows, dataset=dataset)
     score_name, scores = ("label quality", v.quality) if v.quality is not None else ("confidence", v.confidence)
-    shown = {"shown": rows.size, "how": how,
-             "wrong": None if v.true is None else int(np.sum(v.given[rows] != v.true[rows]))}
+    shown = {
+        "shown": rows.size,
+        "how": how,
+        "wrong": None if v.true is None else int(np.sum(v.given[rows] != v.true[rows])),
+    }
     if images is None:
-        header = ["example" if v.rows is None else "row in the table", "given", "predicted"] + \
-                 ([score_name] if scores is not None else []) + (["true"] if v.true is not None else [])
+        header = (
+            ["example" if v.rows is None else "row in the table", "given", "predicted"]
+            + ([score_name] if scores is not None else [])
+            + (["true"] if v.true is not None else [])
+        )
         table = []
         for r in rows:
-            row = [f"{(v.index if v.rows is None else v.rows)[r]:,}", _class_name(run, v.given[r]),
-                   _class_name(run, v.predicted[r])]
+            row = [
+                f"{(v.index if v.rows is None else v.rows)[r]:,}",
+                _class_name(run, v.given[r]),
+                _class_name(run, v.predicted[r]),
+            ]
             row += [f"{scores[r]:.3f}"] if scores is not None else []
             row += [_class_name(run, v.true[r])] if v.true is not None else []
             table.append(row)
-        return _section("label-errors", "report/label_errors.html", figures=None, why=why, header=header, rows=table,
-                        **shown)
+        return _section(
+            "label-errors", "report/label_errors.html", figures=None, why=why, header=header, rows=table, **shown
+        )
     figures = [_label_error_figure(run, v, r, image, score_name, scores) for r, image in zip(rows, images)]
     return _section("label-errors", "report/label_errors.html", figures=figures, **shown)
 
@@ -713,16 +858,36 @@ def _label_error_figure(run: RunFiles, v: ExamplesTable, r: int, image, score_na
     if v.quality is not None and v.confidence is not None:
         detail += f", predicted with {v.confidence[r]:.2f}"
     true = _class_name(run, v.true[r]) if v.true is not None and v.true[r] >= 0 else None
-    return {"index": v.index[r], "src": image_png(image), "given": _class_name(run, v.given[r]),
-            "predicted": _class_name(run, v.predicted[r]), "true": true, "detail": detail}
+    return {
+        "index": v.index[r],
+        "src": image_png(image),
+        "given": _class_name(run, v.given[r]),
+        "predicted": _class_name(run, v.predicted[r]),
+        "true": true,
+        "detail": detail,
+    }
 
 
 def render_report(run: RunFiles, *, dataset=None, max_label_errors: int = DEFAULT_LABEL_ERRORS) -> str:
     """The report of ``run`` as one HTML page (see :func:`write_report`)."""
     v = verdicts(run)
-    body = [result_section(run), progress_section(run), rounds_section(run), difficulty_section(run),
-            classes_section(run, v), confusion_section(run, v),
-            label_errors_section(run, v, dataset=dataset, limit=max_label_errors)]
-    return templates().get_template("report.html").render(
-        title=f"memomentum report: {run.summary.get('dataset')}", lead=headline(run), run_dir=run.run_dir.resolve(),
-        sections=SECTIONS, body=body)
+    body = [
+        result_section(run),
+        progress_section(run),
+        rounds_section(run),
+        difficulty_section(run),
+        classes_section(run, v),
+        confusion_section(run, v),
+        label_errors_section(run, v, dataset=dataset, limit=max_label_errors),
+    ]
+    return (
+        templates()
+        .get_template("report.html")
+        .render(
+            title=f"memomentum report: {run.summary.get('dataset')}",
+            lead=headline(run),
+            run_dir=run.run_dir.resolve(),
+            sections=SECTIONS,
+            body=body,
+        )
+    )

@@ -9,6 +9,7 @@ and the end of ``memomentum grid`` call it. The page (:func:`as_html`) is self-c
 run report (:mod:`memomentum.report`, whose style it shares) and charts the test accuracies when
 matplotlib (the ``plots`` extra) is installed; the other three files never need matplotlib.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,10 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import NON_RESULT_KEYS
 from .errors import InputError
@@ -79,8 +82,11 @@ def find_runs(directory: Path) -> list[Run]:
     """Every run directory at or below ``directory`` (one with a config.json)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(f"{directory} is a file, not a folder of run directories" if directory.exists()
-                         else f"there is no folder {directory} to make a table from")
+        raise InputError(
+            f"{directory} is a file, not a folder of run directories"
+            if directory.exists()
+            else f"there is no folder {directory} to make a table from"
+        )
     _note_summaries_without_config(directory)
     runs = []
     for config in sorted(directory.rglob(files.CONFIG)):
@@ -96,13 +102,19 @@ def find_runs(directory: Path) -> list[Run]:
 def _note_summaries_without_config(directory: Path) -> None:
     """A finished run copied without its config.json has no settings to be grouped by: said,
     not left out silently."""
-    lone = [s.parent for s in sorted(directory.rglob(files.SUMMARY))
-            if not any(part.startswith(".") for part in s.relative_to(directory).parts)
-            and not (s.parent / files.CONFIG).is_file()]
+    lone = [
+        s.parent
+        for s in sorted(directory.rglob(files.SUMMARY))
+        if not any(part.startswith(".") for part in s.relative_to(directory).parts)
+        and not (s.parent / files.CONFIG).is_file()
+    ]
     if lone:
-        print(f"memomentum: note: left out {len(lone)} folder{'s' if len(lone) > 1 else ''} with a {files.SUMMARY} but "
-              f"no {files.CONFIG} (the table reads a run's settings from it): {', '.join(map(str, lone[:5]))}"
-              + (", ..." if len(lone) > 5 else ""), file=sys.stderr)
+        print(
+            f"memomentum: note: left out {len(lone)} folder{'s' if len(lone) > 1 else ''} with a {files.SUMMARY} but "
+            f"no {files.CONFIG} (the table reads a run's settings from it): {', '.join(map(str, lone[:5]))}"
+            + (", ..." if len(lone) > 5 else ""),
+            file=sys.stderr,
+        )
 
 
 def _read(path: Path):
@@ -112,8 +124,9 @@ def _read(path: Path):
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     if not text.strip():
-        raise InputError(f"{path} is empty (a write that was interrupted?): run that run again, or move its "
-                         f"folder out of the way")
+        raise InputError(
+            f"{path} is empty (a write that was interrupted?): run that run again, or move its folder out of the way"
+        )
     return content
 
 
@@ -126,11 +139,15 @@ def _read_config(path: Path) -> dict:
     config = _read(path)
     if not isinstance(config, dict):
         raise InputError(f"{path} is not a run's configuration: it holds a JSON {_json_kind(config)}, not an object")
-    for key, ok, what in (("method", lambda v: isinstance(v, str), "a method's name"),
-                          ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number")):
+    for key, ok, what in (
+        ("method", lambda v: isinstance(v, str), "a method's name"),
+        ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    ):
         if not ok(config.get(key)):
-            raise InputError(f"{path} is not a run's configuration: its {key} is "
-                             f"{'missing' if key not in config else repr(config[key])}, not {what}")
+            raise InputError(
+                f"{path} is not a run's configuration: its {key} is "
+                f"{'missing' if key not in config else repr(config[key])}, not {what}"
+            )
     return config
 
 
@@ -150,8 +167,10 @@ def _read_summary(path: Path) -> dict:
             raise InputError(f"{path} is not a run's summary: it has no {key}")
         value = where.get(key)
         if not (_is_number(value) or (value is None and may_be_null)):
-            raise InputError(f"{path} is not a run's summary: its {key} is {value!r}, not a number"
-                             + (" or null" if may_be_null else ""))
+            raise InputError(
+                f"{path} is not a run's summary: its {key} is {value!r}, not a number"
+                + (" or null" if may_be_null else "")
+            )
     return summary
 
 
@@ -163,11 +182,14 @@ def mean_std(values: list[float | None]) -> dict:
     """Mean, standard deviation and count of the measured values (None: not measured, as the
     test accuracy of data without a test set, label precision without known true labels);
     mean None (shown "-", null in JSON, empty in CSV) when none is."""
-    values = [v for v in values if v is not None]
-    if not values:
+    measured = [v for v in values if v is not None]
+    if not measured:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(statistics.fmean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
+    return {
+        "mean": round(statistics.fmean(measured), 2),
+        "std": round(statistics.stdev(measured), 2) if len(measured) > 1 else None,
+        "n": len(measured),
+    }
 
 
 def _groups(runs: list[Run]) -> dict[tuple, list[Run]]:
@@ -206,8 +228,9 @@ def make_rows(runs: list[Run]) -> list[Row]:
                 "wall_time_s": [round(s["wall_time_s"], 1) for s in summaries],
             }
         mm, ce = by_method.get("memomentum", {}), by_method.get("ce", {})
-        both = sorted(s for s in set(mm) & set(ce)
-                      if mm[s]["test_accuracy"] is not None and ce[s]["test_accuracy"] is not None)
+        both = sorted(
+            s for s in set(mm) & set(ce) if mm[s]["test_accuracy"] is not None and ce[s]["test_accuracy"] is not None
+        )
         if both:
             row.paired = mean_std([round(mm[s]["test_accuracy"] - ce[s]["test_accuracy"], 2) for s in both])
             row.paired["seeds"] = both
@@ -224,11 +247,14 @@ def _by_method_and_seed(members: list[Run]) -> dict[str, dict[int, dict]]:
     for run in members:
         key = (run.config["method"], run.config["seed"])
         if key in where:
-            raise InputError(f"{where[key]} and {run.directory} are both seed {key[1]} of {key[0]} with the same "
-                             f"settings and data; the table takes one run per seed: move one of them out of the "
-                             f"folder, or into a folder whose name starts with '.'")
+            raise InputError(
+                f"{where[key]} and {run.directory} are both seed {key[1]} of {key[0]} with the same "
+                f"settings and data; the table takes one run per seed: move one of them out of the "
+                f"folder, or into a folder whose name starts with '.'"
+            )
         where[key] = run.directory
-        by_method.setdefault(key[0], {})[key[1]] = run.summary
+        if run.summary is not None:  # only runs with a summary are grouped
+            by_method.setdefault(key[0], {})[key[1]] = run.summary
     return by_method
 
 
@@ -258,14 +284,21 @@ def _md_cell(text: str) -> str:
 
 def markdown(rows: list[Row], unfinished: list[Run]) -> str:
     varying = _varying(rows) or ["dataset"]
-    lines = ["| " + " | ".join(map(_md_cell, varying)) + " | method | test accuracy | confident set: label precision / recall "
-             "| epochs run | wall time (s) |", "|" + "---|" * (len(varying) + 5)]
+    lines = [
+        "| "
+        + " | ".join(map(_md_cell, varying))
+        + " | method | test accuracy | confident set: label precision / recall "
+        "| epochs run | wall time (s) |",
+        "|" + "---|" * (len(varying) + 5),
+    ]
     for row in rows:
         name = " | ".join(_md_cell(setting_text(row.setting.get(k))) for k in varying)
         for method, m in row.methods.items():
-            lines.append(f"| {name} | {_md_cell(method)} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
-                         f"{_shown(m['label_recall'])} | {', '.join(map(str, m['epochs']))} | "
-                         f"{', '.join(map(str, m['wall_time_s']))} |")
+            lines.append(
+                f"| {name} | {_md_cell(method)} | {_shown(m['test_accuracy'])} | {_shown(m['label_precision'])} / "
+                f"{_shown(m['label_recall'])} | {', '.join(map(str, m['epochs']))} | "
+                f"{', '.join(map(str, m['wall_time_s']))} |"
+            )
         if row.paired:
             lines.append(f"| {name} | Me-Momentum - CE (paired by seed) | {_shown(row.paired)} | | | |")
     if unfinished:
@@ -277,21 +310,62 @@ def as_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     keys = sorted({k for r in rows for k in r.setting})
     writer = csv.writer(out)
-    writer.writerow([*keys, "method", "seeds", "test_accuracy_mean", "test_accuracy_std", "n",
-                     "label_precision_mean", "label_precision_std", "label_precision_n",
-                     "label_recall_mean", "label_recall_std", "label_recall_n", "epochs_run", "wall_time_s"])
+    writer.writerow(
+        [
+            *keys,
+            "method",
+            "seeds",
+            "test_accuracy_mean",
+            "test_accuracy_std",
+            "n",
+            "label_precision_mean",
+            "label_precision_std",
+            "label_precision_n",
+            "label_recall_mean",
+            "label_recall_std",
+            "label_recall_n",
+            "epochs_run",
+            "wall_time_s",
+        ]
+    )
     for row in rows:
-        setting = [json.dumps(row.setting.get(k)) if isinstance(row.setting.get(k), (list, dict))
-                   else row.setting.get(k) for k in keys]
+        setting = [
+            json.dumps(row.setting.get(k)) if isinstance(row.setting.get(k), (list, dict)) else row.setting.get(k)
+            for k in keys
+        ]
         for method, m in row.methods.items():
             t, p, r = m["test_accuracy"], m["label_precision"], m["label_recall"]
-            writer.writerow([*setting, method, " ".join(map(str, m["seeds"])), t["mean"], t["std"], t["n"],
-                             p["mean"], p["std"], p["n"], r["mean"], r["std"], r["n"],
-                             " ".join(map(str, m["epochs"])), " ".join(map(str, m["wall_time_s"]))])
+            writer.writerow(
+                [
+                    *setting,
+                    method,
+                    " ".join(map(str, m["seeds"])),
+                    t["mean"],
+                    t["std"],
+                    t["n"],
+                    p["mean"],
+                    p["std"],
+                    p["n"],
+                    r["mean"],
+                    r["std"],
+                    r["n"],
+                    " ".join(map(str, m["epochs"])),
+                    " ".join(map(str, m["wall_time_s"])),
+                ]
+            )
         if row.paired:
             pair = row.paired
-            writer.writerow([*setting, "memomentum-ce", " ".join(map(str, pair["seeds"])), pair["mean"], pair["std"],
-                             pair["n"], *[""] * 8])
+            writer.writerow(
+                [
+                    *setting,
+                    "memomentum-ce",
+                    " ".join(map(str, pair["seeds"])),
+                    pair["mean"],
+                    pair["std"],
+                    pair["n"],
+                    *[""] * 8,
+                ]
+            )
     return out.getvalue()
 
 
@@ -299,15 +373,22 @@ def write_tables(directory: Path) -> str:
     """Write table.md, table.csv, table.json and table.html into ``directory`` from the runs
     below it (each atomically); returns the Markdown."""
     from .runner.outputs import write_json, write_text
+
     runs = find_runs(directory)
     rows = make_rows(runs)
     unfinished = [r for r in runs if r.summary is None]
     text = markdown(rows, unfinished)
-    table = {"rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired} for r in rows],
-             "unfinished": [str(r.directory) for r in unfinished]}
-    for name, write, content in (("table.md", write_text, text), ("table.csv", write_text, as_csv(rows)),
-                                 ("table.json", write_json, table),
-                                 ("table.html", write_text, as_html(directory, rows, unfinished))):
+    table = {
+        "rows": [{"setting": r.setting, "methods": r.methods, "paired": r.paired} for r in rows],
+        "unfinished": [str(r.directory) for r in unfinished],
+    }
+    writes: tuple[tuple[str, Callable[[Path, Any], None], Any], ...] = (
+        ("table.md", write_text, text),
+        ("table.csv", write_text, as_csv(rows)),
+        ("table.json", write_json, table),
+        ("table.html", write_text, as_html(directory, rows, unfinished)),
+    )
+    for name, write, content in writes:
         try:
             write(directory / name, content)
         except OSError as e:
@@ -319,6 +400,8 @@ def write_tables(directory: Path) -> str:
 # -- the HTML page -----------------------------------------------------------------------------
 _METHOD_NAMES = {"memomentum": "Me-Momentum", "ce": "CE"}
 _PAIRED = "Me-Momentum − CE"
+
+
 def _method_order(rows: list[Row]) -> list[str]:
     """Me-Momentum, then CE, then any other method by name."""
     found = {m for r in rows for m in r.methods}
@@ -338,7 +421,7 @@ def _mathtext_safe(text: str) -> str:
 def _tick_value(value, limit: int = 24) -> str:
     """A setting's value on the chart's axis; a long one (a path) keeps its end."""
     text = setting_text(value)
-    return _mathtext_safe(text if len(text) <= limit else "…" + text[-(limit - 1):])
+    return _mathtext_safe(text if len(text) <= limit else "…" + text[-(limit - 1) :])
 
 
 def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
@@ -346,14 +429,17 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     seeds as a point, one standard deviation as its error bar; a data: URI of the PNG. Needs
     matplotlib (ImportError without it)."""
     import matplotlib  # noqa: F401 - first, so that a missing matplotlib is an ImportError here
-    from .report import new_figure, figure_png  # the run report's figure and PNG helpers (no torch)
+
+    from .report import figure_png, new_figure  # the run report's figure and PNG helpers (no torch)
 
     n = len(rows)
     if len(keys) == 1:  # the values on the ticks, the key under them
         labels = [_tick_value(row.setting.get(keys[0])) for row in rows]
     else:  # one line per key that varies
-        labels = ["\n".join(f"{_mathtext_safe(k)}={_tick_value(row.setting.get(k), max(8, 24 - len(k)))}"
-                             for k in keys) for row in rows]
+        labels = [
+            "\n".join(f"{_mathtext_safe(k)}={_tick_value(row.setting.get(k), max(8, 24 - len(k)))}" for k in keys)
+            for row in rows
+        ]
     rotate = n > 10
     fig = new_figure(min(18.0, max(7.0, 2.0 + 1.7 * n)), 3.8 + 0.17 * len(keys) * (1.6 if rotate else 1.0))
     ax = fig.add_subplot()
@@ -368,14 +454,30 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
                 means.append(t["mean"])
                 stds.append(t["std"] or 0.0)
         if xs:
-            ax.errorbar(xs, means, yerr=stds, fmt="o", ms=6, capsize=4, elinewidth=1.4,
-                        label=_mathtext_safe(_method_name(method)))
+            ax.errorbar(
+                xs,
+                means,
+                yerr=stds,
+                fmt="o",
+                ms=6,
+                capsize=4,
+                elinewidth=1.4,
+                label=_mathtext_safe(_method_name(method)),
+            )
     if not ax.lines:
-        ax.text(0.5, 0.5, "no test accuracy to plot: the runs' data have no test set", ha="center", va="center",
-                transform=ax.transAxes, color="#666666")
+        ax.text(
+            0.5,
+            0.5,
+            "no test accuracy to plot: the runs' data have no test set",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#666666",
+        )
     ax.set_xticks(range(n))
-    ax.set_xticklabels(labels, rotation=40 if rotate else 0, ha="right" if rotate else "center",
-                       rotation_mode="anchor", fontsize=8)
+    ax.set_xticklabels(
+        labels, rotation=40 if rotate else 0, ha="right" if rotate else "center", rotation_mode="anchor", fontsize=8
+    )
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_xlabel(_mathtext_safe(keys[0]) if len(keys) == 1 else "setting")
     ax.set_ylabel("test accuracy (%)")
@@ -390,22 +492,34 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
 def _results_rows(rows: list[Row], keys: list[str], methods: list[str]) -> list[dict]:
     """What each row of the page's table shows: the values of the settings that vary, per
     method its statistics as text (None: no finished run), then the paired difference."""
+
     def shown(m: dict | None) -> dict | None:
         if m is None:
             return None
-        return {"seeds": ", ".join(map(str, m["seeds"])), "test_accuracy": _shown(m["test_accuracy"]),
-                "label_precision": _shown(m["label_precision"]), "label_recall": _shown(m["label_recall"]),
-                "epochs": ", ".join(map(str, m["epochs"])), "wall_time_s": ", ".join(map(str, m["wall_time_s"]))}
-    return [{"setting": [setting_text(row.setting.get(k)) for k in keys], "methods": [shown(row.methods.get(m)) for m in methods],
-             "paired": row.paired and {"seeds": ", ".join(map(str, row.paired["seeds"])), "shown": _shown(row.paired)}}
-            for row in rows]
+        return {
+            "seeds": ", ".join(map(str, m["seeds"])),
+            "test_accuracy": _shown(m["test_accuracy"]),
+            "label_precision": _shown(m["label_precision"]),
+            "label_recall": _shown(m["label_recall"]),
+            "epochs": ", ".join(map(str, m["epochs"])),
+            "wall_time_s": ", ".join(map(str, m["wall_time_s"])),
+        }
+
+    return [
+        {
+            "setting": [setting_text(row.setting.get(k)) for k in keys],
+            "methods": [shown(row.methods.get(m)) for m in methods],
+            "paired": row.paired and {"seeds": ", ".join(map(str, row.paired["seeds"])), "shown": _shown(row.paired)},
+        }
+        for row in rows
+    ]
 
 
 def _shared_settings(rows: list[Row], varying: list[str]) -> list[list[tuple]]:
     """The settings every row has in common, said once: two (key, value) pairs per table row."""
     pairs = [(k, setting_text(v)) for k, v in sorted(rows[0].setting.items()) if k not in varying] if rows else []
     half = (len(pairs) + 1) // 2
-    return [pairs[i:i + 1] + pairs[half + i:half + i + 1] for i in range(half)]
+    return [pairs[i : i + 1] + pairs[half + i : half + i + 1] for i in range(half)]
 
 
 def _unfinished_runs(directory: Path, unfinished: list[Run]) -> list[dict]:
@@ -415,10 +529,14 @@ def _unfinished_runs(directory: Path, unfinished: list[Run]) -> list[dict]:
             name = run.directory.relative_to(directory)
         except ValueError:
             name = run.directory
-        state = ("paused at a checkpoint: run the same command again to go on"
-                 if (run.directory / files.CHECKPOINT).exists() else f"not finished (no {files.SUMMARY})")
-        listed.append({"name": name, "method": run.config.get("method", ""), "seed": run.config.get("seed", ""),
-                       "state": state})
+        state = (
+            "paused at a checkpoint: run the same command again to go on"
+            if (run.directory / files.CHECKPOINT).exists()
+            else f"not finished (no {files.SUMMARY})"
+        )
+        listed.append(
+            {"name": name, "method": run.config.get("method", ""), "seed": run.config.get("seed", ""), "state": state}
+        )
     return listed
 
 
@@ -435,9 +553,11 @@ def as_html(directory: Path, rows: list[Row], unfinished: list[Run]) -> str:
     paired = any(r.paired for r in rows)
     chart = None
     if rows:
-        lead = (f"{len(rows)} setting{'s' if len(rows) > 1 else ''}, {n_runs} finished run{'s' if n_runs > 1 else ''} "
-                f"({', '.join(_method_name(m) for m in methods)}): test accuracy and the final confident set as "
-                f"mean ± std over seeds (n: finished seeds).")
+        lead = (
+            f"{len(rows)} setting{'s' if len(rows) > 1 else ''}, {n_runs} finished run{'s' if n_runs > 1 else ''} "
+            f"({', '.join(_method_name(m) for m in methods)}): test accuracy and the final confident set as "
+            f"mean ± std over seeds (n: finished seeds)."
+        )
         if paired:
             lead += f" {_PAIRED}: the difference of each seed both finished, then its mean ± std."
         try:
@@ -446,8 +566,20 @@ def as_html(directory: Path, rows: list[Row], unfinished: list[Run]) -> str:
             chart = None
     else:
         lead = "No run below this folder has finished yet: nothing to average."
-    return templates().get_template("table.html").render(
-        title=f"memomentum table: {directory.resolve().name or directory.resolve()}", lead=lead,
-        directory=directory.resolve(), keys=varying, methods=[{"name": _method_name(m)} for m in methods],
-        paired=paired, paired_name=_PAIRED, rows=_results_rows(rows, varying, methods),
-        shared=_shared_settings(rows, varying), chart=chart, unfinished=_unfinished_runs(directory, unfinished))
+    return (
+        templates()
+        .get_template("table.html")
+        .render(
+            title=f"memomentum table: {directory.resolve().name or directory.resolve()}",
+            lead=lead,
+            directory=directory.resolve(),
+            keys=varying,
+            methods=[{"name": _method_name(m)} for m in methods],
+            paired=paired,
+            paired_name=_PAIRED,
+            rows=_results_rows(rows, varying, methods),
+            shared=_shared_settings(rows, varying),
+            chart=chart,
+            unfinished=_unfinished_runs(directory, unfinished),
+        )
+    )

@@ -16,6 +16,7 @@ def _keep_torch_threads():
     """A run in the test's process sets torch's thread count (a run's results depend on it):
     every test starts from the same count."""
     import torch
+
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)

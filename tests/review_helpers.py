@@ -6,6 +6,7 @@ qualities chosen by the test, so that the order of the page can be checked exact
 folder's images are real PNG files and the rows follow the image-folder reader's order, so
 thumbnails and ``--export`` work on it as on a trained run.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,13 +22,22 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["cat", "dog", "fox"]
-EXAMPLE_COLUMNS = ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue",
-                   "label_quality", "file"]
+EXAMPLE_COLUMNS = [
+    "index",
+    "given_label",
+    "predicted_label",
+    "confidence",
+    "is_confident",
+    "is_label_issue",
+    "label_quality",
+    "file",
+]
 
 
 def image_folder(root: Path, per_class: int = 8, side: int = 24) -> Path:
     """Class folders of small PNGs, one colour pattern per class (numbered files)."""
     from PIL import Image
+
     rng = np.random.default_rng(0)
     for k, name in enumerate(CLASSES):
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -42,6 +52,7 @@ def fake_image_run(run_dir: Path, folder: Path, *, seed: int = 0, held_out: int 
     """A finished run's files for ``folder`` (every image but ``held_out`` validation ones):
     random predictions and label qualities. Returns the columns written."""
     from memomentum.data.folders import read_image_folder
+
     files = read_image_folder(folder)
     rng = np.random.default_rng(seed)
     n = len(files.train.paths)
@@ -55,14 +66,31 @@ def fake_image_run(run_dir: Path, folder: Path, *, seed: int = 0, held_out: int 
         w = csv.writer(f, lineterminator="\n")
         w.writerow(EXAMPLE_COLUMNS)
         for i, j in enumerate(index):
-            w.writerow([j, CLASSES[given[i]], CLASSES[predicted[i]], f"{rng.random():.6f}", 1 - issue[i], issue[i],
-                        f"{quality[i]:.6f}", files.train.paths[j]])
+            w.writerow(
+                [
+                    j,
+                    CLASSES[given[i]],
+                    CLASSES[predicted[i]],
+                    f"{rng.random():.6f}",
+                    1 - issue[i],
+                    issue[i],
+                    f"{quality[i]:.6f}",
+                    files.train.paths[j],
+                ]
+            )
     (run_dir / "classes.json").write_text(json.dumps(CLASSES))
-    (run_dir / "config.json").write_text(json.dumps({"dataset": str(folder), "data_dir": None,
-                                                     "label_column": "label", "noise_type": "none"}))
+    (run_dir / "config.json").write_text(
+        json.dumps({"dataset": str(folder), "data_dir": None, "label_column": "label", "noise_type": "none"})
+    )
     (run_dir / "summary.json").write_text("{}")
-    return {"index": index, "given": given, "predicted": predicted, "quality": quality, "issue": issue,
-            "files": [files.train.paths[j] for j in index]}
+    return {
+        "index": index,
+        "given": given,
+        "predicted": predicted,
+        "quality": quality,
+        "issue": issue,
+        "files": [files.train.paths[j] for j in index],
+    }
 
 
 class Served:
@@ -71,9 +99,13 @@ class Served:
 
     def __init__(self, run_dir: Path, *extra: str, timeout: float = 60):
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "memomentum", "review", str(run_dir), "--no-browser",
-                                      "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memomentum", "review", str(run_dir), "--no-browser", "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         deadline = time.monotonic() + timeout
         line = ""
         while time.monotonic() < deadline:

@@ -1,11 +1,13 @@
 """The benchmark scripts run and print the JSON their figures in docs/results.md come from (tiny sizes:
 this checks the scripts, not the speed)."""
+
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import require_fashion_mnist
+
 from memomentum.training.threads import BUSY_SPIN_COUNT, QUIET_SPIN_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +21,21 @@ def _run_json(*args: str) -> dict:
 
 def test_epoch_speed_times_both_sides_in_turn_and_their_model_floors():
     fashion = require_fashion_mnist()
-    out = _run_json("benchmarks/epoch_speed.py", "--case", "lenet", "--n", "256", "--repeats", "2",
-                    "--workers", "1", "--fashion-dir", str(fashion), "--device", "cpu")
+    out = _run_json(
+        "benchmarks/epoch_speed.py",
+        "--case",
+        "lenet",
+        "--n",
+        "256",
+        "--repeats",
+        "2",
+        "--workers",
+        "1",
+        "--fashion-dir",
+        str(fashion),
+        "--device",
+        "cpu",
+    )
     case = out["cases"]["lenet"]
     assert out["device"] == "cpu" and out["batch_size"] == 128 and out["torch_threads"] >= 1
     for side in ("engine", "conventional"):
@@ -34,8 +49,19 @@ def test_epoch_speed_times_both_sides_in_turn_and_their_model_floors():
 
 
 def test_full_run_reports_wall_time_split_and_memory():
-    out = _run_json("benchmarks/full_run.py", "--dataset", "digits", "--epochs", "2", "--max-outer-loop", "1",
-                    "--max-inner-loop", "2", "--device", "cpu")
+    out = _run_json(
+        "benchmarks/full_run.py",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert out["epochs_run"] == 4 and out["device"] == "cpu"
     assert set(out["time_s"]) >= {"train", "predict", "evaluate"}
     assert out["wall_time_s"] > 0 and out["peak_rss_mb"] > 0 and out["peak_gpu_memory_mb"] is None
@@ -44,9 +70,23 @@ def test_full_run_reports_wall_time_split_and_memory():
 
 def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
     fashion = require_fashion_mnist()
-    out = _run_json("benchmarks/contention.py", "--case", "lenet", "--n", "1280", "--repeats", "1",
-                    "--policies", "old,new,unbound,threads1", "--conditions", "quiet,busy:1,quiet", "--settle", "0",
-                    "--fashion-dir", str(fashion))
+    out = _run_json(
+        "benchmarks/contention.py",
+        "--case",
+        "lenet",
+        "--n",
+        "1280",
+        "--repeats",
+        "1",
+        "--policies",
+        "old,new,unbound,threads1",
+        "--conditions",
+        "quiet,busy:1,quiet",
+        "--settle",
+        "0",
+        "--fashion-dir",
+        str(fashion),
+    )
     case = out["case"]
     assert case["policies"]["old"]["wait"]["GOMP_SPINCOUNT"] == "300000"
     new = case["policies"]["new"]  # bound: the long spin in every condition
@@ -71,16 +111,33 @@ def test_contention_times_each_policy_beside_competitors_it_starts_and_stops():
 
 
 def test_image_pipeline_packs_both_formats_and_times_every_pipeline_in_turn(tmp_path):
-    out = _run_json("benchmarks/image_pipeline.py", "--n", "12", "--rounds", "2", "--images-per-round", "8",
-                    "--batch-size", "4", "--workers", "1", "--image-size", "32", "--work-dir", str(tmp_path))
+    out = _run_json(
+        "benchmarks/image_pipeline.py",
+        "--n",
+        "12",
+        "--rounds",
+        "2",
+        "--images-per-round",
+        "8",
+        "--batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--image-size",
+        "32",
+        "--work-dir",
+        str(tmp_path),
+    )
     assert out["n_images"] == 12 and out["workers"] == 1 and out["padding"] == 4
     assert len(list((tmp_path / "sources").glob("*.jpg"))) == 12
     for fmt in ("jpeg", "raw"):
         assert out["pack"][fmt]["seconds_per_10k"] > 0 and out["pack"][fmt]["disk_gb_per_10k"] > 0
     assert out["pack"]["raw"]["kb_per_image"] >= 32 * 32 * 3 / 1000
     assert out["same_images"]["raw_equals_conventional_resize"] is True
-    for kind, names in (("per_core", ("conventional", "packed_jpeg", "packed_raw", "device_step_on_this_cpu")),
-                        ("loader", ("conventional", "packed_jpeg", "packed_raw", "packed_jpeg_uint8_only"))):
+    for kind, names in (
+        ("per_core", ("conventional", "packed_jpeg", "packed_raw", "device_step_on_this_cpu")),
+        ("loader", ("conventional", "packed_jpeg", "packed_raw", "packed_jpeg_uint8_only")),
+    ):
         for name in names:
             entry = out[kind][name]
             assert len(entry["seconds"]) == 2 and entry["images_per_s"] > 0
@@ -92,9 +149,29 @@ def test_image_pipeline_packs_both_formats_and_times_every_pipeline_in_turn(tmp_
 
 
 def test_clothing1m_rehearsal_runs_every_step_in_its_own_process_and_projects_an_epoch(tmp_path):
-    out = _run_json("benchmarks/clothing1m_rehearsal.py", "--work-dir", str(tmp_path), "--n-keys", "2000",
-                    "--n-stream", "512", "--rss-entries", "1000", "--rss-n-stream", "256", "--sources-per-class", "2",
-                    "--source-size", "64x48", "--image-size", "64", "--workers", "1", "--device-workers", "1")
+    out = _run_json(
+        "benchmarks/clothing1m_rehearsal.py",
+        "--work-dir",
+        str(tmp_path),
+        "--n-keys",
+        "2000",
+        "--n-stream",
+        "512",
+        "--rss-entries",
+        "1000",
+        "--rss-n-stream",
+        "256",
+        "--sources-per-class",
+        "2",
+        "--source-size",
+        "64x48",
+        "--image-size",
+        "64",
+        "--workers",
+        "1",
+        "--device-workers",
+        "1",
+    )
     n_sources = out["annotations"]["n_sources"]
     assert out["annotations"]["reused"] is False and n_sources == 14 * 2 + 2 * 14  # 28 clean-noisy, 14 val, 14 test
     assert out["read"]["n_train"] == 2000 and out["read"]["seconds"] >= 0 and not out["read"]["torch_loaded"]
@@ -104,8 +181,13 @@ def test_clothing1m_rehearsal_runs_every_step_in_its_own_process_and_projects_an
     for entries, streamed in (("2000", 512), ("1000", 256)):
         step = out["stream"][entries]
         assert step["entries"] == int(entries) and step["n_stream"] == streamed
-        assert set(step["passes"]) == {"in_process_shuffled", "device_index_w1", "device_shuffled_w1",
-                                       "readers_index_w1", "readers_shuffled_w1"}
+        assert set(step["passes"]) == {
+            "in_process_shuffled",
+            "device_index_w1",
+            "device_shuffled_w1",
+            "readers_index_w1",
+            "readers_shuffled_w1",
+        }
         for name, entry in step["passes"].items():
             assert entry["images_per_s"] > 0
             if name != "in_process_shuffled":
@@ -120,8 +202,18 @@ def test_clothing1m_rehearsal_runs_every_step_in_its_own_process_and_projects_an
     assert abs(projection["epoch_s"] - 1_000_000 / (per_reader * 16)) < 0.1
     assert projection["feeds_resnet50"] == (per_reader * 16 >= 3000)
     # a second run reuses the release and the store (each step alone prints its JSON line)
-    same = ("--work-dir", str(tmp_path), "--n-keys", "2000", "--sources-per-class", "2", "--source-size", "64x48",
-            "--image-size", "64")
+    same = (
+        "--work-dir",
+        str(tmp_path),
+        "--n-keys",
+        "2000",
+        "--sources-per-class",
+        "2",
+        "--source-size",
+        "64x48",
+        "--image-size",
+        "64",
+    )
     assert _run_json("benchmarks/clothing1m_rehearsal.py", "--step", "annotations", *same)["reused"] is True
     again = _run_json("benchmarks/clothing1m_rehearsal.py", "--step", "pack", *same)
     assert again["reused"] is True and again["store"] == out["pack"]["store"]
@@ -135,8 +227,11 @@ def test_modes_fmnist_compares_the_three_methods_on_one_noise_and_split():
     assert out["same_noise_and_split"] is True and all(out["same_noise_and_split_checks"].values())
     runs = out["runs"]
     assert set(runs) == {"memomentum", "clothing1m_mode", "ce"}
-    expected = {"memomentum": ("benchmark", "memomentum", 4, 1), "clothing1m_mode": ("clothing1m", "memomentum", 2, 2),
-                "ce": ("benchmark", "ce", 2, 0)}  # mode, method, epochs run, rounds
+    expected = {
+        "memomentum": ("benchmark", "memomentum", 4, 1),
+        "clothing1m_mode": ("clothing1m", "memomentum", 2, 2),
+        "ce": ("benchmark", "ce", 2, 0),
+    }  # mode, method, epochs run, rounds
     for name, (mode, method, epochs, n_rounds) in expected.items():
         r = runs[name]
         assert (r["schedule"]["mode"], r["schedule"]["method"]) == (mode, method)
@@ -164,8 +259,20 @@ def test_modes_fmnist_compares_the_three_methods_on_one_noise_and_split():
 
 
 def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communication():
-    out = _run_json("benchmarks/ddp_scaling.py", "--device", "cpu", "--world-sizes", "2", "--examples", "512",
-                    "--repeats", "1", "--warmup-steps", "1", "--no-overhead")
+    out = _run_json(
+        "benchmarks/ddp_scaling.py",
+        "--device",
+        "cpu",
+        "--world-sizes",
+        "2",
+        "--examples",
+        "512",
+        "--repeats",
+        "1",
+        "--warmup-steps",
+        "1",
+        "--no-overhead",
+    )
     (two,) = out["cases"]["lenet-fmnist"]["runs"]
     assert "error" not in two, two["error"]  # the launch's own output, when it failed
     assert (two["world_size"], two["ddp"], two["backend"], two["per_rank_batch"]) == (2, True, "gloo", 64)
@@ -174,10 +281,20 @@ def test_ddp_scaling_launches_a_world_size_under_torchrun_and_reports_communicat
     assert "scaling_efficiency" not in two  # world size 1 was not measured, so there is nothing to compare with
 
 
-
 def test_graph_step_times_eager_and_recorded_steps_in_turn_and_checks_their_numbers():
-    out = _run_json("benchmarks/graph_step.py", "--device", "cpu", "--cases", "lenet", "--n", "384",
-                    "--repeats", "2", "--check-steps", "5")
+    out = _run_json(
+        "benchmarks/graph_step.py",
+        "--device",
+        "cpu",
+        "--cases",
+        "lenet",
+        "--n",
+        "384",
+        "--repeats",
+        "2",
+        "--check-steps",
+        "5",
+    )
     case = out["cases"]["lenet"]
     assert len(case["measured_s"]["eager"]) == len(case["measured_s"]["graph"]) == 2
     assert case["graph"]["epoch_s"] == min(case["measured_s"]["graph"]) > 0

@@ -1,17 +1,18 @@
 """The Clothing1M mode (``Clothing1MProcedure``) against its specification: hand-computed
 scores, class weights and extraction; a plain second implementation of the whole loop (the
 oracle) run side by side on the same miniature data; exact pause and resume."""
+
 import io
 
 import numpy as np
 import pytest
 import torch
 
-from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
 from memomentum.config import RunConfig
+from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
+from memomentum.method.procedure import RunTensors
 from memomentum.training.engine import Engine
 from memomentum.training.models import create_model
-from memomentum.method.procedure import RunTensors
 from memomentum.training.sources import to_device_data
 
 CPU = torch.device("cpu")
@@ -82,8 +83,20 @@ def mlp_weights(kind: str, c: int | None = None) -> dict:
 
 def hand_problem():
     # noisy label, argmax of the features, in the current training set?
-    rows = [(0, 2, True), (0, 0, False), (1, 1, True), (1, 3, True), (1, 1, False), (2, 1, True),
-            (2, 0, True), (3, 3, True), (3, 0, False), (3, 1, True), (1, 2, False), (0, 3, True)]
+    rows = [
+        (0, 2, True),
+        (0, 0, False),
+        (1, 1, True),
+        (1, 3, True),
+        (1, 1, False),
+        (2, 1, True),
+        (2, 0, True),
+        (3, 3, True),
+        (3, 0, False),
+        (3, 1, True),
+        (1, 2, False),
+        (0, 3, True),
+    ]
     x = np.full((len(rows), 4), 0.1, dtype=np.float32)
     for i, (_, a, _) in enumerate(rows):
         x[i, a] = 1.0 + 0.1 * (i % 3)
@@ -91,8 +104,16 @@ def hand_problem():
     current = long([i for i, r in enumerate(rows) if r[2]])
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=CPU, channels_last=True)  # noqa: E731
     val_labels = long([0, 1, 1, 2, 3, 3, 3, 3])  # n_val = [1, 2, 1, 4], mean 2
-    problem = RunTensors(train=dd(x), train_labels=y, val=dd(np.zeros((8, 4), np.float32)), val_labels=val_labels,
-                      test=None, test_labels=None, num_classes=4, input_shape=(4,))
+    problem = RunTensors(
+        train=dd(x),
+        train_labels=y,
+        val=dd(np.zeros((8, 4), np.float32)),
+        val_labels=val_labels,
+        test=None,
+        test_labels=None,
+        num_classes=4,
+        input_shape=(4,),
+    )
     return problem, current
 
 
@@ -163,9 +184,17 @@ def blob_problem(n=150, noise=0.3, seed=0, k=4):
     noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=CPU, channels_last=True)  # noqa: E731
     tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return RunTensors(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
-                   test=dd(x[te]), test_labels=long(clean[te]), num_classes=k, input_shape=(4,),
-                   clean_train_labels=long(clean[tr]))
+    return RunTensors(
+        train=dd(x[tr]),
+        train_labels=long(noisy[tr]),
+        val=dd(x[va]),
+        val_labels=long(clean[va]),
+        test=dd(x[te]),
+        test_labels=long(clean[te]),
+        num_classes=k,
+        input_shape=(4,),
+        clean_train_labels=long(clean[tr]),
+    )
 
 
 def image_problem(n=150, noise=0.3, seed=1, k=4):
@@ -176,14 +205,22 @@ def image_problem(n=150, noise=0.3, seed=1, k=4):
     x = rs.normal(60, 40, (n, 8, 8, 1))
     for i, c in enumerate(clean):
         r, q = divmod(int(c), 2)
-        x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4] += 90
+        x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 90
     x = np.clip(x, 0, 255).astype(np.uint8)
     noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
     dd = lambda a: to_device_data(a, mean=[0.3], std=[0.25], device=CPU, channels_last=True, padding=2)  # noqa: E731
     tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return RunTensors(train=dd(x[tr]), train_labels=long(noisy[tr]), val=dd(x[va]), val_labels=long(clean[va]),
-                   test=dd(x[te]), test_labels=long(clean[te]), num_classes=k, input_shape=(1, 8, 8),
-                   clean_train_labels=long(clean[tr]))
+    return RunTensors(
+        train=dd(x[tr]),
+        train_labels=long(noisy[tr]),
+        val=dd(x[va]),
+        val_labels=long(clean[va]),
+        test=dd(x[te]),
+        test_labels=long(clean[te]),
+        num_classes=k,
+        input_shape=(1, 8, 8),
+        clean_train_labels=long(clean[tr]),
+    )
 
 
 PROBLEMS = {"blobs": (blob_problem, "none"), "images": (image_problem, "crop_flip")}
@@ -217,8 +254,9 @@ def oracle(cfg: RunConfig, problem: RunTensors, engine: Engine) -> dict:
 
     def weights_for(index):
         n_train = np.bincount(y_train[index], minlength=k).astype(np.float64)
-        return np.array([0.0 if n_train[c] == 0 else (n_train.mean() / n_train[c]) * (n_val[c] / n_val.mean())
-                         for c in range(k)])
+        return np.array(
+            [0.0 if n_train[c] == 0 else (n_train.mean() / n_train[c]) * (n_val[c] / n_val.mean()) for c in range(k)]
+        )
 
     def fresh(outer):
         with torch.random.fork_rng(devices=[]):
@@ -246,29 +284,40 @@ def oracle(cfg: RunConfig, problem: RunTensors, engine: Engine) -> dict:
     best = {"val": 0.0, "test": None, "where": None}
     for outer in range(cfg.max_outer_loop):
         model = fresh(outer)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
         kept = []  # every epoch of this outer loop: (where, weights, per-class scores)
         for inner in range(1, cfg.max_inner_loop + 1):
             for epoch in range(1, cfg.epochs + 1):
                 lr = optimizer.param_groups[0]["lr"]
                 order = engine.epoch_order(torch.as_tensor(train_index), generator)
-                engine.train_steps(model, model, optimizer, problem.train, problem.train_labels, order, start=0,
-                                   loss_sum=torch.tensor(0.0), generator=generator,
-                                   class_weights=torch.tensor(w, dtype=torch.float32))
+                engine.train_steps(
+                    model,
+                    model,
+                    optimizer,
+                    problem.train,
+                    problem.train_labels,
+                    order,
+                    start=0,
+                    loss_sum=torch.tensor(0.0),
+                    generator=generator,
+                    class_weights=torch.tensor(w, dtype=torch.float32),
+                )
                 pred = predict(model, problem.val.x)
                 scores = scores_of(pred, y_val)
                 val = round(100 * float(np.mean(pred == y_val)), 2)
                 scheduler.step()
                 where = {"outer": outer + 1, "inner": inner, "epoch": epoch}
                 kept.append((where, {n: v.detach().clone() for n, v in model.state_dict().items()}, scores))
-                epochs.append({**where, "n_train": len(train_index), "val_accuracy": val, "lr": lr,
-                               "scores": scores})
+                epochs.append({**where, "n_train": len(train_index), "val_accuracy": val, "lr": lr, "scores": scores})
                 if val > best["val"]:
                     test = round(100 * float(np.mean(predict(model, problem.test.x) == y_test)), 2)
-                    best = {"val": val, "test": test, "where": where,
-                            "weights": {n: v.detach().clone() for n, v in model.state_dict().items()}}
+                    best = {
+                        "val": val,
+                        "test": test,
+                        "where": where,
+                        "weights": {n: v.detach().clone() for n, v in model.state_dict().items()},
+                    }
             # extraction, class by class, with the class's strictly best epoch so far
             confident, best_at, without = set(), [], []
             for c in range(k):
@@ -289,10 +338,18 @@ def oracle(cfg: RunConfig, problem: RunTensors, engine: Engine) -> dict:
                 confident |= set(members[pred == c].tolist())
             train_index = np.array(sorted(confident), dtype=np.int64)
             w = weights_for(train_index)
-            rounds.append({"outer": outer + 1, "inner": inner, "n_confident": len(train_index),
-                           "per_class": np.bincount(y_train[train_index], minlength=k).tolist(),
-                           "class_weights": [round(float(v), 6) for v in w], "best_at": best_at,
-                           "kept_without_checkpoint": without, "index": train_index.tolist()})
+            rounds.append(
+                {
+                    "outer": outer + 1,
+                    "inner": inner,
+                    "n_confident": len(train_index),
+                    "per_class": np.bincount(y_train[train_index], minlength=k).tolist(),
+                    "class_weights": [round(float(v), 6) for v in w],
+                    "best_at": best_at,
+                    "kept_without_checkpoint": without,
+                    "index": train_index.tolist(),
+                }
+            )
     return {"epochs": epochs, "rounds": rounds, "best": best, "train_index": train_index.tolist()}
 
 
@@ -318,8 +375,9 @@ def test_procedure_matches_a_plain_implementation_of_the_specification(kind):
     # every epoch: same scores, accuracy and training-set size
     assert len(s.history) == len(expected["epochs"]) == 8
     for row, e in zip(s.history, expected["epochs"]):
-        assert {k: row[k] for k in ("outer", "inner", "epoch", "n_train")} == \
-            {k: e[k] for k in ("outer", "inner", "epoch", "n_train")}
+        assert {k: row[k] for k in ("outer", "inner", "epoch", "n_train")} == {
+            k: e[k] for k in ("outer", "inner", "epoch", "n_train")
+        }
         assert [row[f"score_{c}"] for c in range(proc.problem.num_classes)] == e["scores"]
         assert row["val_accuracy"] == pytest.approx(e["val_accuracy"])
         assert row["lr"] == pytest.approx(e["lr"])

@@ -1,13 +1,13 @@
 """``memomentum consensus``: the verdicts of several seeds on the same data, per example; refused
 for runs on other data, other noisy labels or other class names; ``--noise-seed``, which keeps
 synthetic noise while the seed changes; the consensus at the end of a grid of seeds."""
+
 import json
 import shutil
 
 import numpy as np
-import pytest
-
 import pandas as pd  # the tables extra (in the test extra too)
+import pytest
 
 from memomentum import InputError
 from memomentum.cli import main
@@ -18,8 +18,21 @@ from memomentum.runner.prepare import prepare_data
 
 NAMES = np.array(["ash", "birch", "cedar"])
 # a few seconds a run: the table's 3 classes, 2 epochs a phase, one outer loop of one inner round
-SHORT = ["--label-column", "species", "--epochs", "2", "--batch-size", "16", "--max-outer-loop", "1",
-         "--max-inner-loop", "2", "--threads", "1", "--quiet"]
+SHORT = [
+    "--label-column",
+    "species",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "2",
+    "--threads",
+    "1",
+    "--quiet",
+]
 
 
 def tree_frame(n=120, seed=0):
@@ -49,16 +62,21 @@ def by_hand(runs):
     frames = [pd.read_csv(r / "examples.csv") for r in runs]
     all_rows = pd.concat(frames)
     grouped = all_rows.groupby("index")
-    expected = pd.DataFrame({"n_runs": grouped.size(), "issue_share": grouped["is_label_issue"].mean(),
-                             "mean_label_quality": grouped["label_quality"].mean(),
-                             "given_label": grouped["given_label"].first()})
+    expected = pd.DataFrame(
+        {
+            "n_runs": grouped.size(),
+            "issue_share": grouped["is_label_issue"].mean(),
+            "mean_label_quality": grouped["label_quality"].mean(),
+            "given_label": grouped["given_label"].first(),
+        }
+    )
     counts = all_rows.groupby(["index", "predicted_label"]).size().rename("votes").reset_index()
     expected["majority_share"] = counts.groupby("index")["votes"].max() / expected["n_runs"]
     return expected, counts
 
 
 def test_share_per_example_equals_the_share_from_the_three_examples_files(seeds, tmp_path):
-    root, runs = seeds
+    _, runs = seeds
     assert main(["consensus", *map(str, runs), "--out", str(tmp_path / "c")]) == 0
     got = pd.read_csv(tmp_path / "c" / "consensus.csv").set_index("index")
     expected, counts = by_hand(runs)
@@ -73,7 +91,9 @@ def test_share_per_example_equals_the_share_from_the_three_examples_files(seeds,
     np.testing.assert_allclose(got["majority_share"], expected["majority_share"], atol=1e-6)
     # the majority label is one of the labels with the most votes
     best = counts[counts["votes"] == counts.groupby("index")["votes"].transform("max")]
-    assert all(label in set(best.loc[best["index"] == i, "predicted_label"]) for i, label in got["majority_label"].items())
+    assert all(
+        label in set(best.loc[best["index"] == i, "predicted_label"]) for i, label in got["majority_label"].items()
+    )
     # synthetic noise: the true labels are known, and some given labels are wrong
     assert (got["true_label"] != got["given_label"]).any()
 
@@ -86,21 +106,36 @@ def test_rows_come_in_review_order(seeds):
 
 
 def test_runs_on_other_data_are_refused(seeds, tmp_path):
-    root, runs = seeds
+    _, runs = seeds
     other = tree_frame(seed=1)  # other features (and labels)
     other.to_csv(tmp_path / "other.csv", index=False)
-    moved = train(tmp_path / "other.csv", tmp_path / "other", 1, "--noise-type", "symmetric", "--noise-rate", "0.3",
-                  "--noise-seed", "5")
-    with pytest.raises(InputError, match=r"were trained on other data \(the features differ\), so their verdicts "
-                                         r"cannot be combined; give runs of one dataset"):
+    moved = train(
+        tmp_path / "other.csv",
+        tmp_path / "other",
+        1,
+        "--noise-type",
+        "symmetric",
+        "--noise-rate",
+        "0.3",
+        "--noise-seed",
+        "5",
+    )
+    with pytest.raises(
+        InputError,
+        match=r"were trained on other data \(the features differ\), so their verdicts "
+        r"cannot be combined; give runs of one dataset",
+    ):
         consensus_table([runs[0], moved])
 
 
 def test_runs_with_other_noisy_labels_are_refused_and_the_noise_seed_named(seeds, tmp_path):
     root, runs = seeds
     own_noise = train(root / "trees.csv", tmp_path / "seed-4", 4, "--noise-type", "symmetric", "--noise-rate", "0.3")
-    with pytest.raises(InputError, match=r"other noisy labels \(the noisy labels of the training set differ\).*"
-                                         r"synthetic noise follows --seed unless --noise-seed fixes it"):
+    with pytest.raises(
+        InputError,
+        match=r"other noisy labels \(the noisy labels of the training set differ\).*"
+        r"synthetic noise follows --seed unless --noise-seed fixes it",
+    ):
         consensus_table([runs[0], own_noise])
 
 
@@ -125,8 +160,9 @@ def test_runs_before_the_fingerprint_are_judged_by_settings_and_shared_examples(
         old.append(copy)
     assert consensus_table(old)["index"].size == consensus_table(seeds[1][:2])["index"].size
     examples = pd.read_csv(old[1] / "examples.csv")
-    examples.loc[examples["index"] == examples["index"][0], "given_label"] = "cedar" if \
-        examples["given_label"][0] != "cedar" else "ash"
+    examples.loc[examples["index"] == examples["index"][0], "given_label"] = (
+        "cedar" if examples["given_label"][0] != "cedar" else "ash"
+    )
     examples.to_csv(old[1] / "examples.csv", index=False)
     with pytest.raises(InputError, match=r"1 of the \d+ examples both hold have another given label"):
         consensus_table(old)
@@ -147,6 +183,7 @@ def test_cli_refusal_is_one_sentence_with_exit_2(seeds, tmp_path, capsys):
 def test_the_noise_seed_keeps_the_labels_while_the_seed_changes(tmp_path):
     def prepared(**kw):
         return prepare_data(RunConfig(dataset="digits", noise_type="symmetric", noise_rate=0.3, progress=False, **kw))
+
     kept = [prepared(seed=s, noise_seed=7) for s in (1, 2)]
     np.testing.assert_array_equal(kept[0].noisy_labels, kept[1].noisy_labels)
     assert not np.array_equal(kept[0].train_index, kept[1].train_index)  # the split follows the training seed
@@ -157,12 +194,17 @@ def test_the_noise_seed_keeps_the_labels_while_the_seed_changes(tmp_path):
     np.testing.assert_array_equal(drawn[0].train_index, prepared(seed=1, noise_seed=7).train_index)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(noise_seed=-1), "noise-seed must be a whole number in 0..4294967295, got -1"),
-    (dict(noise_seed=2.5), "noise-seed must be a whole number in 0..4294967295, got 2.5"),
-    (dict(noise_type="none", noise_seed=3), "--noise-type none keeps the labels as given, so --noise-seed 3 would be "
-                                            "ignored"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(noise_seed=-1), "noise-seed must be a whole number in 0..4294967295, got -1"),
+        (dict(noise_seed=2.5), "noise-seed must be a whole number in 0..4294967295, got 2.5"),
+        (
+            dict(noise_type="none", noise_seed=3),
+            "--noise-type none keeps the labels as given, so --noise-seed 3 would be ignored",
+        ),
+    ],
+)
 def test_a_bad_or_unused_noise_seed_is_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
         RunConfig(**kwargs).validate()
@@ -170,7 +212,7 @@ def test_a_bad_or_unused_noise_seed_is_refused(kwargs, message):
 
 def test_a_grid_of_seeds_writes_their_consensus(seeds, tmp_path):
     """The end of a grid: the cells that differ only by seed, their runs combined."""
-    root, runs = seeds
+    _, runs = seeds
     grid = tmp_path / "grid"
     cells = expand([("--method", ["memomentum", "ce"]), ("--seed", ["1", "2", "3"])])
     for cell, run in zip(cells[:3], runs):  # the Me-Momentum cells finished; the CE cells never ran

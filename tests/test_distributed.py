@@ -8,6 +8,7 @@ through ``torchrun`` itself (``python -m torch.distributed.run``). Tiny data and
 file's cost (about 110 CPU-seconds in all) is starting the 14 Python processes, each of which
 imports torch, and the in-process runs that compare with them.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,17 @@ def _free_port() -> int:
 
 
 def _rank_env(rank: int, world: int, port: int, **extra) -> dict:
-    env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-               LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        OMP_NUM_THREADS="1",
+    )
     env.pop("MEMOMENTUM_TEST_KILL_AT", None)
     env.update(extra)
     return env
@@ -50,8 +59,17 @@ def _start(world: int, argv: list[str], cwd: Path, rank_env: dict | None = None)
     """Start ``world`` processes as torchrun would, each running ``python argv``."""
     port = _free_port()
     extra = rank_env or {}
-    return [subprocess.Popen([sys.executable, *argv], cwd=cwd, env=_rank_env(r, world, port, **extra.get(r, {})),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]
+    return [
+        subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=cwd,
+            env=_rank_env(r, world, port, **extra.get(r, {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(world)
+    ]
 
 
 def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str, str]]:
@@ -75,30 +93,41 @@ def _run_cli(world: int, args: list[str], cwd: Path, rank_env: dict | None = Non
 def image_problem():
     from memomentum.method.procedure import RunTensors
     from memomentum.training.sources import to_device_data
+
     rs = np.random.RandomState(0)
     n = N_TRAIN + N_VAL + 40
     clean = rs.randint(0, CLASSES, n)
     x = rs.randint(0, 120, size=(n, SIDE, SIDE, 1)).astype(np.uint8)
     for c in range(CLASSES):  # a learnable bright band per class
-        x[clean == c, 4 * c:4 * c + 4, :, 0] += 120
+        x[clean == c, 4 * c : 4 * c + 4, :, 0] += 120
     noisy = np.where(rs.rand(n) < 0.25, (clean + 1) % CLASSES, clean)
     cpu = torch.device("cpu")
     dd = lambda a: to_device_data(a, mean=[0.4], std=[0.3], device=cpu, channels_last=True)  # noqa: E731
     t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
     tr, va, te = slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL), slice(N_TRAIN + N_VAL, n)
-    return RunTensors(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(clean[va]),
-                   test=dd(x[te]), test_labels=t(clean[te]), num_classes=CLASSES, input_shape=(1, SIDE, SIDE),
-                   clean_train_labels=t(clean[tr]))
+    return RunTensors(
+        train=dd(x[tr]),
+        train_labels=t(noisy[tr]),
+        val=dd(x[va]),
+        val_labels=t(clean[va]),
+        test=dd(x[te]),
+        test_labels=t(clean[te]),
+        num_classes=CLASSES,
+        input_shape=(1, SIDE, SIDE),
+        clean_train_labels=t(clean[tr]),
+    )
 
 
 def _engine(dist):
     from memomentum.training.engine import Engine
+
     return Engine(device=torch.device("cpu"), augment="crop_flip", batch_size=BATCH, predict_chunk=CHUNK, dist=dist)
 
 
 def train_two_epochs(dist, *, weighted: bool) -> dict:
     """20 steps of LeNet (no BatchNorm) with augmentation, the last batch of each epoch smaller."""
     from memomentum.training.models import create_model
+
     problem, engine = image_problem(), _engine(dist)
     torch.manual_seed(0)
     model = engine.prepare(create_model("lenet", input_shape=problem.input_shape, num_classes=CLASSES))
@@ -109,18 +138,31 @@ def train_two_epochs(dist, *, weighted: bool) -> dict:
     total = 0.0
     for _ in range(2):
         order = engine.epoch_order(torch.arange(N_TRAIN), generator)
-        loss_sum, pos = engine.train_steps(model, forward, optimizer, problem.train, problem.train_labels, order,
-                                           start=0, loss_sum=torch.tensor(0.0), generator=generator,
-                                           class_weights=weights)
+        loss_sum, pos = engine.train_steps(
+            model,
+            forward,
+            optimizer,
+            problem.train,
+            problem.train_labels,
+            order,
+            start=0,
+            loss_sum=torch.tensor(0.0),
+            generator=generator,
+            class_weights=weights,
+        )
         assert pos == N_TRAIN
         total += dist.sum_floats(loss_sum)
-    return {"params": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "generator": generator.get_state(), "loss_sum": total}
+    return {
+        "params": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "generator": generator.get_state(),
+        "loss_sum": total,
+    }
 
 
 def predictions(dist, weights: dict) -> dict:
     """Every prediction pass of a run, for fixed weights."""
     from memomentum.training.models import create_model
+
     problem, engine = image_problem(), _engine(dist)
     model = engine.prepare(create_model("lenet", input_shape=problem.input_shape, num_classes=CLASSES))
     model.load_state_dict(weights)
@@ -129,26 +171,48 @@ def predictions(dist, weights: dict) -> dict:
     members = torch.nonzero(problem.train_labels != 1).flatten()  # a subset, as the per-class extraction
     sub_pred, sub_conf = engine.predict(model, model, problem.train, index=members)
     aug_pred, aug_conf = engine.predict(model, model, problem.train, generator=quirk)
-    return {"pred": pred, "conf": conf, "sub_pred": sub_pred, "sub_conf": sub_conf,
-            "aug_pred": aug_pred, "aug_conf": aug_conf, "quirk_generator": quirk.get_state(),
-            "confident": torch.nonzero(pred == problem.train_labels).flatten(),
-            "val_counts": engine.predict_counts(model, model, problem.val, problem.val_labels, CLASSES),
-            "proba": engine.predict_proba(model, model, problem.test, num_classes=CLASSES)}
+    return {
+        "pred": pred,
+        "conf": conf,
+        "sub_pred": sub_pred,
+        "sub_conf": sub_conf,
+        "aug_pred": aug_pred,
+        "aug_conf": aug_conf,
+        "quirk_generator": quirk.get_state(),
+        "confident": torch.nonzero(pred == problem.train_labels).flatten(),
+        "val_counts": engine.predict_counts(model, model, problem.val, problem.val_labels, CLASSES),
+        "proba": engine.predict_proba(model, model, problem.test, num_classes=CLASSES),
+    }
 
 
 def procedure_run(dist, mode: str) -> dict:
     """A short Me-Momentum run (first phase, one inner round; Clothing1M mode: two rounds)."""
-    from memomentum.method.clothing1m import Clothing1MProcedure
     from memomentum.config import RunConfig
+    from memomentum.method.clothing1m import Clothing1MProcedure
     from memomentum.method.procedure import Procedure
-    cfg = RunConfig(model="lenet", mode=mode, batch_size=BATCH, lr=0.05, epochs=2, max_outer_loop=1,
-                    max_inner_loop=2, milestones=(1,)).resolved("lenet")
+
+    cfg = RunConfig(
+        model="lenet",
+        mode=mode,
+        batch_size=BATCH,
+        lr=0.05,
+        epochs=2,
+        max_outer_loop=1,
+        max_inner_loop=2,
+        milestones=(1,),
+    ).resolved("lenet")
     kind = Clothing1MProcedure if mode == "clothing1m" else Procedure
     proc = kind(config=cfg, problem=image_problem(), engine=_engine(dist))
     state = proc.run()
     weights = state.run_best_weights if state.run_best_weights is not None else state.outer_best_weights
-    return {"weights": weights, "history": state.history, "rounds": state.rounds, "train_index": state.train_index,
-            "generator": proc.generator.get_state(), "test": state.run_best_test}
+    return {
+        "weights": weights,
+        "history": state.history,
+        "rounds": state.rounds,
+        "train_index": state.train_index,
+        "generator": proc.generator.get_state(),
+        "test": state.run_best_test,
+    }
 
 
 def worker(out_dir: str) -> None:
@@ -156,15 +220,20 @@ def worker(out_dir: str) -> None:
     from datetime import timedelta
 
     from memomentum.training import distributed
+
     torch.set_num_threads(1)
     timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
     with distributed.process_group(torch.device("cpu"), timeout=timeout) as (dist, _):
         # the weights one process trains (the same bits in the test process): predicted with both ranks
         weights = train_two_epochs(distributed.SINGLE, weighted=False)["params"]
-        results = {"trained": train_two_epochs(dist, weighted=False), "weighted": train_two_epochs(dist, weighted=True),
-                   "predictions": predictions(dist, weights),
-                   "benchmark": procedure_run(dist, "benchmark"), "clothing1m": procedure_run(dist, "clothing1m"),
-                   "dist": dist.describe()}
+        results = {
+            "trained": train_two_epochs(dist, weighted=False),
+            "weighted": train_two_epochs(dist, weighted=True),
+            "predictions": predictions(dist, weights),
+            "benchmark": procedure_run(dist, "benchmark"),
+            "clothing1m": procedure_run(dist, "clothing1m"),
+            "dist": dist.describe(),
+        }
     torch.save(results, Path(out_dir) / f"rank{dist.rank}.pt")
 
 
@@ -183,12 +252,16 @@ def ranks(tmp_path_factory):
 def single():
     """The same scenarios in this process, without any process group."""
     from memomentum.training.distributed import SINGLE
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         trained = train_two_epochs(SINGLE, weighted=False)
-        return {"trained": trained, "weighted": train_two_epochs(SINGLE, weighted=True),
-                "predictions": predictions(SINGLE, trained["params"])}
+        return {
+            "trained": trained,
+            "weighted": train_two_epochs(SINGLE, weighted=True),
+            "predictions": predictions(SINGLE, trained["params"]),
+        }
     finally:
         torch.set_num_threads(threads)
 
@@ -232,6 +305,7 @@ def test_ddp_steps_match_one_process_on_the_global_batch(ranks, single, case):
     # not vacuous: the steps moved the weights
     torch.manual_seed(0)
     from memomentum.training.models import create_model
+
     start = create_model("lenet", input_shape=(1, SIDE, SIDE), num_classes=CLASSES).state_dict()
     assert (one["params"]["fc3.weight"] - start["fc3.weight"]).abs().max() > 1e-3
 
@@ -246,19 +320,36 @@ def test_predictions_counts_and_confident_set_match_one_process(ranks, single):
 
 
 # -- whole runs from the command line -----------------------------------------------------------
-DIGITS = ["--device", "cpu", "--noise-type", "symmetric", "--noise-rate", "0.3", "--epochs", "2",
-          "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+DIGITS = [
+    "--device",
+    "cpu",
+    "--noise-type",
+    "symmetric",
+    "--noise-rate",
+    "0.3",
+    "--epochs",
+    "2",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "2",
+    "--quiet",
+]
 
 
 def _results(run_dir: Path) -> dict:
     """What a run leaves that must reproduce bit for bit."""
     model = torch.load(run_dir / "model.pt", weights_only=False)["state_dict"]
-    return {"model": model, "examples": (run_dir / "examples.csv").read_text(),
-            "history": [{k: v for k, v in row.items()} for row in _history(run_dir)]}
+    return {
+        "model": model,
+        "examples": (run_dir / "examples.csv").read_text(),
+        "history": [dict(row) for row in _history(run_dir)],
+    }
 
 
 def _history(run_dir: Path) -> list[dict]:
     import csv
+
     with open(run_dir / "history.csv", newline="") as f:
         return list(csv.DictReader(f))
 
@@ -266,12 +357,41 @@ def _history(run_dir: Path) -> list[dict]:
 def test_world_size_one_under_torchrun_equals_a_plain_run(tmp_path):
     from memomentum.api import run
     from memomentum.config import RunConfig
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-                           "-m", "memomentum", "run", *DIGITS, "--out", "torchrun"], cwd=tmp_path,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=240)
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "1",
+            "-m",
+            "memomentum",
+            "run",
+            *DIGITS,
+            "--out",
+            "torchrun",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    plain = run(RunConfig(device="cpu", noise_type="symmetric", noise_rate=0.3, epochs=2, max_outer_loop=1,
-                          max_inner_loop=2, progress=False, out=str(tmp_path / "plain")))
+    plain = run(
+        RunConfig(
+            device="cpu",
+            noise_type="symmetric",
+            noise_rate=0.3,
+            epochs=2,
+            max_outer_loop=1,
+            max_inner_loop=2,
+            progress=False,
+            out=str(tmp_path / "plain"),
+        )
+    )
     under = json.loads((tmp_path / "torchrun" / "summary.json").read_text())
     assert (under["world_size"], under["backend"]) == (1, "gloo")
     assert (plain.summary["world_size"], plain.summary["backend"]) == (1, "none")
@@ -286,8 +406,9 @@ def interrupted(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("runs")
     t0 = time.monotonic()
     whole = _start(2, ["-m", "memomentum", "run", *DIGITS, "--out", "whole"], cwd)
-    killed = _start(2, ["-m", "memomentum", "run", *DIGITS, "--out", "killed"], cwd,
-                    {1: {"MEMOMENTUM_TEST_KILL_AT": "step:60"}})  # 41 steps per epoch
+    killed = _start(
+        2, ["-m", "memomentum", "run", *DIGITS, "--out", "killed"], cwd, {1: {"MEMOMENTUM_TEST_KILL_AT": "step:60"}}
+    )  # 41 steps per epoch
     paused = _start(2, ["-m", "memomentum", "run", *DIGITS, "--out", "paused"], cwd)
     # history.csv is written after the first barrier, so by then rank 1 handles signals
     deadline = time.monotonic() + 240
@@ -301,6 +422,7 @@ def interrupted(tmp_path_factory):
 def _resume_in_this_process(run_dir: Path):
     from memomentum.api import run
     from memomentum.cli import _run_config, build_parser
+
     cfg, _ = _run_config(build_parser().parse_args(["run", "--resume", str(run_dir), "--quiet"]))
     return run(cfg, resume=True)
 
@@ -345,9 +467,10 @@ def test_a_dead_rank_ends_the_others_with_a_message_and_a_resumable_checkpoint(i
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused():
+    from memomentum.errors import InputError
     from memomentum.training.distributed import Distributed
     from memomentum.training.engine import Engine
-    from memomentum.errors import InputError
+
     with pytest.raises(InputError, match="batch size 15 does not split evenly over 2 processes"):
         Engine(device=torch.device("cpu"), augment="none", batch_size=15, dist=Distributed(world_size=2))
 
@@ -358,6 +481,7 @@ def test_the_shares_of_every_batch_make_up_the_whole_batch(kind):
     rows from disk), yet gets them cropped and flipped exactly as one process would, and its
     generator ends in the same state."""
     from memomentum.training.sources import StreamedSource, to_device_data
+
     rs = np.random.RandomState(1)
     images = rs.randint(0, 256, size=(37, 10, 10, 3)).astype(np.uint8)
     cpu = torch.device("cpu")
@@ -382,6 +506,7 @@ def test_the_shares_of_every_batch_make_up_the_whole_batch(kind):
 
 def test_contiguous_blocks_and_prediction_blocks():
     from memomentum.training.distributed import Distributed, block_bounds
+
     assert [block_bounds(7, r, 3) for r in range(3)] == [(0, 3), (3, 5), (5, 7)]
     assert [block_bounds(1, r, 2) for r in range(2)] == [(0, 1), (1, 1)]  # a share may be empty
     for world in (1, 2, 4, 8):
@@ -407,14 +532,17 @@ def test_a_process_of_a_multi_process_run_ends_without_the_interpreters_teardown
     """gloo's threads outlive destroy_process_group once DDP has used the group; a process
     of a run with several processes therefore ends at once (os._exit) after its work, so that
     no teardown runs beside them (an atexit handler stands for the teardown here)."""
-    script = ("import atexit; atexit.register(lambda: print('teardown', flush=True)); "
-              "from memomentum.cli import _end_distributed_process; _end_distributed_process(3); "
-              "raise SystemExit(0)")
+    script = (
+        "import atexit; atexit.register(lambda: print('teardown', flush=True)); "
+        "from memomentum.cli import _end_distributed_process; _end_distributed_process(3); "
+        "raise SystemExit(0)"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
     if world is not None:
         env.update(RANK="0", WORLD_SIZE=str(world))
-    r = subprocess.run([sys.executable, "-c", script], env=dict(env, PYTHONPATH=str(REPO)), capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", script], env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120
+    )
     if world == 2:
         assert (r.returncode, r.stdout) == (3, "")  # its exit status, and no teardown
     else:
@@ -440,7 +568,17 @@ def test_cuda_graph_is_refused_for_several_processes_before_the_data_are_prepare
 
     monkeypatch.setattr(pipeline, "prepare_data", lambda *a, **k: pytest.fail("the data were prepared"))
     cfg = RunConfig(cuda_graph=True, out=str(tmp_path / "run"), progress=False)
-    with pytest.raises(InputError, match="--cuda-graph records the step of a single process; leave it out under "
-                                         "torchrun \\(2 processes\\)"):
-        pipeline.run_pipeline(cfg, Distributed(world_size=2), torch.device("cpu"), 0.0, resume=False,
-                              overwrite=False, write=False, dataset=None)
+    with pytest.raises(
+        InputError,
+        match="--cuda-graph records the step of a single process; leave it out under torchrun \\(2 processes\\)",
+    ):
+        pipeline.run_pipeline(
+            cfg,
+            Distributed(world_size=2),
+            torch.device("cpu"),
+            0.0,
+            resume=False,
+            overwrite=False,
+            write=False,
+            dataset=None,
+        )

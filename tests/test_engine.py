@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from memomentum.training.engine import Engine, balanced_accuracy
-from memomentum.training.sources import crop_flip, to_device_data
 from memomentum.training.models import create_model
+from memomentum.training.sources import crop_flip, to_device_data
 
 
 def naive_crop_flip(x, pad_value, dy, dx, flip, padding=4):
@@ -15,8 +15,8 @@ def naive_crop_flip(x, pad_value, dy, dx, flip, padding=4):
     for i in range(x.shape[0]):
         c, h, w = x[i].shape
         p = pad_value.view(c, 1, 1).expand(c, h + 2 * padding, w + 2 * padding).clone()
-        p[:, padding:padding + h, padding:padding + w] = x[i]
-        crop = p[:, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        p[:, padding : padding + h, padding : padding + w] = x[i]
+        crop = p[:, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
         out.append(crop.flip(2) if flip[i] else crop)
     return torch.stack(out)
 
@@ -63,8 +63,9 @@ def test_train_steps_can_pause_and_continue_exactly(augment):
         m = eng.prepare(create_model("lenet", input_shape=(3, 16, 16), num_classes=3))
         return m, eng.make_optimizer(m, lr=0.1, momentum=0.9, weight_decay=1e-4)
 
-    d = to_device_data(np.repeat(np.repeat(x, 2, 1), 2, 2), mean=(0.5,) * 3, std=(0.25,) * 3, device=eng.device,
-                       channels_last=True)
+    d = to_device_data(
+        np.repeat(np.repeat(x, 2, 1), 2, 2), mean=(0.5,) * 3, std=(0.25,) * 3, device=eng.device, channels_last=True
+    )
     g = torch.Generator().manual_seed(5)
     m1, o1 = fresh()
     order = eng.epoch_order(torch.arange(70), g)
@@ -75,8 +76,9 @@ def test_train_steps_can_pause_and_continue_exactly(augment):
     m2, o2 = fresh()
     order2 = eng.epoch_order(torch.arange(70), g2)
     calls = iter([False, True])
-    s2, pos2 = eng.train_steps(m2, m2, o2, d, y, order2, start=0, loss_sum=torch.zeros(()), generator=g2,
-                               should_pause=lambda: next(calls))
+    s2, pos2 = eng.train_steps(
+        m2, m2, o2, d, y, order2, start=0, loss_sum=torch.zeros(()), generator=g2, should_pause=lambda: next(calls)
+    )
     assert pos2 == 32
     s2, pos2 = eng.train_steps(m2, m2, o2, d, y, order2, start=pos2, loss_sum=s2, generator=g2)
     assert pos2 == 70
@@ -104,10 +106,12 @@ def test_predict_chunks_agree_with_one_big_pass():
 
 # -- performance options that must not change results ---------------------------------------
 
+
 def _lenet_and_images(n=300, seed=0, channels_last=True, shape=(28, 28, 1), model="lenet"):
     x = (np.random.RandomState(seed).rand(n, *shape) * 255).astype(np.uint8)
-    d = to_device_data(x, mean=(0.3,) * shape[2], std=(0.3,) * shape[2], device=torch.device("cpu"),
-                       channels_last=channels_last)
+    d = to_device_data(
+        x, mean=(0.3,) * shape[2], std=(0.3,) * shape[2], device=torch.device("cpu"), channels_last=channels_last
+    )
     torch.manual_seed(seed)
     m = create_model(model, input_shape=(shape[2], shape[0], shape[1]), num_classes=10)
     if channels_last:
@@ -117,9 +121,13 @@ def _lenet_and_images(n=300, seed=0, channels_last=True, shape=(28, 28, 1), mode
 
 def test_engine_picks_the_device_default_prediction_chunk_unless_given():
     from memomentum.training.engine import DEFAULT_PREDICT_CHUNK
+
     cpu = torch.device("cpu")
     assert Engine(device=cpu, augment="none", batch_size=8).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
-    assert Engine(device=cpu, augment="none", batch_size=8, predict_chunk=None).predict_chunk == DEFAULT_PREDICT_CHUNK["cpu"]
+    assert (
+        Engine(device=cpu, augment="none", batch_size=8, predict_chunk=None).predict_chunk
+        == DEFAULT_PREDICT_CHUNK["cpu"]
+    )
     assert Engine(device=cpu, augment="none", batch_size=8, predict_chunk=77).predict_chunk == 77
 
 
@@ -155,6 +163,7 @@ def test_channels_last_is_close_but_not_claimed_exact(model, shape):
 
 def test_keep_freed_memory_is_idempotent_and_respects_user_malloc_settings(monkeypatch):
     from memomentum.training import malloc as engine_module
+
     first = engine_module.keep_freed_memory()
     assert engine_module.keep_freed_memory() is first
     assert isinstance(first, bool)
@@ -194,11 +203,18 @@ def test_malloc_tuning_does_not_change_training_or_predictions():
     import subprocess
     import sys
     from pathlib import Path
+
     root = Path(__file__).resolve().parents[1]
     out = {}
     for mode in ("on", "off"):
-        r = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, mode], capture_output=True, text=True, cwd=root,
-                           check=True, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", _TRAIN_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=True,
+            timeout=300,
+        )
         out[mode] = r.stdout.split()
     assert out["off"][0] == "False"
     assert out["on"][0] == str(sys.platform.startswith("linux"))  # glibc's mallopt took both settings
@@ -224,6 +240,7 @@ def test_exact_options_leave_the_summary_and_confident_sets_unchanged():
 
 # -- the GPU path, run on the CPU -------------------------------------------------------------
 
+
 def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
     """The CUDA defaults (bf16 autocast, channels_last, fused SGD, torch.compile with fixed
     shapes), switched on here on the CPU. A plain compile backend records what is compiled:
@@ -238,8 +255,16 @@ def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
         return graph.forward
 
     cpu = torch.device("cpu")
-    eng = Engine(device=cpu, augment="crop_flip", batch_size=16, predict_chunk=32, compile=True,
-                 compile_backend=recording_backend, precision="bf16", fused_optimizer=True)
+    eng = Engine(
+        device=cpu,
+        augment="crop_flip",
+        batch_size=16,
+        predict_chunk=32,
+        compile=True,
+        compile_backend=recording_backend,
+        precision="bf16",
+        fused_optimizer=True,
+    )
     assert eng.amp_dtype == torch.bfloat16 and eng.channels_last
     m, d = _lenet_and_images(n=120, shape=(28, 28, 3))
     m = eng.prepare(m)
@@ -252,8 +277,9 @@ def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
     g = torch.Generator().manual_seed(0)
     for n in (120, 101, 77):  # confident sets of changing size
         order = eng.epoch_order(torch.arange(n), g)
-        loss_sum, pos = eng.train_steps(m, forward, optimizer, d, labels, order, start=0,
-                                        loss_sum=torch.zeros(()), generator=g)
+        loss_sum, pos = eng.train_steps(
+            m, forward, optimizer, d, labels, order, start=0, loss_sum=torch.zeros(()), generator=g
+        )
         assert pos == n - n % 16  # full batches only: the partial one is dropped
         assert torch.isfinite(loss_sum)
         pred, conf = eng.predict(m, forward, d, index=torch.arange(n))
@@ -267,9 +293,7 @@ def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
 
 
 def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig
-    from memomentum import api
-
+    from memomentum import RunConfig, api
     from memomentum.runner import pipeline
 
     made = []
@@ -286,12 +310,14 @@ def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
 
 # -- the recorded training step (training.graphs), its CPU stand-in -------------------------------
 
+
 def _train_phase(cuda_graph, class_weights=None):
     """Epochs of changing size (partial last batches), a learning-rate milestone and an
     optimizer reloaded from its state dict (a resume) in the middle: the loss sums, the
     weights and how many recordings were made."""
-    eng = Engine(device=torch.device("cpu"), augment="crop_flip", batch_size=16, predict_chunk=32,
-                 cuda_graph=cuda_graph)
+    eng = Engine(
+        device=torch.device("cpu"), augment="crop_flip", batch_size=16, predict_chunk=32, cuda_graph=cuda_graph
+    )
     m, d = _lenet_and_images(n=120, shape=(16, 16, 3))
     m = eng.prepare(m)
     optimizer = eng.make_optimizer(m, lr=0.05, momentum=0.9, weight_decay=1e-4)
@@ -303,8 +329,18 @@ def _train_phase(cuda_graph, class_weights=None):
         if epoch == 3:
             optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # new momentum buffers, as after --resume
         order = eng.epoch_order(torch.arange(n), g)
-        loss_sum, pos = eng.train_steps(m, m, optimizer, d, labels, order, start=0, loss_sum=torch.zeros(()),
-                                        generator=g, class_weights=class_weights)
+        loss_sum, pos = eng.train_steps(
+            m,
+            m,
+            optimizer,
+            d,
+            labels,
+            order,
+            start=0,
+            loss_sum=torch.zeros(()),
+            generator=g,
+            class_weights=class_weights,
+        )
         assert pos == n  # no example dropped: the short last batch runs eagerly
         sums.append(loss_sum)
         scheduler.step()
@@ -357,15 +393,19 @@ def test_cuda_graph_is_refused_with_compile_or_several_processes():
     with pytest.raises(InputError, match="--compile"):
         Engine(device=torch.device("cpu"), augment="none", batch_size=8, compile=True, cuda_graph=True)
     with pytest.raises(InputError, match="several processes"):
-        Engine(device=torch.device("cpu"), augment="none", batch_size=8, cuda_graph=True,
-               dist=Distributed(rank=0, world_size=2, local_rank=0))
+        Engine(
+            device=torch.device("cpu"),
+            augment="none",
+            batch_size=8,
+            cuda_graph=True,
+            dist=Distributed(rank=0, world_size=2, local_rank=0),
+        )
     with pytest.raises(InputError, match="leave out --compile"):
         RunConfig(compile=True, cuda_graph=True).validate()
 
 
 def test_run_records_cuda_graphs_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig
-    from memomentum import api
+    from memomentum import RunConfig, api
     from memomentum.runner import pipeline
 
     made = []

@@ -1,26 +1,25 @@
 """The scikit-learn estimator: its contract (scikit-learn's own checks), its use inside
 scikit-learn's tools, its three kinds of model, and the per-example verdict."""
+
 import pickle
 import sys
 import warnings
 
 import numpy as np
 import pytest
-
 import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.tree import DecisionTreeClassifier  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-from torch import nn  # noqa: E402
-
-from memomentum import InputError  # noqa: E402
-from memomentum.estimator import MeMomentumClassifier  # noqa: E402
+from memomentum import InputError
+from memomentum.estimator import MeMomentumClassifier
 
 
 def tiny_network(n_features, n_classes):
@@ -46,11 +45,14 @@ QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, device="cpu")
 # network is built) and a scikit-learn model refitted in Me-Momentum's rounds. None is
 # skipped or expected to fail; scikit-learn itself skips check_array_api_input unless
 # SCIPY_ARRAY_API is set (this estimator does not claim array-API support).
-@parametrize_with_checks([
-    MeMomentumClassifier(tiny_network, batch_size=16, lr=0.1, **QUICK),
-    MeMomentumClassifier(DecisionTreeClassifier(max_depth=4), max_outer_loop=1, max_inner_loop=3, cv=2,
-                         random_state=0, n_jobs=1),
-])
+@parametrize_with_checks(
+    [
+        MeMomentumClassifier(tiny_network, batch_size=16, lr=0.1, **QUICK),
+        MeMomentumClassifier(
+            DecisionTreeClassifier(max_depth=4), max_outer_loop=1, max_inner_loop=3, cv=2, random_state=0, n_jobs=1
+        ),
+    ]
+)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -63,8 +65,14 @@ def test_fit_predict_and_verdict_flag_mislabelled_examples():
     np.testing.assert_array_equal(clf.classes_, names)
     assert clf.n_features_in_ == 5
     v = clf.verdict_
-    assert list(v.columns) == ["given_label", "predicted_label", "confidence", "is_label_issue", "label_quality",
-                               "is_confident"]
+    assert list(v.columns) == [
+        "given_label",
+        "predicted_label",
+        "confidence",
+        "is_label_issue",
+        "label_quality",
+        "is_confident",
+    ]
     assert len(v) == len(x)
     np.testing.assert_array_equal(v["given_label"], names[noisy])  # the user's labels, not class numbers
     np.testing.assert_array_equal(v["is_label_issue"], v["predicted_label"] != names[noisy])
@@ -114,6 +122,7 @@ def test_sklearn_model_rounds_clean_the_training_set():
 
 def test_a_model_without_predict_proba_gets_one_hot_probabilities():
     from sklearn.svm import LinearSVC
+
     x, _, noisy = noisy_blobs(n=200)
     clf = MeMomentumClassifier(LinearSVC(), max_outer_loop=1, max_inner_loop=2).fit(x, noisy)
     proba = clf.predict_proba(x)
@@ -121,7 +130,7 @@ def test_a_model_without_predict_proba_gets_one_hot_probabilities():
 
 
 def test_works_in_pipeline_cross_val_score_and_grid_search():
-    x, clean, noisy = noisy_blobs(n=240)
+    x, _, noisy = noisy_blobs(n=240)
     labels = np.array(["a", "b", "c"])[noisy]
     pipe = make_pipeline(StandardScaler(), MeMomentumClassifier(tiny_network, lr=0.1, **QUICK))
     scores = cross_val_score(pipe, x, labels, cv=3)
@@ -146,15 +155,18 @@ def test_network_factory_builds_each_outer_loop_from_the_seed():
     np.testing.assert_array_equal(clf.predict_proba(x), again.predict_proba(x))
 
 
-@pytest.mark.parametrize("model, message", [
-    (lambda d, k: "not a network", "returned str, not a torch.nn.Module"),
-    (lambda d, k: nn.Linear(d, k + 1), r"returns \(2, 4\) for a batch of 2; it must return \(2, 3\) logits"),
-    (lambda d, k: nn.Linear(d + 1, k), "fails on a batch of the data"),
-    (nn.Linear(5, 3), "network instance; pass a function"),
-    (HistGradientBoostingClassifier, "is the class HistGradientBoostingClassifier; pass an instance"),
-    (42, "model must be None, a model name, a scikit-learn classifier or a function"),
-    ("transformer", "unknown model 'transformer'"),
-])
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (lambda d, k: "not a network", "returned str, not a torch.nn.Module"),
+        (lambda d, k: nn.Linear(d, k + 1), r"returns \(2, 4\) for a batch of 2; it must return \(2, 3\) logits"),
+        (lambda d, k: nn.Linear(d + 1, k), "fails on a batch of the data"),
+        (nn.Linear(5, 3), "network instance; pass a function"),
+        (HistGradientBoostingClassifier, "is the class HistGradientBoostingClassifier; pass an instance"),
+        (42, "model must be None, a model name, a scikit-learn classifier or a function"),
+        ("transformer", "unknown model 'transformer'"),
+    ],
+)
 def test_bad_models_are_refused_in_one_sentence(model, message):
     x, _, noisy = noisy_blobs(n=60)
     with pytest.raises(InputError, match=message):
@@ -215,18 +227,29 @@ def test_a_plain_list_mixing_numbers_and_text_is_refused_as_arrays_are(y):
     X = np.random.RandomState(0).rand(40, 3)
     with pytest.raises(InputError) as e:
         MeMomentumClassifier(epochs=1).fit(X, y)
-    assert str(e.value) == ("y mixes text and numbers as labels (for example 'a' and 1); give every label the same "
-                            "kind, e.g. all as text")
+    assert str(e.value) == (
+        "y mixes text and numbers as labels (for example 'a' and 1); give every label the same kind, e.g. all as text"
+    )
 
 
-@pytest.mark.parametrize("y, message", [
-    ([True, "a"] * 20, "y mixes text and True/False as labels (for example 'a' and True); give every label the same "
-                       "kind, e.g. all as text"),
-    ([0, 1, None, 1] * 10, "y has no label in row 2 (None); every example needs a label: leave out the rows without "
-                           "one"),
-    (np.array(["a", "b", np.nan, "a"] * 10, dtype=object), "y has no label in row 2 (nan); every example needs a "
-                                                            "label: leave out the rows without one"),
-])
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (
+            [True, "a"] * 20,
+            "y mixes text and True/False as labels (for example 'a' and True); give every label the same "
+            "kind, e.g. all as text",
+        ),
+        (
+            [0, 1, None, 1] * 10,
+            "y has no label in row 2 (None); every example needs a label: leave out the rows without one",
+        ),
+        (
+            np.array(["a", "b", np.nan, "a"] * 10, dtype=object),
+            "y has no label in row 2 (nan); every example needs a label: leave out the rows without one",
+        ),
+    ],
+)
 def test_missing_labels_and_true_false_beside_text_are_refused_in_one_sentence(y, message):
     """scikit-learn called a missing label a regression target; numpy turned True into 'True'."""
     X = np.random.RandomState(0).rand(40, 3)
@@ -246,6 +269,7 @@ def test_messages_show_labels_as_the_user_wrote_them_not_numpys_reprs(y, shown):
 
 
 # -- scikit-learn's names: random_state (seed, deprecated) and n_jobs (threads) ----------------
+
 
 def _proba(x, y, **params):
     return MeMomentumClassifier(tiny_network, **QUICK, **params).fit(x, y).predict_proba(x)
@@ -280,18 +304,27 @@ def test_seed_is_a_deprecated_alias_of_random_state():
     assert MeMomentumClassifier().set_params(seed=4).seed == 4
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(seed=2, random_state=3), r"^seed=2 and random_state=3 disagree; give random_state only \(seed is its "
-                                   r"deprecated name\)$"),
-    (dict(random_state=np.random.RandomState(0)), r"^random_state must be None or a whole number in "
-                                                  r"0\.\.4294967295 \(a numpy RandomState or Generator is not "
-                                                  r"accepted: the run is seeded by a number\), got RandomState"),
-    (dict(random_state=-1), r"random_state must be None or a whole number in 0\.\.4294967295 .*, got -1$"),
-    (dict(random_state=2**32), r"random_state must be .*, got 4294967296$"),
-    (dict(random_state=1.0), r"random_state must be .*, got 1\.0$"),
-    (dict(random_state=True), r"random_state must be .*, got True$"),
-    (dict(seed="1"), r"^seed must be None or a whole number in 0\.\.4294967295 .*, got '1'$"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            dict(seed=2, random_state=3),
+            r"^seed=2 and random_state=3 disagree; give random_state only \(seed is its "
+            r"deprecated name\)$",
+        ),
+        (
+            dict(random_state=np.random.RandomState(0)),
+            r"^random_state must be None or a whole number in "
+            r"0\.\.4294967295 \(a numpy RandomState or Generator is not "
+            r"accepted: the run is seeded by a number\), got RandomState",
+        ),
+        (dict(random_state=-1), r"random_state must be None or a whole number in 0\.\.4294967295 .*, got -1$"),
+        (dict(random_state=2**32), r"random_state must be .*, got 4294967296$"),
+        (dict(random_state=1.0), r"random_state must be .*, got 1\.0$"),
+        (dict(random_state=True), r"random_state must be .*, got True$"),
+        (dict(seed="1"), r"^seed must be None or a whole number in 0\.\.4294967295 .*, got '1'$"),
+    ],
+)
 def test_bad_or_disagreeing_seeds_are_refused_in_one_sentence(params, message):
     x, _, noisy = noisy_blobs(n=60)
     with warnings.catch_warnings():
@@ -319,18 +352,28 @@ def test_n_jobs_is_scikit_learns_name_for_threads(monkeypatch):
 
 
 def _fitted(x, y, **params):
-    return MeMomentumClassifier(tiny_network, epochs=1, max_outer_loop=1, max_inner_loop=1, device="cpu",
-                                **params).fit(x, y)
+    return MeMomentumClassifier(tiny_network, epochs=1, max_outer_loop=1, max_inner_loop=1, device="cpu", **params).fit(
+        x, y
+    )
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(threads=1, n_jobs=2), r"^threads=1 and n_jobs=2 \(2 threads\) disagree; give one of them \(n_jobs is "
-                                r"threads' scikit-learn name\)$"),
-    (dict(n_jobs=0), r"^n_jobs must be None, a whole number of threads of at least 1, or -1 for every available "
-                     r"core, got 0$"),
-    (dict(n_jobs=1.5), r"n_jobs must be None, .*, got 1\.5$"),
-    (dict(n_jobs=True), r"n_jobs must be None, .*, got True$"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            dict(threads=1, n_jobs=2),
+            r"^threads=1 and n_jobs=2 \(2 threads\) disagree; give one of them \(n_jobs is "
+            r"threads' scikit-learn name\)$",
+        ),
+        (
+            dict(n_jobs=0),
+            r"^n_jobs must be None, a whole number of threads of at least 1, or -1 for every available "
+            r"core, got 0$",
+        ),
+        (dict(n_jobs=1.5), r"n_jobs must be None, .*, got 1\.5$"),
+        (dict(n_jobs=True), r"n_jobs must be None, .*, got True$"),
+    ],
+)
 def test_bad_or_disagreeing_n_jobs_are_refused_in_one_sentence(params, message):
     x, _, noisy = noisy_blobs(n=60)
     with pytest.raises(InputError, match=message):

@@ -1,5 +1,6 @@
 """memomentum grid and memomentum table: the cells of a grid, run side by side, resumed,
 paused and tabulated (the embedded digits, tiny schedules)."""
+
 import json
 import os
 import signal
@@ -21,15 +22,26 @@ GRID = ["--noise-type", "instance,symmetric", "--method", "memomentum,ce", "--se
 
 def grid_cli(*args, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "memomentum", "grid", *args], env=env, capture_output=True,
-                          text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "memomentum", "grid", *args], env=env, capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 def test_cells_are_the_product_named_by_what_varies():
-    cells = expand([("--seed", ["1", "2"]), ("--method", ["memomentum", "ce"]), ("--epochs", ["3"]),
-                    ("--dataset", ["data/my table.csv"])])
-    assert [c.name for c in cells] == ["seed-1_method-memomentum", "seed-1_method-ce", "seed-2_method-memomentum",
-                                       "seed-2_method-ce"]
+    cells = expand(
+        [
+            ("--seed", ["1", "2"]),
+            ("--method", ["memomentum", "ce"]),
+            ("--epochs", ["3"]),
+            ("--dataset", ["data/my table.csv"]),
+        ]
+    )
+    assert [c.name for c in cells] == [
+        "seed-1_method-memomentum",
+        "seed-1_method-ce",
+        "seed-2_method-memomentum",
+        "seed-2_method-ce",
+    ]
     assert cells[1].argv() == ["--seed", "1", "--method", "ce", "--epochs", "3", "--dataset", "data/my table.csv"]
     assert expand([("--epochs", ["3"])])[0].name == "run"
 
@@ -94,8 +106,10 @@ def test_grid_out_that_is_a_file_or_below_one_is_refused_before_anything_runs(tm
     out = existing / "grid" if below else existing
     assert main(["grid", "--seed", "1,2", *TINY, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"memomentum: error: --out {out}: {existing} is a file{', not a folder' if below else ''}; the "
-                   f"grid's folder holds one run directory per cell: give the path of a folder"]
+    assert err == [
+        f"memomentum: error: --out {out}: {existing} is a file{', not a folder' if below else ''}; the "
+        f"grid's folder holds one run directory per cell: give the path of a folder"
+    ]
     assert existing.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
 
 
@@ -103,21 +117,34 @@ def test_grid_out_that_is_a_run_directory_is_refused(tmp_path, capsys):
     run = _fake_run(tmp_path / "run", method="ce", seed=1, accuracy=80.0)
     before = sorted(p.name for p in run.iterdir())
     assert main(["grid", "--seed", "1,2", *TINY, "--out", str(run)]) == 2
-    assert capsys.readouterr().err.strip() == (f"memomentum: error: --out {run} is a run directory (it holds "
-                                               f"config.json): the grid's folder holds one run directory per cell, "
-                                               f"so give a folder of its own")
+    assert capsys.readouterr().err.strip() == (
+        f"memomentum: error: --out {run} is a run directory (it holds "
+        f"config.json): the grid's folder holds one run directory per cell, "
+        f"so give a folder of its own"
+    )
     assert sorted(p.name for p in run.iterdir()) == before
 
 
-@pytest.mark.parametrize("given, message", [
-    (["--seed", "1,1"], "--seed '1,1' lists 1 twice; give each value once"),
-    (["--seed", "1,01"], "cells seed-1 and seed-01 are the same run: --seed '1' and '01' mean the same; give each "
-                         "value once"),
-    (["--noise-rate", "0.2,0.20"], "cells noise-rate-0.2 and noise-rate-0.20 are the same run: --noise-rate '0.2' "
-                                   "and '0.20' mean the same; give each value once"),
-    (["--dataset", "data.csv,./data.csv"], "cells dataset-data.csv and dataset-.-data.csv are the same run: --dataset "
-                                           "'data.csv' and './data.csv' mean the same; give each value once"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (["--seed", "1,1"], "--seed '1,1' lists 1 twice; give each value once"),
+        (
+            ["--seed", "1,01"],
+            "cells seed-1 and seed-01 are the same run: --seed '1' and '01' mean the same; give each value once",
+        ),
+        (
+            ["--noise-rate", "0.2,0.20"],
+            "cells noise-rate-0.2 and noise-rate-0.20 are the same run: --noise-rate '0.2' "
+            "and '0.20' mean the same; give each value once",
+        ),
+        (
+            ["--dataset", "data.csv,./data.csv"],
+            "cells dataset-data.csv and dataset-.-data.csv are the same run: --dataset "
+            "'data.csv' and './data.csv' mean the same; give each value once",
+        ),
+    ],
+)
 def test_grid_refuses_repeated_values_before_any_training(tmp_path, monkeypatch, capsys, given, message):
     monkeypatch.chdir(tmp_path)
     _feature_csv(tmp_path / "data.csv", 0)
@@ -128,16 +155,23 @@ def test_grid_refuses_repeated_values_before_any_training(tmp_path, monkeypatch,
 
 def test_two_files_of_one_name_get_cells_of_their_own(tmp_path, monkeypatch, capsys):
     cells = expand([("--dataset", ["a/data.csv", "b/data.csv", "c.csv"]), ("--seed", ["1", "2"])])
-    assert [c.name for c in cells] == ["dataset-a-data.csv_seed-1", "dataset-a-data.csv_seed-2",
-                                       "dataset-b-data.csv_seed-1", "dataset-b-data.csv_seed-2",
-                                       "dataset-c.csv_seed-1", "dataset-c.csv_seed-2"]
+    assert [c.name for c in cells] == [
+        "dataset-a-data.csv_seed-1",
+        "dataset-a-data.csv_seed-2",
+        "dataset-b-data.csv_seed-1",
+        "dataset-b-data.csv_seed-2",
+        "dataset-c.csv_seed-1",
+        "dataset-c.csv_seed-2",
+    ]
     monkeypatch.chdir(tmp_path)
     for folder in ("a-b", "a/b"):  # whole paths of one name: refused, never one run directory for two
         _feature_csv(tmp_path / folder / "data.csv", int(folder == "a/b"))
     assert main(["grid", "--dataset", "a-b/data.csv,a/b/data.csv", "--out", "g"]) == 2
-    assert capsys.readouterr().err.strip() == ("memomentum: error: cells of --dataset 'a-b/data.csv' and "
-                                               "'a/b/data.csv' would share the run directory dataset-data.csv; "
-                                               "give values whose names differ")
+    assert capsys.readouterr().err.strip() == (
+        "memomentum: error: cells of --dataset 'a-b/data.csv' and "
+        "'a/b/data.csv' would share the run directory dataset-data.csv; "
+        "give values whose names differ"
+    )
     assert not (tmp_path / "g").exists()
 
 
@@ -155,22 +189,40 @@ def test_the_grid_names_no_thread_count_when_it_trains_no_cell(tmp_path, capsys)
 def test_grid_out_empty_or_impossible_is_refused_in_one_sentence(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["grid", "--seed", "1", *TINY, "--out", ""]) == 2  # was: the cells in the current folder
-    assert capsys.readouterr().err.strip() == ("memomentum: error: --out '' names no folder; give the grid's folder "
-                                               "(default runs/grid)")
+    assert capsys.readouterr().err.strip() == (
+        "memomentum: error: --out '' names no folder; give the grid's folder (default runs/grid)"
+    )
     assert list(tmp_path.iterdir()) == []
     assert main(["grid", "--seed", "1", *TINY, "--out", "/proc/no-such-folder/grid"]) == 2  # was: a traceback
-    assert capsys.readouterr().err.strip() == ("memomentum: error: cannot create the grid's folder "
-                                               "/proc/no-such-folder/grid: No such file or directory")
+    assert capsys.readouterr().err.strip() == (
+        "memomentum: error: cannot create the grid's folder /proc/no-such-folder/grid: No such file or directory"
+    )
 
 
 def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tmp_path):
     """Two cells running and a third waiting when SIGTERM comes: the grid pauses the two, starts
     no other and ends at once; the same command again finishes all three."""
     out = tmp_path / "grid"
-    longer = ["--seed", "1,2,3", "--epochs", "30", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16"]
+    longer = [
+        "--seed",
+        "1,2,3",
+        "--epochs",
+        "30",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "3",
+        "--batch-size",
+        "16",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "memomentum", "grid", *longer, "--out", str(out), "--jobs", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memomentum", "grid", *longer, "--out", str(out), "--jobs", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not all((out / f"seed-{s}" / "checkpoint.pt").exists() for s in (1, 2)):
         time.sleep(0.1)
@@ -198,13 +250,24 @@ def test_table_of_a_folder_without_runs_says_so(tmp_path, capsys):
 def _fake_run(directory: Path, *, method: str, seed: int, accuracy: float | None, **setting) -> Path:
     """A run directory as `memomentum table` reads it; accuracy None: unfinished (no summary.json)."""
     directory.mkdir(parents=True)
-    config = {"dataset": "digits", "noise_type": "instance", "noise_rate": 0.2, "epochs": 2, **setting,
-              "method": method, "seed": seed}
+    config = {
+        "dataset": "digits",
+        "noise_type": "instance",
+        "noise_rate": 0.2,
+        "epochs": 2,
+        **setting,
+        "method": method,
+        "seed": seed,
+    }
     (directory / "config.json").write_text(json.dumps(config))
     if accuracy is not None:
-        summary = {"test_accuracy": accuracy, "epochs_run": 6, "wall_time_s": 1.25, "threads": 1,
-                   "final_confident": {"label_precision": 97.5 if method == "memomentum" else 95.0,
-                                       "label_recall": 80.0}}
+        summary = {
+            "test_accuracy": accuracy,
+            "epochs_run": 6,
+            "wall_time_s": 1.25,
+            "threads": 1,
+            "final_confident": {"label_precision": 97.5 if method == "memomentum" else 95.0, "label_recall": 80.0},
+        }
         (directory / "summary.json").write_text(json.dumps(summary))
     return directory
 
@@ -213,37 +276,55 @@ def _fake_run(directory: Path, *, method: str, seed: int, accuracy: float | None
 def hand_grid(tmp_path) -> Path:
     """Two settings (one with '<' in a value) x Me-Momentum and CE x seeds 1, 2, and an unfinished run."""
     out = tmp_path / "grid"
-    accs = {("instance", "memomentum"): (90.0, 92.0), ("instance", "ce"): (85.0, 88.0),
-            ("<b>sym", "memomentum"): (70.0, 71.0), ("<b>sym", "ce"): (60.0, 66.0)}
+    accs = {
+        ("instance", "memomentum"): (90.0, 92.0),
+        ("instance", "ce"): (85.0, 88.0),
+        ("<b>sym", "memomentum"): (70.0, 71.0),
+        ("<b>sym", "ce"): (60.0, 66.0),
+    }
     for (noise, method), values in accs.items():
         for seed, acc in zip((1, 2), values):
-            _fake_run(out / f"{noise}-{method}-{seed}".replace("<b>", "x"), method=method, seed=seed, accuracy=acc,
-                      noise_type=noise)
+            _fake_run(
+                out / f"{noise}-{method}-{seed}".replace("<b>", "x"),
+                method=method,
+                seed=seed,
+                accuracy=acc,
+                noise_type=noise,
+            )
     _fake_run(out / "instance-memomentum-<3>", method="memomentum", seed=3, accuracy=None)
     return out
 
 
 def test_table_html_shows_every_setting_and_mean_std_as_the_markdown_does(hand_grid):
     from memomentum.table import write_tables
+
     markdown = write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
-    expected = ["91.00 ± 1.41 (n=2)", "86.50 ± 2.12 (n=2)",  # test accuracy
-                "70.50 ± 0.71 (n=2)", "63.00 ± 4.24 (n=2)",
-                "4.50 ± 0.71 (n=2)", "7.50 ± 3.54 (n=2)",  # Me-Momentum - CE, paired by seed
-                "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)", "95.00 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)"]
+    expected = [
+        "91.00 ± 1.41 (n=2)",
+        "86.50 ± 2.12 (n=2)",  # test accuracy
+        "70.50 ± 0.71 (n=2)",
+        "63.00 ± 4.24 (n=2)",
+        "4.50 ± 0.71 (n=2)",
+        "7.50 ± 3.54 (n=2)",  # Me-Momentum - CE, paired by seed
+        "97.50 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)",
+        "95.00 ± 0.00 (n=2) / 80.00 ± 0.00 (n=2)",
+    ]
     for text in expected:
         assert text in markdown and text in page, text
     assert "grid" in page.split("<h1>")[1].split("</h1>")[0]  # the title names the grid directory
-    assert "<td class=\"t\">instance</td>" in page and "&lt;b&gt;sym" in page
+    assert '<td class="t">instance</td>' in page and "&lt;b&gt;sym" in page
     assert "<b>sym" not in page and "<3>" not in page  # what comes from run directories is escaped
     assert "Me-Momentum" in page and "CE" in page and "Me-Momentum − CE" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
     from memomentum.report import CSS
+
     assert CSS in page
 
 
 def test_table_html_lists_the_unfinished_run_and_never_averages_it(hand_grid):
     from memomentum.table import write_tables
+
     write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
     table, unfinished = page.split('<section id="unfinished">')
@@ -253,8 +334,10 @@ def test_table_html_lists_the_unfinished_run_and_never_averages_it(hand_grid):
 
 def test_table_html_embeds_the_accuracy_chart_as_png(hand_grid):
     import base64
+
     pytest.importorskip("matplotlib")
     from memomentum.table import write_tables
+
     write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
     chart = page.split('<section id="chart">')[1]
@@ -266,6 +349,7 @@ def test_table_html_embeds_the_accuracy_chart_as_png(hand_grid):
 def test_without_matplotlib_the_table_page_says_the_chart_needs_it(hand_grid, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     from memomentum.table import write_tables
+
     markdown = write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
     assert "data:image/png" not in page and "91.00 ± 1.41 (n=2)" in page
@@ -280,12 +364,14 @@ def test_runs_without_a_test_set_are_tabulated_with_a_dash_never_a_traceback(tmp
     there is no paired difference to take."""
     pytest.importorskip("matplotlib")
     from memomentum.table import write_tables
+
     out = tmp_path / "grid"
     for method in ("memomentum", "ce"):
         for seed in (1, 2):
             d = _fake_run(out / f"{method}-{seed}", method=method, seed=seed, accuracy=50.0)
-            (d / "summary.json").write_text(json.dumps({"test_accuracy": None, "epochs_run": 4, "wall_time_s": 2.0,
-                                                        "final_confident": {"n": 10}}))
+            (d / "summary.json").write_text(
+                json.dumps({"test_accuracy": None, "epochs_run": 4, "wall_time_s": 2.0, "final_confident": {"n": 10}})
+            )
     markdown = write_tables(out)
     assert "| memomentum | - | - / - | 4, 4 | 2.0, 2.0 |" in markdown and "paired" not in markdown
     table = json.loads((out / "table.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
@@ -312,8 +398,11 @@ def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path,
     _feature_csv(tmp_path / "b" / "data.csv", 1)
     grid_dir = tmp_path / "runs"
     small = [*TINY, "--batch-size", "16", "--quiet"]
-    for folder, typed, seed, name in (("a", "data.csv", 1, "a-1"), ("a", "./data.csv", 2, "a-2"),
-                                      ("b", "data.csv", 1, "b-1")):
+    for folder, typed, seed, name in (
+        ("a", "data.csv", 1, "a-1"),
+        ("a", "./data.csv", 2, "a-2"),
+        ("b", "data.csv", 1, "b-1"),
+    ):
         monkeypatch.chdir(tmp_path / folder)
         assert main(["run", "--dataset", typed, "--seed", str(seed), "--out", str(grid_dir / name), *small]) == 0
     summary = json.loads((grid_dir / "a-2" / "summary.json").read_text())
@@ -329,6 +418,7 @@ def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path,
 def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
     """Runs made before summaries recorded their data: the typed path is all there is."""
     from memomentum.table import find_runs, make_rows
+
     for seed in (1, 2):
         _fake_run(tmp_path / f"old-{seed}", method="ce", seed=seed, accuracy=50.0 + seed, dataset="data.csv")
     rows = make_rows(find_runs(tmp_path))
@@ -361,28 +451,45 @@ def test_table_refuses_two_runs_of_one_seed_naming_both_directories(tmp_path, ca
     second = _fake_run(tmp_path / "grid-b" / "seed-1", method="memomentum", seed=1, accuracy=50.0)
     assert main(["table", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"memomentum: error: {first} and {second} are both seed 1 of memomentum with the same settings "
-                   f"and data; the table takes one run per seed: move one of them out of the folder, or into a "
-                   f"folder whose name starts with '.'"]
+    assert err == [
+        f"memomentum: error: {first} and {second} are both seed 1 of memomentum with the same settings "
+        f"and data; the table takes one run per seed: move one of them out of the folder, or into a "
+        f"folder whose name starts with '.'"
+    ]
     assert not (tmp_path / "table.md").exists()
     second.rename(tmp_path / "grid-b" / ".seed-1")  # set aside: the table takes the other one
     assert main(["table", str(tmp_path)]) == 0 and "84.17 (n=1)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("file, content, message", [
-    ("summary.json", [1, 2], "is not a run's summary: it holds a JSON list, not an object"),
-    ("summary.json", {"test_accuracy": "84.2", "epochs_run": 6, "wall_time_s": 1.0},
-     "is not a run's summary: its test_accuracy is '84.2', not a number or null"),
-    ("summary.json", {"epochs_run": 6, "wall_time_s": 1.0}, "is not a run's summary: it has no test_accuracy"),
-    ("summary.json", {"test_accuracy": 80.0, "epochs_run": 6, "wall_time_s": 1.0,
-                      "final_confident": {"label_precision": [90]}},
-     "is not a run's summary: its label_precision is [90], not a number or null"),
-    ("summary.json", {"test_accuracy": float("nan"), "epochs_run": 6, "wall_time_s": 1.0},
-     "is not a run's summary: its test_accuracy is nan, not a number or null"),
-    ("config.json", "digits", "is not a run's configuration: it holds a JSON string, not an object"),
-    ("config.json", {"method": "ce", "seed": "1"}, "is not a run's configuration: its seed is '1', not a whole number"),
-    ("config.json", {"seed": 1}, "is not a run's configuration: its method is missing, not a method's name"),
-])
+@pytest.mark.parametrize(
+    "file, content, message",
+    [
+        ("summary.json", [1, 2], "is not a run's summary: it holds a JSON list, not an object"),
+        (
+            "summary.json",
+            {"test_accuracy": "84.2", "epochs_run": 6, "wall_time_s": 1.0},
+            "is not a run's summary: its test_accuracy is '84.2', not a number or null",
+        ),
+        ("summary.json", {"epochs_run": 6, "wall_time_s": 1.0}, "is not a run's summary: it has no test_accuracy"),
+        (
+            "summary.json",
+            {"test_accuracy": 80.0, "epochs_run": 6, "wall_time_s": 1.0, "final_confident": {"label_precision": [90]}},
+            "is not a run's summary: its label_precision is [90], not a number or null",
+        ),
+        (
+            "summary.json",
+            {"test_accuracy": float("nan"), "epochs_run": 6, "wall_time_s": 1.0},
+            "is not a run's summary: its test_accuracy is nan, not a number or null",
+        ),
+        ("config.json", "digits", "is not a run's configuration: it holds a JSON string, not an object"),
+        (
+            "config.json",
+            {"method": "ce", "seed": "1"},
+            "is not a run's configuration: its seed is '1', not a whole number",
+        ),
+        ("config.json", {"seed": 1}, "is not a run's configuration: its method is missing, not a method's name"),
+    ],
+)
 def test_table_refuses_a_run_file_of_another_shape_naming_it(tmp_path, capsys, file, content, message):
     good = _fake_run(tmp_path / "good", method="ce", seed=1, accuracy=80.0)
     bad = _fake_run(tmp_path / "bad", method="ce", seed=2, accuracy=80.0)
@@ -395,6 +502,7 @@ def test_table_refuses_a_run_file_of_another_shape_naming_it(tmp_path, capsys, f
 
 def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
     from memomentum.table import write_tables
+
     _fake_run(tmp_path / "with", method="ce", seed=1, accuracy=80.0, transition_path="/data/T.csv")
     _fake_run(tmp_path / "without", method="ce", seed=1, accuracy=70.0)
     markdown = write_tables(tmp_path)
@@ -404,7 +512,9 @@ def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
 
 def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(hand_grid):
     import csv
+
     from memomentum.table import write_tables
+
     markdown = write_tables(hand_grid)
     rows = list(csv.DictReader((hand_grid / "table.csv").open(encoding="utf-8")))
     mm = next(r for r in rows if r["method"] == "memomentum" and r["noise_type"] == "instance")
@@ -416,14 +526,17 @@ def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(h
 def test_table_of_a_file_says_it_is_a_file(tmp_path, capsys):
     (tmp_path / "table.md").write_text("| old |\n")
     assert main(["table", str(tmp_path / "table.md")]) == 2
-    assert capsys.readouterr().err.strip() == (f"memomentum: error: {tmp_path / 'table.md'} is a file, not a folder "
-                                               f"of run directories")
+    assert capsys.readouterr().err.strip() == (
+        f"memomentum: error: {tmp_path / 'table.md'} is a file, not a folder of run directories"
+    )
 
 
 def test_table_that_cannot_be_written_is_one_sentence_never_a_traceback(hand_grid, capsys):
     (hand_grid / "table.csv").mkdir()  # in the way of the file
     assert main(["table", str(hand_grid)]) == 2
-    assert capsys.readouterr().err.strip() == f"memomentum: error: cannot write {hand_grid / 'table.csv'}: it is a folder"
+    assert (
+        capsys.readouterr().err.strip() == f"memomentum: error: cannot write {hand_grid / 'table.csv'}: it is a folder"
+    )
 
 
 def test_table_notes_a_finished_run_without_its_config(tmp_path, capsys):
@@ -432,8 +545,10 @@ def test_table_notes_a_finished_run_without_its_config(tmp_path, capsys):
     (lone / "config.json").unlink()
     assert main(["table", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    assert (f"memomentum: note: left out 1 folder with a summary.json but no config.json (the table reads a run's "
-            f"settings from it): {lone}") in captured.err
+    assert (
+        f"memomentum: note: left out 1 folder with a summary.json but no config.json (the table reads a run's "
+        f"settings from it): {lone}"
+    ) in captured.err
     assert "80.00 (n=1)" in captured.out and (kept / "summary.json").is_file()
 
 
@@ -441,12 +556,15 @@ def test_table_of_an_empty_summary_says_it_is_empty(tmp_path, capsys):
     run = _fake_run(tmp_path / "cut", method="ce", seed=1, accuracy=80.0)
     (run / "summary.json").write_text("")  # a write that was interrupted
     assert main(["table", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == (f"memomentum: error: {run / 'summary.json'} is empty (a write that was "
-                                               f"interrupted?): run that run again, or move its folder out of the way")
+    assert capsys.readouterr().err.strip() == (
+        f"memomentum: error: {run / 'summary.json'} is empty (a write that was "
+        f"interrupted?): run that run again, or move its folder out of the way"
+    )
 
 
 def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path):
     from memomentum.table import write_tables
+
     _fake_run(tmp_path / "bar", method="ce", seed=1, accuracy=80.0, dataset="/data/a|b.csv")
     _fake_run(tmp_path / "newline", method="ce", seed=1, accuracy=70.0, dataset="/data/c\nd.csv")
     lines = write_tables(tmp_path).splitlines()
@@ -465,6 +583,7 @@ def test_the_table_module_does_not_import_torch():
 # -- GPUs: --gpus LIST --cells-per-gpu K (no GPU needed: the GPU count is faked) ----------
 def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back():
     from memomentum.grid import GpuSlots
+
     slots = GpuSlots([2, 5], per_gpu=2)
     assert slots.size == 4 and slots.describe() == "2 GPUs x 2 cells (GPUs 2,5)"
     taken = [slots.take() for _ in range(4)]
@@ -475,7 +594,7 @@ def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back
     for gpu in taken:
         slots.give(gpu)
     assert slots.free == {2: 2, 5: 2}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="GPU 2 has no slot taken to give back"):
         slots.give(2)  # a slot never taken cannot be given back
     one = GpuSlots([0])
     assert [one.take(), one.take()] == [0, None] and one.describe() == "1 GPU x 1 cell (GPU 0)"
@@ -483,6 +602,7 @@ def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back
 
 def test_a_cell_sees_only_its_gpu_named_as_this_process_sees_it(monkeypatch):
     from memomentum.grid import gpu_environment
+
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert gpu_environment(1)["CUDA_VISIBLE_DEVICES"] == "1"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
@@ -491,6 +611,7 @@ def test_a_cell_sees_only_its_gpu_named_as_this_process_sees_it(monkeypatch):
 
 def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkeypatch, capsys):
     import memomentum.grid as grid
+
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -505,9 +626,29 @@ def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkey
 
     monkeypatch.setattr(grid.subprocess, "Popen", recording_popen)
     out = tmp_path / "grid"
-    args = ["grid", "--seed", "1,2,3,4", "--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "1",
-            "--threads", "1", "--device", "cpu", "--out", str(out), "--gpus", "0,1", "--cells-per-gpu", "1",
-            "--jobs", "4"]
+    args = [
+        "grid",
+        "--seed",
+        "1,2,3,4",
+        "--epochs",
+        "1",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--gpus",
+        "0,1",
+        "--cells-per-gpu",
+        "1",
+        "--jobs",
+        "4",
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "4 cells in" in err and "2 at a time, 2 GPUs x 1 cell (GPUs 0,1)" in err
@@ -517,16 +658,21 @@ def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkey
     assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2, 3, 4))
 
 
-@pytest.mark.parametrize("extra, count, message", [
-    (["--gpus", "0,x"], 2, "--gpus '0,x': 'x' is not a GPU index"),
-    (["--gpus", "0,3"], 2, "--gpus '0,3': GPU 3 is not present (torch sees 2 GPUs: 0 to 1)"),
-    (["--gpus", "0"], 0, "--gpus '0': GPU 0 is not present (torch sees 0 GPUs)"),
-    (["--gpus", "auto"], 0, "--gpus auto found no GPU"),
-    (["--gpus", "0", "--cells-per-gpu", "0"], 1, "--cells-per-gpu 0: expected a whole number of at least 1"),
-    (["--cells-per-gpu", "2"], 1, "--cells-per-gpu 2 needs --gpus LIST"),
-], ids=["not-a-number", "not-present", "no-gpu", "auto-without-gpus", "zero-per-gpu", "per-gpu-without-gpus"])
+@pytest.mark.parametrize(
+    "extra, count, message",
+    [
+        (["--gpus", "0,x"], 2, "--gpus '0,x': 'x' is not a GPU index"),
+        (["--gpus", "0,3"], 2, "--gpus '0,3': GPU 3 is not present (torch sees 2 GPUs: 0 to 1)"),
+        (["--gpus", "0"], 0, "--gpus '0': GPU 0 is not present (torch sees 0 GPUs)"),
+        (["--gpus", "auto"], 0, "--gpus auto found no GPU"),
+        (["--gpus", "0", "--cells-per-gpu", "0"], 1, "--cells-per-gpu 0: expected a whole number of at least 1"),
+        (["--cells-per-gpu", "2"], 1, "--cells-per-gpu 2 needs --gpus LIST"),
+    ],
+    ids=["not-a-number", "not-present", "no-gpu", "auto-without-gpus", "zero-per-gpu", "per-gpu-without-gpus"],
+)
 def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypatch, capsys, extra, count, message):
     import memomentum.grid as grid
+
     monkeypatch.setattr(grid, "gpu_count", lambda: count)
     assert main(["grid", "--seed", "1,2", "--out", str(tmp_path / "g"), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -536,12 +682,13 @@ def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypat
 
 def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
     import memomentum.grid as grid
+
     blocks = grid.CoreBlocks([5, 4, 3, 2, 1, 0], threads=2, jobs=3)
     taken = [blocks.take() for _ in range(3)]
     assert taken == [(0, 1), (2, 3), (4, 5)] and blocks.take() is None
     blocks.give((2, 3))
     assert blocks.take() == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 blocks of 2 cores do not fit in 3 cores"):
         grid.CoreBlocks([0, 1, 2], threads=2, jobs=2)
     monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert grid.core_blocks(2, 2).free == [(0, 1), (2, 3)]
@@ -552,6 +699,7 @@ def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
 
 def test_cells_of_several_threads_run_on_blocks_of_cores_of_their_own(tmp_path, monkeypatch, capsys):
     import memomentum.grid as grid
+
     monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 cores: 2 cells of 2 threads
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     real_popen, confined = subprocess.Popen, []
@@ -562,8 +710,23 @@ def test_cells_of_several_threads_run_on_blocks_of_cores_of_their_own(tmp_path, 
 
     monkeypatch.setattr(grid.subprocess, "Popen", recording_popen)
     out = tmp_path / "grid"
-    args = ["grid", "--seed", "1,2,3", "--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "1",
-            "--device", "cpu", "--jobs", "2", "--out", str(out)]
+    args = [
+        "grid",
+        "--seed",
+        "1,2,3",
+        "--epochs",
+        "1",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "1",
+        "--device",
+        "cpu",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "2 at a time, 2 CPU threads each" in err

@@ -4,6 +4,7 @@ Every source is written by :mod:`memomentum.data.synthetic` in its exact on-disk
 and read back; each kind of malformed input must be an InputError whose message names
 the count and the first offenders, never a silent drop.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,17 +12,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import PIL  # noqa: F401 -- the writers need Pillow (the test extra installs it; the readers do not)
 import pytest
+from conftest import fixture_dir
 
 from memomentum.data import clothing1m
 from memomentum.data.clothing1m import ANNOTATION_FILES, CLOTHING1M_CLASSES, read_clothing1m
 from memomentum.data.folders import read_image_folder
 from memomentum.data.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
 from memomentum.errors import InputError
-from conftest import fixture_dir
-
-import PIL  # noqa: E402,F401 -- the writers need Pillow (the test extra installs it; the readers do not)
-
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -35,8 +34,14 @@ def mini(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> dict:
     """A smaller miniature (14 x 2 training images), for tests that copy it."""
-    return write_clothing1m(tmp_path_factory.mktemp("c1m") / "small", per_class=2, n_clean_noisy=3,
-                            n_val_per_class=1, n_test_per_class=1, seed=2)
+    return write_clothing1m(
+        tmp_path_factory.mktemp("c1m") / "small",
+        per_class=2,
+        n_clean_noisy=3,
+        n_val_per_class=1,
+        n_test_per_class=1,
+        seed=2,
+    )
 
 
 @pytest.fixture
@@ -95,8 +100,15 @@ def test_miniature_reads_back_annotations_in_root(mini):
 
 
 def test_miniature_reads_back_annotations_folder(tmp_path):
-    info = write_clothing1m(tmp_path / "r", per_class=3, n_clean_noisy=5, n_val_per_class=1, n_test_per_class=2,
-                            layout="annotations", seed=3)
+    info = write_clothing1m(
+        tmp_path / "r",
+        per_class=3,
+        n_clean_noisy=5,
+        n_val_per_class=1,
+        n_test_per_class=2,
+        layout="annotations",
+        seed=3,
+    )
     assert not (tmp_path / "r" / "noisy_label_kv.txt").exists()
     assert (tmp_path / "r" / "annotations" / "noisy_label_kv.txt").is_file()
     files = read_clothing1m(tmp_path / "r")
@@ -112,8 +124,12 @@ def test_annotation_lines_in_the_releases_own_form_are_read(tmp_path):
     shutil.copytree(fixture_dir("clothing1m"), root / "annotations")
     files = read_clothing1m(root, check_files=False)
     key = lambda k: str(root / k)  # noqa: E731
-    assert files.train.paths == [key("images/5/46/3326128546.jpg"), key("images/0/05/2190325805.jpg"),
-                                 key("images/9/37/1835143937.jpg"), key("images/7/12/3979287712.jpg")]
+    assert files.train.paths == [
+        key("images/5/46/3326128546.jpg"),
+        key("images/0/05/2190325805.jpg"),
+        key("images/9/37/1835143937.jpg"),
+        key("images/7/12/3979287712.jpg"),
+    ]
     assert files.train.labels.tolist() == [4, 0, 11, 7]  # noisy_label_kv.txt
     assert files.known_train_labels.tolist() == [-1, 1, -1, 7]  # clean_label_kv.txt where it has the key
     assert files.val.paths == [key("images/8/03/3105287803.jpg"), key("images/1/90/2953816190.jpg")]
@@ -291,16 +307,19 @@ def test_an_annotation_file_that_is_a_folder_is_named_so(ann):
     (ann / "clean_test_key_list.txt").mkdir()
     assert error(ann, check_files=False) == (
         f"Clothing1M annotation file clean_test_key_list.txt not found: looked in {ann} and {ann / 'annotations'} "
-        f"({ann / 'clean_test_key_list.txt'} is a folder, not the file)")
+        f"({ann / 'clean_test_key_list.txt'} is a folder, not the file)"
+    )
 
 
 def test_a_zero_filled_key_list_is_refused_naming_the_line(ann):
     path = ann / "noisy_train_key_list.txt"
     n = len(lines(path))
     path.write_bytes(path.read_bytes() + b"\x00" * 4096)  # the tail of a copy cut short
-    assert error(ann, check_files=False) == (f"{path} holds NUL bytes on line {n + 1}, which no list of the release "
-                                             f"has: the file was cut short or zero-filled by an interrupted copy; "
-                                             f"copy it again")
+    assert error(ann, check_files=False) == (
+        f"{path} holds NUL bytes on line {n + 1}, which no list of the release "
+        f"has: the file was cut short or zero-filled by an interrupted copy; "
+        f"copy it again"
+    )
 
 
 @pytest.fixture(params=["stat", "listing"])
@@ -343,8 +362,16 @@ def test_missing_files_both_ways(tmp_path, check_by):
         (tmp_path / name).write_bytes(b"x")
     os.symlink(tmp_path / "a/b/x.jpg", tmp_path / "a/b/link.jpg")
     os.symlink(tmp_path / "a/b/gone.jpg", tmp_path / "a/b/broken.jpg")
-    keys = ["a/b/y.jpg", "nothere.jpg", "a/b/link.jpg", "top.jpg", "a/b/broken.jpg", "a/dir.jpg", "c/d.jpg",
-            "a/b/x.jpg"]
+    keys = [
+        "a/b/y.jpg",
+        "nothere.jpg",
+        "a/b/link.jpg",
+        "top.jpg",
+        "a/b/broken.jpg",
+        "a/dir.jpg",
+        "c/d.jpg",
+        "a/b/x.jpg",
+    ]
     assert clothing1m._missing_files(tmp_path, keys) == ["nothere.jpg", "a/b/broken.jpg", "a/dir.jpg", "c/d.jpg"]
     assert clothing1m._missing_files(tmp_path, ["a/b/x.jpg", "top.jpg"]) == []
 
@@ -424,6 +451,7 @@ def test_image_folder_flat_png(tmp_path):
     assert files.test is None and len(files.train) == 9
     assert all(p.endswith(".png") for p in files.train.paths)
     from PIL import Image
+
     with Image.open(files.train.paths[0]) as im:
         assert im.format == "PNG" and im.size == (40, 32)
 
@@ -492,8 +520,10 @@ def test_image_folder_class_without_images(tmp_path):
     (root / "b" / "labels.csv").write_text("x")
     (root / "b" / "thumb.gif").write_text("x")
     msg = folder_error(root)
-    assert "1 class folder in" in msg and ("holds no .jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff or .webp image: "
-                                          "'b' (2 other files)") in msg
+    assert (
+        "1 class folder in" in msg
+        and ("holds no .jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff or .webp image: 'b' (2 other files)") in msg
+    )
 
 
 def test_image_folder_without_any_image(tmp_path):
@@ -517,6 +547,7 @@ def test_a_class_folder_linked_to_its_parent_is_refused(tmp_path):
 
 def test_every_imagefolder_format_is_read_and_skipped_files_are_named(tmp_path, capsys):
     from PIL import Image
+
     root = tmp_path / "d"
     write_image_folder(root, classes=("a", "b"), per_class=2, test_per_class=1)
     pixels = np.full((8, 8, 3), 200, np.uint8)
@@ -529,8 +560,10 @@ def test_every_imagefolder_format_is_read_and_skipped_files_are_named(tmp_path, 
     names = [Path(p).name for p in files.train.paths]
     assert {"extra.webp", "extra.bmp", "extra.tif"} <= set(names) and len(names) == 7
     err = capsys.readouterr().err
-    assert f"memomentum: note: skipped 1 file in {root / 'train'} beside the class folders (they belong to no class): " \
-           f"'stray.png'" in err
+    assert (
+        f"memomentum: note: skipped 1 file in {root / 'train'} beside the class folders (they belong to no class): "
+        f"'stray.png'" in err
+    )
     assert f"skipped 1 file in {root} beside the train/ and test/ folders (they belong to no class): 'cover.jpg'" in err
     assert "skipped 1 file in the class folders of" in err and "'b/notes.txt'" in err
 
@@ -544,5 +577,9 @@ def test_test_images_that_are_also_training_images_are_named_in_a_note(ann, caps
         f.writelines(f"{k} {labels[k]}\n" for k in test_keys[:2])
     read_clothing1m(ann, check_files=False)
     err = capsys.readouterr().err
-    assert f"memomentum: note: 2 of the {len(test_keys)} test images of {ann / 'clean_test_key_list.txt'} are also " \
-           f"training images" in err and err.rstrip().endswith(f"{test_keys[0]}, {test_keys[1]}")
+    assert (
+        f"memomentum: note: 2 of the {len(test_keys)} test images of {ann / 'clean_test_key_list.txt'} are also "
+        f"training images"
+        in err
+        and err.rstrip().endswith(f"{test_keys[0]}, {test_keys[1]}")
+    )

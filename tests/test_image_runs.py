@@ -1,21 +1,20 @@
 """Image files end to end through the CLI: a miniature Clothing1M in the official layout and
 an image folder, packed into the store and streamed by worker processes; SIGKILL
 mid-epoch on the streamed source resumes bit-identically."""
+
 import csv
 import json
 import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 
 from memomentum.data.synthetic import write_clothing1m, write_image_folder
 from memomentum.training.models import create_model
 from memomentum.training.pretrained import KNOWN_FILES
-
-from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 
 # 14 classes x 12 images at 24 x 24 pixels: seconds per run with the MLP on 2 cores (LeNet
 # from scratch needs many more epochs to tell 14 colours apart on 151 images).
@@ -110,27 +109,67 @@ def test_prepare_packs_once_and_run_reuses_it(clothing, tmp_path, capfd):
     root, _ = clothing
     cache = tmp_path / "cache"
     from memomentum.cli import main
-    assert main(["prepare", "--dataset", "clothing1m", "--data-dir", str(root), "--image-size", "20",
-                 "--cache-dir", str(cache), "--quiet"]) == 0
+
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                "clothing1m",
+                "--data-dir",
+                str(root),
+                "--image-size",
+                "20",
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capfd.readouterr()
     assert "packing" in out.err and "training: 168 images of 20 x 20" in out.out
     stores = sorted(p.name for p in cache.iterdir())
     assert len(stores) == 3  # training, validation, test
-    assert main(["prepare", "--dataset", "clothing1m", "--data-dir", str(root), "--image-size", "20",
-                 "--cache-dir", str(cache), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                "clothing1m",
+                "--data-dir",
+                str(root),
+                "--image-size",
+                "20",
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "packing" not in capfd.readouterr().err
     assert sorted(p.name for p in cache.iterdir()) == stores
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda r: _append(r / "noisy_train_key_list.txt", "images/9/99/nolabel.jpg\n"),
-     "noisy_train_key_list.txt lists 1 key that has no label.*images/9/99/nolabel.jpg"),
-    (lambda r: _replace(r / "noisy_label_kv.txt", lambda t: t.replace(" 3\n", " 14\n", 1)), "has 1 label that is not an integer in 0..13: line"),
-    (lambda r: next((r / "images").rglob("*.jpg")).unlink(), "missing"),
-    (lambda r: (r / "clean_test_key_list.txt").unlink(), "clean_test_key_list.txt"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda r: _append(r / "noisy_train_key_list.txt", "images/9/99/nolabel.jpg\n"),
+            "noisy_train_key_list.txt lists 1 key that has no label.*images/9/99/nolabel.jpg",
+        ),
+        (
+            lambda r: _replace(r / "noisy_label_kv.txt", lambda t: t.replace(" 3\n", " 14\n", 1)),
+            "has 1 label that is not an integer in 0..13: line",
+        ),
+        (lambda r: next((r / "images").rglob("*.jpg")).unlink(), "missing"),
+        (lambda r: (r / "clean_test_key_list.txt").unlink(), "clean_test_key_list.txt"),
+    ],
+)
 def test_malformed_annotations_exit_2_with_one_line(clothing, tmp_path, damage, message):
     import shutil
+
     root = tmp_path / "c1m"
     shutil.copytree(clothing[0], root, ignore=shutil.ignore_patterns(".memomentum-cache"))
     damage(root)
@@ -140,6 +179,7 @@ def test_malformed_annotations_exit_2_with_one_line(clothing, tmp_path, damage, 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("memomentum: error: ")
     import re
+
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "out").exists()
 
@@ -154,8 +194,18 @@ def _replace(path: Path, edit) -> None:
 
 def test_clothing1m_without_weights_says_where_to_put_them(clothing, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    p = cli("run", "--dataset", "clothing1m", "--data-dir", str(clothing[0]), "--image-size", "24", "--quiet",
-            "--out", str(tmp_path / "out"))
+    p = cli(
+        "run",
+        "--dataset",
+        "clothing1m",
+        "--data-dir",
+        str(clothing[0]),
+        "--image-size",
+        "24",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+    )
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in err and "--pretrained none" in err
@@ -174,10 +224,36 @@ def test_pretrained_weights_in_torchvision_format_start_the_run(clothing, tmp_pa
     monkeypatch.setitem(KNOWN_FILES, "resnet18", ("resnet18-custom.pth",))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     out = tmp_path / "out"
-    assert in_process("--dataset", "clothing1m", "--data-dir", str(clothing[0]), "--image-size", "128",
-                      "--model", "resnet18", "--workers", "0", "--quiet", "--epochs", "1", "--max-outer-loop", "1",
-                      "--max-inner-loop", "1", "--batch-size", "8", "--mode", mode, "--out", str(out),
-                      "--train-set", "clean") == 0  # the 30 clean training images: ResNet-18 at 128 px is slow
+    assert (
+        in_process(
+            "--dataset",
+            "clothing1m",
+            "--data-dir",
+            str(clothing[0]),
+            "--image-size",
+            "128",
+            "--model",
+            "resnet18",
+            "--workers",
+            "0",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--max-outer-loop",
+            "1",
+            "--max-inner-loop",
+            "1",
+            "--batch-size",
+            "8",
+            "--mode",
+            mode,
+            "--out",
+            str(out),
+            "--train-set",
+            "clean",
+        )
+        == 0
+    )  # the 30 clean training images: ResNet-18 at 128 px is slow
     config = json.loads((out / "config.json").read_text())
     assert config["pretrained"] == str(hub / "resnet18-custom.pth")
     # the run started from those weights: a layer the head does not touch moved only a little
@@ -190,8 +266,24 @@ def test_an_image_folder_runs_with_its_class_names(tmp_path):
     folder = tmp_path / "pets"
     write_image_folder(folder, classes=("cat", "dog", "fox"), per_class=30, test_per_class=5, size=(28, 20), seed=1)
     out = tmp_path / "out"
-    assert in_process("--dataset", str(folder), *IMAGES, "--epochs", "2", "--max-outer-loop", "1",
-                      "--max-inner-loop", "2", "--batch-size", "16", "--out", str(out)) == 0
+    assert (
+        in_process(
+            "--dataset",
+            str(folder),
+            *IMAGES,
+            "--epochs",
+            "2",
+            "--max-outer-loop",
+            "1",
+            "--max-inner-loop",
+            "2",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise_type"] == "none" and summary["n_train"] + summary["n_val"] == 90
     assert json.loads((out / "classes.json").read_text()) == ["cat", "dog", "fox"]
@@ -204,9 +296,28 @@ def test_synthetic_noise_on_an_image_folder_is_measured_against_the_given_labels
     folder = tmp_path / "pets"
     write_image_folder(folder, classes=("cat", "dog", "fox"), per_class=30, size=(28, 20), seed=1)
     out = tmp_path / "out"
-    assert in_process("--dataset", str(folder), *IMAGES, "--epochs", "1", "--max-outer-loop", "1",
-                      "--max-inner-loop", "1", "--batch-size", "16", "--noise-type", "symmetric",
-                      "--noise-rate", "0.3", "--out", str(out)) == 0
+    assert (
+        in_process(
+            "--dataset",
+            str(folder),
+            *IMAGES,
+            "--epochs",
+            "1",
+            "--max-outer-loop",
+            "1",
+            "--max-inner-loop",
+            "1",
+            "--batch-size",
+            "16",
+            "--noise-type",
+            "symmetric",
+            "--noise-rate",
+            "0.3",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert "label_precision" in summary["final_confident"] and 50 < summary["noisy_label_precision"] < 90
     rows = list(csv.DictReader((out / "examples.csv").open()))
@@ -214,8 +325,20 @@ def test_synthetic_noise_on_an_image_folder_is_measured_against_the_given_labels
 
 
 # -- the Clothing1M mode (the reference's Clothing.py) on the same miniature ---------------------
-MODE = ["--mode", "clothing1m", "--epochs", "2", "--max-outer-loop", "2", "--max-inner-loop", "2", "--batch-size", "16",
-        "--lr", "0.05"]
+MODE = [
+    "--mode",
+    "clothing1m",
+    "--epochs",
+    "2",
+    "--max-outer-loop",
+    "2",
+    "--max-inner-loop",
+    "2",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.05",
+]
 
 
 def _mode_args(root: Path, out: Path, *extra) -> list[str]:

@@ -2,6 +2,7 @@
 Hugging Face's {"bytes", "path"} structs or relative paths, and a save_to_disk folder of
 Arrow stream shards, each run end to end through the CLI; a numeric parquet stays a
 feature table; the refusals."""
+
 import csv
 import io
 import json
@@ -19,8 +20,23 @@ from memomentum.data import load_dataset  # noqa: E402
 
 COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30)}
 PER_CLASS = 6
-FAST = ["--model", "mlp", "--pretrained", "none", "--epochs", "2", "--max-outer-loop", "1",
-        "--max-inner-loop", "2", "--batch-size", "8", "--workers", "0", "--quiet"]
+FAST = [
+    "--model",
+    "mlp",
+    "--pretrained",
+    "none",
+    "--epochs",
+    "2",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "2",
+    "--batch-size",
+    "8",
+    "--workers",
+    "0",
+    "--quiet",
+]
 
 
 def _png(rgb, seed: int) -> bytes:
@@ -59,8 +75,9 @@ def _save_to_disk(folder: Path, columns: dict) -> Path:
             writer.write_table(part)
         shards.append({"filename": name})
     (folder / "state.json").write_text(json.dumps({"_data_files": shards, "_fingerprint": "0", "_split": None}))
-    (folder / "dataset_info.json").write_text(json.dumps({"features": {
-        "image": {"_type": "Image"}, "label": {"dtype": "string", "_type": "Value"}}}))
+    (folder / "dataset_info.json").write_text(
+        json.dumps({"features": {"image": {"_type": "Image"}, "label": {"dtype": "string", "_type": "Value"}}})
+    )
     return folder
 
 
@@ -108,8 +125,14 @@ def test_a_parquet_of_relative_paths_and_integer_labels(tmp_path):
     for i, b in enumerate(images):
         (tmp_path / "pics" / f"{i}.png").write_bytes(b)
     labels = [{"blue": 7, "green": 10, "red": 9}[n] for n in names]
-    table = _write_parquet(tmp_path / "paths.parquet", {"file_name": [f"pics/{i}.png" for i in range(len(names))],
-                                                        "label": labels, "weight": np.arange(len(names)) * 0.5})
+    table = _write_parquet(
+        tmp_path / "paths.parquet",
+        {
+            "file_name": [f"pics/{i}.png" for i in range(len(names))],
+            "label": labels,
+            "weight": np.arange(len(names)) * 0.5,
+        },
+    )
     ds = load_dataset(str(table), progress=False, image_size=8)
     assert ds.class_names == ("7", "9", "10")  # integers sorted as numbers
     assert ds.train_files == [str(tmp_path / "pics" / f"{i}.png") for i in range(len(names))]
@@ -128,8 +151,10 @@ def test_a_folder_of_parquet_shards_with_a_test_split(tmp_path, capsys):
     _write_parquet(folder / "validation-00000-of-00001.parquet", {"image": structs[9:15], "label": names[9:15]})
     _write_parquet(folder / "test-00000-of-00001.parquet", {"image": structs[15:], "label": names[15:]})
     assert _run(folder, tmp_path / "run", "--image-size", "24") == 0
-    assert ("validation-00000-of-00001.parquet trains with the train-* shards: only test-* shards are held out"
-            in capsys.readouterr().err)
+    assert (
+        "validation-00000-of-00001.parquet trains with the train-* shards: only test-* shards are held out"
+        in capsys.readouterr().err
+    )
     _check_run(tmp_path / "run", 15, folder / ".memomentum-cache")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test_accuracy"] is not None
@@ -139,8 +164,9 @@ def test_a_folder_of_parquet_shards_with_a_test_split(tmp_path, capsys):
 
 def test_a_numeric_parquet_stays_a_feature_table(tmp_path):
     rng = np.random.default_rng(0)
-    table = _write_parquet(tmp_path / "numbers.parquet", {"a": rng.normal(size=20), "b": rng.normal(size=20),
-                                                          "label": ["x", "y"] * 10})
+    table = _write_parquet(
+        tmp_path / "numbers.parquet", {"a": rng.normal(size=20), "b": rng.normal(size=20), "label": ["x", "y"] * 10}
+    )
     ds = load_dataset(str(table))
     assert ds.x_train.shape == (20, 2) and ds.train_rows is not None
 
@@ -157,14 +183,16 @@ def test_a_folder_without_an_image_column_is_refused(tmp_path, capsys):
     _write_parquet(folder / "train-0.parquet", {"a": [1.0, 2.0, 3.0, 4.0], "label": ["x", "y", "x", "y"]})
     assert _refusal(folder, tmp_path, capsys).endswith(
         f"{folder} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image files relative "
-        f"to it) besides the label 'label'")
+        f"to it) besides the label 'label'"
+    )
 
 
 def test_two_image_columns_are_refused(tmp_path, capsys):
     names, images = _rows()
     table = _write_parquet(tmp_path / "two.parquet", {"image": images, "thumb": images, "label": names})
     assert _refusal(table, tmp_path, capsys).endswith(
-        f"{table} has 2 image columns ('image', 'thumb'); keep one of them")
+        f"{table} has 2 image columns ('image', 'thumb'); keep one of them"
+    )
 
 
 def test_an_undecodable_image_is_refused(tmp_path, capsys):
@@ -172,7 +200,8 @@ def test_an_undecodable_image_is_refused(tmp_path, capsys):
     images[4] = images[4][:8] + b"garbage"  # a PNG signature and nothing readable after it
     table = _write_parquet(tmp_path / "broken.parquet", {"image": images, "label": names})
     assert _refusal(table, tmp_path, capsys).endswith(
-        f"row 4 of {table} (train) holds no readable PNG or JPEG image in column 'image'; replace or remove that row")
+        f"row 4 of {table} (train) holds no readable PNG or JPEG image in column 'image'; replace or remove that row"
+    )
 
 
 def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path, capsys):
@@ -180,6 +209,7 @@ def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path, caps
     the table turns out to hold features; a folder of table shards is a table, so
     --label-column applies to it."""
     from memomentum import InputError, RunConfig
+
     RunConfig(dataset=str(tmp_path / "photos.parquet"), image_size=32, cache_dir=str(tmp_path)).validate()
     RunConfig(dataset=str(tmp_path / "photos.csv"), image_size=32, store_format="raw").validate()
     (tmp_path / "shards").mkdir()
@@ -192,7 +222,8 @@ def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path, caps
     assert _run(flowers, tmp_path / "run", "--image-size", "32") == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"memomentum: error: --image-size applies to image files; {flowers} has no column of images, so it would be "
-        f"ignored; leave --image-size out")
+        f"ignored; leave --image-size out"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -210,29 +241,35 @@ def test_a_split_column_marks_the_test_rows(tmp_path, capsys):
 
 def test_a_bad_split_column_is_refused(tmp_path, capsys):
     names, images = _rows()
-    table = _write_parquet(tmp_path / "bad.parquet", {"image": images, "label": names,
-                                                      "split": ["train"] * 17 + ["validation"]})
+    table = _write_parquet(
+        tmp_path / "bad.parquet", {"image": images, "label": names, "split": ["train"] * 17 + ["validation"]}
+    )
     assert _refusal(table, tmp_path, capsys).endswith(
         f"{table} has the value 'validation' in its 'split' column at row 17; that column must hold train or test "
-        f"in every row (or rename it)")
+        f"in every row (or rename it)"
+    )
     folder = tmp_path / "shards"  # test shards and a split column: two ways of marking test rows
     folder.mkdir()
     _write_parquet(folder / "train-0.parquet", {"image": images[:15], "label": names[:15], "split": ["train"] * 15})
     _write_parquet(folder / "test-0.parquet", {"image": images[15:], "label": names[15:], "split": ["test"] * 3})
     assert _refusal(folder, tmp_path, capsys).endswith(
         f"{folder} has both a test split (test shards or a test folder) and a 'split' column; mark the test rows one "
-        f"way only (rename the column, or merge the test files into the rest)")
+        f"way only (rename the column, or merge the test files into the rest)"
+    )
 
 
 def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
     """The run's own table, predicted row by row, gives what examples.csv says of each row's
     image; a new table without labels is predicted row by row, rows without an image left out."""
     import memomentum
+
     names, images = _rows()
     table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "label": names})
     assert _run(table, tmp_path / "run", "--image-size", "8") == 0
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"), "--quiet"])
+        == 0
+    )
     predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert [int(r["row"]) for r in predicted] == list(range(len(names)))
     assert [r["given_label"] for r in predicted] == names
@@ -248,22 +285,50 @@ def test_predict_reads_an_image_table_as_the_run_read_it(tmp_path, capsys):
 
     new = _write_parquet(tmp_path / "new.parquet", {"image": [images[0], None, images[2]], "id": [10, 11, 12]})
     capsys.readouterr()
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--out", str(tmp_path / "n.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--out", str(tmp_path / "n.csv"), "--quiet"])
+        == 0
+    )
     assert "left out 1 row of " + str(new) + " without an image (row 1)" in capsys.readouterr().err
     assert [(r["row"], r["predicted_label"]) for r in csv.DictReader((tmp_path / "n.csv").open())] == [
-        ("0", predicted[0]["predicted_label"]), ("2", predicted[2]["predicted_label"])]
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(new), "--label-column", "label",
-                 "--out", str(tmp_path / "n.csv"), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"{new} has no column 'label'; --label-column names the column of given labels")
+        ("0", predicted[0]["predicted_label"]),
+        ("2", predicted[2]["predicted_label"]),
+    ]
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "run"),
+                "--dataset",
+                str(new),
+                "--label-column",
+                "label",
+                "--out",
+                str(tmp_path / "n.csv"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{new} has no column 'label'; --label-column names the column of given labels")
+    )
     numbers = _write_parquet(tmp_path / "numbers.parquet", {"a": [1.0, 2.0], "label": ["red", "blue"]})
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(numbers), "--out", str(tmp_path / "x.csv"),
-                 "--quiet"]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"{numbers} is a table without an image column, but the run in {tmp_path / 'run'} trained on image files; "
-        f"give a folder of images, image files, a .txt file listing them, a table with an image column (.csv, "
-        f".parquet, parquet shards) or an array of images")
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(numbers), "--out", str(tmp_path / "x.csv"), "--quiet"])
+        == 2
+    )
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"{numbers} is a table without an image column, but the run in {tmp_path / 'run'} trained on image files; "
+            f"give a folder of images, image files, a .txt file listing them, a table with an image column (.csv, "
+            f".parquet, parquet shards) or an array of images"
+        )
+    )
 
 
 def test_predict_numbers_the_rows_of_every_split_in_order(tmp_path):
@@ -278,32 +343,41 @@ def test_predict_numbers_the_rows_of_every_split_in_order(tmp_path):
     assert _run(folder, tmp_path / "run", "--image-size", "8") == 0
     written = {f: f.stat().st_mtime_ns for f in (folder / ".memomentum-cache").rglob("row-*.png")}
     assert len(written) == 18
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "p.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "p.csv"), "--quiet"])
+        == 0
+    )
     predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert [r["given_label"] for r in predicted] == names and [int(r["row"]) for r in predicted] == list(range(18))
     assert {f: f.stat().st_mtime_ns for f in written} == written  # the run's files, not written again
     (folder / "train-00000-of-00001.parquet").rename(tmp_path / "aside.parquet")  # test shards alone
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "t.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(folder), "--out", str(tmp_path / "t.csv"), "--quiet"])
+        == 0
+    )
     assert [r["given_label"] for r in csv.DictReader((tmp_path / "t.csv").open())] == names[15:]
     saved = tmp_path / "dict"  # a DatasetDict: train, test, then validation, as the splits are read
     saved.mkdir()
     for split, rows in (("validation", slice(0, 4)), ("train", slice(4, 15)), ("test", slice(15, 18))):
         _save_to_disk(saved / split, {"image": structs[rows], "label": names[rows]})
     (saved / "dataset_dict.json").write_text(json.dumps({"splits": ["validation", "train", "test"]}))
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(saved), "--out", str(tmp_path / "d.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(saved), "--out", str(tmp_path / "d.csv"), "--quiet"])
+        == 0
+    )
     assert [r["given_label"] for r in csv.DictReader((tmp_path / "d.csv").open())] == names[4:] + names[:4]
 
 
 def test_repeated_column_names_and_unreadable_files_are_refused_in_one_line(tmp_path, capsys):
     names, images = _rows()
-    twice = pa.Table.from_arrays([pa.array(names), pa.array(images), pa.array(names)], names=["label", "image", "label"])
+    twice = pa.Table.from_arrays(
+        [pa.array(names), pa.array(images), pa.array(names)], names=["label", "image", "label"]
+    )
     pq.write_table(twice, tmp_path / "twice.parquet")
     assert _refusal(tmp_path / "twice.parquet", tmp_path, capsys).endswith(
         f"{tmp_path / 'twice.parquet'} has more than one column named 'label'; every column name must be unique "
-        f"(which one holds the labels or the images would be a guess)")
+        f"(which one holds the labels or the images would be a guess)"
+    )
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     line = _refusal(tmp_path / "junk.parquet", tmp_path, capsys)  # pyarrow's first line, no schema after it
     assert line.startswith(f"memomentum: error: cannot read {tmp_path / 'junk.parquet'}: ") and "of /" not in line
@@ -315,12 +389,46 @@ def test_prepare_packs_a_table_of_images_once_for_the_run(tmp_path, capsys):
     names, images = _rows()
     table = _write_parquet(tmp_path / "photos.parquet", {"image": images, "species": names})
     cache = tmp_path / "cache"
-    assert main(["prepare", "--dataset", str(table), "--label-column", "species", "--image-size", "8",
-                 "--cache-dir", str(cache), "--workers", "0", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                str(table),
+                "--label-column",
+                "species",
+                "--image-size",
+                "8",
+                "--cache-dir",
+                str(cache),
+                "--workers",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "training: 18 images of 8 x 8 in " + str(cache) in capsys.readouterr().out
     assert not (tmp_path / ".memomentum-cache").exists()  # nothing beside the table: all in --cache-dir
-    assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
-                 "--cache-dir", str(cache), "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(table),
+                "--label-column",
+                "species",
+                *FAST,
+                "--image-size",
+                "8",
+                "--cache-dir",
+                str(cache),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     assert "packing" not in capsys.readouterr().err
 
 
@@ -329,6 +437,7 @@ def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path,
     labels, other columns ignored; the same CSV is predicted row by row; a CSV of features
     stays a feature table, read once."""
     import memomentum
+
     pd = pytest.importorskip("pandas")
     names, images = _rows()
     (tmp_path / "pics").mkdir()
@@ -340,20 +449,39 @@ def test_a_csv_of_image_paths_runs_and_predicts_like_a_table_of_images(tmp_path,
     ds = load_dataset(str(table), label_column="species", image_size=8, progress=False)
     assert ds.train_files == [str(tmp_path / "pics" / f"{i}.png") for i in range(len(names))]
     assert [ds.class_names[k] for k in ds.y_train] == names
-    assert main(["run", "--dataset", str(table), "--label-column", "species", *FAST, "--image-size", "8",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(table),
+                "--label-column",
+                "species",
+                *FAST,
+                "--image-size",
+                "8",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "images from column 'file' of " + str(table) in err
     assert "ignored the other column 'weight': a table of images trains on its images and labels" in err
-    assert main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"),
-                 "--quiet"]) == 0
+    assert (
+        main(["predict", str(tmp_path / "run"), "--dataset", str(table), "--out", str(tmp_path / "p.csv"), "--quiet"])
+        == 0
+    )
     predicted = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert [r["given_label"] for r in predicted] == names
     examples = list(csv.DictReader((tmp_path / "run" / "examples.csv").open()))
     for e in examples:  # the run's own verdicts, row by row
         row = int(Path(e["file"]).stem)
-        assert (predicted[row]["predicted_label"], predicted[row]["confidence"]) == (e["predicted_label"],
-                                                                                     e["confidence"])
+        assert (predicted[row]["predicted_label"], predicted[row]["confidence"]) == (
+            e["predicted_label"],
+            e["confidence"],
+        )
     model = memomentum.load(tmp_path / "run")
     assert np.array_equal(model.predict_proba(table), model.predict_proba(ds.train_files))
     frame = pd.read_csv(table, sep=";")  # in a notebook: a DataFrame naming the files (relative to the cwd)
@@ -375,6 +503,7 @@ def test_a_csv_whose_first_image_is_missing_names_the_missing_files(tmp_path, ca
     """The table's kind comes from its column of paths (their extensions), not from whether
     the first file exists: the missing files are named, with where relative paths are read."""
     import memomentum
+
     names, images = _rows()
     (tmp_path / "pics").mkdir()
     for i, b in enumerate(images):
@@ -388,7 +517,8 @@ def test_a_csv_whose_first_image_is_missing_names_the_missing_files(tmp_path, ca
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"memomentum: error: 2 of the 18 images named in column 'file' of {table} (train) cannot be found (rows 0, 5: "
         f"{tmp_path / 'pics' / 'gone.png'}, {tmp_path / 'pics' / 'lost.png'}); paths in a table are read relative to "
-        f"its folder {tmp_path}, or absolute")
+        f"its folder {tmp_path}, or absolute"
+    )
     assert not (tmp_path / "run").exists()
     # paths written relative to the working directory, the table in another folder
     (tmp_path / "lists").mkdir()
@@ -397,10 +527,14 @@ def test_a_csv_whose_first_image_is_missing_names_the_missing_files(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     assert _run(moved, tmp_path / "run") == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith(f"memomentum: error: 18 of the 18 images named in column 'file' of {moved} (train) cannot "
-                           f"be found (rows 0, 1, 2, 3, 4, ...: {tmp_path / 'lists' / 'pics' / '0.png'}, ")
-    assert line.endswith(f"); 18 of them exist relative to the working directory, but paths in a table are read "
-                         f"relative to its folder {tmp_path / 'lists'}: write them relative to that folder, or absolute")
+    assert line.startswith(
+        f"memomentum: error: 18 of the 18 images named in column 'file' of {moved} (train) cannot "
+        f"be found (rows 0, 1, 2, 3, 4, ...: {tmp_path / 'lists' / 'pics' / '0.png'}, "
+    )
+    assert line.endswith(
+        f"); 18 of them exist relative to the working directory, but paths in a table are read "
+        f"relative to its folder {tmp_path / 'lists'}: write them relative to that folder, or absolute"
+    )
     # predicting: a DataFrame whose first path is missing names it too, not "0 columns of image file paths"
     table.write_text("file,label\n" + "\n".join(f"pics/{i}.png,{n}" for i, n in enumerate(names)) + "\n")
     assert _run(table, tmp_path / "run") == 0

@@ -1,6 +1,7 @@
 """The package's shape (README, "Layout"): layers that import only downward, no import
 circle, short functions. Read from the source, every import counted (also those inside
 functions)."""
+
 from __future__ import annotations
 
 import ast
@@ -23,7 +24,10 @@ LAYERS = [
     {"api", "estimator", "predictor", "report", "grid", "table", "consensus", "review"},  # the entry points
     {"cli", "__main__", "__init__"},
 ]
-MAX_FUNCTION_LINES = 60
+# A function's size is counted in the lines on which its statements start (its docstring not counted), not in
+# physical lines: `ruff format` spreads one call over a line per argument. 45 is what 60 physical lines held in
+# the code's earlier compact layout (the longest function then had 44).
+MAX_FUNCTION_STATEMENT_LINES = 45
 
 
 def _modules() -> dict[str, Path]:
@@ -87,7 +91,7 @@ def test_there_is_no_import_circle():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                circles.append(path[path.index(nxt):] + [nxt])
+                circles.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = 2
@@ -121,25 +125,46 @@ def test_no_module_uses_another_modules_private_names():
                     elif _private(alias.name):
                         reached.append(f"{name} imports {alias.name} from {target}")
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                    and node.value.id in module_aliases):
+            if (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in module_aliases
+            ):
                 reached.append(f"{name} uses {node.value.id}.{node.attr}")
     assert reached == []
 
 
-def test_no_function_is_longer_than_sixty_lines():
+def _statement_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    starts = {node.lineno for node in ast.walk(function) if isinstance(node, ast.stmt) and node is not function}
+    if ast.get_docstring(function) is not None:
+        starts.discard(function.body[0].lineno)
+    return len(starts)
+
+
+def test_no_function_has_more_than_45_statement_lines():
     long = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                lines = node.end_lineno - node.lineno + 1
-                if lines > MAX_FUNCTION_LINES:
+                lines = _statement_lines(node)
+                if lines > MAX_FUNCTION_STATEMENT_LINES:
                     long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
 
 
-@pytest.mark.parametrize("module", ["memomentum", "memomentum.config", "memomentum.report", "memomentum.runner.files",
-                                    "memomentum.data.names"])
+def test_statement_lines_do_not_count_a_call_spread_over_lines_or_the_docstring():
+    compact = ast.parse('def f(a):\n    """Doc."""\n    g(a, b=1)\n    return a\n').body[0]
+    spread = ast.parse(
+        'def f(a):\n    """Doc,\n    two lines."""\n    g(\n        a,\n        b=1,\n    )\n    return a\n'
+    ).body[0]
+    assert _statement_lines(compact) == _statement_lines(spread) == 2
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["memomentum", "memomentum.config", "memomentum.report", "memomentum.runner.files", "memomentum.data.names"],
+)
 def test_light_modules_load_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,5 @@
 """Networks: shapes, LeNet's pooling order being exact, and which ResNet a name and size give."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -37,19 +38,27 @@ def test_lenet_pool_then_relu_is_bit_identical_to_the_reference_order(channels_l
     assert any(g.abs().sum() > 0 for g in our_grads)
 
 
-@pytest.mark.parametrize("name,shape", [("lenet", (1, 28, 28)), ("lenet", (3, 32, 32)), ("resnet18", (3, 32, 32)),
-                                        ("mlp", (64,))])
+@pytest.mark.parametrize(
+    "name,shape", [("lenet", (1, 28, 28)), ("lenet", (3, 32, 32)), ("resnet18", (3, 32, 32)), ("mlp", (64,))]
+)
 def test_models_give_one_logit_per_class(name, shape):
     m = create_model(name, input_shape=shape, num_classes=7).eval()
     with torch.inference_mode():
         assert m(torch.randn(2, *shape)).shape == (2, 7)
 
 
-@pytest.mark.parametrize("name,shape,imagenet", [
-    ("resnet18", (3, 32, 32), False), ("resnet18", (3, 127, 400), False), ("resnet18", (3, 128, 128), True),
-    ("resnet34", (3, 64, 64), False), ("resnet34", (1, 224, 224), True),
-    ("resnet50", (3, 32, 32), True), ("resnet50", (1, 28, 28), True),
-])
+@pytest.mark.parametrize(
+    "name,shape,imagenet",
+    [
+        ("resnet18", (3, 32, 32), False),
+        ("resnet18", (3, 127, 400), False),
+        ("resnet18", (3, 128, 128), True),
+        ("resnet34", (3, 64, 64), False),
+        ("resnet34", (1, 224, 224), True),
+        ("resnet50", (3, 32, 32), True),
+        ("resnet50", (1, 28, 28), True),
+    ],
+)
 def test_resnets_are_imagenet_style_from_128_pixels_and_resnet50_always(name, shape, imagenet):
     m = create_model(name, input_shape=shape, num_classes=7)
     assert isinstance(m, ImageNetResNet) == imagenet
@@ -74,7 +83,7 @@ def test_imagenet_resnet_strides_and_init_are_torchvisions():
     assert len(bns) == 53 and all(bool((b.weight == 1).all() and (b.bias == 0).all()) for b in bns)
     # zero_init_residual=False: the last BatchNorm of each block starts at 1 too (checked above);
     # fc keeps nn.Linear's default, uniform within 1/sqrt(fan_in).
-    assert m.fc.weight.abs().max() <= 2048 ** -0.5 and m.fc.weight.std() > 0.5 * 2048 ** -0.5 / 3 ** 0.5
+    assert m.fc.weight.abs().max() <= 2048**-0.5 and m.fc.weight.std() > 0.5 * 2048**-0.5 / 3**0.5
 
 
 def test_imagenet_resnet18_gives_one_logit_per_class():

@@ -4,6 +4,7 @@ The slow loops below are *oracles*: they restate, example by example, what the a
 reference code (``common/noisy_util.py``) does, so that the vectorised generators can be
 checked against them on many random inputs. They live only here, never in the package.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -12,18 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fixture_file, require_fashion_mnist
 import torch
 import torch.nn.functional as F
+from conftest import fixture_file, require_fashion_mnist
 from scipy import stats
 
 from memomentum.data import noise
+from memomentum.data.noise import (
+    NOISE_TYPES,
+    NoisyLabels,
+    make_noisy_labels,
+    read_labels,
+    transition_matrix,
+    write_labels,
+)
 from memomentum.errors import InputError
-from memomentum.data.noise import NOISE_TYPES, NoisyLabels, make_noisy_labels, read_labels, transition_matrix, write_labels
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
 
 
 # --------------------------------------------------------------------------------------
@@ -474,27 +480,47 @@ def test_zero_rate_and_none_keep_the_labels(noise_type):
         assert result.labels.dtype == np.int64 and result.realised_rate == 0.0
 
 
-@pytest.mark.parametrize("noise_type, rate, message", [
-    ("none", 0.3, "noise_type='none' keeps the labels, so noise_rate 0.3 would be ignored; leave noise_rate out"),
-    ("transition", 0.0, "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.0 "
-                        "would be ignored; leave noise_rate out"),
-    ("transition", 0.2, "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.2 "
-                        "would be ignored; leave noise_rate out"),
-])
+@pytest.mark.parametrize(
+    "noise_type, rate, message",
+    [
+        ("none", 0.3, "noise_type='none' keeps the labels, so noise_rate 0.3 would be ignored; leave noise_rate out"),
+        (
+            "transition",
+            0.0,
+            "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.0 "
+            "would be ignored; leave noise_rate out",
+        ),
+        (
+            "transition",
+            0.2,
+            "noise_type='transition' takes its flip rates from the transition matrix, so noise_rate 0.2 "
+            "would be ignored; leave noise_rate out",
+        ),
+    ],
+)
 def test_a_rate_the_noise_type_would_ignore_is_refused(noise_type, rate, message):
     with pytest.raises(InputError) as e:
-        make_noisy_labels(np.arange(10) % 2, noise_type=noise_type, noise_rate=rate, seed=1, num_classes=2,
-                          transition=np.eye(2) if noise_type == "transition" else None)
+        make_noisy_labels(
+            np.arange(10) % 2,
+            noise_type=noise_type,
+            noise_rate=rate,
+            seed=1,
+            num_classes=2,
+            transition=np.eye(2) if noise_type == "transition" else None,
+        )
     assert str(e.value) == message
     # without the rate, the same call works: the matrix alone sets the flips
     if noise_type == "transition":
-        flipped = make_noisy_labels(np.arange(10) % 2, noise_type="transition", seed=1, num_classes=2,
-                                    transition=[[0, 1], [1, 0]])
+        flipped = make_noisy_labels(
+            np.arange(10) % 2, noise_type="transition", seed=1, num_classes=2, transition=[[0, 1], [1, 0]]
+        )
         np.testing.assert_array_equal(flipped.labels, 1 - np.arange(10) % 2)
 
 
 def test_empty_labels():
-    result = make_noisy_labels(np.array([], dtype=np.int64), noise_type="symmetric", noise_rate=0.2, seed=1, num_classes=3)
+    result = make_noisy_labels(
+        np.array([], dtype=np.int64), noise_type="symmetric", noise_rate=0.2, seed=1, num_classes=3
+    )
     assert result.labels.shape == (0,) and result.realised_rate == 0.0
 
 
@@ -578,7 +604,7 @@ def test_transition_matrix_validation():
 
 
 def test_input_error_is_a_value_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be a number in \[0, 1\), got 2\.0"):
         _call(noise_rate=2.0)
 
 
@@ -642,7 +668,7 @@ def test_label_file_errors(tmp_path):
     np.save(tmp_path / "frac.npy", np.array([0.5]))
     with pytest.raises(InputError, match="must hold integers"):
         read_labels(tmp_path / "frac.npy")
-    with pytest.raises(InputError, match="must end in .npy or .csv"):
+    with pytest.raises(InputError, match=r"must end in \.npy or \.csv"):
         write_labels(tmp_path / "x.json", [1, 2])
     with pytest.raises(InputError, match="does not exist"):
         write_labels(tmp_path / "nowhere" / "x.npy", [1, 2])

@@ -1,6 +1,7 @@
 """memomentum predict and memomentum.load: a finished run's best model on new data, exactly as
 the run predicts (bit for bit on the CPU), for the three kinds of data a run trains on (a
 table, image files, arrays); and every refusal in one sentence with exit status 2."""
+
 import csv
 import json
 import shutil
@@ -45,6 +46,7 @@ def _train(*args):
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
+
     d = load_digits()
     return d.data, d.target
 
@@ -76,10 +78,21 @@ def table(tmp_path_factory):
 def folder(tmp_path_factory):
     """A folder of 3 x 50 training and 3 x 5 test images, and a run on it."""
     d = tmp_path_factory.mktemp("images")
-    write_image_folder(d / "pets", classes=("cat", "dog", "fox"), per_class=50, test_per_class=5, size=(28, 20),
-                       seed=1)
-    result = _train("--dataset", str(d / "pets"), *IMAGES, "--epochs", "2", "--max-outer-loop", "1",
-                    "--max-inner-loop", "2", "--quiet", "--out", str(d / "R"))
+    write_image_folder(d / "pets", classes=("cat", "dog", "fox"), per_class=50, test_per_class=5, size=(28, 20), seed=1)
+    result = _train(
+        "--dataset",
+        str(d / "pets"),
+        *IMAGES,
+        "--epochs",
+        "2",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "2",
+        "--quiet",
+        "--out",
+        str(d / "R"),
+    )
     return d, result
 
 
@@ -94,6 +107,7 @@ def arrays(tmp_path_factory):
 
 
 # -- tables ----------------------------------------------------------------------------------
+
 
 def test_the_runs_own_table_rows_give_its_probabilities_bit_for_bit(table):
     d, frame, result = table
@@ -120,8 +134,10 @@ def test_predict_on_the_training_table_writes_what_examples_csv_says(table, caps
     for e in examples:  # the same prediction, confidence and verdict, as written
         assert [rows[int(e["row"])][k] for k in VERDICT] == [e[k] for k in VERDICT], e
     agree = sum(r["predicted_label"] == r["given_label"] for r in rows)
-    assert out == (f"predicted 600 examples of {d / 't.csv'} with the best model of {d / 'R'}; {agree} of 600 given "
-                   f"labels agree with the prediction, {600 - agree} are label issues; wrote {d / 'pred.csv'}\n")
+    assert out == (
+        f"predicted 600 examples of {d / 't.csv'} with the best model of {d / 'R'}; {agree} of 600 given "
+        f"labels agree with the prediction, {600 - agree} are label issues; wrote {d / 'pred.csv'}\n"
+    )
 
 
 def test_new_rows_are_matched_by_column_name_and_named_by_class(table, capsys):
@@ -129,8 +145,9 @@ def test_new_rows_are_matched_by_column_name_and_named_by_class(table, capsys):
     new = frame.iloc[600:800]
     shuffled = new[[f"px{i}" for i in reversed(range(64))]].assign(note="seen in May")  # other order, extra column
     shuffled.to_csv(d / "new.csv", index=False)
-    code, _, err = _predict(capsys, d / "R", "--dataset", d / "new.csv", "--out", d / "new.parquet", "--probabilities",
-                            "--quiet")
+    code, _, err = _predict(
+        capsys, d / "R", "--dataset", d / "new.csv", "--out", d / "new.parquet", "--probabilities", "--quiet"
+    )
     assert code == 0 and err == ""
     got = pd.read_parquet(d / "new.parquet")
     names = sorted(NAMES)
@@ -144,6 +161,7 @@ def test_new_rows_are_matched_by_column_name_and_named_by_class(table, capsys):
 
 
 # -- image files -----------------------------------------------------------------------------
+
 
 def test_an_image_folder_run_predicts_its_own_images_as_it_did(folder, capsys):
     d, result = folder
@@ -161,12 +179,14 @@ def test_an_image_folder_run_predicts_its_own_images_as_it_did(folder, capsys):
 
 def test_new_images_are_read_in_batches_and_labelled_by_their_class_folders(folder, capsys, monkeypatch):
     d, _ = folder
-    info = write_image_folder(d / "new", classes=("cat", "dog", "fox"), per_class=50, size=(33, 30), seed=7,
-                              layout="flat", fmt="png")
+    info = write_image_folder(
+        d / "new", classes=("cat", "dog", "fox"), per_class=50, size=(33, 30), seed=7, layout="flat", fmt="png"
+    )
     batches = []
     read = predictor.ImageFiles.read
-    monkeypatch.setattr(predictor.ImageFiles, "read", lambda self, rows, out=None: (batches.append(len(rows)),
-                                                                                   read(self, rows, out))[1])
+    monkeypatch.setattr(
+        predictor.ImageFiles, "read", lambda self, rows, out=None: (batches.append(len(rows)), read(self, rows, out))[1]
+    )
     code, _, _ = _predict(capsys, d / "R", "--dataset", d / "new", "--out", d / "new.csv", "--quiet")
     assert code == 0 and batches == [128, 22]  # 150 images, never more than one prediction chunk at once
     rows = _rows(d / "new.csv")
@@ -188,6 +208,7 @@ def test_new_images_are_read_in_batches_and_labelled_by_their_class_folders(fold
 
 # -- arrays ----------------------------------------------------------------------------------
 
+
 def test_an_npz_run_predicts_arrays_by_class_number(arrays, capsys):
     d, result = arrays
     code, _, _ = _predict(capsys, d / "R", "--dataset", d / "digits.npz", "--out", d / "pred.csv", "--quiet")
@@ -204,6 +225,7 @@ def test_an_npz_run_predicts_arrays_by_class_number(arrays, capsys):
 
 
 # -- refusals --------------------------------------------------------------------------------
+
 
 def _bad_files(table, folder, arrays) -> dict:
     """Every bad input of the refusal tests, written once."""
@@ -246,60 +268,91 @@ def _bad_files(table, folder, arrays) -> dict:
 
 
 PX = ", ".join(f"px{i}" for i in range(10)) + " and 54 more"
-TABLE_RUN = (f"a table with the feature columns {PX}; give a table (.csv, .parquet) with those columns, an .npz file "
-             f"or an array of 64 features")
+TABLE_RUN = (
+    f"a table with the feature columns {PX}; give a table (.csv, .parquet) with those columns, an .npz file "
+    f"or an array of 64 features"
+)
 REFUSALS = {
-    "unfinished run": (["{bad}/unfinished", "--dataset", "{table}/t.csv"],
-                       "{bad}/unfinished holds no finished run: it has no summary.json (the run has not finished: "
-                       "resume it with memomentum run --resume {bad}/unfinished)"),
-    "no run directory": (["{bad}/nowhere", "--dataset", "{table}/t.csv"],
-                         "no run directory at {bad}/nowhere; give the --out directory of a finished memomentum run"),
-    "a feature column missing": (["{table}/R", "--dataset", "{bad}/no-px5.csv"],
-                                 f"{{bad}}/no-px5.csv has no column 'px5'; the run's model reads the 64 feature "
-                                 f"columns {PX}, matched by name"),
-    "a label the run does not know": (["{table}/R", "--dataset", "{bad}/wolf.csv"],
-                                      "{bad}/wolf.csv has the label 'wolf' in row 3, which is not one of the run's "
-                                      "classes (eight, five, four, nine, one, seven, six, three, two, zero)"),
-    "a feature column of text": (["{table}/R", "--dataset", "{bad}/text.csv"],
-                                 "{bad}/text.csv's column 'px3' is not numeric ({text_dtype}); the run's feature "
-                                 "columns hold numbers"),
-    "a missing value": (["{table}/R", "--dataset", "{bad}/gap.csv"],
-                        "{bad}/gap.csv has a missing or infinite value in column 'px7' at row 2; every row needs a "
-                        "finite number in each of the run's feature columns"),
-    "a table for an image run": (["{images}/R", "--dataset", "{table}/t.csv"],
-                                 "{table}/t.csv is a table without an image column, but the run in {images}/R trained on "
-                                 "image files; give a folder of images, image files, a .txt file listing them, a table "
-                                 "with an image column (.csv, .parquet, parquet shards) or an array of images"),
-    "images for a table run": (["{table}/R", "--dataset", "{images}/pets"],
-                               f"{{images}}/pets is a folder, but the run in {{table}}/R trained on {TABLE_RUN}"),
-    "another number of columns": (["{table}/R", "--dataset", "{bad}/wide.npz"],
-                                  f"x in {{bad}}/wide.npz has 10 features, but the run trained on {TABLE_RUN}"),
-    "another number of channels": (["{arrays}/R", "--dataset", "{bad}/rgb.npz"],
-                                   "x in {bad}/rgb.npz holds images with 3 channels, but the run trained on images "
-                                   "of 8 x 8 pixels with 1 channel; give images with 1 channel"),
-    "another image size": (["{arrays}/R", "--dataset", "{bad}/big.npz"],
-                           "x in {bad}/big.npz holds images of 10 x 10 pixels, but the run trained on images of "
-                           "8 x 8 pixels with 1 channel; give images of 8 x 8 pixels"),
-    "a class number the run does not have": (["{arrays}/R", "--dataset", "{bad}/y12.npz"],
-                                             "y in {bad}/y12.npz has the label 12 in row 0, which is not one of the "
-                                             "run's classes (0..9)"),
-    "a class folder the run does not have": (["{images}/R", "--dataset", "{bad}/wolves"],
-                                             "{bad}/wolves has the class folder 'wolf', which is not one of the run's "
-                                             "classes (cat, dog, fox); in a folder of labelled images every "
-                                             "sub-folder names a class"),
-    "--label-column for a folder": (["{images}/R", "--dataset", "{images}/pets", "--label-column", "species"],
-                                    "--label-column names the label column of a table (.csv, .parquet); "
-                                    "{images}/pets is not a table, so it would be ignored; leave --label-column out"),
-    "--out of another format": (["{table}/R", "--dataset", "{table}/t.csv", "--out", "{bad}/out.json"],
-                                "--out {bad}/out.json: predictions are written as a .csv or .parquet file; end the "
-                                "file name in one of them"),
-    "--out over the run's own file": (["{table}/R", "--dataset", "{table}/t.csv", "--out", "{table}/R/examples.csv"],
-                                      "--out {table}/R/examples.csv is one of the run's own files; choose another "
-                                      "--out"),
-    "model.pt without feature columns": (["{bad}/nameless", "--dataset", "{table}/t.csv"],
-                                         "{bad}/nameless/model.pt does not name the table's feature columns, so new "
-                                         "rows cannot be matched to them by name; train the run again with this "
-                                         "version"),
+    "unfinished run": (
+        ["{bad}/unfinished", "--dataset", "{table}/t.csv"],
+        "{bad}/unfinished holds no finished run: it has no summary.json (the run has not finished: "
+        "resume it with memomentum run --resume {bad}/unfinished)",
+    ),
+    "no run directory": (
+        ["{bad}/nowhere", "--dataset", "{table}/t.csv"],
+        "no run directory at {bad}/nowhere; give the --out directory of a finished memomentum run",
+    ),
+    "a feature column missing": (
+        ["{table}/R", "--dataset", "{bad}/no-px5.csv"],
+        f"{{bad}}/no-px5.csv has no column 'px5'; the run's model reads the 64 feature columns {PX}, matched by name",
+    ),
+    "a label the run does not know": (
+        ["{table}/R", "--dataset", "{bad}/wolf.csv"],
+        "{bad}/wolf.csv has the label 'wolf' in row 3, which is not one of the run's "
+        "classes (eight, five, four, nine, one, seven, six, three, two, zero)",
+    ),
+    "a feature column of text": (
+        ["{table}/R", "--dataset", "{bad}/text.csv"],
+        "{bad}/text.csv's column 'px3' is not numeric ({text_dtype}); the run's feature columns hold numbers",
+    ),
+    "a missing value": (
+        ["{table}/R", "--dataset", "{bad}/gap.csv"],
+        "{bad}/gap.csv has a missing or infinite value in column 'px7' at row 2; every row needs a "
+        "finite number in each of the run's feature columns",
+    ),
+    "a table for an image run": (
+        ["{images}/R", "--dataset", "{table}/t.csv"],
+        "{table}/t.csv is a table without an image column, but the run in {images}/R trained on "
+        "image files; give a folder of images, image files, a .txt file listing them, a table "
+        "with an image column (.csv, .parquet, parquet shards) or an array of images",
+    ),
+    "images for a table run": (
+        ["{table}/R", "--dataset", "{images}/pets"],
+        f"{{images}}/pets is a folder, but the run in {{table}}/R trained on {TABLE_RUN}",
+    ),
+    "another number of columns": (
+        ["{table}/R", "--dataset", "{bad}/wide.npz"],
+        f"x in {{bad}}/wide.npz has 10 features, but the run trained on {TABLE_RUN}",
+    ),
+    "another number of channels": (
+        ["{arrays}/R", "--dataset", "{bad}/rgb.npz"],
+        "x in {bad}/rgb.npz holds images with 3 channels, but the run trained on images "
+        "of 8 x 8 pixels with 1 channel; give images with 1 channel",
+    ),
+    "another image size": (
+        ["{arrays}/R", "--dataset", "{bad}/big.npz"],
+        "x in {bad}/big.npz holds images of 10 x 10 pixels, but the run trained on images of "
+        "8 x 8 pixels with 1 channel; give images of 8 x 8 pixels",
+    ),
+    "a class number the run does not have": (
+        ["{arrays}/R", "--dataset", "{bad}/y12.npz"],
+        "y in {bad}/y12.npz has the label 12 in row 0, which is not one of the run's classes (0..9)",
+    ),
+    "a class folder the run does not have": (
+        ["{images}/R", "--dataset", "{bad}/wolves"],
+        "{bad}/wolves has the class folder 'wolf', which is not one of the run's "
+        "classes (cat, dog, fox); in a folder of labelled images every "
+        "sub-folder names a class",
+    ),
+    "--label-column for a folder": (
+        ["{images}/R", "--dataset", "{images}/pets", "--label-column", "species"],
+        "--label-column names the label column of a table (.csv, .parquet); "
+        "{images}/pets is not a table, so it would be ignored; leave --label-column out",
+    ),
+    "--out of another format": (
+        ["{table}/R", "--dataset", "{table}/t.csv", "--out", "{bad}/out.json"],
+        "--out {bad}/out.json: predictions are written as a .csv or .parquet file; end the file name in one of them",
+    ),
+    "--out over the run's own file": (
+        ["{table}/R", "--dataset", "{table}/t.csv", "--out", "{table}/R/examples.csv"],
+        "--out {table}/R/examples.csv is one of the run's own files; choose another --out",
+    ),
+    "model.pt without feature columns": (
+        ["{bad}/nameless", "--dataset", "{table}/t.csv"],
+        "{bad}/nameless/model.pt does not name the table's feature columns, so new "
+        "rows cannot be matched to them by name; train the run again with this "
+        "version",
+    ),
 }
 
 
@@ -321,30 +374,57 @@ def test_a_run_predicts_after_its_training_table_moved(table, folder, arrays, ca
     """The feature columns travel in model.pt: the run's own table is not read again."""
     where = _bad_files(table, folder, arrays)
     out = where["bad"] / "moved.csv"
-    code, _, err = _predict(capsys, str(where["bad"] / "moved"), "--dataset", str(where["table"] / "t.csv"),
-                            "--out", str(out), "--quiet")
+    code, _, err = _predict(
+        capsys, str(where["bad"] / "moved"), "--dataset", str(where["table"] / "t.csv"), "--out", str(out), "--quiet"
+    )
     assert (code, err) == (0, "")
     same = where["bad"] / "same.csv"
-    assert _predict(capsys, str(where["table"] / "R"), "--dataset", str(where["table"] / "t.csv"), "--out", str(same),
-                    "--quiet")[0] == 0
+    assert (
+        _predict(
+            capsys, str(where["table"] / "R"), "--dataset", str(where["table"] / "t.csv"), "--out", str(same), "--quiet"
+        )[0]
+        == 0
+    )
     assert out.read_text() == same.read_text()
 
 
 def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "memomentum", "predict", str(tmp_path), "--dataset", "t.csv", "--out",
-                        str(tmp_path / "p.csv")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memomentum",
+            "predict",
+            str(tmp_path),
+            "--dataset",
+            "t.csv",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert (r.returncode, r.stdout) == (2, "")
-    assert r.stderr == (f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
-                        f"the directory of a finished memomentum run, with summary.json, model.pt, config.json and "
-                        f"examples.csv)\n")
+    assert r.stderr == (
+        f"memomentum: error: {tmp_path} holds no finished run: it has no summary.json (predict needs "
+        f"the directory of a finished memomentum run, with summary.json, model.pt, config.json and "
+        f"examples.csv)\n"
+    )
 
 
 # -- issue 27: nothing overwritten, nothing answered in numbers that were names ---------------
 
+
 def _checksums(folder: Path) -> dict:
     import hashlib
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+
+    return {
+        p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_a_run_without_classes_json_whose_examples_name_classes_is_refused(table, arrays, capsys, tmp_path):
@@ -356,17 +436,18 @@ def test_a_run_without_classes_json_whose_examples_name_classes_is_refused(table
     first = _rows(run / "examples.csv")[0]["given_label"]
     code, out, err = _predict(capsys, run, "--dataset", d / "t.csv", "--out", tmp_path / "p.csv", "--quiet")
     assert (code, out, (tmp_path / "p.csv").exists()) == (2, "", False)
-    assert err == (f"memomentum: error: {run} has no classes.json, but its examples.csv names the classes (for "
-                   f"example {first!r}), so predictions would come out as class numbers that match no name; put the "
-                   f"run's classes.json back (or train the run again)\n")
-    with pytest.raises(memomentum.InputError, match="has no classes.json"):
+    assert err == (
+        f"memomentum: error: {run} has no classes.json, but its examples.csv names the classes (for "
+        f"example {first!r}), so predictions would come out as class numbers that match no name; put the "
+        f"run's classes.json back (or train the run again)\n"
+    )
+    with pytest.raises(memomentum.InputError, match=r"has no classes\.json"):
         memomentum.load(run)
     ad, _ = arrays  # a run on numbered classes has no classes.json and needs none
     assert not (ad / "R" / "classes.json").exists() and memomentum.load(ad / "R").classes_.tolist() == list(range(10))
 
 
-def test_out_inside_any_run_directory_or_over_the_input_is_refused_and_nothing_changes(table, arrays, capsys,
-                                                                                       tmp_path):
+def test_out_inside_any_run_directory_or_over_the_input_is_refused_and_nothing_changes(table, arrays, capsys, tmp_path):
     """--out OTHER_RUN/examples.csv overwrote another run's file: every run directory (one
     holding summary.json, checkpoint.pt or run.lock) is refused, the predicting run's too,
     and so is the input itself, in any spelling."""
@@ -380,20 +461,29 @@ def test_out_inside_any_run_directory_or_over_the_input_is_refused_and_nothing_c
     (busy / "run.lock").write_text("{}")
     before = {f: _checksums(f) for f in (d / "R", ad / "R", unfinished, busy)}
     table_bytes = (d / "t.csv").read_bytes()
-    cases = [(ad / "R" / "examples.csv", ad / "R", "summary.json"), (ad / "R" / "sub" / "p.csv", ad / "R", "summary.json"),
-             (d / "R" / "predictions.csv", d / "R", "summary.json"), (unfinished / "p.csv", unfinished, "checkpoint.pt"),
-             (busy / "history.csv", busy, "run.lock")]
+    cases = [
+        (ad / "R" / "examples.csv", ad / "R", "summary.json"),
+        (ad / "R" / "sub" / "p.csv", ad / "R", "summary.json"),
+        (d / "R" / "predictions.csv", d / "R", "summary.json"),
+        (unfinished / "p.csv", unfinished, "checkpoint.pt"),
+        (busy / "history.csv", busy, "run.lock"),
+    ]
     for out, folder, marker in cases:
         code, stdout, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
         assert (code, stdout) == (2, "")
-        assert err == (f"memomentum: error: --out {out} lies inside the run directory {folder} (it holds {marker}); "
-                       f"predictions are written outside run directories, so that no run's files are overwritten: "
-                       f"choose another --out\n")
+        assert err == (
+            f"memomentum: error: --out {out} lies inside the run directory {folder} (it holds {marker}); "
+            f"predictions are written outside run directories, so that no run's files are overwritten: "
+            f"choose another --out\n"
+        )
     spelled = d / "R" / ".." / "t.csv"  # the input, spelled another way
     for out in (d / "t.csv", spelled):
         code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
-        assert (code, err) == (2, f"memomentum: error: --out {out} is the file given to --dataset; writing there "
-                                  f"would overwrite the input, so choose another --out\n")
+        assert (code, err) == (
+            2,
+            f"memomentum: error: --out {out} is the file given to --dataset; writing there "
+            f"would overwrite the input, so choose another --out\n",
+        )
     with pytest.raises(memomentum.InputError, match="is the file given to --dataset"):  # the Python boundary too
         predictor.predict_to_file(d / "R", str(d / "t.csv"), str(d / "t.csv"), progress=False)
     assert {f: _checksums(f) for f in before} == before and (d / "t.csv").read_bytes() == table_bytes
@@ -405,16 +495,21 @@ def test_out_below_a_file_is_refused_in_a_sentence(table, capsys, tmp_path):
     (tmp_path / "t.csv").write_text("a file\n")
     out = tmp_path / "t.csv" / "p.csv"
     code, _, err = _predict(capsys, d / "R", "--dataset", d / "t.csv", "--out", out, "--quiet")
-    assert (code, err) == (2, f"memomentum: error: --out {out} cannot be written: {tmp_path / 't.csv'} is a file, not "
-                              f"a folder; choose another --out\n")
+    assert (code, err) == (
+        2,
+        f"memomentum: error: --out {out} cannot be written: {tmp_path / 't.csv'} is a file, not "
+        f"a folder; choose another --out\n",
+    )
 
 
 def test_load_refuses_an_unknown_device_in_one_sentence(table):
     d, _, _ = table
     with pytest.raises(memomentum.InputError) as e:
         memomentum.load(d / "R", device="tpu")
-    assert str(e.value) == ("unknown device 'tpu'; choose one of auto, cpu, cuda (or cuda:N), or leave it out for the "
-                            "device the run trained on")
+    assert str(e.value) == (
+        "unknown device 'tpu'; choose one of auto, cpu, cuda (or cuda:N), or leave it out for the "
+        "device the run trained on"
+    )
     assert memomentum.load(d / "R", device=torch.device("cpu")).engine.device.type == "cpu"
 
 
@@ -427,8 +522,10 @@ def test_a_file_named_npz_that_is_no_zip_archive_is_named_so_without_pickle_advi
     objects = tmp_path / "objects.npz"
     np.savez(objects, x=np.array([[1, "a"]], dtype=object))
     code, _, err = _predict(capsys, ad / "R", "--dataset", objects, "--out", tmp_path / "p.csv", "--quiet")
-    assert (code, err) == (2, f"memomentum: error: {objects} holds object arrays, which are not accepted; save numeric "
-                              f"arrays only\n")
+    assert (code, err) == (
+        2,
+        f"memomentum: error: {objects} holds object arrays, which are not accepted; save numeric arrays only\n",
+    )
     assert "pickle" not in err
 
 
@@ -437,8 +534,11 @@ def test_predict_of_none_or_a_number_says_what_x_must_be(arrays, X, got):
     ad, _ = arrays
     with pytest.raises(memomentum.InputError) as e:
         memomentum.load(ad / "R").predict(X)
-    want = ("X is an empty path; give a path, a list of image files, a DataFrame or an array" if got is None else
-            f"X must be the data to predict (a path, a list of image files, a DataFrame or an array), got {got}")
+    want = (
+        "X is an empty path; give a path, a list of image files, a DataFrame or an array"
+        if got is None
+        else f"X must be the data to predict (a path, a list of image files, a DataFrame or an array), got {got}"
+    )
     assert str(e.value) == want
 
 
@@ -458,44 +558,58 @@ def test_a_repeated_feature_column_is_refused_for_what_it_is(table, capsys, tmp_
     path = tmp_path / "twice.csv"
     frame.iloc[:20].to_csv(path, index=False, header=[*[f"px{i}" for i in range(63)], "px3", "species"])
     code, _, err = _predict(capsys, d / "R", "--dataset", path, "--out", tmp_path / "p.csv", "--quiet")
-    assert (code, err) == (2, f"memomentum: error: {path} has more than one column named 'px3'; every column name "
-                              f"must be unique (which of them is meant would be a guess: pandas would read the second "
-                              f"as 'px3.1')\n")
+    assert (code, err) == (
+        2,
+        f"memomentum: error: {path} has more than one column named 'px3'; every column name "
+        f"must be unique (which of them is meant would be a guess: pandas would read the second "
+        f"as 'px3.1')\n",
+    )
 
 
 def test_values_beyond_float32_are_refused_without_a_warning(table, capsys, tmp_path):
     import warnings
+
     d, frame, _ = table
     big = frame.iloc[:5].copy()
     big.loc[2, "px9"] = 1e300
     big.to_csv(tmp_path / "big.csv", index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's RuntimeWarning would print its source line before the error
-        code, _, err = _predict(capsys, d / "R", "--dataset", tmp_path / "big.csv", "--out", tmp_path / "p.csv",
-                                "--quiet")
-    assert (code, err) == (2, f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for 32-bit "
-                              f"floats (beyond 3.4e38); rescale them\n")
+        code, _, err = _predict(
+            capsys, d / "R", "--dataset", tmp_path / "big.csv", "--out", tmp_path / "p.csv", "--quiet"
+        )
+    assert (code, err) == (
+        2,
+        f"memomentum: error: {tmp_path / 'big.csv'} holds feature values too large for 32-bit "
+        f"floats (beyond 3.4e38); rescale them\n",
+    )
 
 
 # -- issue 27: a demanding new user's own cases ------------------------------------------------
+
 
 def test_load_names_what_it_was_given_instead_of_a_run_directory(table, tmp_path):
     d, _, _ = table
     with pytest.raises(memomentum.InputError) as e:
         memomentum.load(None)
-    assert str(e.value) == ("the run directory must be a path (the --out directory of a finished memomentum run), got "
-                            "None")
+    assert str(e.value) == (
+        "the run directory must be a path (the --out directory of a finished memomentum run), got None"
+    )
     with pytest.raises(memomentum.InputError) as e:
         memomentum.load(d / "R" / "model.pt")
-    assert str(e.value) == f"{d / 'R' / 'model.pt'} is a file, not a run directory; give the run directory that holds " \
-                           f"it, {d / 'R'}"
+    assert (
+        str(e.value) == f"{d / 'R' / 'model.pt'} is a file, not a run directory; give the run directory that holds "
+        f"it, {d / 'R'}"
+    )
     runs = tmp_path / "grid"  # a folder of runs, as a grid writes
     for name in ("seed-1", "seed-2"):
         shutil.copytree(d / "R", runs / name)
     with pytest.raises(memomentum.InputError) as e:
         memomentum.load(runs)
-    assert str(e.value) == (f"{runs} holds no finished run: it has no summary.json (it holds 2 run directories, "
-                            f"seed-1, seed-2: give one of them)")
+    assert str(e.value) == (
+        f"{runs} holds no finished run: it has no summary.json (it holds 2 run directories, "
+        f"seed-1, seed-2: give one of them)"
+    )
 
 
 def test_load_on_a_gpu_that_is_not_there_names_the_python_argument(table):
@@ -505,34 +619,47 @@ def test_load_on_a_gpu_that_is_not_there_names_the_python_argument(table):
     for device in ("cuda", "cuda:1"):
         with pytest.raises(memomentum.InputError) as e:
             memomentum.load(d / "R", device=device)
-        assert str(e.value) == (f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or "
-                                f"leave device out")
+        assert str(e.value) == (
+            f"device {device!r} was asked for, but PyTorch sees no CUDA GPU; use device='cpu', or leave device out"
+        )
 
 
 def test_predict_to_file_refuses_no_data_and_no_out_in_one_sentence(table, tmp_path):
     d, _, _ = table
     with pytest.raises(memomentum.InputError, match=r"^no data given to predict \(\[\]\); give the path of the data"):
         predictor.predict_to_file(d / "R", [], str(tmp_path / "p.csv"), progress=False)
-    with pytest.raises(memomentum.InputError, match=r"^--out must be the path of the file to write \(.csv or "
-                                                    r".parquet\), got None$"):
+    with pytest.raises(
+        memomentum.InputError,
+        match=r"^--out must be the path of the file to write \(.csv or "
+        r".parquet\), got None$",
+    ):
         predictor.predict_to_file(d / "R", str(d / "t.csv"), None, progress=False)
 
 
 def test_one_example_a_series_or_a_sparse_matrix_is_refused_with_what_to_give(table):
     from scipy import sparse
+
     d, frame, _ = table
     model = memomentum.load(d / "R")
     row = frame[list(model.feature_columns_)].to_numpy()[0]
     with pytest.raises(memomentum.InputError) as e:
         model.predict(row)
-    assert str(e.value) == ("X in the given data is one-dimensional (shape (64,)); give the examples as the rows of a "
-                            "2-D array (one example: X.reshape(1, -1))")
+    assert str(e.value) == (
+        "X in the given data is one-dimensional (shape (64,)); give the examples as the rows of a "
+        "2-D array (one example: X.reshape(1, -1))"
+    )
     assert model.predict(row.reshape(1, -1)).tolist() == model.predict(frame.iloc[[0]]).tolist()
-    with pytest.raises(memomentum.InputError, match=r"^X is a pandas Series, one column or one row; give a DataFrame "
-                                                    r"\(one row of a frame: frame.iloc\[\[i\]\], with two brackets\)$"):
+    with pytest.raises(
+        memomentum.InputError,
+        match=r"^X is a pandas Series, one column or one row; give a DataFrame "
+        r"\(one row of a frame: frame.iloc\[\[i\]\], with two brackets\)$",
+    ):
         model.predict(frame.iloc[0])
-    with pytest.raises(memomentum.InputError, match=r"^X is a sparse matrix \(csr_matrix\); give a dense array "
-                                                    r"\(X.toarray\(\)\)$"):
+    with pytest.raises(
+        memomentum.InputError,
+        match=r"^X is a sparse matrix \(csr_matrix\); give a dense array "
+        r"\(X.toarray\(\)\)$",
+    ):
         model.predict(sparse.csr_matrix(row.reshape(1, -1)))
 
 
@@ -540,9 +667,12 @@ def test_a_dataframe_without_the_run_s_column_names_says_to_name_them(table):
     d, frame, _ = table
     model = memomentum.load(d / "R")
     unnamed = frame[list(model.feature_columns_)].iloc[:5].set_axis(range(64), axis=1)
-    with pytest.raises(memomentum.InputError, match=r"matched by name \(none of them is there: name the frame's "
-                                                    r"columns as the run's, or give its values as an array, in the "
-                                                    r"order of feature_columns_\)$"):
+    with pytest.raises(
+        memomentum.InputError,
+        match=r"matched by name \(none of them is there: name the frame's "
+        r"columns as the run's, or give its values as an array, in the "
+        r"order of feature_columns_\)$",
+    ):
         model.predict(unnamed)
     assert model.predict(unnamed.to_numpy()).tolist() == model.predict(frame.iloc[:5]).tolist()
 
@@ -554,8 +684,11 @@ def test_out_inside_a_folder_of_parquet_shards_given_as_input_is_refused(table, 
     (shards / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
     out = shards / "predictions.parquet"
     code, _, err = _predict(capsys, d / "R", "--dataset", shards, "--out", out, "--quiet")
-    assert (code, err) == (2, f"memomentum: error: --out {out} lies inside the table {shards} given to --dataset, "
-                              f"where it would be read as part of the table next time; choose another --out\n")
+    assert (code, err) == (
+        2,
+        f"memomentum: error: --out {out} lies inside the table {shards} given to --dataset, "
+        f"where it would be read as part of the table next time; choose another --out\n",
+    )
     assert sorted(p.name for p in shards.iterdir()) == ["train-00000-of-00001.parquet"]
 
 
@@ -570,10 +703,13 @@ def test_image_paths_in_an_array_or_a_list_relative_to_the_working_directory(fol
     named = [str(Path(f).relative_to(d)) for f in files]  # relative to the working directory, not to the list
     (lists / "some.txt").write_text("\n".join(named) + "\n")
     code, _, err = _predict(capsys, d / "R", "--dataset", lists / "some.txt", "--out", tmp_path / "p.csv", "--quiet")
-    assert (code, err) == (2, f"memomentum: error: 3 of the 3 image files listed in {lists / 'some.txt'} cannot be "
-                              f"found relative to its folder {lists} ({', '.join(named)}), but exist relative to the "
-                              f"working directory: paths in a list are read relative to the list's folder, so write "
-                              f"them relative to it, or absolute\n")
+    assert (code, err) == (
+        2,
+        f"memomentum: error: 3 of the 3 image files listed in {lists / 'some.txt'} cannot be "
+        f"found relative to its folder {lists} ({', '.join(named)}), but exist relative to the "
+        f"working directory: paths in a list are read relative to the list's folder, so write "
+        f"them relative to it, or absolute\n",
+    )
 
 
 def test_an_out_folder_that_cannot_be_looked_into_is_no_traceback(table, capsys, tmp_path, monkeypatch):

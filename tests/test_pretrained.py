@@ -1,4 +1,5 @@
 """Pretrained weights: torchvision's state-dict layout, and loading one from a local file."""
+
 import hashlib
 import os
 
@@ -6,11 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.training import pretrained
 from memomentum.errors import InputError
+from memomentum.training import pretrained
 from memomentum.training.models import create_model
-from memomentum.training.pretrained import (KNOWN_FILES, checkpoint_dir, find_pretrained, load_pretrained,
-                                   missing_weights_message)
+from memomentum.training.pretrained import (
+    KNOWN_FILES,
+    checkpoint_dir,
+    find_pretrained,
+    load_pretrained,
+    missing_weights_message,
+)
 
 IMAGENET = (3, 224, 224)
 
@@ -57,9 +63,11 @@ def torchvision_layout(name: str, num_classes: int = 1000) -> list[tuple[str, tu
     BatchNorm) when it strides or changes the width; then ``fc``. Each BatchNorm holds
     weight, bias, running_mean, running_var and num_batches_tracked (a scalar).
     """
+
     def bn(prefix, c):
         return [(f"{prefix}.{k}", (c,)) for k in ("weight", "bias", "running_mean", "running_var")] + [
-            (f"{prefix}.num_batches_tracked", ())]
+            (f"{prefix}.num_batches_tracked", ())
+        ]
 
     bottleneck = name == "resnet50"
     expansion = 4 if bottleneck else 1
@@ -87,8 +95,10 @@ def torchvision_layout(name: str, num_classes: int = 1000) -> list[tuple[str, tu
 def test_state_dict_is_torchvisions(name):
     layout = torchvision_layout(name)
     assert len(layout) == TORCHVISION_ENTRIES[name]
-    assert sum(torch.Size(s).numel() for k, s in layout if "running" not in k and "num_batches" not in k) \
+    assert (
+        sum(torch.Size(s).numel() for k, s in layout if "running" not in k and "num_batches" not in k)
         == TORCHVISION_PARAMS[name]
+    )
     assert set(TORCHVISION_SAMPLES.get(name, {}).items()) <= set(layout)
     m = create_model(name, input_shape=IMAGENET, num_classes=1000)
     assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == layout
@@ -106,7 +116,9 @@ def _random_state(name: str) -> dict[str, torch.Tensor]:
     state = {}
     for k, v in create_model(name, input_shape=IMAGENET, num_classes=1000).state_dict().items():
         if v.is_floating_point():
-            state[k] = torch.rand(v.shape, generator=g) + 0.5 if "running_var" in k else torch.randn(v.shape, generator=g)
+            state[k] = (
+                torch.rand(v.shape, generator=g) + 0.5 if "running_var" in k else torch.randn(v.shape, generator=g)
+            )
         else:
             state[k] = torch.randint(1, 10_000, v.shape, generator=g)
     return state
@@ -311,25 +323,33 @@ def test_weights_files_that_are_no_state_dict_or_damaged_say_what_they_are(tmp_p
         with pytest.raises(InputError) as e:
             load_pretrained(m, tmp_path / f"{name}.pth", model_name="resnet18")
         messages[name] = str(e.value)
-    assert messages["noise"] == (f"cannot read pretrained weights from {tmp_path / 'noise.pth'}: it is not a weights "
-                                 f"file written by torch.save (a .pth file holding a state dict)")
+    assert messages["noise"] == (
+        f"cannot read pretrained weights from {tmp_path / 'noise.pth'}: it is not a weights "
+        f"file written by torch.save (a .pth file holding a state dict)"
+    )
     assert "holds a pickled Python object (a whole model?), not a state dict" in messages["model"]
-    assert messages["nan"] == (f"pretrained weights file {tmp_path / 'nan.pth'} holds NaN or infinite values in 1 "
-                               f"tensor (layer1.0.conv1.weight); the file is damaged")
+    assert messages["nan"] == (
+        f"pretrained weights file {tmp_path / 'nan.pth'} holds NaN or infinite values in 1 "
+        f"tensor (layer1.0.conv1.weight); the file is damaged"
+    )
     assert all("\x1b" not in text and "weights_only" not in text for text in messages.values())
 
 
 def test_a_bad_weights_file_is_refused_before_any_image_is_packed(tmp_path, monkeypatch):
     import memomentum.runner.pipeline
     from memomentum import RunConfig, run
+
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
-    monkeypatch.setattr(memomentum.runner.pipeline, "prepare_data", lambda *a, **k: pytest.fail("the data were loaded first"))
+    monkeypatch.setattr(
+        memomentum.runner.pipeline, "prepare_data", lambda *a, **k: pytest.fail("the data were loaded first")
+    )
     with pytest.raises(InputError, match="cannot read pretrained weights from"):
         run(RunConfig(dataset=str(tmp_path), pretrained=str(tmp_path / "junk.pth"), progress=False))
 
 
 def test_a_folder_given_as_the_weights_file_is_named_a_folder(tmp_path):
     from memomentum.training.pretrained import check_weights_file
+
     (tmp_path / "weights.pth").mkdir()
     with pytest.raises(InputError, match=r"weights\.pth is a folder; give the path of a \.pth file in it"):
         check_weights_file(tmp_path / "weights.pth")

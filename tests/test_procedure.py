@@ -1,5 +1,6 @@
 """The Me-Momentum state machine: early stopping, inner rounds, test-accuracy bookkeeping,
 and exact continuation from a saved state."""
+
 import io
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 import torch
 
 from memomentum.config import RunConfig
+from memomentum.method.procedure import Procedure, RunTensors
 from memomentum.training.engine import Engine
 from memomentum.training.sources import to_device_data
-from memomentum.method.procedure import RunTensors, Procedure
 
 
 def blob_problem(n=120, noise=0.3, seed=0):
@@ -22,9 +23,17 @@ def blob_problem(n=120, noise=0.3, seed=0):
     dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=dev, channels_last=True)  # noqa: E731
     t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
     tr, va = slice(0, 90), slice(90, n)
-    return RunTensors(train=dd(x[tr]), train_labels=t(noisy[tr]), val=dd(x[va]), val_labels=t(noisy[va]),
-                   test=dd(x[va]), test_labels=t(clean[va]), num_classes=3, input_shape=(4,),
-                   clean_train_labels=t(clean[tr]))
+    return RunTensors(
+        train=dd(x[tr]),
+        train_labels=t(noisy[tr]),
+        val=dd(x[va]),
+        val_labels=t(noisy[va]),
+        test=dd(x[va]),
+        test_labels=t(clean[va]),
+        num_classes=3,
+        input_shape=(4,),
+        clean_train_labels=t(clean[tr]),
+    )
 
 
 def make(cfg_kwargs, problem=None, **kw):
@@ -167,8 +176,16 @@ def test_the_whole_procedure_runs_with_the_gpu_policy_on_the_cpu():
     as on a GPU, through first phase, inner rounds, checkpoint state and best-model test."""
     torch._dynamo.reset()
     cfg = RunConfig(model="mlp", batch_size=16, lr=0.05, epochs=5, max_outer_loop=1, max_inner_loop=3).resolved("mlp")
-    eng = Engine(device=torch.device("cpu"), augment="none", batch_size=16, predict_chunk=64, compile=True,
-                 compile_backend="eager", precision="bf16", fused_optimizer=True)
+    eng = Engine(
+        device=torch.device("cpu"),
+        augment="none",
+        batch_size=16,
+        predict_chunk=64,
+        compile=True,
+        compile_backend="eager",
+        precision="bf16",
+        fused_optimizer=True,
+    )
     proc = Procedure(config=cfg, problem=blob_problem(), engine=eng)
     proc.run()
     s = proc.state
@@ -192,6 +209,7 @@ class RecordingProgress:
 
 def test_progress_reports_images_per_second_inside_and_after_every_epoch(monkeypatch):
     import memomentum.method.procedure as procedure_module
+
     clock = iter(range(10**6))  # every reading of the clock is one second later
     monkeypatch.setattr(procedure_module.time, "perf_counter", lambda: float(next(clock)))
     progress = RecordingProgress()
@@ -211,8 +229,9 @@ def test_progress_says_where_early_stopping_stands_after_each_first_phase_epoch(
     """The margin grows by margin_step after every epoch without a new best and falls back
     to 0 with one; the phase ends past margin_limit or at its bound; rounds show nothing."""
     progress = RecordingProgress()
-    proc = make(dict(epochs=4, max_outer_loop=1, max_inner_loop=2, margin_step=0.5, margin_limit=0.9),
-                progress=progress)
+    proc = make(
+        dict(epochs=4, max_outer_loop=1, max_inner_loop=2, margin_step=0.5, margin_limit=0.9), progress=progress
+    )
     proc.run()
     rows = proc.state.history
     best, margin, expected = 0.0, 0.0, []
@@ -229,6 +248,7 @@ def test_progress_says_where_early_stopping_stands_after_each_first_phase_epoch(
 
 def test_the_progress_bar_shows_images_per_second(capsys):
     from memomentum import api
+
     threads = torch.get_num_threads()
     try:
         api.run(RunConfig(epochs=1, max_outer_loop=1, max_inner_loop=1, progress=True), write=False)
@@ -241,8 +261,11 @@ def test_the_progress_bar_shows_images_per_second(capsys):
 
 def test_the_progress_bar_names_the_protocols_bounds():
     from memomentum.runner.progress import protocol_bounds
+
     assert protocol_bounds(RunConfig(epochs=20, max_outer_loop=1, max_inner_loop=2)) == (
-        "at most 1 outer loop of a first phase and 1 round, 20 epochs each")
+        "at most 1 outer loop of a first phase and 1 round, 20 epochs each"
+    )
     assert protocol_bounds(RunConfig(epochs=100, max_outer_loop=3, max_inner_loop=20)) == (
-        "at most 3 outer loops of a first phase and 19 rounds, 100 epochs each")
+        "at most 3 outer loops of a first phase and 19 rounds, 100 epochs each"
+    )
     assert protocol_bounds(RunConfig(method="ce", epochs=30)) == "one phase of at most 30 epochs"

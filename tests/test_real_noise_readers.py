@@ -7,6 +7,7 @@ lines; each runs end to end through the CLI (benchmark mode, packed store), and 
 Food-101N the confident set's label precision is measured on the verified images and
 recomputed here from ``examples.csv`` and the verification files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import PIL  # noqa: F401 -- the writers need Pillow
 import pytest
 import torch
+from test_resume import in_process
 
 from memomentum.config import RunConfig
 from memomentum.data import load_dataset, load_image_files
@@ -29,12 +32,27 @@ from memomentum.data.webvision import read_synsets, read_webvision
 from memomentum.errors import InputError
 from memomentum.method.procedure import Procedure
 
-from test_resume import in_process
-
-import PIL  # noqa: E402,F401 -- the writers need Pillow
-
-FAST = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "0", "--quiet", "--epochs", "3",
-        "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "16", "--lr", "0.05"]
+FAST = [
+    "--image-size",
+    "24",
+    "--model",
+    "mlp",
+    "--pretrained",
+    "none",
+    "--workers",
+    "0",
+    "--quiet",
+    "--epochs",
+    "3",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "2",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.05",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +78,24 @@ def _rewrite(path: Path, edit) -> None:
 # --------------------------------------------------------------------------- names
 
 
-@pytest.mark.parametrize("typed, canonical", [
-    ("animal10n", "animal10n"), ("ANIMAL-10N", "animal10n"), ("animal_10n", "animal10n"),
-    ("food101n", "food101n"), ("Food-101N", "food101n"), ("food_101n", "food101n"),
-    ("webvision", "webvision"), ("mini-webvision", "webvision"), ("Mini-WebVision", "webvision"),
-    ("mini_webvision", "webvision"), ("clothing1m", None), ("food101", None), ("animals", None)])
+@pytest.mark.parametrize(
+    "typed, canonical",
+    [
+        ("animal10n", "animal10n"),
+        ("ANIMAL-10N", "animal10n"),
+        ("animal_10n", "animal10n"),
+        ("food101n", "food101n"),
+        ("Food-101N", "food101n"),
+        ("food_101n", "food101n"),
+        ("webvision", "webvision"),
+        ("mini-webvision", "webvision"),
+        ("Mini-WebVision", "webvision"),
+        ("mini_webvision", "webvision"),
+        ("clothing1m", None),
+        ("food101", None),
+        ("animals", None),
+    ],
+)
 def test_spellings_name_the_releases(typed, canonical):
     assert real_noise_name(typed) == canonical
     if canonical:
@@ -110,20 +141,24 @@ def test_animal10n_bad_names_missing_folders_and_skipped_files(tmp_path, capsys)
     files = read_animal10n(root)
     assert dict(zip(files.train.paths, files.train.labels))[str(root / "training" / "3_a_b.jpg")] == 3
     (root / "training" / "3_a_b.jpg").unlink()
-    assert f"memomentum: note: skipped 1 entry of {root / 'training'} that is not a .jpg, .jpeg or .png image: " \
-           f"readme.txt\n" in capsys.readouterr().err
+    assert (
+        f"memomentum: note: skipped 1 entry of {root / 'training'} that is not a .jpg, .jpeg or .png image: "
+        f"readme.txt\n" in capsys.readouterr().err
+    )
     for bad in ("cat_00001.jpg", "10_00002.jpg", "00003.jpg"):
         (root / "training" / bad).write_bytes(b"")
     with pytest.raises(InputError) as e:
         read_animal10n(root)
-    assert str(e.value) == (f"3 image names in {root / 'training'} do not start with a label 0..9 and '_' (ANIMAL-10N "
-                            f"names its images <label>_<index>.jpg): 00003.jpg, 10_00002.jpg, cat_00001.jpg")
+    assert str(e.value) == (
+        f"3 image names in {root / 'training'} do not start with a label 0..9 and '_' (ANIMAL-10N "
+        f"names its images <label>_<index>.jpg): 00003.jpg, 10_00002.jpg, cat_00001.jpg"
+    )
     for bad in ("cat_00001.jpg", "10_00002.jpg", "00003.jpg"):
         (root / "training" / bad).unlink()
     os.rename(root / "testing", root / "test")
     with pytest.raises(InputError, match=f"ANIMAL-10N folder {root / 'testing'} not found"):
         read_animal10n(root)
-    with pytest.raises(InputError, match="ANIMAL-10N directory .* does not exist"):
+    with pytest.raises(InputError, match=r"ANIMAL-10N directory .* does not exist"):
         read_animal10n(tmp_path / "nowhere")
 
 
@@ -132,8 +167,10 @@ def test_animal10n_file_in_place_of_a_split_folder_is_named_a_file(tmp_path):
     (tmp_path / "testing").mkdir()
     with pytest.raises(InputError) as e:
         read_animal10n(tmp_path)
-    assert str(e.value).startswith(f"ANIMAL-10N folder {tmp_path / 'training'} is a file, not a folder: --data-dir "
-                                   f"must be the folder holding training/ and testing/")
+    assert str(e.value).startswith(
+        f"ANIMAL-10N folder {tmp_path / 'training'} is a file, not a folder: --data-dir "
+        f"must be the folder holding training/ and testing/"
+    )
 
 
 # --------------------------------------------------------------------------- Food-101N
@@ -143,7 +180,11 @@ def test_food101n_reads_back_with_known_truths(food):
     files = read_food101n(food["root"])
     root = food["root"]
     assert files.name == "food101n" and files.class_names == food["class_names"] == (
-        "apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio")
+        "apple_pie",
+        "baby_back_ribs",
+        "baklava",
+        "beef_carpaccio",
+    )
     assert files.train.paths == [str(root / "images" / k) for k in food["train_keys"]]
     np.testing.assert_array_equal(files.train.labels, food["noisy_labels"])  # the class folder listed
     assert files.test.paths == [str(root / "food-101" / "images" / f"{k}.jpg") for k in food["test_keys"]]
@@ -172,24 +213,33 @@ def test_food101n_precision_counts_verified_wrong_images():
     known = known_labels_from_verdicts(labels, verdicts, 4)
     np.testing.assert_array_equal(known, [0, 2, 2, 0, -1, 1, 3, -1])
     assert known_labels_from_verdicts(labels, np.full(8, -1), 4) is None
-    proc = SimpleNamespace(problem=SimpleNamespace(train_labels=torch.as_tensor(labels),
-                                                   clean_train_labels=torch.as_tensor(known)))
+    proc = SimpleNamespace(
+        problem=SimpleNamespace(train_labels=torch.as_tensor(labels), clean_train_labels=torch.as_tensor(known))
+    )
     stats = Procedure.confident_stats(proc, torch.tensor([0, 1, 3, 4, 5]))  # verdicts 1, 0, 0, unknown, 1
     assert stats["label_precision"] == round(100 * 2 / 4, 2) and stats["n_known_labels"] == 4
     assert stats["label_recall"] == round(100 * 2 / 3, 2)  # of the 3 verified right, 2 are confident
 
 
 def test_food101n_food101_beside_and_missing(tmp_path):
-    info = write_food101n(tmp_path / "Food-101N_release", per_class=2, test_per_class=1, n_verified_train=2,
-                          n_verified_val=1, food101="beside")
+    info = write_food101n(
+        tmp_path / "Food-101N_release",
+        per_class=2,
+        test_per_class=1,
+        n_verified_train=2,
+        n_verified_val=1,
+        food101="beside",
+    )
     files = read_food101n(info["root"])
     assert files.test.paths[0] == str(tmp_path / "food-101" / "images" / f"{info['test_keys'][0]}.jpg")
     os.rename(tmp_path / "food-101", tmp_path / "elsewhere")
     with pytest.raises(InputError) as e:
         read_food101n(info["root"])
-    assert str(e.value) == (f"Food-101N's test set is Food-101's test split, not found: unpack Food-101's release "
-                            f"(food-101/meta/test.txt and food-101/images/) into {info['root'] / 'food-101'} or "
-                            f"{tmp_path / 'food-101'}")
+    assert str(e.value) == (
+        f"Food-101N's test set is Food-101's test split, not found: unpack Food-101's release "
+        f"(food-101/meta/test.txt and food-101/images/) into {info['root'] / 'food-101'} or "
+        f"{tmp_path / 'food-101'}"
+    )
     assert len(read_food101n(info["root"], food101_dir=tmp_path / "elsewhere").test) == 4
 
 
@@ -208,23 +258,40 @@ def test_food101n_missing_files(small_food):
     (meta / "verified_val.tsv").write_text("class_name/key\tverification_label\n")
     with pytest.raises(InputError) as e:
         read_food101n(small_food["root"])
-    assert str(e.value) == (f"1 of the 8 images listed in {meta / 'imagelist.tsv'} is missing under "
-                            f"{small_food['root'] / 'images'}: {first}")
+    assert str(e.value) == (
+        f"1 of the 8 images listed in {meta / 'imagelist.tsv'} is missing under "
+        f"{small_food['root'] / 'images'}: {first}"
+    )
 
 
-@pytest.mark.parametrize("name, edit, message", [
-    ("imagelist.tsv", lambda ls: ls[:2] + ["apple_pie"] + ls[2:],
-     "imagelist.tsv has 1 malformed line (each must be '<class_name>/<key>.jpg'): line 3 'apple_pie'"),
-    ("imagelist.tsv", lambda ls: ls + ["pizza/abc.jpg"],
-     "imagelist.tsv has 1 line whose class is not in classes.txt: line 10 'pizza/abc.jpg'"),
-    ("imagelist.tsv", lambda ls: ls + [ls[1]], "imagelist.tsv lists 1 image more than once: apple_pie/"),
-    ("verified_train.tsv", lambda ls: ls[:1] + [ls[1].split("\t")[0] + "\t2"] + ls[2:],
-     "verified_train.tsv has 1 malformed line (each must be '<class_name>/<key>.jpg<TAB>0 or 1'): line 2 "),
-    ("verified_train.tsv", lambda ls: ls + [ls[1][:-1] + ("0" if ls[1].endswith("1") else "1")],
-     "verified_train.tsv verifies 1 image a second time with the other verdict: line 5 "),
-    ("classes.txt", lambda ls: ls + ["apple_pie"], "classes.txt names 1 class more than once: apple_pie"),
-    ("classes.txt", lambda ls: ls[:2], "classes.txt holds 1 class name; Food-101N has 101"),
-])
+@pytest.mark.parametrize(
+    "name, edit, message",
+    [
+        (
+            "imagelist.tsv",
+            lambda ls: ls[:2] + ["apple_pie"] + ls[2:],
+            "imagelist.tsv has 1 malformed line (each must be '<class_name>/<key>.jpg'): line 3 'apple_pie'",
+        ),
+        (
+            "imagelist.tsv",
+            lambda ls: ls + ["pizza/abc.jpg"],
+            "imagelist.tsv has 1 line whose class is not in classes.txt: line 10 'pizza/abc.jpg'",
+        ),
+        ("imagelist.tsv", lambda ls: ls + [ls[1]], "imagelist.tsv lists 1 image more than once: apple_pie/"),
+        (
+            "verified_train.tsv",
+            lambda ls: ls[:1] + [ls[1].split("\t")[0] + "\t2"] + ls[2:],
+            "verified_train.tsv has 1 malformed line (each must be '<class_name>/<key>.jpg<TAB>0 or 1'): line 2 ",
+        ),
+        (
+            "verified_train.tsv",
+            lambda ls: ls + [ls[1][:-1] + ("0" if ls[1].endswith("1") else "1")],
+            "verified_train.tsv verifies 1 image a second time with the other verdict: line 5 ",
+        ),
+        ("classes.txt", lambda ls: ls + ["apple_pie"], "classes.txt names 1 class more than once: apple_pie"),
+        ("classes.txt", lambda ls: ls[:2], "classes.txt holds 1 class name; Food-101N has 101"),
+    ],
+)
 def test_food101n_malformed_files_name_the_file_and_line(small_food, name, edit, message):
     _rewrite(small_food["root"] / "meta" / name, edit)
     with pytest.raises(InputError) as e:
@@ -237,8 +304,16 @@ def _add_bom(path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
 
 
-@pytest.mark.parametrize("name", ["meta/classes.txt", "meta/imagelist.tsv", "meta/verified_train.tsv",
-                                  "meta/verified_val.tsv", "food-101/meta/test.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "meta/classes.txt",
+        "meta/imagelist.tsv",
+        "meta/verified_train.tsv",
+        "meta/verified_val.tsv",
+        "food-101/meta/test.txt",
+    ],
+)
 def test_food101n_list_saved_with_a_byte_order_mark_reads_as_without(small_food, name):
     before = read_food101n(small_food["root"])
     _add_bom(small_food["root"] / name)
@@ -260,8 +335,10 @@ def test_food101n_list_with_nul_bytes_is_refused_never_read_as_a_class(small_foo
         with pytest.raises(InputError) as e:
             read_food101n(small_food["root"], check_files=False)
         lines = original.decode().count("\n") + 1
-        assert str(e.value) == (f"{path} holds NUL bytes on line {lines}, which no list of the release has: the file "
-                                f"was cut short or zero-filled by an interrupted copy; copy it again")
+        assert str(e.value) == (
+            f"{path} holds NUL bytes on line {lines}, which no list of the release has: the file "
+            f"was cut short or zero-filled by an interrupted copy; copy it again"
+        )
         path.write_bytes(original)
 
 
@@ -270,7 +347,7 @@ def test_food101n_list_saved_as_utf16_says_so(small_food):
     path.write_bytes(path.read_text().encode("utf-16"))  # Notepad's "Unicode"
     with pytest.raises(InputError) as e:
         read_food101n(small_food["root"], check_files=False)
-    assert str(e.value) == f"{path} is UTF-16 text (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8"
+    assert str(e.value) == f'{path} is UTF-16 text (Notepad\'s "Unicode"), not UTF-8: save it again as UTF-8'
 
 
 def test_a_folder_in_place_of_a_list_file_is_named_a_folder(small_food, tmp_path):
@@ -292,16 +369,21 @@ def test_food101n_verdicts_across_files_and_stray_keys(small_food, capsys):
     train_line = (meta / "verified_train.tsv").read_text().splitlines()[1]
     key, verdict = train_line.split("\t")
     _rewrite(meta / "verified_val.tsv", lambda ls: ls + [f"{key}\t{1 - int(verdict)}"])
-    with pytest.raises(InputError, match=f"1 image is verified differently in .*verified_train.tsv and "
-                                         f".*verified_val.tsv: {key}"):
+    with pytest.raises(
+        InputError, match=f"1 image is verified differently in .*verified_train.tsv and .*verified_val.tsv: {key}"
+    ):
         read_food101n(small_food["root"], check_files=False)
     _rewrite(meta / "verified_val.tsv", lambda ls: ls[:-1] + ["baklava/not-listed.jpg\t1"])
     files = read_food101n(small_food["root"], check_files=False)
-    assert "1 of the 6 verified images is not in imagelist.tsv and is left out of the known truths: " \
-           "baklava/not-listed.jpg" in capsys.readouterr().err
+    assert (
+        "1 of the 6 verified images is not in imagelist.tsv and is left out of the known truths: "
+        "baklava/not-listed.jpg" in capsys.readouterr().err
+    )
     assert int((files.known_train_labels >= 0).sum()) == 5
     _rewrite(small_food["root"] / "food-101" / "meta" / "test.txt", lambda ls: ls + ["pizza/123"])
-    with pytest.raises(InputError, match="test.txt has 1 line whose class is not in classes.txt: line 5 'pizza/123'"):
+    with pytest.raises(
+        InputError, match=r"test\.txt has 1 line whose class is not in classes\.txt: line 5 'pizza/123'"
+    ):
         read_food101n(small_food["root"], check_files=False)
 
 
@@ -330,22 +412,30 @@ def test_webvision_without_synsets_and_bad_files(tmp_path):
     root, info_dir = info["root"], info["root"] / "info"
     (info_dir / "synsets.txt").rename(tmp_path / "synsets.txt")
     assert read_webvision(root).class_names[:3] == ("0", "1", "2")
-    with pytest.raises(InputError, match="matched to the classes by WordNet id, which .*synsets.txt gives"):
+    with pytest.raises(InputError, match=r"matched to the classes by WordNet id, which .*synsets\.txt gives"):
         read_webvision(root, imagenet_val_dir=tmp_path)
     _rewrite(info_dir / "train_filelist_google.txt", lambda ls: ls[:3] + ["google/q0001/x.jpg 1 extra"] + ls[3:])
     with pytest.raises(InputError) as e:
         read_webvision(root)
-    assert str(e.value) == (f"{info_dir / 'train_filelist_google.txt'} has 1 malformed line (each must be 'PATH "
-                            f"LABEL'): line 4 'google/q0001/x.jpg 1 extra'")
+    assert str(e.value) == (
+        f"{info_dir / 'train_filelist_google.txt'} has 1 malformed line (each must be 'PATH "
+        f"LABEL'): line 4 'google/q0001/x.jpg 1 extra'"
+    )
     _rewrite(info_dir / "train_filelist_google.txt", lambda ls: ls[:3] + ["google/q0001/x.jpg 1000"] + ls[4:])
-    with pytest.raises(InputError, match=r"train_filelist_google.txt has 1 label that is not an integer in 0\.\.999: "
-                                         r"line 4 'google/q0001/x.jpg 1000'"):
+    with pytest.raises(
+        InputError,
+        match=r"train_filelist_google.txt has 1 label that is not an integer in 0\.\.999: "
+        r"line 4 'google/q0001/x.jpg 1000'",
+    ):
         read_webvision(root)
     _rewrite(info_dir / "train_filelist_google.txt", lambda ls: ls[:3] + ls[4:])
     (root / info["val_keys"][0]).unlink(missing_ok=True)
     (root / "val_images_256" / info["val_keys"][0]).unlink()
-    with pytest.raises(InputError, match=f"1 of the 50 images listed in .*val_filelist.txt is missing under "
-                                         f".*val_images_256: {info['val_keys'][0]}"):
+    with pytest.raises(
+        InputError,
+        match=f"1 of the 50 images listed in .*val_filelist.txt is missing under "
+        f".*val_images_256: {info['val_keys'][0]}",
+    ):
         read_webvision(root)
     (info_dir / "val_filelist.txt").unlink()
     with pytest.raises(InputError, match=f"WebVision file {info_dir / 'val_filelist.txt'} not found"):
@@ -367,8 +457,11 @@ def test_webvision_list_saved_with_a_byte_order_mark_reads_as_without(tmp_path, 
 
 def test_default_networks_and_image_sizes(animal, food, web):
     """ResNet-50 for the ImageNet-scale releases, the CIFAR ResNet-18 for ANIMAL-10N's 64 pixels."""
-    for info, name, model in ((animal, "animal10n", "resnet18"), (food, "food101n", "resnet50"),
-                              (web, "webvision", "resnet50")):
+    for info, name, model in (
+        (animal, "animal10n", "resnet18"),
+        (food, "food101n", "resnet50"),
+        (web, "webvision", "resnet50"),
+    ):
         ds = load_dataset(name, data_dir=str(info["root"]), image_size=24, workers=0, progress=False)
         assert (ds.name, ds.default_model, ds.x_train.shape[1:]) == (name, model, (24, 24, 3))
 

@@ -5,6 +5,7 @@ every number the report shows can be checked against numbers computed here; two 
 digits runs check that a run writes its report and that a report that fails only warns;
 one test opens the page in headless chromium (Debian's package) and looks at the pixels.
 """
+
 import base64
 import csv
 import io
@@ -14,21 +15,27 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib  # noqa: F401 - the plots extra (in the test extra too)
 import numpy as np
 import pytest
+from conftest import skip_or_fail
 
-import matplotlib  # noqa: F401 - the plots extra (in the test extra too)
-
-from memomentum import RunConfig, run  # noqa: E402
-from memomentum.cli import main  # noqa: E402
-from memomentum.data import load_dataset  # noqa: E402
-from memomentum.errors import InputError  # noqa: E402
-from memomentum.report import label_errors_section, read_run, verdicts, write_report  # noqa: E402
-from conftest import skip_or_fail  # noqa: E402
+from memomentum import RunConfig, run
+from memomentum.cli import main
+from memomentum.data import load_dataset
+from memomentum.errors import InputError
+from memomentum.report import label_errors_section, read_run, verdicts, write_report
 
 NAMES = ["zero <0>", "one & 1", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-HEADINGS = ["Settings and result", "Training progress", "Confident set per round", "Recall per difficulty quintile",
-            "Confident examples per class", "Given vs predicted labels", "Most likely label errors"]
+HEADINGS = [
+    "Settings and result",
+    "Training progress",
+    "Confident set per round",
+    "Recall per difficulty quintile",
+    "Confident examples per class",
+    "Given vs predicted labels",
+    "Most likely label errors",
+]
 N = 300  # examples of the hand-made run: the first 300 digits
 
 
@@ -116,7 +123,7 @@ def make_run(root: Path, *, names=True, verdict_columns=True, difficulty=False, 
     confident = predicted == given
     quality = np.where(confident, 0.5 + confidence / 2, rng.uniform(0, 0.5, N)).round(6)
     index = np.arange(N)
-    label = (lambda c: NAMES[c]) if names else (lambda c: int(c))  # noqa: E731
+    label = (lambda c: NAMES[c]) if names else (lambda c: int(c))
     header = ["index", "given_label", "predicted_label", "confidence", "is_confident"]
     header += ["is_label_issue", "label_quality"] if verdict_columns else []
     header += ["true_label"]
@@ -127,34 +134,84 @@ def make_run(root: Path, *, names=True, verdict_columns=True, difficulty=False, 
         rows.append(row + [label(true[i])])
     root.mkdir(parents=True, exist_ok=True)
     _write_csv(root / "examples.csv", header, rows)
-    history = [(1, 0, e, 2.0 / e, 40 + 5 * e) for e in range(1, 5)] + [(1, 1, e, 0.5, 60 + e) for e in range(1, 3)] \
-        + [(2, 0, e, 1.0, 50 + e) for e in range(1, 4)] + [(2, 1, e, 0.4, 63 + e) for e in range(1, 3)]
-    _write_csv(root / "history.csv", ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"],
-               [[o, i, e, N, loss, acc, 0.01] for o, i, e, loss, acc in history])
-    rounds = [{"outer": 1, "inner": 1, "n_confident": 180, "label_precision": 91.5, "label_recall": 80.25,
-               "best_val_accuracy": 62.0},
-              {"outer": 2, "inner": 1, "n_confident": int(confident.sum()), "label_precision": 93.75,
-               "label_recall": 84.5, "best_val_accuracy": 65.0}]
-    summary = {"dataset": dataset, "method": "memomentum", "mode": "benchmark", "model": "mlp",
-               "noise_type": "instance", "noise_rate": 0.3, "realised_noise_rate": round(100 * flip.mean(), 2),
-               "seed": 1, "test_accuracy": 87.25, "best_val_accuracy": 65.0,
-               "best_at": {"outer": 2, "inner": 1, "epoch": 2}, "n_train": N, "n_val": 30, "epochs_run": len(history),
-               "wall_time_s": 3.5, "device": "cpu", "threads": 1, "rounds": rounds,
-               "final_confident": {"n_confident": int(confident.sum()), "label_precision": 93.75, "label_recall": 84.5},
-               "noisy_label_precision": round(100 * (given == true).mean(), 2)}
+    history = (
+        [(1, 0, e, 2.0 / e, 40 + 5 * e) for e in range(1, 5)]
+        + [(1, 1, e, 0.5, 60 + e) for e in range(1, 3)]
+        + [(2, 0, e, 1.0, 50 + e) for e in range(1, 4)]
+        + [(2, 1, e, 0.4, 63 + e) for e in range(1, 3)]
+    )
+    _write_csv(
+        root / "history.csv",
+        ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"],
+        [[o, i, e, N, loss, acc, 0.01] for o, i, e, loss, acc in history],
+    )
+    rounds = [
+        {
+            "outer": 1,
+            "inner": 1,
+            "n_confident": 180,
+            "label_precision": 91.5,
+            "label_recall": 80.25,
+            "best_val_accuracy": 62.0,
+        },
+        {
+            "outer": 2,
+            "inner": 1,
+            "n_confident": int(confident.sum()),
+            "label_precision": 93.75,
+            "label_recall": 84.5,
+            "best_val_accuracy": 65.0,
+        },
+    ]
+    summary = {
+        "dataset": dataset,
+        "method": "memomentum",
+        "mode": "benchmark",
+        "model": "mlp",
+        "noise_type": "instance",
+        "noise_rate": 0.3,
+        "realised_noise_rate": round(100 * flip.mean(), 2),
+        "seed": 1,
+        "test_accuracy": 87.25,
+        "best_val_accuracy": 65.0,
+        "best_at": {"outer": 2, "inner": 1, "epoch": 2},
+        "n_train": N,
+        "n_val": 30,
+        "epochs_run": len(history),
+        "wall_time_s": 3.5,
+        "device": "cpu",
+        "threads": 1,
+        "rounds": rounds,
+        "final_confident": {"n_confident": int(confident.sum()), "label_precision": 93.75, "label_recall": 84.5},
+        "noisy_label_precision": round(100 * (given == true).mean(), 2),
+    }
     if difficulty:
-        summary["difficulty"] = {"definition": "the epoch from which the first-phase network keeps predicting "
-                                               "the true label <earliest = easiest>",
-                                 "quintile_counts": [42, 42, 42, 41, 41],
-                                 "rounds": [{"round": "1.1", "recall": [99.5, 95.25, 80.0, 61.75, 20.5]},
-                                            {"round": "final", "recall": [98.0, 94.0, 83.5, 65.0, 31.25]}]}
+        summary["difficulty"] = {
+            "definition": "the epoch from which the first-phase network keeps predicting "
+            "the true label <earliest = easiest>",
+            "quintile_counts": [42, 42, 42, 41, 41],
+            "rounds": [
+                {"round": "1.1", "recall": [99.5, 95.25, 80.0, 61.75, 20.5]},
+                {"round": "final", "recall": [98.0, 94.0, 83.5, 65.0, 31.25]},
+            ],
+        }
     (root / "summary.json").write_text(json.dumps(summary))
-    (root / "config.json").write_text(json.dumps({"dataset": dataset, "data_dir": None, "seed": 1, "epochs": 4,
-                                                  "milestones": [40, 80], "out": str(root)}))
+    (root / "config.json").write_text(
+        json.dumps(
+            {"dataset": dataset, "data_dir": None, "seed": 1, "epochs": 4, "milestones": [40, 80], "out": str(root)}
+        )
+    )
     if names:
         (root / "classes.json").write_text(json.dumps(NAMES))
-    return dict(given=given, predicted=predicted, true=true, confident=confident, confidence=confidence,
-                quality=quality, index=index)
+    return dict(
+        given=given,
+        predicted=predicted,
+        true=true,
+        confident=confident,
+        confidence=confidence,
+        quality=quality,
+        index=index,
+    )
 
 
 def report(root: Path, **kw) -> tuple[str, Page]:
@@ -252,7 +309,8 @@ def test_label_errors_are_the_lowest_label_quality_with_their_images(plain):
     assert f"true: {NAMES[a['true'][first]]}" in caption
     # the picture is that example's digit from the dataset
     from matplotlib.image import imread
-    src = [s for s, alt in zip(page.images, page.alts) if alt == f"example {first}"][0]
+
+    src = next(s for s, alt in zip(page.images, page.alts) if alt == f"example {first}")
     pixels = imread(io.BytesIO(_png_bytes(src)))[..., 0]
     digit = load_dataset("digits").x_train[first, :, :, 0].astype(float)
     assert pixels.shape == digit.shape
@@ -271,8 +329,10 @@ def test_without_verdict_columns_the_most_confident_suspects_come_first(tmp_path
     assert f"given: {a['given'][expected[0]]}" in page.captions[0]
 
 
-@pytest.mark.parametrize("dataset, why", [("arrays", "given in memory"), ("table.csv", "a table, not images"),
-                                          ("gone.npz", "could not be read")])
+@pytest.mark.parametrize(
+    "dataset, why",
+    [("arrays", "given in memory"), ("table.csv", "a table, not images"), ("gone.npz", "could not be read")],
+)
 def test_data_without_images_to_show_get_a_table_instead(tmp_path, dataset, why):
     root = tmp_path / "run"
     a = make_run(root, dataset=dataset)
@@ -329,6 +389,7 @@ def test_a_report_that_fails_only_warns(tmp_path, monkeypatch, capsys):
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
+
     monkeypatch.setattr(memomentum.report, "write_report", broken)
     result = run(RunConfig(**TINY, out=str(tmp_path / "r")))
     assert (result.run_dir / "summary.json").is_file() and not (result.run_dir / "report.html").exists()
@@ -341,11 +402,24 @@ def test_the_report_renders_in_headless_chromium(tracked, tmp_path):
     if browser is None:
         skip_or_fail("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
     from PIL import Image
+
     page = tracked[0] / "report.html"
     shot = tmp_path / "report.png"
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                           "--window-size=1200,3000", "--hide-scrollbars", page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,3000",
+            "--hide-scrollbars",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     image = np.asarray(Image.open(shot).convert("RGB"))
     assert image.shape == (3000, 1200, 3)
@@ -374,11 +448,15 @@ def test_every_template_is_shipped_in_the_package():
     package-data does not name would be missing from an installed wheel."""
     import fnmatch
     import re
+
     repo = Path(__file__).resolve().parents[1]
     data = re.search(r"\[tool.setuptools.package-data\]\nmemomentum = (\[.*\])", (repo / "pyproject.toml").read_text())
     shipped = json.loads(data.group(1))
-    templates = [p.relative_to(repo / "memomentum").as_posix() for p in (repo / "memomentum" / "templates").rglob("*")
-                 if p.is_file()]
+    templates = [
+        p.relative_to(repo / "memomentum").as_posix()
+        for p in (repo / "memomentum" / "templates").rglob("*")
+        if p.is_file()
+    ]
     assert {"templates/base.html", "templates/report.html", "templates/table.html"} <= set(templates)
     for name in templates:
-        assert any(fnmatch.fnmatch(name, pattern) and "/" not in name[len(pattern) - 1:] for pattern in shipped), name
+        assert any(fnmatch.fnmatch(name, pattern) and "/" not in name[len(pattern) - 1 :] for pattern in shipped), name

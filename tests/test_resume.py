@@ -6,6 +6,7 @@ points through the test hook ``MEMOMENTUM_TEST_KILL_AT=POINT:N`` (documented in
 Each resumed run must give the same summary.json (all but the timings), examples.csv,
 history.csv and best weights as one uninterrupted run with the same seed.
 """
+
 import csv
 import json
 import os
@@ -21,16 +22,31 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.cli import main
 from memomentum.runner import files as run_files
 from memomentum.runner import outputs
 from memomentum.runner.signals import KILL_AT_ENV
-from memomentum.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # 360 training examples: 12 steps per epoch in the first phase, 7 in the first inner round;
 # 18 epochs over 2 outer loops with 2 inner rounds each.
-SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "3", "--epochs", "3",
-            "--max-outer-loop", "2", "--max-inner-loop", "3", "--batch-size", "32", "--quiet"]
+SCHEDULE = [
+    "--noise-type",
+    "symmetric",
+    "--noise-rate",
+    "0.3",
+    "--seed",
+    "3",
+    "--epochs",
+    "3",
+    "--max-outer-loop",
+    "2",
+    "--max-inner-loop",
+    "3",
+    "--batch-size",
+    "32",
+    "--quiet",
+]
 # Keys that describe the session that finished the run, not its results.
 TIMING_KEYS = ("wall_time_s", "time_s", "threads_reason", "openmp_wait")
 
@@ -40,8 +56,13 @@ def write_blobs(path: Path, n: int, seed: int = 0) -> Path:
     rs = np.random.RandomState(seed)
     y, yt = rs.randint(0, 4, n), rs.randint(0, 4, 100)
     centre = 2.0 * np.eye(4, 8, dtype=np.float32)
-    np.savez(path, x=rs.randn(n, 8).astype(np.float32) + centre[y], y=y,
-             x_test=rs.randn(100, 8).astype(np.float32) + centre[yt], y_test=yt)
+    np.savez(
+        path,
+        x=rs.randn(n, 8).astype(np.float32) + centre[y],
+        y=y,
+        x_test=rs.randn(100, 8).astype(np.float32) + centre[yt],
+        y_test=yt,
+    )
     return path
 
 
@@ -50,8 +71,14 @@ def cli(*args, kill_at: str | None = None, **popen) -> subprocess.Popen:
     env.pop(KILL_AT_ENV, None)
     if kill_at:
         env[KILL_AT_ENV] = kill_at
-    return subprocess.Popen([sys.executable, "-m", "memomentum", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "memomentum", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def in_process(*args) -> int:
@@ -66,9 +93,13 @@ def results(run_dir: Path) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     config.pop("out")
     model = torch.load(run_dir / "model.pt", weights_only=True)
-    return {"summary": summary, "examples": (run_dir / "examples.csv").read_text(),
-            "history": (run_dir / "history.csv").read_text(), "config": config,
-            "weights": {k: v.numpy().tobytes() for k, v in model["state_dict"].items()}}
+    return {
+        "summary": summary,
+        "examples": (run_dir / "examples.csv").read_text(),
+        "history": (run_dir / "history.csv").read_text(),
+        "config": config,
+        "weights": {k: v.numpy().tobytes() for k, v in model["state_dict"].items()},
+    }
 
 
 def assert_finished_like(run_dir: Path, baseline: Path, elapsed_before: float) -> None:
@@ -128,7 +159,8 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     # history.csv grew with the run: it holds exactly the epochs of the last checkpoint
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [(int(r["outer"]), int(r["inner"]), int(r["epoch"])) for r in rows] == [
-        (h["outer"], h["inner"], h["epoch"]) for h in state["history"]]
+        (h["outer"], h["inner"], h["epoch"]) for h in state["history"]
+    ]
 
     # the same command again does not start over: it says how to resume
     assert in_process(*args) == 2
@@ -146,7 +178,8 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
     assert p.returncode == -signal.SIGKILL
     saved = checkpoint_state(out)
     assert {k: saved["procedure"][k] for k in ("stage", "outer", "epoch", "phase_started")} == dict(
-        stage="first", outer=1, epoch=0, phase_started=False)
+        stage="first", outer=1, epoch=0, phase_started=False
+    )
     before = {f.name: f.read_bytes() for f in out.iterdir()}
 
     assert in_process("--resume", str(out), "--lr", "0.1", "--seed", "4", "--quiet") == 2
@@ -158,11 +191,15 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
     assert in_process("--resume", str(out), "--device", "cpu", "--threads", "1", "--quiet") == 0
     assert_finished_like(out, baseline, saved["elapsed"])
     # the killed process left its lock behind: a dead process on this host, so it is taken over
-    assert capsys.readouterr().err.strip() == (f"memomentum: note: took over the lock of {out} from process {p.pid}, "
-                                               f"which no longer runs")
+    assert capsys.readouterr().err.strip() == (
+        f"memomentum: note: took over the lock of {out} from process {p.pid}, which no longer runs"
+    )
 
     assert in_process("--resume", str(out)) == 2
-    assert capsys.readouterr().err.strip() == f"memomentum: error: the run in {out} has already finished; nothing to resume"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"memomentum: error: the run in {out} has already finished; nothing to resume"
+    )
 
 
 def _killed_between_outer_loops(data: Path, out: Path) -> None:
@@ -189,11 +226,15 @@ def test_resume_refuses_data_that_changed_and_names_what(data, tmp_path, capsys,
     np.savez(local, **arrays)
     assert in_process("--resume", str(out), "--quiet") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = {"fewer rows": "the number of training examples (400 then, 397 now), the labels, the noisy labels, "
-                              "the features",
-                "other labels": "the labels, the noisy labels", "other features": "the features"}[change]
-    assert err == [f"memomentum: error: cannot resume {out}: its data changed since the run started ({expected}); "
-                   f"resume with the data it started with, or start a new run"]
+    expected = {
+        "fewer rows": "the number of training examples (400 then, 397 now), the labels, the noisy labels, the features",
+        "other labels": "the labels, the noisy labels",
+        "other features": "the features",
+    }[change]
+    assert err == [
+        f"memomentum: error: cannot resume {out}: its data changed since the run started ({expected}); "
+        f"resume with the data it started with, or start a new run"
+    ]
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # left as it was
 
 
@@ -221,17 +262,34 @@ def test_a_hand_edited_config_json_is_named_in_one_note_on_resume(data, baseline
     capsys.readouterr()
     assert in_process("--resume", str(out), "--quiet") == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "took over the lock" not in line]  # SIGKILLed
-    assert err == [f"memomentum: note: {out / 'config.json'} was edited since the checkpoint: lr 0.5 (saved: 0.01); "
-                   f"--resume continues with the settings saved in the checkpoint and writes config.json back from "
-                   f"them (a run's settings cannot change halfway: start a new run to train with others)"]
+    assert err == [
+        f"memomentum: note: {out / 'config.json'} was edited since the checkpoint: lr 0.5 (saved: 0.01); "
+        f"--resume continues with the settings saved in the checkpoint and writes config.json back from "
+        f"them (a run's settings cannot change halfway: start a new run to train with others)"
+    ]
     assert (out / "config.json").read_text() == original
     assert results(out)["config"] == results(baseline)["config"]
 
 
 # A longer schedule (about 2 s of training on an idle 2-core machine, 36 steps per epoch) so
 # that the signal surely arrives while the run trains.
-SIGNAL_SCHEDULE = ["--noise-type", "symmetric", "--noise-rate", "0.3", "--seed", "5", "--epochs", "20",
-                   "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16", "--quiet"]
+SIGNAL_SCHEDULE = [
+    "--noise-type",
+    "symmetric",
+    "--noise-rate",
+    "0.3",
+    "--seed",
+    "5",
+    "--epochs",
+    "20",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "3",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -256,10 +314,11 @@ def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, si
     time.sleep(0.2)
     assert p.poll() is None, "the run ended before it could be interrupted"
     p.send_signal(sig)
-    stdout, stderr = p.communicate(timeout=120)
+    _, stderr = p.communicate(timeout=120)
     assert p.returncode == code, stderr
     assert stderr.strip().splitlines() == [
-        f"memomentum: interrupted by {sig.name}; checkpoint saved. Resume with: memomentum run --resume {out}"]
+        f"memomentum: interrupted by {sig.name}; checkpoint saved. Resume with: memomentum run --resume {out}"
+    ]
     saved = checkpoint_state(out)
     state = saved["procedure"]
     assert state["stage"] != "done" and not (out / "summary.json").exists()

@@ -1,6 +1,7 @@
 """memomentum review: the web application's safety (token, Host header, paths), the order it
 shows, review.csv (format, atomic writes, a kill -9), the lock, and --export with the run
 on the exported data (docs/review.md). The page in a real browser: test_review_browser.py."""
+
 from __future__ import annotations
 
 import csv
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, read_review
 from starlette.testclient import TestClient
 
 from memomentum.cli import main
@@ -23,7 +25,6 @@ from memomentum.review import export
 from memomentum.review.examples import Query
 from memomentum.review.server import create_app
 from memomentum.review.session import Review
-from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, read_review
 
 TOKEN = "secret-token"
 
@@ -50,8 +51,15 @@ def client(run):
 
 # -- safety -------------------------------------------------------------------------------
 
-URLS = ["/", "/api/meta", "/api/examples", "/thumb/0", "/static/review.js", "/static/review.css",
-        "/api/examples?suspects=1&limit=5"]
+URLS = [
+    "/",
+    "/api/meta",
+    "/api/examples",
+    "/thumb/0",
+    "/static/review.js",
+    "/static/review.css",
+    "/api/examples?suspects=1&limit=5",
+]
 
 
 def test_every_url_without_the_token_is_refused(client, run):
@@ -80,13 +88,24 @@ def test_a_request_naming_another_host_is_refused(client):
 
 
 def test_nothing_but_the_runs_own_examples_is_served(client, run):
-    run_dir, _, columns = run
+    _, _, columns = run
     client.get(f"/?token={TOKEN}")
     held_out = sorted(set(range(len(columns["index"]) + 3)) - set(columns["index"].tolist()))
-    for path in ("/static/../config.json", "/static/%2e%2e/config.json", "/static/..%2fexamples.csv",
-                 "/thumb/../config.json", "/thumb/..%2f..%2fetc%2fpasswd", "/thumb/-1", "/thumb/99999",
-                 f"/thumb/{held_out[0]}", "/static/index.html", "/config.json", "/examples.csv",
-                 f"/thumb/{columns['files'][0]}", "/static/review.js/.."):
+    for path in (
+        "/static/../config.json",
+        "/static/%2e%2e/config.json",
+        "/static/..%2fexamples.csv",
+        "/thumb/../config.json",
+        "/thumb/..%2f..%2fetc%2fpasswd",
+        "/thumb/-1",
+        "/thumb/99999",
+        f"/thumb/{held_out[0]}",
+        "/static/index.html",
+        "/config.json",
+        "/examples.csv",
+        f"/thumb/{columns['files'][0]}",
+        "/static/review.js/..",
+    ):
         r = client.get(path)
         assert r.status_code == 404, path
         assert b"cat" not in r.content and b"dataset" not in r.content
@@ -100,6 +119,7 @@ def test_decisions_must_come_as_json(client, run):
 
 
 # -- what the page shows ---------------------------------------------------------------------
+
 
 def test_the_page_lists_suspects_first_in_label_quality_order(client, run):
     _, _, c = run
@@ -123,8 +143,9 @@ def test_filters_search_and_paging_run_on_the_server(client, run):
     assert sorted(i["index"] for i in cell["items"]) == sorted(c["index"][want].tolist())
     assert all(i["given"] == "cat" and i["predicted"] == "dog" for i in cell["items"])
     page = client.get("/api/examples?offset=2&limit=3").json()
-    assert [i["index"] for i in page["items"]] == [i["index"] for i in
-                                                  client.get("/api/examples?limit=5").json()["items"]][2:5]
+    assert [i["index"] for i in page["items"]] == [
+        i["index"] for i in client.get("/api/examples?limit=5").json()["items"]
+    ][2:5]
     name = Path(c["files"][4]).name
     found = client.get(f"/api/examples?q={name}").json()["items"]
     assert [i["file"] for i in found] == [name]
@@ -136,6 +157,7 @@ def test_filters_search_and_paging_run_on_the_server(client, run):
 
 
 # -- review.csv --------------------------------------------------------------------------------
+
 
 def test_review_csv_holds_every_decision_in_the_documented_format(client, run):
     run_dir, _, c = run
@@ -168,8 +190,9 @@ def test_undo_restores_the_state_before(client, run):
     kept = read_review(run_dir)
     time.sleep(1.1)  # a second later: the undo must bring back the first decision's time
     r = client.post("/api/decide", json={"indices": [i], "decision": "exclude"}).json()
-    assert r["before"] == [{"index": i, "decision": "keep", "label": CLASSES[c["given"][0]],
-                            "decided_at": kept[0]["decided_at"]}]
+    assert r["before"] == [
+        {"index": i, "decision": "keep", "label": CLASSES[c["given"][0]], "decided_at": kept[0]["decided_at"]}
+    ]
     client.post("/api/decide", json={"restore": r["before"]})
     assert read_review(run_dir) == kept
     first = client.post("/api/decide", json={"restore": [{"index": i, "decision": None, "label": None}]})
@@ -197,7 +220,7 @@ def test_a_failed_write_leaves_review_csv_as_it_was(run, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         review.decide({"indices": [int(c["index"][1])], "decision": "exclude"})
     monkeypatch.undo()
     review.close()
@@ -219,8 +242,9 @@ for k, i in enumerate(review.ex.index.tolist() * 50):
 def test_a_kill_9_loses_at_most_the_decision_in_flight(run):
     run_dir = run[0]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True,
-                             env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True, env=env
+    )
     done = -1
     for line in child.stdout:
         done = int(line)
@@ -252,13 +276,19 @@ def test_a_hand_written_review_csv_that_does_not_fit_is_refused_in_one_sentence(
 
 # -- the command -------------------------------------------------------------------------------
 
+
 def test_a_second_review_of_the_same_run_is_refused(run, capsys):
     served = Served(run[0])
     try:
         assert main(["review", str(run[0]), "--no-browser"]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith(f"memomentum: error: {run[0]} is already open in another memomentum review (process "
-                              f"{served.proc.pid} on ") and "\n" not in err
+        assert (
+            err.startswith(
+                f"memomentum: error: {run[0]} is already open in another memomentum review (process "
+                f"{served.proc.pid} on "
+            )
+            and "\n" not in err
+        )
     finally:
         served.stop()
     assert served.proc.returncode == 0  # stopped cleanly: the lock is gone
@@ -266,33 +296,53 @@ def test_a_second_review_of_the_same_run_is_refused(run, capsys):
 
 
 def test_the_command_line_loads_no_web_framework_until_review_is_called():
-    code = ("import sys, memomentum.cli, memomentum.review; "
-            "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
+    code = (
+        "import sys, memomentum.cli, memomentum.review; "
+        "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_the_review_server_loads_no_torch_for_a_run_with_class_names():
     # torch takes seconds to import; the review of a run with classes.json never needs it
-    code = ("import sys, memomentum.review.session, memomentum.review.server; "
-            "print(sorted(m for m in ('torch',) if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
+    code = (
+        "import sys, memomentum.review.session, memomentum.review.server; "
+        "print(sorted(m for m in ('torch',) if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_review_without_the_extra_says_how_to_install_it(run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "starlette", None)
     assert main(["review", str(run[0]), "--no-browser"]) == 2
-    assert capsys.readouterr().err.strip() == ('memomentum: error: memomentum review needs starlette, which is not '
-                                               'installed; pip install "memomentum[review]"')
+    assert capsys.readouterr().err.strip() == (
+        'memomentum: error: memomentum review needs starlette, which is not installed; pip install "memomentum[review]"'
+    )
 
 
 def test_host_0_0_0_0_prints_a_warning(run):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "memomentum", "review", str(run[0]), "--no-browser", "--port", "0",
-                             "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memomentum", "review", str(run[0]), "--no-browser", "--port", "0", "--host", "0.0.0.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         err = proc.stderr.readline()
     finally:
@@ -303,18 +353,22 @@ def test_host_0_0_0_0_prints_a_warning(run):
 
 # -- export --------------------------------------------------------------------------------------
 
+
 def test_export_of_an_image_folder_writes_file_label_with_the_decisions(run, tmp_path):
     run_dir, folder, c = run
     i = [int(v) for v in c["index"]]
-    (run_dir / "review.csv").write_text("index,decision,label\n"
-                                        f"{i[0]},relabel,{CLASSES[(c['given'][0] + 1) % 3]}\n"
-                                        f"{i[1]},exclude,\n{i[2]},keep,{CLASSES[c['given'][2]]}\n")
+    (run_dir / "review.csv").write_text(
+        "index,decision,label\n"
+        f"{i[0]},relabel,{CLASSES[(c['given'][0] + 1) % 3]}\n"
+        f"{i[1]},exclude,\n{i[2]},keep,{CLASSES[c['given'][2]]}\n"
+    )
     before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
     line = export(run_dir, tmp_path / "out" / "clean.csv")
     assert "1 label corrected and 1 example excluded by review" in line
     with open(tmp_path / "out" / "clean.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     from memomentum.data.folders import read_image_folder
+
     listed = read_image_folder(folder).train
     assert len(rows) == len(listed.paths) - 1
     labels = {r["file"]: r["label"] for r in rows}
@@ -327,7 +381,8 @@ def test_export_of_an_image_folder_writes_file_label_with_the_decisions(run, tmp
         corrections = list(csv.DictReader(f))
     assert [(r["where"], r["old_label"], r["new_label"], r["decision"]) for r in corrections] == [
         (c["files"][0], CLASSES[c["given"][0]], CLASSES[(c["given"][0] + 1) % 3], "relabel"),
-        (c["files"][1], CLASSES[c["given"][1]], "", "exclude")]
+        (c["files"][1], CLASSES[c["given"][1]], "", "exclude"),
+    ]
     assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
 
 
@@ -360,8 +415,25 @@ def table_run(tmp_path_factory):
         for r in range(n):
             w.writerow([f"{v:.3f}" for v in x[r]] + [f"row {r}", CLASSES[y[r]]])
     out = root / "run"
-    assert main(["run", "--dataset", str(root / "t.csv"), "--out", str(out), "--epochs", "3", "--max-outer-loop",
-                 "1", "--max-inner-loop", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(root / "t.csv"),
+                "--out",
+                str(out),
+                "--epochs",
+                "3",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return root, out
 
 
@@ -371,9 +443,11 @@ def test_export_of_a_csv_table_changes_labels_drops_excluded_rows_and_keeps_the_
         ex = list(csv.DictReader(f))
     a, b = ex[0], ex[1]
     new = CLASSES[(CLASSES.index(a["given_label"]) + 1) % 3]
-    (run_dir / "review.csv").write_text(f"index,given_label,decision,label,decided_at\n"
-                                        f"{a['index']},{a['given_label']},relabel,{new},2026-01-01T00:00:00Z\n"
-                                        f"{b['index']},{b['given_label']},exclude,,2026-01-01T00:00:00Z\n")
+    (run_dir / "review.csv").write_text(
+        f"index,given_label,decision,label,decided_at\n"
+        f"{a['index']},{a['given_label']},relabel,{new},2026-01-01T00:00:00Z\n"
+        f"{b['index']},{b['given_label']},exclude,,2026-01-01T00:00:00Z\n"
+    )
     source = (root / "t.csv").read_bytes()
     try:
         assert main(["review", str(run_dir), "--export", str(tmp_path / "clean.csv")]) == 0
@@ -388,9 +462,11 @@ def test_export_of_a_csv_table_changes_labels_drops_excluded_rows_and_keeps_the_
     del want[1 + int(b["row"])]
     assert out == want  # every other value as the text it was
     corrections = (tmp_path / "clean.corrections.csv").read_text().splitlines()
-    assert corrections == ["index,where,old_label,new_label,decision",
-                           f"{a['index']},{a['row']},{a['given_label']},{new},relabel",
-                           f"{b['index']},{b['row']},{b['given_label']},,exclude"]
+    assert corrections == [
+        "index,where,old_label,new_label,decision",
+        f"{a['index']},{a['row']},{a['given_label']},{new},relabel",
+        f"{b['index']},{b['row']},{b['given_label']},,exclude",
+    ]
 
 
 def test_export_refuses_to_write_over_the_runs_input(table_run):
@@ -404,24 +480,48 @@ def test_a_run_on_an_export_says_how_many_labels_review_corrected(table_run, tmp
     with open(run_dir / "examples.csv", newline="") as f:
         ex = list(csv.DictReader(f))[:5]
     other = {e["index"]: CLASSES[(CLASSES.index(e["given_label"]) + 1) % 3] for e in ex}
-    (run_dir / "review.csv").write_text("index,decision,label\n" + "".join(
-        f"{e['index']},relabel,{other[e['index']]}\n" for e in ex[:3]) + f"{ex[3]['index']},exclude,\n"
-        f"{ex[4]['index']},keep,\n")
+    (run_dir / "review.csv").write_text(
+        "index,decision,label\n"
+        + "".join(f"{e['index']},relabel,{other[e['index']]}\n" for e in ex[:3])
+        + f"{ex[3]['index']},exclude,\n"
+        f"{ex[4]['index']},keep,\n"
+    )
     try:
         export(run_dir, tmp_path / "clean.parquet")
     finally:
         (run_dir / "review.csv").unlink()
     import pandas as pd
+
     assert len(pd.read_parquet(tmp_path / "clean.parquet")) == 149
     out = tmp_path / "again"
     capsys.readouterr()
-    assert main(["run", "--dataset", str(tmp_path / "clean.parquet"), "--out", str(out), "--epochs", "2",
-                 "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(tmp_path / "clean.parquet"),
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "3 labels corrected, 1 example excluded by review" in printed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["review"] == {"corrected": 3, "excluded": 1,
-                                 "corrections_file": str(tmp_path / "clean.corrections.csv")}
+    assert summary["review"] == {
+        "corrected": 3,
+        "excluded": 1,
+        "corrections_file": str(tmp_path / "clean.corrections.csv"),
+    }
     assert 'labels corrected / excluded by review</td><td class="t">3 / 1</td>' in (out / "report.html").read_text()
 
 
@@ -431,8 +531,27 @@ def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):
     x = (rng.integers(0, 40, (90, 8, 8)) + y[:, None, None] * 70).astype(np.uint8)
     np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x[:10], y_test=y[:10])
     run_dir = tmp_path / "run"
-    assert main(["run", "--dataset", str(tmp_path / "d.npz"), "--out", str(run_dir), "--epochs", "2", "--batch-size", "16",
-                 "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(tmp_path / "d.npz"),
+                "--out",
+                str(run_dir),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     with open(run_dir / "examples.csv", newline="") as f:
         ex = list(csv.DictReader(f))
     a, b = int(ex[0]["index"]), int(ex[1]["index"])
@@ -449,8 +568,10 @@ def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):
 
 # -- several runs -----------------------------------------------------------------------------
 
+
 def test_several_runs_are_ranked_by_their_consensus(tmp_path):
     from memomentum.consensus import consensus_table
+
     folder = image_folder(tmp_path / "pets")
     runs = [tmp_path / f"run{s}" for s in range(3)]
     for seed, run_dir in enumerate(runs):
@@ -486,6 +607,7 @@ def test_several_runs_on_other_data_are_refused(tmp_path):
 
 def test_the_columns_cached_for_the_next_opening_are_those_of_examples_csv(run):
     from memomentum.review.examples import cache_file, read_examples
+
     run_dir = run[0]
     parsed = read_examples(run_dir)
     assert cache_file(run_dir / "examples.csv").is_file()
@@ -505,9 +627,25 @@ def test_the_columns_cached_for_the_next_opening_are_those_of_examples_csv(run):
 
 
 def test_the_speed_benchmark_times_opening_pages_and_thumbnails(tmp_path):
-    r = subprocess.run([sys.executable, "benchmarks/review_speed.py", "--n", "3000", "--repeats", "1", "--thumbs", "3",
-                        "--work-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/review_speed.py",
+            "--n",
+            "3000",
+            "--repeats",
+            "1",
+            "--thumbs",
+            "3",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["n_examples"] == 3000 and 0 < out["n_suspects"] < 3000
@@ -531,13 +669,33 @@ def test_a_table_run_shows_each_examples_row_of_the_table(table_run):
 
 def test_an_array_run_shows_its_images_enlarged(tmp_path):
     from PIL import Image
+
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, 90)
     x = (rng.integers(0, 40, (90, 8, 8)) + y[:, None, None] * 70).astype(np.uint8)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     run_dir = tmp_path / "run"
-    assert main(["run", "--dataset", str(tmp_path / "d.npz"), "--out", str(run_dir), "--epochs", "1", "--batch-size",
-                 "16", "--max-outer-loop", "1", "--max-inner-loop", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(tmp_path / "d.npz"),
+                "--out",
+                str(run_dir),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     review = Review([run_dir], lock=False)
     assert review.view.kind == "images"
     png = Image.open(io.BytesIO(review.view.thumbnail(3)))

@@ -2,6 +2,7 @@
 the review of an image-folder run, makes 20 decisions with the keyboard and the mouse,
 reloads, survives a kill -9 of the server and a restart, and finds all 20 in review.csv and
 in the export; without the token nothing is served. (.ci/run installs chromium.)"""
+
 from __future__ import annotations
 
 import csv
@@ -10,12 +11,18 @@ import shutil
 import signal
 
 import pytest
-
-from review_helpers import CLASSES, Served, fake_image_run, image_folder, read_review
 from conftest import skip_or_fail
+from review_helpers import Served, fake_image_run, image_folder, read_review
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +36,7 @@ def browser():
     if chromium is None:
         skip_or_fail("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=FLAGS)
         yield b
@@ -37,8 +45,10 @@ def browser():
 
 def _open(page, served):
     page.goto(served.url)
-    page.wait_for_function("document.querySelectorAll('.card img').length > 0 && "
-                           "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "document.querySelectorAll('.card img').length > 0 && "
+        "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
 
 
 def _counter(page) -> str:

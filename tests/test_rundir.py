@@ -1,6 +1,7 @@
 """Runs that cannot be trusted are not reported as results: one writer per run directory
 (a lock file, stale locks taken over), history.csv growing epoch by epoch, and a diverging
 run stopped with exit status 1 and nothing written (``memomentum.runner.rundir``)."""
+
 import csv
 import io
 import json
@@ -17,24 +18,41 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.runner import files as run_files
 import memomentum
 from memomentum import InputError, RunConfig
-from memomentum.runner import rundir
 from memomentum.cli import main
-from memomentum.training.engine import Engine
 from memomentum.errors import TrainingDiverged
+from memomentum.runner import files as run_files
+from memomentum.runner import rundir
+from memomentum.training.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 # a tiny digits run: 1 epoch per phase, one outer loop, one inner round
-TINY = ["--epochs", "1", "--max-outer-loop", "1", "--max-inner-loop", "2", "--noise-type", "symmetric", "--quiet",
-        "--threads", "1"]
+TINY = [
+    "--epochs",
+    "1",
+    "--max-outer-loop",
+    "1",
+    "--max-inner-loop",
+    "2",
+    "--noise-type",
+    "symmetric",
+    "--quiet",
+    "--threads",
+    "1",
+]
 
 
 def cli(*args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen([sys.executable, "-m", "memomentum", *args], env=env, cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "memomentum", *args],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def main_err(*args) -> tuple[int, str]:
@@ -58,19 +76,28 @@ def write_lock(run_dir: Path, pid, host) -> None:
 
 # -- two writers ---------------------------------------------------------------------------
 
+
 def test_two_runs_started_at_once_into_one_directory(tmp_path):
     out = tmp_path / "d"
-    first, second = cli("run", "--seed", "1", "--out", str(out), *TINY), cli("run", "--seed", "2", "--out", str(out), *TINY)
+    first, second = (
+        cli("run", "--seed", "1", "--out", str(out), *TINY),
+        cli("run", "--seed", "2", "--out", str(out), *TINY),
+    )
     results = [(p.wait(timeout=300), p.stderr.read(), seed) for p, seed in ((first, 1), (second, 2))]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], results
     (_, _, winner), (_, refusal, _) = sorted(results, key=lambda r: r[0])
     line = refusal.strip().splitlines()[-1]
     # refused at the lock while the other one writes, or after it finished
-    assert (line.startswith("memomentum: error: another memomentum run (process ")
+    assert (
+        (
+            line.startswith("memomentum: error: another memomentum run (process ")
             and line.endswith(f"is writing to {out}; wait for it to finish or choose another --out")
-            or line == f"memomentum: error: {out} already holds a finished run; pass --overwrite to replace it "
-                       f"or --out to choose another directory"), line
+        )
+        or line
+        == f"memomentum: error: {out} already holds a finished run; pass --overwrite to replace it "
+        f"or --out to choose another directory"
+    ), line
     config = json.loads((out / "config.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
     assert config["seed"] == summary["seed"] == winner  # one run's files only
@@ -80,8 +107,22 @@ def test_two_runs_started_at_once_into_one_directory(tmp_path):
 
 def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_its_lock(tmp_path):
     out = tmp_path / "d"
-    going = cli("run", "--seed", "1", "--out", str(out), "--epochs", "60", "--max-outer-loop", "1",
-                "--max-inner-loop", "2", "--quiet", "--threads", "1")
+    going = cli(
+        "run",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--epochs",
+        "60",
+        "--max-outer-loop",
+        "1",
+        "--max-inner-loop",
+        "2",
+        "--quiet",
+        "--threads",
+        "1",
+    )
     deadline = time.monotonic() + 240
     while not (out / "checkpoint.pt").exists() and going.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -91,11 +132,15 @@ def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_it
     holder = f"process {going.pid} on {socket.gethostname()}"
 
     code, err = main_err("run", "--seed", "2", "--out", str(out), "--quiet")
-    assert code == 2 and err == (f"memomentum: error: another memomentum run ({holder}) is writing to {out}; wait "
-                                 f"for it to finish or choose another --out\n")
+    assert code == 2 and err == (
+        f"memomentum: error: another memomentum run ({holder}) is writing to {out}; wait "
+        f"for it to finish or choose another --out\n"
+    )
     code, err = main_err("run", "--resume", str(out), "--quiet")
-    assert code == 2 and err == (f"memomentum: error: the run in {out} is still going ({holder}): stop it first "
-                                 f"(it saves a checkpoint on Ctrl-C or SIGTERM), then resume it\n")
+    assert code == 2 and err == (
+        f"memomentum: error: the run in {out} is still going ({holder}): stop it first "
+        f"(it saves a checkpoint on Ctrl-C or SIGTERM), then resume it\n"
+    )
     code, err = main_err("run", "--seed", "1", "--out", str(out), "--quiet", "--overwrite")
     assert code == 2 and "is writing to" in err
     assert json.loads((out / "config.json").read_text())["seed"] == 1
@@ -112,7 +157,10 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, capsys):
     write_lock(out, pid, socket.gethostname())
     assert rundir.lock_holder(out) is None
     rundir.acquire_lock(out, resume=False)
-    assert capsys.readouterr().err == f"memomentum: note: took over the lock of {out} from process {pid}, which no longer runs\n"
+    assert (
+        capsys.readouterr().err
+        == f"memomentum: note: took over the lock of {out} from process {pid}, which no longer runs\n"
+    )
     assert json.loads((out / run_files.LOCK).read_text()) == {"pid": os.getpid(), "host": socket.gethostname()}
     rundir.acquire_lock(out, resume=False)  # this process again: nothing to do
     rundir.release_lock(out)
@@ -120,12 +168,23 @@ def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == []  # nothing left aside
 
 
-@pytest.mark.parametrize("host, content, message", [
-    ("elsewhere", None, "another memomentum run (process 4242 on elsewhere) is writing to {out}; wait for it to finish "
-                        "or choose another --out; if no run uses it any more, delete {out}/run.lock"),
-    (None, "{not json", "another memomentum run (a process whose lock file cannot be read) is writing to {out}; wait "
-                        "for it to finish or choose another --out; if no run uses it any more, delete {out}/run.lock"),
-])
+@pytest.mark.parametrize(
+    "host, content, message",
+    [
+        (
+            "elsewhere",
+            None,
+            "another memomentum run (process 4242 on elsewhere) is writing to {out}; wait for it to finish "
+            "or choose another --out; if no run uses it any more, delete {out}/run.lock",
+        ),
+        (
+            None,
+            "{not json",
+            "another memomentum run (a process whose lock file cannot be read) is writing to {out}; wait "
+            "for it to finish or choose another --out; if no run uses it any more, delete {out}/run.lock",
+        ),
+    ],
+)
 def test_locks_that_cannot_be_checked_are_refused_with_their_path(tmp_path, host, content, message):
     out = tmp_path / "d"
     if content is None:
@@ -133,8 +192,10 @@ def test_locks_that_cannot_be_checked_are_refused_with_their_path(tmp_path, host
     else:
         out.mkdir()
         (out / run_files.LOCK).write_text(content)
-    for check in (lambda: rundir.check_run_dir(out, resume=False, overwrite=False),
-                  lambda: rundir.acquire_lock(out, resume=False)):
+    for check in (
+        lambda: rundir.check_run_dir(out, resume=False, overwrite=False),
+        lambda: rundir.acquire_lock(out, resume=False),
+    ):
         with pytest.raises(InputError) as e:
             check()
         assert str(e.value) == message.format(out=out)
@@ -157,22 +218,25 @@ def test_a_live_lock_is_never_taken_over(tmp_path):
 
 # -- history.csv, live ---------------------------------------------------------------------
 
+
 def test_live_history_appends_each_epoch_durably(tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
-    rows = [{"outer": 1, "inner": 0, "epoch": e, "n_train": 10, "train_loss": 0.5, "val_accuracy": 50.0, "lr": 0.1}
-            for e in range(1, 4)]
-    history = rundir.LiveHistory(tmp_path / "history.csv", ["outer", "inner", "epoch", "n_train", "train_loss",
-                                                            "val_accuracy", "lr"])
+    rows = [
+        {"outer": 1, "inner": 0, "epoch": e, "n_train": 10, "train_loss": 0.5, "val_accuracy": 50.0, "lr": 0.1}
+        for e in range(1, 4)
+    ]
+    history = rundir.LiveHistory(
+        tmp_path / "history.csv", ["outer", "inner", "epoch", "n_train", "train_loss", "val_accuracy", "lr"]
+    )
     history.start(rows[:1])
     n = len(synced)
     history.extend(rows[:2])
     assert len(synced) == n + 1  # the append is fsynced
     history.extend(rows[:2])  # nothing new: nothing written
     history.extend(rows)
-    assert list(csv.DictReader((tmp_path / "history.csv").open())) == [
-        {k: str(v) for k, v in r.items()} for r in rows]
+    assert list(csv.DictReader((tmp_path / "history.csv").open())) == [{k: str(v) for k, v in r.items()} for r in rows]
     history.start(rows[:2])  # a resumed run starts again from its checkpoint's rows
     assert (tmp_path / "history.csv").read_text().count("\n") == 3
 
@@ -187,10 +251,20 @@ def test_history_grows_while_the_run_trains(tmp_path, monkeypatch):
         real_extend(self, rows)
         if self.path.exists():  # not yet at the initial checkpoint, before any epoch
             seen.append(self.path.read_text())
+
     monkeypatch.setattr(rundir.LiveHistory, "extend", extend)
     out = tmp_path / "run"
-    result = memomentum.run(RunConfig(out=str(out), noise_type="symmetric", epochs=2, max_outer_loop=1,
-                                      max_inner_loop=2, progress=False, threads=1))
+    result = memomentum.run(
+        RunConfig(
+            out=str(out),
+            noise_type="symmetric",
+            epochs=2,
+            max_outer_loop=1,
+            max_inner_loop=2,
+            progress=False,
+            threads=1,
+        )
+    )
     final = (out / "history.csv").read_text()
     epochs = result.summary["epochs_run"]
     assert epochs >= 3
@@ -199,6 +273,7 @@ def test_history_grows_while_the_run_trains(tmp_path, monkeypatch):
 
 
 # -- divergence ----------------------------------------------------------------------------
+
 
 def make_the_weights_blow_up(monkeypatch) -> None:
     """Every epoch's last update makes the weights infinite (its loss is still finite)."""
@@ -209,6 +284,7 @@ def make_the_weights_blow_up(monkeypatch) -> None:
         with torch.no_grad():
             next(model.parameters()).fill_(float("inf"))
         return result
+
     monkeypatch.setattr(Engine, "train_steps", blow_up)
 
 
@@ -219,10 +295,13 @@ def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock
     out = tmp_path / "run"
     out.mkdir()  # the user's directory: kept, but emptied of what the run wrote
     with pytest.raises(TrainingDiverged) as e:
-        memomentum.run(RunConfig(out=str(out), lr=0.05, epochs=1, max_outer_loop=1, max_inner_loop=1,
-                                 progress=False, threads=1))
-    assert str(e.value) == ("training diverged: the weights became NaN or infinite in epoch 1 of the first phase of "
-                            "outer loop 1 with learning rate 0.05; no results were written, start again with a lower --lr")
+        memomentum.run(
+            RunConfig(out=str(out), lr=0.05, epochs=1, max_outer_loop=1, max_inner_loop=1, progress=False, threads=1)
+        )
+    assert str(e.value) == (
+        "training diverged: the weights became NaN or infinite in epoch 1 of the first phase of "
+        "outer loop 1 with learning rate 0.05; no results were written, start again with a lower --lr"
+    )
     assert list(out.iterdir()) == []  # no results, no lock
 
 
@@ -234,8 +313,9 @@ def test_overwrite_keeps_the_previous_run_until_the_new_one_has_results(tmp_path
     make_the_weights_blow_up(monkeypatch)
     with pytest.raises(TrainingDiverged) as e:
         memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)
-    assert str(e.value).endswith(f"start again with a lower --lr; the run that --overwrite was to replace is back "
-                                 f"in {out}")
+    assert str(e.value).endswith(
+        f"start again with a lower --lr; the run that --overwrite was to replace is back in {out}"
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the finished run, untouched
     monkeypatch.undo()
     memomentum.run(RunConfig(**{**small, "seed": 2}), overwrite=True)  # a new run that finishes replaces it
@@ -257,8 +337,9 @@ def test_a_folder_that_is_no_run_is_never_offered_overwrite(tmp_path):
 def test_resuming_an_empty_folder_says_it_is_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     code, err = main_err("run", "--resume", str(tmp_path / "empty"))
-    assert code == 2 and err.strip() == (f"memomentum: error: nothing to resume: {tmp_path / 'empty'} is empty; start "
-                                         f"a run there without --resume")
+    assert code == 2 and err.strip() == (
+        f"memomentum: error: nothing to resume: {tmp_path / 'empty'} is empty; start a run there without --resume"
+    )
 
 
 def test_the_lock_is_refused_before_any_data_is_loaded(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Data sources: streamed batches are exactly the resident ones, so a streamed run is the
 resident run."""
+
 import multiprocessing
 
 import numpy as np
@@ -8,9 +9,9 @@ import torch
 
 from memomentum import RunConfig
 from memomentum.api import run
-from memomentum.runner.prepare import choose_stream
 from memomentum.data import dataset_from_arrays
 from memomentum.errors import InputError
+from memomentum.runner.prepare import choose_stream
 from memomentum.training.sources import StreamedSource, to_device_data
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -61,7 +62,7 @@ def test_the_choice_follows_the_size_and_the_flag(monkeypatch):
     monkeypatch.setattr("memomentum.runner.prepare.resident_budget", lambda device: 70 * 432 * 2)
     assert choose_stream(ds, cpu, None) is True and choose_stream(ds, torch.device("cuda"), None) is False
     table = dataset_from_arrays(np.zeros((10, 4), np.float32), np.arange(10) % 2)
-    with pytest.raises(InputError, match="--stream reads images.*holds feature vectors, not images"):
+    with pytest.raises(InputError, match=r"--stream reads images.*holds feature vectors, not images"):
         choose_stream(table, cpu, True)
 
 
@@ -72,8 +73,20 @@ def test_a_streamed_run_is_bit_identical_to_the_resident_run():
     ds = dataset_from_arrays(x, y, x[:40], y[:40])
     results = []
     for stream, workers in ((False, None), (True, 2)):
-        cfg = RunConfig(dataset="arrays", model="lenet", epochs=2, max_outer_loop=1, max_inner_loop=2, batch_size=32,
-                        noise_type="symmetric", noise_rate=0.2, threads=1, progress=False, stream=stream, workers=workers)
+        cfg = RunConfig(
+            dataset="arrays",
+            model="lenet",
+            epochs=2,
+            max_outer_loop=1,
+            max_inner_loop=2,
+            batch_size=32,
+            noise_type="symmetric",
+            noise_rate=0.2,
+            threads=1,
+            progress=False,
+            stream=stream,
+            workers=workers,
+        )
         results.append(run(cfg, write=False, dataset=ds))
     (a, b) = results
     assert a.summary["rounds"] == b.summary["rounds"] and a.procedure.state.history == b.procedure.state.history
@@ -82,9 +95,12 @@ def test_a_streamed_run_is_bit_identical_to_the_resident_run():
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-@pytest.mark.parametrize("dtype, size, padding", [(torch.float32, 64, 8), (torch.uint8, 80, 32), (torch.float32, 12, 4)])
+@pytest.mark.parametrize(
+    "dtype, size, padding", [(torch.float32, 64, 8), (torch.uint8, 80, 32), (torch.float32, 12, 4)]
+)
 def test_crop_flip_by_slices_equals_the_gather(dtype, size, padding):
     from memomentum.training.sources import _crop_flip_by_gather, _crop_flip_by_slices, draw_crop_flip
+
     x = torch.randint(0, 256, (40, 3, size, size)).to(dtype).contiguous(memory_format=torch.channels_last)
     pad = torch.tensor([7, 8, 9]).to(dtype)
     dy, dx, flip = draw_crop_flip(40, padding, torch.Generator().manual_seed(2), x.device)
@@ -114,6 +130,7 @@ def test_uint8_resident_images_give_the_float_resident_batches(size):
     CPU's normalised-once tensor gives: in any order, augmented or not, shard by shard, and
     drawing from the generator alike."""
     from memomentum.training.sources import ResidentImages
+
     x = _images(n=50, size=size)
     kw = dict(mean=MEAN, std=STD, device=torch.device("cpu"), channels_last=True, padding=size // 8)
     floats, images = to_device_data(x, **kw), to_device_data(x, keep_uint8=True, **kw)
@@ -133,5 +150,5 @@ def test_uint8_resident_images_give_the_float_resident_batches(size):
     images.skip_draws([16, 3], g1)
     floats.skip_draws([16, 3], g2)
     assert torch.equal(g1.get_state(), g2.get_state())
-    plain = [b for b in images.batches(order, 16)]
+    plain = list(images.batches(order, 16))
     assert all(torch.equal(a, b) for a, b in zip(plain, floats.batches(order, 16)))

@@ -1,15 +1,13 @@
 """The seeded train/validation split against the reference's fixtures and its recipe."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from conftest import fixture_file
 
-from memomentum.errors import InputError
 from memomentum.data.split import train_val_split
-
-
-
+from memomentum.errors import InputError
 
 
 def oracle_split(n, seed, fraction=0.9):
@@ -37,7 +35,9 @@ def test_cifar_shaped_split_fixture():
     assert len(val) == 50
 
 
-@pytest.mark.parametrize("n,seed,fraction", [(2, 0, 0.5), (10, 1, 0.9), (1000, 7, 0.8), (12345, 2**32 - 1, 0.9), (60000, 1, 0.9)])
+@pytest.mark.parametrize(
+    "n,seed,fraction", [(2, 0, 0.5), (10, 1, 0.9), (1000, 7, 0.8), (12345, 2**32 - 1, 0.9), (60000, 1, 0.9)]
+)
 def test_split_matches_reference_recipe(n, seed, fraction):
     train, val = train_val_split(n, seed=seed, train_fraction=fraction)
     ref_train, ref_val = oracle_split(n, seed, fraction)

@@ -1,6 +1,7 @@
 """The packed image store (memomentum.data.store): exact pixels, order, views, pickling into
 DataLoader workers, reuse, re-packing of changed files, resuming an interrupted pack, and the
 errors a user can meet."""
+
 import os
 import pickle
 import sys
@@ -8,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 import simplejpeg  # noqa: F401 -- the test extra installs Pillow and simplejpeg: no silent skip
+import torch
 from PIL import Image
 
-from memomentum.data import store  # noqa: E402
-from memomentum.data.store import PackedImages, default_cache_dir, pack_images  # noqa: E402
-from memomentum.errors import InputError  # noqa: E402
+from memomentum.data import store
+from memomentum.data.store import PackedImages, default_cache_dir, pack_images
+from memomentum.errors import InputError
 
 SIZE = 24  # packed side: small keeps the tests fast
 
@@ -45,8 +45,9 @@ def _write_images(folder: Path, n_jpeg: int = 10, seed: int = 0) -> list[str]:
 
 def _reference(paths) -> np.ndarray:
     """torchvision's default_loader + Resize((S, S)) on PIL images, written out."""
-    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR))
-                     for p in paths])
+    return np.stack(
+        [np.asarray(Image.open(p).convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR)) for p in paths]
+    )
 
 
 def _pack(paths, cache, fmt="jpeg", **kw):
@@ -230,8 +231,11 @@ def test_missing_files_and_bad_settings_are_input_errors(images, tmp_path):
 def test_an_unwritable_cache_dir_is_named_with_the_option(images, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(InputError, match=r"cannot write the packed images in the cache directory .*a-file"
-                                         r".*--cache-dir"):
+    with pytest.raises(
+        InputError,
+        match=r"cannot write the packed images in the cache directory .*a-file"
+        r".*--cache-dir",
+    ):
         _pack(images, blocker / "cache")
 
 

@@ -1,5 +1,6 @@
 """The CPU thread policy: the wait policy is set before torch loads, the thread count never
 depends on the machine's load, and neither changes a run's numbers."""
+
 import json
 import os
 import subprocess
@@ -17,10 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- the wait policy ---------------------------------------------------------------------------
-@pytest.mark.parametrize("others, spins, where", [(0, threads.QUIET_SPIN_COUNT, "quiet"),
-                                                  (None, threads.QUIET_SPIN_COUNT, "quiet"),
-                                                  (1, threads.BUSY_SPIN_COUNT, "busy"),
-                                                  (3.5, threads.BUSY_SPIN_COUNT, "busy")])
+@pytest.mark.parametrize(
+    "others, spins, where",
+    [
+        (0, threads.QUIET_SPIN_COUNT, "quiet"),
+        (None, threads.QUIET_SPIN_COUNT, "quiet"),
+        (1, threads.BUSY_SPIN_COUNT, "busy"),
+        (3.5, threads.BUSY_SPIN_COUNT, "busy"),
+    ],
+)
 def test_wait_policy_is_set_when_nobody_chose_one_and_torch_is_not_loaded(others, spins, where):
     env = {"PATH": "/bin"}
     policy = threads.set_wait_policy(environ=env, modules={}, others=others)
@@ -52,8 +58,14 @@ def test_a_busy_loop_makes_the_machine_busy():
         busy.wait()
 
 
-@pytest.mark.parametrize("chosen", [{"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "300000"},
-                                    {"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "5"}])
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        {"OMP_WAIT_POLICY": "PASSIVE"},
+        {"GOMP_SPINCOUNT": "300000"},
+        {"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "5"},
+    ],
+)
 def test_a_users_wait_policy_is_left_alone(chosen):
     env = dict(chosen)
     policy = threads.set_wait_policy(environ=env, modules={})
@@ -76,16 +88,19 @@ def _environment(**chosen: str) -> dict:
 
 
 def _python(code: str, env: dict) -> str:
-    r = subprocess.run([sys.executable, "-c", code], env=_environment(**env), capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=_environment(**env), capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
 
 def test_importing_memomentum_first_sets_the_variable_before_libgomp_reads_it():
-    code = ("import os, sys; import memomentum; assert 'torch' not in sys.modules; import torch; "
-            "from memomentum import threads; print(os.environ.get('GOMP_SPINCOUNT'), "
-            "threads.WAIT_POLICY_AT_IMPORT.decided_by)")
+    code = (
+        "import os, sys; import memomentum; assert 'torch' not in sys.modules; import torch; "
+        "from memomentum import threads; print(os.environ.get('GOMP_SPINCOUNT'), "
+        "threads.WAIT_POLICY_AT_IMPORT.decided_by)"
+    )
     spins, decided_by = _python(code, {}).split(" ", 1)
     where = "busy" if spins == str(threads.BUSY_SPIN_COUNT) else "quiet"
     assert spins in (str(threads.QUIET_SPIN_COUNT), str(threads.BUSY_SPIN_COUNT))
@@ -108,10 +123,13 @@ def _image_npz(path: Path) -> Path:
     """The embedded digits scaled to 24 x 24 inside 28 x 28: big enough for LeNet's
     convolutions, small enough for a quick run."""
     from memomentum.data import load_dataset
+
     d = load_dataset("digits")
+
     def big(x):
         x = np.kron(x[..., 0].astype(np.float64), np.ones((3, 3)))
         return np.pad((x * (255 / 16)).astype(np.uint8), ((0, 0), (2, 2), (2, 2)))
+
     np.savez(path, x=big(d.x_train[:500]), y=d.y_train[:500], x_test=big(d.x_test), y_test=d.y_test)
     return path
 
@@ -120,14 +138,44 @@ def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, 
     out = tmp / name
     competitor = None
     if busy:  # a machine that is not quiet: a busy loop competes for the cores
-        competitor = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 120\n"
-                                       "while time.time() < t: pass"])
+        competitor = subprocess.Popen(
+            [sys.executable, "-c", "import time\nt = time.time() + 120\nwhile time.time() < t: pass"]
+        )
     try:
-        r = subprocess.run([sys.executable, "-m", "memomentum", "run", "--dataset", str(tmp / "img.npz"),
-                            "--model", "lenet", "--noise-type", "symmetric", "--noise-rate", "0.3", "--epochs", "2",
-                            "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet",
-                            "--device", "cpu", "--out", str(out), *extra], env=_environment(**env),
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "memomentum",
+                "run",
+                "--dataset",
+                str(tmp / "img.npz"),
+                "--model",
+                "lenet",
+                "--noise-type",
+                "symmetric",
+                "--noise-rate",
+                "0.3",
+                "--epochs",
+                "2",
+                "--max-outer-loop",
+                "1",
+                "--max-inner-loop",
+                "2",
+                "--batch-size",
+                "32",
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                *extra,
+            ],
+            env=_environment(**env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         if competitor is not None:
             competitor.kill()
@@ -141,8 +189,12 @@ def _outputs(run_dir: Path) -> dict:
     for key in ("wall_time_s", "time_s", "threads_reason", "openmp_wait", "openmp_binding"):
         summary.pop(key)
     model = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
-    return {"summary": summary, "examples": (run_dir / "examples.csv").read_text(),
-            "history": (run_dir / "history.csv").read_text(), "model": model}
+    return {
+        "summary": summary,
+        "examples": (run_dir / "examples.csv").read_text(),
+        "history": (run_dir / "history.csv").read_text(),
+        "model": model,
+    }
 
 
 def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and_the_waiting(tmp_path):
@@ -152,7 +204,10 @@ def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and
     summary = json.loads((default / "summary.json").read_text())
     assert summary["threads"] == n and summary["threads_reason"] == "all available cores"
     if n > 1:  # bound one per core: the long spin whatever the load
-        assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.QUIET_SPIN_COUNT} (memomentum: for threads bound one per core)"
+        assert (
+            summary["openmp_wait"]
+            == f"GOMP_SPINCOUNT={threads.QUIET_SPIN_COUNT} (memomentum: for threads bound one per core)"
+        )
     else:  # beside the busy competitor this test runs, the busy spin
         assert summary["openmp_wait"] == f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT} (memomentum: busy machine at start)"
     explicit = _run(tmp_path, "explicit", ["--threads", str(n)], {"GOMP_SPINCOUNT": "300000"})
@@ -160,7 +215,8 @@ def test_the_default_policy_gives_the_numbers_of_threads_n_whatever_the_load_and
     assert json.loads((passive / "summary.json").read_text())["openmp_wait"] == "OMP_WAIT_POLICY=PASSIVE (environment)"
     unbound = _run(tmp_path, "unbound", [], {"OMP_PROC_BIND": "false"})
     assert json.loads((unbound / "summary.json").read_text())["openmp_binding"] == (
-        "not bound: placed by the environment (OMP_PROC_BIND)")
+        "not bound: placed by the environment (OMP_PROC_BIND)"
+    )
     if n > 1 and threads._loaded_libgomp() is not None:  # bound while it trained, one core per thread
         cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
         assert summary["openmp_binding"] == f"cores {cores}, one per thread"
@@ -179,11 +235,13 @@ def test_resuming_with_another_thread_count_warns_that_the_last_bits_may_change(
     out = _run(tmp_path, "run", [], {"MEMOMENTUM_TEST_KILL_AT": "epoch:1"}, status=-9)
     assert (out / "checkpoint.pt").exists()
     resume = [sys.executable, "-m", "memomentum", "run", "--resume", str(out), "--quiet"]
-    r = subprocess.run(resume + ["--threads", str(other)], env=_environment(), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        resume + ["--threads", str(other)], env=_environment(), capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
-    assert (f"memomentum: warning: this run was started with {first} CPU threads and continues with {other}; "
-            in r.stderr) and f"(--threads {first} keeps them)" in r.stderr
+    assert (
+        f"memomentum: warning: this run was started with {first} CPU threads and continues with {other}; " in r.stderr
+    ) and f"(--threads {first} keeps them)" in r.stderr
 
 
 # -- one core per thread -----------------------------------------------------------------------
@@ -191,7 +249,8 @@ def test_binding_plan_binds_one_thread_per_core_only_when_nothing_else_decides()
     gomp = "/x/libgomp.so.1"
     assert threads.binding_plan(2, [3, 1], environ={}, libgomp=gomp) == (1, 3)
     assert "placed by the environment (GOMP_CPU_AFFINITY)" in threads.binding_plan(
-        2, [0, 1], environ={"GOMP_CPU_AFFINITY": "0-1"}, libgomp=gomp)
+        2, [0, 1], environ={"GOMP_CPU_AFFINITY": "0-1"}, libgomp=gomp
+    )
     assert "binding is for one thread per core" in threads.binding_plan(1, [0, 1], environ={}, libgomp=gomp)
     assert "binding is for one thread per core" in threads.binding_plan(2, [0, 1, 2, 3], environ={}, libgomp=gomp)
     assert "not libgomp" in threads.binding_plan(2, [0, 1], environ={}, libgomp=None)
@@ -232,12 +291,13 @@ def test_a_run_that_binds_its_threads_takes_the_long_spin_before_torch_loads(mon
     busy = threads.WaitPolicy(f"GOMP_SPINCOUNT={threads.BUSY_SPIN_COUNT}", "memomentum: busy machine at start")
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     for requested, device, env, modules, spins in [
-            (None, None, {}, {}, threads.QUIET_SPIN_COUNT),  # every core, the CPU: bound
-            (2, "cpu", {}, {}, threads.QUIET_SPIN_COUNT),
-            (1, None, {}, {}, threads.BUSY_SPIN_COUNT),  # fewer threads than cores: not bound
-            (None, "cuda", {}, {}, threads.BUSY_SPIN_COUNT),
-            (None, None, {"OMP_PLACES": "cores"}, {}, threads.BUSY_SPIN_COUNT),  # the user places threads
-            (None, None, {}, {"torch": object()}, threads.BUSY_SPIN_COUNT)]:  # too late
+        (None, None, {}, {}, threads.QUIET_SPIN_COUNT),  # every core, the CPU: bound
+        (2, "cpu", {}, {}, threads.QUIET_SPIN_COUNT),
+        (1, None, {}, {}, threads.BUSY_SPIN_COUNT),  # fewer threads than cores: not bound
+        (None, "cuda", {}, {}, threads.BUSY_SPIN_COUNT),
+        (None, None, {"OMP_PLACES": "cores"}, {}, threads.BUSY_SPIN_COUNT),  # the user places threads
+        (None, None, {}, {"torch": object()}, threads.BUSY_SPIN_COUNT),
+    ]:  # too late
         monkeypatch.setattr(threads, "_wait_policy", busy)
         environ = {**env, "GOMP_SPINCOUNT": str(threads.BUSY_SPIN_COUNT)}
         policy = threads.prefer_bound_spin(requested, device, environ=environ, modules=modules)
@@ -253,16 +313,19 @@ def test_the_command_line_decides_the_spin_as_the_parser_reads_it(monkeypatch, c
     """Abbreviated and '='-joined options count; a resumed run, help, other commands and a
     command line the parser refuses change nothing (and print nothing)."""
     from memomentum import cli
+
     seen = []
     monkeypatch.setattr(threads, "prefer_bound_spin", lambda n, device: seen.append((n, device)))
-    for argv, expected in [(["run", "--thr", "1"], [(1, None)]),
-                           (["run", "--threads=2", "--dev", "cpu"], [(2, "cpu")]),
-                           (["run"], [(None, None)]),
-                           (["run", "--resume", "runs/x"], []),
-                           (["run", "--threads", "0"], []),  # refused later, by _main
-                           (["run", "--bogus"], []),
-                           (["run", "--help"], []),
-                           (["grid", "--threads", "1"], [])]:
+    for argv, expected in [
+        (["run", "--thr", "1"], [(1, None)]),
+        (["run", "--threads=2", "--dev", "cpu"], [(2, "cpu")]),
+        (["run"], [(None, None)]),
+        (["run", "--resume", "runs/x"], []),
+        (["run", "--threads", "0"], []),  # refused later, by _main
+        (["run", "--bogus"], []),
+        (["run", "--help"], []),
+        (["grid", "--threads", "1"], []),
+    ]:
         seen.clear()
         cli._prefer_bound_spin(argv)
         assert seen == expected, argv

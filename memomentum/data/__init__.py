@@ -17,21 +17,67 @@
 The names below are loaded on first use, so that :mod:`.names` (which the configuration
 imports, and with it ``import memomentum``) costs nothing more than itself.
 """
+
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 # public name -> the module that defines it
 _WHERE = {
-    "DATASETS": "arrays", "HumanLabels": "arrays", "check_human_labels": "arrays", "dataset_from_arrays": "arrays",
-    "load_array_dataset": "arrays", "load_human_labels": "arrays", "read_human_labels": "arrays",
-    "IMAGENET_MEAN": "dataset", "IMAGENET_STD": "dataset", "Dataset": "dataset", "ImageFiles": "dataset",
+    "DATASETS": "arrays",
+    "HumanLabels": "arrays",
+    "check_human_labels": "arrays",
+    "dataset_from_arrays": "arrays",
+    "load_array_dataset": "arrays",
+    "load_human_labels": "arrays",
+    "read_human_labels": "arrays",
+    "IMAGENET_MEAN": "dataset",
+    "IMAGENET_STD": "dataset",
+    "Dataset": "dataset",
+    "ImageFiles": "dataset",
     "ImageList": "dataset",
-    "load_dataset": "loading", "load_image_files": "loading", "pack_image_files": "loading",
-    "DEFAULT_IMAGE_SIZE": "loading", "DEFAULT_CLOTHING1M_DIR": "loading",
+    "load_dataset": "loading",
+    "load_image_files": "loading",
+    "pack_image_files": "loading",
+    "DEFAULT_IMAGE_SIZE": "loading",
+    "DEFAULT_CLOTHING1M_DIR": "loading",
     "load_table": "tables",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "DATASETS",
+    "DEFAULT_CLOTHING1M_DIR",
+    "DEFAULT_IMAGE_SIZE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Dataset",
+    "HumanLabels",
+    "ImageFiles",
+    "ImageList",
+    "check_human_labels",
+    "dataset_from_arrays",
+    "load_array_dataset",
+    "load_dataset",
+    "load_human_labels",
+    "load_image_files",
+    "load_table",
+    "pack_image_files",
+    "read_human_labels",
+]
+
+if TYPE_CHECKING:  # the type checker reads the names that are loaded on first use from where they are defined
+    from .arrays import (
+        DATASETS,
+        HumanLabels,
+        check_human_labels,
+        dataset_from_arrays,
+        load_array_dataset,
+        load_human_labels,
+        read_human_labels,
+    )
+    from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
+    from .loading import DEFAULT_CLOTHING1M_DIR, DEFAULT_IMAGE_SIZE, load_dataset, load_image_files, pack_image_files
+    from .tables import load_table
 
 
 def __getattr__(name: str):

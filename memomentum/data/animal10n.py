@@ -12,6 +12,7 @@ An image's label is its file name's prefix before the first ``_``: 0..9, the cla
 real noise (human labellers, about 8 % wrong, estimated by the authors) and are used as
 given: no image has a known true label, so label precision is not measured.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,18 @@ from .clothing1m import plural_s, quote_some
 from .dataset import ImageFiles, ImageList, release_folder
 
 # The classes in label order (the release's readme).
-ANIMAL10N_CLASSES = ("cat", "lynx", "wolf", "coyote", "cheetah", "jaguar", "chimpanzee", "orangutan", "hamster",
-                     "guinea pig")
+ANIMAL10N_CLASSES = (
+    "cat",
+    "lynx",
+    "wolf",
+    "coyote",
+    "cheetah",
+    "jaguar",
+    "chimpanzee",
+    "orangutan",
+    "hamster",
+    "guinea pig",
+)
 NUM_CLASSES = len(ANIMAL10N_CLASSES)
 TRAIN_DIR, TEST_DIR = "training", "testing"
 IMAGE_SIZE = 64  # the release's images are 64 x 64: packed as they are
@@ -56,15 +67,29 @@ def read_animal10n(root: str | os.PathLike, *, image_size: int = IMAGE_SIZE) -> 
             does not start with a label 0..9 and ``_`` (the count and the first names);
             a folder without any image.
     """
-    root = release_folder(root, image_size, missing=(f"ANIMAL-10N directory {{root}} does not exist or is not a directory; give the folder holding "
-                         f"{TRAIN_DIR}/ and {TEST_DIR}/ (unpacked from the release's raw_image.zip) with --data-dir"))
+    root = release_folder(
+        root,
+        image_size,
+        missing=(
+            f"ANIMAL-10N directory {{root}} does not exist or is not a directory; give the folder holding "
+            f"{TRAIN_DIR}/ and {TEST_DIR}/ (unpacked from the release's raw_image.zip) with --data-dir"
+        ),
+    )
     notes: list[str] = []
     train = _read_split(root, TRAIN_DIR, notes)
     test = _read_split(root, TEST_DIR, notes)
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
-    return ImageFiles(name="animal10n", root=root, train=train, val=None, test=test,
-                      class_names=ANIMAL10N_CLASSES, known_train_labels=None, image_size=image_size)
+    return ImageFiles(
+        name="animal10n",
+        root=root,
+        train=train,
+        val=None,
+        test=test,
+        class_names=ANIMAL10N_CLASSES,
+        known_train_labels=None,
+        image_size=image_size,
+    )
 
 
 def label_of(name: str) -> int | None:
@@ -79,27 +104,34 @@ def _read_split(root: Path, split: str, notes: list[str]) -> ImageList:
     folder = root / split
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "not found"
-        raise InputError(f"ANIMAL-10N folder {folder} {what}: --data-dir must be the folder holding {TRAIN_DIR}/ "
-                         f"and {TEST_DIR}/ (unpacked from the release's raw_image.zip)")
+        raise InputError(
+            f"ANIMAL-10N folder {folder} {what}: --data-dir must be the folder holding {TRAIN_DIR}/ "
+            f"and {TEST_DIR}/ (unpacked from the release's raw_image.zip)"
+        )
     try:
         with os.scandir(folder) as it:
             entries = sorted((e.name, e.is_dir()) for e in it if not e.name.startswith("."))
     except OSError as e:
         raise InputError(f"could not list {folder}: {e.strerror or e}") from e
     names = [n for n, is_dir in entries if not is_dir and n.lower().endswith(IMAGE_EXTENSIONS)]
-    skipped = [n + ("/" if is_dir else "") for n, is_dir in entries
-               if is_dir or not n.lower().endswith(IMAGE_EXTENSIONS)]
+    skipped = [
+        n + ("/" if is_dir else "") for n, is_dir in entries if is_dir or not n.lower().endswith(IMAGE_EXTENSIONS)
+    ]
     labels = [label_of(n) for n in names]
     bad = [n for n, label in zip(names, labels) if label is None]
     if bad:
-        raise InputError(f"{len(bad):,} image name{plural_s(len(bad))} in {folder} {'does' if len(bad) == 1 else 'do'} not "
-                         f"start with a label 0..{NUM_CLASSES - 1} and '_' (ANIMAL-10N names its images "
-                         f"<label>_<index>.jpg): {quote_some(bad)}")
+        raise InputError(
+            f"{len(bad):,} image name{plural_s(len(bad))} in {folder} {'does' if len(bad) == 1 else 'do'} not "
+            f"start with a label 0..{NUM_CLASSES - 1} and '_' (ANIMAL-10N names its images "
+            f"<label>_<index>.jpg): {quote_some(bad)}"
+        )
     if not names:
         raise InputError(f"{folder} holds no ANIMAL-10N image (<label>_<index>.jpg)")
     if skipped:
         one = len(skipped) == 1
-        notes.append(f"skipped {len(skipped)} entr{'y' if one else 'ies'} of {folder} that {'is not a' if one else 'are not'} "
-                     f".jpg, .jpeg or .png image{plural_s(len(skipped))}: {quote_some(skipped)}")
+        notes.append(
+            f"skipped {len(skipped)} entr{'y' if one else 'ies'} of {folder} that {'is not a' if one else 'are not'} "
+            f".jpg, .jpeg or .png image{plural_s(len(skipped))}: {quote_some(skipped)}"
+        )
     prefix = str(folder) + os.sep
     return ImageList([prefix + n for n in names], np.array(labels, dtype=np.int64))

@@ -15,6 +15,7 @@ Supported sources (see :func:`load_dataset`):
 
 :func:`load_human_labels` reads the CIFAR-10N / CIFAR-100N human label files.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,9 +24,10 @@ import io
 import math
 import pickle
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -113,9 +115,14 @@ def _require(dirs: Sequence[Path], names: Sequence[str], what: str, hint: str = 
     (``hint``, if given, is appended in parentheses)."""
     found = _find(dirs, names)
     if found is None:
-        extra = f" ({hint})" if hint else ""
-        raise InputError(f"no {what} found: looked for {' or '.join(names)} in {_describe_dirs(dirs)}{extra}")
+        raise _not_found(dirs, names, what, hint)
     return found
+
+
+def _not_found(dirs: Sequence[Path], names: Sequence[str], what: str, hint: str = "") -> InputError:
+    """The standard "not found" error for ``names`` looked for in ``dirs``."""
+    extra = f" ({hint})" if hint else ""
+    return InputError(f"no {what} found: looked for {' or '.join(names)} in {_describe_dirs(dirs)}{extra}")
 
 
 def _candidate_dirs(data_dir: str | None, default: str, subdirs: Iterable[str]) -> list[Path]:
@@ -135,7 +142,7 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
         m = float((counts * levels).sum() / total)
         var = float((counts * (levels - m) ** 2).sum() / total)
         means.append(m)
-        stds.append(max(var ** 0.5, 1e-6))
+        stds.append(max(var**0.5, 1e-6))
     return tuple(means), tuple(stds)
 
 
@@ -229,7 +236,7 @@ def _read_idx(path: str | Path, *, kind: str, what: str = "idx file") -> np.ndar
         )
     if len(data) < header_len:
         raise InputError(f"{what} {path} is truncated inside its header ({len(data)} of {header_len} bytes)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = math.prod(dims)  # Python ints: a corrupt header cannot overflow
     payload = len(data) - header_len
     if payload != expected:
@@ -255,6 +262,8 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
 
     def load_pair(prefix: str, part: str, required: bool):
         img_names, lab_names = _idx_names(f"{prefix}-images-idx3-ubyte"), _idx_names(f"{prefix}-labels-idx1-ubyte")
+        img_path: Path | None
+        lab_path: Path | None
         if required:
             hint = ""
             if _find(dirs, _idx_names("t10k-images-idx3-ubyte")) is not None:
@@ -263,12 +272,12 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
             lab_path = _require(dirs, lab_names, f"{title} {part} labels")
         else:
             img_path, lab_path = _find(dirs, img_names), _find(dirs, lab_names)
-            if img_path is None and lab_path is None:
+            if img_path is None and lab_path is not None:
+                raise _not_found([lab_path.parent], img_names, f"{title} {part} images to go with {lab_path.name}")
+            if lab_path is None and img_path is not None:
+                raise _not_found([img_path.parent], lab_names, f"{title} {part} labels to go with {img_path.name}")
+            if img_path is None or lab_path is None:  # neither
                 return None, None
-            if img_path is None:
-                _require([lab_path.parent], img_names, f"{title} {part} images to go with {lab_path.name}")
-            if lab_path is None:
-                _require([img_path.parent], lab_names, f"{title} {part} labels to go with {img_path.name}")
         x = _read_idx(img_path, kind="images", what=f"{title} {part} images")
         y = _read_idx(lab_path, kind="labels", what=f"{title} {part} labels")
         if len(x) != len(y):
@@ -306,7 +315,7 @@ def _load_mnist_like(key: str, data_dir: str | None) -> Dataset:
 # --------------------------------------------------------------------------- safe pickles
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     """The only globals a data pickle may reference: what numpy needs to rebuild arrays
     (under both its numpy 1 and numpy 2 module names) and ``_codecs.encode``, which
@@ -359,8 +368,10 @@ def _safe_pickle_load(path: Path, what: str) -> Any:
             f"refusing to load {what} {path}: the pickle references {e}, but only plain data and "
             f"numpy arrays are allowed"
         ) from None
-    except Exception as e:  # any other failure means a malformed or truncated pickle
-        raise InputError(f"{what} {path} is not a readable pickle (corrupt or truncated: {type(e).__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 -- any other failure means a malformed or truncated pickle
+        raise InputError(
+            f"{what} {path} is not a readable pickle (corrupt or truncated: {type(e).__name__}: {e})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- CIFAR
@@ -382,11 +393,13 @@ def _read_cifar_batch(path: Path, label_key: str, num_classes: int, what: str) -
     """One CIFAR pickle -> uint8 (n, 32, 32, 3) HWC images and int64 labels."""
     batch = _safe_pickle_load(path, what)
     if not isinstance(batch, dict):
-        raise InputError(f"{what} {path} holds a {type(batch).__name__}, expected a dict with b'data' and b'{label_key}'")
+        raise InputError(
+            f"{what} {path} holds a {type(batch).__name__}, expected a dict with b'data' and b'{label_key}'"
+        )
     data, labels = _get(batch, "data"), _get(batch, label_key)
     for key, value in (("data", data), (label_key, labels)):
         if value is None:
-            present = ", ".join(repr(k) for k in batch.keys())
+            present = ", ".join(repr(k) for k in batch)
             raise InputError(f"{what} {path} has no b'{key}' entry (keys present: {present})")
     data = np.asarray(data) if isinstance(data, np.ndarray) else None
     if data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
@@ -394,7 +407,7 @@ def _read_cifar_batch(path: Path, label_key: str, num_classes: int, what: str) -
         raise InputError(f"{what} {path} has b'data' {got}, expected a uint8 array of shape (n, 3072)")
     try:
         y = np.asarray(labels)
-    except Exception:  # ragged or otherwise unconvertible
+    except Exception:  # noqa: BLE001 -- ragged or otherwise unconvertible
         y = np.asarray([], dtype=object)
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.size == 0):
         raise InputError(f"{what} {path} has b'{label_key}' that is not a flat list of integer labels")
@@ -421,7 +434,7 @@ def _load_cifar(key: str, data_dir: str | None) -> Dataset:
     # Use the first directory that holds any training file, so batches are not mixed.
     base = next((d for d in dirs if any((d / f).is_file() for f in train_files)), None)
     if base is None:
-        _require(dirs, train_files[:1], f"{title} training batches")
+        raise _not_found(dirs, train_files[:1], f"{title} training batches")
     xs, ys = [], []
     for f in train_files:
         p = _require([base], [f], f"{title} training batch")
@@ -472,7 +485,9 @@ def _check_labels(y: np.ndarray, what: str) -> np.ndarray:
     if y.size and y.min() < 0:
         raise InputError(f"{what} contains the negative label {int(y.min())}; labels must be integers 0..K-1")
     if y.size and y.max() >= 2**31:
-        raise InputError(f"{what} contains the label {float(y.max()):g}, which is far too large; labels must be integers 0..K-1")
+        raise InputError(
+            f"{what} contains the label {float(y.max()):g}, which is far too large; labels must be integers 0..K-1"
+        )
     return y.astype(np.int64)
 
 
@@ -513,9 +528,7 @@ def npz_inputs(x: np.ndarray, key: str, where: str) -> np.ndarray:
             f"e.g. x.transpose(0, 2, 3, 1)"
         )
     if x.dtype != np.uint8:
-        if x.size and (
-            not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))
-        ):
+        if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))):
             raise InputError(
                 f"{key} in {where} is a {given_ndim}-D {x.dtype} array but images must hold integer pixel values "
                 f"0..255 (save them as uint8), or reshape to (N, D) to use them as features"
@@ -564,14 +577,19 @@ def _load_npz(path: Path) -> Dataset:
         if "pickle" in str(e).lower():
             raise InputError(f"{where} holds object arrays, which are not accepted; save numeric arrays only") from None
         raise InputError(f"{where} is not a readable .npz file ({e})") from None
-    except Exception as e:  # BadZipFile, truncated member, zlib/CRC errors, ...
-        raise InputError(f"{where} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 -- BadZipFile, truncated member, zlib/CRC errors, ...
+        raise InputError(
+            f"{where} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})"
+        ) from None
 
-    return dataset_from_arrays(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
-                               name=path.name, where=where)
+    return dataset_from_arrays(
+        arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=path.name, where=where
+    )
 
 
-def dataset_from_arrays(x, y, x_test=None, y_test=None, *, name: str = "arrays", where: str = "the given arrays") -> Dataset:
+def dataset_from_arrays(
+    x, y, x_test=None, y_test=None, *, name: str = "arrays", where: str = "the given arrays"
+) -> Dataset:
     """Validate the user's own arrays and wrap them as a :class:`Dataset`.
 
     Args:
@@ -614,7 +632,9 @@ def _checked_arrays(x, y, x_test, y_test, where: str):
         x_test = npz_inputs(np.asarray(x_test), "x_test", where)
         y_test = _check_labels(np.asarray(y_test), f"y_test in {where}")
         if len(x_test) != len(y_test):
-            raise InputError(f"{where} has {len(x_test)} rows in x_test but {len(y_test)} labels in y_test; they must match")
+            raise InputError(
+                f"{where} has {len(x_test)} rows in x_test but {len(y_test)} labels in y_test; they must match"
+            )
         if len(x_test) == 0:
             raise InputError(f"{where} has an empty test set (x_test has no rows); leave x_test and y_test out instead")
         if x_test.shape[1:] != x.shape[1:]:
@@ -674,10 +694,11 @@ def _input_stats_and_model(x: np.ndarray) -> tuple[tuple[float, ...], tuple[floa
 _DEFAULT_HUMAN_KEYS = ("worse_label", "noisy_label")  # CIFAR-10N, CIFAR-100N
 
 
-def _torch_safe_globals() -> list[tuple[Any, str]]:
+def _torch_safe_globals() -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """The allow-list in the form ``torch.serialization.safe_globals`` takes, plus the
     numeric numpy dtype classes (torch's weights-only loader also checks the type of
     every object whose state is set)."""
+    safe: list[Callable[..., Any] | tuple[Callable[..., Any], str]]
     safe = [(obj, f"{module}.{name}") for (module, name), obj in _allowed_globals().items()]
     for code in "?bBhHiIlLqQefdg":
         cls = type(np.dtype(code))
@@ -720,11 +741,14 @@ def _load_pt(path: Path) -> Any:
                 f"refusing to load label file {path}: it needs pickled code ({detail or 'a disallowed global'}), "
                 f"but only dicts of label arrays are accepted"
             ) from None
-        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: "
-                         f"{_first_sentence(msg)})") from None
-    except Exception as e:  # bad zip, truncated file, unexpected content, ...
-        raise InputError(f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: "
-                         f"{_first_sentence(str(e))})") from None
+        raise InputError(
+            f"label file {path} is not a readable torch file (corrupt or truncated: {_first_sentence(msg)})"
+        ) from None
+    except Exception as e:  # noqa: BLE001 -- bad zip, truncated file, unexpected content, ...
+        raise InputError(
+            f"label file {path} is not a readable torch file (corrupt or truncated: {type(e).__name__}: "
+            f"{_first_sentence(str(e))})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -749,7 +773,7 @@ def read_human_labels(path: str, *, key: str | None = None) -> HumanLabels:
     content, p = _read_human_file(path, key)
     if not isinstance(content, dict):
         return HumanLabels(_human_array(content, f"labels in {p}"), None, (), None)
-    names = [str(k) for k in content.keys()]
+    names = [str(k) for k in content]
     if key is None:
         key = next((k for k in _DEFAULT_HUMAN_KEYS if k in content), None)
         if key is None:
@@ -764,8 +788,9 @@ def read_human_labels(path: str, *, key: str | None = None) -> HumanLabels:
     return HumanLabels(_human_array(content[key], f"labels {key!r} in {p}"), key, tuple(names), clean)
 
 
-def check_human_labels(human: HumanLabels, *, path: str, y_train: np.ndarray, num_classes: int,
-                       dataset_name: str) -> None:
+def check_human_labels(
+    human: HumanLabels, *, path: str, y_train: np.ndarray, num_classes: int, dataset_name: str
+) -> None:
     """Refuse, in one sentence, human labels that do not belong to this training set: a
     CIFAR-10N file on CIFAR-100 (or the reverse), a coarse-label key on fine classes, a
     count or range that does not match, or a ``clean_label`` that differs from the
@@ -779,28 +804,37 @@ def check_human_labels(human: HumanLabels, *, path: str, y_train: np.ndarray, nu
     kind = "CIFAR-10N" if keys & _CIFAR10N_KEYS else "CIFAR-100N" if keys & _CIFAR100N_KEYS else None
     expected = {"cifar10": "CIFAR-10N", "cifar100": "CIFAR-100N"}.get(dataset_name)
     if kind is not None and expected is not None and kind != expected:
-        raise InputError(f"the human label file {path} is a {kind} file (keys {', '.join(sorted(keys))}), but the "
-                         f"dataset is {dataset_name}, whose human labels are {expected}")
+        raise InputError(
+            f"the human label file {path} is a {kind} file (keys {', '.join(sorted(keys))}), but the "
+            f"dataset is {dataset_name}, whose human labels are {expected}"
+        )
     if human.key is not None and "coarse" in human.key and num_classes != 20:
-        raise InputError(f"the key {human.key!r} of {path} holds CIFAR-100's 20 coarse (superclass) labels, but "
-                         f"{dataset_name} has {num_classes} classes; choose noisy_label (--human-labels-key)")
+        raise InputError(
+            f"the key {human.key!r} of {path} holds CIFAR-100's 20 coarse (superclass) labels, but "
+            f"{dataset_name} has {num_classes} classes; choose noisy_label (--human-labels-key)"
+        )
     if noisy.shape != y_train.shape:
-        raise InputError(f"the human label file {path} has {noisy.size} labels "
-                         f"but the training set has {n} examples")
+        raise InputError(f"the human label file {path} has {noisy.size} labels but the training set has {n} examples")
     if noisy.size and (noisy.min() < 0 or noisy.max() >= num_classes):
         bad = int(noisy.min()) if noisy.min() < 0 else int(noisy.max())
-        raise InputError(f"the human label file {path} holds the label {bad}, but {dataset_name} "
-                         f"has {num_classes} classes: labels must be 0..{num_classes - 1}")
+        raise InputError(
+            f"the human label file {path} holds the label {bad}, but {dataset_name} "
+            f"has {num_classes} classes: labels must be 0..{num_classes - 1}"
+        )
     if human.clean is not None:
         differ = int(np.sum(human.clean != y_train)) if human.clean.shape == y_train.shape else n
         if differ:
-            raise InputError(f"the clean labels in the human label file {path} differ from the training labels of "
-                             f"{dataset_name} at {differ} of {n} examples, so its noisy labels belong to other images "
-                             f"(another data set, or another order)")
+            raise InputError(
+                f"the clean labels in the human label file {path} differ from the training labels of "
+                f"{dataset_name} at {differ} of {n} examples, so its noisy labels belong to other images "
+                f"(another data set, or another order)"
+            )
     used = np.unique(noisy).size
     if num_classes >= 4 and used <= num_classes // 2:
-        raise InputError(f"the human label file {path} uses only {used} of the {num_classes} classes of "
-                         f"{dataset_name}, so it belongs to another data set")
+        raise InputError(
+            f"the human label file {path} uses only {used} of the {num_classes} classes of "
+            f"{dataset_name}, so it belongs to another data set"
+        )
 
 
 def load_human_labels(path: str, *, key: str | None = None) -> np.ndarray:
@@ -831,8 +865,9 @@ def _read_human_file(path: str, key: str | None) -> tuple[Any, Path]:
     """The content of a human label file (a dict of arrays, or one array) and its path."""
     p = Path(path).expanduser()
     if p.is_dir():
-        raise InputError(f"the human label file {p} is a folder; give the label file itself (CIFAR-N's .pt, or a "
-                         f".npy or .npz array)")
+        raise InputError(
+            f"the human label file {p} is a folder; give the label file itself (CIFAR-N's .pt, or a .npy or .npz array)"
+        )
     if not p.is_file():
         raise InputError(f"no human label file found at {p}")
     suffix = p.suffix.lower()
@@ -844,18 +879,24 @@ def _read_human_file(path: str, key: str | None) -> tuple[Any, Path]:
                 content: Any = np.load(f, allow_pickle=False)
             if not isinstance(content, np.ndarray):
                 raise ValueError("it is not a single .npy array")
-        except Exception as e:
-            raise InputError(f"label file {p} is not a readable .npy file of numbers ({type(e).__name__}: {e})") from None
+        except Exception as e:  # noqa: BLE001 -- numpy raises many types for a damaged file
+            raise InputError(
+                f"label file {p} is not a readable .npy file of numbers ({type(e).__name__}: {e})"
+            ) from None
     elif suffix == ".npz":
         try:
             with open(p, "rb") as f, np.load(f, allow_pickle=False) as npz:
                 content = {k: npz[k] for k in npz.files}
-        except Exception as e:
-            raise InputError(f"label file {p} is not a readable .npz file of numbers ({type(e).__name__}: {e})") from None
+        except Exception as e:  # noqa: BLE001 -- numpy and zipfile raise many types for a damaged file
+            raise InputError(
+                f"label file {p} is not a readable .npz file of numbers ({type(e).__name__}: {e})"
+            ) from None
     else:
         content = _load_pt(p)
     if not isinstance(content, dict) and key is not None:
-        raise InputError(f"key={key!r} was given but {p} holds a single {type(content).__name__}, not a dict; omit the key")
+        raise InputError(
+            f"key={key!r} was given but {p} holds a single {type(content).__name__}, not a dict; omit the key"
+        )
     return content, p
 
 
@@ -864,7 +905,7 @@ def _human_array(labels: Any, label_name: str) -> np.ndarray:
         labels = labels.detach().cpu().numpy()
     try:
         arr = np.asarray(labels)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- ragged or otherwise unconvertible
         arr = np.asarray([], dtype=object)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InputError(f"{label_name} are not numeric (got {type(labels).__name__} of {arr.dtype})")

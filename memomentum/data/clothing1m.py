@@ -23,15 +23,16 @@ line by line, and the listed images are checked by listing their folders rather 
 ROOT`` reads a release and prints the time and memory it took;
 :func:`.synthetic.write_annotation_scale` writes a full-size release to try it on.
 """
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -39,8 +40,22 @@ from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 
 # The English names of category_names_eng.txt, in label order.
-CLOTHING1M_CLASSES = ("T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker",
-                      "Jacket", "Downcoat", "Suit", "Shawl", "Dress", "Vest", "Underwear")
+CLOTHING1M_CLASSES = (
+    "T-Shirt",
+    "Shirt",
+    "Knitwear",
+    "Chiffon",
+    "Sweater",
+    "Hoodie",
+    "Windbreaker",
+    "Jacket",
+    "Downcoat",
+    "Suit",
+    "Shawl",
+    "Dress",
+    "Vest",
+    "Underwear",
+)
 NUM_CLASSES = len(CLOTHING1M_CLASSES)
 TRAIN_SETS = ("noisy", "clean")
 
@@ -62,8 +77,9 @@ _SHOWN = 5  # offenders quoted in a message
 # --------------------------------------------------------------------------- entry point
 
 
-def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_files: bool = True,
-                    image_size: int = 256) -> ImageFiles:
+def read_clothing1m(
+    root: str | os.PathLike, *, train_set: str = "noisy", check_files: bool = True, image_size: int = 256
+) -> ImageFiles:
     """List Clothing1M's images and labels from the official release.
 
     Args:
@@ -104,8 +120,9 @@ def read_clothing1m(root: str | os.PathLike, *, train_set: str = "noisy", check_
     del clean
     _note_overlap(train_keys, train_list, val_keys, files[CLEAN_VAL], test_keys, files[CLEAN_TEST])
     if check_files:
-        _check_images_exist(root, ((train_keys, train_list), (val_keys, files[CLEAN_VAL]),
-                                   (test_keys, files[CLEAN_TEST])))
+        _check_images_exist(
+            root, ((train_keys, train_list), (val_keys, files[CLEAN_VAL]), (test_keys, files[CLEAN_TEST]))
+        )
 
     prefix = str(root) + os.sep
     return ImageFiles(
@@ -132,8 +149,10 @@ def _release_root(root: str | os.PathLike) -> Path:
     """The release's directory as an absolute path; it must exist."""
     root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.is_dir():
-        raise InputError(f"Clothing1M directory {root} does not exist or is not a directory; give the root of "
-                         f"the release (the folder holding images/ and the annotation files) with --data-dir")
+        raise InputError(
+            f"Clothing1M directory {root} does not exist or is not a directory; give the root of "
+            f"the release (the folder holding images/ and the annotation files) with --data-dir"
+        )
     return root
 
 
@@ -146,8 +165,9 @@ def _annotation_files(root: Path, train_set: str) -> tuple[dict[str, Path], Path
     return files, files[names[-1]]
 
 
-def _training_set(files: dict[str, Path], clean: dict[str, int],
-                  train_set: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+def _training_set(
+    files: dict[str, Path], clean: dict[str, int], train_set: str
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     """The training keys, their labels, and the clean labels known for them (see
     :func:`read_clothing1m`'s ``known_train_labels``)."""
     if train_set != "noisy":
@@ -188,17 +208,21 @@ def _check_images_exist(root: Path, lists: Sequence[tuple[list[str], Path]]) -> 
 # --------------------------------------------------------------------------- annotation files
 
 
-def _note_overlap(train_keys: list[str], train_list: Path, val_keys: list[str], val_list: Path,
-                  test_keys: list[str], test_list: Path) -> None:
+def _note_overlap(
+    train_keys: list[str], train_list: Path, val_keys: list[str], val_list: Path, test_keys: list[str], test_list: Path
+) -> None:
     """A note when an image to score on is also one to train on: its accuracy is then no
     held-out figure (the official lists are disjoint; an edited copy may not be)."""
     train = set(train_keys)
     for keys, listed_in, what in ((test_keys, test_list, "test"), (val_keys, val_list, "validation")):
         shared = [k for k in keys if k in train]
         if shared:
-            print(f"memomentum: note: {len(shared):,} of the {len(keys):,} {what} images of {listed_in} are also "
-                  f"training images ({train_list}), so the {what} accuracy is not measured on held-out images: "
-                  f"{quote_some(shared)}", file=sys.stderr)
+            print(
+                f"memomentum: note: {len(shared):,} of the {len(keys):,} {what} images of {listed_in} are also "
+                f"training images ({train_list}), so the {what} accuracy is not measured on held-out images: "
+                f"{quote_some(shared)}",
+                file=sys.stderr,
+            )
 
 
 def _locate(dirs: Sequence[Path], name: str) -> Path:
@@ -207,8 +231,10 @@ def _locate(dirs: Sequence[Path], name: str) -> Path:
         if (d / name).is_file():
             return d / name
     folders = [str(d / name) for d in dirs if (d / name).is_dir()]
-    raise InputError(f"Clothing1M annotation file {name} not found: looked in {dirs[0]} and {dirs[1]}"
-                     + (f" ({folders[0]} is a folder, not the file)" if folders else ""))
+    raise InputError(
+        f"Clothing1M annotation file {name} not found: looked in {dirs[0]} and {dirs[1]}"
+        + (f" ({folders[0]} is a folder, not the file)" if folders else "")
+    )
 
 
 def quote_some(items: Sequence[str], total: int | None = None) -> str:
@@ -249,12 +275,16 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
         with open(path, encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
                 if "\x00" in line:
-                    raise InputError(f"{path} holds NUL bytes on line {number}, which no list of the release has: "
-                                     f"the file was cut short or zero-filled by an interrupted copy; copy it again")
+                    raise InputError(
+                        f"{path} holds NUL bytes on line {number}, which no list of the release has: "
+                        f"the file was cut short or zero-filled by an interrupted copy; copy it again"
+                    )
                 yield number, line
     except UnicodeDecodeError as e:  # decoded a block ahead: find the line from the bytes
         if _starts_utf16(path):
-            raise InputError(f"{path} is UTF-16 text (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8") from None
+            raise InputError(
+                f'{path} is UTF-16 text (Notepad\'s "Unicode"), not UTF-8: save it again as UTF-8'
+            ) from None
         raise InputError(f"{path} is not UTF-8 text (line {_line_of_byte(path, e)} cannot be decoded)") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a folder, not a list file: the release's file of that name is missing") from None
@@ -315,7 +345,9 @@ def read_label_kv(path: Path) -> dict[str, int]:
             malformed.add(number, line)
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'KEY LABEL'): {malformed.quote()}")
+        raise InputError(
+            f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'KEY LABEL'): {malformed.quote()}"
+        )
     if bad_labels.count:
         n = bad_labels.count
         raise InputError(
@@ -340,7 +372,7 @@ def _slow_label(text: str) -> int | None:
 def _check_conflicts(path: Path) -> None:
     """Raise if a repeated key of a (well-formed) kv file has two different labels: a
     second pass, run only when some key is repeated, so the usual file pays nothing."""
-    seen: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[int | None, int]] = {}
     conflicts: list[str] = []
     for number, line in text_lines(path):
         fields = line.split()
@@ -481,14 +513,15 @@ def _main(argv: Sequence[str] | None = None) -> None:
         tracemalloc.start()
     start = time.perf_counter()
     try:
-        files = read_clothing1m(args.root, train_set="clean" if args.clean else "noisy",
-                                check_files=not args.no_check)
+        files = read_clothing1m(args.root, train_set="clean" if args.clean else "noisy", check_files=not args.no_check)
     except InputError as e:
         raise SystemExit(f"error: {e}") from None
     elapsed = time.perf_counter() - start
     known = 0 if files.known_train_labels is None else int((files.known_train_labels >= 0).sum())
-    print(f"train {len(files.train):,} (clean label known for {known:,}), val {len(files.val):,}, "
-          f"test {len(files.test):,}: {elapsed:.2f} s")
+    print(
+        f"train {len(files.train):,} (clean label known for {known:,}), val {len(files.val or []):,}, "
+        f"test {len(files.test or []):,}: {elapsed:.2f} s"
+    )
     if args.trace:
         print(f"peak Python memory {tracemalloc.get_traced_memory()[1] / 2**20:.0f} MiB")
 
@@ -499,17 +532,27 @@ if __name__ == "__main__":
 
 # -- shared by the readers of other releases' image lists (food101n, webvision) --------------
 
+
 def refuse_repeated(path: Path, keys, noun: str) -> None:
     """Refuse a list that names an entry twice, naming the first repeated ones."""
     if len(set(keys)) != len(keys):
         seen: set[str] = set()
-        repeated = list(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
-        raise InputError(f"{path} lists {len(repeated):,} {noun}{plural_s(len(repeated))} more than once: {quote_some(repeated)}")
+        again: dict[str, None] = {}  # in the order of their second appearance
+        for k in keys:
+            if k in seen:
+                again[k] = None
+            seen.add(k)
+        repeated = list(again)
+        raise InputError(
+            f"{path} lists {len(repeated):,} {noun}{plural_s(len(repeated))} more than once: {quote_some(repeated)}"
+        )
 
 
 def check_listed_files_exist(folder: Path, keys: list[str], listed_in: Path) -> None:
     """Refuse a list whose images are not all under ``folder``, naming the first missing ones."""
     gone = _missing_files(folder, keys)
     if gone:
-        raise InputError(f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
-                         f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {quote_some(gone)}")
+        raise InputError(
+            f"{len(gone):,} of the {len(keys):,} images listed in {listed_in} "
+            f"{'is' if len(gone) == 1 else 'are'} missing under {folder}: {quote_some(gone)}"
+        )

@@ -8,6 +8,7 @@ with the columns :data:`COLUMNS` (``where`` is the example's ``file`` or ``row``
 data, or its ``index`` for arrays). Imports nothing heavy (no numpy): the configuration and
 the runner read it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,5 +49,8 @@ def read_review_counts(dataset) -> dict | None:
             decisions = [r[4] for r in rows if len(r) == len(COLUMNS)]
     except (OSError, UnicodeDecodeError, csv.Error):  # read at the end of a run: never fail it for this
         return None
-    return {"corrected": decisions.count("relabel"), "excluded": decisions.count("exclude"),
-            "corrections_file": str(path)}
+    return {
+        "corrected": decisions.count("relabel"),
+        "excluded": decisions.count("exclude"),
+        "corrections_file": str(path),
+    }

@@ -1,15 +1,19 @@
 """What the readers return: :class:`Dataset` (arrays or packed images, ready to train on)
 and :class:`ImageFiles` (image files on disk with their labels, before packing)."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .store import PackedImages
 
 # ImageNet's channel statistics: the normalisation of every image-file dataset (the
 # Clothing1M reference normalises with them, and pretrained ResNets expect them).
@@ -61,9 +65,9 @@ class Dataset:
     """
 
     name: str
-    x_train: np.ndarray
+    x_train: np.ndarray | PackedImages
     y_train: np.ndarray
-    x_test: np.ndarray | None
+    x_test: np.ndarray | PackedImages | None
     y_test: np.ndarray | None
     num_classes: int
     mean: tuple[float, ...]

@@ -14,6 +14,7 @@ beside the class folders instead of in one, are skipped with a note that names t
 class folder that is a symbolic link is refused: it could lead back into the dataset (and
 count its images twice, once under a wrong class) or out of it.
 """
+
 from __future__ import annotations
 
 import os
@@ -129,9 +130,11 @@ def _class_folders(folder: Path) -> list[str]:
     links = sorted(e.name for e in entries if e.is_symlink())
     if links:
         target = os.path.realpath(folder / links[0])
-        raise InputError(f"class folder {folder / links[0]} is a symbolic link (to {target}); a linked folder could "
-                         f"lead back into the dataset and count its images twice, once under a wrong class, so "
-                         f"replace the link by the folder itself")
+        raise InputError(
+            f"class folder {folder / links[0]} is a symbolic link (to {target}); a linked folder could "
+            f"lead back into the dataset and count its images twice, once under a wrong class, so "
+            f"replace the link by the folder itself"
+        )
     return sorted(e.name for e in entries)
 
 
@@ -140,8 +143,10 @@ def _note_loose_files(folder: Path, notes: list[str], beside: str = "the class f
     with os.scandir(folder) as it:
         loose = sorted(e.name for e in it if not e.name.startswith(".") and not e.is_dir())
     if loose:
-        notes.append(f"skipped {len(loose)} file{'s' if len(loose) > 1 else ''} in {folder} beside {beside} "
-                     f"(they belong to no class): {_quote(loose)}")
+        notes.append(
+            f"skipped {len(loose)} file{'s' if len(loose) > 1 else ''} in {folder} beside {beside} "
+            f"(they belong to no class): {_quote(loose)}"
+        )
 
 
 def _is_image(name: str) -> bool:
@@ -170,8 +175,9 @@ def _class_images(folder: Path) -> tuple[list[str], list[str]]:
     return [os.path.join(d, n) for d, n in found], others
 
 
-def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names: tuple[str, ...],
-                 notes: list[str]) -> ImageList:
+def _list_images(
+    folder: Path, classes: tuple[str, ...] | list[str], class_names: tuple[str, ...], notes: list[str]
+) -> ImageList:
     """The images of ``classes`` under ``folder`` labelled by their index in
     ``class_names``; every class folder must hold at least one image. The other files
     are named in a note."""
@@ -192,8 +198,10 @@ def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names
             f"{len(classes)} class folders"
         )
     if empty:
-        described = [repr(name) + (f" ({others} other file{'' if others == 1 else 's'})" if others else "")
-                     for name, others in empty]
+        described = [
+            repr(name) + (f" ({others} other file{'' if others == 1 else 's'})" if others else "")
+            for name, others in empty
+        ]
         shown = ", ".join(described[:_SHOWN]) + (f" and {len(empty) - _SHOWN} more" if len(empty) > _SHOWN else "")
         one = len(empty) == 1
         raise InputError(
@@ -201,6 +209,8 @@ def _list_images(folder: Path, classes: tuple[str, ...] | list[str], class_names
             f"{_EXTENSION_WORDS} image: {shown}; every class needs at least one"
         )
     if skipped:
-        notes.append(f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in the class folders of {folder} "
-                     f"that {'are' if len(skipped) > 1 else 'is'} not {_EXTENSION_WORDS} images: {_quote(skipped)}")
+        notes.append(
+            f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in the class folders of {folder} "
+            f"that {'are' if len(skipped) > 1 else 'is'} not {_EXTENSION_WORDS} images: {_quote(skipped)}"
+        )
     return ImageList(paths, np.array(labels, dtype=np.int64))

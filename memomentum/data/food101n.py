@@ -32,6 +32,7 @@ stand-in is no claim about the true class: ``examples.csv``'s ``true_label`` nam
 for those images, and must be read there as "not the given label"
 (:func:`known_labels_from_verdicts`, docs/real-noise.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -53,12 +54,21 @@ VERIFIED_FILES = (VERIFIED_TRAIN, VERIFIED_VAL)
 FOOD101_DIR = "food-101"  # Food-101's release, in ROOT or beside it
 FOOD101_TEST = "meta/test.txt"
 NUM_CLASSES = 101  # the release's; a miniature may have fewer (at least 2)
-_HEADERS = {CLASSES: "class_name", IMAGELIST: "class_name/key", VERIFIED_TRAIN: "class_name/key",
-            VERIFIED_VAL: "class_name/key"}
+_HEADERS = {
+    CLASSES: "class_name",
+    IMAGELIST: "class_name/key",
+    VERIFIED_TRAIN: "class_name/key",
+    VERIFIED_VAL: "class_name/key",
+}
 
 
-def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | None = None, check_files: bool = True,
-                  image_size: int = 256) -> ImageFiles:
+def read_food101n(
+    root: str | os.PathLike,
+    *,
+    food101_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+    image_size: int = 256,
+) -> ImageFiles:
     """List Food-101N's training images with their noisy labels and verifications, and
     Food-101's test images.
 
@@ -82,8 +92,14 @@ def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | N
             listed twice (each naming the file and the lines); a key verified twice with
             different verdicts; a missing image (with ``check_files``).
     """
-    root = release_folder(root, image_size, missing=(f"Food-101N directory {{root}} does not exist or is not a directory; give the release's folder "
-                         f"(Food-101N_release, holding meta/ and images/) with --data-dir"))
+    root = release_folder(
+        root,
+        image_size,
+        missing=(
+            "Food-101N directory {root} does not exist or is not a directory; give the release's folder "
+            "(Food-101N_release, holding meta/ and images/) with --data-dir"
+        ),
+    )
     meta = root / META
     class_names = read_classes(_need(meta / CLASSES))
     index = {name: i for i, name in enumerate(class_names)}
@@ -96,8 +112,10 @@ def read_food101n(root: str | os.PathLike, *, food101_dir: str | os.PathLike | N
         check_listed_files_exist(root / "images", keys, meta / IMAGELIST)
         check_listed_files_exist(food101 / "images", test_keys, test_list)
     return ImageFiles(
-        name="food101n", root=root,
-        train=ImageList([os.path.join(root, "images", k) for k in keys], labels), val=None,
+        name="food101n",
+        root=root,
+        train=ImageList([os.path.join(root, "images", k) for k in keys], labels),
+        val=None,
         test=ImageList([os.path.join(food101, "images", k) for k in test_keys], test_labels),
         class_names=class_names,
         known_train_labels=known_labels_from_verdicts(labels, verdicts, len(class_names)),
@@ -120,8 +138,10 @@ def known_labels_from_verdicts(labels: np.ndarray, verdicts: np.ndarray, num_cla
 def _need(path: Path) -> Path:
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "not found"
-        raise InputError(f"Food-101N file {path} {what}; --data-dir must be the release's folder (meta/ and "
-                         f"images/ below it), with Food-101's release in food-101/ inside it or beside it")
+        raise InputError(
+            f"Food-101N file {path} {what}; --data-dir must be the release's folder (meta/ and "
+            f"images/ below it), with Food-101's release in food-101/ inside it or beside it"
+        )
     return path
 
 
@@ -151,20 +171,25 @@ def read_classes(path: Path) -> tuple[str, ...]:
             bad.add(number, text)
         names.append(text)
     if bad.count:
-        raise InputError(f"{path} has {bad.count:,} malformed class name{plural_s(bad.count)} (one name a line, without "
-                         f"'/' or spaces): {bad.quote()}")
+        raise InputError(
+            f"{path} has {bad.count:,} malformed class name{plural_s(bad.count)} (one name a line, without "
+            f"'/' or spaces): {bad.quote()}"
+        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise InputError(f"{path} names {len(repeated)} class{'' if len(repeated) == 1 else 'es'} more than once: "
-                         f"{quote_some(repeated)}")
+        raise InputError(
+            f"{path} names {len(repeated)} class{'' if len(repeated) == 1 else 'es'} more than once: "
+            f"{quote_some(repeated)}"
+        )
     if len(names) < 2:
-        raise InputError(f"{path} holds {len(names)} class name{plural_s(len(names))}; Food-101N has {NUM_CLASSES}, one a "
-                         f"line after the header 'class_name'")
+        raise InputError(
+            f"{path} holds {len(names)} class name{plural_s(len(names))}; Food-101N has {NUM_CLASSES}, one a "
+            f"line after the header 'class_name'"
+        )
     return tuple(names)
 
 
-def _split_key(text: str, index: dict[str, int], number: int, malformed: Offenders,
-               unknown: Offenders) -> int | None:
+def _split_key(text: str, index: dict[str, int], number: int, malformed: Offenders, unknown: Offenders) -> int | None:
     """The label of a ``<class_name>/<name>`` key, or None (the line counted as malformed
     or of an unknown class)."""
     head, sep, tail = text.partition("/")
@@ -184,8 +209,6 @@ def _raise_for(path: Path, malformed: Offenders, form: str, unknown: Offenders) 
     if unknown.count:
         n = unknown.count
         raise InputError(f"{path} has {n:,} line{plural_s(n)} whose class is not in {CLASSES}: {unknown.quote()}")
-
-
 
 
 def read_imagelist(path: Path, index: dict[str, int]) -> tuple[list[str], np.ndarray]:
@@ -230,8 +253,9 @@ def read_verified(path: Path, index: dict[str, int]) -> dict[str, int]:
     _raise_for(path, malformed, "<class_name>/<key>.jpg<TAB>0 or 1", unknown)
     if conflicts.count:
         n = conflicts.count
-        raise InputError(f"{path} verifies {n:,} image{plural_s(n)} a second time with the other verdict: "
-                         f"{conflicts.quote()}")
+        raise InputError(
+            f"{path} verifies {n:,} image{plural_s(n)} a second time with the other verdict: {conflicts.quote()}"
+        )
     return verdicts
 
 
@@ -249,8 +273,10 @@ def read_verification(root: str | os.PathLike, index: dict[str, int] | None = No
     val = read_verified(_need(meta / VERIFIED_VAL), index)
     clash = [k for k, v in val.items() if train.get(k, v) != v]
     if clash:
-        raise InputError(f"{len(clash):,} image{plural_s(len(clash))} {'is' if len(clash) == 1 else 'are'} verified "
-                         f"differently in {meta / VERIFIED_TRAIN} and {meta / VERIFIED_VAL}: {quote_some(clash)}")
+        raise InputError(
+            f"{len(clash):,} image{plural_s(len(clash))} {'is' if len(clash) == 1 else 'are'} verified "
+            f"differently in {meta / VERIFIED_TRAIN} and {meta / VERIFIED_VAL}: {quote_some(clash)}"
+        )
     return {**train, **val}
 
 
@@ -263,8 +289,11 @@ def _training_verdicts(keys: list[str], verdicts: dict[str, int]) -> np.ndarray:
         listed = set(keys)
         stray = [k for k in verdicts if k not in listed]
         verb = "is" if len(stray) == 1 else "are"
-        print(f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images {verb} not in {IMAGELIST} "
-              f"and {verb} left out of the known truths: {quote_some(stray)}", file=sys.stderr)
+        print(
+            f"memomentum: note: {len(stray):,} of the {len(verdicts):,} verified images {verb} not in {IMAGELIST} "
+            f"and {verb} left out of the known truths: {quote_some(stray)}",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -279,8 +308,10 @@ def _food101_root(root: Path, food101_dir: str | os.PathLike | None) -> Path:
     for place in places:
         if (place / FOOD101_TEST).is_file():
             return place
-    raise InputError(f"Food-101N's test set is Food-101's test split, not found: unpack Food-101's release "
-                     f"(food-101/meta/test.txt and food-101/images/) into {places[0]} or {places[1]}")
+    raise InputError(
+        f"Food-101N's test set is Food-101's test split, not found: unpack Food-101's release "
+        f"(food-101/meta/test.txt and food-101/images/) into {places[0]} or {places[1]}"
+    )
 
 
 def read_food101_test(path: Path, index: dict[str, int]) -> tuple[list[str], np.ndarray]:

@@ -20,22 +20,25 @@ per row named by its row number (``train/row-000012.png``), into
 modification time, so a changed table gets new files. Reading needs pyarrow (and pandas for
 a CSV: ``pip install "memomentum[tables]"``); the ``datasets`` library is not used.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
-from .names import is_table_file, is_table_folder
+from .names import is_table_file
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra, row_numbers
 
 __all__ = ["ImageRows", "names_image_files", "read_image_rows", "read_image_table", "refuse_missing_images"]
@@ -95,6 +98,7 @@ def _csv_table(p: Path, pa, *, nrows: int | None = None):
     pyarrow table, column names stripped as the feature-table reader strips them; a column
     of mixed values (numbers and text) becomes text."""
     from .tables import read_frame
+
     frame = read_frame(p, nrows=nrows)
     names = [str(c).strip() for c in frame.columns]
     _refuse_repeated_names(names, str(p))
@@ -104,7 +108,8 @@ def _csv_table(p: Path, pa, *, nrows: int | None = None):
         try:
             columns.append(pa.array(values, from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns.append(pa.array([None if v is None or v != v else str(v) for v in values.tolist()]))
+            text = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values.tolist()]
+            columns.append(pa.array(text))
     return pa.Table.from_arrays(columns, names=names)
 
 
@@ -113,6 +118,7 @@ def _csv_names_images(p: Path, label_column: str) -> bool:
     first rows and with pandas alone, so that a table of features is read once and needs no
     pyarrow."""
     from .tables import read_frame
+
     head = read_frame(p, nrows=_PEEK_ROWS, label_column=label_column)
     return any(str(c).strip() != label_column and names_image_files(head[c]) for c in head.columns)
 
@@ -161,6 +167,7 @@ def _read_part(files: list[Path], pa, where: str):
 
 def _refuse_repeated_names(names: list[str], where: str) -> None:
     from .tables import refuse_duplicate_columns
+
     refuse_duplicate_columns(names, where, why="which one holds the labels or the images would be a guess")
 
 
@@ -181,23 +188,29 @@ def _image_kind(column, root: Path, pa) -> str | None:
         return "struct"
     first = _first(column)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "bytes" if first is not None and _extension(first) else None
+        return "bytes" if isinstance(first, bytes) and _extension(first) else None  # a binary column holds bytes
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "path" if names_image_files(_values(column)) else None
     return None
 
 
-def _extension(data: bytes) -> str | None:
-    return next((ext for magic, ext in _MAGIC.items() if data[:len(magic)] == magic), None)
+def _extension(data: bytes | bytearray) -> str | None:
+    return next((ext for magic, ext in _MAGIC.items() if data[: len(magic)] == magic), None)
 
 
 def _image_column(table, label_column: str, root: Path, where: str, pa) -> tuple[str, str] | None:
     """The image column (besides the label column) and its kind, or None; two are refused."""
-    found = [(c, k) for c in table.column_names if c != label_column
-             for k in [_image_kind(table.column(c), root, pa)] if k is not None]
+    found = [
+        (c, k)
+        for c in table.column_names
+        if c != label_column
+        for k in [_image_kind(table.column(c), root, pa)]
+        if k is not None
+    ]
     if len(found) > 1:
-        raise InputError(f"{where} has {len(found)} image columns ({', '.join(repr(c) for c, _ in found)}); "
-                         f"keep one of them")
+        raise InputError(
+            f"{where} has {len(found)} image columns ({', '.join(repr(c) for c, _ in found)}); keep one of them"
+        )
     return found[0] if found else None
 
 
@@ -220,14 +233,16 @@ def _write_once(target: Path, data: bytes) -> None:
 
 def _check_bytes(data, row: int, column: str, where: str) -> str:
     from PIL import Image
+
     ext = _extension(data) if isinstance(data, (bytes, bytearray)) else None
     try:
         if ext is None:
             raise ValueError
         Image.open(io.BytesIO(data)).verify()
-    except Exception:
-        raise InputError(f"row {row} of {where} holds no readable PNG or JPEG image in column {column!r}; "
-                         f"replace or remove that row") from None
+    except Exception:  # noqa: BLE001 -- Pillow raises many types for bytes that are no image
+        raise InputError(
+            f"row {row} of {where} holds no readable PNG or JPEG image in column {column!r}; replace or remove that row"
+        ) from None
     return ext
 
 
@@ -252,8 +267,9 @@ def _image_paths(table, column: str, kind: str, root: Path, out: Path, where: st
         elif isinstance(value, str):
             p = root / Path(value.strip()).expanduser()
             if not p.is_file():
-                raise InputError(f"row {row} of {where} names the image {value!r} in column {column!r}, but "
-                                 f"{p} is no file")
+                raise InputError(
+                    f"row {row} of {where} names the image {value!r} in column {column!r}, but {p} is no file"
+                )
             paths.append(str(p.resolve()))
         else:
             target = out / f"row-{row:06d}{_check_bytes(value, row, column, where)}"
@@ -272,42 +288,58 @@ def refuse_missing_images(values: list, root: Path, column: str, where: str) -> 
         return
     shown = ", ".join(str(root / Path(v).expanduser()) for _, v in missing[:3]) + (", ..." if len(missing) > 3 else "")
     in_cwd = sum(Path(v).expanduser().is_file() for _, v in missing)
-    hint = (f"{in_cwd} of them exist relative to the working directory, but paths in a table are read relative "
-            f"to its folder {root}: write them relative to that folder, or absolute" if in_cwd
-            else f"paths in a table are read relative to its folder {root}, or absolute")
-    raise InputError(f"{len(missing)} of the {len(named)} images named in column {column!r} of {where} cannot be "
-                     f"found ({row_numbers([r for r, _ in missing])}: {shown}); {hint}")
+    hint = (
+        f"{in_cwd} of them exist relative to the working directory, but paths in a table are read relative "
+        f"to its folder {root}: write them relative to that folder, or absolute"
+        if in_cwd
+        else f"paths in a table are read relative to its folder {root}, or absolute"
+    )
+    raise InputError(
+        f"{len(missing)} of the {len(named)} images named in column {column!r} of {where} cannot be "
+        f"found ({row_numbers([r for r, _ in missing])}: {shown}); {hint}"
+    )
 
 
 def _usable(paths: list, labels: np.ndarray, part: str, where: str, notes: list[str]) -> np.ndarray:
     """The rows with an image and a label; a note counts the others."""
     keep = np.array([p is not None and v is not None for p, v in zip(paths, labels.tolist())], dtype=bool)
     if not keep.all():
-        notes.append(f"dropped {int((~keep).sum())} {part} row{'s' if (~keep).sum() > 1 else ''} of {where} without "
-                     f"an image or a label ({row_numbers(np.flatnonzero(~keep))})")
+        notes.append(
+            f"dropped {int((~keep).sum())} {part} row{'s' if (~keep).sum() > 1 else ''} of {where} without "
+            f"an image or a label ({row_numbers(np.flatnonzero(~keep))})"
+        )
     if not keep.any():
         raise InputError(f"{where} has no {part} row with both an image and a label")
     return np.flatnonzero(keep)
 
 
-def _open(path: str | os.PathLike, *, every_split: bool = False):
+def _open(path: str | os.PathLike, *, every_split: bool = False) -> tuple[Path, Any, Path, dict[str, Any]]:
     """The table's absolute path, pyarrow, the folder relative paths start from, and its
     tables by split (:func:`_parts`)."""
     path = Path(os.path.abspath(Path(path).expanduser()))
     pa = _pyarrow(str(path))
     files = _parts(path, every_split=every_split)
-    return path, pa, (path.parent if path.is_file() else path), {
-        split: _read_part(part, pa, str(path)) for split, part in files.items()}
+    return (
+        path,
+        pa,
+        (path.parent if path.is_file() else path),
+        {split: _read_part(part, pa, str(path)) for split, part in files.items()},
+    )
 
 
-def _written(path: Path, parts: dict, column: str, kind: str, root: Path,
-             cache_dir) -> tuple[dict[str, list[str | None]], Path]:
+def _written(
+    path: Path, parts: dict, column: str, kind: str, root: Path, cache_dir
+) -> tuple[dict[str, list[str | None]], Path]:
     """Each split's image file per row (bytes written once into the cache) and the cache
     folder, named by every file of the table (also splits not read), so that training and
     predicting find the same files."""
     from .store import default_cache_dir
-    cache = _cache_folder(path, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
-                          [f for part in _parts(path, every_split=True).values() for f in part])
+
+    cache = _cache_folder(
+        path,
+        Path(cache_dir).expanduser() if cache_dir else default_cache_dir(root),
+        [f for part in _parts(path, every_split=True).values() for f in part],
+    )
     paths = {}
     for split, table in parts.items():
         if column not in table.column_names:
@@ -328,24 +360,37 @@ def _marked_test(table, label_column: str, where: str) -> np.ndarray | None:
     values = table.column(SPLIT_COLUMN).to_pylist()
     for row, value in enumerate(values):
         if not (isinstance(value, str) and value.strip().lower() in SPLIT_VALUES):
-            raise InputError(f"{where} has the value {value!r} in its {SPLIT_COLUMN!r} column at row {row}; that "
-                             f"column must hold train or test in every row (or rename it)")
+            raise InputError(
+                f"{where} has the value {value!r} in its {SPLIT_COLUMN!r} column at row {row}; that "
+                f"column must hold train or test in every row (or rename it)"
+            )
     return np.array([v.strip().lower() == "test" for v in values], dtype=bool)
 
 
-def _split_by_column(lists: dict, values: dict, rows: np.ndarray, is_test: np.ndarray | None, path: Path,
-                     has_test_files: bool, notes: list[str]) -> None:
+def _split_by_column(
+    lists: dict,
+    values: dict,
+    rows: np.ndarray,
+    is_test: np.ndarray | None,
+    path: Path,
+    has_test_files: bool,
+    notes: list[str],
+) -> None:
     """Move the rows that the ``split`` column marks as test rows to the test split."""
     if is_test is None:
         return
     if has_test_files:
-        raise InputError(f"{path} has both a test split (test shards or a test folder) and a {SPLIT_COLUMN!r} column; "
-                         f"mark the test rows one way only (rename the column, or merge the test files into the rest)")
+        raise InputError(
+            f"{path} has both a test split (test shards or a test folder) and a {SPLIT_COLUMN!r} column; "
+            f"mark the test rows one way only (rename the column, or merge the test files into the rest)"
+        )
     test = is_test[rows]
     notes.append(f"column {SPLIT_COLUMN!r} marks {int(test.sum())} test rows and {int((~test).sum())} training rows")
     if not (~test).any():
-        raise InputError(f"every usable row of {path} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
-                         f"to train on as train")
+        raise InputError(
+            f"every usable row of {path} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
+            f"to train on as train"
+        )
     train_list, train_values = lists.pop("train"), values.pop("train")
     for split, chosen in (("train", ~test), ("test", test)):
         if chosen.any():
@@ -363,12 +408,19 @@ def _other_shards_note(path: Path) -> list[str]:
     others = [p.name for p in _parts(path)["train"] if not p.name.lower().startswith("train")]
     if not others:
         return []
-    return [f"{', '.join(others[:3])}{' and more' if len(others) > 3 else ''} train{'s' if len(others) == 1 else ''} "
-            f"with the train-* shards: only test-* shards are held out (move or rename the others to leave them out)"]
+    return [
+        f"{', '.join(others[:3])}{' and more' if len(others) > 3 else ''} train{'s' if len(others) == 1 else ''} "
+        f"with the train-* shards: only test-* shards are held out (move or rename the others to leave them out)"
+    ]
 
 
-def read_image_table(path: str | os.PathLike, *, label_column: str = "label", image_size: int = 256,
-                     cache_dir: str | os.PathLike | None = None) -> ImageFiles | None:
+def read_image_table(
+    path: str | os.PathLike,
+    *,
+    label_column: str = "label",
+    image_size: int = 256,
+    cache_dir: str | os.PathLike | None = None,
+) -> ImageFiles | None:
     """The images of a table with an image column, as :class:`ImageFiles` (see the module).
 
     Returns None for a ``.parquet`` file without an image column (a feature table).
@@ -386,14 +438,18 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
     path, pa, root, parts = _open(path)
     train = parts["train"]
     if label_column not in train.column_names:
-        raise InputError(f"{path} has no column {label_column!r} (columns: {', '.join(train.column_names)}); "
-                         f"name the label column with --label-column")
+        raise InputError(
+            f"{path} has no column {label_column!r} (columns: {', '.join(train.column_names)}); "
+            f"name the label column with --label-column"
+        )
     found = _image_column(train, label_column, root, str(path), pa)
     if found is None:
         if path.is_file():  # a table of features (a CSV's first rows named an image, the others none)
             return None
-        raise InputError(f"{path} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image "
-                         f"files relative to it) besides the label {label_column!r}")
+        raise InputError(
+            f"{path} has no image column (PNG or JPEG bytes, Hugging Face images, or paths of image "
+            f"files relative to it) besides the label {label_column!r}"
+        )
     column, kind = found
     is_test = _marked_test(train, label_column, str(path))
     paths, cache = _written(path, parts, column, kind, root, cache_dir)
@@ -410,19 +466,28 @@ def read_image_table(path: str | os.PathLike, *, label_column: str = "label", im
     classes, y_train = encode_labels(values["train"], label_column, str(path), notes)
     test = None
     if "test" in lists:
-        test = ImageList(lists["test"], encode_test_labels(values["test"], classes, np.arange(len(lists["test"])),
-                                                            str(path)))
+        test = ImageList(
+            lists["test"], encode_test_labels(values["test"], classes, np.arange(len(lists["test"])), str(path))
+        )
     notes.insert(0, _source_note(path, column, kind, cache))
     ignored = [c for c in train.column_names if c not in (label_column, column, SPLIT_COLUMN)]
     if ignored:
-        notes.append(f"ignored the other column{'s' if len(ignored) > 1 else ''} {', '.join(map(repr, ignored[:5]))}"
-                     f"{' and more' if len(ignored) > 5 else ''}: a table of images trains on its images and labels")
+        notes.append(
+            f"ignored the other column{'s' if len(ignored) > 1 else ''} {', '.join(map(repr, ignored[:5]))}"
+            f"{' and more' if len(ignored) > 5 else ''}: a table of images trains on its images and labels"
+        )
     notes += _other_shards_note(path)
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
-    return ImageFiles(name=path.stem if path.is_file() else path.name, root=root,
-                      train=ImageList(lists["train"], y_train), val=None, test=test,
-                      class_names=tuple(str(c) for c in classes), image_size=image_size)
+    return ImageFiles(
+        name=path.stem if path.is_file() else path.name,
+        root=root,
+        train=ImageList(lists["train"], y_train),
+        val=None,
+        test=test,
+        class_names=tuple(str(c) for c in classes),
+        image_size=image_size,
+    )
 
 
 @dataclass(frozen=True)
@@ -444,8 +509,9 @@ class ImageRows:
     note: str
 
 
-def read_image_rows(path: str | os.PathLike, *, label_column: str = "label",
-                    cache_dir: str | os.PathLike | None = None) -> ImageRows | None:
+def read_image_rows(
+    path: str | os.PathLike, *, label_column: str = "label", cache_dir: str | os.PathLike | None = None
+) -> ImageRows | None:
     """The image of every row of a table, and its label where the table has ``label_column``
     (see :class:`ImageRows`); None when the table has no image column. Read as
     :func:`read_image_table` reads a table to train on, so that the same table gives the
@@ -465,6 +531,9 @@ def read_image_rows(path: str | os.PathLike, *, label_column: str = "label",
     column, kind = found
     paths, cache = _written(path, parts, column, kind, root, cache_dir)
     labelled = all(label_column in table.column_names for table in parts.values())
-    labels = (np.array([v for table in parts.values() for v in table.column(label_column).to_pylist()], dtype=object)
-              if labelled else None)
+    labels = (
+        np.array([v for table in parts.values() for v in table.column(label_column).to_pylist()], dtype=object)
+        if labelled
+        else None
+    )
     return ImageRows([p for split in parts for p in paths[split]], labels, _source_note(path, column, kind, cache))

@@ -10,13 +10,25 @@ directories all ask here, so they can never disagree about which source a name m
 This module imports nothing from the package and nothing heavy (no numpy, no torch), so
 that :mod:`memomentum.config` can import it without an import circle.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["REAL_NOISE_DATASETS", "REAL_NOISE_SPELLINGS", "TABLE_SUFFIXES", "dataset_key", "is_clothing1m_name",
-           "is_image_folder_name", "is_image_release_name", "is_table_file", "is_table_folder", "is_users_own_data", "real_noise_name",
-           "run_name"]
+__all__ = [
+    "REAL_NOISE_DATASETS",
+    "REAL_NOISE_SPELLINGS",
+    "TABLE_SUFFIXES",
+    "dataset_key",
+    "is_clothing1m_name",
+    "is_image_folder_name",
+    "is_image_release_name",
+    "is_table_file",
+    "is_table_folder",
+    "is_users_own_data",
+    "real_noise_name",
+    "run_name",
+]
 
 # A table's file name endings: CSV, also compressed as pandas reads it, and parquet.
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst", ".parquet")
@@ -27,8 +39,14 @@ TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zs
 REAL_NOISE_DATASETS = ("animal10n", "food101n", "webvision")
 # Each name as a user may type it, compared after :func:`_folded` (lower case, without
 # "-", "_", "." and spaces): "ANIMAL-10N", "animal_10n", "Food-101N", "mini-WebVision", ...
-REAL_NOISE_SPELLINGS = {"animal10n": "animal10n", "food101n": "food101n", "webvision": "webvision",
-                        "miniwebvision": "webvision", "webvisionmini": "webvision", "webvision50": "webvision"}
+REAL_NOISE_SPELLINGS = {
+    "animal10n": "animal10n",
+    "food101n": "food101n",
+    "webvision": "webvision",
+    "miniwebvision": "webvision",
+    "webvisionmini": "webvision",
+    "webvision50": "webvision",
+}
 
 
 def _folded(name: str) -> str:
@@ -76,8 +94,12 @@ def is_table_folder(name) -> bool:
     if not is_image_folder_name(name):
         return False
     path = Path(name.strip()).expanduser()
-    return ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
-            or any(path.glob("*.parquet")) or any(path.glob("data/*.parquet")))
+    return (
+        (path / "state.json").is_file()
+        or (path / "dataset_dict.json").is_file()
+        or any(path.glob("*.parquet"))
+        or any(path.glob("data/*.parquet"))
+    )
 
 
 def is_image_folder_name(name) -> bool:
@@ -91,8 +113,13 @@ def is_users_own_data(name) -> bool:
     table, an image folder, or a real-noise release: Clothing1M, ANIMAL-10N, Food-101N,
     mini-WebVision) rather than a benchmark set. Own data keeps its labels as given by
     default: its labels are already noisy, so no noise is added."""
-    return (str(name).endswith(".npz") or name == "arrays" or is_table_file(name)
-            or is_image_folder_name(name) or is_image_release_name(name))
+    return (
+        str(name).endswith(".npz")
+        or name == "arrays"
+        or is_table_file(name)
+        or is_image_folder_name(name)
+        or is_image_release_name(name)
+    )
 
 
 def run_name(dataset: str) -> str:

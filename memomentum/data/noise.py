@@ -25,8 +25,10 @@ the same labels from the same seed, computed for the whole training set at once:
 No global random state is read or changed: every generator is a local
 ``numpy.random.RandomState(seed)``, seeded exactly as the reference seeds the global one.
 """
+
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -40,9 +42,9 @@ from ..errors import InputError
 __all__ = [
     "NOISE_TYPES",
     "NoisyLabels",
-    "transition_matrix",
     "make_noisy_labels",
     "read_labels",
+    "transition_matrix",
     "write_labels",
 ]
 
@@ -66,12 +68,26 @@ _VERIFY_BLOCK = 1 << 21
 
 # How messages name the inputs: as Python parameters, or as the options of `memomentum noise`
 # (a command-line user never sees noise_rate or features=...).
-_PYTHON_NAMES = {"noise_type": "noise_type", "noise_rate": "noise_rate", "num_classes": "num_classes",
-                 "seed": "seed", "features": "features", "give_features": "features=...",
-                 "transition": "transition=...", "type_is": lambda t: f"noise_type={t!r}"}
-_CLI_NAMES = {"noise_type": "--noise-type", "noise_rate": "--noise-rate", "num_classes": "--num-classes",
-              "seed": "--seed", "features": "the --features array", "give_features": "--features PATH",
-              "transition": "--transition PATH", "type_is": lambda t: f"--noise-type {t}"}
+_PYTHON_NAMES = {
+    "noise_type": "noise_type",
+    "noise_rate": "noise_rate",
+    "num_classes": "num_classes",
+    "seed": "seed",
+    "features": "features",
+    "give_features": "features=...",
+    "transition": "transition=...",
+    "type_is": lambda t: f"noise_type={t!r}",
+}
+_CLI_NAMES = {
+    "noise_type": "--noise-type",
+    "noise_rate": "--noise-rate",
+    "num_classes": "--num-classes",
+    "seed": "--seed",
+    "features": "the --features array",
+    "give_features": "--features PATH",
+    "transition": "--transition PATH",
+    "type_is": lambda t: f"--noise-type {t}",
+}
 
 
 @dataclass(frozen=True)
@@ -139,8 +155,16 @@ def transition_matrix(*, noise_type: str, noise_rate: float, num_classes: int) -
     return _builtin_matrix(noise_type, noise_rate, num_classes)
 
 
-def make_noisy_labels(labels, *, noise_type: str, noise_rate: float | None = None, seed: int, num_classes: int,
-                      features=None, transition=None) -> NoisyLabels:
+def make_noisy_labels(
+    labels,
+    *,
+    noise_type: str,
+    noise_rate: float | None = None,
+    seed: int,
+    num_classes: int,
+    features=None,
+    transition=None,
+) -> NoisyLabels:
     """Corrupt clean labels with synthetic noise, exactly as the reference implementation.
 
     The reference generates noise for the *whole* training set (before splitting off the
@@ -194,8 +218,16 @@ def make_noisy_labels(labels, *, noise_type: str, noise_rate: float | None = Non
         in ``0..K-1``, features or a matrix of the wrong shape, or a matrix row that is
         not a probability distribution.
     """
-    return _make_noisy_labels(labels, noise_type=noise_type, noise_rate=noise_rate, seed=seed,
-                              num_classes=num_classes, features=features, transition=transition, names=_PYTHON_NAMES)
+    return _make_noisy_labels(
+        labels,
+        noise_type=noise_type,
+        noise_rate=noise_rate,
+        seed=seed,
+        num_classes=num_classes,
+        features=features,
+        transition=transition,
+        names=_PYTHON_NAMES,
+    )
 
 
 def make_noisy_labels_for_cli(labels, **options) -> NoisyLabels:
@@ -204,8 +236,9 @@ def make_noisy_labels_for_cli(labels, **options) -> NoisyLabels:
     return _make_noisy_labels(labels, names=_CLI_NAMES, **options)
 
 
-def _make_noisy_labels(labels, *, noise_type, noise_rate, seed, num_classes, features, transition,
-                       names: dict) -> NoisyLabels:
+def _make_noisy_labels(
+    labels, *, noise_type, noise_rate, seed, num_classes, features, transition, names: dict
+) -> NoisyLabels:
     noise_type = _check_noise_type(noise_type, names)
     noise_rate = _check_rate_applies(noise_type, noise_rate, names)
     num_classes = _check_num_classes(num_classes, names)
@@ -219,8 +252,7 @@ def _make_noisy_labels(labels, *, noise_type, noise_rate, seed, num_classes, fea
 
     if noise_type == "transition":
         if transition is None:
-            raise InputError(f"{names['type_is']('transition')} "
-                             f"needs a transition matrix ({names['transition']})")
+            raise InputError(f"{names['type_is']('transition')} needs a transition matrix ({names['transition']})")
         matrix = _check_transition(transition, num_classes)
     elif noise_type == "instance":
         x = _check_features(features, len(y), names)
@@ -355,10 +387,8 @@ def write_labels(path, labels) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -389,12 +419,16 @@ def _check_rate_applies(noise_type: str, noise_rate, names: dict) -> float:
         return 0.0
     rate = _check_rate(noise_rate, names)
     if noise_type == "transition":
-        raise InputError(f"{names['type_is']('transition')} takes its "
-                         f"flip rates from the transition matrix, so {names['noise_rate']} {noise_rate!r} would be "
-                         f"ignored; leave {names['noise_rate']} out")
+        raise InputError(
+            f"{names['type_is']('transition')} takes its "
+            f"flip rates from the transition matrix, so {names['noise_rate']} {noise_rate!r} would be "
+            f"ignored; leave {names['noise_rate']} out"
+        )
     if noise_type == "none" and rate != 0.0:
-        raise InputError(f"{names['type_is']('none')} keeps the labels, so "
-                         f"{names['noise_rate']} {noise_rate!r} would be ignored; leave {names['noise_rate']} out")
+        raise InputError(
+            f"{names['type_is']('none')} keeps the labels, so "
+            f"{names['noise_rate']} {noise_rate!r} would be ignored; leave {names['noise_rate']} out"
+        )
     return rate
 
 
@@ -428,7 +462,7 @@ def _as_int_labels(arr: np.ndarray, what: str) -> np.ndarray:
 def _check_labels(labels, num_classes: int) -> np.ndarray:
     try:
         arr = np.asarray(labels)
-    except Exception as e:  # noqa: BLE001 - anything unconvertible is a user error
+    except Exception as e:  # anything unconvertible is a user error
         raise InputError(f"labels must be a one-dimensional integer array ({e})") from e
     if arr.ndim != 1:
         raise InputError(f"labels must be one-dimensional, got shape {arr.shape}")
@@ -451,9 +485,7 @@ def _check_transition(transition, num_classes: int) -> np.ndarray:
         )
     for i, row in enumerate(t):
         if not np.all(np.isfinite(row)) or np.any(row < 0) or np.any(row > 1):
-            raise InputError(
-                f"row {i} of the transition matrix (clean class {i}) must hold probabilities in [0, 1]"
-            )
+            raise InputError(f"row {i} of the transition matrix (clean class {i}) must hold probabilities in [0, 1]")
         s = float(row.sum())
         if abs(s - 1.0) > _ROW_SUM_TOLERANCE or float(row[:-1].sum()) > 1.0 + 1e-12:
             raise InputError(
@@ -466,11 +498,10 @@ def _check_transition(transition, num_classes: int) -> np.ndarray:
 def _check_features(features, n: int, names: dict = _PYTHON_NAMES) -> np.ndarray:
     what = names["features"]
     if features is None:
-        raise InputError(f"{names['type_is']('instance')} needs the "
-                         f"training inputs ({names['give_features']})")
+        raise InputError(f"{names['type_is']('instance')} needs the training inputs ({names['give_features']})")
     try:
         x = np.asarray(features)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise InputError(f"{what} must be a numeric array ({e})") from e
     if x.ndim < 2 or x.shape[0] != n:
         raise InputError(f"{what} must have shape (N, ...) with N = {n} (one row per label), got {x.shape}")
@@ -495,8 +526,10 @@ def _rate(clean: np.ndarray, noisy: np.ndarray) -> float:
 def _builtin_matrix(noise_type: str, n: float, k: int, names: dict = _PYTHON_NAMES) -> np.ndarray:
     """The reference's matrices, built with its floating-point operations."""
     if noise_type == "asymmetric" and k != 10:
-        raise InputError(f"{names['type_is']('asymmetric')} is defined for the 10 CIFAR-10 classes only, got "
-                         f"{k} classes ({names['num_classes']})")
+        raise InputError(
+            f"{names['type_is']('asymmetric')} is defined for the 10 CIFAR-10 classes only, got "
+            f"{k} classes ({names['num_classes']})"
+        )
     if noise_type == "none" or n == 0.0:
         return np.eye(k)
     if noise_type == "symmetric":
@@ -567,17 +600,17 @@ def _step_tables(matrix: np.ndarray) -> _StepTables:
         rows.append(steps)
     width = max(1, max(len(s) for s in rows))
     label = np.full((k, width), k - 1, dtype=np.int64)
-    high = np.zeros((k, width), dtype=bool)
-    qn = np.zeros((k, width))
-    px1 = np.zeros((k, width))
+    high_table = np.zeros((k, width), dtype=bool)
+    qn_table = np.zeros((k, width))
+    px1_table = np.zeros((k, width))
     count = np.zeros(k, dtype=np.int64)
     position = np.full((k, k), -1, dtype=np.int64)
     for c, steps in enumerate(rows):
         count[c] = len(steps)
         for s, (j, h, a, b) in enumerate(steps):
-            label[c, s], high[c, s], qn[c, s], px1[c, s] = j, h, a, b
+            label[c, s], high_table[c, s], qn_table[c, s], px1_table[c, s] = j, h, a, b
             position[c, j] = s
-    return _StepTables(label, high, qn, px1, count, position)
+    return _StepTables(label, high_table, qn_table, px1_table, count, position)
 
 
 def _step_outcomes(tables: _StepTables, cls: np.ndarray, step: np.ndarray, u: np.ndarray):
@@ -602,7 +635,8 @@ def _candidate_labels(y: np.ndarray, matrix: np.ndarray, seed: int) -> np.ndarra
     """
     legacy = np.random.RandomState(seed)
     bits = np.random.MT19937()
-    bits.state = legacy.get_state(legacy=False)
+    # numpy's stubs type get_state(legacy=False) as a plain dict; it is the MT19937 state the setter takes
+    bits.state = legacy.get_state(legacy=False)  # type: ignore[assignment]
     gen = np.random.Generator(bits)
     out = np.empty(len(y), dtype=np.int64)
     rows = max(1, _BLOCK_ELEMENTS // matrix.shape[0])
@@ -753,7 +787,6 @@ def _certified_labels(logits, spread, c, q, u, d):
     probability, decides ``cdf_j <= u`` for every boundary unless ``u`` lies within the
     uncertainty of one of them.
     """
-    m, k = logits.shape
     gamma = (d + 2) * 2.0**-24
     gamma = gamma / (1.0 - gamma)
     a = logits.astype(np.float64)
@@ -921,6 +954,6 @@ def read_labels_matrix(path: str) -> np.ndarray:
         raise InputError(f"transition matrix file not found: {path}")
     try:
         m = np.load(p, allow_pickle=False) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 -- numpy raises many types for an unreadable file
         raise InputError(f"cannot read the transition matrix {path}: {e}") from None
     return np.asarray(m, dtype=np.float64)

@@ -2,6 +2,7 @@
 
 The validation part keeps its noisy labels: no clean data is used for model selection.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["train_val_split", "split_for_validation", "training_part_size", "largest_val_fraction"]
+__all__ = ["largest_val_fraction", "split_for_validation", "train_val_split", "training_part_size"]
 
 
 def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -94,12 +95,16 @@ def split_for_validation(num_examples: int, *, seed: int, val_fraction: float) -
     """
     n = int(num_examples)
     if n < 2:
-        raise InputError(f"the training set has {n} example{'s' if n != 1 else ''}: too few to split into training "
-                         f"and validation parts (--val-fraction)")
+        raise InputError(
+            f"the training set has {n} example{'s' if n != 1 else ''}: too few to split into training "
+            f"and validation parts (--val-fraction)"
+        )
     n_train = training_part_size(n, val_fraction)
     if not 1 <= n_train < n:
         top = largest_val_fraction(n)
-        raise InputError(f"--val-fraction {val_fraction:g} leaves {n_train} of the {n} training examples for "
-                         f"training and {n - n_train} for validation; both parts need one at least, so choose "
-                         f"--val-fraction above 0 and at most {top:g}")
+        raise InputError(
+            f"--val-fraction {val_fraction:g} leaves {n_train} of the {n} training examples for "
+            f"training and {n - n_train} for validation; both parts need one at least, so choose "
+            f"--val-fraction above 0 and at most {top:g}"
+        )
     return train_val_split(n, seed=seed, train_fraction=1 - val_fraction)

@@ -35,6 +35,7 @@ same store (several ranks of one job) pack it once.
 Decoding and encoding need Pillow and simplejpeg (``pip install "memomentum[images]"``); they
 are imported when first needed, so the rest of the package works without them.
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,12 +45,12 @@ import math
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -94,8 +95,9 @@ def import_simplejpeg():
     try:
         import simplejpeg
     except ImportError:
-        raise InputError(f"the packed image store needs simplejpeg, which is not installed; "
-                         f"run: {_INSTALL_HINT}") from None
+        raise InputError(
+            f"the packed image store needs simplejpeg, which is not installed; run: {_INSTALL_HINT}"
+        ) from None
     return simplejpeg
 
 
@@ -125,7 +127,7 @@ def store_key(paths: Sequence[str], *, image_size: int, store_format: str, quali
         h.update(f"{quality}\0{JPEG_SUBSAMPLING}\0".encode())
     h.update(f"{len(paths)}\0".encode())
     for start in range(0, len(paths), 10_000):  # in chunks: a million paths joined at once is ~100 MB
-        h.update("\0".join(paths[start:start + 10_000]).encode("utf-8", "surrogateescape") + b"\0")
+        h.update("\0".join(paths[start : start + 10_000]).encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
 
 
@@ -171,8 +173,9 @@ def _locked(directory: Path, *, what: str) -> Iterator[None]:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another process that is packing the {what} into {directory}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"waiting for another process that is packing the {what} into {directory}", file=sys.stderr, flush=True
+            )
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -270,8 +273,11 @@ def _pack_shard(shard: _Shard, report: Callable[[int], None] | None = None) -> l
                 bad.append((shard.start + i, error_reason(e)))
             else:
                 if not bad:  # once the shard is lost, only look for more bad files
-                    blob = (encode(pixels, quality=shard.quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING)
-                            if encode is not None else pixels.tobytes())
+                    blob = (
+                        encode(pixels, quality=shard.quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING)
+                        if encode is not None
+                        else pixels.tobytes()
+                    )
                     out.write(blob)
                     meta[i] = (len(blob), st.st_size, st.st_mtime_ns)
             if report is not None:
@@ -293,13 +299,16 @@ _worker_counter = None  # a shared counter of images done, set in each pool work
 def _init_worker(counter) -> None:
     global _worker_counter
     import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _worker_counter = counter
 
 
 def _count(n: int) -> None:
-    with _worker_counter.get_lock():
-        _worker_counter.value += n
+    counter = _worker_counter
+    assert counter is not None  # _init_worker set it in this worker
+    with counter.get_lock():
+        counter.value += n
 
 
 def _pack_shard_in_worker(shard: _Shard) -> list[tuple[int, str]]:
@@ -316,9 +325,12 @@ def _shard_is_done(shard: _Shard, sizes: np.ndarray, mtimes: np.ndarray) -> bool
     except (OSError, ValueError):
         return False
     n = shard.stop - shard.start
-    return (meta.shape == (n, 3) and int(meta[:, 0].sum()) == shard.data_path.stat().st_size
-            and np.array_equal(meta[:, 1], sizes[shard.start:shard.stop])
-            and np.array_equal(meta[:, 2], mtimes[shard.start:shard.stop]))
+    return (
+        meta.shape == (n, 3)
+        and int(meta[:, 0].sum()) == shard.data_path.stat().st_size
+        and np.array_equal(meta[:, 1], sizes[shard.start : shard.stop])
+        and np.array_equal(meta[:, 2], mtimes[shard.start : shard.stop])
+    )
 
 
 def _run_shards(todo: list[_Shard], *, workers: int, bar) -> list[tuple[int, str]]:
@@ -335,8 +347,7 @@ def _run_shards(todo: list[_Shard], *, workers: int, bar) -> list[tuple[int, str
     # that dies (killed for memory, or unable to start) fails the pack instead of hanging it.
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
-    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                               initargs=(counter,))
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(counter,))
     try:
         pending = {pool.submit(_pack_shard_in_worker, shard) for shard in todo}
         while pending:
@@ -346,8 +357,10 @@ def _run_shards(todo: list[_Shard], *, workers: int, bar) -> list[tuple[int, str
             if counter.value > bar.n:
                 bar.update(counter.value - bar.n)
     except BrokenProcessPool as e:
-        raise RuntimeError(f"a packing worker process stopped unexpectedly ({e}); if memory is short, "
-                           f"pack with fewer workers (--workers)") from None
+        raise RuntimeError(
+            f"a packing worker process stopped unexpectedly ({e}); if memory is short, "
+            f"pack with fewer workers (--workers)"
+        ) from None
     except BaseException:
         # Ctrl-C or an error: stop the workers now rather than after their current shard
         for process in list((getattr(pool, "_processes", None) or {}).values()):
@@ -358,8 +371,9 @@ def _run_shards(todo: list[_Shard], *, workers: int, bar) -> list[tuple[int, str
     return bad
 
 
-def _write_index(directory: Path, shards: list[_Shard], *, store_format: str, image_size: int, quality: int,
-                 key: str) -> None:
+def _write_index(
+    directory: Path, shards: list[_Shard], *, store_format: str, image_size: int, quality: int, key: str
+) -> None:
     """Assemble the per-image index from the shards' ``.meta.npy`` files and write the
     index, the source stats and, last, the manifest."""
     metas = [np.load(s.meta_path) for s in shards]
@@ -367,13 +381,20 @@ def _write_index(directory: Path, shards: list[_Shard], *, store_format: str, im
     offsets = np.concatenate([np.cumsum(m[:, 0]) - m[:, 0] for m in metas])
     shard_of = np.concatenate([np.full(len(m), i, dtype=np.int32) for i, m in enumerate(metas)])
     _save_npz(directory / _INDEX, shard=shard_of, offset=offsets.astype(np.int64), length=lengths.astype(np.int32))
-    _save_npz(directory / _SOURCES, size=np.concatenate([m[:, 1] for m in metas]),
-              mtime_ns=np.concatenate([m[:, 2] for m in metas]))
+    _save_npz(
+        directory / _SOURCES,
+        size=np.concatenate([m[:, 1] for m in metas]),
+        mtime_ns=np.concatenate([m[:, 2] for m in metas]),
+    )
     manifest = {
-        "version": STORE_VERSION, "format": store_format, "image_size": image_size, "count": int(len(lengths)),
+        "version": STORE_VERSION,
+        "format": store_format,
+        "image_size": image_size,
+        "count": len(lengths),
         "quality": quality if store_format == "jpeg" else None,
         "subsampling": JPEG_SUBSAMPLING if store_format == "jpeg" else None,
-        "shards": [s.data_path.name for s in shards], "key": key,
+        "shards": [s.data_path.name for s in shards],
+        "key": key,
     }
     _write_atomically(directory / _MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
 
@@ -404,9 +425,18 @@ def _remove_strays(directory: Path, keep: set[str]) -> None:
 # --------------------------------------------------------------------------- packing
 
 
-def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int, store_format: str = "jpeg",
-                quality: int = 90, workers: int | None = None, progress: bool = True, what: str = "images",
-                shard_size: int | None = None) -> "PackedImages":
+def pack_images(
+    paths: Sequence[str],
+    *,
+    cache_dir: Path | str,
+    image_size: int,
+    store_format: str = "jpeg",
+    quality: int = 90,
+    workers: int | None = None,
+    progress: bool = True,
+    what: str = "images",
+    shard_size: int | None = None,
+) -> PackedImages:
     """Decode and resize image files once into a packed store, or reuse the store a
     previous call made from the same files.
 
@@ -456,12 +486,26 @@ def pack_images(paths: Sequence[str], *, cache_dir: Path | str, image_size: int,
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with _locked(directory, what=what):
-            _pack_locked(directory, paths, sizes, mtimes, key=key, image_size=image_size, store_format=store_format,
-                         quality=quality, workers=workers, progress=progress, what=what, shard_size=shard_size)
+            _pack_locked(
+                directory,
+                paths,
+                sizes,
+                mtimes,
+                key=key,
+                image_size=image_size,
+                store_format=store_format,
+                quality=quality,
+                workers=workers,
+                progress=progress,
+                what=what,
+                shard_size=shard_size,
+            )
     except OSError as e:
         hint = "free some space there or choose another" if e.errno == errno.ENOSPC else "choose a writable"
-        raise InputError(f"cannot write the packed {what} in the cache directory {cache_dir} "
-                         f"({e.strerror or e}); {hint} directory with --cache-dir") from e
+        raise InputError(
+            f"cannot write the packed {what} in the cache directory {cache_dir} "
+            f"({e.strerror or e}); {hint} directory with --cache-dir"
+        ) from e
     return PackedImages.open(directory)
 
 
@@ -475,38 +519,75 @@ def _check_settings(store_format: str, quality: int, image_size: int) -> tuple[s
     return store_format, int(quality), int(image_size)
 
 
-def _pack_locked(directory: Path, paths: list[str], sizes: np.ndarray, mtimes: np.ndarray, *, key: str,
-                 image_size: int, store_format: str, quality: int, workers: int | None, progress: bool, what: str,
-                 shard_size: int | None) -> None:
+def _pack_locked(
+    directory: Path,
+    paths: list[str],
+    sizes: np.ndarray,
+    mtimes: np.ndarray,
+    *,
+    key: str,
+    image_size: int,
+    store_format: str,
+    quality: int,
+    workers: int | None,
+    progress: bool,
+    what: str,
+    shard_size: int | None,
+) -> None:
     """The packing itself, under the store's lock (see :func:`pack_images`)."""
     changed = _changed_sources(directory, sizes, mtimes)  # again: another process may have packed it meanwhile
     if changed is not None and changed.size == 0:
         return
     (directory / _MANIFEST).unlink(missing_ok=True)  # incomplete from here until the new manifest
     size = shard_size or default_shard_size(len(paths))
-    shards = [_Shard(directory, start, min(start + size, len(paths)), tuple(paths[start:start + size]), image_size,
-                     store_format, quality) for start in range(0, len(paths), size)]
+    shards = [
+        _Shard(
+            directory,
+            start,
+            min(start + size, len(paths)),
+            tuple(paths[start : start + size]),
+            image_size,
+            store_format,
+            quality,
+        )
+        for start in range(0, len(paths), size)
+    ]
     keep = {_LOCK} | {s.data_path.name for s in shards} | {s.meta_path.name for s in shards}
     _remove_strays(directory, keep)
     todo = [s for s in shards if not _shard_is_done(s, sizes, mtimes)]
     n_todo = sum(s.stop - s.start for s in todo)
     if changed is not None:
-        print(f"{changed.size} of the {len(paths)} {what} changed since they were packed into {directory} "
-              f"(first: {paths[changed[0]]}); re-packing the {len(todo)} of {len(shards)} shards that hold them",
-              file=sys.stderr, flush=True)
+        print(
+            f"{changed.size} of the {len(paths)} {what} changed since they were packed into {directory} "
+            f"(first: {paths[changed[0]]}); re-packing the {len(todo)} of {len(shards)} shards that hold them",
+            file=sys.stderr,
+            flush=True,
+        )
     elif len(todo) < len(shards):
-        print(f"resuming the packing of {len(paths)} {what} into {directory}: {len(shards) - len(todo)} of "
-              f"{len(shards)} shards were already done", file=sys.stderr, flush=True)
+        print(
+            f"resuming the packing of {len(paths)} {what} into {directory}: {len(shards) - len(todo)} of "
+            f"{len(shards)} shards were already done",
+            file=sys.stderr,
+            flush=True,
+        )
     else:
-        print(f"packing {len(paths)} {what} into {directory} (one time; later runs reuse it)", file=sys.stderr,
-              flush=True)
+        print(
+            f"packing {len(paths)} {what} into {directory} (one time; later runs reuse it)", file=sys.stderr, flush=True
+        )
     from tqdm.auto import tqdm
 
     workers = workers if workers is not None else _available_cores()
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
-    with tqdm(total=n_todo, desc=f"packing {what}", unit="img", disable=not progress, file=sys.stderr,
-              dynamic_ncols=True, smoothing=0.1) as bar:
+    with tqdm(
+        total=n_todo,
+        desc=f"packing {what}",
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    ) as bar:
         bad = _run_shards(todo, workers=workers, bar=bar)
     if bad:
         _report_undecodable(directory, paths, sorted(bad), what=what)
@@ -526,8 +607,9 @@ def _report_undecodable(directory: Path, paths: list[str], bad: list[tuple[int, 
     _write_atomically(listing, lambda f: f.write(lines.encode("utf-8", "surrogateescape")))
     shown = "; ".join(f"{paths[i]} ({reason})" for i, reason in bad[:_SHOWN_BAD])
     more = f"; ... (all {len(bad)} are listed in {listing})" if len(bad) > _SHOWN_BAD else ""
-    raise InputError(f"{len(bad)} of the {len(paths)} {what} cannot be decoded as images: {shown}{more}; "
-                     f"remove or replace them")
+    raise InputError(
+        f"{len(bad)} of the {len(paths)} {what} cannot be decoded as images: {shown}{more}; remove or replace them"
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -552,8 +634,17 @@ class PackedImages:
     processes.
     """
 
-    def __init__(self, directory: Path | str, *, store_format: str, image_size: int, shard_files: Sequence[str],
-                 shard: np.ndarray, offset: np.ndarray, length: np.ndarray):
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        store_format: str,
+        image_size: int,
+        shard_files: Sequence[str],
+        shard: np.ndarray,
+        offset: np.ndarray,
+        length: np.ndarray,
+    ):
         self.directory = Path(directory)
         self.store_format = store_format
         self.image_size = int(image_size)
@@ -565,7 +656,7 @@ class PackedImages:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: Path | str) -> "PackedImages":
+    def open(cls, directory: Path | str) -> PackedImages:
         """The complete store in ``directory`` (made by :func:`pack_images`)."""
         directory = Path(directory)
         try:
@@ -573,30 +664,49 @@ class PackedImages:
             with np.load(directory / _INDEX) as index:
                 shard, offset, length = index["shard"], index["offset"], index["length"]
         except FileNotFoundError:
-            raise InputError(f"{directory} is not a complete packed image store (no {_MANIFEST} or {_INDEX}); "
-                             f"pack it with pack_images") from None
+            raise InputError(
+                f"{directory} is not a complete packed image store (no {_MANIFEST} or {_INDEX}); "
+                f"pack it with pack_images"
+            ) from None
         except (OSError, ValueError, KeyError) as e:
-            raise InputError(f"the packed image store in {directory} is damaged ({error_reason(e)}); delete it and "
-                             f"it will be packed again") from None
+            raise InputError(
+                f"the packed image store in {directory} is damaged ({error_reason(e)}); delete it and "
+                f"it will be packed again"
+            ) from None
         if manifest.get("version") != STORE_VERSION:
-            raise InputError(f"the packed image store in {directory} has version {manifest.get('version')!r}, "
-                             f"this memomentum reads version {STORE_VERSION}; delete it and it will be packed again")
-        return cls(directory, store_format=manifest["format"], image_size=manifest["image_size"],
-                   shard_files=manifest["shards"], shard=shard, offset=offset, length=length)
+            raise InputError(
+                f"the packed image store in {directory} has version {manifest.get('version')!r}, "
+                f"this memomentum reads version {STORE_VERSION}; delete it and it will be packed again"
+            )
+        return cls(
+            directory,
+            store_format=manifest["format"],
+            image_size=manifest["image_size"],
+            shard_files=manifest["shards"],
+            shard=shard,
+            offset=offset,
+            length=length,
+        )
 
     @classmethod
-    def from_index(cls, directory: Path | str, entries) -> "PackedImages":
+    def from_index(cls, directory: Path | str, entries) -> PackedImages:
         """The store in ``directory`` seen through ``entries``: entry ``j`` is packed image
         ``entries[j]`` (repeats allowed). Same as ``open(directory).subset(entries)``."""
         return cls.open(directory).subset(entries)
 
-    def subset(self, indices) -> "PackedImages":
+    def subset(self, indices) -> PackedImages:
         """A view of the entries ``indices`` (int array, slice or bool mask) in that order;
         nothing is read or copied but the index."""
         idx = self._positions(indices)
-        view = PackedImages(self.directory, store_format=self.store_format, image_size=self.image_size,
-                            shard_files=self.shard_files, shard=self._shard[idx], offset=self._offset[idx],
-                            length=self._length[idx])
+        view = PackedImages(
+            self.directory,
+            store_format=self.store_format,
+            image_size=self.image_size,
+            shard_files=self.shard_files,
+            shard=self._shard[idx],
+            offset=self._offset[idx],
+            length=self._length[idx],
+        )
         view._maps = self._maps  # same process, same files: share the open maps
         return view
 
@@ -650,8 +760,9 @@ class PackedImages:
             out = np.empty(shape, dtype=np.uint8)
         view = out if isinstance(out, np.ndarray) else out.numpy()
         if view.shape != shape or view.dtype != np.uint8 or not view.flags.c_contiguous or not view.flags.writeable:
-            raise ValueError(f"out must be a writable C-contiguous uint8 array of shape {shape}, "
-                             f"got {view.dtype} {view.shape}")
+            raise ValueError(
+                f"out must be a writable C-contiguous uint8 array of shape {shape}, got {view.dtype} {view.shape}"
+            )
         if self.store_format == "jpeg":
             self._decode_jpegs(idx, view)
         else:
@@ -661,16 +772,19 @@ class PackedImages:
     def _decode_jpegs(self, idx: np.ndarray, view: np.ndarray) -> None:
         decode = import_simplejpeg().decode_jpeg
         side = self.image_size
-        for i, (s, o, n) in enumerate(zip(self._shard[idx].tolist(), self._offset[idx].tolist(),
-                                          self._length[idx].tolist())):
+        for i, (s, o, n) in enumerate(
+            zip(self._shard[idx].tolist(), self._offset[idx].tolist(), self._length[idx].tolist())
+        ):
             data = self._maps.get(s)
             if data is None:
                 data = self._map(s)
             # straight into the output slice: no intermediate array per image
-            decoded = decode(data[o:o + n], colorspace="RGB", buffer=view[i])
+            decoded = decode(data[o : o + n], colorspace="RGB", buffer=view[i])
             if decoded.shape != (side, side, 3):
-                raise ValueError(f"packed image {i} in {self.directory} decodes to {decoded.shape}, expected "
-                                 f"({side}, {side}, 3): the store is damaged")
+                raise ValueError(
+                    f"packed image {i} in {self.directory} decodes to {decoded.shape}, expected "
+                    f"({side}, {side}, 3): the store is damaged"
+                )
 
     def _copy_raw(self, idx: np.ndarray, view: np.ndarray) -> None:
         per_image = self.image_size * self.image_size * 3
@@ -678,7 +792,7 @@ class PackedImages:
             data = self._maps.get(s)
             if data is None:
                 data = self._map(s)
-            view[i] = data[o:o + per_image].reshape(view.shape[1:])
+            view[i] = data[o : o + per_image].reshape(view.shape[1:])
 
     def _map(self, s: int) -> np.ndarray:
         """Shard ``s`` mapped read-only (as a plain ndarray view: cheaper slicing than a
@@ -687,8 +801,10 @@ class PackedImages:
         try:
             data = np.memmap(path, dtype=np.uint8, mode="r").view(np.ndarray)
         except (OSError, ValueError) as e:
-            raise InputError(f"cannot read the packed image shard {path} ({error_reason(e)}); delete {self.directory} "
-                             f"and it will be packed again") from None
+            raise InputError(
+                f"cannot read the packed image shard {path} ({error_reason(e)}); delete {self.directory} "
+                f"and it will be packed again"
+            ) from None
         self._maps[s] = data
         return data
 

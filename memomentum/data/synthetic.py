@@ -14,22 +14,33 @@ plus pixel noise and a random phase), so a small CNN separates the classes in a 
 epochs. Everything is drawn from ``numpy.random.default_rng(seed)``. Writing JPEG and
 PNG files needs Pillow (the readers do not).
 """
+
 from __future__ import annotations
 
 import colorsys
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from .animal10n import ANIMAL10N_CLASSES
-from .clothing1m import (CATEGORY_NAMES, CLEAN_KV, CLEAN_TEST, CLEAN_TRAIN, CLEAN_VAL, CLOTHING1M_CLASSES,
-                         NOISY_KV, NOISY_TRAIN, NUM_CLASSES, read_label_kv)
+from .clothing1m import (
+    CATEGORY_NAMES,
+    CLEAN_KV,
+    CLEAN_TEST,
+    CLEAN_TRAIN,
+    CLEAN_VAL,
+    CLOTHING1M_CLASSES,
+    NOISY_KV,
+    NOISY_TRAIN,
+    NUM_CLASSES,
+    read_label_kv,
+)
 
 # Stripe orientations (row and column weights of the stripe phase) cycled over classes.
 _ORIENTATIONS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, -1.0))
@@ -116,8 +127,16 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
     os.replace(tmp, path)
 
 
-def _write_annotations(ann: Path, *, noisy_kv: Sequence[str], clean_kv: Sequence[str], noisy_train: Sequence[str],
-                       clean_train: Sequence[str], val: Sequence[str], test: Sequence[str]) -> None:
+def _write_annotations(
+    ann: Path,
+    *,
+    noisy_kv: Sequence[str],
+    clean_kv: Sequence[str],
+    noisy_train: Sequence[str],
+    clean_train: Sequence[str],
+    val: Sequence[str],
+    test: Sequence[str],
+) -> None:
     _write_lines(ann / CATEGORY_NAMES, CLOTHING1M_CLASSES)
     _write_lines(ann / NOISY_KV, noisy_kv)
     _write_lines(ann / CLEAN_KV, clean_kv)
@@ -127,9 +146,18 @@ def _write_annotations(ann: Path, *, noisy_kv: Sequence[str], clean_kv: Sequence
     _write_lines(ann / CLEAN_TEST, test)
 
 
-def write_clothing1m(root: str | os.PathLike, *, per_class: int = 20, size: tuple[int, int] = (48, 40),
-                     noise: float = 0.3, n_clean_noisy: int = 20, n_val_per_class: int = 4,
-                     n_test_per_class: int = 4, seed: int = 0, layout: str = "root") -> dict:
+def write_clothing1m(
+    root: str | os.PathLike,
+    *,
+    per_class: int = 20,
+    size: tuple[int, int] = (48, 40),
+    noise: float = 0.3,
+    n_clean_noisy: int = 20,
+    n_val_per_class: int = 4,
+    n_test_per_class: int = 4,
+    seed: int = 0,
+    layout: str = "root",
+) -> dict:
     """Write a miniature Clothing1M in the official release's layout.
 
     What is written under ``root`` (see :mod:`.clothing1m`):
@@ -167,31 +195,59 @@ def write_clothing1m(root: str | os.PathLike, *, per_class: int = 20, size: tupl
         with a clean label), ``val_labels`` and ``test_labels`` (int64 arrays in the
         order of their key lists).
     """
-    size = _check_miniature_arguments(layout, noise, size, per_class=per_class, n_clean_noisy=n_clean_noisy,
-                                      n_val_per_class=n_val_per_class, n_test_per_class=n_test_per_class)
+    size = _check_miniature_arguments(
+        layout,
+        noise,
+        size,
+        per_class=per_class,
+        n_clean_noisy=n_clean_noisy,
+        n_val_per_class=n_val_per_class,
+        n_test_per_class=n_test_per_class,
+    )
     rng = np.random.default_rng(seed)
     root = Path(root)
     ann = root / "annotations" if layout == "annotations" else root
     sets = _draw_miniature_sets(rng, per_class, noise, n_clean_noisy, n_val_per_class, n_test_per_class)
     n_noisy_kv, n_clean_kv = _write_miniature_files(root, ann, sets, size, noise, rng)
     return {
-        "root": root, "annotations": ann, "n_train": len(sets.train_keys), "n_clean_train": len(sets.clean_index),
-        "n_val": len(sets.val_keys), "n_test": len(sets.test_keys), "n_noisy_kv": n_noisy_kv,
-        "n_clean_kv": n_clean_kv, "train_keys": sets.train_keys, "true_labels": sets.true,
-        "noisy_labels": sets.noisy, "clean_noisy_index": sets.clean_index, "val_labels": sets.val_true,
+        "root": root,
+        "annotations": ann,
+        "n_train": len(sets.train_keys),
+        "n_clean_train": len(sets.clean_index),
+        "n_val": len(sets.val_keys),
+        "n_test": len(sets.test_keys),
+        "n_noisy_kv": n_noisy_kv,
+        "n_clean_kv": n_clean_kv,
+        "train_keys": sets.train_keys,
+        "true_labels": sets.true,
+        "noisy_labels": sets.noisy,
+        "clean_noisy_index": sets.clean_index,
+        "val_labels": sets.val_true,
         "test_labels": sets.test_true,
     }
 
 
-def _check_miniature_arguments(layout: str, noise: float, size: Sequence[int], *, per_class: int,
-                               n_clean_noisy: int, n_val_per_class: int, n_test_per_class: int) -> tuple[int, int]:
+def _check_miniature_arguments(
+    layout: str,
+    noise: float,
+    size: Sequence[int],
+    *,
+    per_class: int,
+    n_clean_noisy: int,
+    n_val_per_class: int,
+    n_test_per_class: int,
+) -> tuple[int, int]:
     """Refuse :func:`write_clothing1m`'s bad arguments; returns the checked size."""
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
     if not 0.0 <= noise < 1.0:
         raise InputError(f"noise must be in [0, 1), got {noise!r}")
-    for name, value in (("per_class", per_class), ("n_clean_noisy", n_clean_noisy),
-                        ("n_val_per_class", n_val_per_class), ("n_test_per_class", n_test_per_class)):
+    for name, value in (
+        ("per_class", per_class),
+        ("n_clean_noisy", n_clean_noisy),
+        ("n_val_per_class", n_val_per_class),
+        ("n_test_per_class", n_test_per_class),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(f"{name} must be a non-negative integer, got {value!r}")
     if per_class < 1 or n_val_per_class < 1 or n_test_per_class < 1:
@@ -217,8 +273,14 @@ class _MiniatureSets:
     clean_index: np.ndarray  # positions in train_keys of the images with a clean label
 
 
-def _draw_miniature_sets(rng: np.random.Generator, per_class: int, noise: float, n_clean_noisy: int,
-                         n_val_per_class: int, n_test_per_class: int) -> _MiniatureSets:
+def _draw_miniature_sets(
+    rng: np.random.Generator,
+    per_class: int,
+    noise: float,
+    n_clean_noisy: int,
+    n_val_per_class: int,
+    n_test_per_class: int,
+) -> _MiniatureSets:
     """Draw the labels and the clean training subset. The draws from ``rng`` keep this
     order (then the images, then the held-out noisy labels), so a seed always writes the
     same data set."""
@@ -229,14 +291,18 @@ def _draw_miniature_sets(rng: np.random.Generator, per_class: int, noise: float,
     val_true = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), n_val_per_class))
     test_true = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), n_test_per_class))
     keys = [_key(i) for i in range(n_train + len(val_true) + len(test_true))]
-    train_keys, val_keys, test_keys = (keys[:n_train], keys[n_train:n_train + len(val_true)],
-                                       keys[n_train + len(val_true):])
+    train_keys, val_keys, test_keys = (
+        keys[:n_train],
+        keys[n_train : n_train + len(val_true)],
+        keys[n_train + len(val_true) :],
+    )
     clean_index = np.sort(rng.choice(n_train, n_clean_noisy, replace=False)).astype(np.int64)
     return _MiniatureSets(true, noisy, val_true, test_true, train_keys, val_keys, test_keys, clean_index)
 
 
-def _write_miniature_files(root: Path, ann: Path, sets: _MiniatureSets, size: tuple[int, int], noise: float,
-                           rng: np.random.Generator) -> tuple[int, int]:
+def _write_miniature_files(
+    root: Path, ann: Path, sets: _MiniatureSets, size: tuple[int, int], noise: float, rng: np.random.Generator
+) -> tuple[int, int]:
     """Write the images, then the annotation files; returns the number of lines of
     ``noisy_label_kv.txt`` and of ``clean_label_kv.txt``."""
     k = NUM_CLASSES
@@ -249,17 +315,35 @@ def _write_miniature_files(root: Path, ann: Path, sets: _MiniatureSets, size: tu
     held_out_noisy = _flip(held_out, noise, k, rng)
     noisy_kv = [f"{key} {y}" for key, y in zip(keys, np.concatenate([sets.noisy, held_out_noisy]))]
     clean_train = [sets.train_keys[i] for i in sets.clean_index]
-    clean_kv = ([f"{sets.train_keys[i]} {sets.true[i]}" for i in sets.clean_index]
-                + [f"{key} {y}" for key, y in zip(sets.val_keys + sets.test_keys, held_out)])
-    _write_annotations(ann, noisy_kv=noisy_kv, clean_kv=clean_kv, noisy_train=sets.train_keys,
-                       clean_train=clean_train, val=sets.val_keys, test=sets.test_keys)
+    clean_kv = [f"{sets.train_keys[i]} {sets.true[i]}" for i in sets.clean_index] + [
+        f"{key} {y}" for key, y in zip(sets.val_keys + sets.test_keys, held_out)
+    ]
+    _write_annotations(
+        ann,
+        noisy_kv=noisy_kv,
+        clean_kv=clean_kv,
+        noisy_train=sets.train_keys,
+        clean_train=clean_train,
+        val=sets.val_keys,
+        test=sets.test_keys,
+    )
     return len(noisy_kv), len(clean_kv)
 
 
-def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from: str | os.PathLike,
-                           n_extra_kv: int | None = None, n_clean_train: int | None = None,
-                           n_val: int | None = None, n_test: int | None = None, noise: float = 0.38,
-                           seed: int = 0, link: bool = True, link_threads: int = 4) -> dict:
+def write_annotation_scale(
+    root: str | os.PathLike,
+    *,
+    n_keys: int,
+    images_from: str | os.PathLike,
+    n_extra_kv: int | None = None,
+    n_clean_train: int | None = None,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    noise: float = 0.38,
+    seed: int = 0,
+    link: bool = True,
+    link_threads: int = 4,
+) -> dict:
     """Write Clothing1M's annotation files at full size, with every image a hard link to
     one of a few hundred real JPEGs: a rehearsal of the real release's scale.
 
@@ -293,14 +377,21 @@ def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from:
         ``noisy_labels`` (int64 arrays in the order of the training key list),
         ``link_seconds`` and ``write_seconds``.
     """
-    n_extra_kv, n_clean_train, n_val, n_test = _annotation_scale_sizes(n_keys, n_extra_kv, n_clean_train,
-                                                                       n_val, n_test)
+    n_extra_kv, n_clean_train, n_val, n_test = _annotation_scale_sizes(n_keys, n_extra_kv, n_clean_train, n_val, n_test)
     source = Path(images_from)
     src_keys, src_true = _labelled_sources(source)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    drawn = _draw_scale_labels(np.random.default_rng(seed), src_true, noise, n_keys=n_keys, n_val=n_val,
-                               n_test=n_test, n_extra_kv=n_extra_kv, n_clean_train=n_clean_train)
+    drawn = _draw_scale_labels(
+        np.random.default_rng(seed),
+        src_true,
+        noise,
+        n_keys=n_keys,
+        n_val=n_val,
+        n_test=n_test,
+        n_extra_kv=n_extra_kv,
+        n_clean_train=n_clean_train,
+    )
 
     start = time.perf_counter()
     if link:
@@ -311,15 +402,24 @@ def write_annotation_scale(root: str | os.PathLike, *, n_keys: int, images_from:
     n_noisy_kv, n_clean_kv = _write_scale_annotations(root, drawn, n_keys=n_keys, n_val=n_val)
     write_seconds = time.perf_counter() - start
     return {
-        "root": root, "n_train": n_keys, "n_clean_train": n_clean_train, "n_val": n_val, "n_test": n_test,
-        "n_noisy_kv": n_noisy_kv, "n_clean_kv": n_clean_kv, "n_sources": len(src_keys),
-        "true_labels": drawn.true[:n_keys], "noisy_labels": drawn.noisy[:n_keys], "link_seconds": link_seconds,
+        "root": root,
+        "n_train": n_keys,
+        "n_clean_train": n_clean_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "n_noisy_kv": n_noisy_kv,
+        "n_clean_kv": n_clean_kv,
+        "n_sources": len(src_keys),
+        "true_labels": drawn.true[:n_keys],
+        "noisy_labels": drawn.noisy[:n_keys],
+        "link_seconds": link_seconds,
         "write_seconds": write_seconds,
     }
 
 
-def _annotation_scale_sizes(n_keys: int, n_extra_kv: int | None, n_clean_train: int | None, n_val: int | None,
-                            n_test: int | None) -> tuple[int, int, int, int]:
+def _annotation_scale_sizes(
+    n_keys: int, n_extra_kv: int | None, n_clean_train: int | None, n_val: int | None, n_test: int | None
+) -> tuple[int, int, int, int]:
     """:func:`write_annotation_scale`'s sizes, checked: those not given scale the real
     release's with ``n_keys`` (1,000,000 in the release)."""
     if isinstance(n_keys, bool) or not isinstance(n_keys, int) or n_keys < 1:
@@ -329,8 +429,12 @@ def _annotation_scale_sizes(n_keys: int, n_extra_kv: int | None, n_clean_train: 
     n_clean_train = min(n_keys, max(1, round(47_570 * scale))) if n_clean_train is None else n_clean_train
     n_val = max(1, round(14_313 * scale)) if n_val is None else n_val
     n_test = max(1, round(10_526 * scale)) if n_test is None else n_test
-    for name, value in (("n_extra_kv", n_extra_kv), ("n_clean_train", n_clean_train), ("n_val", n_val),
-                        ("n_test", n_test)):
+    for name, value in (
+        ("n_extra_kv", n_extra_kv),
+        ("n_clean_train", n_clean_train),
+        ("n_val", n_val),
+        ("n_test", n_test),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(f"{name} must be a non-negative integer, got {value!r}")
     if n_clean_train > n_keys:
@@ -360,8 +464,17 @@ class _ScaleLabels:
     clean_index: np.ndarray  # the training keys with a clean label (positions, sorted)
 
 
-def _draw_scale_labels(rng: np.random.Generator, src_true: np.ndarray, noise: float, *, n_keys: int, n_val: int,
-                       n_test: int, n_extra_kv: int, n_clean_train: int) -> _ScaleLabels:
+def _draw_scale_labels(
+    rng: np.random.Generator,
+    src_true: np.ndarray,
+    noise: float,
+    *,
+    n_keys: int,
+    n_val: int,
+    n_test: int,
+    n_extra_kv: int,
+    n_clean_train: int,
+) -> _ScaleLabels:
     """Key ``i``'s true label is its source image's (``i mod n_sources``); the draws from
     ``rng`` keep this order (noisy labels, filler labels, clean training keys), so a seed
     always writes the same files."""
@@ -371,8 +484,8 @@ def _draw_scale_labels(rng: np.random.Generator, src_true: np.ndarray, noise: fl
     noisy = _flip(true, noise, NUM_CLASSES, rng)
     # The extra noisy-kv lines: the held-out images, then keys listed nowhere (no image).
     filler = max(0, n_extra_kv - n_val - n_test)
-    kv_keys = keys[:n_keys + n_extra_kv] + [_key(n_total + j) for j in range(filler)]
-    kv_labels = noisy[:n_keys + n_extra_kv].tolist() + rng.integers(0, NUM_CLASSES, filler).tolist()
+    kv_keys = keys[: n_keys + n_extra_kv] + [_key(n_total + j) for j in range(filler)]
+    kv_labels = noisy[: n_keys + n_extra_kv].tolist() + rng.integers(0, NUM_CLASSES, filler).tolist()
     clean_index = np.sort(rng.choice(n_keys, n_clean_train, replace=False))
     return _ScaleLabels(keys, true, noisy, kv_keys, kv_labels, clean_index)
 
@@ -385,10 +498,18 @@ def _write_scale_annotations(root: Path, drawn: _ScaleLabels, *, n_keys: int, n_
     noisy_kv = [f"{k} {y}" for k, y in zip(drawn.kv_keys, drawn.kv_labels)]
     true_list = drawn.true.tolist()  # Python ints format faster than numpy scalars
     clean_train = [train_keys[i] for i in drawn.clean_index.tolist()]
-    clean_kv = ([f"{train_keys[i]} {true_list[i]}" for i in drawn.clean_index.tolist()]
-                + [f"{keys[i]} {true_list[i]}" for i in range(n_keys, len(keys))])
-    _write_annotations(root, noisy_kv=noisy_kv, clean_kv=clean_kv, noisy_train=train_keys,
-                       clean_train=clean_train, val=keys[n_keys:n_keys + n_val], test=keys[n_keys + n_val:])
+    clean_kv = [f"{train_keys[i]} {true_list[i]}" for i in drawn.clean_index.tolist()] + [
+        f"{keys[i]} {true_list[i]}" for i in range(n_keys, len(keys))
+    ]
+    _write_annotations(
+        root,
+        noisy_kv=noisy_kv,
+        clean_kv=clean_kv,
+        noisy_train=train_keys,
+        clean_train=clean_train,
+        val=keys[n_keys : n_keys + n_val],
+        test=keys[n_keys + n_val :],
+    )
     return len(noisy_kv), len(clean_kv)
 
 
@@ -422,9 +543,17 @@ def _link_all(root: Path, keys: Sequence[str], sources: Sequence[str], *, thread
 # --------------------------------------------------------------------------- image folders
 
 
-def write_image_folder(root: str | os.PathLike, *, classes: Sequence[str] = ("cat", "dog", "fox"),
-                       per_class: int = 10, test_per_class: int = 0, size: tuple[int, int] = (40, 32),
-                       fmt: str = "jpg", seed: int = 0, layout: str = "split") -> dict:
+def write_image_folder(
+    root: str | os.PathLike,
+    *,
+    classes: Sequence[str] = ("cat", "dog", "fox"),
+    per_class: int = 10,
+    test_per_class: int = 0,
+    size: tuple[int, int] = (40, 32),
+    fmt: str = "jpg",
+    seed: int = 0,
+    layout: str = "split",
+) -> dict:
     """Write a folder of images with one sub-folder per class.
 
     Args:
@@ -458,10 +587,17 @@ def write_image_folder(root: str | os.PathLike, *, classes: Sequence[str] = ("ca
     for label, name in enumerate(names):
         for i in range(per_class):
             _save(class_image(label, len(names), size, rng), train_dir / name / f"{i:04d}.{fmt}", fmt)
-        for i in range(test_per_class):
-            _save(class_image(label, len(names), size, rng), test_dir / name / f"{i:04d}.{fmt}", fmt)
-    return {"root": root, "train_dir": train_dir, "test_dir": test_dir, "class_names": tuple(names),
-            "n_train": per_class * len(names), "n_test": test_per_class * len(names)}
+        if test_dir is not None:  # None without test images
+            for i in range(test_per_class):
+                _save(class_image(label, len(names), size, rng), test_dir / name / f"{i:04d}.{fmt}", fmt)
+    return {
+        "root": root,
+        "train_dir": train_dir,
+        "test_dir": test_dir,
+        "class_names": tuple(names),
+        "n_train": per_class * len(names),
+        "n_test": test_per_class * len(names),
+    }
 
 
 # --------------------------------------------------------------------------- other real-noise releases
@@ -481,8 +617,15 @@ def _noisy_draw(rng: np.random.Generator, k: int, per_class: int, noise: float) 
     return true, _flip(true, noise, k, rng)
 
 
-def write_animal10n(root: str | os.PathLike, *, per_class: int = 12, test_per_class: int = 3,
-                    size: tuple[int, int] = (32, 32), noise: float = 0.08, seed: int = 0) -> dict:
+def write_animal10n(
+    root: str | os.PathLike,
+    *,
+    per_class: int = 12,
+    test_per_class: int = 3,
+    size: tuple[int, int] = (32, 32),
+    noise: float = 0.08,
+    seed: int = 0,
+) -> dict:
     """Write a miniature ANIMAL-10N: ``root/training/<label>_<index>.jpg`` and
     ``root/testing/<label>_<index>.jpg`` (the release's 64 x 64 images are smaller here).
 
@@ -511,19 +654,35 @@ def write_animal10n(root: str | os.PathLike, *, per_class: int = 12, test_per_cl
         written[split] = ([names[i] for i in order], shown[order], named[order])
     train_names, true_sorted, noisy_sorted = written["training"]
     test_names, test_sorted, _ = written["testing"]
-    return {"root": root, "train_names": train_names, "test_names": test_names, "true_labels": true_sorted,
-            "noisy_labels": noisy_sorted, "test_labels": test_sorted, "n_train": len(train_names),
-            "n_test": len(test_names)}
+    return {
+        "root": root,
+        "train_names": train_names,
+        "test_names": test_names,
+        "true_labels": true_sorted,
+        "noisy_labels": noisy_sorted,
+        "test_labels": test_sorted,
+        "n_train": len(train_names),
+        "n_test": len(test_names),
+    }
 
 
 # The first classes of Food-101 (and Food-101N), in its classes.txt order.
 FOOD101_FIRST_CLASSES = ("apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio", "beef_tartare", "beet_salad")
 
 
-def write_food101n(root: str | os.PathLike, *, classes: Sequence[str] = FOOD101_FIRST_CLASSES[:4],
-                   per_class: int = 12, test_per_class: int = 3, n_verified_train: int = 16, n_verified_val: int = 8,
-                   size: tuple[int, int] = (40, 30), noise: float = 0.3, food101: str = "inside",
-                   seed: int = 0) -> dict:
+def write_food101n(
+    root: str | os.PathLike,
+    *,
+    classes: Sequence[str] = FOOD101_FIRST_CLASSES[:4],
+    per_class: int = 12,
+    test_per_class: int = 3,
+    n_verified_train: int = 16,
+    n_verified_val: int = 8,
+    size: tuple[int, int] = (40, 30),
+    noise: float = 0.3,
+    food101: str = "inside",
+    seed: int = 0,
+) -> dict:
     """Write a miniature Food-101N release and Food-101's test split beside it.
 
     ``root/meta/classes.txt`` (header ``class_name``), ``imagelist.tsv`` (header
@@ -541,8 +700,12 @@ def write_food101n(root: str | os.PathLike, *, classes: Sequence[str] = FOOD101_
         ``verified_train`` and ``verified_val`` (their keys), ``test_keys``
         (``<class>/<id>``) and ``test_labels``.
     """
-    _check_counts(per_class=per_class, test_per_class=test_per_class, n_verified_train=n_verified_train,
-                  n_verified_val=n_verified_val)
+    _check_counts(
+        per_class=per_class,
+        test_per_class=test_per_class,
+        n_verified_train=n_verified_train,
+        n_verified_val=n_verified_val,
+    )
     if food101 not in ("inside", "beside"):
         raise InputError(f"food101 must be 'inside' or 'beside', got {food101!r}")
     classes, size, rng, root = list(classes), _check_size(size), np.random.default_rng(seed), Path(root)
@@ -564,13 +727,24 @@ def write_food101n(root: str | os.PathLike, *, classes: Sequence[str] = FOOD101_
         _write_lines(meta / name, ["class_name/key\tverification_label", *(f"{k}\t{verified[k]}" for k in part)])
     food = root / "food-101" if food101 == "inside" else root.parent / "food-101"
     test_keys, test_labels = _write_food101_test(food, classes, test_per_class, size, rng)
-    return {"root": root, "food101": food, "class_names": tuple(classes), "train_keys": keys, "true_labels": true,
-            "noisy_labels": noisy, "verified": verified, "verified_train": v_train, "verified_val": v_val,
-            "test_keys": test_keys, "test_labels": test_labels}
+    return {
+        "root": root,
+        "food101": food,
+        "class_names": tuple(classes),
+        "train_keys": keys,
+        "true_labels": true,
+        "noisy_labels": noisy,
+        "verified": verified,
+        "verified_train": v_train,
+        "verified_val": v_val,
+        "test_keys": test_keys,
+        "test_labels": test_labels,
+    }
 
 
-def _write_food101_test(food: Path, classes: list[str], per_class: int, size: tuple[int, int],
-                        rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+def _write_food101_test(
+    food: Path, classes: list[str], per_class: int, size: tuple[int, int], rng: np.random.Generator
+) -> tuple[list[str], np.ndarray]:
     """Food-101's test split (``meta/test.txt``, sorted by class as the release's is) and
     ``meta/classes.txt``; returns the ``<class>/<id>`` keys and their labels."""
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
@@ -582,9 +756,17 @@ def _write_food101_test(food: Path, classes: list[str], per_class: int, size: tu
     return keys, labels
 
 
-def write_webvision(root: str | os.PathLike, *, per_class: int = 3, val_per_class: int = 1, n_other: int = 10,
-                    imagenet_per_class: int = 0, size: tuple[int, int] = (32, 24), noise: float = 0.3,
-                    seed: int = 0) -> dict:
+def write_webvision(
+    root: str | os.PathLike,
+    *,
+    per_class: int = 3,
+    val_per_class: int = 1,
+    n_other: int = 10,
+    imagenet_per_class: int = 0,
+    size: tuple[int, int] = (32, 24),
+    noise: float = 0.3,
+    seed: int = 0,
+) -> dict:
     """Write a miniature of WebVision 1.0's Google part and validation set, for mini-WebVision.
 
     ``root/info/train_filelist_google.txt`` (``google/q<query>/<n>.jpg LABEL``, sorted; the
@@ -607,12 +789,19 @@ def write_webvision(root: str | os.PathLike, *, per_class: int = 3, val_per_clas
     other = _other_labels(rng, k, n_other)
     wnids = [f"n{1_440_764 + 97 * i:08d}" for i in range(1000)]
     _write_lines(root / "info" / "synsets.txt", [f"{w} class {i}, alias {i}" for i, w in enumerate(wnids)])
-    train = sorted(zip((f"google/q{2 * y + 1:04d}/{i:08d}.jpg" for i, y in enumerate(np.concatenate([noisy, other]))),
-                       np.concatenate([noisy, other]).tolist(), np.concatenate([true, other]).tolist()))
+    train = sorted(
+        zip(
+            (f"google/q{2 * y + 1:04d}/{i:08d}.jpg" for i, y in enumerate(np.concatenate([noisy, other]))),
+            np.concatenate([noisy, other]).tolist(),
+            np.concatenate([true, other]).tolist(),
+        )
+    )
     for key, _, shown in train:
         _save(class_image(int(shown) % k, k, size, rng), root / key, "jpg")
     _write_lines(root / "info" / "train_filelist_google.txt", [f"{key} {y}" for key, y, _ in train])
-    val_labels = np.concatenate([np.repeat(np.arange(k, dtype=np.int64), val_per_class), _other_labels(rng, k, n_other)])
+    val_labels = np.concatenate(
+        [np.repeat(np.arange(k, dtype=np.int64), val_per_class), _other_labels(rng, k, n_other)]
+    )
     val = [(f"val{i:06d}.jpg", int(y)) for i, y in enumerate(rng.permutation(val_labels))]
     for key, y in val:
         _save(class_image(y % k, k, size, rng), root / "val_images_256" / key, "jpg")
@@ -625,11 +814,18 @@ def write_webvision(root: str | os.PathLike, *, per_class: int = 3, val_per_clas
                 name = f"ILSVRC2012_val_{c * imagenet_per_class + j + 1:08d}.JPEG"
                 _save(class_image(c % k, k, size, rng), imagenet / wnids[c] / name, "jpg")
     kept = [(key, y, t) for key, y, t in train if y < k]
-    return {"root": root, "train_keys": [t[0] for t in kept],
-            "noisy_labels": np.array([t[1] for t in kept], dtype=np.int64),
-            "true_labels": np.array([t[2] for t in kept], dtype=np.int64), "val_keys": [key for key, y in val if y < k],
-            "val_labels": np.array([y for _, y in val if y < k], dtype=np.int64), "wnids": wnids,
-            "n_train_lines": len(train), "n_val_lines": len(val), "imagenet_val": imagenet}
+    return {
+        "root": root,
+        "train_keys": [t[0] for t in kept],
+        "noisy_labels": np.array([t[1] for t in kept], dtype=np.int64),
+        "true_labels": np.array([t[2] for t in kept], dtype=np.int64),
+        "val_keys": [key for key, y in val if y < k],
+        "val_labels": np.array([y for _, y in val if y < k], dtype=np.int64),
+        "wnids": wnids,
+        "n_train_lines": len(train),
+        "n_val_lines": len(val),
+        "imagenet_val": imagenet,
+    }
 
 
 def _other_labels(rng: np.random.Generator, k: int, n: int) -> np.ndarray:

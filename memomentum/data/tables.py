@@ -29,6 +29,7 @@ Row numbers count the table's data rows from 0 (the header is not a row); ``exam
 the file (:attr:`Table.train_rows`). Reading needs
 pandas, and parquet also pyarrow: ``pip install "memomentum[tables]"``.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -39,8 +40,10 @@ import re
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -80,8 +83,9 @@ class Table:
     test_rows: np.ndarray | None = None
 
 
-def load_table(path: str | Path, *, label_column: str = "label", data_dir: str | None = None,
-               print_notes: bool = True) -> Dataset:
+def load_table(
+    path: str | Path, *, label_column: str = "label", data_dir: str | None = None, print_notes: bool = True
+) -> Dataset:
     """Read a table as a :class:`Dataset`, printing the reader's notes to stderr.
 
     Args:
@@ -150,7 +154,8 @@ def _csv_sample(p: Path) -> str | None:
     ``.zst`` file (its decompressor is an optional package of pandas) and for a ``.zip``
     archive that does not hold exactly one file (pandas then says why it cannot read it)."""
     suffix = p.suffix.lower()
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix)
+    openers: dict[str, Callable[..., IO[str]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = openers.get(suffix)
     try:
         if suffix == ".zst":
             return None
@@ -161,8 +166,11 @@ def _csv_sample(p: Path) -> str | None:
                     return None
                 with archive.open(names[0]) as member:
                     return member.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
-        with (opener(p, "rt", encoding="utf-8", errors="replace", newline="") if opener
-              else open(p, encoding="utf-8", errors="replace", newline="")) as f:
+        with (
+            opener(p, "rt", encoding="utf-8", errors="replace", newline="")
+            if opener
+            else open(p, encoding="utf-8", errors="replace", newline="")
+        ) as f:
             return f.read(_SNIFF_BYTES)
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error) as e:
         raise InputError(f"cannot read the table {p}: {e}") from None
@@ -172,12 +180,14 @@ def import_tables_extra(module: str, what: str):
     """``module`` of the ``tables`` extra (pandas, pyarrow and its parts), or an
     :class:`InputError` saying that reading ``what`` needs it and how to install it."""
     import importlib
+
     try:
         return importlib.import_module(module)
     except ImportError:
         name = module.split(".")[0]
-        raise InputError(f"reading {what} needs {name}, which is not installed; "
-                         f"pip install \"memomentum[tables]\"") from None
+        raise InputError(
+            f'reading {what} needs {name}, which is not installed; pip install "memomentum[tables]"'
+        ) from None
 
 
 def import_pandas(what: str):
@@ -196,8 +206,9 @@ def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False, labe
             try:
                 import pyarrow  # noqa: F401 -- pandas' parquet engine
             except ImportError:
-                raise InputError(f"reading {p} needs pyarrow, which is not installed; "
-                                 f"pip install \"memomentum[tables]\"") from None
+                raise InputError(
+                    f'reading {p} needs pyarrow, which is not installed; pip install "memomentum[tables]"'
+                ) from None
             return pd.read_parquet(p)
         sep, decimal, header = _csv_header(p)
         refuse_duplicate_columns(header, str(p), label_column=label_column)
@@ -208,18 +219,21 @@ def read_frame(p: Path, *, nrows: int | None = None, as_text: bool = False, labe
     except pd.errors.EmptyDataError:
         raise InputError(f"{p} is empty: a table needs a header row and data rows") from None
     except UnicodeDecodeError as e:  # pandas' own message gives a position inside its read buffer
-        raise InputError(f"cannot read the table {p}: it is not UTF-8 text (it holds the byte "
-                         f"0x{e.object[e.start]:02x}, which UTF-8 does not allow there); save it as UTF-8 (a "
-                         f"spreadsheet's \"CSV UTF-8\")") from None
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise InputError(
+            f"cannot read the table {p}: it is not UTF-8 text (it holds the byte "
+            f"0x{e.object[e.start]:02x}, which UTF-8 does not allow there); save it as UTF-8 (a "
+            f'spreadsheet\'s "CSV UTF-8")'
+        ) from None
+    except (OSError, ValueError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read the table {p}: {first}") from None
-    except Exception as e:  # pyarrow's own errors (corrupt parquet) have no common base
+    except Exception as e:  # noqa: BLE001 -- pyarrow's own errors (corrupt parquet) have no common base
         raise InputError(f"cannot read the table {p}: {type(e).__name__}: {e}") from None
 
 
-def refuse_duplicate_columns(columns: list[str], where: str, why: str | None = None, *,
-                             label_column: str | None = None) -> None:
+def refuse_duplicate_columns(
+    columns: list[str], where: str, why: str | None = None, *, label_column: str | None = None
+) -> None:
     """Refuse a table with two columns of one name, saying ``why`` that matters (by default:
     for the label column, that its copy would give the label away; for another column, that
     it would count twice)."""
@@ -231,12 +245,12 @@ def refuse_duplicate_columns(columns: list[str], where: str, why: str | None = N
         why = "a copy of the label column would be read as a feature and give the label away"
     elif why is None:
         why = f"which of them is meant would be a guess: pandas would read the second as {twice[0] + '.1'!r}"
-    raise InputError(f"{where} has more than one column named {_quote(twice)}; every column name must be "
-                     f"unique ({why})")
+    raise InputError(
+        f"{where} has more than one column named {_quote(twice)}; every column name must be unique ({why})"
+    )
 
 
-def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
-                     where: str = "the table") -> Table:
+def table_from_frame(frame, *, label_column: str = "label", name: str = "table", where: str = "the table") -> Table:
     """Turn a pandas DataFrame into a :class:`Table` (see the module's rules).
 
     Args:
@@ -251,23 +265,32 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     refuse_duplicate_columns(columns, where, label_column=label_column)
     if label_column not in columns:
         shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
-        raise InputError(f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
-                         f"name the label column with --label-column")
+        raise InputError(
+            f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
+            f"name the label column with --label-column"
+        )
     frame = frame.set_axis(columns, axis=1)
     if len(frame) == 0:
         raise InputError(f"{where} has a header but no data rows")
     notes: list[str] = []
     is_test = _split_mask(frame, where) if SPLIT_COLUMN in columns and label_column != SPLIT_COLUMN else None
     if is_test is not None:
-        notes.append(f"column {SPLIT_COLUMN!r} marks {int(is_test.sum())} test rows and {int((~is_test).sum())} "
-                     f"training rows")
+        notes.append(
+            f"column {SPLIT_COLUMN!r} marks {int(is_test.sum())} test rows and {int((~is_test).sum())} training rows"
+        )
     candidates = [c for c in columns if c not in (label_column, SPLIT_COLUMN if is_test is not None else None)]
     features, dropped = _feature_columns(frame, candidates, pd)
     for reason, names in dropped.items():
         notes.append(f"dropped {len(names)} column{'s' if len(names) > 1 else ''} {_quote(names)}: {reason}")
     if not features:
-        others = (f" (column{'s' if len(candidates) > 1 else ''} {_quote(candidates)} "
-                  f"{'are' if len(candidates) > 1 else 'is'} not numeric or empty)") if candidates else ""
+        others = (
+            (
+                f" (column{'s' if len(candidates) > 1 else ''} {_quote(candidates)} "
+                f"{'are' if len(candidates) > 1 else 'is'} not numeric or empty)"
+            )
+            if candidates
+            else ""
+        )
         raise InputError(f"{where} has no numeric feature column besides the label {label_column!r}{others}")
     x = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
     labels = frame[label_column]
@@ -276,8 +299,10 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     train_rows = rows if is_test is None else rows[~is_test[rows]]
     test_rows = None if is_test is None else rows[is_test[rows]]
     if train_rows.size == 0 and test_rows is not None and test_rows.size:
-        raise InputError(f"every usable row of {where} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
-                         f"to train on as train")
+        raise InputError(
+            f"every usable row of {where} is marked test in its {SPLIT_COLUMN!r} column; mark the rows "
+            f"to train on as train"
+        )
     if train_rows.size == 0:
         raise InputError(f"{where} has no training row with a label and complete features")
     label_values = strip_text_labels(labels.to_numpy(), label_column, notes)
@@ -289,10 +314,19 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
         notes.append(f"column {SPLIT_COLUMN!r} leaves no usable test row, so there is no test set")
         test_rows = None
     x32 = _float32(x, rows, where)
-    ds = _dataset(name, x32[train_rows], y_train, None if test_rows is None else x32[test_rows], y_test,
-                  class_values, train_rows, features)
-    return Table(dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows,
-                 test_rows=test_rows)
+    ds = _dataset(
+        name,
+        x32[train_rows],
+        y_train,
+        None if test_rows is None else x32[test_rows],
+        y_test,
+        class_values,
+        train_rows,
+        features,
+    )
+    return Table(
+        dataset=ds, feature_columns=tuple(features), notes=tuple(notes), train_rows=train_rows, test_rows=test_rows
+    )
 
 
 def _float32(x: np.ndarray, rows: np.ndarray, where: str) -> np.ndarray:
@@ -311,8 +345,10 @@ def _split_mask(frame, where: str) -> np.ndarray:
     bad = values.isna() | ~values.isin(SPLIT_VALUES)
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{where} has the value {frame[SPLIT_COLUMN].iloc[first]!r} in its {SPLIT_COLUMN!r} column "
-                         f"at row {first}; that column must hold train or test in every row (or rename it)")
+        raise InputError(
+            f"{where} has the value {frame[SPLIT_COLUMN].iloc[first]!r} in its {SPLIT_COLUMN!r} column "
+            f"at row {first}; that column must hold train or test in every row (or rename it)"
+        )
     return (values == "test").to_numpy(dtype=bool)
 
 
@@ -322,15 +358,19 @@ def _feature_columns(frame, candidates: list[str], pd) -> tuple[list[str], dict[
     dropped: dict[str, list[str]] = {}
     for c in candidates:
         col = frame[c]
-        if pd.api.types.is_bool_dtype(col.dtype) or (pd.api.types.is_numeric_dtype(col.dtype)
-                                                     and not pd.api.types.is_complex_dtype(col.dtype)):
+        if pd.api.types.is_bool_dtype(col.dtype) or (
+            pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_complex_dtype(col.dtype)
+        ):
             if col.isna().all():
                 dropped.setdefault("no value in any row", []).append(c)
             else:
                 kept.append(c)
         else:
-            why = "dates or times are not numeric features" if pd.api.types.is_datetime64_any_dtype(col.dtype) \
+            why = (
+                "dates or times are not numeric features"
+                if pd.api.types.is_datetime64_any_dtype(col.dtype)
                 else f"not numeric ({col.dtype}); encode them as numbers to use them"
+            )
             dropped.setdefault(why, []).append(c)
     return kept, dropped
 
@@ -339,16 +379,21 @@ def _rows_to_keep(x: np.ndarray, label_missing: np.ndarray, features: list[str],
     """Rows with a label and a finite value in every feature column; notes for the rest."""
     keep = ~label_missing
     if label_missing.any():
-        notes.append(f"dropped {int(label_missing.sum())} row{'s' if label_missing.sum() > 1 else ''} without a label "
-                     f"({row_numbers(np.flatnonzero(label_missing))})")
+        notes.append(
+            f"dropped {int(label_missing.sum())} row{'s' if label_missing.sum() > 1 else ''} without a label "
+            f"({row_numbers(np.flatnonzero(label_missing))})"
+        )
     bad_value = ~np.isfinite(x)
     incomplete = bad_value.any(axis=1) & keep
     if incomplete.any():
         per_column = bad_value[incomplete].sum(axis=0)
-        worst = [f"{features[j]} ({int(per_column[j])})" for j in np.argsort(-per_column, kind="stable")
-                 if per_column[j]][:_SHOWN]
-        notes.append(f"dropped {int(incomplete.sum())} row{'s' if incomplete.sum() > 1 else ''} with a missing or "
-                     f"infinite feature value ({row_numbers(np.flatnonzero(incomplete))}; columns: {', '.join(worst)})")
+        worst = [
+            f"{features[j]} ({int(per_column[j])})" for j in np.argsort(-per_column, kind="stable") if per_column[j]
+        ][:_SHOWN]
+        notes.append(
+            f"dropped {int(incomplete.sum())} row{'s' if incomplete.sum() > 1 else ''} with a missing or "
+            f"infinite feature value ({row_numbers(np.flatnonzero(incomplete))}; columns: {', '.join(worst)})"
+        )
         keep &= ~incomplete
     return keep
 
@@ -372,9 +417,11 @@ def strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -
     values = values.copy()
     for i in padded:
         values[i] = values[i].strip()
-    notes.append(f"stripped the spaces around {len(padded)} label{'s' if len(padded) > 1 else ''} of column "
-                 f"{label_column!r} ({row_numbers(np.asarray(padded))}), so that they name the same classes as "
-                 f"without them")
+    notes.append(
+        f"stripped the spaces around {len(padded)} label{'s' if len(padded) > 1 else ''} of column "
+        f"{label_column!r} ({row_numbers(np.asarray(padded))}), so that they name the same classes as "
+        f"without them"
+    )
     return values
 
 
@@ -393,8 +440,10 @@ def _note_case_twins(classes: list, label_column: str, notes: list[str]) -> None
     twins = [group for group in by_fold.values() if len(group) > 1]
     if twins:
         shown = "; ".join(" and ".join(map(repr, group)) for group in twins[:_SHOWN])
-        notes.append(f"labels of column {label_column!r} that differ only in case are kept as different classes: "
-                     f"{shown}{'; ...' if len(twins) > _SHOWN else ''}")
+        notes.append(
+            f"labels of column {label_column!r} that differ only in case are kept as different classes: "
+            f"{shown}{'; ...' if len(twins) > _SHOWN else ''}"
+        )
 
 
 def encode_labels(values: np.ndarray, label_column: str, where: str, notes: list[str]) -> tuple[list, np.ndarray]:
@@ -402,12 +451,16 @@ def encode_labels(values: np.ndarray, label_column: str, where: str, notes: list
     classes = [_shown(c) for c in _label_order(values)]
     _note_case_twins(classes, label_column, notes)
     if len(classes) < 2:
-        raise InputError(f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
-                         f"at least two classes are needed")
+        raise InputError(
+            f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
+            f"at least two classes are needed"
+        )
     if len(classes) * MIN_ROWS_PER_CLASS > values.size:
-        raise InputError(f"{where}'s label column {label_column!r} has {len(classes)} different values in "
-                         f"{values.size} training rows, fewer than {MIN_ROWS_PER_CLASS} rows per class: it looks like an "
-                         f"identifier or a measurement, not a class; name the column of class labels with --label-column")
+        raise InputError(
+            f"{where}'s label column {label_column!r} has {len(classes)} different values in "
+            f"{values.size} training rows, fewer than {MIN_ROWS_PER_CLASS} rows per class: it looks like an "
+            f"identifier or a measurement, not a class; name the column of class labels with --label-column"
+        )
     index = {_key(c): k for k, c in enumerate(classes)}
     y = np.fromiter((index[_key(v)] for v in values.tolist()), dtype=np.int64, count=values.size)
     return classes, y
@@ -418,8 +471,10 @@ def encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, wher
     y = np.fromiter((index.get(_key(v), -1) for v in values.tolist()), dtype=np.int64, count=values.size)
     if (y < 0).any():
         first = int(np.flatnonzero(y < 0)[0])
-        raise InputError(f"{where} has the label {_shown(values[first])!r} in test row {int(rows[first])}, which no training "
-                         f"row has; a test label must be one of the training classes")
+        raise InputError(
+            f"{where} has the label {_shown(values[first])!r} in test row {int(rows[first])}, which no training "
+            f"row has; a test label must be one of the training classes"
+        )
     return y
 
 
@@ -430,15 +485,25 @@ def _key(value):
     return ("s", str(value))
 
 
-def _dataset(name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray,
-             features: list[str]) -> Dataset:
+def _dataset(
+    name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray, features: list[str]
+) -> Dataset:
     xd = x.astype(np.float64)
     return Dataset(
-        name=name, x_train=x, y_train=y, x_test=x_test, y_test=y_test, num_classes=len(classes),
+        name=name,
+        x_train=x,
+        y_train=y,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=len(classes),
         mean=tuple(float(v) for v in xd.mean(axis=0)),
         std=tuple(float(max(v, 1e-6)) for v in xd.std(axis=0)),
-        augment="none", default_model="mlp", labels_are_clean=False,
-        class_names=tuple(str(c) for c in classes), train_rows=rows, feature_names=tuple(features),
+        augment="none",
+        default_model="mlp",
+        labels_are_clean=False,
+        class_names=tuple(str(c) for c in classes),
+        train_rows=rows,
+        feature_names=tuple(features),
     )
 
 

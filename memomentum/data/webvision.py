@@ -20,6 +20,7 @@ ImageNet's validation images of the same 50 classes, the second test set of the 
 are read by the Python reader only (``imagenet_val_dir``): then they are the test set
 instead of WebVision's (a run has one test set).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,13 @@ IMAGENET_EXTENSIONS = (".jpeg", ".jpg", ".png")  # ImageNet's are .JPEG; compare
 _LABELS = {str(i): i for i in range(ALL_CLASSES)}
 
 
-def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLike | None = None,
-                   check_files: bool = True, image_size: int = 256) -> ImageFiles:
+def read_webvision(
+    root: str | os.PathLike,
+    *,
+    imagenet_val_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+    image_size: int = 256,
+) -> ImageFiles:
     """List mini-WebVision's images and labels from WebVision 1.0's release.
 
     Args:
@@ -65,8 +71,14 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
             (naming the file and the lines); an image listed twice; a missing image (with
             ``check_files``); for ``imagenet_val_dir``, a class folder missing or empty.
     """
-    root = release_folder(root, image_size, missing=(f"WebVision directory {{root}} does not exist or is not a directory; give the release's folder "
-                         f"(holding info/, google/ and val_images_256/) with --data-dir"))
+    root = release_folder(
+        root,
+        image_size,
+        missing=(
+            "WebVision directory {root} does not exist or is not a directory; give the release's folder "
+            "(holding info/, google/ and val_images_256/) with --data-dir"
+        ),
+    )
     synsets = read_synsets(root / SYNSETS) if (root / SYNSETS).is_file() else None
     train_keys, train_labels = read_filelist(_need(root / TRAIN_LIST))
     if imagenet_val_dir is None:
@@ -81,18 +93,24 @@ def read_webvision(root: str | os.PathLike, *, imagenet_val_dir: str | os.PathLi
             check_listed_files_exist(test_dir, test_keys, test_list)
     names = class_names(synsets)
     return ImageFiles(
-        name="webvision", root=root,
-        train=ImageList([os.path.join(root, k) for k in train_keys], train_labels), val=None,
+        name="webvision",
+        root=root,
+        train=ImageList([os.path.join(root, k) for k in train_keys], train_labels),
+        val=None,
         test=ImageList([os.path.join(test_dir, k) for k in test_keys], test_labels),
-        class_names=names, known_train_labels=None, image_size=image_size,
+        class_names=names,
+        known_train_labels=None,
+        image_size=image_size,
     )
 
 
 def _need(path: Path) -> Path:
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "not found"
-        raise InputError(f"WebVision file {path} {what}; --data-dir must be WebVision 1.0's folder (info/, google/ "
-                         f"and val_images_256/ below it)")
+        raise InputError(
+            f"WebVision file {path} {what}; --data-dir must be WebVision 1.0's folder (info/, google/ "
+            f"and val_images_256/ below it)"
+        )
     return path
 
 
@@ -121,11 +139,15 @@ def read_filelist(path: Path) -> tuple[list[str], np.ndarray]:
             labels.append(label)
     if malformed.count:
         n = malformed.count
-        raise InputError(f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'PATH LABEL'): {malformed.quote()}")
+        raise InputError(
+            f"{path} has {n:,} malformed line{plural_s(n)} (each must be 'PATH LABEL'): {malformed.quote()}"
+        )
     if bad.count:
         n = bad.count
-        raise InputError(f"{path} has {n:,} label{plural_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
-                         f"0..{ALL_CLASSES - 1}: {bad.quote()}")
+        raise InputError(
+            f"{path} has {n:,} label{plural_s(n)} that {'is' if n == 1 else 'are'} not an integer in "
+            f"0..{ALL_CLASSES - 1}: {bad.quote()}"
+        )
     if not keys:
         raise InputError(f"{path} lists no image of the first {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1})")
     refuse_repeated(path, keys, "image")
@@ -146,11 +168,15 @@ def read_synsets(path: Path) -> list[tuple[str, str]]:
         if len(out) == NUM_CLASSES:
             break
     if malformed.count:
-        raise InputError(f"{path} has {malformed.count} malformed line{plural_s(malformed.count)} (each must be "
-                         f"'<wnid> <name>, <name>, ...'): {malformed.quote()}")
+        raise InputError(
+            f"{path} has {malformed.count} malformed line{plural_s(malformed.count)} (each must be "
+            f"'<wnid> <name>, <name>, ...'): {malformed.quote()}"
+        )
     if len(out) < NUM_CLASSES:
-        raise InputError(f"{path} names {len(out)} classes; mini-WebVision needs its first {NUM_CLASSES} "
-                         f"(WebVision's has {ALL_CLASSES})")
+        raise InputError(
+            f"{path} names {len(out)} classes; mini-WebVision needs its first {NUM_CLASSES} "
+            f"(WebVision's has {ALL_CLASSES})"
+        )
     return out
 
 
@@ -163,13 +189,16 @@ def class_names(synsets: list[tuple[str, str]] | None) -> tuple[str, ...]:
     return tuple(name if names.count(name) == 1 else f"{name} ({wnid})" for wnid, name in synsets)
 
 
-def read_imagenet_val(folder: Path, synsets: list[tuple[str, str]] | None,
-                      synsets_file: Path) -> tuple[list[str], np.ndarray]:
+def read_imagenet_val(
+    folder: Path, synsets: list[tuple[str, str]] | None, synsets_file: Path
+) -> tuple[list[str], np.ndarray]:
     """ImageNet's validation images of the 50 classes (``folder/<wnid>/*``), sorted by
     class then name, as keys relative to ``folder`` and labels."""
     if synsets is None:
-        raise InputError(f"ImageNet's validation images are matched to the classes by WordNet id, which "
-                         f"{synsets_file} gives; it is not there")
+        raise InputError(
+            f"ImageNet's validation images are matched to the classes by WordNet id, which "
+            f"{synsets_file} gives; it is not there"
+        )
     if not folder.is_dir():
         raise InputError(f"ImageNet validation directory {folder} does not exist or is not a directory")
     keys: list[str] = []
@@ -177,8 +206,11 @@ def read_imagenet_val(folder: Path, synsets: list[tuple[str, str]] | None,
     absent: list[str] = []
     for label, (wnid, _) in enumerate(synsets):
         try:
-            names = sorted(n for n in os.listdir(folder / wnid)
-                           if not n.startswith(".") and n.lower().endswith(IMAGENET_EXTENSIONS))
+            names = sorted(
+                n
+                for n in os.listdir(folder / wnid)
+                if not n.startswith(".") and n.lower().endswith(IMAGENET_EXTENSIONS)
+            )
         except OSError:
             names = []
         if not names:
@@ -186,6 +218,8 @@ def read_imagenet_val(folder: Path, synsets: list[tuple[str, str]] | None,
         keys += [f"{wnid}/{n}" for n in names]
         labels += [label] * len(names)
     if absent:
-        raise InputError(f"{len(absent)} of the {NUM_CLASSES} classes have no image folder (or an empty one) in "
-                         f"{folder}, which must hold one folder per WordNet id (<wnid>/*.JPEG): {quote_some(absent)}")
+        raise InputError(
+            f"{len(absent)} of the {NUM_CLASSES} classes have no image folder (or an empty one) in "
+            f"{folder}, which must hold one folder per WordNet id (<wnid>/*.JPEG): {quote_some(absent)}"
+        )
     return keys, np.array(labels, dtype=np.int64)

@@ -34,6 +34,7 @@ by the reference (here it gives the final confident set); keys without labels ar
 silently by the reference's data script (here they are an error: see data/clothing1m.py); a
 class that never scores above 0 crashes the reference (here it keeps its examples).
 """
+
 from __future__ import annotations
 
 import sys
@@ -42,9 +43,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..config import resolved
 from ..training.engine import accuracy, accuracy_of_counts, class_counts
 from . import rules
-from .procedure import HISTORY_COLUMNS, Procedure, RunState, clone_weights
+from .procedure import HISTORY_COLUMNS, Procedure, RunState, clone_weights, not_none
 
 SCORE_RECALL, SCORE_PRECISION = 0.45, 0.55
 
@@ -65,7 +67,9 @@ def scores_of_counts(counts: torch.Tensor) -> list[float]:
     return [round(float(v), 2) for v in score.cpu()]
 
 
-def class_weights(train_labels: torch.Tensor, val_labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, list[int]]:
+def class_weights(
+    train_labels: torch.Tensor, val_labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, list[int]]:
     """``w_c = (mean_k n_train_k / n_train_c) x (n_val_c / mean_k n_val_k)`` as float32 on the
     labels' device, and the classes without training examples (weight 0)."""
     n_train = torch.bincount(train_labels, minlength=num_classes).double()
@@ -99,12 +103,16 @@ class Clothing1MProcedure(Procedure):
 
     state_class = Clothing1MState
 
+    def _clothing1m_state(self) -> Clothing1MState:
+        assert isinstance(self.state, Clothing1MState)
+        return self.state
+
     # -- the loop (run() is the base class's) ----------------------------------------------
     def _start_phase(self) -> None:  # a phase here is a whole outer loop
         self._start_outer()
 
     def _start_outer(self) -> None:
-        s, k = self.state, self.problem.num_classes
+        s, k = self._clothing1m_state(), self.problem.num_classes
         if s.outer == 0:
             s.train_index = torch.arange(len(self.problem.train), device=self.engine.device)
             s.class_weights = self._weights(s.train_index)
@@ -114,44 +122,45 @@ class Clothing1MProcedure(Procedure):
         s.best_scores, s.best_at, s.class_slot, s.slots = [0.0] * k, [None] * k, [None] * k, {}
 
     def _run_epoch(self) -> None:
-        s = self.state
+        s = self._clothing1m_state()
         images_per_s = self._train_epoch(class_weights=s.class_weights)
         if images_per_s is None:
             return
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self._opt().param_groups[0]["lr"]
         val, scores = self._evaluate()
-        self.scheduler.step()
+        not_none(self.scheduler).step()  # one MultiStepLR across the outer loop
         s.epoch += 1
         where = self.where()
         self._keep_best_per_class(scores, where)
         if rules.is_new_best(val, s.run_best_val):
             s.run_best_val, s.run_best_test = val, self._test()
-            s.run_best_weights, s.run_best_where = clone_weights(self.model), where
+            s.run_best_weights, s.run_best_where = clone_weights(self._net()), where
         row = {**self._history_row(val, lr), **{f"score_{c}": v for c, v in enumerate(scores)}}
         s.history.append(row)
         if self.progress is not None:
             self.progress.epoch_done(row, images_per_s)
-        if s.epoch >= self.cfg.epochs:
+        if s.epoch >= resolved(self.cfg.epochs):
             self._end_round()
 
     def _evaluate(self) -> tuple[float, list[float]]:
         """Plain accuracy and per-class scores on the clean validation set."""
         t0 = time.perf_counter()
-        counts = self.engine.predict_counts(self.model, self.forward, self.problem.val, self.problem.val_labels,
-                                            self.problem.num_classes)
+        counts = self.engine.predict_counts(
+            self._net(), self.forward, self.problem.val, self.problem.val_labels, self.problem.num_classes
+        )
         plain = round(accuracy_of_counts(counts), 2)
         scores = scores_of_counts(counts)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return plain, scores
 
     def _keep_best_per_class(self, scores: list[float], where: dict) -> None:
-        s = self.state
+        s = self._clothing1m_state()
         improved = [c for c, v in enumerate(scores) if rules.is_new_best(v, s.best_scores[c])]
         if not improved:
             return
         slot = s.next_slot
         s.next_slot += 1
-        s.slots[slot] = clone_weights(self.model)
+        s.slots[slot] = clone_weights(self._net())
         for c in improved:
             s.best_scores[c], s.best_at[c], s.class_slot[c] = scores[c], dict(where), slot
         used = set(s.class_slot)
@@ -159,32 +168,36 @@ class Clothing1MProcedure(Procedure):
             del s.slots[old]
 
     def _end_round(self) -> None:
-        s = self.state
+        s = self._clothing1m_state()
         index, without = self.extract()
         s.train_index = index
         s.class_weights = self._weights(index)
         counts = torch.bincount(self.problem.train_labels[index], minlength=self.problem.num_classes)
-        s.rounds.append({
-            "outer": s.outer + 1, "inner": s.inner, **self.confident_stats(index),
-            "per_class": [int(n) for n in counts.cpu()],
-            "class_weights": [round(float(w), 6) for w in s.class_weights.cpu()],
-            "best_scores": list(s.best_scores), "best_at": [dict(w) if w else None for w in s.best_at],
-            "kept_without_checkpoint": without,
-        })
-        if s.inner < self.cfg.max_inner_loop:
+        s.rounds.append(
+            {
+                "outer": s.outer + 1,
+                "inner": s.inner,
+                **self.confident_stats(index),
+                "per_class": [int(n) for n in counts.cpu()],
+                "class_weights": [round(float(w), 6) for w in s.class_weights.cpu()],
+                "best_scores": list(s.best_scores),
+                "best_at": [dict(w) if w else None for w in s.best_at],
+                "kept_without_checkpoint": without,
+            }
+        )
+        if s.inner < resolved(self.cfg.max_inner_loop):
             s.inner, s.epoch = s.inner + 1, 0
             return
         s.outer += 1
         s.inner, s.epoch, s.phase_started = 1, 0, False
-        if s.outer >= self.cfg.max_outer_loop:
+        if s.outer >= resolved(self.cfg.max_outer_loop):
             s.stage = "done"
-            self.model = self.optimizer = self.scheduler = None
+            self.model, self.optimizer, self.scheduler = None, None, None
 
     def _weights(self, index: torch.Tensor) -> torch.Tensor:
         w, empty = class_weights(self.problem.train_labels[index], self.problem.val_labels, self.problem.num_classes)
         for c in empty if self.engine.dist.is_main else ():  # one warning per run, not per process
-            print(f"memomentum: warning: class {c} has no training example left; its loss weight is 0",
-                  file=sys.stderr)
+            print(f"memomentum: warning: class {c} has no training example left; its loss weight is 0", file=sys.stderr)
         return w
 
     # -- results ------------------------------------------------------------------------
@@ -199,7 +212,7 @@ class Clothing1MProcedure(Procedure):
     def confident_index(self, predicted: torch.Tensor) -> torch.Tensor:
         """The final confident set: the last per-class extraction's (``predicted`` is not
         used: the set comes from each class's own best weights, not from one network)."""
-        return self.state.train_index
+        return self.state.training_set()
 
     def summary_extra(self) -> dict:
         """The per-class assembled predictor's test accuracy (the reference never builds it:
@@ -207,13 +220,16 @@ class Clothing1MProcedure(Procedure):
         if self.problem.test is None:
             return {}
         assembled = self.assembled_predict(self.problem.test)
-        return {"assembled_test_accuracy": None if assembled is None else
-                round(accuracy(assembled, self.problem.test_labels), 2)}
+        return {
+            "assembled_test_accuracy": None
+            if assembled is None
+            else round(accuracy(assembled, not_none(self.problem.test_labels)), 2)
+        }
 
     # -- extraction -----------------------------------------------------------------------
     def _slot_models(self):
         """Yield ``(classes, model)`` for every kept set of weights, one network reused."""
-        s = self.state
+        s = self._clothing1m_state()
         with torch.random.fork_rng(devices=[]):  # a spare network: the one in training stays as it is
             network = self.engine.prepare(self.new_network())
         for slot, weights in s.slots.items():
@@ -224,7 +240,7 @@ class Clothing1MProcedure(Procedure):
         """The confident set (sorted indices into T) by per-class extraction from the full
         noisy training set, and the classes kept as they were for want of a checkpoint."""
         t0 = time.perf_counter()
-        s, labels = self.state, self.problem.train_labels
+        s, labels = self._clothing1m_state(), self.problem.train_labels
         keep = torch.zeros(labels.numel(), dtype=torch.bool, device=labels.device)
         for classes, network in self._slot_models():
             members = torch.nonzero(torch.isin(labels, torch.tensor(classes, device=labels.device))).flatten()
@@ -244,12 +260,12 @@ class Clothing1MProcedure(Procedure):
         """The per-class assembled predictor: each class's best weights (of the last outer
         loop) give that class's softmax probability; the most probable class wins. None when
         no class has weights."""
-        if not self.state.slots:
+        if not self._clothing1m_state().slots:
             return None
-        votes = None
+        votes: torch.Tensor | None = None
         for classes, network in self._slot_models():
             probs = self.engine.predict_proba(network, network, data, num_classes=self.problem.num_classes)
             if votes is None:
                 votes = torch.full_like(probs, -1.0)
             votes[:, classes] = probs[:, classes]
-        return votes.argmax(dim=1)
+        return not_none(votes).argmax(dim=1)  # at least one slot

@@ -19,6 +19,7 @@ chunks, clean inputs) at the end of every first-phase epoch of outer loop 1, the
 round's extraction makes: a fraction of an epoch's training time each. Counted in
 ``summary.json``'s ``time_s`` as ``difficulty``.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,11 +28,13 @@ import numpy as np
 import torch
 
 QUINTILES = 5
-DEFINITION = ("correctly labelled training examples (given label = true label) ranked by the first epoch of the "
-              "first phase of outer loop 1 from which the network predicts the true label at every epoch end to "
-              "the end of that phase (never = hardest; ties: fewer epochs with the true label predicted = harder, "
-              "then by position), cut into 5 equal quintiles, Q1 easiest to Q5 hardest; recall = percentage of a "
-              "quintile's examples in the round's confident set")
+DEFINITION = (
+    "correctly labelled training examples (given label = true label) ranked by the first epoch of the "
+    "first phase of outer loop 1 from which the network predicts the true label at every epoch end to "
+    "the end of that phase (never = hardest; ties: fewer epochs with the true label predicted = harder, "
+    "then by position), cut into 5 equal quintiles, Q1 easiest to Q5 hardest; recall = percentage of a "
+    "quintile's examples in the round's confident set"
+)
 
 
 class DifficultyTracker:
@@ -65,15 +68,20 @@ class DifficultyTracker:
         """Record one epoch end (1-based ``epoch``): ``correct`` says where the network
         predicted the true label."""
         correct = correct.to(self.settled_since.device)
-        self.settled_since = torch.where(correct, torch.where(self.settled_since > 0, self.settled_since,
-                                                               torch.full_like(self.settled_since, epoch)),
-                                         torch.zeros_like(self.settled_since))
+        self.settled_since = torch.where(
+            correct,
+            torch.where(self.settled_since > 0, self.settled_since, torch.full_like(self.settled_since, epoch)),
+            torch.zeros_like(self.settled_since),
+        )
         self.epochs_correct += correct.to(torch.int32)
         self.epochs = epoch
 
     def state_dict(self) -> dict:
-        return {"settled_since": self.settled_since.cpu(), "epochs_correct": self.epochs_correct.cpu(),
-                "epochs": self.epochs}
+        return {
+            "settled_since": self.settled_since.cpu(),
+            "epochs_correct": self.epochs_correct.cpu(),
+            "epochs": self.epochs,
+        }
 
     def load_state_dict(self, d: dict | None) -> None:
         if d is not None:
@@ -85,13 +93,18 @@ class DifficultyTracker:
     def report(self, *, given: np.ndarray, round_sets: dict[str, np.ndarray]) -> dict:
         """``summary.json``'s ``difficulty``: see :func:`difficulty_report`."""
         true = self.true.cpu().numpy()
-        return difficulty_report(settled_since=self.settled_since.cpu().numpy(),
-                                 epochs_correct=self.epochs_correct.cpu().numpy(), epochs=self.epochs,
-                                 correctly_labelled=(true >= 0) & (np.asarray(given) == true), round_sets=round_sets)
+        return difficulty_report(
+            settled_since=self.settled_since.cpu().numpy(),
+            epochs_correct=self.epochs_correct.cpu().numpy(),
+            epochs=self.epochs,
+            correctly_labelled=(true >= 0) & (np.asarray(given) == true),
+            round_sets=round_sets,
+        )
 
 
-def difficulty_quintiles(*, settled_since: np.ndarray, epochs_correct: np.ndarray,
-                         correctly_labelled: np.ndarray) -> list[np.ndarray]:
+def difficulty_quintiles(
+    *, settled_since: np.ndarray, epochs_correct: np.ndarray, correctly_labelled: np.ndarray
+) -> list[np.ndarray]:
     """The correctly labelled examples' indices in five equal quintiles, easiest first.
 
     Args:
@@ -117,8 +130,14 @@ def quintile_recall(quintiles: list[np.ndarray], confident: np.ndarray) -> list[
     return [None if q.size == 0 else round(100 * float(confident[q].mean()), 2) for q in quintiles]
 
 
-def difficulty_report(*, settled_since: np.ndarray, epochs_correct: np.ndarray, epochs: int,
-                      correctly_labelled: np.ndarray, round_sets: dict[str, np.ndarray]) -> dict:
+def difficulty_report(
+    *,
+    settled_since: np.ndarray,
+    epochs_correct: np.ndarray,
+    epochs: int,
+    correctly_labelled: np.ndarray,
+    round_sets: dict[str, np.ndarray],
+) -> dict:
     """``{"definition", "quintile_counts", "rounds": [{"round", "recall"}], ...}``.
 
     ``round_sets`` maps each round's label (``"1.1"`` for outer loop 1, round 1, as
@@ -126,8 +145,9 @@ def difficulty_report(*, settled_since: np.ndarray, epochs_correct: np.ndarray, 
     boolean mask over T. Also gives ``epochs_tracked`` and, per quintile, the first and last
     settling epoch it holds (``None``: never settled).
     """
-    quintiles = difficulty_quintiles(settled_since=settled_since, epochs_correct=epochs_correct,
-                                     correctly_labelled=correctly_labelled)
+    quintiles = difficulty_quintiles(
+        settled_since=settled_since, epochs_correct=epochs_correct, correctly_labelled=correctly_labelled
+    )
 
     def epoch_range(q: np.ndarray) -> list:
         if q.size == 0:

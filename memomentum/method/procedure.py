@@ -10,22 +10,24 @@ the same numbers: the engine gathers predictions and sums validation counts so t
 decision (early stopping, confident sets) is taken identically everywhere, and a pause
 asked of any process is agreed by all of them at the same step.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
+from ..errors import TrainingDiverged
 from ..training.distributed import PAUSE_AGREEMENT_STEPS
 from ..training.engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
-from ..errors import TrainingDiverged
 from ..training.models import create_model
-from . import rules
 from ..training.pretrained import load_pretrained
+from . import rules
 
 
 @dataclass
@@ -74,6 +76,10 @@ class RunState:
     rounds: list = field(default_factory=list)
     timings: dict = field(default_factory=lambda: {"train": 0.0, "predict": 0.0, "evaluate": 0.0})
 
+    def training_set(self) -> torch.Tensor:
+        """S (``train_index``), set when the first phase starts."""
+        return not_none(self.train_index)
+
 
 @dataclass
 class State(RunState):
@@ -85,6 +91,15 @@ class State(RunState):
     margin: float = 0.0  # m: the growing early-stopping margin
     last_round_best: float = 0.0  # b at the end of the previous inner round
     outer_best_weights: dict | None = None  # the reference's "latest" checkpoint
+
+
+T = TypeVar("T")
+
+
+def not_none(value: T | None) -> T:
+    """A part of the state that the run has set by the time it is read."""
+    assert value is not None, "read before the run set it"
+    return value
 
 
 # The columns of history.csv: one row per epoch (a procedure may add its own, see history_columns).
@@ -129,10 +144,20 @@ class Procedure:
             loop's fresh network (under that loop's seed); default: ``config.model``.
     """
 
-    state_class = State
+    state_class: type[RunState] = State
 
-    def __init__(self, *, config: RunConfig, problem: RunTensors, engine: Engine, on_checkpoint=None,
-                 should_pause=None, progress=None, on_epoch_end=None, network=None):
+    def __init__(
+        self,
+        *,
+        config: RunConfig,
+        problem: RunTensors,
+        engine: Engine,
+        on_checkpoint=None,
+        should_pause=None,
+        progress=None,
+        on_epoch_end=None,
+        network=None,
+    ):
         self.cfg = config
         self.problem = problem
         self.engine = engine
@@ -142,49 +167,64 @@ class Procedure:
         self.on_epoch_end = on_epoch_end
         self.network = network
         self.paused = False
-        self.state = self.state_class()
+        self.state: RunState = self.state_class()
         self.generator = torch.Generator(device=engine.device)
         self.generator.manual_seed(config.seed)
         self.model: nn.Module | None = None
         self.forward = None
         self.train_forward = None  # ``forward``, or in a distributed run the DDP-wrapped model
         self._pause_requested = self._asked_here = False
-        self.optimizer = None
-        self.scheduler = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    def _benchmark_state(self) -> State:
+        """The state as this class's own methods use it (a subclass may have a state of its own)."""
+        assert isinstance(self.state, State)
+        return self.state
+
+    # The network and its optimizer exist while a phase runs (_build_model, _build_optimizer).
+    def _net(self) -> nn.Module:
+        assert self.model is not None, "no network outside a phase"
+        return self.model
+
+    def _opt(self) -> torch.optim.Optimizer:
+        assert self.optimizer is not None, "no optimizer outside a phase"
+        return self.optimizer
 
     # -- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict:
         s = self.state
         if self.model is not None:
             s.model = self.model.state_dict()
-            s.optimizer = self.optimizer.state_dict()
+            s.optimizer = self._opt().state_dict()
             s.scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
         s.generator = self.generator.get_state()
         return s.__dict__
 
     def load_state_dict(self, d: dict) -> None:
         self.state = self.state_class(**d)
-        self.generator.set_state(self.state.generator)
+        self.generator.set_state(not_none(self.state.generator))
         if self.state.phase_started and self.state.stage != "done":
             self._build_model()
-            self.model.load_state_dict(self.state.model)
+            self._net().load_state_dict(not_none(self.state.model))
             self._build_optimizer(inner=self.state.stage != "first")  # a schedule in every stage but the first phase
-            self.optimizer.load_state_dict(self.state.optimizer)
+            self._opt().load_state_dict(not_none(self.state.optimizer))
             if self.scheduler is not None and self.state.scheduler is not None:
                 self.scheduler.load_state_dict(self.state.scheduler)
         elif self.state.stage == "inner" and self.state.model is not None:
             # saved between two phases: the next inner round starts from the current network
             # (normally replaced by the outer loop's best weights, see _start_inner_round)
             self._build_model()
-            self.model.load_state_dict(self.state.model)
+            self._net().load_state_dict(self.state.model)
 
     # -- building blocks ----------------------------------------------------------------
     def new_network(self) -> nn.Module:
         """A freshly initialised network for this run, from the global RNG (which the callers
         seed or fork): the configured model, or the one the ``network`` function builds."""
         if self.network is None:
-            return create_model(self.cfg.model, input_shape=self.problem.input_shape,
-                                num_classes=self.problem.num_classes)
+            return create_model(
+                resolved(self.cfg.model), input_shape=self.problem.input_shape, num_classes=self.problem.num_classes
+            )
         return self.network(self.problem.input_shape, self.problem.num_classes)
 
     def _build_model(self) -> None:
@@ -194,17 +234,23 @@ class Procedure:
             torch.manual_seed(self.cfg.seed * 1000 + self.state.outer)
             model = self.new_network()
         if self.cfg.pretrained not in (None, "none"):  # ImageNet weights, a fresh head from the seed
-            load_pretrained(model, self.cfg.pretrained, model_name=self.cfg.model)
+            load_pretrained(model, self.cfg.pretrained, model_name=resolved(self.cfg.model))
         self.model = self.engine.prepare(model)
         self.forward = self.engine.forward_fn(self.model)
         self.train_forward = self.engine.training_forward(self.model, self.forward)
 
     def _build_optimizer(self, *, inner: bool) -> None:
         cfg = self.cfg
-        self.optimizer = self.engine.make_optimizer(self.model, lr=cfg.lr, momentum=cfg.momentum,
-                                                    weight_decay=cfg.weight_decay)
-        self.scheduler = (torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(cfg.milestones),
-                                                               gamma=cfg.gamma) if inner else None)
+        self.optimizer = self.engine.make_optimizer(
+            self._net(), lr=resolved(cfg.lr), momentum=cfg.momentum, weight_decay=resolved(cfg.weight_decay)
+        )
+        self.scheduler = (
+            torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, milestones=list(resolved(cfg.milestones)), gamma=cfg.gamma
+            )
+            if inner
+            else None
+        )
 
     def _quirk_generator(self):
         return self.generator if self.cfg.reference_quirks else None
@@ -212,15 +258,22 @@ class Procedure:
     def predict_train(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Prediction and confidence for every example of T with the current model."""
         t0 = time.perf_counter()
-        pred, conf = self.engine.predict(self.model, self.forward, self.problem.train,
-                                         generator=self._quirk_generator())
+        pred, conf = self.engine.predict(
+            self._net(), self.forward, self.problem.train, generator=self._quirk_generator()
+        )
         self.state.timings["predict"] += time.perf_counter() - t0
         return pred, conf
 
     def _validate(self) -> float:
         t0 = time.perf_counter()
-        counts = self.engine.predict_counts(self.model, self.forward, self.problem.val, self.problem.val_labels,
-                                            self.problem.num_classes, generator=self._quirk_generator())
+        counts = self.engine.predict_counts(
+            self._net(),
+            self.forward,
+            self.problem.val,
+            self.problem.val_labels,
+            self.problem.num_classes,
+            generator=self._quirk_generator(),
+        )
         acc = balanced_accuracy_of_counts(counts)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return acc
@@ -229,15 +282,16 @@ class Procedure:
         if self.problem.test is None:
             return None
         t0 = time.perf_counter()
-        counts = self.engine.predict_counts(self.model, self.forward, self.problem.test, self.problem.test_labels,
-                                            self.problem.num_classes)
+        counts = self.engine.predict_counts(
+            self._net(), self.forward, self.problem.test, not_none(self.problem.test_labels), self.problem.num_classes
+        )
         acc = round(accuracy_of_counts(counts), 2)
         self.state.timings["evaluate"] += time.perf_counter() - t0
         return acc
 
     def confident_stats(self, index: torch.Tensor) -> dict:
         """Size, label precision and label recall (percent) of a confident set."""
-        out = {"n_confident": int(index.numel())}
+        out: dict[str, float] = {"n_confident": int(index.numel())}
         clean = self.problem.clean_train_labels
         if clean is not None:
             known = clean >= 0  # real noise (Clothing1M): true labels only for some examples
@@ -251,7 +305,7 @@ class Procedure:
 
     # -- phases ---------------------------------------------------------------------------
     def _start_first_phase(self) -> None:
-        s = self.state
+        s = self._benchmark_state()
         if s.outer == 0:
             s.train_index = torch.arange(len(self.problem.train), device=self.engine.device)
         # later outer loops train on the confident set the previous outer loop left in S
@@ -264,9 +318,9 @@ class Procedure:
         self._start_first_phase() if self.state.stage == "first" else self._start_inner_round()
 
     def _start_inner_round(self) -> None:
-        s = self.state
+        s = self._benchmark_state()
         if s.outer_best_weights is not None:  # None only if validation never rose above 0
-            self.model.load_state_dict(s.outer_best_weights)
+            self._net().load_state_dict(s.outer_best_weights)
         self._build_optimizer(inner=True)
         pred, _ = self.predict_train()
         s.train_index = self.confident_index(pred)
@@ -277,34 +331,34 @@ class Procedure:
         if rules.is_new_best(val, s.run_best_val):
             s.run_best_val = val
             s.run_best_test = self._test()
-            s.run_best_weights = clone_weights(self.model)
+            s.run_best_weights = clone_weights(self._net())
             s.run_best_where = self.where()
 
     def _end_of_epoch(self, val: float) -> None:
-        s, cfg = self.state, self.cfg
+        s, cfg = self._benchmark_state(), self.cfg
         if s.stage == "first":
             if rules.first_phase_improved(val, s.outer_best, s.margin):
                 s.outer_best, s.margin = val, 0.0
-                s.outer_best_weights = clone_weights(self.model)
+                s.outer_best_weights = clone_weights(self._net())
                 if not cfg.reference_quirks or cfg.method == "ce":
                     self._record_run_best(val)
             else:
                 s.margin += cfg.margin_step
             if s.outer_best_weights is None:  # validation accuracy still 0: keep the latest network
-                s.outer_best_weights = clone_weights(self.model)
-            if rules.first_phase_ends(s.margin, cfg.margin_limit, s.epoch, cfg.epochs):
-                if rules.goes_on_to_rounds(cfg.method, cfg.max_inner_loop):
+                s.outer_best_weights = clone_weights(self._net())
+            if rules.first_phase_ends(s.margin, cfg.margin_limit, s.epoch, resolved(cfg.epochs)):
+                if rules.goes_on_to_rounds(cfg.method, resolved(cfg.max_inner_loop)):
                     self._enter_inner(1)
                 else:
                     self._next_outer()
         else:
             if rules.is_new_best(val, s.outer_best):
                 s.outer_best = val
-                s.outer_best_weights = clone_weights(self.model)
+                s.outer_best_weights = clone_weights(self._net())
                 self._record_run_best(val)
-            if s.epoch >= cfg.epochs:
+            if s.epoch >= resolved(cfg.epochs):
                 s.rounds[-1]["best_val_accuracy"] = s.outer_best
-                if rules.another_round(s.outer_best, s.last_round_best, s.inner, cfg.max_inner_loop):
+                if rules.another_round(s.outer_best, s.last_round_best, s.inner, resolved(cfg.max_inner_loop)):
                     s.last_round_best = s.outer_best
                     self._enter_inner(s.inner + 1)
                 else:
@@ -318,13 +372,13 @@ class Procedure:
         s = self.state
         s.outer += 1
         s.inner, s.epoch, s.phase_started = 0, 0, False
-        done = rules.run_is_done(self.cfg.method, s.outer, self.cfg.max_outer_loop)
+        done = rules.run_is_done(self.cfg.method, s.outer, resolved(self.cfg.max_outer_loop))
         s.stage = "done" if done else "first"
         if done:
-            self.model = self.optimizer = self.scheduler = None
+            self.model, self.optimizer, self.scheduler = None, None, None
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self) -> State:
+    def run(self) -> RunState:
         """Advance until the run is finished or paused; returns the state."""
         s = self.state
         self.paused = self._pause_requested = self._asked_here = False
@@ -357,11 +411,14 @@ class Procedure:
     def _diverged(self) -> TrainingDiverged:
         s = self.state
         phase = "the first phase" if s.stage == "first" else f"inner round {s.inner}"
-        lr = self.optimizer.param_groups[0]["lr"]
-        what = f"the loss became {s.loss_sum}" if not math.isfinite(s.loss_sum) else "the weights became NaN or infinite"
+        lr = self._opt().param_groups[0]["lr"]
+        what = (
+            f"the loss became {s.loss_sum}" if not math.isfinite(s.loss_sum) else "the weights became NaN or infinite"
+        )
         return TrainingDiverged(
             f"training diverged: {what} in epoch {s.epoch + 1} of {phase} of outer loop "
-            f"{s.outer + 1} with learning rate {lr:g}; no results were written, start again with a lower --lr")
+            f"{s.outer + 1} with learning rate {lr:g}; no results were written, start again with a lower --lr"
+        )
 
     def _after_step_hook(self, start: int, total: int, t0: float):
         """The engine's per-step callback: the pause check, plus about once a second the
@@ -387,6 +444,7 @@ class Procedure:
                 last = now
                 self.progress.steps_done(where, done, total, (done - start) / (now - t0))
             return self._pause_check(agree_now())
+
         return after_step
 
     def _train_epoch(self, class_weights: torch.Tensor | None = None) -> float | None:
@@ -394,24 +452,33 @@ class Procedure:
         None when a pause was requested inside the epoch (``step_pos`` > 0 then says where)."""
         s, problem = self.state, self.problem
         if s.step_pos == 0:
-            s.order = self.engine.epoch_order(s.train_index, self.generator)
+            s.order = self.engine.epoch_order(s.training_set(), self.generator)
             s.loss_sum = 0.0
+        order = not_none(s.order)  # drawn above, or the interrupted epoch's
         t0 = time.perf_counter()
         dist = self.engine.dist
         # distributed: each process sums its own share from 0 and the shares are added below
         loss_sum, pos = self.engine.train_steps(
-            self.model, self.train_forward, self.optimizer, problem.train, problem.train_labels, s.order,
-            start=s.step_pos, loss_sum=torch.tensor(0.0 if dist.parallel else s.loss_sum, device=self.engine.device),
-            generator=self.generator, should_pause=self._after_step_hook(s.step_pos, s.order.numel(), t0),
-            class_weights=class_weights)
+            self._net(),
+            self.train_forward,
+            self.optimizer,
+            problem.train,
+            problem.train_labels,
+            order,
+            start=s.step_pos,
+            loss_sum=torch.tensor(0.0 if dist.parallel else s.loss_sum, device=self.engine.device),
+            generator=self.generator,
+            should_pause=self._after_step_hook(s.step_pos, order.numel(), t0),
+            class_weights=class_weights,
+        )
         # one host sync per epoch
         s.loss_sum = s.loss_sum + dist.sum_floats(loss_sum) if dist.parallel else float(loss_sum)
-        if not math.isfinite(s.loss_sum) or not _finite_weights(self.model):  # the last step may blow up unseen
+        if not math.isfinite(s.loss_sum) or not _finite_weights(self._net()):  # the last step may blow up unseen
             raise self._diverged()
         seconds = time.perf_counter() - t0
         s.timings["train"] += seconds
         images_per_s = (pos - s.step_pos) / max(seconds, 1e-9)
-        if pos < self.engine.epoch_stop(s.order.numel()):
+        if pos < self.engine.epoch_stop(order.numel()):
             s.step_pos = pos
             return None
         s.step_pos, s.order = 0, None
@@ -424,7 +491,7 @@ class Procedure:
         images_per_s = self._train_epoch()
         if images_per_s is None:
             return
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self._opt().param_groups[0]["lr"]
         val = self._validate()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -443,7 +510,7 @@ class Procedure:
         phase has ended; None after an epoch of a round (rounds run their whole bound)."""
         if row["inner"] != 0:
             return None
-        s = self.state
+        s = self._benchmark_state()
         if s.stage == "first" and s.outer + 1 == row["outer"]:
             return f"margin {s.margin:.1f}/{self.cfg.margin_limit:g}"
         return "first phase ended"
@@ -458,9 +525,14 @@ class Procedure:
         """The finished epoch's row of ``history.csv`` (its columns: :meth:`history_columns`)."""
         s = self.state
         # the mean loss over the epoch's steps (the last short batch is trained too)
-        mean_loss = s.loss_sum / max(self.engine.epoch_stop(s.train_index.numel()), 1)
-        return {**self.where(), "n_train": int(s.train_index.numel()), "train_loss": round(mean_loss, 5),
-                "val_accuracy": val, "lr": lr}
+        mean_loss = s.loss_sum / max(self.engine.epoch_stop(s.training_set().numel()), 1)
+        return {
+            **self.where(),
+            "n_train": int(s.training_set().numel()),
+            "train_loss": round(mean_loss, 5),
+            "val_accuracy": val,
+            "lr": lr,
+        }
 
     def history_columns(self) -> list[str]:
         """The columns of this procedure's history rows."""
@@ -470,7 +542,7 @@ class Procedure:
     def best_weights(self) -> dict | None:
         """The run's best weights (by validation accuracy), or before any gain the outer
         loop's latest; None before the first epoch."""
-        s = self.state
+        s = self._benchmark_state()
         return s.run_best_weights if s.run_best_weights is not None else s.outer_best_weights
 
     def best_model(self) -> nn.Module:

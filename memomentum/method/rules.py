@@ -4,6 +4,7 @@ The benchmark procedure (:mod:`.procedure`, one epoch at a time) and the estimat
 scikit-learn rounds (:mod:`memomentum.estimator`, one fit per phase) both decide with
 these, so that the two cannot drift apart. They work on numpy arrays and torch tensors alike.
 """
+
 from __future__ import annotations
 
 

@@ -16,6 +16,7 @@ method kept below one it rejected. Within each group the order is cleanlab's
 self-confidence, which is monotone in ``label_quality``: ``p = 2 * label_quality - 1`` for
 confident examples and ``p = 2 * label_quality`` for the others.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,9 @@ def label_quality(*, confident: np.ndarray, given_probability: np.ndarray) -> np
     return np.where(np.asarray(confident, dtype=bool), 0.5 + p / 2, p / 2)
 
 
-def verdict_columns(*, given: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
-                    confident: np.ndarray, class_names=None) -> dict[str, np.ndarray]:
+def verdict_columns(
+    *, given: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray, confident: np.ndarray, class_names=None
+) -> dict[str, np.ndarray]:
     """The verdict for each example, as columns of equal length N.
 
     Args:
@@ -59,11 +61,13 @@ def verdict_columns(*, given: np.ndarray, predicted: np.ndarray, probabilities: 
     confident = np.asarray(confident, dtype=bool)
     n = given.size
     if predicted.shape != (n,) or confident.shape != (n,) or probabilities.ndim != 2 or probabilities.shape[0] != n:
-        raise ValueError(f"verdict_columns needs N labels, predictions and confident flags and (N, K) probabilities; "
-                         f"got {given.shape}, {predicted.shape}, {confident.shape} and {probabilities.shape}")
+        raise ValueError(
+            f"verdict_columns needs N labels, predictions and confident flags and (N, K) probabilities; "
+            f"got {given.shape}, {predicted.shape}, {confident.shape} and {probabilities.shape}"
+        )
     rows = np.arange(n)
     names = None if class_names is None else np.asarray(list(class_names), dtype=object)
-    show = (lambda c: c) if names is None else (lambda c: names[c])  # noqa: E731
+    show = (lambda c: c) if names is None else (lambda c: names[c])
     return {
         "given_label": show(given),
         "predicted_label": show(predicted),

@@ -5,6 +5,7 @@ data (docs/review.md).
 the ``review`` extra, imported only here); :func:`export` writes the run's data with the
 decisions of ``RUN_DIR/review.csv`` applied (:mod:`.export`), without the web framework.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -28,8 +29,9 @@ def import_web():
         import starlette  # noqa: F401
         import uvicorn
     except ImportError as e:
-        raise InputError(f"memomentum review needs {e.name}, which is not installed; pip install "
-                         f"\"memomentum[review]\"") from None
+        raise InputError(
+            f'memomentum review needs {e.name}, which is not installed; pip install "memomentum[review]"'
+        ) from None
     return uvicorn
 
 
@@ -39,6 +41,7 @@ def serve(run_dirs, *, host: str = "127.0.0.1", port: int = 0, open_browser: boo
     uvicorn = import_web()
     from .server import create_app
     from .session import Review
+
     review = Review([Path(d) for d in run_dirs])
     try:
         sock = _bound_socket(host, port)
@@ -47,14 +50,19 @@ def serve(run_dirs, *, host: str = "127.0.0.1", port: int = 0, open_browser: boo
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"http://{_url_host(shown)}:{port}/?token={token}"
         if host not in LOOPBACK:
-            print(f"memomentum: warning: --host {host} lets other machines reach this review; anyone with the URL's "
-                  f"token can read the run's data and change its decisions", file=sys.stderr)
+            print(
+                f"memomentum: warning: --host {host} lets other machines reach this review; anyone with the URL's "
+                f"token can read the run's data and change its decisions",
+                file=sys.stderr,
+            )
         hosts = None if host in ("0.0.0.0", "::") else {f"{_url_host(h)}:{port}" for h in {*LOOPBACK, host}}
         app = create_app(review, token=token, hosts=hosts)
-        print(f"memomentum review: {len(review.ex):,} examples of {review.run_dir} "
-              f"({review.decisions.counts()['reviewed']:,} decided) at {url}", flush=True)
-        print("memomentum review: every decision is saved in "
-              f"{review.decisions.path}; stop with Ctrl-C", flush=True)
+        print(
+            f"memomentum review: {len(review.ex):,} examples of {review.run_dir} "
+            f"({review.decisions.counts()['reviewed']:,} decided) at {url}",
+            flush=True,
+        )
+        print(f"memomentum review: every decision is saved in {review.decisions.path}; stop with Ctrl-C", flush=True)
         if open_browser:
             webbrowser.open(url)
         _run_until_stopped(uvicorn, app, sock)
@@ -96,7 +104,8 @@ def _bound_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise InputError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port (0 picks a "
-                         f"free one)") from None
+        raise InputError(
+            f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port (0 picks a free one)"
+        ) from None
     sock.listen(128)
     return sock

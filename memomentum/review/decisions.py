@@ -9,6 +9,7 @@ fsynced, renamed: :func:`memomentum.runner.outputs.atomic_file`), so a reader (o
 kill -9, or a power cut) only ever finds the file before or after a decision; a thousand
 decisions make a file of about 60 kB, written in about a millisecond.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,22 +51,33 @@ class Decisions:
 
     def counts(self) -> dict:
         d = self.code != NONE
-        return {"reviewed": int(d.sum()), "remaining": int((~d).sum()), "suspects_remaining": int((~d & self.ex.issue).sum()),
-                **{name: int((self.code == k).sum()) for k, name in enumerate(DECISIONS)}}
+        return {
+            "reviewed": int(d.sum()),
+            "remaining": int((~d).sum()),
+            "suspects_remaining": int((~d & self.ex.issue).sum()),
+            **{name: int((self.code == k).sum()) for k, name in enumerate(DECISIONS)},
+        }
 
     def state(self, pos: int) -> dict:
         k = int(self.code[pos])
-        return {"index": int(self.ex.index[pos]), "decision": None if k == NONE else DECISIONS[k],
-                "label": None if self.label[pos] < 0 else self.ex.classes[self.label[pos]],
-                "decided_at": self.at.get(pos)}
+        return {
+            "index": int(self.ex.index[pos]),
+            "decision": None if k == NONE else DECISIONS[k],
+            "label": None if self.label[pos] < 0 else self.ex.classes[self.label[pos]],
+            "decided_at": self.at.get(pos),
+        }
 
     def decide(self, positions: np.ndarray, decision: str, label: int | None = None) -> list[dict]:
         """Record ``decision`` for the examples at ``positions`` (``accept``: each its own
         predicted label; ``relabel`` to ``label``; ``keep``; ``exclude``; ``clear``: no
         decision), write ``review.csv``, and return their states before (for an undo)."""
-        labels = {"accept": self.ex.predicted[positions], "keep": self.ex.given[positions],
-                  "exclude": np.full(positions.size, -1), "clear": np.full(positions.size, -1),
-                  "relabel": np.full(positions.size, -1 if label is None else label)}[decision]
+        labels = {
+            "accept": self.ex.predicted[positions],
+            "keep": self.ex.given[positions],
+            "exclude": np.full(positions.size, -1),
+            "clear": np.full(positions.size, -1),
+            "relabel": np.full(positions.size, -1 if label is None else label),
+        }[decision]
         entries = [(int(p), decision, int(k)) for p, k in zip(positions.tolist(), labels.tolist())]
         return self.apply(entries)
 
@@ -102,12 +114,16 @@ class Decisions:
         ex, names = self.ex, self.ex.classes
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index"] + (["file"] if ex.files is not None else []) + ["given_label", "decision", "label",
-                                                                             "decided_at"])
+        w.writerow(
+            ["index"] + (["file"] if ex.files is not None else []) + ["given_label", "decision", "label", "decided_at"]
+        )
         for pos in np.flatnonzero(self.code != NONE).tolist():
             label = "" if self.label[pos] < 0 else names[self.label[pos]]
-            w.writerow([int(ex.index[pos])] + ([ex.files[pos]] if ex.files is not None else [])
-                       + [names[ex.given[pos]], DECISIONS[self.code[pos]], label, self.at.get(pos, "")])
+            w.writerow(
+                [int(ex.index[pos])]
+                + ([ex.files[pos]] if ex.files is not None else [])
+                + [names[ex.given[pos]], DECISIONS[self.code[pos]], label, self.at.get(pos, "")]
+            )
         return buf.getvalue()
 
 
@@ -138,12 +154,16 @@ def _checked_row(ex: Examples, row: dict, path: Path, line: int) -> tuple[int, s
         raise InputError(f"{where} has the decision {decision!r}; allowed: {', '.join(DECISIONS)}")
     file = (row.get("file") or "").strip()
     if file and ex.files is not None and file != ex.files[pos]:
-        raise InputError(f"{where} names the file {file} for the example {text}, whose file is {ex.files[pos]}; "
-                         f"this review.csv belongs to other data")
+        raise InputError(
+            f"{where} names the file {file} for the example {text}, whose file is {ex.files[pos]}; "
+            f"this review.csv belongs to other data"
+        )
     name = (row.get("label") or "").strip()
     if decision == "relabel":
         if name not in ex.classes:
-            raise InputError(f"{where} relabels to {name!r}, which is not one of the run's classes "
-                             f"({', '.join(ex.classes[:10])}{', ...' if len(ex.classes) > 10 else ''})")
+            raise InputError(
+                f"{where} relabels to {name!r}, which is not one of the run's classes "
+                f"({', '.join(ex.classes[:10])}{', ...' if len(ex.classes) > 10 else ''})"
+            )
         return pos, decision, ex.classes.index(name)
     return pos, decision, int(ex.given[pos])

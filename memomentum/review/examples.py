@@ -2,6 +2,7 @@
 that the review asks for: ranked (suspects first, by label quality, or by consensus over
 several runs), filtered and paged on the server, so that a page of a run with a million
 examples costs a few milliseconds and the browser never holds the whole table."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,6 +29,7 @@ class FileColumn:
 
     def __init__(self, paths):
         import pyarrow as pa
+
         self.paths = (paths if isinstance(paths, pa.ChunkedArray) else pa.chunked_array([paths])).combine_chunks()
 
     def __len__(self) -> int:
@@ -42,6 +44,7 @@ class FileColumn:
     def containing(self, text: str) -> np.ndarray:
         """Whether each file's name (not its folders) holds ``text``, in any case."""
         import pyarrow.compute as pc
+
         names = pc.replace_substring_regex(self.paths, pattern=r"^.*[/\\]", replacement="")
         return pc.match_substring(names, text, ignore_case=True).to_numpy(zero_copy_only=False)
 
@@ -63,11 +66,10 @@ class Examples:
     files: FileColumn | None  # absolute paths of image files
     rows: np.ndarray | None  # int64: rows of the user's table
     share: np.ndarray | None = None  # float32: the share of runs that call it a label issue (consensus)
-    rank: np.ndarray = field(default=None)  # positions in review order
+    rank: np.ndarray = field(init=False)  # positions in review order
 
     def __post_init__(self):
-        if self.rank is None:
-            self.rank = review_order(self.issue, self.quality, self.share)
+        self.rank = review_order(self.issue, self.quality, self.share)
 
     def __len__(self) -> int:
         return int(self.index.size)
@@ -102,12 +104,15 @@ def class_names(run_dir: Path) -> list[str]:
         if isinstance(names, list) and names:
             return [str(n) for n in names]
     import torch  # only for runs without class names: their number is in the model file
+
     try:
         saved = torch.load(run_dir / MODEL, map_location="cpu", weights_only=True, mmap=True)
         return [str(k) for k in range(int(saved["num_classes"]))]
     except Exception as e:  # noqa: BLE001 -- a damaged file is the user's now
-        raise InputError(f"cannot read the number of classes from {run_dir / MODEL} ({type(e).__name__}); the run "
-                         f"directory is damaged") from None
+        raise InputError(
+            f"cannot read the number of classes from {run_dir / MODEL} ({type(e).__name__}); the run "
+            f"directory is damaged"
+        ) from None
 
 
 def _read_json(path: Path):
@@ -122,11 +127,13 @@ def read_examples(run_dir: Path) -> Examples:
     (:func:`cache_file`), else read by Arrow's multi-threaded CSV reader and its compute
     kernels (a million rows in about a second, no Python object per row) and cached."""
     from ..data.tables import import_tables_extra
+
     import_tables_extra("pyarrow", "memomentum review")
     path = run_dir / EXAMPLES
     if not path.is_file():
-        raise InputError(f"{run_dir} holds no finished run (no {EXAMPLES}); give the --out directory of a finished "
-                         f"memomentum run")
+        raise InputError(
+            f"{run_dir} holds no finished run (no {EXAMPLES}); give the --out directory of a finished memomentum run"
+        )
     classes = class_names(run_dir)
     cache = cache_file(path)
     cached = _read_cache(cache, run_dir, classes)
@@ -151,16 +158,26 @@ def cache_file(examples: Path) -> Path:
 def _read_cache(cache: Path, run_dir: Path, classes: list[str]) -> Examples | None:
     """The cached columns (memory-mapped Arrow: no parsing), or None (none, stale, damaged)."""
     import pyarrow as pa
+
     try:
         table = pa.ipc.open_file(pa.memory_map(str(cache))).read_all()
         if json.loads(table.schema.metadata[b"classes"]) != classes:
             return None
         has = table.column_names
         col = {name: table[name].to_numpy() for name in has if name != "file"}
-        return Examples(run_dir=run_dir, classes=classes, index=col["index"], given=col["given"],
-                        predicted=col["predicted"], confidence=col["confidence"], issue=col["issue"].astype(bool),
-                        quality=col["quality"], true=col.get("true"), rows=col.get("row"),
-                        files=FileColumn(table["file"]) if "file" in has else None)
+        return Examples(
+            run_dir=run_dir,
+            classes=classes,
+            index=col["index"],
+            given=col["given"],
+            predicted=col["predicted"],
+            confidence=col["confidence"],
+            issue=col["issue"].astype(bool),
+            quality=col["quality"],
+            true=col.get("true"),
+            rows=col.get("row"),
+            files=FileColumn(table["file"]) if "file" in has else None,
+        )
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None
 
@@ -168,8 +185,15 @@ def _read_cache(cache: Path, run_dir: Path, classes: list[str]) -> Examples | No
 def _write_cache(ex: Examples, cache: Path) -> None:
     """Cache the columns for the next opening; a cache that cannot be written is no error."""
     import pyarrow as pa
-    columns = {"index": ex.index, "given": ex.given, "predicted": ex.predicted, "confidence": ex.confidence,
-               "issue": ex.issue.astype(np.int8), "quality": ex.quality}
+
+    columns = {
+        "index": ex.index,
+        "given": ex.given,
+        "predicted": ex.predicted,
+        "confidence": ex.confidence,
+        "issue": ex.issue.astype(np.int8),
+        "quality": ex.quality,
+    }
     optional = {"true": ex.true, "row": ex.rows, "file": None if ex.files is None else ex.files.paths}
     table = pa.table({**columns, **{k: v for k, v in optional.items() if v is not None}})
     table = table.replace_schema_metadata({"classes": json.dumps(ex.classes)})
@@ -189,13 +213,21 @@ def _write_cache(ex: Examples, cache: Path) -> None:
 def _parse_examples(path: Path, run_dir: Path, classes: list[str]) -> Examples:
     import pyarrow as pa
     import pyarrow.csv as pacsv
+
     # every column typed up front: no type inference (a million rows parse in about half the time)
     text = {c: pa.string() for c in ("given_label", "predicted_label", "true_label", "file")}
-    text.update({"index": pa.int64(), "row": pa.int64(), "confidence": pa.float32(), "label_quality": pa.float32(),
-                 "is_confident": pa.int8(), "is_label_issue": pa.int8()})
+    text.update(
+        {
+            "index": pa.int64(),
+            "row": pa.int64(),
+            "confidence": pa.float32(),
+            "label_quality": pa.float32(),
+            "is_confident": pa.int8(),
+            "is_label_issue": pa.int8(),
+        }
+    )
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text,
-                                                                         strings_can_be_null=False))
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"cannot read {path}: {str(e).strip().splitlines()[0]}") from None
     need = ["index", "given_label", "predicted_label", "confidence", "is_label_issue", "label_quality"]
@@ -211,19 +243,25 @@ def _parse_examples(path: Path, run_dir: Path, classes: list[str]) -> Examples:
         return table[name].to_numpy().astype(dtype, copy=False)
 
     return Examples(
-        run_dir=run_dir, classes=classes, index=numbers("index", np.int64),
-        given=_codes(table["given_label"], classes, path), predicted=_codes(table["predicted_label"], classes, path),
-        confidence=numbers("confidence", np.float32), issue=numbers("is_label_issue", np.int64) == 1,
+        run_dir=run_dir,
+        classes=classes,
+        index=numbers("index", np.int64),
+        given=_codes(table["given_label"], classes, path),
+        predicted=_codes(table["predicted_label"], classes, path),
+        confidence=numbers("confidence", np.float32),
+        issue=numbers("is_label_issue", np.int64) == 1,
         quality=numbers("label_quality", np.float32),
         true=_codes(table["true_label"], classes, path, missing_ok=True) if "true_label" in has else None,
         files=FileColumn(table["file"]) if "file" in has else None,
-        rows=numbers("row", np.int64) if "row" in has else None)
+        rows=numbers("row", np.int64) if "row" in has else None,
+    )
 
 
 def _codes(column, classes: list[str], path: Path, *, missing_ok: bool = False) -> np.ndarray:
     """Label names -> class numbers (-1 for an empty field where ``missing_ok``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
     found = pc.index_in(column, value_set=pa.array(classes, pa.string()))
     codes = pc.fill_null(found, -1).to_numpy().astype(np.int32)
     bad = codes < 0
@@ -231,8 +269,10 @@ def _codes(column, classes: list[str], path: Path, *, missing_ok: bool = False) 
         bad &= pc.not_equal(column, "").to_numpy(zero_copy_only=False)
     if bad.any():
         value = column[int(np.flatnonzero(bad)[0])].as_py()
-        raise InputError(f"{path} holds the label {value!r}, which is not one of the run's classes "
-                         f"({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})")
+        raise InputError(
+            f"{path} holds the label {value!r}, which is not one of the run's classes "
+            f"({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})"
+        )
     return codes
 
 
@@ -257,7 +297,7 @@ def select(ex: Examples, decided: np.ndarray, q: Query) -> tuple[np.ndarray, int
     order = ex.rank if q.sort == "rank" else _order(ex, q.sort)
     mask = _mask(ex, decided, q)
     matches = order if mask is None else order[mask[order]]
-    return matches[q.offset: q.offset + q.limit], int(matches.size)
+    return matches[q.offset : q.offset + q.limit], int(matches.size)
 
 
 def _order(ex: Examples, sort: str) -> np.ndarray:

@@ -15,6 +15,7 @@ Rows the review did not decide keep their label; the validation part (not in
 lists only the changed rows, old and new label, and tells a later run on ``OUT`` how many
 labels the review corrected and excluded. Nothing is written over the run's input.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,26 +53,33 @@ def export_decided(ex: Examples, decisions: Decisions, config: dict, out) -> str
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         n = {"table": _export_table, "files": _export_files, "arrays": _export_arrays}[kind](
-            ex, config, out, labels, relabel, exclude)
+            ex, config, out, labels, relabel, exclude
+        )
         corrections = corrections_path(out)
         outputs.write_text(corrections, _corrections(ex, relabel, exclude, labels))
     except OSError as e:
         raise InputError(f"cannot write {out}: {e.strerror or e}") from None
     n_relabel, n_exclude = int(relabel.sum()), int(exclude.sum())
-    return (f"exported {n} examples of {ex.run_dir} to {out}: {n_relabel} label{'' if n_relabel == 1 else 's'} "
-            f"corrected and {n_exclude} example{'' if n_exclude == 1 else 's'} excluded by review "
-            f"(listed in {corrections})")
+    return (
+        f"exported {n} examples of {ex.run_dir} to {out}: {n_relabel} label{'' if n_relabel == 1 else 's'} "
+        f"corrected and {n_exclude} example{'' if n_exclude == 1 else 's'} excluded by review "
+        f"(listed in {corrections})"
+    )
 
 
 def _checked_out(out: Path, kind: str, ex: Examples, config: dict) -> Path:
     if config.get("dataset") == "arrays":
-        raise InputError(f"the run in {ex.run_dir} trained on arrays given in memory, which cannot be read again; "
-                         f"apply {REVIEW} to your arrays yourself")
+        raise InputError(
+            f"the run in {ex.run_dir} trained on arrays given in memory, which cannot be read again; "
+            f"apply {REVIEW} to your arrays yourself"
+        )
     allowed = SUFFIXES[kind]
     if not out.name.lower().endswith(allowed):
         what = {"table": "a table", "files": "image files", "arrays": "arrays"}[kind]
-        raise InputError(f"--export {out}: a run on {what} exports a {' or '.join(allowed)} file; end the name in "
-                         f"{' or '.join(allowed)}")
+        raise InputError(
+            f"--export {out}: a run on {what} exports a {' or '.join(allowed)} file; end the name in "
+            f"{' or '.join(allowed)}"
+        )
     if out.is_dir():
         raise InputError(f"--export {out} is a directory; give the path of the file to write")
     source = data_path(config)
@@ -86,19 +94,24 @@ def _checked_out(out: Path, kind: str, ex: Examples, config: dict) -> Path:
 def _need_source(config: dict, run_dir: Path) -> Path:
     source = data_path(config)
     if source is None:
-        raise InputError(f"the data of the run in {run_dir} ({config.get('dataset')}) cannot be found any more; "
-                         f"export needs them where the run read them")
+        raise InputError(
+            f"the data of the run in {run_dir} ({config.get('dataset')}) cannot be found any more; "
+            f"export needs them where the run read them"
+        )
     return source
 
 
 def _export_table(ex, config, out, labels, relabel, exclude) -> int:
     from ..data.tables import read_frame
+
     source = _need_source(config, ex.run_dir)
     as_text = not source.name.lower().endswith(".parquet") and out.name.lower().endswith(".csv")
     frame = read_frame(source, as_text=as_text)
     if len(frame) <= int(ex.rows.max()):
-        raise InputError(f"{source} has {len(frame)} rows, fewer than when the run read it; export needs the table "
-                         f"as the run read it")
+        raise InputError(
+            f"{source} has {len(frame)} rows, fewer than when the run read it; export needs the table "
+            f"as the run read it"
+        )
     wanted = str(config.get("label_column") or "label")
     column = next((c for c in frame.columns if str(c).strip() == wanted), None)
     if column is None:
@@ -121,13 +134,23 @@ def _export_table(ex, config, out, labels, relabel, exclude) -> int:
 
 def _export_files(ex, config, out, labels, relabel, exclude) -> int:
     from ..data.loading import load_image_files
-    files = load_image_files(str(config["dataset"]), data_dir=config.get("data_dir"),
-                             image_size=config.get("image_size"), train_set=config.get("train_set") or "noisy",
-                             label_column=config.get("label_column") or "label", cache_dir=config.get("cache_dir"))
+
+    files = load_image_files(
+        str(config["dataset"]),
+        data_dir=config.get("data_dir"),
+        image_size=config.get("image_size"),
+        train_set=config.get("train_set") or "noisy",
+        label_column=config.get("label_column") or "label",
+        cache_dir=config.get("cache_dir"),
+    )
+    if files is None:  # the run's dataset no longer names image files (moved, replaced)
+        raise InputError(f"{config['dataset']} no longer names the image files the run read; cannot export its labels")
     paths = np.asarray(files.train.paths, dtype=object)
     if paths.size <= int(ex.index.max()) or not np.array_equal(paths[ex.index], ex.files):
-        raise InputError(f"the image files of {config['dataset']} are not those the run in {ex.run_dir} read (files "
-                         f"added, removed or renamed since); export needs the data as the run read them")
+        raise InputError(
+            f"the image files of {config['dataset']} are not those the run in {ex.run_dir} read (files "
+            f"added, removed or renamed since); export needs the data as the run read them"
+        )
     names = list(files.class_names)
     train_labels = [names[k] for k in files.train.labels]
     for pos in np.flatnonzero(relabel).tolist():
@@ -147,12 +170,15 @@ def _export_arrays(ex, config, out, labels, relabel, exclude) -> int:
     from ..config import RunConfig
     from ..data.arrays import load_array_dataset
     from ..runner.prepare import prepare_data
+
     cfg = RunConfig.from_dict({**config, "progress": False})
     ds = load_array_dataset(cfg.dataset, data_dir=cfg.data_dir)
     y = prepare_data(cfg, ds).noisy_labels.copy()  # the run's labels, its synthetic noise made again
     if not np.array_equal(y[ex.index], ex.given):
-        raise InputError(f"the labels of {cfg.dataset} made again are not those the run in {ex.run_dir} trained on; "
-                         f"export needs the data as the run read them")
+        raise InputError(
+            f"the labels of {cfg.dataset} made again are not those the run in {ex.run_dir} trained on; "
+            f"export needs the data as the run read them"
+        )
     y[ex.index[relabel]] = labels[relabel]
     keep = np.ones(y.size, dtype=bool)
     keep[ex.index[exclude]] = False
@@ -170,6 +196,7 @@ def _corrections(ex: Examples, relabel: np.ndarray, exclude: np.ndarray, labels:
     where = ex.files if ex.files is not None else ex.rows if ex.rows is not None else ex.index
     for pos in np.flatnonzero(relabel | exclude).tolist():
         new = "" if exclude[pos] else ex.classes[labels[pos]]
-        w.writerow([int(ex.index[pos]), where[pos], ex.classes[ex.given[pos]], new,
-                    "exclude" if exclude[pos] else "relabel"])
+        w.writerow(
+            [int(ex.index[pos]), where[pos], ex.classes[ex.given[pos]], new, "exclude" if exclude[pos] else "relabel"]
+        )
     return buf.getvalue()

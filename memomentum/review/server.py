@@ -8,6 +8,7 @@ page, even through DNS rebinding, can neither read the data nor post decisions);
 else gets 403. Only the run's own examples are served, by their index; every other path,
 ``..`` included, is 404. Decisions must be posted as JSON (a form of another site cannot).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..errors import InputError
-from .examples import MAX_PAGE, SORTS, STATES, Query, select
+from .examples import MAX_PAGE, SORTS, STATES, Query
 
 COOKIE = "memomentum_review"
 STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
@@ -44,8 +45,9 @@ class Guard:
         given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
         cookie = _cookie(headers.get("cookie", ""), cookie_name(scope))
         if not any(hmac.compare_digest(t.encode(), self.token.encode()) for t in (given, cookie) if t):
-            return await PlainTextResponse("forbidden: this page needs the token of the URL that memomentum "
-                                           "review printed\n", 403)(scope, receive, send)
+            return await PlainTextResponse(
+                "forbidden: this page needs the token of the URL that memomentum review printed\n", 403
+            )(scope, receive, send)
         await self.app(scope, receive, send)
 
 
@@ -107,17 +109,27 @@ def create_app(review, *, token: str, hosts: set[str] | None):
     async def export(request: Request):
         return await _posted(request, lambda body: {"message": review.export(str(body.get("out") or ""))})
 
-    routes = [Route("/", page), Route("/favicon.ico", lambda request: Response(status_code=204)),
-              Route("/static/{name}", static), Route("/api/meta", meta),
-              Route("/api/examples", examples), Route("/thumb/{index}", thumbnail),
-              Route("/api/decide", decide, methods=["POST"]), Route("/api/export", export, methods=["POST"])]
+    routes = [
+        Route("/", page),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Route("/static/{name}", static),
+        Route("/api/meta", meta),
+        Route("/api/examples", examples),
+        Route("/thumb/{index}", thumbnail),
+        Route("/api/decide", decide, methods=["POST"]),
+        Route("/api/export", export, methods=["POST"]),
+    ]
     app = Starlette(routes=routes, exception_handlers={404: lambda r, e: _not_found()})
     return Guard(app, token=token, hosts=hosts)
 
 
 def _no_store() -> dict:
-    return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'"}
+    return {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'",
+    }
 
 
 def _not_found() -> Response:
@@ -170,8 +182,16 @@ def _query(params, k: int) -> Query:
     offset, limit = params.get("offset", "0"), params.get("limit", "48")
     if not (offset.isdigit() and limit.isdigit()) or not 0 < int(limit) <= MAX_PAGE:
         raise ValueError(f"offset must be a number and limit a number from 1 to {MAX_PAGE}")
-    return Query(suspects=params.get("suspects") == "1", given=klass("given"), predicted=klass("predicted"),
-                 state=state, search=params.get("q", "")[:200], sort=sort, offset=int(offset), limit=int(limit))
+    return Query(
+        suspects=params.get("suspects") == "1",
+        given=klass("given"),
+        predicted=klass("predicted"),
+        state=state,
+        search=params.get("q", "")[:200],
+        sort=sort,
+        offset=int(offset),
+        limit=int(limit),
+    )
 
 
 def positions_of(review, indices) -> np.ndarray:

@@ -1,5 +1,6 @@
 """One review: the run's examples, their decisions and data, the lock that keeps a second
 ``memomentum review`` of the same run out, and what the page's API answers."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,10 @@ class Review:
     def _lock(self) -> None:
         holder = take_lock(self.run_dir / LOCK)
         if holder is not None:
-            raise InputError(f"{self.run_dir} is already open in another memomentum review ({holder.describe()}); "
-                             f"use that one, or stop it first")
+            raise InputError(
+                f"{self.run_dir} is already open in another memomentum review ({holder.describe()}); "
+                f"use that one, or stop it first"
+            )
         self.locked = True
 
     def close(self) -> None:
@@ -52,13 +55,22 @@ class Review:
 
     def meta(self) -> dict:
         ex = self.ex
-        return {"run_dirs": [str(d) for d in self.run_dirs], "kind": self.view.kind, "classes": ex.classes,
-                "n": len(ex), "n_issues": int(ex.issue.sum()), "has_true": ex.true is not None,
-                "has_files": ex.files is not None, "has_rows": ex.rows is not None,
-                "consensus": ex.share is not None, "confusion": ex.confusion(),
-                "feature_columns": self.view.feature_columns(), "counts": self.decisions.counts(),
-                "export_default": str(default_export(ex, self.config)),
-                "dataset": str(self.config.get("dataset"))}
+        return {
+            "run_dirs": [str(d) for d in self.run_dirs],
+            "kind": self.view.kind,
+            "classes": ex.classes,
+            "n": len(ex),
+            "n_issues": int(ex.issue.sum()),
+            "has_true": ex.true is not None,
+            "has_files": ex.files is not None,
+            "has_rows": ex.rows is not None,
+            "consensus": ex.share is not None,
+            "confusion": ex.confusion(),
+            "feature_columns": self.view.feature_columns(),
+            "counts": self.decisions.counts(),
+            "export_default": str(default_export(ex, self.config)),
+            "dataset": str(self.config.get("dataset")),
+        }
 
     def page(self, q: Query) -> dict:
         positions, total = select(self.ex, self.decisions.decided(), q)
@@ -68,9 +80,15 @@ class Review:
 
     def item(self, pos: int, features: list | None = None) -> dict:
         ex, names = self.ex, self.ex.classes
-        out = {"index": int(ex.index[pos]), "given": names[ex.given[pos]], "predicted": names[ex.predicted[pos]],
-               "confidence": round(float(ex.confidence[pos]), 4), "quality": round(float(ex.quality[pos]), 4),
-               "issue": bool(ex.issue[pos]), **self.decisions.state(pos)}
+        out = {
+            "index": int(ex.index[pos]),
+            "given": names[ex.given[pos]],
+            "predicted": names[ex.predicted[pos]],
+            "confidence": round(float(ex.confidence[pos]), 4),
+            "quality": round(float(ex.quality[pos]), 4),
+            "issue": bool(ex.issue[pos]),
+            **self.decisions.state(pos),
+        }
         if ex.true is not None:
             out["true"] = None if ex.true[pos] < 0 else names[ex.true[pos]]
         if ex.files is not None:
@@ -91,6 +109,7 @@ class Review:
         if "restore" in body:
             return self._restore(body["restore"])
         from .server import DECIDE, positions_of
+
         positions = positions_of(self, body.get("indices"))
         decision = body.get("decision")
         if decision not in DECIDE:
@@ -105,6 +124,7 @@ class Review:
 
     def _restore(self, entries) -> dict:
         from .server import positions_of
+
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise InputError("restore must be a list of {index, decision, label}")
         positions = positions_of(self, [e.get("index") for e in entries])
@@ -115,14 +135,23 @@ class Review:
             if decision not in (None, "relabel", "keep", "exclude") or (label is not None and label not in names):
                 raise InputError(f"cannot restore the decision {decision!r} with the label {label!r}")
             when = e.get("decided_at")
-            todo.append((pos, decision, names.index(label) if label is not None else -1,
-                         when if isinstance(when, str) and len(when) <= 40 else None))
+            todo.append(
+                (
+                    pos,
+                    decision,
+                    names.index(label) if label is not None else -1,
+                    when if isinstance(when, str) and len(when) <= 40 else None,
+                )
+            )
         before = self.decisions.apply(todo)
         return self._answer(positions, before)
 
     def _answer(self, positions: np.ndarray, before: list[dict]) -> dict:
-        return {"items": [self.decisions.state(int(p)) for p in positions], "before": before,
-                "counts": self.decisions.counts()}
+        return {
+            "items": [self.decisions.state(int(p)) for p in positions],
+            "before": before,
+            "counts": self.decisions.counts(),
+        }
 
     def export(self, out: str) -> str:
         return export_decided(self.ex, self.decisions, self.config, out or default_export(self.ex, self.config))
@@ -132,9 +161,17 @@ def default_export(ex: Examples, config: dict) -> Path:
     """Where the page's export button writes: ``RUN_DIR/reviewed/<data>-reviewed.<ext>``, in
     the form the run read its data (:mod:`.export`)."""
     from ..data.names import run_name
+
     source = str(config.get("dataset") or "data")
-    ext = (".csv" if ex.files is not None else ".npz" if ex.rows is None
-           else ".parquet" if source.lower().endswith(".parquet") else ".csv")
+    ext = (
+        ".csv"
+        if ex.files is not None
+        else ".npz"
+        if ex.rows is None
+        else ".parquet"
+        if source.lower().endswith(".parquet")
+        else ".csv"
+    )
     return ex.run_dir / "reviewed" / f"{run_name(source)}-reviewed{ext}"
 
 
@@ -156,6 +193,7 @@ def consensus_examples(run_dirs: list[Path]) -> Examples:
 
     from ..consensus import consensus_table
     from .examples import FileColumn, class_names
+
     table = consensus_table(run_dirs)
     order = np.argsort(table["index"], kind="stable")
     t = {name: values[order] for name, values in table.items()}
@@ -166,9 +204,16 @@ def consensus_examples(run_dirs: list[Path]) -> Examples:
         return np.array([code.get(str(v), -1) for v in values.tolist()], dtype=np.int32)
 
     return Examples(
-        run_dir=run_dirs[0], classes=classes, index=t["index"].astype(np.int64), given=codes(t["given_label"]),
-        predicted=codes(t["majority_label"]), confidence=t["majority_share"].astype(np.float32),
-        issue=t["issue_share"] >= 0.5, quality=t["mean_label_quality"].astype(np.float32),
+        run_dir=run_dirs[0],
+        classes=classes,
+        index=t["index"].astype(np.int64),
+        given=codes(t["given_label"]),
+        predicted=codes(t["majority_label"]),
+        confidence=t["majority_share"].astype(np.float32),
+        issue=t["issue_share"] >= 0.5,
+        quality=t["mean_label_quality"].astype(np.float32),
         true=codes(t["true_label"]) if "true_label" in t else None,
         files=FileColumn(pa.array(t["file"].tolist(), pa.string())) if "file" in t else None,
-        rows=t["row"].astype(np.int64) if "row" in t else None, share=t["issue_share"].astype(np.float32))
+        rows=t["row"].astype(np.int64) if "row" in t else None,
+        share=t["issue_share"].astype(np.float32),
+    )

@@ -8,6 +8,7 @@ read through their packed store); other runs read their data again as the run di
 ``.npz`` file's or a built-in benchmark's arrays (``examples.csv``'s ``index``). Only the
 run's own examples are ever read: the page asks by example index, never by path.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,6 +16,7 @@ import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,9 +55,9 @@ class DataView:
         self.ex, self.config = ex, config
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
-        self._arrays = None  # x of an .npz or a benchmark, read on first use
-        self._frame = None  # a table's feature columns, read on first use
-        self._brightest = None  # the largest pixel value of image arrays
+        self._arrays: Any = None  # x of an .npz or a benchmark, read on first use (False: not readable)
+        self._frame: Any = None  # a table's feature columns, read on first use (False: not readable)
+        self._brightest: int | None = None  # the largest pixel value of image arrays
         self.kind = self._kind()
 
     def _kind(self) -> str:
@@ -74,6 +76,7 @@ class DataView:
         """The training inputs of an array run, as the run loaded them (None: not found)."""
         if self._arrays is None:
             from ..data.arrays import load_array_dataset
+
             name, data_dir = str(self.config.get("dataset")), self.config.get("data_dir")
             try:
                 self._arrays = load_array_dataset(name, data_dir=data_dir).x_train
@@ -97,6 +100,7 @@ class DataView:
 
     def _make_thumbnail(self, pos: int) -> bytes | None:
         from ..data.store import import_pillow
+
         Image = import_pillow()
         if self.ex.files is not None:
             try:
@@ -128,11 +132,14 @@ class DataView:
         """The feature rows of the examples at ``positions`` (the first columns), or None."""
         if self.kind == "table":
             frame = self._table()
-            if frame is None:
+            if frame is None or self.ex.rows is None:
                 return None
             values = frame.iloc[self.ex.rows[positions]].to_numpy(object)
         elif self.kind == "features":
-            values = self.arrays()[self.ex.index[positions], :_SHOWN_FEATURES]
+            arrays = self.arrays()
+            if arrays is None:
+                return None
+            values = arrays[self.ex.index[positions], :_SHOWN_FEATURES]
         else:
             return None
         return [[_plain(v) for v in row] for row in values]
@@ -144,6 +151,7 @@ class DataView:
             self._frame = False
             if path is not None:
                 from ..data.tables import read_frame
+
                 frame = read_frame(path)
                 label = self.config.get("label_column") or "label"
                 shown = [c for c in frame.columns if str(c).strip() != label][:_SHOWN_FEATURES]

@@ -3,6 +3,7 @@
 
 ``summary.json`` is written last: its presence marks a finished run.
 """
+
 CONFIG = "config.json"  # the resolved configuration
 CHECKPOINT = "checkpoint.pt"  # the whole procedure state, rewritten after every epoch until the run ends
 HISTORY = "history.csv"  # one row per epoch, growing with the checkpoint

@@ -1,6 +1,7 @@
 """Writing files atomically (a temporary file, fsynced, then renamed), so that nothing is
 ever left half-written; and the formats of the checkpoint and ``examples.csv``. The run
 directory's file names are in :mod:`.files`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,12 +11,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .files import CHECKPOINT
-
 
 
 def _file_mode() -> int:
@@ -55,7 +56,8 @@ def atomic_file(path: Path, mode: str = "w"):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
+        text: dict[str, Any] = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
+        with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -109,20 +111,33 @@ def write_torch(path: Path, obj, *, midway=None) -> None:
 
 def read_checkpoint(run_dir: Path) -> dict:
     import torch
+
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a corrupt checkpoint is the user's file now
-        raise InputError(f"cannot read the checkpoint {path}: the file is corrupt or truncated ({type(e).__name__})") from None
-    if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and isinstance(saved.get("procedure"), dict)):
+    except Exception as e:  # noqa: BLE001 -- a corrupt checkpoint is the user's file now
+        raise InputError(
+            f"cannot read the checkpoint {path}: the file is corrupt or truncated ({type(e).__name__})"
+        ) from None
+    if not (
+        isinstance(saved, dict) and isinstance(saved.get("config"), dict) and isinstance(saved.get("procedure"), dict)
+    ):
         raise InputError(f"{path} is not a memomentum checkpoint (it lacks the saved configuration and state)")
     return saved
 
 
-def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.ndarray | None,
-                   files: list[str] | None = None, rows: np.ndarray | None = None, class_names=None) -> None:
+def write_examples(
+    path: Path,
+    *,
+    index: np.ndarray,
+    verdict: dict,
+    true: np.ndarray | None,
+    files: list[str] | None = None,
+    rows: np.ndarray | None = None,
+    class_names=None,
+) -> None:
     """One row per training example of T, sorted by its position in the original data.
 
     Columns: ``index``, then from ``verdict`` (:func:`memomentum.method.verdicts.verdict_columns`,
@@ -135,12 +150,11 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
     ``class_names`` is given (the verdict already holds them; the true labels are named here).
     """
     order = np.argsort(index, kind="stable")
-    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue",
-            "label_quality"]
+    cols = ["index", "given_label", "predicted_label", "confidence", "is_confident", "is_label_issue", "label_quality"]
     cols += (["true_label"] if true is not None else []) + (["file"] if files is not None else [])
     cols += ["row"] if rows is not None else []
     names = None if class_names is None else [str(c) for c in class_names]
-    label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))  # noqa: E731
+    label = (lambda c: str(c)) if names is None else (lambda c: _csv_field(str(c)))
     given, predicted = verdict["given_label"][order], verdict["predicted_label"][order]
     conf, quality = verdict["confidence"][order], verdict["label_quality"][order]
     issue = verdict["is_label_issue"][order].astype(np.int64)
@@ -149,8 +163,9 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
         lines = []
         for i in range(order.size):
             j = index[order[i]]
-            row = (f"{j},{label(given[i])},{label(predicted[i])},{conf[i]:.6f},{1 - issue[i]},{issue[i]},"
-                   f"{quality[i]:.6f}")
+            row = (
+                f"{j},{label(given[i])},{label(predicted[i])},{conf[i]:.6f},{1 - issue[i]},{issue[i]},{quality[i]:.6f}"
+            )
             if true is not None:
                 t = true[order[i]]
                 row += "," + ("" if t < 0 else str(t) if names is None else _csv_field(names[t]))
@@ -165,7 +180,8 @@ def write_examples(path: Path, *, index: np.ndarray, verdict: dict, true: np.nda
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` atomically (built in memory first)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # numpy >= 2.1's stubs match the names to its new allow_pickle keyword (numpy 1.x has none)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     with atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 

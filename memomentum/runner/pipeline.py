@@ -7,6 +7,7 @@
 Each process of a torchrun run goes through the same steps; rank 0 alone writes the run
 directory (docs/distributed.md).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
 from ..data import Dataset
 from ..data.names import run_name
 from ..errors import InputError, TrainingDiverged
@@ -37,8 +38,18 @@ from .prepare import RunData, check_network, place_data, prepare_data, resolve_p
 from .progress import progress_bar
 from .records import RunRecords
 from .results import FinalPredictions, final_predictions, summarise, write_results
-from .rundir import (LiveHistory, check_run_dir, config_differences, data_changes, data_fingerprint, discard_run,
-                     edited_config_note, forget_previous, open_run_dir, write_failed)
+from .rundir import (
+    LiveHistory,
+    check_run_dir,
+    config_differences,
+    data_changes,
+    data_fingerprint,
+    discard_run,
+    edited_config_note,
+    forget_previous,
+    open_run_dir,
+    write_failed,
+)
 from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 
@@ -72,9 +83,19 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{run_name(cfg.dataset)}-{cfg.noise_name()}-seed{cfg.seed}-{cfg.method}"
 
 
-def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: torch.device, t_start: float, *,
-                 resume: bool, overwrite: bool, write: bool, dataset: Dataset | None, network=None,
-                 on_finished=None) -> RunResult:
+def run_pipeline(
+    requested: RunConfig,
+    dist: distributed.Distributed,
+    device: torch.device,
+    t_start: float,
+    *,
+    resume: bool,
+    overwrite: bool,
+    write: bool,
+    dataset: Dataset | None,
+    network=None,
+    on_finished=None,
+) -> RunResult:
     """:func:`memomentum.api.run` inside the run's process group (``dist``; none for a plain
     run). ``requested`` is the configuration as given, ``cfg`` the one resolved for the data;
     ``on_finished(run_dir, dataset)`` is called once the results are written."""
@@ -83,8 +104,10 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     if requested.pretrained not in (None, "none"):  # before packing images, which can take an hour
         check_weights_file(requested.pretrained)
     if requested.cuda_graph and dist.parallel:  # refused before the data are prepared, as the engine would
-        raise InputError(f"--cuda-graph records the step of a single process; leave it out under torchrun "
-                         f"({dist.world_size} processes)")
+        raise InputError(
+            f"--cuda-graph records the step of a single process; leave it out under torchrun "
+            f"({dist.world_size} processes)"
+        )
     prep = prepare_data(requested, dataset)
     fingerprint = data_fingerprint(prep.dataset, prep.noisy_labels)
     _refuse_changed_data(run_dir, saved, fingerprint)
@@ -93,9 +116,15 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     # torch.compile only where it pays: measured slower on the CPU (and it needs a C++
     # compiler there), so --compile is a GPU option; the CPU has no graphs to record.
     cuda = device.type == "cuda"
-    engine = Engine(device=device, augment=prep.dataset.augment, batch_size=cfg.batch_size,
-                    predict_chunk=cfg.predict_chunk, compile=cfg.compile and cuda,
-                    cuda_graph=cfg.cuda_graph and cuda, dist=dist)
+    engine = Engine(
+        device=device,
+        augment=prep.dataset.augment,
+        batch_size=resolved(cfg.batch_size),
+        predict_chunk=cfg.predict_chunk,
+        compile=cfg.compile and cuda,
+        cuda_graph=cfg.cuda_graph and cuda,
+        dist=dist,
+    )
     problem = place_data(prep, engine, stream=cfg.stream, workers=cfg.workers)
     check_network(cfg, problem, engine, network)
     records = RunRecords.for_run(cfg, problem)  # the rounds' confident sets, --track-difficulty
@@ -107,12 +136,28 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
     writes = write and dist.is_main  # rank 0 alone writes the run directory
     if write:
         dist.barrier()  # every process has checked the directory before rank 0 changes it
-    held = open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)
-    with pause_on_signals() if write else contextlib.nullcontext([]) as received, held as created:
-        keeper = RunKeeper(run_dir, write=write, writes=writes, created=created, dist=dist, records=records,
-                           received=received, extra={"config": requested.to_dict(), "resolved": cfg.to_dict(),
-                                                     "threads": thread_policy.threads, "data": fingerprint},
-                           elapsed_before=saved.get("elapsed", 0.0) if saved else 0.0, t_start=t_start)
+    held: contextlib.AbstractContextManager[bool] = (
+        open_run_dir(run_dir, resume=resume, overwrite=overwrite) if writes else contextlib.nullcontext(False)
+    )
+    pausing: contextlib.AbstractContextManager[list[int]] = pause_on_signals() if write else contextlib.nullcontext([])
+    with pausing as received, held as created:
+        keeper = RunKeeper(
+            run_dir,
+            write=write,
+            writes=writes,
+            created=created,
+            dist=dist,
+            records=records,
+            received=received,
+            extra={
+                "config": requested.to_dict(),
+                "resolved": cfg.to_dict(),
+                "threads": thread_policy.threads,
+                "data": fingerprint,
+            },
+            elapsed_before=saved.get("elapsed", 0.0) if saved else 0.0,
+            t_start=t_start,
+        )
         keeper.write_config(saved["resolved"] if saved else cfg.to_dict())
         with _one_core_per_thread(thread_policy, engine, problem) as binding:
             proc = _train(cfg, problem, engine, keeper, saved, network, resume=resume)
@@ -134,6 +179,7 @@ def run_pipeline(requested: RunConfig, dist: distributed.Distributed, device: to
 
 # -- the steps before training -------------------------------------------------------------
 
+
 def _saved_run(run_dir: Path, requested: RunConfig, *, resume: bool, overwrite: bool) -> dict | None:
     """Check the run directory; on resume, the checkpoint, whose settings must match."""
     check_run_dir(run_dir, resume=resume, overwrite=overwrite)
@@ -152,8 +198,10 @@ def _saved_run(run_dir: Path, requested: RunConfig, *, resume: bool, overwrite: 
 def _refuse_changed_data(run_dir: Path, saved: dict | None, fingerprint: dict) -> None:
     changed = data_changes(saved.get("data") if saved else None, fingerprint)
     if changed:
-        raise InputError(f"cannot resume {run_dir}: its data changed since the run started ({', '.join(changed)}); "
-                         f"resume with the data it started with, or start a new run")
+        raise InputError(
+            f"cannot resume {run_dir}: its data changed since the run started ({', '.join(changed)}); "
+            f"resume with the data it started with, or start a new run"
+        )
 
 
 def _resolve(requested: RunConfig, prep: RunData) -> RunConfig:
@@ -162,10 +210,12 @@ def _resolve(requested: RunConfig, prep: RunData) -> RunConfig:
     cfg.validate()
     cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
     n_train = prep.train_index.size
-    if n_train < cfg.batch_size:
-        raise InputError(f"the training part has {n_train} examples (--val-fraction {cfg.val_fraction:g} holds out "
-                         f"{prep.val_labels.size}), fewer than one batch of {cfg.batch_size}; lower --batch-size "
-                         f"or --val-fraction")
+    if n_train < resolved(cfg.batch_size):
+        raise InputError(
+            f"the training part has {n_train} examples (--val-fraction {cfg.val_fraction:g} holds out "
+            f"{prep.val_labels.size}), fewer than one batch of {cfg.batch_size}; lower --batch-size "
+            f"or --val-fraction"
+        )
     return cfg
 
 
@@ -173,13 +223,17 @@ def _apply_threads(cfg: RunConfig, dist: distributed.Distributed, saved: dict | 
     """The thread count fixes the numerics, so it never depends on the load (training.threads)."""
     policy = distributed.share_cores(choose_threads(cfg.threads, model=cfg.model), dist).apply()
     if saved is not None and saved.get("threads", policy.threads) != policy.threads:
-        print(f"memomentum: warning: this run was started with {saved['threads']} CPU threads and continues with "
-              f"{policy.threads}; the thread count sets the order of float sums, so the results may differ "
-              f"in the last bits from an uninterrupted run (--threads {saved['threads']} keeps them)", file=sys.stderr)
+        print(
+            f"memomentum: warning: this run was started with {saved['threads']} CPU threads and continues with "
+            f"{policy.threads}; the thread count sets the order of float sums, so the results may differ "
+            f"in the last bits from an uninterrupted run (--threads {saved['threads']} keeps them)",
+            file=sys.stderr,
+        )
     return policy
 
 
 # -- training --------------------------------------------------------------------------------
+
 
 def _one_core_per_thread(policy: ThreadPolicy, engine: Engine, problem):
     """While a CPU run trains, each OpenMP thread on a core of its own (training.threads):
@@ -189,14 +243,22 @@ def _one_core_per_thread(policy: ThreadPolicy, engine: Engine, problem):
     return bind_openmp_threads(policy.threads, streamed=isinstance(problem.train, StreamedSource))
 
 
-def _train(cfg: RunConfig, problem, engine: Engine, keeper: "RunKeeper", saved: dict | None, network, *,
-           resume: bool) -> Procedure:
+def _train(
+    cfg: RunConfig, problem, engine: Engine, keeper: RunKeeper, saved: dict | None, network, *, resume: bool
+) -> Procedure:
     """Build the procedure (from the checkpoint on resume) and run it until it finishes or pauses."""
     bar = progress_bar(cfg) if engine.dist.is_main else None
     procedure = Clothing1MProcedure if cfg.mode == "clothing1m" else Procedure
-    proc = procedure(config=cfg, problem=problem, engine=engine, on_checkpoint=keeper.after_epoch,
-                     should_pause=keeper.should_pause, progress=bar, on_epoch_end=keeper.records.on_epoch_end,
-                     network=network)
+    proc = procedure(
+        config=cfg,
+        problem=problem,
+        engine=engine,
+        on_checkpoint=keeper.after_epoch,
+        should_pause=keeper.should_pause,
+        progress=bar,
+        on_epoch_end=keeper.records.on_epoch_end,
+        network=network,
+    )
     keeper.history.columns = proc.history_columns()
     if saved is not None:
         proc.load_state_dict(saved["procedure"])
@@ -208,7 +270,9 @@ def _train(cfg: RunConfig, problem, engine: Engine, keeper: "RunKeeper", saved: 
         proc.run()
     except TrainingDiverged as e:
         if keeper.discard_on_divergence(resume):  # a resumed run keeps its last checkpoint
-            raise TrainingDiverged(f"{e}; the run that --overwrite was to replace is back in {keeper.run_dir}") from None
+            raise TrainingDiverged(
+                f"{e}; the run that --overwrite was to replace is back in {keeper.run_dir}"
+            ) from None
         raise
     finally:
         if bar:
@@ -216,13 +280,23 @@ def _train(cfg: RunConfig, problem, engine: Engine, keeper: "RunKeeper", saved: 
     return proc
 
 
-def _summary(cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredictions, device: torch.device,
-             thread_policy: ThreadPolicy, wall: float, records: RunRecords, dist: distributed.Distributed) -> dict:
+def _summary(
+    cfg: RunConfig,
+    prep: RunData,
+    proc: Procedure,
+    final: FinalPredictions,
+    device: torch.device,
+    thread_policy: ThreadPolicy,
+    wall: float,
+    records: RunRecords,
+    dist: distributed.Distributed,
+) -> dict:
     summary = summarise(cfg, prep, proc, final, device, thread_policy, wall)
     summary.update(dist.describe())
     if records.tracker is not None:
-        summary["difficulty"] = records.difficulty(given=prep.noisy_labels[prep.train_index],
-                                                   final_confident=final.confident_mask())
+        summary["difficulty"] = records.difficulty(
+            given=prep.noisy_labels[prep.train_index], final_confident=final.confident_mask()
+        )
     return summary
 
 
@@ -231,8 +305,20 @@ class RunKeeper:
     after every epoch (rank 0 writes, every process waits for it), the pause requests, and
     the test hook's kill points (:class:`~.signals.KillHook`)."""
 
-    def __init__(self, run_dir: Path, *, write: bool, writes: bool, created: bool, dist, records: RunRecords,
-                 received: list, extra: dict, elapsed_before: float, t_start: float):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        write: bool,
+        writes: bool,
+        created: bool,
+        dist,
+        records: RunRecords,
+        received: list,
+        extra: dict,
+        elapsed_before: float,
+        t_start: float,
+    ):
         self.run_dir, self.write, self.writes, self.created, self.dist = run_dir, write, writes, created, dist
         self.records, self.received, self.extra = records, received, extra
         self.elapsed_before, self.t_start = elapsed_before, t_start
@@ -256,9 +342,16 @@ class RunKeeper:
     def save(self, proc: Procedure) -> None:
         if self.writes:
             try:
-                outputs.write_torch(self.run_dir / CHECKPOINT,
-                                    {**self.extra, "procedure": proc.state_dict(), "records": self.records.state_dict(),
-                                     "elapsed": self.elapsed()}, midway=self.kill.at("checkpoint-write"))
+                outputs.write_torch(
+                    self.run_dir / CHECKPOINT,
+                    {
+                        **self.extra,
+                        "procedure": proc.state_dict(),
+                        "records": self.records.state_dict(),
+                        "elapsed": self.elapsed(),
+                    },
+                    midway=self.kill.at("checkpoint-write"),
+                )
                 self.history.extend(proc.state.history)  # history.csv follows the checkpoint, epoch by epoch
             except OSError as e:
                 raise self._failed(e) from None
@@ -289,8 +382,9 @@ class RunKeeper:
         replace comes back: True); a resumed run keeps its last checkpoint."""
         return self.writes and not resume and discard_run(self.run_dir, self.created)
 
-    def write_results(self, cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredictions,
-                      summary: dict) -> None:
+    def write_results(
+        self, cfg: RunConfig, prep: RunData, proc: Procedure, final: FinalPredictions, summary: dict
+    ) -> None:
         try:
             write_results(self.run_dir, cfg, prep, proc, final, summary, self.records)
         except OSError as e:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from ..config import RunConfig
+from ..config import RunConfig, resolved
 
 LOG_INTERVAL_S = 30.0  # a log gets a line at most this often, besides one per phase and round
 
@@ -99,11 +99,12 @@ def protocol_bounds(cfg: RunConfig) -> str:
     """How far the protocol can go: a run's length is only known at its end (early
     stopping, rounds that stop without gain), so the bar names the bounds."""
     if cfg.method == "ce":
-        return f"one phase of at most {_count(cfg.epochs, 'epoch')}"
-    rounds = cfg.max_inner_loop - 1 if cfg.mode == "benchmark" else cfg.max_inner_loop
+        return f"one phase of at most {_count(resolved(cfg.epochs), 'epoch')}"
+    inner = resolved(cfg.max_inner_loop)
+    rounds = inner - 1 if cfg.mode == "benchmark" else inner
     return (
-        f"at most {_count(cfg.max_outer_loop, 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
-        f"{_count(cfg.epochs, 'epoch')} each"
+        f"at most {_count(resolved(cfg.max_outer_loop), 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
+        f"{_count(resolved(cfg.epochs), 'epoch')} each"
     )
 
 

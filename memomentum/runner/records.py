@@ -1,6 +1,7 @@
 """What a run records beside the procedure's own state, checkpointed with it: the confident
 set of every round (written as ``rounds.npz``) and, with ``--track-difficulty``, when the
 first phase learns each example (:mod:`memomentum.method.difficulty`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,6 @@ import torch
 
 from ..errors import InputError
 from .files import ROUNDS
-from .outputs import write_npz
 
 
 def round_key(record: dict) -> str:
@@ -41,11 +41,13 @@ class RoundSets:
         self.sets: list[tuple[dict, np.ndarray]] = []
 
     def observe(self, state) -> None:
-        for record in state.rounds[len(self.sets):]:
+        for record in state.rounds[len(self.sets) :]:
             index = state.train_index
             if index.numel() != record["n_confident"]:  # the record and the set must describe the same round
-                raise RuntimeError(f"round {round_label(record)}: {index.numel()} examples held, "
-                                   f"the record says {record['n_confident']}")
+                raise RuntimeError(
+                    f"round {round_label(record)}: {index.numel()} examples held, "
+                    f"the record says {record['n_confident']}"
+                )
             mask = torch.zeros(self.n_train, dtype=torch.bool, device=index.device)
             mask[index] = True
             self.sets.append(({"outer": record["outer"], "inner": record["inner"]}, np.packbits(mask.cpu().numpy())))
@@ -83,15 +85,18 @@ class RunRecords:
         self.tracker = tracker
 
     @classmethod
-    def for_run(cls, cfg, problem) -> "RunRecords":
+    def for_run(cls, cfg, problem) -> RunRecords:
         """Raises InputError for ``track_difficulty`` without known true labels."""
         tracker = None
         if cfg.track_difficulty:
             from ..method.difficulty import DifficultyTracker
+
             if problem.clean_train_labels is None:
-                raise InputError("--track-difficulty needs the true labels of the training examples, and this run "
-                                 "takes its labels as given; add synthetic noise (--noise-type) or leave "
-                                 "--track-difficulty out")
+                raise InputError(
+                    "--track-difficulty needs the true labels of the training examples, and this run "
+                    "takes its labels as given; add synthetic noise (--noise-type) or leave "
+                    "--track-difficulty out"
+                )
             tracker = DifficultyTracker(problem.clean_train_labels)
         return cls(len(problem.train), tracker)
 
@@ -103,8 +108,10 @@ class RunRecords:
         self.round_sets.observe(proc.state)
 
     def state_dict(self) -> dict:
-        return {"round_sets": self.round_sets.state_dict(),
-                "difficulty": None if self.tracker is None else self.tracker.state_dict()}
+        return {
+            "round_sets": self.round_sets.state_dict(),
+            "difficulty": None if self.tracker is None else self.tracker.state_dict(),
+        }
 
     def load_state_dict(self, d: dict) -> None:
         self.round_sets.load_state_dict(d["round_sets"])
@@ -124,5 +131,6 @@ class RunRecords:
         """``rounds.npz``: one boolean array per round, in the row order of ``examples.csv``
         (T sorted by ``index``, the position in the original data)."""
         from ..runner.outputs import write_npz
+
         order = np.argsort(index, kind="stable")
         write_npz(path, {key: mask[order] for key, mask in self.round_sets.masks().items()})

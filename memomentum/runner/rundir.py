@@ -13,6 +13,7 @@ fsynced, so that a user can follow an hour-long run. It is rewritten from the ch
 when a run resumes (the checkpoint is the truth; a row appended after the last checkpoint
 belongs to an epoch that will run again).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import outputs
-from .files import CHECKPOINT, CONFIG, HISTORY, LOCK, PREVIOUS, RUN_FILES, SUMMARY
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
+from . import outputs
+from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, SUMMARY
 
 
 def resume_command(run_dir: Path) -> str:
@@ -42,6 +43,7 @@ def resume_command(run_dir: Path) -> str:
 
 
 # -- the lock ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LockHolder:
@@ -105,13 +107,18 @@ def lock_holder(run_dir: Path) -> LockHolder | None:
 
 def _busy_error(run_dir: Path, holder: LockHolder, *, resume: bool) -> InputError:
     lock = Path(run_dir) / LOCK
-    gone = ("" if holder.pid is not None and holder.host == _this_host()
-            else f"; if no run uses it any more, delete {lock}")
+    gone = (
+        "" if holder.pid is not None and holder.host == _this_host() else f"; if no run uses it any more, delete {lock}"
+    )
     if resume:
-        return InputError(f"the run in {run_dir} is still going ({holder.describe()}): stop it first (it saves a "
-                          f"checkpoint on Ctrl-C or SIGTERM), then resume it{gone}")
-    return InputError(f"another memomentum run ({holder.describe()}) is writing to {run_dir}; wait for it to "
-                      f"finish or choose another --out{gone}")
+        return InputError(
+            f"the run in {run_dir} is still going ({holder.describe()}): stop it first (it saves a "
+            f"checkpoint on Ctrl-C or SIGTERM), then resume it{gone}"
+        )
+    return InputError(
+        f"another memomentum run ({holder.describe()}) is writing to {run_dir}; wait for it to "
+        f"finish or choose another --out{gone}"
+    )
 
 
 def _create_lock(path: Path) -> bool:
@@ -174,8 +181,9 @@ def take_lock(path: Path) -> LockHolder | None:
         _remove_stale(path, holder)
         if _create_lock(path):
             what = f"the lock of {path.parent}" if path.name == LOCK else f"the lock {path}"
-            print(f"memomentum: note: took over {what} from process {holder.pid}, which no longer runs",
-                  file=sys.stderr)
+            print(
+                f"memomentum: note: took over {what} from process {holder.pid}, which no longer runs", file=sys.stderr
+            )
             return None
     return _read_lock(path) or LockHolder(None, None)
 
@@ -190,6 +198,7 @@ def release_lock(run_dir: Path, name: str = LOCK) -> None:
 
 
 # -- checks before a run writes ------------------------------------------------------------
+
 
 def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse, with one sentence, to start (or resume) a run in ``run_dir`` when that would
@@ -211,22 +220,30 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             if not any(run_dir.iterdir()):
                 raise InputError(f"nothing to resume: {run_dir} is empty; start a run there without --resume")
             if never_started(run_dir):
-                raise InputError(f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
-                                 f"start it again with the same command, without --resume")
+                raise InputError(
+                    f"nothing to resume in {run_dir}: the run stopped before its first checkpoint; "
+                    f"start it again with the same command, without --resume"
+                )
             raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
         return
     if run_dir.exists() and not never_started(run_dir):
         foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
         if foreign:
-            raise InputError(f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
-                             f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
-                             f"so choose another --out")
+            raise InputError(
+                f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); --overwrite only replaces run directories, "
+                f"so choose another --out"
+            )
         if overwrite:
             return
         if (run_dir / SUMMARY).exists():
-            raise InputError(f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory")
+            raise InputError(
+                f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory"
+            )
         if (run_dir / CHECKPOINT).exists():
-            raise InputError(f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)")
+            raise InputError(
+                f"{run_dir} holds an unfinished run; continue it with: {resume_command(run_dir)}  (or pass --overwrite to start again)"
+            )
         raise InputError(f"{run_dir} exists and is not empty; pass --overwrite or choose another --out")
 
 
@@ -254,8 +271,10 @@ def edited_config_note(run_dir: Path, saved: dict) -> str | None:
     path, resolved = run_dir / CONFIG, saved.get("resolved")
     if not isinstance(resolved, dict) or not path.is_file():
         return None
-    keep = (f"--resume continues with the settings saved in the checkpoint and writes {CONFIG} back from them "
-            f"(a run's settings cannot change halfway: start a new run to train with others)")
+    keep = (
+        f"--resume continues with the settings saved in the checkpoint and writes {CONFIG} back from them "
+        f"(a run's settings cannot change halfway: start a new run to train with others)"
+    )
     try:
         edited = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -290,23 +309,34 @@ def data_fingerprint(dataset, noisy_labels: np.ndarray) -> dict:
     the image files or the features. Saved in the checkpoint, compared on ``--resume``."""
     x, x_test = dataset.x_train, dataset.x_test
     arrays = [a for a in (x, x_test) if isinstance(a, np.ndarray)]
-    hash_features = len(arrays) == sum(a is not None for a in (x, x_test)) and \
-        sum(a.nbytes for a in arrays) <= _HASHED_FEATURE_BYTES
+    hash_features = (
+        len(arrays) == sum(a is not None for a in (x, x_test))
+        and sum(a.nbytes for a in arrays) <= _HASHED_FEATURE_BYTES
+    )
     return {
-        "n_train": int(len(x)), "n_test": 0 if x_test is None else int(len(x_test)),
+        "n_train": len(x),
+        "n_test": 0 if x_test is None else len(x_test),
         "example_shape": [int(s) for s in x.shape[1:]],
-        "labels": _sha256(dataset.y_train), "noisy_labels": _sha256(noisy_labels),
+        "labels": _sha256(dataset.y_train),
+        "noisy_labels": _sha256(noisy_labels),
         "test_labels": None if dataset.y_test is None else _sha256(dataset.y_test),
         "features": _sha256(*arrays) if hash_features else None,
-        "files": None if dataset.train_files is None else hashlib.sha256(
-            "\n".join(map(str, dataset.train_files)).encode()).hexdigest(),
+        "files": None
+        if dataset.train_files is None
+        else hashlib.sha256("\n".join(map(str, dataset.train_files)).encode()).hexdigest(),
     }
 
 
-_FINGERPRINT_WORDS = {"n_train": "the number of training examples", "n_test": "the number of test examples",
-                      "example_shape": "the shape of an example", "labels": "the labels",
-                      "noisy_labels": "the noisy labels", "test_labels": "the test labels",
-                      "features": "the features", "files": "the image files"}
+_FINGERPRINT_WORDS = {
+    "n_train": "the number of training examples",
+    "n_test": "the number of test examples",
+    "example_shape": "the shape of an example",
+    "labels": "the labels",
+    "noisy_labels": "the noisy labels",
+    "test_labels": "the test labels",
+    "features": "the features",
+    "files": "the image files",
+}
 
 
 def data_changes(saved: dict | None, now: dict) -> list[str]:
@@ -324,6 +354,7 @@ def data_changes(saved: dict | None, now: dict) -> list[str]:
 
 
 # -- opening, and failing ------------------------------------------------------------------
+
 
 def ensure_dir(run_dir: Path) -> Path | None:
     """Create ``run_dir`` and check that it is writable; on failure remove whatever
@@ -450,6 +481,7 @@ def write_failed(e: OSError, run_dir: Path, created: bool) -> InputError:
 
 # -- history.csv, live ---------------------------------------------------------------------
 
+
 class LiveHistory:
     """``history.csv`` kept up to date while a run trains: :meth:`start` writes the header
     and the rows so far (atomically), :meth:`extend` appends the rows of the epochs finished
@@ -467,7 +499,7 @@ class LiveHistory:
 
     def extend(self, rows: list[dict]) -> None:
         """Append ``rows[self.written:]`` (``rows``: the whole history so far)."""
-        new = rows[self.written:]
+        new = rows[self.written :]
         if not new:
             return
         with open(self.path, "a", newline="", encoding="utf-8") as f:

@@ -1,5 +1,6 @@
 """Signals during a run: SIGINT and SIGTERM pause it resumably (after the current step,
 once a checkpoint is written), and a test hook that kills the process at a chosen point."""
+
 from __future__ import annotations
 
 import contextlib

@@ -23,15 +23,17 @@ How the work is shared (docs/distributed.md has the whole story):
 Every collective runs under the process group's timeout (:data:`DEFAULT_TIMEOUT`), so a
 process that dies or hangs ends the others with :class:`PeerLost` instead of a hang.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -144,6 +146,7 @@ class Distributed:
         if not self.parallel:
             return model
         from torch.nn.parallel import DistributedDataParallel
+
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
 
@@ -174,8 +177,9 @@ def is_peer_failure(e: BaseException) -> bool:
         return True
     # gloo reports a lost peer as a plain RuntimeError that names its own source file
     text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(w in text for w in ("gloo", "nccl", "connection closed",
-                                                                   "connection reset"))
+    return isinstance(e, RuntimeError) and any(
+        w in text for w in ("gloo", "nccl", "connection closed", "connection reset")
+    )
 
 
 def block_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -193,16 +197,20 @@ def environment(environ=None) -> tuple[int, int, int, int] | None:
     environ = os.environ if environ is None else environ
     if "WORLD_SIZE" not in environ or "RANK" not in environ:
         return None
-    texts = {"RANK": environ["RANK"], "WORLD_SIZE": environ["WORLD_SIZE"],
-             "LOCAL_RANK": environ.get("LOCAL_RANK", environ["RANK"]),
-             "LOCAL_WORLD_SIZE": environ.get("LOCAL_WORLD_SIZE", environ["WORLD_SIZE"])}
+    texts = {
+        "RANK": environ["RANK"],
+        "WORLD_SIZE": environ["WORLD_SIZE"],
+        "LOCAL_RANK": environ.get("LOCAL_RANK", environ["RANK"]),
+        "LOCAL_WORLD_SIZE": environ.get("LOCAL_WORLD_SIZE", environ["WORLD_SIZE"]),
+    }
     values = {}
     for name, text in texts.items():
         try:
             values[name] = int(text)
         except ValueError:
-            raise InputError(f"the environment variable {name}={text!r} (set by torchrun) is not a whole "
-                             f"number") from None
+            raise InputError(
+                f"the environment variable {name}={text!r} (set by torchrun) is not a whole number"
+            ) from None
     rank, world, local, local_world = values.values()
     if world < 1 or not 0 <= rank < world or local < 0:
         raise InputError(f"torchrun's environment is inconsistent: RANK={rank}, WORLD_SIZE={world}, LOCAL_RANK={local}")
@@ -232,6 +240,7 @@ def messages_from_rank_zero(environ=None) -> Iterator[None]:
     """Every process of a run reads the same data and meets the same mistakes: rank 0 alone
     says so (one line, once), the others keep quiet about it."""
     import sys
+
     if is_main_process(environ):
         yield
         return
@@ -255,15 +264,18 @@ def process_device(device: torch.device, local_rank: int) -> torch.device:
         return device
     count = torch.cuda.device_count()
     if local_rank >= count:
-        raise InputError(f"this process has LOCAL_RANK {local_rank} but the machine has {count} CUDA GPU"
-                         f"{'s' if count != 1 else ''}; start at most {count} processes per machine "
-                         f"(torchrun --nproc-per-node {count})")
+        raise InputError(
+            f"this process has LOCAL_RANK {local_rank} but the machine has {count} CUDA GPU"
+            f"{'s' if count != 1 else ''}; start at most {count} processes per machine "
+            f"(torchrun --nproc-per-node {count})"
+        )
     return torch.device("cuda", local_rank)
 
 
 @contextlib.contextmanager
-def process_group(device: torch.device, *, timeout: timedelta = DEFAULT_TIMEOUT,
-                  environ=None) -> Iterator[tuple[Distributed, torch.device]]:
+def process_group(
+    device: torch.device, *, timeout: timedelta = DEFAULT_TIMEOUT, environ=None
+) -> Iterator[tuple[Distributed, torch.device]]:
     """Join the run's process group for the duration of the block, when ``torchrun`` started
     this process; yields ``(Distributed, this process's device)``.
 
@@ -284,12 +296,13 @@ def process_group(device: torch.device, *, timeout: timedelta = DEFAULT_TIMEOUT,
         device = process_device(device, local)
         yield Distributed(rank, world, local, local_world, str(dist.get_backend())), device
         return
+    assert env is not None  # without torchrun's environment one of the two cases above has returned
     rank, world, local, local_world = env
     device = process_device(device, local)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    kwargs = {"device_id": device} if backend == "nccl" else {}
+    kwargs: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
     try:
         dist.init_process_group(backend=backend, timeout=timeout, rank=rank, world_size=world, **kwargs)
     except (dist.DistError, RuntimeError, ValueError) as e:
@@ -309,8 +322,9 @@ def share_cores(policy, where: Distributed):
     if where.local_world_size <= 1 or policy.reason == "--threads":
         return policy
     threads = max(1, policy.threads // where.local_world_size)
-    return type(policy)(threads, f"{policy.reason}, shared by {where.local_world_size} processes on this machine",
-                        policy.wait)
+    return type(policy)(
+        threads, f"{policy.reason}, shared by {where.local_world_size} processes on this machine", policy.wait
+    )
 
 
 def lost_message(e: BaseException) -> str:

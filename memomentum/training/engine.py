@@ -9,16 +9,19 @@ gathered back so that every process holds all of them.
 
 Nothing here knows about Me-Momentum; :mod:`memomentum.method.procedure` drives it.
 """
+
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import InputError
 from .distributed import SINGLE, Distributed, block_bounds
 from .graphs import GraphedStep, training_step
 from .malloc import keep_freed_memory
-from ..errors import InputError
 from .sources import ResidentImages, ResidentSource, StreamedSource
 
 DataSource = ResidentSource | ResidentImages | StreamedSource
@@ -38,6 +41,7 @@ def choose_device(name: str) -> torch.device:
 # fastest at 128; larger chunks' activations also pass glibc's mmap ceiling, see .malloc);
 # a GPU wants large ones.
 DEFAULT_PREDICT_CHUNK = {"cpu": 128, "cuda": 4096}
+
 
 class Engine:
     """Trains and evaluates models on one device with one precision policy.
@@ -70,15 +74,30 @@ class Engine:
     also calls :func:`~.malloc.keep_freed_memory` (process-wide).
     """
 
-    def __init__(self, *, device: torch.device, augment: str, batch_size: int, predict_chunk: int | None = None,
-                 compile: bool = False, compile_backend="inductor", precision: str | None = None,
-                 fused_optimizer: bool | None = None, cuda_graph: bool = False, dist: Distributed = SINGLE):
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        augment: str,
+        batch_size: int,
+        predict_chunk: int | None = None,
+        compile: bool = False,
+        compile_backend="inductor",
+        precision: str | None = None,
+        fused_optimizer: bool | None = None,
+        cuda_graph: bool = False,
+        dist: Distributed = SINGLE,
+    ):
         if cuda_graph and (compile or dist.parallel):
-            raise InputError("--cuda-graph records the plain step of a single process; "
-                             "it does not combine with --compile or with several processes")
+            raise InputError(
+                "--cuda-graph records the plain step of a single process; "
+                "it does not combine with --compile or with several processes"
+            )
         if batch_size % dist.world_size:
-            raise InputError(f"the batch size {batch_size} does not split evenly over {dist.world_size} processes; "
-                             f"choose a --batch-size divisible by {dist.world_size}")
+            raise InputError(
+                f"the batch size {batch_size} does not split evenly over {dist.world_size} processes; "
+                f"choose a --batch-size divisible by {dist.world_size}"
+            )
         self.dist = dist
         self.device = device
         self.augment = augment
@@ -114,7 +133,8 @@ class Engine:
     def prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format (its documentation says so) but torch's overloads leave it out
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
     def forward_fn(self, model: nn.Module):
@@ -131,7 +151,7 @@ class Engine:
         return torch.compile(wrapped, dynamic=False, backend=self.compile_backend) if self.compile else wrapped
 
     def make_optimizer(self, model: nn.Module, *, lr: float, momentum: float, weight_decay: float):
-        kwargs = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        kwargs: dict[str, Any] = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if self.fused_optimizer:
             kwargs["fused"] = True
         return torch.optim.SGD(model.parameters(), **kwargs)
@@ -156,9 +176,21 @@ class Engine:
         dropped so that every step has the same shape (unless it is the only batch)."""
         return n - n % self.batch_size if (self.compile and n >= self.batch_size) else n
 
-    def train_steps(self, model: nn.Module, forward, optimizer, data: DataSource, labels: torch.Tensor,
-                    order: torch.Tensor, *, start: int, loss_sum: torch.Tensor, generator: torch.Generator,
-                    should_pause=None, class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    def train_steps(
+        self,
+        model: nn.Module,
+        forward,
+        optimizer,
+        data: DataSource,
+        labels: torch.Tensor,
+        order: torch.Tensor,
+        *,
+        start: int,
+        loss_sum: torch.Tensor,
+        generator: torch.Generator,
+        should_pause=None,
+        class_weights: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, int]:
         """Train on ``order[start:]`` batch by batch (cross-entropy, weighted per class by
         ``class_weights`` when given, as ``nn.CrossEntropyLoss(weight=...)``).
 
@@ -180,7 +212,7 @@ class Engine:
         batches = data.batches(order[start:stop], self.batch_size, augment=self._augmentation(generator), shard=shard)
         try:
             for xb in batches:
-                idx = order[pos:pos + self.batch_size]
+                idx = order[pos : pos + self.batch_size]
                 loss_sum += self._step(forward, optimizer, xb, labels, idx, class_weights)
                 pos += idx.numel()
                 if should_pause is not None and should_pause():
@@ -190,8 +222,15 @@ class Engine:
         self.dist.broadcast_buffers(model)  # rank 0's BatchNorm statistics everywhere before predicting
         return loss_sum, pos
 
-    def _step(self, forward, optimizer, xb: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor,
-              class_weights: torch.Tensor | None) -> torch.Tensor:
+    def _step(
+        self,
+        forward,
+        optimizer,
+        xb: torch.Tensor,
+        labels: torch.Tensor,
+        idx: torch.Tensor,
+        class_weights: torch.Tensor | None,
+    ) -> torch.Tensor:
         """One training step on the batch ``idx`` (its inputs ``xb``); returns the batch's
         summed loss, or in a distributed run this process's part of it."""
         if self.dist.parallel:
@@ -204,8 +243,9 @@ class Engine:
             return self.graphed(xb, labels[idx])
         return training_step(forward, optimizer, xb, labels[idx], class_weights, self.autocast)
 
-    def _share_of_loss(self, forward, xb: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor,
-                       class_weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _share_of_loss(
+        self, forward, xb: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, class_weights: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's loss on its share of the global batch ``idx``, scaled so that DDP's
         average of the gradients over the processes is the gradient of the whole batch's mean
         (weighted) loss: the share's summed loss over the whole batch's normaliser (its size,
@@ -230,11 +270,12 @@ class Engine:
         chunks = -(-n // chunk)
         bounds = [block_bounds(chunks, r, world) for r in range(world)]
         sizes = [max(0, min(hi * chunk, n) - lo * chunk) for lo, hi in bounds]
-        lo, hi = bounds[self.dist.rank]
+        lo, _ = bounds[self.dist.rank]
         return lo * chunk, lo * chunk + sizes[self.dist.rank], sizes
 
-    def _probability_chunks(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None,
-                            generator: torch.Generator | None):
+    def _probability_chunks(
+        self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None, generator: torch.Generator | None
+    ):
         """Yield ``(start, stop, softmax probabilities)`` for fixed-size chunks of this
         process's block of the data (:meth:`prediction_block`: all of it in a single process),
         in index order, positions counted from the block's start. Callers hold
@@ -250,7 +291,7 @@ class Engine:
             data.skip_draws(sizes[:before], augment)
             index = torch.arange(first, last, device=self.device) if index is None else index[first:last]
             n = last - first
-            after = sizes[before + -(-n // self.predict_chunk):]
+            after = sizes[before + -(-n // self.predict_chunk) :]
         chunks = data.batches(index, self.predict_chunk, augment=augment)
         for start, xb in zip(range(0, n, self.predict_chunk), chunks):
             stop = min(start + self.predict_chunk, n)
@@ -263,8 +304,9 @@ class Engine:
         if self.dist.parallel:
             data.skip_draws(after, augment)
 
-    def _predict_block(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None,
-                       generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def _predict_block(
+        self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """Predicted class and confidence of this process's block, and every block's length."""
         n = len(data) if index is None else index.numel()
         first, last, sizes = self.prediction_block(n) if self.dist.parallel else (0, n, [n])
@@ -275,8 +317,14 @@ class Engine:
         return preds, conf, sizes
 
     @torch.inference_mode()
-    def predict(self, model: nn.Module, forward, data: DataSource, index: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self,
+        model: nn.Module,
+        forward,
+        data: DataSource,
+        index: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted class and its softmax probability for every example (or ``index``).
 
         With a ``generator`` the training augmentation is applied first (the reference's
@@ -287,19 +335,27 @@ class Engine:
         return self.dist.gather_blocks(preds, sizes), self.dist.gather_blocks(conf, sizes)
 
     @torch.inference_mode()
-    def predict_counts(self, model: nn.Module, forward, data: DataSource, labels: torch.Tensor, num_classes: int,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_counts(
+        self,
+        model: nn.Module,
+        forward,
+        data: DataSource,
+        labels: torch.Tensor,
+        num_classes: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """:func:`class_counts` of the predictions on ``data`` against ``labels`` (the same
         arguments as :meth:`predict`). In a distributed run each process counts its block
         and the counts are summed as integers: every process gets the same exact counts."""
         preds, _, sizes = self._predict_block(model, forward, data, None, generator)
-        first = sum(sizes[:self.dist.rank]) if self.dist.parallel else 0
-        mine = class_counts(preds, labels[first:first + preds.numel()], num_classes)
+        first = sum(sizes[: self.dist.rank]) if self.dist.parallel else 0
+        mine = class_counts(preds, labels[first : first + preds.numel()], num_classes)
         return self.dist.sum_counts(mine)
 
     @torch.inference_mode()
-    def predict_proba(self, model: nn.Module, forward, data: DataSource,
-                      num_classes: int | None = None) -> torch.Tensor:
+    def predict_proba(
+        self, model: nn.Module, forward, data: DataSource, num_classes: int | None = None
+    ) -> torch.Tensor:
         """Softmax probabilities (N, K) for every example, on clean inputs (a distributed
         run needs ``num_classes``, for a process whose block is empty)."""
         chunks = [probs for _, _, probs in self._probability_chunks(model, forward, data, None, None)]
@@ -314,9 +370,13 @@ def class_counts(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> 
     """Integer counts (3, K): per class, the correct predictions, the examples (by
     ``labels``) and the predictions. Every score below is computed from these, so that a
     distributed run, which sums them over its processes, scores exactly as one process."""
-    return torch.stack([torch.bincount(labels[pred == labels], minlength=num_classes),
-                        torch.bincount(labels, minlength=num_classes),
-                        torch.bincount(pred, minlength=num_classes)])
+    return torch.stack(
+        [
+            torch.bincount(labels[pred == labels], minlength=num_classes),
+            torch.bincount(labels, minlength=num_classes),
+            torch.bincount(pred, minlength=num_classes),
+        ]
+    )
 
 
 def balanced_accuracy_of_counts(counts: torch.Tensor) -> float:

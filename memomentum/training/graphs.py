@@ -25,16 +25,19 @@ on the fixed buffers, so the tests run every line of this module but the capture
 and the numbers equal the eager step's bit for bit. On the GPU, graphs are checked against
 the eager step by ``benchmarks/graph_step.py``.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
 
 
-def training_step(forward, optimizer, xb: torch.Tensor, yb: torch.Tensor, class_weights: torch.Tensor | None,
-                  autocast) -> torch.Tensor:
+def training_step(
+    forward, optimizer, xb: torch.Tensor, yb: torch.Tensor, class_weights: torch.Tensor | None, autocast
+) -> torch.Tensor:
     """One SGD step on a batch (cross-entropy, weighted per class when ``class_weights`` is
     given); returns the batch's summed loss as a device tensor (no host sync)."""
     with autocast():
@@ -50,10 +53,19 @@ def _recording_key(forward, optimizer, class_weights: torch.Tensor | None, batch
     """Everything a recorded step depends on besides its input values (module docstring)."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     buffers = [optimizer.state.get(p, {}).get("momentum_buffer") for p in params]
-    hyper = tuple(tuple(sorted((k, v) for k, v in group.items() if k != "params" and not isinstance(v, torch.Tensor)))
-                  for group in optimizer.param_groups)
-    return (id(forward), id(optimizer), batch_shape, class_weights is None, hyper,
-            tuple(p.data_ptr() for p in params), tuple(0 if b is None else b.data_ptr() for b in buffers))
+    hyper = tuple(
+        tuple(sorted((k, v) for k, v in group.items() if k != "params" and not isinstance(v, torch.Tensor)))
+        for group in optimizer.param_groups
+    )
+    return (
+        id(forward),
+        id(optimizer),
+        batch_shape,
+        class_weights is None,
+        hyper,
+        tuple(p.data_ptr() for p in params),
+        tuple(0 if b is None else b.data_ptr() for b in buffers),
+    )
 
 
 class GraphedStep:
@@ -75,9 +87,13 @@ class GraphedStep:
         self._forget()
 
     def _forget(self) -> None:
-        self._graph = self._replay = None
+        self._replay: Callable[[], None] | None = None
         self._warm = 0
-        self._x = self._y = self._w = self._loss = None
+        # the recorded step's fixed buffers: batch, labels, class weights, summed loss
+        self._x: torch.Tensor | None = None
+        self._y: torch.Tensor | None = None
+        self._w: torch.Tensor | None = None
+        self._loss: torch.Tensor | None = None
 
     def begin(self, forward, optimizer, class_weights: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
         """Called before an epoch's steps: keeps the recording if nothing it fixed has changed,
@@ -88,7 +104,7 @@ class GraphedStep:
         if key != self._key:
             self._forget()
             self._key = key
-        elif self._w is not None:
+        elif self._w is not None and class_weights is not None:  # the same key: weights given as when recorded
             self._w.copy_(class_weights)
 
     def takes(self, xb: torch.Tensor) -> bool:
@@ -104,27 +120,30 @@ class GraphedStep:
                 return training_step(self._forward, self._optimizer, xb, yb, self._weights, self.autocast)
         if self._replay is None:
             self._record(xb, yb)
-        self._x.copy_(xb)
-        self._y.copy_(yb)
-        self._replay()
-        return self._loss
+        replay, x, y, loss = self._replay, self._x, self._y, self._loss
+        assert replay is not None and x is not None and y is not None and loss is not None  # recorded above
+        x.copy_(xb)
+        y.copy_(yb)
+        replay()
+        return loss
 
     def _record(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        self._x, self._y = torch.empty_like(xb), torch.empty_like(yb)
-        self._w = None if self._weights is None else self._weights.clone()
-        self._loss = torch.zeros((), device=xb.device)
+        x, y = torch.empty_like(xb), torch.empty_like(yb)
+        w = None if self._weights is None else self._weights.clone()
+        loss = torch.zeros((), device=xb.device)
+        self._x, self._y, self._w, self._loss = x, y, w, loss
 
-        def step():
-            self._loss.copy_(training_step(self._forward, self._optimizer, self._x, self._y, self._w, self.autocast))
+        def step() -> None:
+            loss.copy_(training_step(self._forward, self._optimizer, x, y, w, self.autocast))
 
         # the momentum buffers exist now (the warm-up made them): they are part of what is fixed
         self._key = _recording_key(self._forward, self._optimizer, self._weights, self._batch_shape)
         self._optimizer.zero_grad(set_to_none=True)  # gradients allocated inside the graph's memory
         if self.cuda:
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 step()
-            self._replay = self._graph.replay
+            self._replay = graph.replay
         else:
             self._replay = step
         self.recordings += 1

@@ -8,6 +8,7 @@ mmap threshold to glibc's maximum and the trim threshold to 1 GiB removes them, 
 epochs markedly faster (``benchmarks/epoch_speed.py`` measures it); the numbers computed
 stay bit-identical (tests/test_engine.py). The price: the process keeps its peak heap.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -41,8 +42,17 @@ def is_tuned() -> bool:
 def _tune_glibc_malloc() -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    if any(k in os.environ for k in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-                                     "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "LD_PRELOAD")):
+    if any(
+        k in os.environ
+        for k in (
+            "GLIBC_TUNABLES",
+            "MALLOC_MMAP_THRESHOLD_",
+            "MALLOC_TRIM_THRESHOLD_",
+            "MALLOC_TOP_PAD_",
+            "MALLOC_MMAP_MAX_",
+            "LD_PRELOAD",
+        )
+    ):
         return False  # someone already chose the allocator's behaviour (or another allocator)
     try:
         libc = ctypes.CDLL(None)

@@ -13,6 +13,7 @@ pretrained state dicts load into them (:mod:`memomentum.training.pretrained`); t
 not needed. Their classifier ``fc`` has ``num_classes`` outputs and their first convolution
 as many input channels as the images.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,7 +43,9 @@ class LeNet(nn.Module):
         self.conv2 = nn.Conv2d(6, 16, 5)
         side = (image_size // 2 - 4) // 2
         if side < 1:
-            raise InputError(f"lenet needs images of at least 12x12 pixels, got {image_size}x{image_size}; use --model mlp")
+            raise InputError(
+                f"lenet needs images of at least 12x12 pixels, got {image_size}x{image_size}; use --model mlp"
+            )
         self.fc1 = nn.Linear(16 * side * side, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
@@ -114,8 +117,10 @@ class MLP(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(in_features, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
 
@@ -193,8 +198,14 @@ class ImageNetResNet(nn.Module):
     default for ``nn.Linear``.
     """
 
-    def __init__(self, block: type[ImageNetBasicBlock] | type[Bottleneck], num_blocks: tuple[int, ...], *,
-                 in_channels: int = 3, num_classes: int = 1000):
+    def __init__(
+        self,
+        block: type[ImageNetBasicBlock | Bottleneck],
+        num_blocks: tuple[int, ...],
+        *,
+        in_channels: int = 3,
+        num_classes: int = 1000,
+    ):
         super().__init__()
         self.in_planes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
@@ -217,8 +228,9 @@ class ImageNetResNet(nn.Module):
     def _make_layer(self, block, planes: int, n: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.in_planes != planes * block.expansion:
-            downsample = nn.Sequential(_conv1x1(self.in_planes, planes * block.expansion, stride),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                _conv1x1(self.in_planes, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion)
+            )
         layers = [block(self.in_planes, planes, stride, downsample)]
         self.in_planes = planes * block.expansion
         layers += [block(self.in_planes, planes) for _ in range(1, n)]

@@ -14,6 +14,7 @@ file named as torchvision names its files, ``<name>-<hex>.pth``, must have a SHA
 starts with that hex, the rule of torch.hub's ``check_hash``. Every problem with the file or
 the name is an :class:`~memomentum.errors.InputError` described in one sentence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,15 +66,18 @@ class LoadReport:
 
     def describe(self) -> str:
         check = f"SHA-256 starts with {self.sha256_prefix}" if self.hash_checked else "hash not checked"
-        return (f"{self.tensors_loaded} tensors from {self.path} ({check}; "
-                f"{len(self.dropped)} classifier tensors left out)")
+        return (
+            f"{self.tensors_loaded} tensors from {self.path} ({check}; {len(self.dropped)} classifier tensors left out)"
+        )
 
 
 def _check_model_name(model_name: str) -> tuple[str, ...]:
     """The known file names for ``model_name``; an InputError for a model without any."""
     if model_name not in KNOWN_FILES:
-        raise InputError(f"model {model_name!r} has no pretrained weights; "
-                         f"pretrained weights exist only for {', '.join(sorted(KNOWN_FILES))}")
+        raise InputError(
+            f"model {model_name!r} has no pretrained weights; "
+            f"pretrained weights exist only for {', '.join(sorted(KNOWN_FILES))}"
+        )
     return KNOWN_FILES[model_name]
 
 
@@ -112,9 +116,11 @@ def missing_weights_message(model_name: str, *, environ: Mapping[str, str] = os.
     to put torchvision's file in, the file names looked for, and the two alternatives."""
     names = _check_model_name(model_name)
     listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-    return (f"no pretrained {model_name} weights found: put torchvision's {listed} in "
-            f"{checkpoint_dir(environ=environ)}, or give --pretrained PATH to use another weights file, "
-            f"or --pretrained none to train from a random initialisation")
+    return (
+        f"no pretrained {model_name} weights found: put torchvision's {listed} in "
+        f"{checkpoint_dir(environ=environ)}, or give --pretrained PATH to use another weights file, "
+        f"or --pretrained none to train from a random initialisation"
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -135,12 +141,16 @@ def _check_file_name(path: Path, model_name: str) -> str | None:
         return None
     stem, prefix = match["stem"], match["hex"]
     if stem in KNOWN_FILES and stem != model_name:
-        raise InputError(f"pretrained weights file {path} is named as {stem} weights, "
-                         f"but the model is {model_name}; give {model_name} weights or --pretrained none")
+        raise InputError(
+            f"pretrained weights file {path} is named as {stem} weights, "
+            f"but the model is {model_name}; give {model_name} weights or --pretrained none"
+        )
     actual = _sha256(path)
     if not actual.startswith(prefix):
-        raise InputError(f"pretrained weights file {path} is damaged or not the original: its name says "
-                         f"its SHA-256 starts with {prefix}, but it starts with {actual[:len(prefix)]}")
+        raise InputError(
+            f"pretrained weights file {path} is damaged or not the original: its name says "
+            f"its SHA-256 starts with {prefix}, but it starts with {actual[: len(prefix)]}"
+        )
     return prefix
 
 
@@ -154,10 +164,14 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         # (RuntimeError for a broken zip, UnpicklingError, EOFError, ValueError, ...): all
         # of them mean the user's file cannot be used.
         if "Unsupported global" in str(e) or "GLOBAL" in str(e):  # the pickle names classes: a whole model
-            raise InputError(f"pretrained weights file {path} holds a pickled Python object (a whole model?), not "
-                             f"a state dict; save model.state_dict() with torch.save and give that file") from None
-        raise InputError(f"cannot read pretrained weights from {path}: it is not a weights file written by "
-                         f"torch.save (a .pth file holding a state dict)") from None
+            raise InputError(
+                f"pretrained weights file {path} holds a pickled Python object (a whole model?), not "
+                f"a state dict; save model.state_dict() with torch.save and give that file"
+            ) from None
+        raise InputError(
+            f"cannot read pretrained weights from {path}: it is not a weights file written by "
+            f"torch.save (a .pth file holding a state dict)"
+        ) from None
     if isinstance(obj, Mapping):
         # Training scripts' checkpoints keep the weights beside the optimizer and the epoch.
         for key in ("state_dict", "model"):
@@ -165,12 +179,16 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
-        raise InputError(f"pretrained weights file {path} holds a {type(obj).__name__} that is not a state dict; "
-                         f"it must map parameter names to tensors, alone or under 'state_dict' or 'model'")
+        raise InputError(
+            f"pretrained weights file {path} holds a {type(obj).__name__} that is not a state dict; "
+            f"it must map parameter names to tensors, alone or under 'state_dict' or 'model'"
+        )
     broken = [k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if broken:
-        raise InputError(f"pretrained weights file {path} holds NaN or infinite values in {len(broken)} "
-                         f"tensor{'s' if len(broken) > 1 else ''} ({_shown(broken)}); the file is damaged")
+        raise InputError(
+            f"pretrained weights file {path} holds NaN or infinite values in {len(broken)} "
+            f"tensor{'s' if len(broken) > 1 else ''} ({_shown(broken)}); the file is damaged"
+        )
     state: dict[str, torch.Tensor] = {}
     for key, tensor in obj.items():
         # nn.DataParallel and DistributedDataParallel save their wrapped model's keys this way.
@@ -185,8 +203,9 @@ def _shown(keys: list[str]) -> str:
     return ", ".join(keys[:_SHOWN_KEYS]) + (", ..." if len(keys) > _SHOWN_KEYS else "")
 
 
-def _check_keys(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path,
-                model_name: str) -> list[str]:
+def _check_keys(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path, model_name: str
+) -> list[str]:
     """Require the file's keys to be the model's (the head aside); returns the model's
     buffers the file may lack and that are kept: BatchNorm's ``num_batches_tracked``, which
     older files do not have and which only matters with ``momentum=None``."""
@@ -200,26 +219,37 @@ def _check_keys(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.
     if unexpected:
         problems.append(f"has {len(unexpected)} tensors that {model_name} does not have ({_shown(unexpected)})")
     if problems:
-        raise InputError(f"pretrained weights file {path} {' and '.join(problems)}; "
-                         f"it must hold torchvision's {model_name} state dict")
+        raise InputError(
+            f"pretrained weights file {path} {' and '.join(problems)}; "
+            f"it must hold torchvision's {model_name} state dict"
+        )
     return kept
 
 
-def _check_shapes(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path,
-                  model_name: str) -> None:
+def _check_shapes(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path, model_name: str
+) -> None:
     conv1 = "conv1.weight"
-    if conv1 in state and state[conv1].dim() == 4 and expected[conv1].dim() == 4 \
-            and state[conv1].shape[1] != expected[conv1].shape[1]:
+    if (
+        conv1 in state
+        and state[conv1].dim() == 4
+        and expected[conv1].dim() == 4
+        and state[conv1].shape[1] != expected[conv1].shape[1]
+    ):
         # The one mismatch a user meets with right weights: grey-scale (or other) images.
-        raise InputError(f"pretrained weights in {path} are for images with {state[conv1].shape[1]} channels, "
-                         f"but the data have {expected[conv1].shape[1]}; use {state[conv1].shape[1]}-channel "
-                         f"images or --pretrained none")
+        raise InputError(
+            f"pretrained weights in {path} are for images with {state[conv1].shape[1]} channels, "
+            f"but the data have {expected[conv1].shape[1]}; use {state[conv1].shape[1]}-channel "
+            f"images or --pretrained none"
+        )
     wrong = [k for k in state if state[k].shape != expected[k].shape]
     if wrong:
         k = wrong[0]
         more = f" (and {len(wrong) - 1} more tensors)" if len(wrong) > 1 else ""
-        raise InputError(f"pretrained weights file {path} has {k} of shape {tuple(state[k].shape)}, "
-                         f"but {model_name} needs {tuple(expected[k].shape)}{more}")
+        raise InputError(
+            f"pretrained weights file {path} has {k} of shape {tuple(state[k].shape)}, "
+            f"but {model_name} needs {tuple(expected[k].shape)}{more}"
+        )
 
 
 def check_weights_file(path: str | os.PathLike) -> None:
@@ -228,11 +258,13 @@ def check_weights_file(path: str | os.PathLike) -> None:
     images, so that a bad file is found in seconds. :func:`load_pretrained` checks the rest."""
     path = Path(path).expanduser()
     if path.is_dir():
-        raise InputError(f"pretrained weights file {path} is a folder; give the path of a .pth file in it "
-                         f"or --pretrained none")
+        raise InputError(
+            f"pretrained weights file {path} is a folder; give the path of a .pth file in it or --pretrained none"
+        )
     if not path.is_file():
-        raise InputError(f"pretrained weights file {path} does not exist; give the path of a .pth file "
-                         f"or --pretrained none")
+        raise InputError(
+            f"pretrained weights file {path} does not exist; give the path of a .pth file or --pretrained none"
+        )
     _read(path)
 
 
@@ -257,12 +289,15 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, *, model_name: st
     """
     _check_model_name(model_name)
     if isinstance(model, ResNet):
-        raise InputError(f"pretrained {model_name} weights fit only the ImageNet ResNet, which is used for images "
-                         f"of at least {IMAGENET_MIN_SIDE} pixels a side; these images are smaller, so give --pretrained none")
+        raise InputError(
+            f"pretrained {model_name} weights fit only the ImageNet ResNet, which is used for images "
+            f"of at least {IMAGENET_MIN_SIDE} pixels a side; these images are smaller, so give --pretrained none"
+        )
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InputError(f"pretrained weights file {path} does not exist; give the path of a .pth file "
-                         f"or --pretrained none")
+        raise InputError(
+            f"pretrained weights file {path} does not exist; give the path of a .pth file or --pretrained none"
+        )
     # Before torch.load: a file that fails its hash is not unpickled at all.
     prefix = _check_file_name(path, model_name)
     state = _read(path)

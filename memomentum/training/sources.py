@@ -22,9 +22,10 @@ those rows), while the augmentation of the whole batch is still drawn, so that e
 consumes the generator exactly as a single process does; ``skip_draws(sizes, generator)``
 draws and drops the augmentation of batches another process reads.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -58,8 +59,15 @@ def draw_crop_flip(b: int, padding: int, generator: torch.Generator, device: tor
     return dy, dx, flip
 
 
-def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generator, padding: int = 4, *,
-              batch_size: int | None = None, offset: int = 0) -> torch.Tensor:
+def crop_flip(
+    x: torch.Tensor,
+    pad_value: torch.Tensor,
+    generator: torch.Generator,
+    padding: int = 4,
+    *,
+    batch_size: int | None = None,
+    offset: int = 0,
+) -> torch.Tensor:
     """Random crop with ``padding`` pixels of zero padding (``pad_value``: what a zero pixel
     is in ``x``'s scale) plus random horizontal flip, for a whole batch of (N, C, H, W)
     images at once (the reference's augmentation). Any dtype; pure copies, so cropping raw
@@ -70,10 +78,10 @@ def crop_flip(x: torch.Tensor, pad_value: torch.Tensor, generator: torch.Generat
     b = x.shape[0]
     dy, dx, flip = draw_crop_flip(b if batch_size is None else batch_size, padding, generator, x.device)
     if batch_size is not None:
-        dy, dx, flip = dy[offset:offset + b], dx[offset:offset + b], flip[offset:offset + b]
+        dy, dx, flip = dy[offset : offset + b], dx[offset : offset + b], flip[offset : offset + b]
     if b == 0:
         return x
-    _, c, h, w = x.shape
+    _, _, h, w = x.shape
     if x.device.type == "cpu" and h * w >= 64 * 64:
         return _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding)
     return _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding)
@@ -84,7 +92,7 @@ def _crop_flip_by_gather(x, pad_value, dy, dx, flip, padding):
     b, c, h, w = x.shape
     dev = x.device
     padded = pad_value.view(1, c, 1, 1).expand(b, c, h + 2 * padding, w + 2 * padding).clone()
-    padded[:, :, padding:padding + h, padding:padding + w] = x
+    padded[:, :, padding : padding + h, padding : padding + w] = x
     cols = torch.arange(w, device=dev).view(1, w)
     cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping = reading columns backwards
     rows = torch.arange(h, device=dev).view(1, h) + dy
@@ -106,15 +114,23 @@ def _crop_flip_by_slices(x, pad_value, dy, dx, flip, padding):
         block = x[i, :, rows, cols]
         out_rows = slice(rows.start - oy, rows.stop - oy)
         if mirrored:  # the flipped crop: output column q reads padded column (w - 1 - q) + dx
-            out[i, :, out_rows, w - (cols.stop - ox):w - (cols.start - ox)] = block.flip(-1)
+            out[i, :, out_rows, w - (cols.stop - ox) : w - (cols.start - ox)] = block.flip(-1)
         else:
-            out[i, :, out_rows, cols.start - ox:cols.stop - ox] = block
+            out[i, :, out_rows, cols.start - ox : cols.stop - ox] = block
     return out
 
 
-def _augment_and_normalise(raw: torch.Tensor, zero: torch.Tensor, augment: torch.Generator | None, padding: int,
-                           b: int, lo: int, mean_t: torch.Tensor, std_t: torch.Tensor,
-                           channels_last: bool) -> torch.Tensor:
+def _augment_and_normalise(
+    raw: torch.Tensor,
+    zero: torch.Tensor,
+    augment: torch.Generator | None,
+    padding: int,
+    b: int,
+    lo: int,
+    mean_t: torch.Tensor,
+    std_t: torch.Tensor,
+    channels_last: bool,
+) -> torch.Tensor:
     """A batch of uint8 (B, H, W, C) images -> the network's floats: cropped and flipped first
     when ``augment`` is given (a quarter of the bytes of floats; ``zero`` is a black pixel), then
     normalised; the same floats as normalising first and cropping with the normalised black
@@ -124,8 +140,9 @@ def _augment_and_normalise(raw: torch.Tensor, zero: torch.Tensor, augment: torch
     return _normalise_images(raw, mean_t, std_t, channels_last)
 
 
-def _gathered(x: torch.Tensor, index: torch.Tensor | None, size: int,
-              shard: tuple[int, int] | None) -> Iterator[tuple[torch.Tensor, int, int]]:
+def _gathered(
+    x: torch.Tensor, index: torch.Tensor | None, size: int, shard: tuple[int, int] | None
+) -> Iterator[tuple[torch.Tensor, int, int]]:
     """The rows of ``x`` batch by batch (``index[0:size]``, ``index[size:2 * size]``, ... or
     every row in order), each with its whole batch's size and these rows' offset in it (a
     distributed process's ``shard`` of every batch; all of it otherwise)."""
@@ -157,8 +174,14 @@ class ResidentSource:
     def example_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+    def batches(
+        self,
+        index: torch.Tensor | None,
+        size: int,
+        *,
+        augment: torch.Generator | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Generator[torch.Tensor, None, None]:
         for xb, b, lo in _gathered(self.x, index, size, shard):
             if augment is not None and self.pad_value is not None:
                 xb = crop_flip(xb, self.pad_value, augment, self.padding, batch_size=b, offset=lo)
@@ -179,8 +202,9 @@ class ResidentImages:
     is what limits the data that stays resident and a batch's few element-wise kernels cost
     little; the CPU normalises once (:func:`to_device_data`)."""
 
-    def __init__(self, x: torch.Tensor, mean_t: torch.Tensor, std_t: torch.Tensor, *, channels_last: bool,
-                 padding: int = 4):
+    def __init__(
+        self, x: torch.Tensor, mean_t: torch.Tensor, std_t: torch.Tensor, *, channels_last: bool, padding: int = 4
+    ):
         self.x = x
         self.mean_t, self.std_t = mean_t, std_t
         self.pad_value = -mean_t / std_t
@@ -196,11 +220,18 @@ class ResidentImages:
         _, height, width, channels = self.x.shape
         return channels, height, width
 
-    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+    def batches(
+        self,
+        index: torch.Tensor | None,
+        size: int,
+        *,
+        augment: torch.Generator | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Generator[torch.Tensor, None, None]:
         for raw, b, lo in _gathered(self.x, index, size, shard):
-            yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
-                                         self.channels_last)
+            yield _augment_and_normalise(
+                raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t, self.channels_last
+            )
 
     def skip_draws(self, sizes: Sequence[int], augment: torch.Generator | None) -> None:
         """Draw and drop the augmentation of batches of these sizes, as :meth:`batches` would."""
@@ -209,8 +240,9 @@ class ResidentImages:
                 draw_crop_flip(b, self.padding, augment, self.x.device)
 
 
-def to_device_data(x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool,
-                   padding: int = 4, keep_uint8: bool = False) -> ResidentSource | ResidentImages:
+def to_device_data(
+    x: np.ndarray, *, mean, std, device: torch.device, channels_last: bool, padding: int = 4, keep_uint8: bool = False
+) -> ResidentSource | ResidentImages:
     """Move a raw array to ``device``, normalised once (or, for images with ``keep_uint8``, as
     uint8 normalised batch by batch: :class:`ResidentImages`).
 
@@ -271,8 +303,19 @@ class StreamedSource:
         prefetch: batches each worker reads ahead.
     """
 
-    def __init__(self, images, *, rows: Sequence[int] | None = None, mean, std, device: torch.device,
-                 channels_last: bool = True, workers: int = 0, padding: int = 4, prefetch: int = 2):
+    def __init__(
+        self,
+        images,
+        *,
+        rows: Sequence[int] | None = None,
+        mean,
+        std,
+        device: torch.device,
+        channels_last: bool = True,
+        workers: int = 0,
+        padding: int = 4,
+        prefetch: int = 2,
+    ):
         self.images = images
         self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
         self.device = device
@@ -293,8 +336,9 @@ class StreamedSource:
     def example_shape(self) -> tuple[int, ...]:
         return self._shape
 
-    def _plan(self, index: torch.Tensor | None, size: int,
-              shard: tuple[int, int] | None = None) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    def _plan(
+        self, index: torch.Tensor | None, size: int, shard: tuple[int, int] | None = None
+    ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
         """The store rows of every batch, in order (one host copy of the order per pass), and
         each batch's size and offset: with a ``shard``, only this process's rows are read."""
         if index is None:
@@ -306,7 +350,7 @@ class StreamedSource:
         for start in range(0, rows.size, size):
             b = min(size, rows.size - start)
             lo, hi = (0, b) if shard is None else block_bounds(b, *shard)
-            plan.append(rows[start + lo:start + hi])
+            plan.append(rows[start + lo : start + hi])
             where.append((b, lo))
         return plan, where
 
@@ -316,8 +360,14 @@ class StreamedSource:
             for b in sizes:
                 draw_crop_flip(b, self.padding, augment, self.device)
 
-    def batches(self, index: torch.Tensor | None, size: int, *, augment: torch.Generator | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
+    def batches(
+        self,
+        index: torch.Tensor | None,
+        size: int,
+        *,
+        augment: torch.Generator | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Generator[torch.Tensor, None, None]:
         plan, where = self._plan(index, size, shard)
         if not plan:
             return
@@ -325,15 +375,21 @@ class StreamedSource:
         # batch_size=None: the sampler hands each worker a whole batch of rows and the worker
         # returns them as one uint8 tensor (no per-image collation).
         loader = torch.utils.data.DataLoader(
-            _BatchReader(self.images), batch_size=None, sampler=plan, num_workers=self.workers,
-            pin_memory=cuda, prefetch_factor=self.prefetch if self.workers else None,
-            persistent_workers=False)
+            _BatchReader(self.images),
+            batch_size=None,
+            sampler=plan,
+            num_workers=self.workers,
+            pin_memory=cuda,
+            prefetch_factor=self.prefetch if self.workers else None,
+            persistent_workers=False,
+        )
         batches = iter(loader)
         try:
             for raw, (b, lo) in zip(batches, where):
                 raw = raw.to(self.device, non_blocking=cuda)
-                yield _augment_and_normalise(raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t,
-                                             self.channels_last)
+                yield _augment_and_normalise(
+                    raw, self._zero, augment, self.padding, b, lo, self.mean_t, self.std_t, self.channels_last
+                )
         finally:
             # the caller may stop early (a pause mid-epoch): stop the readers now, not at exit
             shutdown = getattr(batches, "_shutdown_workers", None)

@@ -44,6 +44,7 @@ libgomp's default; ``summary.json`` says which policy was in force. To choose yo
 either variable before starting Python (``GOMP_SPINCOUNT=300000`` is libgomp's default,
 ``OMP_WAIT_POLICY=PASSIVE`` sleeps at once); memomentum then leaves both alone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -143,8 +144,12 @@ def prefer_bound_spin(requested_threads: int | None, device: str | None, environ
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
     cores = available_cores()
-    binds = (device != "cuda" and cores >= 2 and requested_threads in (None, cores)
-             and not any(k in environ for k in PLACEMENT_VARIABLES))
+    binds = (
+        device != "cuda"
+        and cores >= 2
+        and requested_threads in (None, cores)
+        and not any(k in environ for k in PLACEMENT_VARIABLES)
+    )
     if binds and _wait_policy.decided_by.startswith("memomentum") and "torch" not in modules:
         environ["GOMP_SPINCOUNT"] = str(QUIET_SPIN_COUNT)
         _wait_policy = WaitPolicy(f"GOMP_SPINCOUNT={QUIET_SPIN_COUNT}", "memomentum: for threads bound one per core")
@@ -161,10 +166,14 @@ class ThreadPolicy:
     binding: str = "not bound: not trained yet"  # what bind_openmp_threads did
 
     def to_dict(self) -> dict:
-        return {"threads": self.threads, "threads_reason": self.reason, "openmp_wait": self.wait,
-                "openmp_binding": self.binding}
+        return {
+            "threads": self.threads,
+            "threads_reason": self.reason,
+            "openmp_wait": self.wait,
+            "openmp_binding": self.binding,
+        }
 
-    def apply(self) -> "ThreadPolicy":
+    def apply(self) -> ThreadPolicy:
         """Use this thread count for PyTorch's intra-op parallelism in this process."""
         import torch
 
@@ -196,8 +205,10 @@ def choose_threads(requested: int | None, *, model: str | None = None) -> Thread
 
 # -- one core per thread while training --------------------------------------------------------
 
-def binding_plan(threads: int, cores: list[int], *, environ=None, libgomp: str | None,
-                 streamed: bool = False) -> tuple[int, ...] | str:
+
+def binding_plan(
+    threads: int, cores: list[int], *, environ=None, libgomp: str | None, streamed: bool = False
+) -> tuple[int, ...] | str:
     """The core of each OpenMP thread (thread ``i`` on ``cores[i]``), or why none is bound:
     only a run with one thread for each core it may use, on libgomp, when the user placed no
     threads, and with no reader processes (they would inherit the main thread's core)."""
@@ -238,7 +249,7 @@ def in_every_openmp_thread(fn, threads: int, libgomp: str) -> dict:
         try:
             number = gomp.omp_get_thread_num()
             results[number] = fn(number)
-        except BaseException as e:  # an exception cannot cross the C frames: carried out
+        except BaseException as e:  # noqa: BLE001 -- an exception cannot cross the C frames: carried out
             errors.append(e)
 
     callback = body_type(body)
@@ -257,7 +268,7 @@ def bind_openmp_threads(threads: int, *, streamed: bool = False):
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     libgomp = _loaded_libgomp()
     plan = binding_plan(threads, cores, libgomp=libgomp, streamed=streamed)
-    if isinstance(plan, str):
+    if isinstance(plan, str) or libgomp is None:  # without libgomp the plan is the reason
         yield f"not bound: {plan}"
         return
     before = in_every_openmp_thread(lambda i: os.sched_getaffinity(0), threads, libgomp)
