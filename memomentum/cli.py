@@ -573,12 +573,12 @@ def _cmd_grid(args) -> int:
     jobs = min(args.jobs or slots.size, slots.size) if slots else args.jobs or 1
     fixed_threads = any(flag == "--threads" for flag, _ in cells[0].options)
     threads = None if fixed_threads else max(1, available_cores() // jobs)
+    if args.launcher == "slurm":  # nothing is made here before Slurm is found
+        return _submit_grid(args, cells, out, threads)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the grid's folder {out}: {e.strerror or e}") from None
-    if args.launcher == "slurm":
-        return _submit_grid(args, cells, out, threads)
     print(_grid_first_line(cells, out, jobs, slots, threads), file=sys.stderr)
     outcome = grid.run_cells(
         cells,

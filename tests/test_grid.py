@@ -406,7 +406,7 @@ def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path,
         monkeypatch.chdir(tmp_path / folder)
         assert main(["run", "--dataset", typed, "--seed", str(seed), "--out", str(grid_dir / name), *small]) == 0
     summary = json.loads((grid_dir / "a-2" / "summary.json").read_text())
-    assert summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")} and summary["data"]["n_test"] == 30
+    assert summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")} and summary["data_fingerprint"]["n_test"] == 30
     capsys.readouterr()
     assert main(["table", str(grid_dir)]) == 0
     rows = json.loads((grid_dir / "table.json").read_text())["rows"]
@@ -433,7 +433,7 @@ def test_runs_from_before_the_data_record_join_the_one_data_of_their_setting(tmp
     def recorded(directory: Path, seed: int, features: str) -> None:
         run = _fake_run(directory, method="ce", seed=seed, accuracy=60.0 + seed)
         summary = json.loads((run / "summary.json").read_text())
-        summary["data"] = {"n_train": 100, "labels": "ab", "features": features}
+        summary["data_fingerprint"] = {"n_train": 100, "labels": "ab", "features": features}
         (run / "summary.json").write_text(json.dumps(summary))
 
     _fake_run(tmp_path / "old-1", method="ce", seed=1, accuracy=61.0)
