@@ -68,8 +68,8 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False, wri
 # -- find_label_issues ------------------------------------------------------------------------
 # RunConfig fields that choose data, add noise or write a run directory: meaningless for
 # labels and features handed over in memory, so refused rather than silently ignored.
-NOT_FOR_GIVEN_LABELS = ("dataset", "data_dir", "noise_type", "noise_rate", "transition_path", "human_labels_path",
-                        "human_labels_key", "out", "label_column", "image_size", "cache_dir", "store_format",
+NOT_FOR_GIVEN_LABELS = ("dataset", "data_dir", "noise_type", "noise_rate", "noise_seed", "transition_path",
+                        "human_labels_path", "human_labels_key", "out", "label_column", "image_size", "cache_dir", "store_format",
                         "train_set", "pretrained")
 
 
@@ -146,7 +146,7 @@ def _given_labels_config(config, run_options: dict) -> RunConfig:
                          f"given (no noise is added, nothing is read from or written to disk)")
     base = config if config is not None else RunConfig(progress=False)
     return dataclasses.replace(base, **{**run_options, "dataset": "arrays", "noise_type": "none", "noise_rate": None,
-                                        "out": None})
+                                        "noise_seed": None, "out": None})
 
 
 def verdicts_of_run(result: RunResult) -> dict[str, np.ndarray]:

@@ -214,3 +214,10 @@ def test_table_puts_runs_from_before_the_noise_seed_in_the_row_of_the_same_setti
         (tmp_path / f"seed-{seed}" / "config.json").write_text(json.dumps(config))
     rows = make_rows(find_runs(tmp_path))
     assert len(rows) == 1 and rows[0].methods["memomentum"]["seeds"] == [1, 2]
+
+
+def test_find_label_issues_refuses_a_noise_seed_for_labels_taken_as_given():
+    import memomentum
+    x, y = np.zeros((20, 2), dtype=np.float32), np.arange(20) % 2
+    with pytest.raises(InputError, match="the run option 'noise_seed' does not apply here"):
+        memomentum.find_label_issues(y, features=x, noise_seed=3)
