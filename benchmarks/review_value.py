@@ -249,10 +249,11 @@ def measure_setting(name: str, args, report: dict, save) -> None:
         }
     )
     t0 = time.perf_counter()
-    runs = memomentum_runs(s, 1 if args.single_only else args.seeds)
+    runs = memomentum_runs(s, args.seeds if "consensus" in args.orders else 1)
     orders = {"single": single_order(runs[0], s.noisy.size)}
-    if not args.single_only:
+    if "consensus" in args.orders:
         orders["consensus"] = consensus_order(runs, s.noisy.size)
+    if "cleanlab" in args.orders:
         orders["cleanlab"] = cleanlab_order(s, cross_validated_probabilities(s, args.folds))
     randoms = [random_order(s.noisy.size, seed) for seed in range(1, args.retrain_seeds + 1)]
     entry["precision_at_k"] = {o: {str(k): precision_at(order, wrong, k) for k in s.ks} for o, order in orders.items()}
@@ -261,7 +262,7 @@ def measure_setting(name: str, args, report: dict, save) -> None:
     }
     entry["orders_s"] = round(time.perf_counter() - t0, 1)
     save()
-    if "retrain" in args.parts and not args.single_only:
+    if "retrain" in args.parts and set(args.orders) == set(ORDERS):
         retrain(s, runs, orders, randoms, entry, args, save)
 
 
@@ -331,7 +332,13 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds for cleanlab (default 5)")
     p.add_argument("--noise-seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--single-only", action="store_true", help="only the single run's precision at k")
+    p.add_argument(
+        "--orders",
+        nargs="+",
+        choices=ORDERS,
+        default=list(ORDERS),
+        help="the orders measured (the single run's and random always are; retraining needs all four)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny schedule and k: checks the script")
     p.add_argument("--work", default="runs/review-value", help="the runs' directories (reused when finished)")
     p.add_argument("--out", default=None, help="the JSON, rewritten after every measured cell (and read back)")

@@ -112,6 +112,7 @@ NOT_FOR_GIVEN_LABELS = (
     "data_dir",
     "noise_type",
     "noise_rate",
+    "noise_seed",
     "transition_path",
     "human_labels_path",
     "human_labels_key",
@@ -214,7 +215,15 @@ def _given_labels_config(config, run_options: dict) -> RunConfig:
         )
     base = config if config is not None else RunConfig(progress=False)
     return dataclasses.replace(
-        base, **{**run_options, "dataset": "arrays", "noise_type": "none", "noise_rate": None, "out": None}
+        base,
+        **{
+            **run_options,
+            "dataset": "arrays",
+            "noise_type": "none",
+            "noise_rate": None,
+            "noise_seed": None,
+            "out": None,
+        },
     )
 
 

@@ -13,6 +13,7 @@ matplotlib (the ``plots`` extra) is installed; the other three files never need 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -24,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import NON_RESULT_KEYS
+from .config import NON_RESULT_KEYS, RunConfig
 from .errors import InputError
 from .runner import files
 
 # Settings keys that never separate rows: the run's own identity, or what does not change results.
 _NOT_A_SETTING = NON_RESULT_KEYS | {"seed", "method"}
 TABLE_FILES = ("table.md", "table.csv", "table.json", "table.html")
+# the defaults of the settings that may be missing from config.json (added after the run was made)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
 
 
 @dataclass
@@ -47,7 +50,9 @@ class Run:
         one the run used (it sets the order of float sums, so it is part of the setting).
         The data are named by the files the run read, as absolute paths where the summary
         records them (runs made before it did: the paths as typed), and by :attr:`digest`."""
-        items = {k: v for k, v in self.config.items() if k not in _NOT_A_SETTING}
+        # a key a run's version did not write yet (noise_seed) counts as its default
+        config = {**_DEFAULTS, **self.config}
+        items = {k: v for k, v in config.items() if k not in _NOT_A_SETTING}
         summary = self.summary or {}
         for key, path in (summary.get("data_paths") or {}).items():
             if key in items:

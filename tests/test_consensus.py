@@ -242,3 +242,26 @@ def test_write_consensus_refuses_a_file_as_out(seeds, tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(InputError, match="is a file, not a folder"):
         write_consensus(seeds[1], tmp_path / "taken")
+
+
+def test_table_puts_runs_from_before_the_noise_seed_in_the_row_of_the_same_setting(seeds, tmp_path):
+    """A grid resumed after the upgrade: its older cells' config.json have no noise_seed key."""
+    from memomentum.table import find_runs, make_rows
+
+    for seed in (1, 2):
+        shutil.copytree(seeds[1][seed - 1], tmp_path / f"seed-{seed}")
+        config = json.loads((tmp_path / f"seed-{seed}" / "config.json").read_text())
+        config["noise_seed"] = None
+        if seed == 1:
+            del config["noise_seed"]
+        (tmp_path / f"seed-{seed}" / "config.json").write_text(json.dumps(config))
+    rows = make_rows(find_runs(tmp_path))
+    assert len(rows) == 1 and rows[0].methods["memomentum"]["seeds"] == [1, 2]
+
+
+def test_find_label_issues_refuses_a_noise_seed_for_labels_taken_as_given():
+    import memomentum
+
+    x, y = np.zeros((20, 2), dtype=np.float32), np.arange(20) % 2
+    with pytest.raises(InputError, match="the run option 'noise_seed' does not apply here"):
+        memomentum.find_label_issues(y, features=x, noise_seed=3)

@@ -406,7 +406,10 @@ def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path,
         monkeypatch.chdir(tmp_path / folder)
         assert main(["run", "--dataset", typed, "--seed", str(seed), "--out", str(grid_dir / name), *small]) == 0
     summary = json.loads((grid_dir / "a-2" / "summary.json").read_text())
-    assert summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")} and summary["data_fingerprint"]["n_test"] == 30
+    assert (
+        summary["data_paths"] == {"dataset": str(tmp_path / "a" / "data.csv")}
+        and summary["data_fingerprint"]["n_test"] == 30
+    )
     capsys.readouterr()
     assert main(["table", str(grid_dir)]) == 0
     rows = json.loads((grid_dir / "table.json").read_text())["rows"]
