@@ -1,17 +1,16 @@
 """memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels.
 
-``import memomentum`` does not load torch (a command's help, ``memomentum.config`` and the
-report stay fast, and the thread wait policy is set before libgomp loads: see
-:mod:`memomentum.training.threads`). ``find_label_issues``, ``load`` and
-``MeMomentumClassifier`` are therefore the real objects loaded on first access (PEP 562
-``__getattr__`` below); ``run`` is a wrapper because it must choose the wait policy from the
-run's configuration before torch loads. Their signatures are the real ones.
+``import memomentum`` does not load torch: a command's help, ``memomentum.config`` and the
+report stay fast, and the OpenMP wait policy is chosen before libgomp loads (see
+:mod:`memomentum.training.threads`). ``run``, ``find_label_issues`` and ``load`` are therefore
+thin wrappers that import their module when called, with the real functions' signatures
+(tests/test_layout.py checks that they are equal); ``MeMomentumClassifier`` is loaded on first
+access.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # First, before anything imports torch: importing memomentum.training.threads sets how idle OpenMP
 # threads wait (see that module).
@@ -22,11 +21,10 @@ from .training import threads
 from .config import RunConfig
 from .errors import InputError, TrainingDiverged
 
-if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ loads them
-    from .api import find_label_issues
+if TYPE_CHECKING:  # annotations only: importing these loads torch
     from .data import Dataset
     from .estimator import MeMomentumClassifier
-    from .predictor import load
+    from .predictor import Predictor
     from .runner.pipeline import RunResult
 
 __version__ = "0.1.0"
@@ -51,12 +49,30 @@ def run(
     return _run(config, resume=resume, overwrite=overwrite, write=write, dataset=dataset, network=network)
 
 
-# the public names that import torch, and the module that defines each
-_LOADED_ON_FIRST_USE = {
-    "find_label_issues": "api",
-    "load": "predictor",
-    "MeMomentumClassifier": "estimator",
-}
+def find_label_issues(
+    labels,
+    *,
+    features,
+    return_indices_ranked_by: str | None = None,
+    config=None,
+    **run_options,
+):
+    """Find the examples whose given label is likely wrong, with Me-Momentum:
+    :func:`memomentum.api.find_label_issues`, whose docstring describes every parameter."""
+    from .api import find_label_issues as _find
+
+    return _find(
+        labels, features=features, return_indices_ranked_by=return_indices_ranked_by, config=config, **run_options
+    )
+
+
+def load(run_dir, *, device: str | None = None) -> Predictor:
+    """The best model of the finished run in ``run_dir``, ready to predict:
+    :func:`memomentum.predictor.load`, whose docstring describes every parameter."""
+    from .predictor import load as _load
+
+    return _load(run_dir, device=device)
+
 
 __all__ = [
     "InputError",
@@ -70,11 +86,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LOADED_ON_FIRST_USE:
-        return getattr(importlib.import_module(f".{_LOADED_ON_FIRST_USE[name]}", __name__), name)
+def __getattr__(name: str):
+    # the scikit-learn estimator is loaded on first use: it imports torch and scikit-learn
+    if name == "MeMomentumClassifier":
+        from .estimator import MeMomentumClassifier
+
+        return MeMomentumClassifier
     raise AttributeError(f"module 'memomentum' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
