@@ -24,7 +24,8 @@ import torch  # noqa: E402
 from test_bad_input import CASES, FAST, FAST_CFG, blobs, write_bad_files  # noqa: E402
 
 import memomentum  # noqa: E402
-from memomentum import InputError, RunConfig, outputs  # noqa: E402
+from memomentum import InputError, RunConfig  # noqa: E402
+from memomentum.runner import outputs  # noqa: E402
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:

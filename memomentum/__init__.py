@@ -1,4 +1,16 @@
-"""memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels."""
+"""memomentum: Me-Momentum (Bai & Liu, ICCV 2021) for learning with noisy labels.
+
+``import memomentum`` does not load torch: a command's help, ``memomentum.config`` and the
+report stay fast, and the OpenMP wait policy is chosen before libgomp loads (see
+:mod:`memomentum.training.threads`). ``run``, ``find_label_issues`` and ``load`` are therefore
+thin wrappers that import their module when called, with the real functions' signatures
+(tests/test_layout.py checks that they are equal); ``MeMomentumClassifier`` is loaded on first
+access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 # First, before anything imports torch: importing memomentum.training.threads sets how idle OpenMP
 # threads wait (see that module).
@@ -9,31 +21,57 @@ from .training import threads
 from .config import RunConfig
 from .errors import InputError, TrainingDiverged
 
+if TYPE_CHECKING:  # annotations only: importing these loads torch
+    from .data import Dataset
+    from .estimator import MeMomentumClassifier
+    from .predictor import Predictor
+    from .runner.pipeline import RunResult
+
 __version__ = "0.1.0"
 
 
-def run(config: RunConfig, **kwargs):
-    """Run the whole pipeline; see :func:`memomentum.api.run`."""
-    threads.prefer_bound_spin(config.threads, config.device)  # while torch is not loaded yet
+def run(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    write: bool = True,
+    dataset: Dataset | None = None,
+    network=None,
+) -> RunResult:
+    """Run Me-Momentum (or the cross-entropy baseline) end to end: :func:`memomentum.api.run`,
+    whose docstring describes every parameter (``help(memomentum.api.run)``, which loads torch).
+    This wrapper first chooses how idle OpenMP threads wait for the run, while torch is not
+    loaded yet; tests/test_layout.py checks that its signature is the real one."""
+    threads.prefer_bound_spin(config.threads, config.device)
     from .api import run as _run
 
-    return _run(config, **kwargs)
+    return _run(config, resume=resume, overwrite=overwrite, write=write, dataset=dataset, network=network)
 
 
-def find_label_issues(labels, **kwargs):
-    """Which given labels are likely wrong; see :func:`memomentum.api.find_label_issues`.
-    (Imported on first use: ``import memomentum`` must not load torch, see above.)"""
+def find_label_issues(
+    labels,
+    *,
+    features,
+    return_indices_ranked_by: str | None = None,
+    config=None,
+    **run_options,
+):
+    """Find the examples whose given label is likely wrong, with Me-Momentum:
+    :func:`memomentum.api.find_label_issues`, whose docstring describes every parameter."""
     from .api import find_label_issues as _find
 
-    return _find(labels, **kwargs)
+    return _find(
+        labels, features=features, return_indices_ranked_by=return_indices_ranked_by, config=config, **run_options
+    )
 
 
-def load(run_dir, **kwargs):
-    """A finished run's best model, predicting as the run predicts; see :func:`memomentum.predictor.load`.
-    (Imported on first use, as above.)"""
+def load(run_dir, *, device: str | None = None) -> Predictor:
+    """The best model of the finished run in ``run_dir``, ready to predict:
+    :func:`memomentum.predictor.load`, whose docstring describes every parameter."""
     from .predictor import load as _load
 
-    return _load(run_dir, **kwargs)
+    return _load(run_dir, device=device)
 
 
 __all__ = [

@@ -5,6 +5,7 @@ functions)."""
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,27 @@ def test_light_modules_load_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_public_functions_show_their_real_signatures_without_loading_torch():
+    # help(memomentum.run) must list the options, not `**kwargs`; importing and reading it must not load torch
+    code = (
+        "import inspect, sys; from memomentum import run, find_label_issues, load; "
+        "print(inspect.signature(run)); print('torch' in sys.modules)"
+    )
+    shown, torch_loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    import memomentum
+    import memomentum.api
+    import memomentum.estimator
+    import memomentum.predictor
+
+    assert shown == str(inspect.signature(memomentum.api.run)) and torch_loaded == "False"
+    for wrapper, real in [
+        (memomentum.run, memomentum.api.run),
+        (memomentum.find_label_issues, memomentum.api.find_label_issues),
+        (memomentum.load, memomentum.predictor.load),
+    ]:
+        assert inspect.signature(wrapper) == inspect.signature(real), wrapper.__name__
+    assert memomentum.MeMomentumClassifier is memomentum.estimator.MeMomentumClassifier
