@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_file
 from .errors import InputError
 from .runner import files
 
@@ -108,8 +109,6 @@ def write_consensus(run_dirs, out_dir, *, table: dict[str, np.ndarray] | None = 
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the folder {out_dir}: {e.strerror or e}") from None
-    from .runner.outputs import atomic_file  # imports torch: only when writing
-
     path = out_dir / CONSENSUS
     with atomic_file(path) as f:
         _write_csv(f, table)

@@ -43,11 +43,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_file
 from .data.folders import IMAGE_EXTENSIONS
 from .data.names import is_table_file, is_table_folder
 from .errors import InputError
 from .method.verdicts import verdict_columns
-from .runner import outputs
 from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, LOCK, MODEL, RUN_FILES, SUMMARY
 from .training.engine import Engine, choose_device
 from .training.models import create_model
@@ -1273,7 +1273,7 @@ def _write(path: Path, cols: dict[str, list]) -> None:
         if path.name.lower().endswith(".parquet"):
             _write_parquet(path, cols)
             return
-        with outputs.atomic_file(path) as f:
+        with atomic_file(path) as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(list(cols))
             for row in zip(*cols.values()):
@@ -1298,7 +1298,7 @@ def _write_parquet(path: Path, cols: dict[str, list]) -> None:
     )
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    with outputs.atomic_file(path, "wb") as f:
+    with atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 
 

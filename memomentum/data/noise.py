@@ -28,15 +28,13 @@ No global random state is read or changed: every generator is a local
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 
 __all__ = [
@@ -376,20 +374,11 @@ def write_labels(path, labels) -> None:
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
         raise InputError(f"cannot write {p}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if suffix == ".npy":
-                np.save(f, arr, allow_pickle=False)
-            else:
-                f.write("".join(f"{int(v)}\n" for v in arr).encode("ascii"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(p, "wb") as f:
+        if suffix == ".npy":
+            np.save(f, arr, allow_pickle=False)
+        else:
+            f.write("".join(f"{int(v)}\n" for v in arr).encode("ascii"))
 
 
 # --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from ..runner.files import CLASSES, EXAMPLES, MODEL
 
@@ -197,17 +198,15 @@ def _write_cache(ex: Examples, cache: Path) -> None:
     optional = {"true": ex.true, "row": ex.rows, "file": None if ex.files is None else ex.files.paths}
     table = pa.table({**columns, **{k: v for k, v in optional.items() if v is not None}})
     table = table.replace_schema_metadata({"classes": json.dumps(ex.classes)})
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        with atomic_file(cache, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        os.replace(tmp, cache)
         for old in cache.parent.glob(cache.name.split("-")[0] + "-*.arrow"):  # the same run's older caches
             if old != cache:
                 old.unlink(missing_ok=True)
     except (OSError, pa.ArrowException):
-        tmp.unlink(missing_ok=True)
+        pass  # a cache only: the next review reads examples.csv again
 
 
 def _parse_examples(path: Path, run_dir: Path, classes: list[str]) -> Examples:

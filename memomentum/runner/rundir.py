@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import is_temp_file
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
 from . import outputs
@@ -227,7 +228,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
         return
     if run_dir.exists() and not never_started(run_dir):
-        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not is_temp_file(p))
         if foreign:
             raise InputError(
                 f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
@@ -252,7 +253,7 @@ def never_started(run_dir: Path) -> bool:
     checkpoint leaves behind (``config.json``, its lock, temporary files): such a
     directory is reused as if it were empty."""
     try:
-        return all(p.name in (CONFIG, LOCK) or outputs.is_temp_file(p) for p in run_dir.iterdir())
+        return all(p.name in (CONFIG, LOCK) or is_temp_file(p) for p in run_dir.iterdir())
     except FileNotFoundError:
         return True
 
@@ -446,7 +447,7 @@ def open_run_dir(run_dir: Path, *, resume: bool, overwrite: bool):
             _clear_for_overwrite(run_dir)
             created = True
         for tmp in run_dir.iterdir():  # left by a run killed while writing
-            if outputs.is_temp_file(tmp):
+            if is_temp_file(tmp):
                 tmp.unlink(missing_ok=True)
         yield created
     finally:
@@ -462,7 +463,7 @@ def discard_run(run_dir: Path, created: bool) -> bool:
         remove_created(run_dir)
         return False
     for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if (p.name in RUN_FILES and p.name not in (LOCK, PREVIOUS)) or outputs.is_temp_file(p):
+        if (p.name in RUN_FILES and p.name not in (LOCK, PREVIOUS)) or is_temp_file(p):
             p.unlink(missing_ok=True)
     return False
 
