@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_file
+from .checks import first_few
 from .data.folders import IMAGE_EXTENSIONS
 from .data.names import is_table_file, is_table_folder
 from .errors import InputError
@@ -654,8 +655,7 @@ def _wrong_kind(pred: Predictor, where: str, what: str) -> InputError:
 
 
 def _names(names, shown: int = _SHOWN) -> str:
-    names = [str(n) for n in names]
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return first_few([str(n) for n in names], shown)
 
 
 # -- tables

@@ -15,9 +15,14 @@ from memomentum.data.noise import write_labels
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):
     path = tmp_path / "out.txt"
     path.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic_file(path) as f:
-        f.write("half of the new")
-        raise RuntimeError("cut")
+
+    def cut_halfway():
+        with atomic_file(path) as f:
+            f.write("half of the new")
+            raise RuntimeError("cut")
+
+    with pytest.raises(RuntimeError):
+        cut_halfway()
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
@@ -25,7 +30,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
 def test_the_temporary_file_is_beside_the_target_and_named_as_a_temporary_file(tmp_path):
     path = tmp_path / "out.bin"
     with atomic_file(path, "wb") as f:
-        seen = [p for p in tmp_path.iterdir()]
+        seen = list(tmp_path.iterdir())
         f.write(b"\x00\x01")
     assert len(seen) == 1 and is_temp_file(seen[0]) and seen[0].name.startswith(".out.bin.")
     assert path.read_bytes() == b"\x00\x01" and not is_temp_file(path)

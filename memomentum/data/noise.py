@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_file
+from ..checks import check_seed
 from ..errors import InputError
 
 __all__ = [
@@ -240,7 +241,7 @@ def _make_noisy_labels(
     noise_type = _check_noise_type(noise_type, names)
     noise_rate = _check_rate_applies(noise_type, noise_rate, names)
     num_classes = _check_num_classes(num_classes, names)
-    seed = _check_seed(seed, names)
+    seed = check_seed(seed, names["seed"])
     y = _check_labels(labels, num_classes)
     if noise_type != "transition" and transition is not None:
         raise InputError(
@@ -425,12 +426,6 @@ def _check_num_classes(num_classes, names: dict = _PYTHON_NAMES) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise InputError(f"{names['num_classes']} must be an integer of at least 2, got {num_classes!r}")
     return int(num_classes)
-
-
-def _check_seed(seed, names: dict = _PYTHON_NAMES) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"{names['seed']} must be an integer in 0..4294967295, got {seed!r}")
-    return int(seed)
 
 
 def _as_int_labels(arr: np.ndarray, what: str) -> np.ndarray:

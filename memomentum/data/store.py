@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_file
+from ..cores import available_cores
 from ..errors import InputError
 
 STORE_FORMATS = ("jpeg", "raw")
@@ -563,7 +564,7 @@ def _pack_locked(
         )
     from tqdm.auto import tqdm
 
-    workers = workers if workers is not None else _available_cores()
+    workers = workers if workers is not None else available_cores()
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
     with tqdm(
@@ -579,13 +580,6 @@ def _pack_locked(
     if bad:
         _report_undecodable(directory, paths, sorted(bad), what=what)
     _write_index(directory, shards, store_format=store_format, image_size=image_size, quality=quality, key=key)
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _report_undecodable(directory: Path, paths: list[str], bad: list[tuple[int, str]], *, what: str) -> None:

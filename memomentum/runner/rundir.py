@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import is_temp_file
+from ..checks import first_few
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
 from . import outputs
@@ -285,9 +286,8 @@ def edited_config_note(run_dir: Path, saved: dict) -> str | None:
     differ = sorted(k for k in set(edited) | set(resolved) if edited.get(k, None) != resolved.get(k, None))
     if not differ:
         return None
-    shown = ", ".join(f"{k} {json.dumps(edited.get(k))} (saved: {json.dumps(resolved.get(k))})" for k in differ[:5])
-    more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-    return f"{path} was edited since the checkpoint: {shown}{more}; {keep}"
+    shown = first_few([f"{k} {json.dumps(edited.get(k))} (saved: {json.dumps(resolved.get(k))})" for k in differ], 5)
+    return f"{path} was edited since the checkpoint: {shown}; {keep}"
 
 
 # -- the data a run started with ------------------------------------------------------------
