@@ -29,7 +29,6 @@ Reads only the run directories' text files: no torch, no pandas.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,14 +143,14 @@ def _distinct(run_dirs) -> list:
 def _read_run(directory: Path) -> _Run:
     if not directory.is_dir():
         raise InputError(f"there is no run directory {directory}")
-    if not (directory / files.SUMMARY).is_file() or not (directory / files.EXAMPLES).is_file():
-        missing = files.SUMMARY if not (directory / files.SUMMARY).is_file() else files.EXAMPLES
+    if not files.is_finished(directory) or not (directory / files.EXAMPLES).is_file():
+        missing = files.SUMMARY if not files.is_finished(directory) else files.EXAMPLES
         raise InputError(
             f"{directory} is not a finished memomentum run (no {missing}); consensus combines finished runs"
         )
-    summary = _read_json(directory / files.SUMMARY)
-    config = _read_json(directory / files.CONFIG) if (directory / files.CONFIG).is_file() else {}
-    names = _read_json(directory / files.CLASSES) if (directory / files.CLASSES).is_file() else None
+    summary = files.read_json(directory / files.SUMMARY)
+    config = files.read_json(directory / files.CONFIG) if (directory / files.CONFIG).is_file() else {}
+    names = files.read_json(directory / files.CLASSES) if (directory / files.CLASSES).is_file() else None
     return _Run(
         directory,
         summary,
@@ -159,13 +158,6 @@ def _read_run(directory: Path) -> _Run:
         None if names is None else [str(n) for n in names],
         _read_examples(directory / files.EXAMPLES),
     )
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
 
 
 def _read_examples(path: Path) -> dict[str, np.ndarray]:

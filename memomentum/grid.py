@@ -89,7 +89,7 @@ def _name_part(value: str | None, whole: bool = False) -> str:
 
 def state(run_dir: Path) -> str:
     """``done`` (a summary), ``unfinished`` (a checkpoint to resume) or ``new``."""
-    if (run_dir / files.SUMMARY).is_file():
+    if files.is_finished(run_dir):
         return "done"
     return "unfinished" if (run_dir / files.CHECKPOINT).is_file() else "new"
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import InputError
-from ..runner.files import CLASSES, EXAMPLES, MODEL
+from ..runner.files import CLASSES, EXAMPLES, MODEL, read_json
 
 SORTS = ("rank", "confidence", "index")
 _CACHE_VERSION = 1  # of the cached columns' layout
@@ -101,7 +101,7 @@ def review_order(issue: np.ndarray, quality: np.ndarray, share: np.ndarray | Non
 def class_names(run_dir: Path) -> list[str]:
     """The run's class names (``classes.json``), else its class numbers as text."""
     if (run_dir / CLASSES).is_file():
-        names = _read_json(run_dir / CLASSES)
+        names = read_json(run_dir / CLASSES)
         if isinstance(names, list) and names:
             return [str(n) for n in names]
     import torch  # only for runs without class names: their number is in the model file
@@ -114,13 +114,6 @@ def class_names(run_dir: Path) -> list[str]:
             f"cannot read the number of classes from {run_dir / MODEL} ({type(e).__name__}); the run "
             f"directory is damaged"
         ) from None
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
 
 
 def read_examples(run_dir: Path) -> Examples:

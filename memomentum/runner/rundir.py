@@ -36,7 +36,7 @@ from ..checks import first_few
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
 from . import outputs
-from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, SUMMARY
+from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, is_finished
 
 
 def resume_command(run_dir: Path) -> str:
@@ -216,7 +216,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
         if not run_dir.is_dir():
             raise InputError(f"nothing to resume: there is no run directory {run_dir}")
-        if (run_dir / SUMMARY).exists():
+        if is_finished(run_dir):
             raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
         if not (run_dir / CHECKPOINT).exists():
             if not any(run_dir.iterdir()):
@@ -238,7 +238,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             )
         if overwrite:
             return
-        if (run_dir / SUMMARY).exists():
+        if is_finished(run_dir):
             raise InputError(
                 f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory"
             )
