@@ -36,7 +36,7 @@ from ..checks import first_few
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
 from . import outputs
-from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, is_finished
+from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, is_finished, read_json
 
 
 def resume_command(run_dir: Path) -> str:
@@ -278,8 +278,8 @@ def edited_config_note(run_dir: Path, saved: dict) -> str | None:
         f"(a run's settings cannot change halfway: start a new run to train with others)"
     )
     try:
-        edited = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        edited = read_json(path)
+    except InputError:  # unreadable, not JSON or empty: said below
         edited = None
     if not isinstance(edited, dict):
         return f"{path} is not the JSON object the run wrote; {keep}"
