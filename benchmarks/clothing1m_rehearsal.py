@@ -100,6 +100,7 @@ import memomentum  # noqa: F401
 
 import numpy as np
 
+from memomentum.cores import available_cores
 from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv
 
 CLOTHING1M_TRAIN = 1_000_000  # the real release's noisy training images: what the projection is for
@@ -108,14 +109,6 @@ PROJECTED_CORES = 16
 RSS_GOAL_GB = 4.0
 STEPS = ("annotations", "read", "pack", "reuse_check", "stream")
 _STATE = "rehearsal.json"  # in --work-dir: the settings the sources and the release were written with
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity, which containers narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def peak_rss_mb() -> dict:

@@ -405,7 +405,7 @@ def main(argv=None) -> int:
     p.add_argument("--image-size", type=int, default=256, help="packed side (default 256, as Clothing1M)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of the packed store")
     args = p.parse_args(argv)
-    args.workers = args.workers or len(os.sched_getaffinity(0))
+    args.workers = args.workers or threads.available_cores()
     args.padding = max(1, args.image_size // 8)
     args.images_per_round = min(args.images_per_round, args.n)
     if args.n < 1 or args.rounds < 1 or args.images_per_round < 1 or args.workers < 1:
@@ -418,7 +418,7 @@ def main(argv=None) -> int:
     core = {k: v["images_per_s"] for k, v in rates["per_core"].items()}
     result = {
         "device": "cpu",
-        "cpu_cores": len(os.sched_getaffinity(0)),
+        "cpu_cores": threads.available_cores(),
         "workers": args.workers,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .checks import check_seed
 from .data.names import (
     dataset_key,
     is_clothing1m_name,
@@ -307,16 +308,14 @@ class RunConfig:
     def _check_model_and_seed(self, models) -> None:
         if self.model is not None and self.model not in models:
             raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(models)}")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
-            raise InputError(f"seed must be a whole number in 0..4294967295, got {self.seed!r}")
+        check_seed(self.seed, "seed", allowed="a whole number")
         self._check_noise_seed()
 
     def _check_noise_seed(self) -> None:
         """A noise seed is a whole number, and given only where synthetic noise uses it."""
         if self.noise_seed is None:
             return
-        if not _is_int(self.noise_seed) or not 0 <= self.noise_seed < 2**32:
-            raise InputError(f"noise-seed must be a whole number in 0..4294967295, got {self.noise_seed!r}")
+        check_seed(self.noise_seed, "noise-seed", allowed="a whole number")
         if self.human_labels_path or self.noise_type == "none":
             given = (
                 "--human-labels takes the file's labels"

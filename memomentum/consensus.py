@@ -29,12 +29,12 @@ Reads only the run directories' text files: no torch, no pandas.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_file
 from .errors import InputError
 from .runner import files
 
@@ -108,8 +108,6 @@ def write_consensus(run_dirs, out_dir, *, table: dict[str, np.ndarray] | None = 
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the folder {out_dir}: {e.strerror or e}") from None
-    from .runner.outputs import atomic_file  # imports torch: only when writing
-
     path = out_dir / CONSENSUS
     with atomic_file(path) as f:
         _write_csv(f, table)
@@ -145,14 +143,14 @@ def _distinct(run_dirs) -> list:
 def _read_run(directory: Path) -> _Run:
     if not directory.is_dir():
         raise InputError(f"there is no run directory {directory}")
-    if not (directory / files.SUMMARY).is_file() or not (directory / files.EXAMPLES).is_file():
-        missing = files.SUMMARY if not (directory / files.SUMMARY).is_file() else files.EXAMPLES
+    if not files.is_finished(directory) or not (directory / files.EXAMPLES).is_file():
+        missing = files.SUMMARY if not files.is_finished(directory) else files.EXAMPLES
         raise InputError(
             f"{directory} is not a finished memomentum run (no {missing}); consensus combines finished runs"
         )
-    summary = _read_json(directory / files.SUMMARY)
-    config = _read_json(directory / files.CONFIG) if (directory / files.CONFIG).is_file() else {}
-    names = _read_json(directory / files.CLASSES) if (directory / files.CLASSES).is_file() else None
+    summary = files.read_json(directory / files.SUMMARY)
+    config = files.read_json(directory / files.CONFIG) if (directory / files.CONFIG).is_file() else {}
+    names = files.read_json(directory / files.CLASSES) if (directory / files.CLASSES).is_file() else None
     return _Run(
         directory,
         summary,
@@ -160,13 +158,6 @@ def _read_run(directory: Path) -> _Run:
         None if names is None else [str(n) for n in names],
         _read_examples(directory / files.EXAMPLES),
     )
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
 
 
 def _read_examples(path: Path) -> dict[str, np.ndarray]:

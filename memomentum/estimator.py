@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_seed
 from .config import REFERENCE_SCHEDULE, RunConfig
 from .data.split import train_val_split, training_part_size
 from .errors import InputError
@@ -415,12 +416,8 @@ def _check_seed(name: str, value) -> int | None:
     """``value`` as a seed (None stays None), or a one-sentence error naming ``name``."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < 2**32:
-        raise InputError(
-            f"{name} must be None or a whole number in 0..4294967295 (a numpy RandomState or "
-            f"Generator is not accepted: the run is seeded by a number), got {_shown(value)!r}"
-        )
-    return int(value)
+    why = " (a numpy RandomState or Generator is not accepted: the run is seeded by a number)"
+    return check_seed(value, name, allowed="None or a whole number", why=why)
 
 
 def _resolve_threads(threads, n_jobs):

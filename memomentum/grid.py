@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cores import core_ids
 from .runner import files
 
 LOGS = ".logs"  # the cells' output, beside (not inside) their run directories
@@ -88,7 +89,7 @@ def _name_part(value: str | None, whole: bool = False) -> str:
 
 def state(run_dir: Path) -> str:
     """``done`` (a summary), ``unfinished`` (a checkpoint to resume) or ``new``."""
-    if (run_dir / files.SUMMARY).is_file():
+    if files.is_finished(run_dir):
         return "done"
     return "unfinished" if (run_dir / files.CHECKPOINT).is_file() else "new"
 
@@ -212,7 +213,7 @@ def core_blocks(threads: int | None, jobs: int) -> CoreBlocks | None:
     than cores, or no CPU affinity on this system."""
     if threads is None or threads < 2 or not hasattr(os, "sched_setaffinity"):
         return None
-    cores = sorted(os.sched_getaffinity(0))
+    cores = core_ids()
     return CoreBlocks(cores, threads, jobs) if threads * jobs <= len(cores) else None
 
 

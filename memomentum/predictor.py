@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import inspect
-import json
 import math
 import os
 import sys
@@ -43,12 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_file
+from .checks import first_few
 from .data.folders import IMAGE_EXTENSIONS
 from .data.names import is_table_file, is_table_folder
 from .errors import InputError
 from .method.verdicts import verdict_columns
-from .runner import outputs
-from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, LOCK, MODEL, RUN_FILES, SUMMARY
+from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, LOCK, MODEL, RUN_FILES, SUMMARY, is_finished, read_json
 from .training.engine import Engine, choose_device
 from .training.models import create_model
 from .training.sources import StreamedSource, to_device_data
@@ -144,15 +144,15 @@ def _run_directory(run_dir) -> Path:
 def _runs_inside(d: Path) -> list[str]:
     """The finished runs directly inside ``d`` (a grid's folder, a folder of runs)."""
     try:
-        return sorted(p.name for p in d.iterdir() if (p / SUMMARY).is_file())
+        return sorted(p.name for p in d.iterdir() if is_finished(p))
     except OSError:
         return []
 
 
 def _read_run(run_dir) -> _Run:
     d = _run_directory(run_dir)
-    config, summary = _read_json(d / CONFIG), _read_json(d / SUMMARY)
-    names = _read_json(d / CLASSES) if (d / CLASSES).is_file() else None
+    config, summary = read_json(d / CONFIG), read_json(d / SUMMARY)
+    names = read_json(d / CLASSES) if (d / CLASSES).is_file() else None
     saved = _read_model(d / MODEL)
     if names is not None and (not isinstance(names, list) or len(names) != saved["num_classes"]):
         raise InputError(
@@ -206,13 +206,6 @@ def _named_label(examples: Path, k: int) -> str | None:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read {examples}: {e}") from None
     return None
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {type(e).__name__}: {e}") from None
 
 
 def _read_model(path: Path) -> dict:
@@ -654,8 +647,7 @@ def _wrong_kind(pred: Predictor, where: str, what: str) -> InputError:
 
 
 def _names(names, shown: int = _SHOWN) -> str:
-    names = [str(n) for n in names]
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return first_few([str(n) for n in names], shown)
 
 
 # -- tables
@@ -1273,7 +1265,7 @@ def _write(path: Path, cols: dict[str, list]) -> None:
         if path.name.lower().endswith(".parquet"):
             _write_parquet(path, cols)
             return
-        with outputs.atomic_file(path) as f:
+        with atomic_file(path) as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(list(cols))
             for row in zip(*cols.values()):
@@ -1298,7 +1290,7 @@ def _write_parquet(path: Path, cols: dict[str, list]) -> None:
     )
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    with outputs.atomic_file(path, "wb") as f:
+    with atomic_file(path, "wb") as f:
         f.write(buf.getbuffer())
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import InputError
 from .method.verdicts import rank_by_quality
-from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY
+from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY, is_finished, read_json
 
 # Class names of the built-in datasets that ship without them (their readers return numbered
 # classes), so that the report says "Sneaker" rather than 7.
@@ -153,14 +153,14 @@ def read_run(run_dir) -> RunFiles:
         raise InputError(f"there is no run directory {run_dir}")
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is a file, not a run directory written by memomentum run")
-    if not (run_dir / SUMMARY).is_file():
+    if not is_finished(run_dir):
         unfinished = (run_dir / CHECKPOINT).exists()
         raise InputError(
             f"{run_dir} holds no finished run (no {SUMMARY}"
             f"{'; the run is unfinished, resume it first' if unfinished else ''})"
         )
-    summary = _read_json(run_dir / SUMMARY, dict)
-    config = _read_json(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
+    summary = _read_json_of_kind(run_dir / SUMMARY, dict)
+    config = _read_json_of_kind(run_dir / CONFIG, dict) if (run_dir / CONFIG).is_file() else {}
     history = _read_history(run_dir / HISTORY)
     examples = _read_columns(run_dir / EXAMPLES) if (run_dir / EXAMPLES).is_file() else None
     _check_examples_match(run_dir, examples, summary)
@@ -184,18 +184,15 @@ def _check_examples_match(run_dir: Path, examples: dict | None, summary: dict) -
         )
 
 
-def _read_json(path: Path, kind: type | tuple[type, ...]):
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
+def _read_json_of_kind(path: Path, kind: type | tuple[type, ...]):
+    data = read_json(path)
     if not isinstance(data, kind):
         raise InputError(f"{path} does not hold a JSON {'object' if kind is dict else 'list'}")
     return data
 
 
 def _read_class_names(path: Path) -> list[str]:
-    data = _read_json(path, (list, dict))
+    data = _read_json_of_kind(path, (list, dict))
     if isinstance(data, dict):  # {"0": "cat", ...}: ordered by label
         try:
             return [str(data[k]) for k in sorted(data, key=int)]

@@ -122,26 +122,13 @@ def _note_summaries_without_config(directory: Path) -> None:
         )
 
 
-def _read(path: Path):
-    try:
-        text = path.read_text(encoding="utf-8")
-        content = json.loads(text) if text.strip() else None
-    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-        raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    if not text.strip():
-        raise InputError(
-            f"{path} is empty (a write that was interrupted?): run that run again, or move its folder out of the way"
-        )
-    return content
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _read_config(path: Path) -> dict:
     """A run's config.json: an object with the run's method (text) and seed (a whole number)."""
-    config = _read(path)
+    config = files.read_json(path)
     if not isinstance(config, dict):
         raise InputError(f"{path} is not a run's configuration: it holds a JSON {_json_kind(config)}, not an object")
     for key, ok, what in (
@@ -159,7 +146,7 @@ def _read_config(path: Path) -> dict:
 def _read_summary(path: Path) -> dict:
     """A finished run's summary.json, with the figures the table takes of the kind it takes
     them (a number, or null where not measured)."""
-    summary = _read(path)
+    summary = files.read_json(path)
     if not isinstance(summary, dict):
         raise InputError(f"{path} is not a run's summary: it holds a JSON {_json_kind(summary)}, not an object")
     confident = summary.get("final_confident", {})

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "memomentum"
 
 # Lowest first. A module may import its own layer (without a circle) and the layers below.
 LAYERS = [
-    {"errors"},
+    {"errors", "atomic", "checks", "cores"},  # and the small rules every layer shares: atomic writes, seed, core count
     {"data"},  # data -> noise -> split, every reader, and what a dataset name means
     {"training"},  # the tensor path: engine, sources, models, weights, processes, threads
     {"config"},  # the run's settings, checked against the data's and models' names

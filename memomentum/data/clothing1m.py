@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import first_few
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 
@@ -240,9 +241,7 @@ def _locate(dirs: Sequence[Path], name: str) -> Path:
 def quote_some(items: Sequence[str], total: int | None = None) -> str:
     """The first few ``items`` for a message, and how many more there are (of ``total``,
     by default ``len(items)``)."""
-    total = len(items) if total is None else total
-    shown = ", ".join(items[:_SHOWN])
-    return shown if total <= _SHOWN else f"{shown} and {total - _SHOWN:,} more"
+    return first_few(items, _SHOWN, total)
 
 
 class Offenders:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import first_few
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 
@@ -116,8 +117,7 @@ def _test_images(test_dir: Path, train_dir: Path, class_names: tuple[str, ...], 
 
 
 def _quote(names: list[str]) -> str:
-    shown = ", ".join(map(repr, names[:_SHOWN]))
-    return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"
+    return first_few([repr(n) for n in names], _SHOWN)
 
 
 def _class_folders(folder: Path) -> list[str]:
@@ -202,7 +202,7 @@ def _list_images(
             repr(name) + (f" ({others} other file{'' if others == 1 else 's'})" if others else "")
             for name, others in empty
         ]
-        shown = ", ".join(described[:_SHOWN]) + (f" and {len(empty) - _SHOWN} more" if len(empty) > _SHOWN else "")
+        shown = first_few(described, _SHOWN)
         one = len(empty) == 1
         raise InputError(
             f"{len(empty)} class folder{'' if one else 's'} in {folder} hold{'s' if one else ''} no "

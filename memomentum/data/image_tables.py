@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
@@ -226,9 +227,8 @@ def _write_once(target: Path, data: bytes) -> None:
     if target.is_file():  # written by an earlier read: the store then sees the same file
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    with atomic_file(target, "wb") as f:
+        f.write(data)
 
 
 def _check_bytes(data, row: int, column: str, where: str) -> str:

@@ -28,15 +28,14 @@ No global random state is read or changed: every generator is a local
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
+from ..checks import check_seed
 from ..errors import InputError
 
 __all__ = [
@@ -242,7 +241,7 @@ def _make_noisy_labels(
     noise_type = _check_noise_type(noise_type, names)
     noise_rate = _check_rate_applies(noise_type, noise_rate, names)
     num_classes = _check_num_classes(num_classes, names)
-    seed = _check_seed(seed, names)
+    seed = check_seed(seed, names["seed"])
     y = _check_labels(labels, num_classes)
     if noise_type != "transition" and transition is not None:
         raise InputError(
@@ -376,20 +375,11 @@ def write_labels(path, labels) -> None:
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
         raise InputError(f"cannot write {p}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if suffix == ".npy":
-                np.save(f, arr, allow_pickle=False)
-            else:
-                f.write("".join(f"{int(v)}\n" for v in arr).encode("ascii"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(p, "wb") as f:
+        if suffix == ".npy":
+            np.save(f, arr, allow_pickle=False)
+        else:
+            f.write("".join(f"{int(v)}\n" for v in arr).encode("ascii"))
 
 
 # --------------------------------------------------------------------------------------
@@ -436,12 +426,6 @@ def _check_num_classes(num_classes, names: dict = _PYTHON_NAMES) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise InputError(f"{names['num_classes']} must be an integer of at least 2, got {num_classes!r}")
     return int(num_classes)
-
-
-def _check_seed(seed, names: dict = _PYTHON_NAMES) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"{names['seed']} must be an integer in 0..4294967295, got {seed!r}")
-    return int(seed)
 
 
 def _as_int_labels(arr: np.ndarray, what: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_seed
 from ..errors import InputError
 
 __all__ = ["largest_val_fraction", "split_for_validation", "train_val_split", "training_part_size"]
@@ -48,8 +49,7 @@ def train_val_split(num_examples: int, *, seed: int, train_fraction: float = 0.9
     """
     if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) or num_examples < 2:
         raise InputError(f"num_examples must be an integer of at least 2, got {num_examples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"seed must be an integer in 0..4294967295, got {seed!r}")
+    check_seed(seed)
     try:
         fraction = float(train_fraction)
     except (TypeError, ValueError):

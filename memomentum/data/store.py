@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
+from ..cores import available_cores
 from ..errors import InputError
 
 STORE_FORMATS = ("jpeg", "raw")
@@ -138,26 +140,9 @@ def _store_name(key: str, *, image_size: int, store_format: str) -> str:
 # --------------------------------------------------------------------------- small file helpers
 
 
-def _write_atomically(path: Path, write: Callable) -> None:
-    """Write ``path`` through ``write(file)`` on a temporary name, flush it to disk, then
-    rename it into place: readers and later runs see the whole file or none of it."""
-    tmp = _temporary(path)
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _temporary(path: Path) -> Path:
-    """Where ``path`` is written before it is renamed into place. The process id keeps two
-    writers apart: a worker left running by a killed pack can only ever rename its own
-    whole file into place, never a file another process is still writing."""
-    return path.with_name(f"{path.name}.tmp{os.getpid()}")
-
-
 def _save_npz(path: Path, **arrays) -> None:
-    _write_atomically(path, lambda f: np.savez(f, **arrays))
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 @contextmanager
@@ -264,33 +249,35 @@ def _pack_shard(shard: _Shard, report: Callable[[int], None] | None = None) -> l
     encode = import_simplejpeg().encode_jpeg if shard.store_format == "jpeg" else None
     meta = np.zeros((shard.stop - shard.start, 3), dtype=np.int64)
     bad: list[tuple[int, str]] = []
-    tmp = _temporary(shard.data_path)
-    with open(tmp, "wb") as out:
-        for i, path in enumerate(shard.paths):
-            try:
-                pixels, st = decode_resized(path, shard.image_size, Image)
-            except Exception as e:  # noqa: BLE001 -- decoders raise many types (OSError, ValueError, SyntaxError, ...)
-                bad.append((shard.start + i, error_reason(e)))
-            else:
-                if not bad:  # once the shard is lost, only look for more bad files
-                    blob = (
-                        encode(pixels, quality=shard.quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING)
-                        if encode is not None
-                        else pixels.tobytes()
-                    )
-                    out.write(blob)
-                    meta[i] = (len(blob), st.st_size, st.st_mtime_ns)
-            if report is not None:
-                report(1)
-        if not bad:
-            out.flush()
-            os.fsync(out.fileno())
-    if bad:
-        tmp.unlink()
+    try:
+        with atomic_file(shard.data_path, "wb") as out:
+            for i, path in enumerate(shard.paths):
+                try:
+                    pixels, st = decode_resized(path, shard.image_size, Image)
+                except Exception as e:  # noqa: BLE001 -- decoders raise many types (OSError, ValueError, SyntaxError, ...)
+                    bad.append((shard.start + i, error_reason(e)))
+                else:
+                    if not bad:  # once the shard is lost, only look for more bad files
+                        blob = (
+                            encode(pixels, quality=shard.quality, colorspace="RGB", colorsubsampling=JPEG_SUBSAMPLING)
+                            if encode is not None
+                            else pixels.tobytes()
+                        )
+                        out.write(blob)
+                        meta[i] = (len(blob), st.st_size, st.st_mtime_ns)
+                if report is not None:
+                    report(1)
+            if bad:
+                raise _ShardLost
+            with atomic_file(shard.meta_path, "wb") as f:  # before the data file: its presence marks the shard done
+                np.save(f, meta)
+    except _ShardLost:  # the shard's temporary data file is removed: nothing of it is kept
         return bad
-    _write_atomically(shard.meta_path, lambda f: np.save(f, meta))
-    os.replace(tmp, shard.data_path)  # last: the data file's presence marks the shard done
     return []
+
+
+class _ShardLost(Exception):
+    """An image of the shard cannot be decoded: raised inside its write, to drop the file."""
 
 
 _worker_counter = None  # a shared counter of images done, set in each pool worker
@@ -396,7 +383,8 @@ def _write_index(
         "shards": [s.data_path.name for s in shards],
         "key": key,
     }
-    _write_atomically(directory / _MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    with atomic_file(directory / _MANIFEST, "wb") as f:
+        f.write(json.dumps(manifest, indent=1).encode())
 
 
 def _changed_sources(directory: Path, sizes: np.ndarray, mtimes: np.ndarray) -> np.ndarray | None:
@@ -576,7 +564,7 @@ def _pack_locked(
         )
     from tqdm.auto import tqdm
 
-    workers = workers if workers is not None else _available_cores()
+    workers = workers if workers is not None else available_cores()
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
     with tqdm(
@@ -594,17 +582,11 @@ def _pack_locked(
     _write_index(directory, shards, store_format=store_format, image_size=image_size, quality=quality, key=key)
 
 
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _report_undecodable(directory: Path, paths: list[str], bad: list[tuple[int, str]], *, what: str) -> None:
     listing = directory / _BAD_LIST
     lines = "".join(f"{paths[i]}\t{reason}\n" for i, reason in bad)
-    _write_atomically(listing, lambda f: f.write(lines.encode("utf-8", "surrogateescape")))
+    with atomic_file(listing, "wb") as f:
+        f.write(lines.encode("utf-8", "surrogateescape"))
     shown = "; ".join(f"{paths[i]} ({reason})" for i, reason in bad[:_SHOWN_BAD])
     more = f"; ... (all {len(bad)} are listed in {listing})" if len(bad) > _SHOWN_BAD else ""
     raise InputError(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from .animal10n import ANIMAL10N_CLASSES
 from .clothing1m import (
@@ -120,11 +121,9 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
     """Write ``lines`` (newline-terminated) in one go, atomically: a file interrupted
     halfway never looks complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_file(path) as f:
         f.write("\n".join(lines))
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def _write_annotations(

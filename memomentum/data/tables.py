@@ -47,6 +47,7 @@ from typing import IO
 
 import numpy as np
 
+from ..checks import first_few
 from ..errors import InputError
 from .dataset import Dataset
 from .names import is_table_file as is_table_name  # names.py's rule, part of this module's API (__all__)
@@ -515,5 +516,4 @@ def row_numbers(rows) -> str:
 
 
 def _quote(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_SHOWN])
-    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+    return first_few([repr(n) for n in names], _SHOWN)

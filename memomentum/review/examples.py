@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
-from ..runner.files import CLASSES, EXAMPLES, MODEL
+from ..runner.files import CLASSES, EXAMPLES, MODEL, read_json
 
 SORTS = ("rank", "confidence", "index")
 _CACHE_VERSION = 1  # of the cached columns' layout
@@ -100,7 +101,7 @@ def review_order(issue: np.ndarray, quality: np.ndarray, share: np.ndarray | Non
 def class_names(run_dir: Path) -> list[str]:
     """The run's class names (``classes.json``), else its class numbers as text."""
     if (run_dir / CLASSES).is_file():
-        names = _read_json(run_dir / CLASSES)
+        names = read_json(run_dir / CLASSES)
         if isinstance(names, list) and names:
             return [str(n) for n in names]
     import torch  # only for runs without class names: their number is in the model file
@@ -113,13 +114,6 @@ def class_names(run_dir: Path) -> list[str]:
             f"cannot read the number of classes from {run_dir / MODEL} ({type(e).__name__}); the run "
             f"directory is damaged"
         ) from None
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from None
 
 
 def read_examples(run_dir: Path) -> Examples:
@@ -197,17 +191,15 @@ def _write_cache(ex: Examples, cache: Path) -> None:
     optional = {"true": ex.true, "row": ex.rows, "file": None if ex.files is None else ex.files.paths}
     table = pa.table({**columns, **{k: v for k, v in optional.items() if v is not None}})
     table = table.replace_schema_metadata({"classes": json.dumps(ex.classes)})
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        with atomic_file(cache, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        os.replace(tmp, cache)
         for old in cache.parent.glob(cache.name.split("-")[0] + "-*.arrow"):  # the same run's older caches
             if old != cache:
                 old.unlink(missing_ok=True)
     except (OSError, pa.ArrowException):
-        tmp.unlink(missing_ok=True)
+        pass  # a cache only: the next review reads examples.csv again
 
 
 def _parse_examples(path: Path, run_dir: Path, classes: list[str]) -> Examples:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..data.corrections import COLUMNS, corrections_path
 from ..errors import InputError
 from ..runner import outputs
@@ -127,7 +128,7 @@ def _export_table(ex, config, out, labels, relabel, exclude) -> int:
         frame.to_parquet(buf, index=False)
     else:
         frame.to_csv(buf, index=False, lineterminator="\n")
-    with outputs.atomic_file(out, "wb") as f:
+    with atomic_file(out, "wb") as f:
         f.write(buf.getbuffer())
     return len(frame)
 
@@ -159,7 +160,7 @@ def _export_files(ex, config, out, labels, relabel, exclude) -> int:
     rows = [(p, lab, "train") for j, (p, lab) in enumerate(zip(paths.tolist(), train_labels)) if j not in dropped]
     if files.test is not None:
         rows += [(p, names[k], "test") for p, k in zip(files.test.paths, files.test.labels)]
-    with outputs.atomic_file(out) as f:
+    with atomic_file(out) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["file", "label"] + (["split"] if files.test is not None else []))
         w.writerows(r if files.test is not None else r[:2] for r in rows)

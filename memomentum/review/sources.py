@@ -12,7 +12,6 @@ run's own examples are ever read: the page asks by example index, never by path.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..runner.files import CONFIG
+from ..runner.files import CONFIG, read_json
 from .examples import Examples
 
 THUMB_SIDE = 160  # pixels, the longer side
@@ -30,10 +29,7 @@ _SHOWN_FEATURES = 12  # feature values shown per row
 
 
 def run_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {run_dir / CONFIG}: {e}") from None
+    return read_json(run_dir / CONFIG)
 
 
 def data_path(config: dict) -> Path | None:

@@ -1,72 +1,20 @@
-"""Writing files atomically (a temporary file, fsynced, then renamed), so that nothing is
-ever left half-written; and the formats of the checkpoint and ``examples.csv``. The run
-directory's file names are in :mod:`.files`."""
+"""The run's output formats (JSON, CSV, text, the checkpoint, ``examples.csv``), each written
+atomically through :func:`memomentum.atomic.atomic_file` (re-exported here with
+:func:`is_temp_file`). The run directory's file names are in :mod:`.files`."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file
+from ..atomic import is_temp_file as is_temp_file  # its earlier home: callers may still import it here
 from ..errors import InputError
 from .files import CHECKPOINT
-
-
-def _file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()  # mkstemp creates 0600 files; outputs get the usual 0666 & ~umask
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename: fsync the directory entry (a no-op where the OS does not allow it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # e.g. EINVAL on file systems without directory fsync
-        pass
-    finally:
-        os.close(fd)
-
-
-def is_temp_file(path: Path) -> bool:
-    """Whether ``path`` is a temporary file left by :func:`atomic_file` (after a crash)."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "w"):
-    """Open a temporary file beside ``path``; on success fsync it, rename it over
-    ``path`` and fsync the directory, so readers only ever see the old or the new
-    complete file, also after a power cut. On any error the temporary file is removed."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        text: dict[str, Any] = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
-        with os.fdopen(fd, mode, **text) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def write_json(path: Path, data) -> None:

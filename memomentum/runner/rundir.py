@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import is_temp_file
+from ..checks import first_few
 from ..config import NON_RESULT_KEYS, RunConfig
 from ..errors import InputError
 from . import outputs
-from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, SUMMARY
+from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, is_finished, read_json
 
 
 def resume_command(run_dir: Path) -> str:
@@ -214,7 +216,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             raise InputError("--resume continues a run and --overwrite starts it again; pass only one of them")
         if not run_dir.is_dir():
             raise InputError(f"nothing to resume: there is no run directory {run_dir}")
-        if (run_dir / SUMMARY).exists():
+        if is_finished(run_dir):
             raise InputError(f"the run in {run_dir} has already finished; nothing to resume")
         if not (run_dir / CHECKPOINT).exists():
             if not any(run_dir.iterdir()):
@@ -227,7 +229,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             raise InputError(f"nothing to resume in {run_dir}: no {CHECKPOINT} there")
         return
     if run_dir.exists() and not never_started(run_dir):
-        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not outputs.is_temp_file(p))
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not is_temp_file(p))
         if foreign:
             raise InputError(
                 f"{run_dir} holds files that are not part of a memomentum run ({', '.join(foreign[:3])}"
@@ -236,7 +238,7 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
             )
         if overwrite:
             return
-        if (run_dir / SUMMARY).exists():
+        if is_finished(run_dir):
             raise InputError(
                 f"{run_dir} already holds a finished run; pass --overwrite to replace it or --out to choose another directory"
             )
@@ -252,7 +254,7 @@ def never_started(run_dir: Path) -> bool:
     checkpoint leaves behind (``config.json``, its lock, temporary files): such a
     directory is reused as if it were empty."""
     try:
-        return all(p.name in (CONFIG, LOCK) or outputs.is_temp_file(p) for p in run_dir.iterdir())
+        return all(p.name in (CONFIG, LOCK) or is_temp_file(p) for p in run_dir.iterdir())
     except FileNotFoundError:
         return True
 
@@ -276,17 +278,16 @@ def edited_config_note(run_dir: Path, saved: dict) -> str | None:
         f"(a run's settings cannot change halfway: start a new run to train with others)"
     )
     try:
-        edited = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        edited = read_json(path)
+    except InputError:  # unreadable, not JSON or empty: said below
         edited = None
     if not isinstance(edited, dict):
         return f"{path} is not the JSON object the run wrote; {keep}"
     differ = sorted(k for k in set(edited) | set(resolved) if edited.get(k, None) != resolved.get(k, None))
     if not differ:
         return None
-    shown = ", ".join(f"{k} {json.dumps(edited.get(k))} (saved: {json.dumps(resolved.get(k))})" for k in differ[:5])
-    more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-    return f"{path} was edited since the checkpoint: {shown}{more}; {keep}"
+    shown = first_few([f"{k} {json.dumps(edited.get(k))} (saved: {json.dumps(resolved.get(k))})" for k in differ], 5)
+    return f"{path} was edited since the checkpoint: {shown}; {keep}"
 
 
 # -- the data a run started with ------------------------------------------------------------
@@ -446,7 +447,7 @@ def open_run_dir(run_dir: Path, *, resume: bool, overwrite: bool):
             _clear_for_overwrite(run_dir)
             created = True
         for tmp in run_dir.iterdir():  # left by a run killed while writing
-            if outputs.is_temp_file(tmp):
+            if is_temp_file(tmp):
                 tmp.unlink(missing_ok=True)
         yield created
     finally:
@@ -462,7 +463,7 @@ def discard_run(run_dir: Path, created: bool) -> bool:
         remove_created(run_dir)
         return False
     for p in list(run_dir.iterdir()) if run_dir.is_dir() else []:
-        if (p.name in RUN_FILES and p.name not in (LOCK, PREVIOUS)) or outputs.is_temp_file(p):
+        if (p.name in RUN_FILES and p.name not in (LOCK, PREVIOUS)) or is_temp_file(p):
             p.unlink(missing_ok=True)
     return False
 

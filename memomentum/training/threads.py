@@ -52,6 +52,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from ..cores import available_cores, core_ids  # available_cores: callers and tests reach it here
+
 # libgomp spin iterations before an idle thread sleeps (libgomp counts roughly 100 per
 # microsecond), chosen by benchmarks/contention.py: on a quiet machine, and when other tasks
 # already want the CPUs.
@@ -181,13 +183,6 @@ class ThreadPolicy:
         return self
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def choose_threads(requested: int | None, *, model: str | None = None) -> ThreadPolicy:
     """The thread count for a run: ``requested`` when given, else one for the MLP and every
     available core for the other models. Never depends on the machine's load (see the module
@@ -265,7 +260,7 @@ def bind_openmp_threads(threads: int, *, streamed: bool = False):
     """While the block runs, each of PyTorch's ``threads`` OpenMP threads runs on a core of
     its own (module docstring); afterwards each has its former cores back. Yields what was
     done, for ``summary.json``: ``"cores 0,1, one per thread"`` or why none was bound."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    cores = core_ids() if hasattr(os, "sched_setaffinity") else []
     libgomp = _loaded_libgomp()
     plan = binding_plan(threads, cores, libgomp=libgomp, streamed=streamed)
     if isinstance(plan, str) or libgomp is None:  # without libgomp the plan is the reason
