@@ -308,14 +308,16 @@ class RunConfig:
     def _check_model_and_seed(self, models) -> None:
         if self.model is not None and self.model not in models:
             raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(models)}")
-        check_seed(self.seed, "seed", allowed="a whole number")
+        # a numpy integer set after construction (the constructor converts) is kept as Python's
+        # int, which config.json's writer takes
+        self.seed = check_seed(self.seed, "seed", allowed="a whole number")
         self._check_noise_seed()
 
     def _check_noise_seed(self) -> None:
         """A noise seed is a whole number, and given only where synthetic noise uses it."""
         if self.noise_seed is None:
             return
-        check_seed(self.noise_seed, "noise-seed", allowed="a whole number")
+        self.noise_seed = check_seed(self.noise_seed, "noise-seed", allowed="a whole number")
         if self.human_labels_path or self.noise_type == "none":
             given = (
                 "--human-labels takes the file's labels"
