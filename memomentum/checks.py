@@ -24,6 +24,11 @@ def check_seed(value, name: str = "seed", *, allowed: str = "an integer", why: s
     return int(value)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 label``, ``2,000 labels``: a count and its noun, in the singular for one."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def first_few(items: Sequence[str], shown: int, total: int | None = None) -> str:
     """``a, b, c`` or ``a, b, c and 7 more``: the first ``shown`` of ``items`` (already
     quoted as the message wants them) and how many more there are (of ``total``, by

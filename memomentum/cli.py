@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import counted
 from .config import DEVICES, METHODS, MODES, RunConfig
 from .errors import InputError, TrainingDiverged
 from .runner import files
@@ -832,18 +833,14 @@ def _print_summary(summary: dict, run_dir) -> None:
     if summary.get("review"):  # trained on data exported by memomentum review
         r = summary["review"]
         lines.append(
-            f"  reviewed data        {_counted(r['corrected'], 'label')} corrected, "
-            f"{_counted(r['excluded'], 'example')} excluded by review ({r['corrections_file']})"
+            f"  reviewed data        {counted(r['corrected'], 'label')} corrected, "
+            f"{counted(r['excluded'], 'example')} excluded by review ({r['corrections_file']})"
         )
     lines.append(f"  {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s on {summary['device']}")
     if run_dir is not None:
         report = f", {files.REPORT}" if (Path(run_dir) / files.REPORT).exists() else ""
         lines.append(f"  results in {run_dir}/ (summary.json, examples.csv, history.csv, model.pt{report})")
     print("\n".join(lines))
-
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _cmd_run(args) -> int:

@@ -40,3 +40,11 @@ def test_the_cores_counted_are_the_ones_this_process_may_run_on():
         assert available_cores() == len(os.sched_getaffinity(0))
     else:
         assert core_ids() == [] and available_cores() == (os.cpu_count() or 1)
+
+
+def test_counted_names_one_in_the_singular_and_groups_thousands():
+    from memomentum.checks import counted
+
+    assert counted(1, "label") == "1 label"
+    assert counted(0, "example") == "0 examples"
+    assert counted(2000, "label") == "2,000 labels"

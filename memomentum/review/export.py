@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_file
+from ..checks import counted
 from ..data.corrections import COLUMNS, corrections_path
 from ..errors import InputError
 from ..runner import outputs
@@ -60,11 +61,9 @@ def export_decided(ex: Examples, decisions: Decisions, config: dict, out) -> str
         outputs.write_text(corrections, _corrections(ex, relabel, exclude, labels))
     except OSError as e:
         raise InputError(f"cannot write {out}: {e.strerror or e}") from None
-    n_relabel, n_exclude = int(relabel.sum()), int(exclude.sum())
     return (
-        f"exported {n} examples of {ex.run_dir} to {out}: {n_relabel} label{'' if n_relabel == 1 else 's'} "
-        f"corrected and {n_exclude} example{'' if n_exclude == 1 else 's'} excluded by review "
-        f"(listed in {corrections})"
+        f"exported {n} examples of {ex.run_dir} to {out}: {counted(int(relabel.sum()), 'label')} corrected and "
+        f"{counted(int(exclude.sum()), 'example')} excluded by review (listed in {corrections})"
     )
 
 
