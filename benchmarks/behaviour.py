@@ -78,13 +78,13 @@ RUNS = {
 # in-process cases: Python run in a fresh interpreter, printing a JSON object of arrays' digests
 API_CASES = {
     "estimator-network": """
-from memomentum.estimator import MeMomentumClassifier
+from memomentum.entrypoints.estimator import MeMomentumClassifier
 clf = MeMomentumClassifier(epochs=4, max_outer_loop=2, max_inner_loop=3, random_state=3, threads=1).fit(X, y)
 out = {"proba": digest(clf.predict_proba(X)), "confident": digest(clf.confident_)}
 """,
     "estimator-factory": """
 import torch
-from memomentum.estimator import MeMomentumClassifier
+from memomentum.entrypoints.estimator import MeMomentumClassifier
 def net(n_features, n_classes):
     return torch.nn.Sequential(torch.nn.Linear(n_features, 32), torch.nn.ReLU(), torch.nn.Linear(32, n_classes))
 clf = MeMomentumClassifier(model=net, epochs=4, max_outer_loop=2, max_inner_loop=3, random_state=3, threads=1).fit(X, y)
@@ -92,7 +92,7 @@ out = {"proba": digest(clf.predict_proba(X)), "confident": digest(clf.confident_
 """,
     "estimator-sklearn": """
 from sklearn.linear_model import LogisticRegression
-from memomentum.estimator import MeMomentumClassifier
+from memomentum.entrypoints.estimator import MeMomentumClassifier
 clf = MeMomentumClassifier(model=LogisticRegression(max_iter=200), random_state=3, threads=1).fit(X, y)
 out = {"proba": digest(clf.predict_proba(X)), "confident": digest(clf.confident_),
        "rounds": digest(np.array([r["n_confident"] for r in clf.summary_["rounds"]]))}
@@ -197,7 +197,7 @@ def api_case(code: str) -> dict:
 
 
 def record(only: list[str] | None) -> dict:
-    from memomentum.data.synthetic import write_clothing1m
+    from memomentum.testing.synthetic import write_clothing1m
 
     root = Path(tempfile.mkdtemp(prefix="mm-behaviour-"))
     try:

@@ -100,7 +100,7 @@ import memomentum  # noqa: F401
 
 import numpy as np
 
-from memomentum.cores import available_cores
+from memomentum.base.cores import available_cores
 from memomentum.data.clothing1m import CLEAN_KV, NOISY_TRAIN, read_clothing1m, read_label_kv
 
 CLOTHING1M_TRAIN = 1_000_000  # the real release's noisy training images: what the projection is for
@@ -246,7 +246,7 @@ def _write_sources(sources: Path, args) -> None:
     each of the 14 classes, up to 100 of them with a clean label, and ``per_class // 2`` (at
     least 1) validation and test images per class. Those with a clean label are the sources
     (:func:`write_annotation_scale` links to them, so every key's true label is known)."""
-    from memomentum.data.synthetic import write_clothing1m
+    from memomentum.testing.synthetic import write_clothing1m
 
     p = args.sources_per_class
     held_out = max(1, p // 2)
@@ -270,7 +270,7 @@ def source_paths(sources: Path) -> list[str]:
 def step_annotations(args) -> dict:
     """Write the release, or reuse one written with the same settings (a resumed write only
     adds what is missing: :func:`write_annotation_scale` keeps existing links)."""
-    from memomentum.data.synthetic import write_annotation_scale
+    from memomentum.testing.synthetic import write_annotation_scale
 
     work, sources, release = _paths(args)
     work.mkdir(parents=True, exist_ok=True)
@@ -336,7 +336,7 @@ def step_read(args) -> dict:
 # -- step 3: pack the distinct images --------------------------------------------------------
 def step_pack(args) -> dict:
     """Pack the distinct source images once (reused when already packed)."""
-    from memomentum.data.store import _MANIFEST, pack_images, store_key
+    from memomentum.store.packing import _MANIFEST, pack_images, store_key
 
     work, sources, _ = _paths(args)
     paths = source_paths(sources)
@@ -371,7 +371,7 @@ def step_pack(args) -> dict:
 def step_reuse_check(args) -> dict:
     """What a run does before using a packed store of the training images: hash the ordered
     paths (the store's name), stat every file, compare with the stored stats."""
-    from memomentum.data.store import _changed_sources, _save_npz, _source_stats, store_key
+    from memomentum.store.packing import _changed_sources, _save_npz, _source_stats, store_key
 
     work, sources, release = _paths(args)
     t0 = time.perf_counter()
@@ -453,7 +453,7 @@ def step_stream(args) -> dict:
     import torch
 
     from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
-    from memomentum.data.store import PackedImages
+    from memomentum.store.packing import PackedImages
     from memomentum.training.sources import StreamedSource, _BatchReader
 
     cpu = torch.device("cpu")

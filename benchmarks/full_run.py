@@ -1,4 +1,4 @@
-"""Time one whole run through the Python API, ``memomentum.api.run(RunConfig(...))``.
+"""Time one whole run through the Python API, ``memomentum.entrypoints.api.run(RunConfig(...))``.
 
 Prints one JSON object: wall time, epochs run, how the time splits into training,
 prediction (confident-set selection) and evaluation (the summary's ``time_s``), peak
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from memomentum.api import run
 from memomentum.config import RunConfig
+from memomentum.entrypoints.api import run
 
 
 def peak_rss_mb() -> float:

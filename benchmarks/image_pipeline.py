@@ -1,4 +1,4 @@
-"""Image files to training batches: the packed store (:mod:`memomentum.data.store`) against a
+"""Image files to training batches: the packed store (:mod:`memomentum.store.packing`) against a
 conventional per-image pipeline, on the same images, in one run.
 
 Source images: ``--n`` synthetic 500 x 375 JPEGs (quality 90, seeded; smooth gradients and
@@ -62,7 +62,7 @@ from epoch_speed import RandomCrop, RandomHorizontalFlip
 from PIL import Image
 
 from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
-from memomentum.data.store import PackedImages, pack_images
+from memomentum.store.packing import PackedImages, pack_images
 from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip
 
 SOURCE_WIDTH, SOURCE_HEIGHT, SOURCE_QUALITY = 500, 375, 90

@@ -9,7 +9,7 @@ predictor's test accuracy against its own ``test_accuracy``, and whether it help
     python benchmarks/modes_fmnist.py                 # the full run (54,000 training images)
     python benchmarks/modes_fmnist.py --quick         # a tiny subset and schedule (the smoke test)
 
-The three runs, all through ``memomentum.api.run(..., write=False)`` on one loaded data set:
+The three runs, all through ``memomentum.entrypoints.api.run(..., write=False)`` on one loaded data set:
 
 1. ``memomentum``: the benchmark mode as in docs/results.md, ``epochs=20,
    max_outer_loop=1, max_inner_loop=4`` (so a first phase and at most 3 inner rounds of 20
@@ -57,9 +57,9 @@ import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 # isort: split
 import torch
 
-from memomentum.api import run
 from memomentum.config import RunConfig
 from memomentum.data import dataset_from_arrays, load_dataset
+from memomentum.entrypoints.api import run
 
 FULL = {
     "memomentum": dict(method="memomentum", epochs=20, max_outer_loop=1, max_inner_loop=4),

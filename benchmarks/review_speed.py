@@ -104,9 +104,9 @@ def in_process(run_dir: Path, on_disk: list[int]) -> dict:
     """One opening of the review and its requests, in this process."""
     from starlette.testclient import TestClient
 
-    from memomentum.review.examples import cache_file
-    from memomentum.review.server import create_app
-    from memomentum.review.session import Review
+    from memomentum.entrypoints.review.examples import cache_file
+    from memomentum.entrypoints.review.server import create_app
+    from memomentum.entrypoints.review.session import Review
 
     (run_dir / "review.csv").unlink(missing_ok=True)
     cache_file(run_dir / "examples.csv").unlink(missing_ok=True)
@@ -152,7 +152,7 @@ def in_process(run_dir: Path, on_disk: list[int]) -> dict:
 def from_the_shell(run_dir: Path, *, cached: bool) -> float:
     """``memomentum review`` started, its URL read, its first page fetched over the socket;
     ``cached``: opened before (the columns of examples.csv cached), else for the first time."""
-    from memomentum.review.examples import cache_file
+    from memomentum.entrypoints.review.examples import cache_file
 
     if not cached:
         cache_file(run_dir / "examples.csv").unlink(missing_ok=True)

@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 import memomentum  # noqa: F401  (before torch: the CPU wait policy)
-from memomentum.api import run
 from memomentum.config import RunConfig
-from memomentum.consensus import consensus_table
+from memomentum.entrypoints.api import run
+from memomentum.entrypoints.consensus import consensus_table
 from memomentum.runner import files
 from memomentum.runner.outputs import write_json
 from memomentum.runner.prepare import prepare_data

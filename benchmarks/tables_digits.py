@@ -35,8 +35,8 @@ import memomentum  # noqa: F401 -- first, before torch (its CPU wait policy)
 import numpy as np
 
 from memomentum.data import load_dataset
-from memomentum.data.noise import make_noisy_labels
 from memomentum.data.tables import read_table
+from memomentum.noise.generators import make_noisy_labels
 
 
 def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | None) -> dict:
@@ -81,7 +81,7 @@ def timed_fit(model, x, y):
 def main(argv=None) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from memomentum.estimator import MeMomentumClassifier
+    from memomentum.entrypoints.estimator import MeMomentumClassifier
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--noise-rate", type=float, default=0.4)

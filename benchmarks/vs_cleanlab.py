@@ -17,7 +17,7 @@ fashion-mnist --noise-type instance --noise-rate 0.4 --seed 1`` makes.
 - ``memomentum``: one Me-Momentum run, the Fashion-MNIST schedule of docs/results.md (``--epochs 20
   --max-outer-loop 1 --max-inner-loop 4``: a first phase of at most 20 epochs with early
   stopping, then at most 3 inner rounds of 20 epochs; LeNet, SGD lr 0.01, batch 128), through
-  ``memomentum.api.run`` as ``memomentum run`` trains it (the 90/10 split, validation on the
+  ``memomentum.entrypoints.api.run`` as ``memomentum run`` trains it (the 90/10 split, validation on the
   noisy labels of the 10 %). Flagged: the examples outside the final confident set, and on
   the held-out 10 % those the best network disagrees with (the rule of
   :func:`memomentum.find_label_issues`). Timed: the run plus that last prediction pass (with
@@ -54,9 +54,9 @@ import memomentum  # noqa: F401  (before torch: the CPU wait policy)
 import numpy as np
 import torch
 
-from memomentum.api import run, verdicts_of_run
 from memomentum.config import RunConfig
 from memomentum.data import load_dataset
+from memomentum.entrypoints.api import run, verdicts_of_run
 from memomentum.runner.prepare import prepare_data
 from memomentum.training.sources import to_device_data
 

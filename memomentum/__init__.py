@@ -18,13 +18,13 @@ from .training import threads
 
 # isort: split
 
+from .base.errors import InputError, TrainingDiverged
 from .config import RunConfig
-from .errors import InputError, TrainingDiverged
 
 if TYPE_CHECKING:  # annotations only: importing these loads torch
     from .data import Dataset
-    from .estimator import MeMomentumClassifier
-    from .predictor import Predictor
+    from .entrypoints.estimator import MeMomentumClassifier
+    from .entrypoints.predictor import Predictor
     from .runner.pipeline import RunResult
 
 __version__ = "0.1.0"
@@ -39,12 +39,12 @@ def run(
     dataset: Dataset | None = None,
     network=None,
 ) -> RunResult:
-    """Run Me-Momentum (or the cross-entropy baseline) end to end: :func:`memomentum.api.run`,
-    whose docstring describes every parameter (``help(memomentum.api.run)``, which loads torch).
+    """Run Me-Momentum (or the cross-entropy baseline) end to end: :func:`memomentum.entrypoints.api.run`,
+    whose docstring describes every parameter (``help(memomentum.entrypoints.api.run)``, which loads torch).
     This wrapper first chooses how idle OpenMP threads wait for the run, while torch is not
     loaded yet; tests/test_layout.py checks that its signature is the real one."""
     threads.prefer_bound_spin(config.threads, config.device)
-    from .api import run as _run
+    from .entrypoints.api import run as _run
 
     return _run(config, resume=resume, overwrite=overwrite, write=write, dataset=dataset, network=network)
 
@@ -58,8 +58,8 @@ def find_label_issues(
     **run_options,
 ):
     """Find the examples whose given label is likely wrong, with Me-Momentum:
-    :func:`memomentum.api.find_label_issues`, whose docstring describes every parameter."""
-    from .api import find_label_issues as _find
+    :func:`memomentum.entrypoints.api.find_label_issues`, whose docstring describes every parameter."""
+    from .entrypoints.api import find_label_issues as _find
 
     return _find(
         labels, features=features, return_indices_ranked_by=return_indices_ranked_by, config=config, **run_options
@@ -68,8 +68,8 @@ def find_label_issues(
 
 def load(run_dir, *, device: str | None = None) -> Predictor:
     """The best model of the finished run in ``run_dir``, ready to predict:
-    :func:`memomentum.predictor.load`, whose docstring describes every parameter."""
-    from .predictor import load as _load
+    :func:`memomentum.entrypoints.predictor.load`, whose docstring describes every parameter."""
+    from .entrypoints.predictor import load as _load
 
     return _load(run_dir, device=device)
 
@@ -89,7 +89,7 @@ __all__ = [
 def __getattr__(name: str):
     # the scikit-learn estimator is loaded on first use: it imports torch and scikit-learn
     if name == "MeMomentumClassifier":
-        from .estimator import MeMomentumClassifier
+        from .entrypoints.estimator import MeMomentumClassifier
 
         return MeMomentumClassifier
     raise AttributeError(f"module 'memomentum' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""memomentum.atomic: the one atomic writer every layer uses."""
+"""memomentum.base.atomic: the one atomic writer every layer uses."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from memomentum.atomic import atomic_file, is_temp_file
-from memomentum.data.noise import write_labels
+from memomentum.base.atomic import atomic_file, is_temp_file
+from memomentum.noise.generators import write_labels
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):

@@ -1,4 +1,4 @@
-"""memomentum.checks and memomentum.cores: the small rules every layer shares."""
+"""memomentum.base.checks and memomentum.base.cores: the small rules every layer shares."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from memomentum.checks import check_seed, first_few
-from memomentum.cores import available_cores, core_ids
-from memomentum.errors import InputError
+from memomentum.base.checks import check_seed, first_few
+from memomentum.base.cores import available_cores, core_ids
+from memomentum.base.errors import InputError
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, np.int64(7), np.uint32(2**32 - 1)])
@@ -43,7 +43,7 @@ def test_the_cores_counted_are_the_ones_this_process_may_run_on():
 
 
 def test_counted_names_one_in_the_singular_and_groups_thousands():
-    from memomentum.checks import counted
+    from memomentum.base.checks import counted
 
     assert counted(1, "label") == "1 label"
     assert counted(0, "example") == "0 examples"

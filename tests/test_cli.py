@@ -17,7 +17,7 @@ FAST = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "2", "--qu
 
 def run_cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "memomentum.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "memomentum", *args], capture_output=True, text=True, cwd=cwd, timeout=600
     )
 
 
@@ -327,7 +327,7 @@ def test_noise_command_transition_without_a_rate_flips_by_the_matrix(capsys, tmp
 
 def test_runs_without_a_rate_do_not_claim_one(tmp_path):
     from memomentum import RunConfig
-    from memomentum.api import default_run_dir
+    from memomentum.entrypoints.api import default_run_dir
 
     t = str(tmp_path / "t.npy")
     assert default_run_dir(RunConfig()) == Path("runs/digits-instance-0.4-seed1-memomentum")

@@ -12,8 +12,8 @@ import pytest
 from memomentum import InputError
 from memomentum.cli import main
 from memomentum.config import RunConfig
-from memomentum.consensus import consensus_table, write_consensus
-from memomentum.grid import Cell, expand, write_seed_consensus
+from memomentum.entrypoints.consensus import consensus_table, write_consensus
+from memomentum.entrypoints.grid import Cell, expand, write_seed_consensus
 from memomentum.runner.prepare import prepare_data
 
 NAMES = np.array(["ash", "birch", "cedar"])
@@ -246,7 +246,7 @@ def test_write_consensus_refuses_a_file_as_out(seeds, tmp_path):
 
 def test_table_puts_runs_from_before_the_noise_seed_in_the_row_of_the_same_setting(seeds, tmp_path):
     """A grid resumed after the upgrade: its older cells' config.json have no noise_seed key."""
-    from memomentum.table import find_runs, make_rows
+    from memomentum.entrypoints.table import find_runs, make_rows
 
     for seed in (1, 2):
         shutil.copytree(seeds[1][seed - 1], tmp_path / f"seed-{seed}")

@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
 
+from memomentum.base.errors import InputError
 from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels
 from memomentum.data.arrays import _read_idx
-from memomentum.errors import InputError
 
 # --------------------------------------------------------------------------- writers
 

@@ -355,8 +355,8 @@ def _history(run_dir: Path) -> list[dict]:
 
 
 def test_world_size_one_under_torchrun_equals_a_plain_run(tmp_path):
-    from memomentum.api import run
     from memomentum.config import RunConfig
+    from memomentum.entrypoints.api import run
 
     proc = subprocess.run(
         [
@@ -420,8 +420,8 @@ def interrupted(tmp_path_factory):
 
 
 def _resume_in_this_process(run_dir: Path):
-    from memomentum.api import run
     from memomentum.cli import _run_config, build_parser
+    from memomentum.entrypoints.api import run
 
     cfg, _ = _run_config(build_parser().parse_args(["run", "--resume", str(run_dir), "--quiet"]))
     return run(cfg, resume=True)
@@ -467,7 +467,7 @@ def test_a_dead_rank_ends_the_others_with_a_message_and_a_resumable_checkpoint(i
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused():
-    from memomentum.errors import InputError
+    from memomentum.base.errors import InputError
     from memomentum.training.distributed import Distributed
     from memomentum.training.engine import Engine
 
@@ -562,7 +562,7 @@ def test_under_torchrun_a_mistake_is_reported_once_by_rank_zero(tmp_path):
 
 def test_cuda_graph_is_refused_for_several_processes_before_the_data_are_prepared(monkeypatch, tmp_path):
     from memomentum import RunConfig
-    from memomentum.errors import InputError
+    from memomentum.base.errors import InputError
     from memomentum.runner import pipeline
     from memomentum.training.distributed import Distributed
 

@@ -225,7 +225,7 @@ def test_exact_options_leave_the_summary_and_confident_sets_unchanged():
     """Prediction chunk size is meant to be exact: a whole run gives the same rounds,
     confident sets and accuracies with any chunk."""
     from memomentum import RunConfig
-    from memomentum.api import run
+    from memomentum.entrypoints.api import run
 
     def summary(chunk):
         cfg = RunConfig(epochs=4, max_outer_loop=2, max_inner_loop=3, predict_chunk=chunk, progress=False)
@@ -293,7 +293,8 @@ def test_gpu_policy_runs_on_the_cpu_with_fixed_shapes():
 
 
 def test_run_asks_for_torch_compile_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig, api
+    from memomentum import RunConfig
+    from memomentum.entrypoints import api
     from memomentum.runner import pipeline
 
     made = []
@@ -387,7 +388,7 @@ def test_graphed_step_replays_after_warming_up_and_keeps_class_weights_current()
 
 def test_cuda_graph_is_refused_with_compile_or_several_processes():
     from memomentum import RunConfig
-    from memomentum.errors import InputError
+    from memomentum.base.errors import InputError
     from memomentum.training.distributed import Distributed
 
     with pytest.raises(InputError, match="--compile"):
@@ -405,7 +406,8 @@ def test_cuda_graph_is_refused_with_compile_or_several_processes():
 
 
 def test_run_records_cuda_graphs_on_cuda_only(monkeypatch):
-    from memomentum import RunConfig, api
+    from memomentum import RunConfig
+    from memomentum.entrypoints import api
     from memomentum.runner import pipeline
 
     made = []

@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
 from memomentum import InputError
-from memomentum.estimator import MeMomentumClassifier
+from memomentum.entrypoints.estimator import MeMomentumClassifier
 
 
 def tiny_network(n_features, n_classes):
@@ -334,7 +334,7 @@ def test_bad_or_disagreeing_seeds_are_refused_in_one_sentence(params, message):
 
 
 def test_n_jobs_is_scikit_learns_name_for_threads(monkeypatch):
-    import memomentum.estimator as estimator
+    import memomentum.entrypoints.estimator as estimator
     from memomentum.training import threads
 
     x, _, noisy = noisy_blobs(n=100)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from memomentum.cli import main
-from memomentum.grid import expand
+from memomentum.entrypoints.grid import expand
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2"]
@@ -296,7 +296,7 @@ def hand_grid(tmp_path) -> Path:
 
 
 def test_table_html_shows_every_setting_and_mean_std_as_the_markdown_does(hand_grid):
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     markdown = write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
@@ -317,13 +317,13 @@ def test_table_html_shows_every_setting_and_mean_std_as_the_markdown_does(hand_g
     assert "<b>sym" not in page and "<3>" not in page  # what comes from run directories is escaped
     assert "Me-Momentum" in page and "CE" in page and "Me-Momentum − CE" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
-    from memomentum.report import CSS
+    from memomentum.entrypoints.report import CSS
 
     assert CSS in page
 
 
 def test_table_html_lists_the_unfinished_run_and_never_averages_it(hand_grid):
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
@@ -336,7 +336,7 @@ def test_table_html_embeds_the_accuracy_chart_as_png(hand_grid):
     import base64
 
     pytest.importorskip("matplotlib")
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
@@ -348,7 +348,7 @@ def test_table_html_embeds_the_accuracy_chart_as_png(hand_grid):
 
 def test_without_matplotlib_the_table_page_says_the_chart_needs_it(hand_grid, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     markdown = write_tables(hand_grid)
     page = (hand_grid / "table.html").read_text(encoding="utf-8")
@@ -363,7 +363,7 @@ def test_runs_without_a_test_set_are_tabulated_with_a_dash_never_a_traceback(tmp
     the table shows "-", JSON says null (strict JSON: no NaN), CSV leaves the cell empty, and
     there is no paired difference to take."""
     pytest.importorskip("matplotlib")
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     out = tmp_path / "grid"
     for method in ("memomentum", "ce"):
@@ -420,7 +420,7 @@ def test_table_groups_runs_by_the_data_they_read_not_the_path_as_typed(tmp_path,
 
 def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
     """Runs made before summaries recorded their data: the typed path is all there is."""
-    from memomentum.table import find_runs, make_rows
+    from memomentum.entrypoints.table import find_runs, make_rows
 
     for seed in (1, 2):
         _fake_run(tmp_path / f"old-{seed}", method="ce", seed=seed, accuracy=50.0 + seed, dataset="data.csv")
@@ -431,7 +431,7 @@ def test_table_without_recorded_data_groups_by_the_path_as_typed(tmp_path):
 def test_runs_from_before_the_data_record_join_the_one_data_of_their_setting(tmp_path):
     """A grid finished after an upgrade: its old seeds (no data in summary.json) and its new ones
     are one row where the new ones read one data; beside two data they are a row of their own."""
-    from memomentum.table import find_runs, make_rows
+    from memomentum.entrypoints.table import find_runs, make_rows
 
     def recorded(directory: Path, seed: int, features: str) -> None:
         run = _fake_run(directory, method="ce", seed=seed, accuracy=60.0 + seed)
@@ -504,7 +504,7 @@ def test_table_refuses_a_run_file_of_another_shape_naming_it(tmp_path, capsys, f
 
 
 def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     _fake_run(tmp_path / "with", method="ce", seed=1, accuracy=80.0, transition_path="/data/T.csv")
     _fake_run(tmp_path / "without", method="ce", seed=1, accuracy=70.0)
@@ -516,7 +516,7 @@ def test_table_md_shows_a_dash_for_a_setting_a_run_does_not_have(tmp_path):
 def test_table_csv_holds_the_precision_and_recall_std_and_n_the_markdown_shows(hand_grid):
     import csv
 
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     markdown = write_tables(hand_grid)
     rows = list(csv.DictReader((hand_grid / "table.csv").open(encoding="utf-8")))
@@ -566,7 +566,7 @@ def test_table_of_an_empty_summary_says_it_is_empty(tmp_path, capsys):
 
 
 def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path):
-    from memomentum.table import write_tables
+    from memomentum.entrypoints.table import write_tables
 
     _fake_run(tmp_path / "bar", method="ce", seed=1, accuracy=80.0, dataset="/data/a|b.csv")
     _fake_run(tmp_path / "newline", method="ce", seed=1, accuracy=70.0, dataset="/data/c\nd.csv")
@@ -577,7 +577,7 @@ def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path)
 
 
 def test_the_table_module_does_not_import_torch():
-    code = "import sys, memomentum.table; print('torch' in sys.modules)"
+    code = "import sys, memomentum.entrypoints.table; print('torch' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
@@ -585,7 +585,7 @@ def test_the_table_module_does_not_import_torch():
 
 # -- GPUs: --gpus LIST --cells-per-gpu K (no GPU needed: the GPU count is faked) ----------
 def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back():
-    from memomentum.grid import GpuSlots
+    from memomentum.entrypoints.grid import GpuSlots
 
     slots = GpuSlots([2, 5], per_gpu=2)
     assert slots.size == 4 and slots.describe() == "2 GPUs x 2 cells (GPUs 2,5)"
@@ -604,7 +604,7 @@ def test_gpu_slots_hold_k_cells_per_gpu_never_two_in_one_slot_and_take_them_back
 
 
 def test_a_cell_sees_only_its_gpu_named_as_this_process_sees_it(monkeypatch):
-    from memomentum.grid import gpu_environment
+    from memomentum.entrypoints.grid import gpu_environment
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert gpu_environment(1)["CUDA_VISIBLE_DEVICES"] == "1"
@@ -613,7 +613,7 @@ def test_a_cell_sees_only_its_gpu_named_as_this_process_sees_it(monkeypatch):
 
 
 def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkeypatch, capsys):
-    import memomentum.grid as grid
+    import memomentum.entrypoints.grid as grid
 
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
@@ -674,7 +674,7 @@ def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkey
     ids=["not-a-number", "not-present", "no-gpu", "auto-without-gpus", "zero-per-gpu", "per-gpu-without-gpus"],
 )
 def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypatch, capsys, extra, count, message):
-    import memomentum.grid as grid
+    import memomentum.entrypoints.grid as grid
 
     monkeypatch.setattr(grid, "gpu_count", lambda: count)
     assert main(["grid", "--seed", "1,2", "--out", str(tmp_path / "g"), *extra]) == 2
@@ -684,7 +684,7 @@ def test_bad_gpu_placements_are_refused_before_anything_runs(tmp_path, monkeypat
 
 
 def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
-    import memomentum.grid as grid
+    import memomentum.entrypoints.grid as grid
 
     blocks = grid.CoreBlocks([5, 4, 3, 2, 1, 0], threads=2, jobs=3)
     taken = [blocks.take() for _ in range(3)]
@@ -701,7 +701,7 @@ def test_core_blocks_split_the_cores_and_never_hand_one_out_twice(monkeypatch):
 
 
 def test_cells_of_several_threads_run_on_blocks_of_cores_of_their_own(tmp_path, monkeypatch, capsys):
-    import memomentum.grid as grid
+    import memomentum.entrypoints.grid as grid
 
     monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 cores: 2 cells of 2 threads
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

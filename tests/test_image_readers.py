@@ -1,6 +1,6 @@
 """Image-file readers: Clothing1M's official layout and class-per-folder image folders.
 
-Every source is written by :mod:`memomentum.data.synthetic` in its exact on-disk layout
+Every source is written by :mod:`memomentum.testing.synthetic` in its exact on-disk layout
 and read back; each kind of malformed input must be an InputError whose message names
 the count and the first offenders, never a silent drop.
 """
@@ -16,11 +16,11 @@ import PIL  # noqa: F401 -- the writers need Pillow (the test extra installs it;
 import pytest
 from conftest import fixture_dir
 
+from memomentum.base.errors import InputError
 from memomentum.data import clothing1m
 from memomentum.data.clothing1m import ANNOTATION_FILES, CLOTHING1M_CLASSES, read_clothing1m
 from memomentum.data.folders import read_image_folder
-from memomentum.data.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
-from memomentum.errors import InputError
+from memomentum.testing.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
 
 # --------------------------------------------------------------------------- fixtures
 

@@ -16,13 +16,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "memomentum"
 
 # Lowest first. A module may import its own layer (without a circle) and the layers below.
 LAYERS = [
-    {"errors", "atomic", "checks", "cores"},  # and the small rules every layer shares: atomic writes, seed, core count
-    {"data"},  # data -> noise -> split, every reader, and what a dataset name means
+    {"base"},  # the small rules every layer shares: errors, atomic writes, the seed check, counting, the core count
+    {"store"},  # images packed once into a store and read back in whole batches
+    {"data"},  # the dataset registry and one reader per format (benchmarks, Clothing1M, folders, tables, ...)
+    {"noise"},  # the benchmark protocol on the clean labels: the noise generators, the seeded split
+    {"testing"},  # small files in each dataset's on-disk format, for the tests and benchmarks
     {"training"},  # the tensor path: engine, sources, models, weights, processes, threads
     {"config"},  # the run's settings, checked against the data's and models' names
     {"method"},  # Me-Momentum's rules, both procedures, verdicts, difficulty
     {"runner"},  # one run and its directory
-    {"api", "estimator", "predictor", "report", "grid", "table", "consensus", "review"},  # the entry points
+    {"entrypoints"},  # what a user calls: run(), the estimator, predict, report, grid, table, consensus, review
     {"cli", "__main__", "__init__"},
 ]
 # A function's size is counted in the lines on which its statements start (its docstring not counted), not in
@@ -164,7 +167,13 @@ def test_statement_lines_do_not_count_a_call_spread_over_lines_or_the_docstring(
 
 @pytest.mark.parametrize(
     "module",
-    ["memomentum", "memomentum.config", "memomentum.report", "memomentum.runner.files", "memomentum.data.names"],
+    [
+        "memomentum",
+        "memomentum.config",
+        "memomentum.entrypoints.report",
+        "memomentum.runner.files",
+        "memomentum.data.names",
+    ],
 )
 def test_light_modules_load_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
@@ -182,15 +191,15 @@ def test_public_functions_show_their_real_signatures_without_loading_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     import memomentum
-    import memomentum.api
-    import memomentum.estimator
-    import memomentum.predictor
+    import memomentum.entrypoints.api
+    import memomentum.entrypoints.estimator
+    import memomentum.entrypoints.predictor
 
-    assert shown == str(inspect.signature(memomentum.api.run)) and torch_loaded == "False"
+    assert shown == str(inspect.signature(memomentum.entrypoints.api.run)) and torch_loaded == "False"
     for wrapper, real in [
-        (memomentum.run, memomentum.api.run),
-        (memomentum.find_label_issues, memomentum.api.find_label_issues),
-        (memomentum.load, memomentum.predictor.load),
+        (memomentum.run, memomentum.entrypoints.api.run),
+        (memomentum.find_label_issues, memomentum.entrypoints.api.find_label_issues),
+        (memomentum.load, memomentum.entrypoints.predictor.load),
     ]:
         assert inspect.signature(wrapper) == inspect.signature(real), wrapper.__name__
-    assert memomentum.MeMomentumClassifier is memomentum.estimator.MeMomentumClassifier
+    assert memomentum.MeMomentumClassifier is memomentum.entrypoints.estimator.MeMomentumClassifier

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from memomentum.errors import InputError
+from memomentum.base.errors import InputError
 from memomentum.training.models import ImageNetResNet, LeNet, ResNet, create_model, imagenet_resnet
 
 

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from conftest import fixture_file, require_fashion_mnist
 from scipy import stats
 
-from memomentum.data import noise
-from memomentum.data.noise import (
+from memomentum.base.errors import InputError
+from memomentum.noise import generators as noise
+from memomentum.noise.generators import (
     NOISE_TYPES,
     NoisyLabels,
     make_noisy_labels,
@@ -27,7 +28,6 @@ from memomentum.data.noise import (
     transition_matrix,
     write_labels,
 )
-from memomentum.errors import InputError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

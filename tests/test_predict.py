@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 
 import memomentum
-import memomentum.api
-from memomentum import predictor
+import memomentum.entrypoints.api
 from memomentum.cli import main
-from memomentum.data.synthetic import write_image_folder
+from memomentum.entrypoints import predictor
+from memomentum.testing.synthetic import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -32,14 +32,14 @@ def _train(*args):
     """``memomentum run ARGS`` through the command line, in this process, keeping the run's
     own result (its final probabilities on the training part, to compare with)."""
     kept = {}
-    real = memomentum.api.run
+    real = memomentum.entrypoints.api.run
 
     def keep(cfg, **kw):
         kept["result"] = real(cfg, **kw)
         return kept["result"]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(memomentum.api, "run", keep)
+        mp.setattr(memomentum.entrypoints.api, "run", keep)
         assert main(["run", *args]) == 0
     return kept["result"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from memomentum.errors import InputError
+from memomentum.base.errors import InputError
 from memomentum.training import pretrained
 from memomentum.training.models import create_model
 from memomentum.training.pretrained import (

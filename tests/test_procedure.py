@@ -247,7 +247,7 @@ def test_progress_says_where_early_stopping_stands_after_each_first_phase_epoch(
 
 
 def test_the_progress_bar_shows_images_per_second(capsys):
-    from memomentum import api
+    from memomentum.entrypoints import api
 
     threads = torch.get_num_threads()
     try:

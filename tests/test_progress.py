@@ -99,7 +99,7 @@ def test_a_run_redirected_to_a_file_logs_lines_without_carriage_returns(tmp_path
             [
                 sys.executable,
                 "-m",
-                "memomentum.cli",
+                "memomentum",
                 "run",
                 "--epochs",
                 "3",

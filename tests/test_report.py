@@ -21,10 +21,10 @@ import pytest
 from conftest import skip_or_fail
 
 from memomentum import RunConfig, run
+from memomentum.base.errors import InputError
 from memomentum.cli import main
 from memomentum.data import load_dataset
-from memomentum.errors import InputError
-from memomentum.report import label_errors_section, read_run, verdicts, write_report
+from memomentum.entrypoints.report import label_errors_section, read_run, verdicts, write_report
 
 NAMES = ["zero <0>", "one & 1", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 HEADINGS = [
@@ -385,12 +385,12 @@ def test_a_run_writes_its_report(tmp_path):
 
 
 def test_a_report_that_fails_only_warns(tmp_path, monkeypatch, capsys):
-    import memomentum.report
+    import memomentum.entrypoints.report
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(memomentum.report, "write_report", broken)
+    monkeypatch.setattr(memomentum.entrypoints.report, "write_report", broken)
     result = run(RunConfig(**TINY, out=str(tmp_path / "r")))
     assert (result.run_dir / "summary.json").is_file() and not (result.run_dir / "report.html").exists()
     err = capsys.readouterr().err

@@ -19,12 +19,12 @@ import pytest
 from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, read_review
 from starlette.testclient import TestClient
 
+from memomentum.base.errors import InputError
 from memomentum.cli import main
-from memomentum.errors import InputError
-from memomentum.review import export
-from memomentum.review.examples import Query
-from memomentum.review.server import create_app
-from memomentum.review.session import Review
+from memomentum.entrypoints.review import export
+from memomentum.entrypoints.review.examples import Query
+from memomentum.entrypoints.review.server import create_app
+from memomentum.entrypoints.review.session import Review
 
 TOKEN = "secret-token"
 
@@ -231,7 +231,7 @@ def test_a_failed_write_leaves_review_csv_as_it_was(run, monkeypatch):
 KILLED_WRITER = """
 import sys
 from pathlib import Path
-from memomentum.review.session import Review
+from memomentum.entrypoints.review.session import Review
 review = Review([Path(sys.argv[1])], lock=False)
 for k, i in enumerate(review.ex.index.tolist() * 50):
     review.decide({"indices": [i], "decision": ("keep", "exclude")[k % 2]})
@@ -297,7 +297,7 @@ def test_a_second_review_of_the_same_run_is_refused(run, capsys):
 
 def test_the_command_line_loads_no_web_framework_until_review_is_called():
     code = (
-        "import sys, memomentum.cli, memomentum.review; "
+        "import sys, memomentum.cli, memomentum.entrypoints.review; "
         "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -313,7 +313,7 @@ def test_the_command_line_loads_no_web_framework_until_review_is_called():
 def test_the_review_server_loads_no_torch_for_a_run_with_class_names():
     # torch takes seconds to import; the review of a run with classes.json never needs it
     code = (
-        "import sys, memomentum.review.session, memomentum.review.server; "
+        "import sys, memomentum.entrypoints.review.session, memomentum.entrypoints.review.server; "
         "print(sorted(m for m in ('torch',) if m in sys.modules))"
     )
     out = subprocess.run(
@@ -570,7 +570,7 @@ def test_export_of_an_npz_changes_y_and_leaves_out_the_excluded(tmp_path):
 
 
 def test_several_runs_are_ranked_by_their_consensus(tmp_path):
-    from memomentum.consensus import consensus_table
+    from memomentum.entrypoints.consensus import consensus_table
 
     folder = image_folder(tmp_path / "pets")
     runs = [tmp_path / f"run{s}" for s in range(3)]
@@ -606,7 +606,7 @@ def test_several_runs_on_other_data_are_refused(tmp_path):
 
 
 def test_the_columns_cached_for_the_next_opening_are_those_of_examples_csv(run):
-    from memomentum.review.examples import cache_file, read_examples
+    from memomentum.entrypoints.review.examples import cache_file, read_examples
 
     run_dir = run[0]
     parsed = read_examples(run_dir)

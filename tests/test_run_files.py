@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from memomentum.errors import InputError
+from memomentum.base.errors import InputError
 from memomentum.runner.files import SUMMARY, is_finished, read_json
 
 

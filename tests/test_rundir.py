@@ -20,8 +20,8 @@ import torch
 
 import memomentum
 from memomentum import InputError, RunConfig
+from memomentum.base.errors import TrainingDiverged
 from memomentum.cli import main
-from memomentum.errors import TrainingDiverged
 from memomentum.runner import files as run_files
 from memomentum.runner import rundir
 from memomentum.training.engine import Engine

@@ -17,8 +17,9 @@ import psutil
 import pytest
 import submitit
 
-from memomentum import cli, grid
+from memomentum import cli
 from memomentum.cli import main
+from memomentum.entrypoints import grid
 
 TINY = [
     "--dataset",

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from memomentum import RunConfig
-from memomentum.api import run
+from memomentum.base.errors import InputError
 from memomentum.data import dataset_from_arrays
-from memomentum.errors import InputError
+from memomentum.entrypoints.api import run
 from memomentum.runner.prepare import choose_stream
 from memomentum.training.sources import StreamedSource, to_device_data
 

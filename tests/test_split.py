@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import fixture_file
 
-from memomentum.data.split import train_val_split
-from memomentum.errors import InputError
+from memomentum.base.errors import InputError
+from memomentum.noise.split import train_val_split
 
 
 def oracle_split(n, seed, fraction=0.9):

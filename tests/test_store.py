@@ -1,4 +1,4 @@
-"""The packed image store (memomentum.data.store): exact pixels, order, views, pickling into
+"""The packed image store (memomentum.store.packing): exact pixels, order, views, pickling into
 DataLoader workers, reuse, re-packing of changed files, resuming an interrupted pack, and the
 errors a user can meet."""
 
@@ -13,9 +13,9 @@ import simplejpeg  # noqa: F401 -- the test extra installs Pillow and simplejpeg
 import torch
 from PIL import Image
 
-from memomentum.data import store
-from memomentum.data.store import PackedImages, default_cache_dir, pack_images
-from memomentum.errors import InputError
+from memomentum.base.errors import InputError
+from memomentum.store import packing as store
+from memomentum.store.packing import PackedImages, default_cache_dir, pack_images
 
 SIZE = 24  # packed side: small keeps the tests fast
 

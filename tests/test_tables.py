@@ -186,8 +186,8 @@ def test_cli_runs_a_table_and_shows_the_users_labels(tmp_path, capsys):
     assert set(examples["given_label"]) == {"setosa", "versicolor"}
     assert set(examples["predicted_label"]) <= {"setosa", "versicolor"}
     # the run's default directory is named after the file, not its path
-    from memomentum.api import default_run_dir
     from memomentum.config import RunConfig
+    from memomentum.entrypoints.api import default_run_dir
 
     assert default_run_dir(RunConfig(dataset=str(tmp_path / "plants.csv"))).name.startswith("plants-none-")
 

@@ -15,14 +15,14 @@ import pytest
 import torch
 
 import memomentum
-from memomentum.api import Interrupted, run
+from memomentum.base.errors import InputError
 from memomentum.cli import main
 from memomentum.config import RunConfig
 from memomentum.data import dataset_from_arrays, load_dataset
-from memomentum.data.noise import make_noisy_labels
-from memomentum.errors import InputError
+from memomentum.entrypoints.api import Interrupted, run
 from memomentum.method.difficulty import DifficultyTracker, difficulty_quintiles, quintile_recall
 from memomentum.method.verdicts import ranked_issues, verdict_columns
+from memomentum.noise.generators import make_noisy_labels
 from memomentum.runner.records import RunRecords, read_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def test_find_label_issues_returns_cleanlabs_mask_or_ranked_indices(noisy_digits
     assert mislabelled[~mask].mean() < 0.2
     ranked = memomentum.find_label_issues(noisy, return_indices_ranked_by="label_quality", **opts)
     assert sorted(ranked) == list(np.flatnonzero(mask))  # the same run: the same issues
-    from memomentum.api import label_verdicts
+    from memomentum.entrypoints.api import label_verdicts
 
     quality = label_verdicts(noisy, **opts)["label_quality"]
     assert (np.diff(quality[ranked]) >= 0).all()  # most likely label error first
@@ -141,10 +141,12 @@ def test_find_label_issues_refuses_bad_options_in_one_sentence(noisy_digits):
 
 
 def test_find_label_issues_checks_its_options_before_training(noisy_digits, monkeypatch):
-    import memomentum.api
+    import memomentum.entrypoints.api
 
     x, _, noisy = noisy_digits
-    monkeypatch.setattr(memomentum.api, "run", lambda *a, **k: pytest.fail("trained before checking the options"))
+    monkeypatch.setattr(
+        memomentum.entrypoints.api, "run", lambda *a, **k: pytest.fail("trained before checking the options")
+    )
     with pytest.raises(InputError, match="return_indices_ranked_by must be None or 'label_quality', got 'margin'"):
         memomentum.find_label_issues(noisy, features=x, return_indices_ranked_by="margin")
     # options that add noise, choose data or write a run directory would be ignored: refused
@@ -158,10 +160,12 @@ def test_find_label_issues_checks_its_options_before_training(noisy_digits, monk
 
 def test_find_label_issues_refuses_the_image_reading_options_it_would_ignore(noisy_digits, monkeypatch):
     """workers and stream read image files from disk: features in memory have none."""
-    import memomentum.api
+    import memomentum.entrypoints.api
 
     x, _, noisy = noisy_digits
-    monkeypatch.setattr(memomentum.api, "run", lambda *a, **k: pytest.fail("trained before checking the options"))
+    monkeypatch.setattr(
+        memomentum.entrypoints.api, "run", lambda *a, **k: pytest.fail("trained before checking the options")
+    )
     for option, value in (("workers", 2), ("stream", False)):
         with pytest.raises(InputError, match=f"the run option '{option}' does not apply here"):
             memomentum.find_label_issues(noisy, features=x, **{option: value})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .clothing1m import plural_s, quote_some
 from .dataset import ImageFiles, ImageList, release_folder
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .dataset import Dataset
 from .names import TABLE_SUFFIXES
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import first_few
-from ..errors import InputError
+from ..base.checks import first_few
+from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
 
 # torchvision's ImageFolder's extensions, compared case-insensitively

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import InputError
+from ..base.atomic import atomic_file
+from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
 from .names import is_table_file
@@ -333,7 +333,7 @@ def _written(
     """Each split's image file per row (bytes written once into the cache) and the cache
     folder, named by every file of the table (also splits not read), so that training and
     predicting find the same files."""
-    from .store import default_cache_dir
+    from ..store.packing import default_cache_dir
 
     cache = _cache_folder(
         path,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .arrays import load_array_dataset
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
 from .names import is_clothing1m_name, is_table_file, is_table_folder, real_noise_name
@@ -211,7 +211,7 @@ def pack_image_files(
     reference does: zero padding of an eighth of the side (32 pixels at 256), random crop
     back to the side, horizontal flip.
     """
-    from .store import PackedImages, default_cache_dir, pack_images
+    from ..store.packing import PackedImages, default_cache_dir, pack_images
 
     where = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(files.root)
     in_process = workers is not None and workers < 1  # --workers 0: everything in this process

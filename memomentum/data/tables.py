@@ -47,8 +47,8 @@ from typing import IO
 
 import numpy as np
 
-from ..checks import first_few
-from ..errors import InputError
+from ..base.checks import first_few
+from ..base.errors import InputError
 from .dataset import Dataset
 from .names import is_table_file as is_table_name  # names.py's rule, part of this module's API (__all__)
 

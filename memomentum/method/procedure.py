@@ -21,8 +21,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from ..base.errors import TrainingDiverged
 from ..config import RunConfig, resolved
-from ..errors import TrainingDiverged
 from ..training.distributed import PAUSE_AGREEMENT_STEPS
 from ..training.engine import DataSource, Engine, accuracy_of_counts, balanced_accuracy_of_counts
 from ..training.models import create_model

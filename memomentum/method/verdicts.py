@@ -1,6 +1,6 @@
 """Per-example verdicts in the terms users of cleanlab know: ``is_label_issue``,
 ``label_quality``, ``given_label``, ``predicted_label``, and the ranking of the suspects.
-Pure arithmetic on arrays; :func:`memomentum.api.find_label_issues` runs the training.
+Pure arithmetic on arrays; :func:`memomentum.entrypoints.api.find_label_issues` runs the training.
 
 How ``label_quality`` is made
 -----------------------------

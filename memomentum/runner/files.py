@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..base.errors import InputError
 
 CONFIG = "config.json"  # the resolved configuration
 CHECKPOINT = "checkpoint.pt"  # the whole procedure state, rewritten after every epoch until the run ends

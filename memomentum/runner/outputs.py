@@ -1,5 +1,5 @@
 """The run's output formats (JSON, CSV, text, the checkpoint, ``examples.csv``), each written
-atomically through :func:`memomentum.atomic.atomic_file` (re-exported here with
+atomically through :func:`memomentum.base.atomic.atomic_file` (re-exported here with
 :func:`is_temp_file`). The run directory's file names are in :mod:`.files`."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..atomic import is_temp_file as is_temp_file  # its earlier home: callers may still import it here
-from ..errors import InputError
+from ..base.atomic import atomic_file
+from ..base.atomic import is_temp_file as is_temp_file  # its earlier home: callers may still import it here
+from ..base.errors import InputError
 from .files import CHECKPOINT
 
 
@@ -39,7 +39,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 def write_torch(path: Path, obj, *, midway=None) -> None:
     """``torch.save`` atomically. ``midway``, if given, is called once half of the bytes
     are in the temporary file (flushed) and before the rest and the rename: the test hook
-    ``MEMOMENTUM_TEST_KILL_AT=checkpoint-write:N`` (see :mod:`memomentum.api`) uses it."""
+    ``MEMOMENTUM_TEST_KILL_AT=checkpoint-write:N`` (see :mod:`memomentum.entrypoints.api`) uses it."""
     import torch  # here, not above: review.csv and the other text files are written without torch
 
     # Serialise to memory first so a failing write never leaves a half file behind.

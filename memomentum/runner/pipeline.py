@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from ..base.errors import InputError, TrainingDiverged
 from ..config import RunConfig, resolved
 from ..data import Dataset
 from ..data.names import run_name
-from ..errors import InputError, TrainingDiverged
 from ..method.clothing1m import Clothing1MProcedure
 from ..method.procedure import Procedure
 from ..training import distributed
@@ -55,7 +55,7 @@ from .signals import KILL_AT_ENV, Interrupted, KillHook, pause_on_signals
 
 @dataclass
 class RunResult:
-    """What a finished run gives back ([`memomentum.run`][memomentum.api.run]).
+    """What a finished run gives back ([`memomentum.run`][memomentum.entrypoints.api.run]).
 
     Attributes
     ----------
@@ -96,7 +96,7 @@ def run_pipeline(
     network=None,
     on_finished=None,
 ) -> RunResult:
-    """:func:`memomentum.api.run` inside the run's process group (``dist``; none for a plain
+    """:func:`memomentum.entrypoints.api.run` inside the run's process group (``dist``; none for a plain
     run). ``requested`` is the configuration as given, ``cfg`` the one resolved for the data;
     ``on_finished(run_dir, dataset)`` is called once the results are written."""
     run_dir = Path(requested.out) if requested.out else default_run_dir(requested)

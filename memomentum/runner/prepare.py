@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..base.errors import InputError
 from ..config import RunConfig, resolved
 from ..data import Dataset, check_human_labels, load_dataset, read_human_labels
-from ..data.noise import make_noisy_labels, read_labels_matrix
-from ..data.split import split_for_validation
-from ..errors import InputError
 from ..method.procedure import RunTensors
+from ..noise.generators import make_noisy_labels, read_labels_matrix
+from ..noise.split import split_for_validation
 from ..training.engine import DataSource, Engine
 from ..training.models import IMAGENET_MIN_SIDE, create_model
 from ..training.pretrained import KNOWN_FILES, find_pretrained, load_pretrained, missing_weights_message
@@ -102,7 +102,7 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> RunData:
         )
     # the split follows the training seed, never the noise seed: runs of several seeds on the same
     # noisy labels each hold out another tenth, and examples.csv's index (the position in the
-    # whole training set) lines their examples up (memomentum.consensus)
+    # whole training set) lines their examples up (memomentum.entrypoints.consensus)
     train_index, val_index = split_for_validation(ds.y_train.size, seed=cfg.seed, val_fraction=cfg.val_fraction)
     if train_index.size < 1 or val_index.size < 1:
         raise InputError(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .files import ROUNDS
 
 
@@ -130,7 +130,7 @@ class RunRecords:
     def write_rounds(self, path: Path, *, index: np.ndarray) -> None:
         """``rounds.npz``: one boolean array per round, in the row order of ``examples.csv``
         (T sorted by ``index``, the position in the original data)."""
-        from ..runner.outputs import write_npz
+        from .outputs import write_npz
 
         order = np.argsort(index, kind="stable")
         write_npz(path, {key: mask[order] for key, mask in self.round_sets.masks().items()})

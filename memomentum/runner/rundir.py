@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import is_temp_file
-from ..checks import first_few
+from ..base.atomic import is_temp_file
+from ..base.checks import first_few
+from ..base.errors import InputError
 from ..config import NON_RESULT_KEYS, RunConfig
-from ..errors import InputError
 from . import outputs
 from .files import CHECKPOINT, CONFIG, LOCK, PREVIOUS, RUN_FILES, is_finished, read_json
 
@@ -169,7 +169,7 @@ def acquire_lock(run_dir: Path, *, resume: bool) -> None:
 def take_lock(path: Path) -> LockHolder | None:
     """Create the lock file ``path`` for this process, taking over a stale one (with a note);
     None once this process holds it, else the live process that holds it. The run's lock
-    and the review's (:mod:`memomentum.review`) both work this way."""
+    and the review's (:mod:`memomentum.entrypoints.review`) both work this way."""
     for _ in range(3):
         if _create_lock(path):
             return None

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..errors import InputError
+from ..base.errors import InputError
 
 # How long a collective waits for the other processes before it fails. Long enough for the
 # slowest wait of a healthy run (rank 0 writing the final results while the others wait at

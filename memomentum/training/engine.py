@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .distributed import SINGLE, Distributed, block_bounds
 from .graphs import GraphedStep, training_step
 from .malloc import keep_freed_memory
@@ -54,7 +54,7 @@ class Engine:
             takes :data:`DEFAULT_PREDICT_CHUNK` for the device.
         compile: wrap models in ``torch.compile`` with fixed shapes (full training batches
             only, prediction chunks padded to one size). Honoured on any device; the run
-            (:func:`memomentum.api.run`) asks for it on CUDA only, since it measured slower
+            (:func:`memomentum.entrypoints.api.run`) asks for it on CUDA only, since it measured slower
             on the CPU.
         compile_backend: ``torch.compile``'s backend (tests pass a plain one, which needs no
             C++ compiler).

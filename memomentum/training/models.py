@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import InputError
+from ..base.errors import InputError
 
 MODELS = ("lenet", "resnet18", "resnet34", "resnet50", "mlp")
 

@@ -12,7 +12,7 @@ Loading keeps the model's own classifier ``fc`` (the dataset's classes are not I
 and otherwise requires the file to hold exactly the model's tensors with the same shapes. A
 file named as torchvision names its files, ``<name>-<hex>.pth``, must have a SHA-256 that
 starts with that hex, the rule of torch.hub's ``check_hash``. Every problem with the file or
-the name is an :class:`~memomentum.errors.InputError` described in one sentence.
+the name is an :class:`~memomentum.base.errors.InputError` described in one sentence.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..base.errors import InputError
 from .models import IMAGENET_MIN_SIDE, ResNet
 
 # torchvision's file names for each model's ImageNet weights, in the order they are looked

@@ -52,7 +52,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ..cores import available_cores, core_ids  # available_cores: callers and tests reach it here
+from ..base.cores import available_cores, core_ids  # available_cores: callers and tests reach it here
 
 # libgomp spin iterations before an idle thread sleeps (libgomp counts roughly 100 per
 # microsecond), chosen by benchmarks/contention.py: on a quiet machine, and when other tasks

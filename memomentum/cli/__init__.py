@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .checks import counted
-from .config import DEVICES, METHODS, MODES, RunConfig
-from .errors import InputError, TrainingDiverged
-from .runner import files
+from ..base.checks import counted
+from ..base.errors import InputError, TrainingDiverged
+from ..config import DEVICES, METHODS, MODES, RunConfig
+from ..runner import files
 
 # Every command in a few words, for the message of a command line that names none.
 COMMANDS_IN_SHORT = {
@@ -329,7 +329,7 @@ def _add_consensus_parser(sub) -> _Parser:
 
 
 def _cmd_consensus(args) -> int:
-    from .consensus import consensus_table, describe, write_consensus
+    from ..entrypoints.consensus import consensus_table, describe, write_consensus
 
     table = consensus_table(args.run_dirs)
     path = write_consensus(args.run_dirs, args.out, table=table)
@@ -373,7 +373,7 @@ def _add_predict_parser(sub) -> _Parser:
 
 
 def _cmd_predict(args) -> int:
-    from .predictor import predict_to_file
+    from ..entrypoints.predictor import predict_to_file
 
     print(
         predict_to_file(
@@ -417,7 +417,7 @@ def _review_parser(sub) -> _Parser:
 
 
 def _cmd_review(args) -> int:
-    from .review import export, serve
+    from ..entrypoints.review import export, serve
 
     if args.export:
         if len(args.run_dirs) > 1:
@@ -547,8 +547,8 @@ def _grid_options(args) -> list[tuple[str, list[str | None]]]:
 
 
 def _cmd_grid(args) -> int:
-    from . import grid, table
-    from .training.threads import available_cores
+    from ..entrypoints import grid, table
+    from ..training.threads import available_cores
 
     _check_launcher(args)
     slots = _gpu_slots(args)  # refused before any cell is checked
@@ -613,7 +613,7 @@ def _cmd_grid(args) -> int:
 def _grid_first_line(cells, out: Path, jobs: int, slots, threads: int | None) -> str:
     """What the grid is about to do; the threads are those of the cells it trains (a cell
     that finished before keeps the count it ran with, which may be another)."""
-    from . import grid
+    from ..entrypoints import grid
 
     to_train = sum(grid.state(out / cell.name) != "done" for cell in cells)
     line = f"grid: {len(cells)} cell{'s' if len(cells) > 1 else ''} in {out}"
@@ -671,7 +671,7 @@ def _differences(a, b) -> str:
 
 def _gpu_slots(args):
     """The GPU slots of ``--gpus``/``--cells-per-gpu`` (None without --gpus), or an InputError."""
-    from . import grid
+    from ..entrypoints import grid
 
     if args.gpus is None:
         if args.cells_per_gpu is not None:
@@ -704,7 +704,7 @@ def _check_launcher(args) -> None:
             "--print-commands prints the cells' commands instead of running or submitting them; "
             "leave out --launcher slurm"
         )
-    from .grid import import_submitit
+    from ..entrypoints.grid import import_submitit
 
     import_submitit()
     if args.time is None:
@@ -724,7 +724,7 @@ def _dest(flag: str) -> str:
 
 def _submit_grid(args, cells, out: Path, threads: int | None) -> int:
     """`memomentum grid --launcher slurm`: one job array of the unfinished cells; returns at once."""
-    from . import grid, table
+    from ..entrypoints import grid, table
 
     cpus = args.cpus_per_task
     if cpus is None:
@@ -774,13 +774,13 @@ def _submit_grid(args, cells, out: Path, threads: int | None) -> int:
 
 
 def _executor_factory(folder: Path):  # replaced by the tests (submitit's local executor)
-    from .grid import default_executor
+    from ..entrypoints.grid import default_executor
 
     return default_executor(folder)
 
 
 def _cmd_table(args) -> int:
-    from .table import write_tables
+    from ..entrypoints.table import write_tables
 
     print(write_tables(Path(args.grid_dir)), end="")
     return 0
@@ -792,8 +792,8 @@ def _run_config(args: argparse.Namespace) -> tuple[RunConfig, bool]:
     if args.quiet:
         given["progress"] = False
     if args.resume:
-        from .runner.outputs import read_checkpoint
-        from .runner.rundir import check_run_dir
+        from ..runner.outputs import read_checkpoint
+        from ..runner.rundir import check_run_dir
 
         if "out" in given and Path(given.pop("out")) != Path(args.resume):
             raise InputError("--resume names the run directory; do not pass --out as well")
@@ -844,9 +844,9 @@ def _print_summary(summary: dict, run_dir) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .api import Interrupted, run
-    from .runner.rundir import resume_command
-    from .training import distributed
+    from ..entrypoints.api import Interrupted, run
+    from ..runner.rundir import resume_command
+    from ..training import distributed
 
     cfg, resume = _run_config(args)
     main_process = distributed.is_main_process()  # under torchrun, rank 0 alone reports
@@ -864,7 +864,7 @@ def _cmd_run(args) -> int:
     except Exception as e:
         if distributed.environment() is None or not distributed.is_peer_failure(e):
             raise
-        from .api import default_run_dir
+        from ..entrypoints.api import default_run_dir
 
         print(
             f"memomentum: error: {distributed.lost_message(e)}; the last checkpoint is kept: resume with "
@@ -895,7 +895,7 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
 
 
 def _cmd_noise(args) -> int:
-    from .data.noise import make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
+    from ..noise.generators import make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
 
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:
@@ -926,8 +926,8 @@ def _cmd_noise(args) -> int:
 
 
 def _cmd_prepare(args) -> int:
-    from .data import load_image_files, pack_image_files
-    from .data.store import PackedImages
+    from ..data import load_image_files, pack_image_files
+    from ..store.packing import PackedImages
 
     given = {
         dest: getattr(args, dest)
@@ -963,7 +963,7 @@ def _cmd_prepare(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import write_report
+    from ..entrypoints.report import write_report
 
     print(write_report(args.run_dir))
     return 0
@@ -973,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv)[:1] == ["review"]:  # a local web server: no torch, no torchrun
         return _main(argv)
     _prefer_bound_spin(sys.argv[1:] if argv is None else argv)
-    from .training.distributed import messages_from_rank_zero
+    from ..training.distributed import messages_from_rank_zero
 
     with messages_from_rank_zero():
         code = _main(argv)
@@ -992,7 +992,7 @@ def _prefer_bound_spin(argv: list[str]) -> None:
     args = _quietly_parsed(argv)
     if args is None or args.resume:  # a resumed run takes its settings from its directory
         return
-    from .training import threads
+    from ..training import threads
 
     threads.prefer_bound_spin(args.threads, args.device)
 
@@ -1015,7 +1015,7 @@ def _quietly_parsed(argv: list[str]) -> argparse.Namespace | None:
 
 def _end_distributed_process(code: int) -> None:
     """End a process of a multi-process run at once (:func:`memomentum.training.distributed.end_process`)."""
-    from .training.distributed import end_process
+    from ..training.distributed import end_process
 
     try:
         end_process(code)
@@ -1049,7 +1049,3 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("memomentum: stopped", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

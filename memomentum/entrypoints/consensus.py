@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
-from .errors import InputError
-from .runner import files
+from ..base.atomic import atomic_file
+from ..base.errors import InputError
+from ..runner import files
 
 CONSENSUS = "consensus.csv"
 COLUMNS = (

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import InputError
-from .animal10n import ANIMAL10N_CLASSES
-from .clothing1m import (
+from ..base.atomic import atomic_file
+from ..base.errors import InputError
+from ..data.animal10n import ANIMAL10N_CLASSES
+from ..data.clothing1m import (
     CATEGORY_NAMES,
     CLEAN_KV,
     CLEAN_TEST,

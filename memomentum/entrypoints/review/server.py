@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..errors import InputError
+from ...base.errors import InputError
 from .examples import MAX_PAGE, SORTS, STATES, Query
 
 COOKIE = "memomentum_review"
@@ -67,7 +67,7 @@ def _cookie(header: str, name: str) -> str:
 
 
 def create_app(review, *, token: str, hosts: set[str] | None):
-    """The application for ``review`` (:class:`memomentum.review.session.Review`).
+    """The application for ``review`` (:class:`memomentum.entrypoints.review.session.Review`).
     ``hosts``: the Host headers allowed (None: any, for ``--host 0.0.0.0``)."""
 
     async def page(request: Request):

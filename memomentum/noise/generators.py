@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..checks import check_seed
-from ..errors import InputError
+from ..base.atomic import atomic_file
+from ..base.checks import check_seed
+from ..base.errors import InputError
 
 __all__ = [
     "NOISE_TYPES",
@@ -168,7 +168,7 @@ def make_noisy_labels(
 
     The reference generates noise for the *whole* training set (before splitting off the
     validation part), so pass all training labels here and split afterwards with
-    :func:`memomentum.data.split.train_val_split`.
+    :func:`memomentum.noise.split.train_val_split`.
 
     Parameters
     ----------

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .method.verdicts import rank_by_quality
-from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY, is_finished, read_json
+from ..base.errors import InputError
+from ..method.verdicts import rank_by_quality
+from ..runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY, is_finished, read_json
 
 # Class names of the built-in datasets that ship without them (their readers return numbered
 # classes), so that the report says "Sneaker" rather than 7.
@@ -134,7 +134,7 @@ def write_report(run_dir, *, dataset=None, max_label_errors: int = DEFAULT_LABEL
     run = read_run(run_dir)
     _require_matplotlib()
     page = render_report(run, dataset=dataset, max_label_errors=max_label_errors)
-    from .runner.outputs import write_text
+    from ..runner.outputs import write_text
 
     path = run.run_dir / REPORT
     try:
@@ -327,12 +327,12 @@ def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=No
         name = run.config.get("dataset", run.summary.get("dataset"))
         if not name or name == "arrays":
             return None, "the run's data were given in memory, so the report cannot read its images"
-        from .data.names import is_table_file
+        from ..data.names import is_table_file
 
         if is_table_file(name):
             return None, "the data are a table, not images"
         try:
-            from .data import load_dataset
+            from ..data import load_dataset
 
             ds = load_dataset(
                 name,

@@ -54,9 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..cores import available_cores
-from ..errors import InputError
+from ..base.atomic import atomic_file
+from ..base.cores import available_cores
+from ..base.errors import InputError
 
 STORE_FORMATS = ("jpeg", "raw")
 STORE_VERSION = 1

@@ -5,7 +5,7 @@
 ``given_label``, ``decision`` (``relabel``, ``keep`` or ``exclude``), ``label`` (the label the
 example keeps: the new one, the given one, empty when excluded) and ``decided_at`` (UTC,
 ISO 8601). It is rewritten whole after every decision, atomically (a temporary file,
-fsynced, renamed: :func:`memomentum.atomic.atomic_file`), so a reader (or a
+fsynced, renamed: :func:`memomentum.base.atomic.atomic_file`), so a reader (or a
 kill -9, or a power cut) only ever finds the file before or after a decision; a thousand
 decisions make a file of about 60 kB, written in about a millisecond.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import InputError
+from ...base.atomic import atomic_file
+from ...base.errors import InputError
 from .examples import Examples
 
 REVIEW = "review.csv"

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .checks import check_seed
-from .data.names import (
+from ..base.checks import check_seed
+from ..base.errors import InputError
+from ..data.names import (
     dataset_key,
     is_clothing1m_name,
     is_image_folder_name,
@@ -19,7 +20,6 @@ from .data.names import (
     is_table_folder,
     is_users_own_data,
 )
-from .errors import InputError
 
 METHODS = ("memomentum", "ce")
 MODES = ("benchmark", "clothing1m")
@@ -69,7 +69,7 @@ class RunConfig:
 
     The fields follow the reference's command line (``main.py``) where one exists; each has
     the ``memomentum run`` option of the same name (``max_outer_loop``: ``--max-outer-loop``).
-    `validate()` checks them all, and [`memomentum.run`][memomentum.api.run] calls it first.
+    `validate()` checks them all, and [`memomentum.run`][memomentum.entrypoints.api.run] calls it first.
 
     Parameters
     ----------
@@ -188,7 +188,7 @@ class RunConfig:
     seed: int = 1
     # the seed of synthetic noise; None: the run's seed. Fixed while --seed changes, it keeps the
     # noisy labels of several training seeds the same (what a consensus of runs needs,
-    # memomentum.consensus); the split and the training always follow ``seed``
+    # memomentum.entrypoints.consensus); the split and the training always follow ``seed``
     noise_seed: int | None = None
     method: str = "memomentum"
     # "benchmark": the reference main.py (noisy validation split, early stopping); "clothing1m":
@@ -264,8 +264,8 @@ class RunConfig:
         """Raise :class:`InputError` with one sentence for the first bad value found."""
         # Imported here, not at the top: the model table imports torch, and importing
         # memomentum (which imports this module) must not.
-        from .data.noise import NOISE_TYPES
-        from .training.models import MODELS
+        from ..noise.generators import NOISE_TYPES
+        from ..training.models import MODELS
 
         # The checks run in this order so that the first bad value gives the message.
         self._check_choices(NOISE_TYPES)

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..checks import counted
-from ..data.corrections import COLUMNS, corrections_path
-from ..errors import InputError
-from ..runner import outputs
-from ..runner.files import RUN_FILES
+from ...base.atomic import atomic_file
+from ...base.checks import counted
+from ...base.errors import InputError
+from ...data.corrections import COLUMNS, corrections_path
+from ...runner import outputs
+from ...runner.files import RUN_FILES
 from .decisions import DECISIONS, REVIEW, Decisions
 from .examples import Examples, read_examples
 from .sources import data_path, run_config
@@ -102,7 +102,7 @@ def _need_source(config: dict, run_dir: Path) -> Path:
 
 
 def _export_table(ex, config, out, labels, relabel, exclude) -> int:
-    from ..data.tables import read_frame
+    from ...data.tables import read_frame
 
     source = _need_source(config, ex.run_dir)
     as_text = not source.name.lower().endswith(".parquet") and out.name.lower().endswith(".csv")
@@ -133,7 +133,7 @@ def _export_table(ex, config, out, labels, relabel, exclude) -> int:
 
 
 def _export_files(ex, config, out, labels, relabel, exclude) -> int:
-    from ..data.loading import load_image_files
+    from ...data.loading import load_image_files
 
     files = load_image_files(
         str(config["dataset"]),
@@ -167,9 +167,9 @@ def _export_files(ex, config, out, labels, relabel, exclude) -> int:
 
 
 def _export_arrays(ex, config, out, labels, relabel, exclude) -> int:
-    from ..config import RunConfig
-    from ..data.arrays import load_array_dataset
-    from ..runner.prepare import prepare_data
+    from ...config import RunConfig
+    from ...data.arrays import load_array_dataset
+    from ...runner.prepare import prepare_data
 
     cfg = RunConfig.from_dict({**config, "progress": False})
     ds = load_array_dataset(cfg.dataset, data_dir=cfg.data_dir)

@@ -16,15 +16,15 @@ import time
 
 import numpy as np
 
-from .config import RunConfig
-from .data import Dataset, dataset_from_arrays
-from .errors import InputError
-from .method.verdicts import RANKINGS, ranked_issues, verdict_columns
+from ..base.errors import InputError
+from ..config import RunConfig
+from ..data import Dataset, dataset_from_arrays
+from ..method.verdicts import RANKINGS, ranked_issues, verdict_columns
+from ..runner.pipeline import RunResult, default_run_dir, run_pipeline
+from ..runner.signals import Interrupted
+from ..training import distributed
+from ..training.engine import choose_device
 from .report import write_report_or_warn
-from .runner.pipeline import RunResult, default_run_dir, run_pipeline
-from .runner.signals import Interrupted
-from .training import distributed
-from .training.engine import choose_device
 
 __all__ = ["Interrupted", "RunResult", "default_run_dir", "find_label_issues", "label_verdicts", "run"]
 
@@ -131,7 +131,7 @@ NOT_FOR_GIVEN_LABELS = (
 def find_label_issues(labels, *, features, return_indices_ranked_by: str | None = None, config=None, **run_options):
     """Find the examples whose given label is likely wrong, with Me-Momentum.
 
-    Trains a Me-Momentum run (through [`run`][memomentum.api.run], nothing written to disk) on
+    Trains a Me-Momentum run (through [`run`][memomentum.entrypoints.api.run], nothing written to disk) on
     ``features`` with ``labels`` taken as given, and returns cleanlab's kind of answer: a
     boolean mask over the examples, or the indices of the issues ranked by label quality.
 

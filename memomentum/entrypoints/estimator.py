@@ -1,6 +1,6 @@
 """A scikit-learn estimator for practitioners with their own arrays or tables.
 
->>> from memomentum.estimator import MeMomentumClassifier
+>>> from memomentum.entrypoints.estimator import MeMomentumClassifier
 >>> clf = MeMomentumClassifier(epochs=30).fit(X, y_noisy)          # a small MLP, trained by Me-Momentum
 >>> clf.predict(X_new)
 >>> clf.verdict_[clf.verdict_["is_label_issue"]]                    # the examples whose label is disputed
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_seed
-from .config import REFERENCE_SCHEDULE, RunConfig
-from .data.split import train_val_split, training_part_size
-from .errors import InputError
-from .method import rules
-from .training.engine import balanced_accuracy
+from ..base.checks import check_seed
+from ..base.errors import InputError
+from ..config import REFERENCE_SCHEDULE, RunConfig
+from ..method import rules
+from ..noise.split import train_val_split, training_part_size
+from ..training.engine import balanced_accuracy
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -147,13 +147,13 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         rows (at least 2; at most one per training row).
     seed : int or None
         Deprecated alias of ``random_state`` (it warns with a ``FutureWarning`` in
-        [`fit`][memomentum.estimator.MeMomentumClassifier.fit] and will be removed in the next release); giving both with different
+        [`fit`][memomentum.entrypoints.estimator.MeMomentumClassifier.fit] and will be removed in the next release); giving both with different
         values is an error.
 
     Attributes
     ----------
     classes_ : numpy.ndarray, shape (K,)
-        The labels, sorted; column ``k`` of [`predict_proba`][memomentum.estimator.MeMomentumClassifier.predict_proba] is ``classes_[k]``.
+        The labels, sorted; column ``k`` of [`predict_proba`][memomentum.entrypoints.estimator.MeMomentumClassifier.predict_proba] is ``classes_[k]``.
     n_features_in_ : int
         The number of features (columns) seen in fit.
     feature_names_in_ : numpy.ndarray of str, shape (n_features_in_,)
@@ -261,7 +261,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            (scikit-learn's messages, or [`InputError`][memomentum.errors.InputError]) bad inputs or
+            (scikit-learn's messages, or [`InputError`][memomentum.base.errors.InputError]) bad inputs or
             settings, fewer than two classes.
         """
         _refuse_mixed_label_kinds(y)  # before validation turns a list's numbers into text
@@ -368,7 +368,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array_like, shape (N, D) or (N, H, W[, C])
-            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
+            Examples of the shape seen in [`fit`][memomentum.entrypoints.estimator.MeMomentumClassifier.fit].
 
         Returns
         -------
@@ -390,7 +390,7 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array_like, shape (N, D) or (N, H, W[, C])
-            Examples of the shape seen in [`fit`][memomentum.estimator.MeMomentumClassifier.fit].
+            Examples of the shape seen in [`fit`][memomentum.entrypoints.estimator.MeMomentumClassifier.fit].
 
         Returns
         -------
@@ -430,7 +430,7 @@ def _resolve_threads(threads, n_jobs):
             f"n_jobs must be None, a whole number of threads of at least 1, or -1 for every "
             f"available core, got {_shown(n_jobs)!r}"
         )
-    from .training.threads import available_cores
+    from ..training.threads import available_cores
 
     count = int(n_jobs) if int(n_jobs) > 0 else max(1, available_cores() + 1 + int(n_jobs))
     if threads is not None and not (isinstance(threads, numbers.Integral) and threads == count):
@@ -462,7 +462,7 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
         if np.isinf(out).any() and not np.isinf(X).any():
             raise InputError("X holds values too large for 32-bit floats (beyond 3.4e38); rescale them")
         return out
-    from .data.arrays import npz_inputs
+    from ..data.arrays import npz_inputs
 
     return npz_inputs(X, "X", "the data")
 
@@ -471,11 +471,11 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
 
 
 def _fit_network(model, X: np.ndarray, y: np.ndarray, cfg: RunConfig):
-    """Me-Momentum (or the baseline) with a torch network, through :func:`memomentum.api.run`
+    """Me-Momentum (or the baseline) with a torch network, through :func:`memomentum.entrypoints.api.run`
     (nothing written); returns the best network, the input normalisation, the summary and
     the best network's probabilities for every row (the run's own for the training part)."""
+    from ..data import dataset_from_arrays
     from .api import run
-    from .data import dataset_from_arrays
 
     ds = dataset_from_arrays(X, y, name="arrays", where="the data given to fit")
     network = _user_network(model) if _is_factory(model) else None
@@ -506,8 +506,8 @@ def _user_network(factory):
 
 def _network_proba(network: nn.Module, X: np.ndarray, norm: dict) -> np.ndarray:
     """Softmax probabilities of the fitted network, through the engine's prediction pass."""
-    from .training.engine import Engine
-    from .training.sources import to_device_data
+    from ..training.engine import Engine
+    from ..training.sources import to_device_data
 
     device = next(network.parameters()).device
     engine = Engine(device=device, augment="none", batch_size=1)
@@ -649,7 +649,7 @@ def _sklearn_proba(model, X: np.ndarray, k: int) -> np.ndarray:
 def _verdict(classes: np.ndarray, given: np.ndarray, proba: np.ndarray, confident: np.ndarray):
     """Per training example: given and predicted label (the user's), confidence, label
     issue and label quality (:func:`memomentum.method.verdicts.verdict_columns`)."""
-    from .method.verdicts import verdict_columns
+    from ..method.verdicts import verdict_columns
 
     predicted = proba.argmax(1)
     columns = verdict_columns(given=given, predicted=predicted, probabilities=proba, confident=confident)

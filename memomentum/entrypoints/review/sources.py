@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..runner.files import CONFIG, read_json
+from ...base.errors import InputError
+from ...runner.files import CONFIG, read_json
 from .examples import Examples
 
 THUMB_SIDE = 160  # pixels, the longer side
@@ -71,7 +71,7 @@ class DataView:
     def arrays(self) -> np.ndarray | None:
         """The training inputs of an array run, as the run loaded them (None: not found)."""
         if self._arrays is None:
-            from ..data.arrays import load_array_dataset
+            from ...data.arrays import load_array_dataset
 
             name, data_dir = str(self.config.get("dataset")), self.config.get("data_dir")
             try:
@@ -95,7 +95,7 @@ class DataView:
         return data
 
     def _make_thumbnail(self, pos: int) -> bytes | None:
-        from ..data.store import import_pillow
+        from ...store.packing import import_pillow
 
         Image = import_pillow()
         if self.ex.files is not None:
@@ -146,7 +146,7 @@ class DataView:
             path = data_path(self.config)
             self._frame = False
             if path is not None:
-                from ..data.tables import read_frame
+                from ...data.tables import read_frame
 
                 frame = read_frame(path)
                 label = self.config.get("label_column") or "label"

@@ -42,17 +42,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_file
-from .checks import first_few
-from .data.folders import IMAGE_EXTENSIONS
-from .data.names import is_table_file, is_table_folder
-from .errors import InputError
-from .method.verdicts import verdict_columns
-from .runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, LOCK, MODEL, RUN_FILES, SUMMARY, is_finished, read_json
-from .training.engine import Engine, choose_device
-from .training.models import create_model
-from .training.sources import StreamedSource, to_device_data
-from .training.threads import available_cores, choose_threads
+from ..base.atomic import atomic_file
+from ..base.checks import first_few
+from ..base.errors import InputError
+from ..data.folders import IMAGE_EXTENSIONS
+from ..data.names import is_table_file, is_table_folder
+from ..method.verdicts import verdict_columns
+from ..runner.files import (
+    CHECKPOINT,
+    CLASSES,
+    CONFIG,
+    EXAMPLES,
+    LOCK,
+    MODEL,
+    RUN_FILES,
+    SUMMARY,
+    is_finished,
+    read_json,
+)
+from ..training.engine import Engine, choose_device
+from ..training.models import create_model
+from ..training.sources import StreamedSource, to_device_data
+from ..training.threads import available_cores, choose_threads
 
 __all__ = ["Predictions", "Predictor", "load", "predict_to_file"]
 
@@ -68,7 +79,7 @@ def load(run_dir, *, device: str | None = None) -> Predictor:
     Parameters
     ----------
     run_dir : str or os.PathLike
-        A directory written by ``memomentum run`` (or [`memomentum.run`][memomentum.api.run]).
+        A directory written by ``memomentum run`` (or [`memomentum.run`][memomentum.entrypoints.api.run]).
     device : str or None, default None
         Where to predict: ``"cpu"``, ``"cuda"`` or ``"auto"``; None: the device the run trained on (its ``summary.json``),
         the CPU where that was a GPU and there is none here.
@@ -355,7 +366,7 @@ class Predictor:
     run_dir : str or os.PathLike
         A finished run directory.
     device : str or None, default None
-        ``"cpu"``, ``"cuda"``, ``"auto"`` or None, as in [`load`][memomentum.predictor.load].
+        ``"cpu"``, ``"cuda"``, ``"auto"`` or None, as in [`load`][memomentum.entrypoints.predictor.load].
 
     Attributes
     ----------
@@ -394,7 +405,7 @@ class Predictor:
         Returns
         -------
         numpy.ndarray of float32, shape (N, K)
-            Columns in the order of [`classes_`][memomentum.predictor.Predictor].
+            Columns in the order of [`classes_`][memomentum.entrypoints.predictor.Predictor].
         """
         return self.predictions(X).probabilities
 
@@ -409,7 +420,7 @@ class Predictor:
         Returns
         -------
         numpy.ndarray, shape (N,)
-            Entries of [`classes_`][memomentum.predictor.Predictor].
+            Entries of [`classes_`][memomentum.entrypoints.predictor.Predictor].
         """
         return self.classes_[self.predictions(X).predicted]
 
@@ -477,7 +488,7 @@ def _device_name(device) -> str | None:
     """``device`` as :func:`~.training.engine.choose_device` takes it: None, ``"auto"``,
     ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` of those; anything else is
     refused here rather than by torch."""
-    from .config import DEVICES
+    from ..config import DEVICES
 
     if device is None:
         return None
@@ -598,7 +609,7 @@ def _path_inputs(pred: Predictor, text: str, label_column: str | None) -> _Input
             raise InputError(f"no table found at {p}")
         if pred.kind != "table":  # before reading it: the run cannot use it anyway
             raise _wrong_kind(pred, str(p), "a table")
-        from .data.tables import read_frame
+        from ..data.tables import read_frame
 
         return _table_inputs(
             pred, read_frame(p, label_column=_label_column_of(pred, label_column)), str(p), label_column
@@ -656,7 +667,7 @@ def _names(names, shown: int = _SHOWN) -> str:
 def _table_inputs(pred: Predictor, frame, where: str, label_column: str | None) -> _Inputs:
     if pred.kind != "table":
         raise _wrong_kind(pred, where, "a table")
-    from .data.tables import import_pandas, refuse_duplicate_columns
+    from ..data.tables import import_pandas, refuse_duplicate_columns
 
     pd = import_pandas(where)
     columns = [str(c).strip() for c in frame.columns]  # as the run's reader names them
@@ -744,7 +755,7 @@ def _label_column_of(pred: Predictor, label_column: str | None) -> str:
 
 def _note_left_out(rows: np.ndarray, where: str, without: str) -> None:
     if len(rows):
-        from .data.tables import row_numbers
+        from ..data.tables import row_numbers
 
         print(
             f"memomentum: note: left out {len(rows)} row{'s' if len(rows) > 1 else ''} of {where} without "
@@ -802,7 +813,7 @@ def _allowed(pred: Predictor) -> str:
 
 
 def _npz_file_inputs(pred: Predictor, p: Path) -> _Inputs:
-    from .data.arrays import check_npz_archive
+    from ..data.arrays import check_npz_archive
 
     check_npz_archive(p, "np.savez(path, x=...) (and y=..., the given labels)")
     try:
@@ -851,7 +862,7 @@ def _array_inputs(pred: Predictor, x, y, where: str, key: str) -> _Inputs:
 def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Features or images for a table or arrays run, checked against the model's input
     and converted as the run's readers converted its own."""
-    from .data.arrays import npz_inputs
+    from ..data.arrays import npz_inputs
 
     shape = tuple(pred._run.saved["input_shape"])
     trained, accepts = _describe(pred)
@@ -884,8 +895,8 @@ def _run_arrays(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndar
 def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.ndarray:
     """Images in memory for a run on image files: taken as decoded image files, so they go
     the files' way (RGB, resized, stored), and give what the same files would give."""
-    from .data.arrays import npz_inputs
-    from .data.store import import_pillow
+    from ..data.arrays import npz_inputs
+    from ..store.packing import import_pillow
 
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
         raise InputError(
@@ -932,7 +943,7 @@ def _image_table_inputs(pred: Predictor, p: Path, label_column: str | None) -> _
     folder), read as the run reads one (:mod:`.data.image_tables`): every row with an image,
     numbered over the table's parts in order, and its given label where the table has the
     label column (by default the run's)."""
-    from .data.image_tables import read_image_rows
+    from ..data.image_tables import read_image_rows
 
     where = str(p)
     column = _label_column_of(pred, label_column)
@@ -992,7 +1003,7 @@ def _frame_image_inputs(pred: Predictor, frame, label_column: str | None) -> _In
 def _names_image_files(column) -> bool:
     """Whether a DataFrame column names image files (by their extensions; the files are
     looked for, relative to the working directory, once the column is chosen)."""
-    from .data.image_tables import names_image_files
+    from ..data.image_tables import names_image_files
 
     return names_image_files(iter(column))
 
@@ -1088,7 +1099,7 @@ def _folder_labels(pred: Predictor, root: Path, paths: list[str], where: str) ->
 
 # The packed store's JPEG quality: what pack_images uses when the run's loader names none.
 def _store_quality() -> int:
-    from .data.store import pack_images
+    from ..store.packing import pack_images
 
     return inspect.signature(pack_images).parameters["quality"].default
 
@@ -1126,7 +1137,7 @@ class ImageFiles:
         return self.read(np.arange(len(self))[key])
 
     def _pixels(self, path: str) -> np.ndarray:
-        from .data.store import decode_resized, error_reason, import_pillow
+        from ..store.packing import decode_resized, error_reason, import_pillow
 
         try:
             pixels, _ = decode_resized(path, self.side, import_pillow())
@@ -1144,7 +1155,7 @@ def as_stored(pixels: np.ndarray, store_format: str, quality: int) -> np.ndarray
     the store's JPEG (4:4:4, ``quality``) decoded again for a JPEG store."""
     if store_format != "jpeg":
         return pixels
-    from .data.store import JPEG_SUBSAMPLING, import_simplejpeg
+    from ..store.packing import JPEG_SUBSAMPLING, import_simplejpeg
 
     sj = import_simplejpeg()
     blob = sj.encode_jpeg(
@@ -1175,7 +1186,7 @@ def _check_out(out: str, run_dir: Path, inputs: list[str | os.PathLike]) -> Path
     _refuse_input_as_out(out, path, inputs)
     _refuse_out_in_run_dir(out, path)
     if path.name.lower().endswith(".parquet"):
-        from .data.tables import import_pandas
+        from ..data.tables import import_pandas
 
         import_pandas(out)
         try:

@@ -6,7 +6,7 @@ A *setting* is everything in a run's ``config.json`` that changes results, excep
 the method, and the number of CPU threads the run used. Only finished runs (a ``summary.json``) are averaged; unfinished ones are listed.
 Written as Markdown, CSV, JSON and an HTML page (:func:`write_tables`); ``memomentum table GRID_DIR``
 and the end of ``memomentum grid`` call it. The page (:func:`as_html`) is self-contained like the
-run report (:mod:`memomentum.report`, whose style it shares) and charts the test accuracies when
+run report (:mod:`memomentum.entrypoints.report`, whose style it shares) and charts the test accuracies when
 matplotlib (the ``plots`` extra) is installed; the other three files never need matplotlib.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import NON_RESULT_KEYS, RunConfig
-from .errors import InputError
-from .runner import files
+from ..base.errors import InputError
+from ..config import NON_RESULT_KEYS, RunConfig
+from ..runner import files
 
 # Settings keys that never separate rows: the run's own identity, or what does not change results.
 _NOT_A_SETTING = NON_RESULT_KEYS | {"seed", "method"}
@@ -364,7 +364,7 @@ def as_csv(rows: list[Row]) -> str:
 def write_tables(directory: Path) -> str:
     """Write table.md, table.csv, table.json and table.html into ``directory`` from the runs
     below it (each atomically); returns the Markdown."""
-    from .runner.outputs import write_json, write_text
+    from ..runner.outputs import write_json, write_text
 
     runs = find_runs(directory)
     rows = make_rows(runs)
@@ -536,7 +536,7 @@ def as_html(directory: Path, rows: list[Row], unfinished: list[Run]) -> str:
     """The table as one self-contained HTML page (templates/table.html, in the run report's
     style; the chart embedded as a base64 PNG; no script, stylesheet or URL). Without
     matplotlib the page has no chart and says so in one line."""
-    from .report import templates  # the report's templates; memomentum.report does not import torch
+    from .report import templates  # the report's templates; memomentum.entrypoints.report does not import torch
 
     directory = Path(directory)
     varying = _varying(rows) or ["dataset"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..runner.rundir import lock_holder, release_lock, take_lock
+from ...base.errors import InputError
+from ...runner.rundir import lock_holder, release_lock, take_lock
 from .decisions import REVIEW, Decisions
 from .examples import Examples, Query, read_examples, select
 from .export import export_decided
@@ -160,7 +160,7 @@ class Review:
 def default_export(ex: Examples, config: dict) -> Path:
     """Where the page's export button writes: ``RUN_DIR/reviewed/<data>-reviewed.<ext>``, in
     the form the run read its data (:mod:`.export`)."""
-    from ..data.names import run_name
+    from ...data.names import run_name
 
     source = str(config.get("dataset") or "data")
     ext = (
@@ -184,7 +184,7 @@ def _check_run_dir(d: Path) -> None:
 
 
 def consensus_examples(run_dirs: list[Path]) -> Examples:
-    """The examples of several runs of the same data (:func:`memomentum.consensus.consensus_table`;
+    """The examples of several runs of the same data (:func:`memomentum.entrypoints.consensus.consensus_table`;
     refused in one sentence for runs on other data or labels): the model's label is the
     majority label, its confidence the share of runs predicting it, a suspect an example
     that at least half of the runs judging it call a label issue; ranked by that share,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import InputError
-from ..runner.files import CLASSES, EXAMPLES, MODEL, read_json
+from ...base.atomic import atomic_file
+from ...base.errors import InputError
+from ...runner.files import CLASSES, EXAMPLES, MODEL, read_json
 
 SORTS = ("rank", "confidence", "index")
 _CACHE_VERSION = 1  # of the cached columns' layout
@@ -120,7 +120,7 @@ def read_examples(run_dir: Path) -> Examples:
     """``RUN_DIR/examples.csv`` as columns: from the review's cache of them when it is there
     (:func:`cache_file`), else read by Arrow's multi-threaded CSV reader and its compute
     kernels (a million rows in about a second, no Python object per row) and cached."""
-    from ..data.tables import import_tables_extra
+    from ...data.tables import import_tables_extra
 
     import_tables_extra("pyarrow", "memomentum review")
     path = run_dir / EXAMPLES

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from ..checks import check_seed
-from ..errors import InputError
+from ..base.checks import check_seed
+from ..base.errors import InputError
 
 __all__ = ["largest_val_fraction", "split_for_validation", "train_val_split", "training_part_size"]
 

@@ -7,7 +7,7 @@ shared out between them (the thread count is part of a run's numerics, so it is 
 command, never by the load). The same grid started again trains nothing that finished and
 resumes the unfinished cells from their checkpoints; SIGINT or SIGTERM pauses every running
 cell (each writes its checkpoint) and starts no new one; a cell that fails is reported with
-its one-line reason while the others go on. At the end :func:`memomentum.table.write_tables`
+its one-line reason while the others go on. At the end :func:`memomentum.entrypoints.table.write_tables`
 gathers the finished cells, and :func:`write_seed_consensus` combines the verdicts of the cells
 that differ only by seed. ``--print-commands`` gives one command per cell instead, for a
 scheduler (a Slurm job array, GNU parallel).
@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cores import core_ids
-from .runner import files
+from ..base.cores import core_ids
+from ..runner import files
 
 LOGS = ".logs"  # the cells' output, beside (not inside) their run directories
 SLURM_FOLDER = ".slurm"  # submitit's folder (job scripts, pickles, logs) by default, beside them too
@@ -123,7 +123,7 @@ def gpu_count() -> int:
 def parse_gpus(text: str) -> list[int]:
     """``--gpus``: comma-separated GPU indices, each among the GPUs torch sees, or ``auto`` for
     every one of them; an :class:`InputError` names a bad value."""
-    from .errors import InputError
+    from ..base.errors import InputError
 
     if text.strip() == "auto":
         count = gpu_count()
@@ -394,11 +394,11 @@ def seed_groups(cells: list[Cell]) -> dict[str, list[Cell]]:
 
 def write_seed_consensus(cells: list[Cell], grid_dir: Path, say: Callable[[str], None] = print) -> list[Path]:
     """For each group of finished cells that differ only by seed, their consensus
-    (:func:`memomentum.consensus.write_consensus`) in ``GRID_DIR/consensus/GROUP``; a group whose
+    (:func:`memomentum.entrypoints.consensus.write_consensus`) in ``GRID_DIR/consensus/GROUP``; a group whose
     runs cannot be combined (synthetic noise drawn from each seed: no ``--noise-seed``) is said
     in one line and skipped. Returns the files written."""
+    from ..base.errors import InputError
     from .consensus import write_consensus
-    from .errors import InputError
 
     written = []
     for group, members in seed_groups(cells).items():
@@ -422,7 +422,7 @@ SUBMITIT_MISSING = '--launcher slurm submits through submitit: pip install "memo
 
 def import_submitit():
     """The submitit module, or an :class:`InputError` telling how to install it."""
-    from .errors import InputError
+    from ..base.errors import InputError
 
     try:
         import submitit
@@ -509,7 +509,7 @@ NO_SLURM = (
 def default_executor(folder: Path):
     """submitit's executor for the cluster it finds, refused unless that is Slurm (elsewhere
     submitit would run the cells as processes of this machine, which end with this command)."""
-    from .errors import InputError
+    from ..base.errors import InputError
 
     submitit = import_submitit()
     if submitit.AutoExecutor.which() != "slurm":

@@ -15,7 +15,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from ..errors import InputError
+from ...base.errors import InputError
 from .export import export
 
 __all__ = ["export", "serve"]
