@@ -19,6 +19,7 @@ import memomentum
 import memomentum.entrypoints.api
 from memomentum.cli import main
 from memomentum.entrypoints import predictor
+from memomentum.store.unpacked import UnpackedImages
 from memomentum.testing.synthetic import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,9 +184,9 @@ def test_new_images_are_read_in_batches_and_labelled_by_their_class_folders(fold
         d / "new", classes=("cat", "dog", "fox"), per_class=50, size=(33, 30), seed=7, layout="flat", fmt="png"
     )
     batches = []
-    read = predictor.ImageFiles.read
+    read = UnpackedImages.read
     monkeypatch.setattr(
-        predictor.ImageFiles, "read", lambda self, rows, out=None: (batches.append(len(rows)), read(self, rows, out))[1]
+        UnpackedImages, "read", lambda self, rows, out=None: (batches.append(len(rows)), read(self, rows, out))[1]
     )
     code, _, _ = _predict(capsys, d / "R", "--dataset", d / "new", "--out", d / "new.csv", "--quiet")
     assert code == 0 and batches == [128, 22]  # 150 images, never more than one prediction chunk at once
