@@ -284,6 +284,9 @@ class _Counted:
             yield xb
 
 
+# ----------------------------------------------------------------------------- memomentum predict
+
+
 def _columns(p: Predictions, classes: np.ndarray, *, probabilities: bool) -> dict[str, list]:
     """The output table's columns: the example's row or file, the prediction, its
     confidence, the probabilities on request, and the verdict where labels are given."""
