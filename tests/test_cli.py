@@ -463,3 +463,17 @@ def test_synthetic_noise_on_a_users_npz_is_scored_against_the_files_labels(tmp_p
     assert all(int(r["true_label"]) == y[int(r["index"])] for r in rows)
     flipped = sum(r["given_label"] != r["true_label"] for r in rows)
     assert abs(flipped / len(rows) - (100 - summary["noisy_label_precision"]) / 100) < 5e-5  # rounded to 0.01 %
+
+
+def test_the_choices_help_reads_from_the_configuration_agree_with_their_owners():
+    """`memomentum run --help` reads the model names and the default noise from memomentum.config
+    (torch-free); they must be what the models and RunConfig actually use."""
+    from memomentum import config
+    from memomentum.training.models import MODELS
+
+    assert config.MODEL_NAMES == MODELS
+    assert config.RunConfig(dataset="cifar10").noise_type == config.DEFAULT_NOISE_TYPE
+    from memomentum.cli import build_parser
+
+    run_help = " ".join(build_parser().commands["run"].format_help().split())
+    assert f"{', '.join(MODELS)} (default: per dataset;" in run_help

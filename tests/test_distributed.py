@@ -420,10 +420,11 @@ def interrupted(tmp_path_factory):
 
 
 def _resume_in_this_process(run_dir: Path):
-    from memomentum.cli import _run_config, build_parser
+    from memomentum.cli import build_parser
+    from memomentum.cli.run import run_config
     from memomentum.entrypoints.api import run
 
-    cfg, _ = _run_config(build_parser().parse_args(["run", "--resume", str(run_dir), "--quiet"]))
+    cfg, _ = run_config(build_parser().parse_args(["run", "--resume", str(run_dir), "--quiet"]))
     return run(cfg, resume=True)
 
 

@@ -125,6 +125,31 @@ def test_grid_out_that_is_a_run_directory_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in run.iterdir()) == before
 
 
+def test_the_grids_python_api_refuses_a_run_directory_and_cells_of_one_directory_before_anything_runs(tmp_path):
+    from memomentum.base.errors import InputError
+    from memomentum.entrypoints.grid import Cell, run_cells
+    from memomentum.entrypoints.slurm import submit_cells
+
+    run = _fake_run(tmp_path / "run", method="ce", seed=1, accuracy=80.0)
+    cells = expand([("--seed", ["1", "2"])])
+    twins = [Cell("seed-1", (("--seed", "1"),)), Cell("seed-1", (("--seed", "01"),))]
+
+    def executor(folder):
+        raise AssertionError("nothing is submitted")
+
+    for launch in (
+        lambda grid_dir, cells: run_cells(cells, grid_dir, jobs=1, threads=1),
+        lambda grid_dir, cells: submit_cells(
+            cells, grid_dir, parameters={}, threads=1, folder=tmp_path / "slurm", executor_factory=executor
+        ),
+    ):
+        with pytest.raises(InputError, match="is a run directory"):
+            launch(run, cells)
+        with pytest.raises(InputError, match="would share the run directory seed-1"):
+            launch(tmp_path / "g", twins)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 @pytest.mark.parametrize(
     "given, message",
     [

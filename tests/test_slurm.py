@@ -17,9 +17,9 @@ import psutil
 import pytest
 import submitit
 
-from memomentum import cli
+from memomentum.cli import grid as grid_command
 from memomentum.cli import main
-from memomentum.entrypoints import grid
+from memomentum.entrypoints import grid, slurm
 
 TINY = [
     "--dataset",
@@ -43,7 +43,7 @@ GRID = ["--method", "memomentum,ce", *TINY]
 
 
 class LocalExecutors:
-    """An executor factory for cli._executor_factory: submitit's local executor (each task a
+    """An executor factory for grid_command._executor_factory: submitit's local executor (each task a
     process on this machine), remembering what was asked of it."""
 
     def __init__(self):
@@ -97,7 +97,7 @@ def test_a_grid_goes_out_as_one_array_runs_every_cell_resumes_the_unfinished_and
     assert printed[1] == f"memomentum run --resume {out / 'method-ce'}"
 
     executors = LocalExecutors()
-    monkeypatch.setattr(cli, "_executor_factory", executors)
+    monkeypatch.setattr(grid_command, "_executor_factory", executors)
     assert (
         main(
             [
@@ -279,7 +279,7 @@ def test_a_task_told_to_stop_pauses_its_run_which_the_next_task_resumes(tmp_path
         "1",
     ]
     cell = grid.expand([(flag, [value]) for flag, value in zip(longer[::2], longer[1::2])])[0]
-    task = grid.CellTask(cell, "run", None, str(tmp_path))
+    task = slurm.CellTask(cell, "run", None, str(tmp_path))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
 

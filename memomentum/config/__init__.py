@@ -525,3 +525,9 @@ NON_RESULT_KEYS = frozenset(
         "workers",
     }
 )
+
+# Defaults and choices that no field above spells out, for the command line's help (memomentum.cli reads
+# them here, restating none): the synthetic noise of a benchmark set given none (the user's own data: "none",
+# RunConfig.__post_init__), and the networks' names (memomentum.training.models.MODELS, which loads torch).
+DEFAULT_NOISE_TYPE = "instance"
+MODEL_NAMES = ("lenet", "resnet18", "resnet34", "resnet50", "mlp")

@@ -22,16 +22,20 @@ process may use, each cell also gets a block of cores of its own (:class:`CoreBl
 process's CPU affinity): the cells do not compete for cores, and each one, running one thread
 per core it may use, binds its threads (:func:`memomentum.training.threads.bind_openmp_threads`).
 
-``--launcher slurm`` submits the cells that have not finished as one Slurm job array through
-submitit (:func:`submit_cells`): each array task runs its cell's ``memomentum run`` command as a
-subprocess (:class:`CellTask`), into the same run directory as a local cell, and
-``memomentum table GRID_DIR`` gathers them once the jobs are done.
+A grid is refused before any cell runs, in one sentence, for a folder that cannot hold it
+(:func:`check_grid_folder`), a bad value (named with its cell) or two cells that are one run
+(:func:`check_cells`, :func:`refuse_repeated_cells`) and GPU settings that do not fit
+(:func:`gpu_slots`); :func:`run_cells` and :mod:`memomentum.entrypoints.slurm`'s ``submit_cells``
+check the folder and the cells' run directories themselves.
+
+``--launcher slurm`` submits the cells that have not finished as one Slurm job array instead
+(:mod:`memomentum.entrypoints.slurm`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
+import json
 import os
 import shlex
 import signal
@@ -41,13 +45,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..base.cores import core_ids
+from ..base.errors import InputError
 from ..runner import files
 
+if TYPE_CHECKING:
+    from ..config import RunConfig
+
+DEFAULT_FOLDER = "runs/grid"  # the grid's folder when none is named (memomentum grid --out)
+LAUNCHERS = ("local", "slurm")  # the cells run here, or go to Slurm as one job array (memomentum.entrypoints.slurm)
 LOGS = ".logs"  # the cells' output, beside (not inside) their run directories
-SLURM_FOLDER = ".slurm"  # submitit's folder (job scripts, pickles, logs) by default, beside them too
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,97 @@ def shell_line(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+# -- launch checks: what a grid is refused for, before any of its cells runs ----------------------
+
+
+def check_grid_folder(out: str | Path) -> None:
+    """``out`` must name a folder (or a path where one can be made): not a file, not below one,
+    not a run directory itself (the table would take that run for one of the cells)."""
+    if not str(out).strip():
+        raise InputError(f"--out '' names no folder; give the grid's folder (default {DEFAULT_FOLDER})")
+    out = Path(out)
+    for place in (out, *out.parents):
+        if place.is_dir():
+            break
+        if place.exists() or place.is_symlink():
+            raise InputError(
+                f"--out {out}: {place} is {'a file' if place == out else 'a file, not a folder'}; "
+                f"the grid's folder holds one run directory per cell: give the path of a folder"
+            )
+    if out.is_dir() and any((out / name).exists() for name in (files.CONFIG, files.CHECKPOINT)):
+        raise InputError(
+            f"--out {out} is a run directory (it holds {files.CONFIG}): the grid's folder holds one "
+            f"run directory per cell, so give a folder of its own"
+        )
+
+
+def check_cells(cells: list[Cell], grid_dir: Path, config_of: Callable[[list[str]], RunConfig]) -> list[RunConfig]:
+    """Every cell's settings, checked before any cell runs: ``config_of`` makes a cell's
+    configuration from its ``memomentum run`` options (as the command line reads them); a bad
+    value is refused naming its cell, and so are two cells that are one run
+    (:func:`refuse_repeated_cells`). Returns the cells' configurations."""
+    configs = []
+    for cell in cells:
+        try:
+            cfg = config_of([*cell.argv(), "--out", str(grid_dir / cell.name)])
+            cfg.validate()
+        except InputError as e:
+            raise InputError(f"cell {cell.name}: {e}") from None
+        configs.append(cfg)
+    refuse_repeated_cells(cells, configs)
+    return configs
+
+
+def refuse_repeated_cells(cells: list[Cell], configs: list[RunConfig] | None = None) -> None:
+    """Two cells that are the same run (``--seed 1,01``, ``--noise-rate 0.2,0.20``,
+    ``--dataset data.csv,./data.csv``), or two cells with one run directory, are refused
+    before anything runs: the second would train the same run again or fail late. Without
+    ``configs`` (the cells' configurations, in order) only the run directories are compared."""
+    runs: dict[str, Cell] = {}  # the run a cell is (its settings, paths resolved) -> the first cell that is it
+    names: dict[str, Cell] = {}  # a run directory's name -> the first cell that has it
+    for i, cell in enumerate(cells):
+        if configs is not None:
+            cfg = configs[i]
+            run = json.dumps({**cfg.to_dict(), **cfg.resolved_paths(), "out": None}, sort_keys=True, default=str)
+            if run in runs:
+                raise InputError(
+                    f"cells {runs[run].name} and {cell.name} are the same run: "
+                    f"{_differences(runs[run], cell)} mean the same; give each value once"
+                )
+            runs[run] = cell
+        if cell.name in names:
+            raise InputError(
+                f"cells of {_differences(names[cell.name], cell)} would share the run directory "
+                f"{cell.name}; give values whose names differ"
+            )
+        names[cell.name] = cell
+
+
+def _differences(a: Cell, b: Cell) -> str:
+    """What differs between two cells' options, in words: ``--seed '1' and '01'``."""
+    return "; ".join(f"{flag} {x!r} and {y!r}" for (flag, x), (_, y) in zip(a.options, b.options) if x != y)
+
+
+def gpu_slots(
+    gpus: str | None, cells_per_gpu: int | None = None, *, launcher: str = "local", print_commands: bool = False
+) -> GpuSlots | None:
+    """The GPU slots of ``--gpus`` and ``--cells-per-gpu`` (None without GPUs), or an
+    :class:`InputError`: GPUs place the cells this machine runs, ``cells_per_gpu`` needs them."""
+    if gpus is None:
+        if cells_per_gpu is not None:
+            raise InputError(f"--cells-per-gpu {cells_per_gpu} needs --gpus LIST (the GPUs to spread the cells over)")
+        return None
+    if launcher == "slurm" or print_commands:
+        raise InputError(
+            "--gpus places the cells this machine runs: leave it out with "
+            + ("--launcher slurm (use --gpus-per-task)" if launcher == "slurm" else "--print-commands")
+        )
+    per_gpu = 1 if cells_per_gpu is None else cells_per_gpu
+    if per_gpu < 1:
+        raise InputError(f"--cells-per-gpu {per_gpu}: expected a whole number of at least 1")
+    return GpuSlots(parse_gpus(gpus), per_gpu)
+
+
 # -- GPUs ---------------------------------------------------------------------------------
 
 
@@ -123,8 +223,6 @@ def gpu_count() -> int:
 def parse_gpus(text: str) -> list[int]:
     """``--gpus``: comma-separated GPU indices, each among the GPUs torch sees, or ``auto`` for
     every one of them; an :class:`InputError` names a bad value."""
-    from ..base.errors import InputError
-
     if text.strip() == "auto":
         count = gpu_count()
         if count < 1:
@@ -248,6 +346,8 @@ def run_cells(
 ) -> Outcome:
     """Run the cells ``jobs`` at a time, each in a slot of ``gpus`` if given (at most its size at
     once) and on a block of ``cores`` if given (see the module's docstring); returns what happened."""
+    check_grid_folder(grid_dir)
+    refuse_repeated_cells(cells)
     jobs = min(jobs, gpus.size) if gpus else jobs
     outcome = Outcome()
     pending: list[Cell] = []
@@ -397,7 +497,6 @@ def write_seed_consensus(cells: list[Cell], grid_dir: Path, say: Callable[[str],
     (:func:`memomentum.entrypoints.consensus.write_consensus`) in ``GRID_DIR/consensus/GROUP``; a group whose
     runs cannot be combined (synthetic noise drawn from each seed: no ``--noise-seed``) is said
     in one line and skipped. Returns the files written."""
-    from ..base.errors import InputError
     from .consensus import write_consensus
 
     written = []
@@ -413,135 +512,3 @@ def write_seed_consensus(cells: list[Cell], grid_dir: Path, say: Callable[[str],
         say(f"grid: consensus of {len(done)} seeds{' of ' + group if group else ''} in {path}")
         written.append(path)
     return written
-
-
-# -- Slurm -------------------------------------------------------------------------------
-
-SUBMITIT_MISSING = '--launcher slurm submits through submitit: pip install "memomentum[slurm]"'
-
-
-def import_submitit():
-    """The submitit module, or an :class:`InputError` telling how to install it."""
-    from ..base.errors import InputError
-
-    try:
-        import submitit
-    except ImportError:
-        raise InputError(SUBMITIT_MISSING) from None
-    return submitit
-
-
-@dataclass(frozen=True)
-class CellTask:
-    """One array task: the cell's ``memomentum run`` command, run as a subprocess in ``cwd``
-    (the folder the grid was submitted from, so that a relative ``--out`` names the same
-    directory). The command is chosen when the task starts, as the local launcher chooses it:
-    nothing for a finished cell, ``--resume`` for one with a checkpoint (a task requeued after
-    preemption goes on from where it stopped), else the whole run. Picklable (submitit sends it
-    to the node as a file)."""
-
-    cell: Cell
-    run_dir: str
-    threads: int | None
-    cwd: str
-
-    def __call__(self) -> str:
-        run_dir = Path(self.cwd, self.run_dir)
-        if state(run_dir) == "done":
-            print(f"grid: cell {self.cell.name} had finished before: not trained again", flush=True)
-            return self.run_dir
-        argv = command(self.cell, Path(self.run_dir), threads=self.threads, quiet=True, cwd=self.cwd)
-        print(shell_line(argv), flush=True)
-        # SIGUSR2 is submitit's warning before the time limit (Slurm sends it to every process
-        # of the task): ignored by the run, whose default action would be to die at once
-        proc = subprocess.Popen([sys.executable, "-m", "memomentum", *argv[1:]], cwd=self.cwd, preexec_fn=_ignore_usr2)
-        try:
-            code = proc.wait()
-        except BaseException:  # submitit's handler ends the task (time limit near, preemption)
-            _pause(proc)
-            raise
-        if code != 0:
-            raise RuntimeError(f"cell {self.cell.name}: memomentum run exited with status {code} (its output is above)")
-        return self.run_dir
-
-
-def run_task(task: CellTask) -> str:
-    """What each array task calls (submitit's ``map_array`` passes it one :class:`CellTask`)."""
-    return task()
-
-
-def _ignore_usr2() -> None:
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-
-
-def _pause(proc: subprocess.Popen, wait_s: float = 60.0) -> None:
-    """Ask the run to pause (it finishes its step and writes its checkpoint). SIGINT, not
-    SIGTERM: Slurm may have sent the run a SIGTERM already, and a second one stops it at once."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait_s)
-
-
-@dataclass
-class Submission:
-    skipped: list[Cell] = field(default_factory=list)  # finished before this call: not submitted
-    jobs: list[Any] = field(default_factory=list)  # submitit jobs, one per submitted cell, in order
-    cells: list[str] = field(default_factory=list)  # the submitted cells, in the jobs' order
-    folder: Path | None = None  # submitit's folder (logs)
-
-    def arrays(self) -> list[tuple[str, int]]:
-        """``(array job id, number of tasks)`` per job array, in submission order (a Slurm
-        array's tasks have ids ``ARRAY_TASK``; an executor without arrays gives one job each)."""
-        counts: dict[str, int] = {}
-        for job in self.jobs:
-            array_id = str(job.job_id).split("_")[0]
-            counts[array_id] = counts.get(array_id, 0) + 1
-        return list(counts.items())
-
-
-NO_SLURM = (
-    "--launcher slurm found no Slurm here (no srun on PATH): submit from a machine of the cluster, or "
-    "print the cells' commands with --print-commands"
-)
-
-
-def default_executor(folder: Path):
-    """submitit's executor for the cluster it finds, refused unless that is Slurm (elsewhere
-    submitit would run the cells as processes of this machine, which end with this command)."""
-    from ..base.errors import InputError
-
-    submitit = import_submitit()
-    if submitit.AutoExecutor.which() != "slurm":
-        raise InputError(NO_SLURM)
-    return submitit.AutoExecutor(folder=folder)
-
-
-def submit_cells(
-    cells: list[Cell],
-    grid_dir: Path,
-    *,
-    parameters: dict[str, Any],
-    threads: int | None,
-    folder: Path,
-    executor_factory: Callable[[Path], Any] = default_executor,
-    cwd: Path | None = None,
-) -> Submission:
-    """Submit the cells that have not finished as one job array: ``executor_factory(folder)``
-    gives a submitit executor (an ``AutoExecutor``'s by default), ``parameters`` go to its
-    ``update_parameters`` (``slurm_array_parallelism`` defaults to every task at once).
-    Returns at once, the jobs queued; nothing is submitted when every cell had finished."""
-    submission = Submission(folder=folder)
-    pending: list[Cell] = []
-    for cell in cells:
-        (submission.skipped if state(grid_dir / cell.name) == "done" else pending).append(cell)
-    if not pending:
-        return submission
-    workdir = str(cwd or os.getcwd())
-    tasks = [CellTask(cell, str(grid_dir / cell.name), threads, workdir) for cell in pending]
-    executor = executor_factory(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    executor.update_parameters(**{"slurm_array_parallelism": len(tasks), **parameters})
-    submission.jobs = executor.map_array(run_task, tasks)  # one job array
-    submission.cells = [cell.name for cell in pending]
-    return submission
