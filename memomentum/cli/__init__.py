@@ -562,7 +562,6 @@ def _cmd_grid(args) -> int:
     for cell in cells:  # every cell's settings are checked before any runs
         try:
             cfg, _ = _run_config(run_parser.parse_args([*cell.argv(), "--out", str(out / cell.name)]))
-            cfg.validate()
         except InputError as e:
             raise InputError(f"cell {cell.name}: {e}") from None
         configs.append(cfg)
@@ -935,7 +934,6 @@ def _cmd_prepare(args) -> int:
         if getattr(args, dest) is not None
     }
     cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
-    cfg.validate()
     files = load_image_files(
         cfg.dataset,
         data_dir=cfg.data_dir,
