@@ -281,7 +281,7 @@ class RunConfig:
     def _check(self) -> dict[str, int]:
         """Raise :class:`InputError` with one sentence for the first bad value found; return
         the seeds as Python ints."""
-        # Imported here, not at the top: memomentum.config loads without the noise module.
+        # Imported here, not at the top: importing memomentum.config stays light.
         from ..noise.generators import NOISE_TYPES
 
         # The checks run in this order so that the first bad value gives the message.
@@ -326,8 +326,8 @@ class RunConfig:
     def _check_model_and_seed(self) -> dict[str, int]:
         """The model's name and the seeds, returned as Python ints (what config.json's writer takes)."""
         if self.model is not None:
-            # Imported only for a named model: the model table imports torch, and a configuration
-            # made before the dataset's default is known (and importing memomentum) must not.
+            # Imported only for a named model: the model table imports torch, which a configuration
+            # without a model (the usual one, until the dataset's default is filled in) does not need.
             from ..training.models import MODELS
 
             if self.model not in MODELS:
