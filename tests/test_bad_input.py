@@ -24,10 +24,10 @@ import torch
 
 import memomentum
 from memomentum import InputError, RunConfig
+from memomentum.base.atomic import is_temp_file
 from memomentum.cli import main
 from memomentum.data import load_dataset
 from memomentum.runner import files as run_files
-from memomentum.runner import outputs
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet"]
@@ -472,7 +472,7 @@ def disk_full_at(monkeypatch, name: str, nth: int, call: str = "replace"):
 
 
 def temp_files(d: Path) -> list:
-    return [p.name for p in d.iterdir() if outputs.is_temp_file(p)] if d.exists() else []
+    return [p.name for p in d.iterdir() if is_temp_file(p)] if d.exists() else []
 
 
 def full_disk_config(files, out: Path) -> RunConfig:

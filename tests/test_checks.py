@@ -48,3 +48,5 @@ def test_counted_names_one_in_the_singular_and_groups_thousands():
     assert counted(1, "label") == "1 label"
     assert counted(0, "example") == "0 examples"
     assert counted(2000, "label") == "2,000 labels"
+    assert counted(2000, "epoch", grouped=False) == "2000 epochs"  # the progress lines' count
+    assert counted(1, "outer loop", grouped=False) == "1 outer loop"

@@ -207,7 +207,7 @@ def test_the_noise_seed_keeps_the_labels_while_the_seed_changes(tmp_path):
 )
 def test_a_bad_or_unused_noise_seed_is_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
-        RunConfig(**kwargs).validate()
+        RunConfig(**kwargs)
 
 
 def test_a_grid_of_seeds_writes_their_consensus(seeds, tmp_path):

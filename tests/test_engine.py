@@ -402,7 +402,7 @@ def test_cuda_graph_is_refused_with_compile_or_several_processes():
             dist=Distributed(rank=0, world_size=2, local_rank=0),
         )
     with pytest.raises(InputError, match="leave out --compile"):
-        RunConfig(compile=True, cuda_graph=True).validate()
+        RunConfig(compile=True, cuda_graph=True)
 
 
 def test_run_records_cuda_graphs_on_cuda_only(monkeypatch):

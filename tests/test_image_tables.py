@@ -210,13 +210,13 @@ def test_image_options_and_the_label_column_apply_to_image_tables(tmp_path, caps
     --label-column applies to it."""
     from memomentum import InputError, RunConfig
 
-    RunConfig(dataset=str(tmp_path / "photos.parquet"), image_size=32, cache_dir=str(tmp_path)).validate()
-    RunConfig(dataset=str(tmp_path / "photos.csv"), image_size=32, store_format="raw").validate()
+    RunConfig(dataset=str(tmp_path / "photos.parquet"), image_size=32, cache_dir=str(tmp_path))
+    RunConfig(dataset=str(tmp_path / "photos.csv"), image_size=32, store_format="raw")
     (tmp_path / "shards").mkdir()
     (tmp_path / "shards" / "train-00000-of-00001.parquet").write_bytes(b"")
-    RunConfig(dataset=str(tmp_path / "shards"), label_column="species").validate()
+    RunConfig(dataset=str(tmp_path / "shards"), label_column="species")
     with pytest.raises(InputError, match="--train-set chooses between Clothing1M"):
-        RunConfig(dataset=str(tmp_path / "flowers.csv"), train_set="clean").validate()
+        RunConfig(dataset=str(tmp_path / "flowers.csv"), train_set="clean")
     flowers = tmp_path / "flowers.csv"
     flowers.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
     assert _run(flowers, tmp_path / "run", "--image-size", "32") == 2

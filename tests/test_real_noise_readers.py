@@ -101,9 +101,9 @@ def test_spellings_name_the_releases(typed, canonical):
     if canonical:
         assert dataset_key(typed) == canonical and is_users_own_data(typed)
         assert RunConfig(dataset=typed).noise_type == "none"  # real noise: labels as given
-        RunConfig(dataset=typed, image_size=32, cache_dir="/tmp/x").validate()  # image options apply
+        RunConfig(dataset=typed, image_size=32, cache_dir="/tmp/x")  # image options apply
         with pytest.raises(InputError, match="--train-set chooses between Clothing1M's training sets"):
-            RunConfig(dataset=typed, train_set="clean").validate()
+            RunConfig(dataset=typed, train_set="clean")
 
 
 def test_schedule_defaults():

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from memomentum.base.atomic import is_temp_file
 from memomentum.cli import main
 from memomentum.runner import files as run_files
 from memomentum.runner import outputs
@@ -154,7 +155,7 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     saved = checkpoint_state(out)
     state = saved["procedure"]
     assert {k: state[k] for k in expected_state} == expected_state
-    temp_files = [f.name for f in out.iterdir() if outputs.is_temp_file(f)]
+    temp_files = [f.name for f in out.iterdir() if is_temp_file(f)]
     assert bool(temp_files) == (where == "during a checkpoint write")
     # history.csv grew with the run: it holds exactly the epochs of the last checkpoint
     rows = list(csv.DictReader((out / "history.csv").open()))
@@ -167,7 +168,7 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     assert f"continue it with: memomentum run --resume {out}" in capsys.readouterr().err
 
     assert in_process("--resume", str(out), "--quiet") == 0
-    assert not [f for f in out.iterdir() if outputs.is_temp_file(f)]
+    assert not [f for f in out.iterdir() if is_temp_file(f)]
     assert_finished_like(out, baseline, saved["elapsed"])
 
 

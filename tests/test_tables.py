@@ -203,7 +203,7 @@ def test_cli_refuses_a_missing_label_column_with_exit_2(tmp_path, capsys):
     from memomentum.config import RunConfig
 
     with pytest.raises(InputError, match="label-column must be the name of a column"):
-        RunConfig(dataset="t.csv", label_column=" ").validate()
+        RunConfig(dataset="t.csv", label_column=" ")
 
 
 def test_tables_benchmark_runs_and_prints_its_json(capsys):

@@ -284,9 +284,9 @@ def test_track_difficulty_is_refused_without_true_labels_or_outside_the_benchmar
     with pytest.raises(InputError, match="--track-difficulty needs the true labels"):
         run(cfg, write=False, dataset=own)
     with pytest.raises(InputError, match="--track-difficulty measures the benchmark mode"):
-        RunConfig(mode="clothing1m", track_difficulty=True).validate()
+        RunConfig(mode="clothing1m", track_difficulty=True)
     with pytest.raises(InputError, match="track-difficulty must be true or false, got 'yes'"):
-        RunConfig(track_difficulty="yes").validate()
+        RunConfig(track_difficulty="yes")
 
 
 # -- difficulty on constructed examples -------------------------------------------------------

@@ -24,9 +24,11 @@ def check_seed(value, name: str = "seed", *, allowed: str = "an integer", why: s
     return int(value)
 
 
-def counted(n: int, noun: str) -> str:
-    """``1 label``, ``2,000 labels``: a count and its noun, in the singular for one."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def counted(n: int, noun: str, *, grouped: bool = True) -> str:
+    """``1 label``, ``2,000 labels``: a count and its noun, in the singular for one; with
+    ``grouped=False`` the digits go without the thousands comma (``1000 epochs``: the
+    progress lines)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}" if grouped else f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def first_few(items: Sequence[str], shown: int, total: int | None = None) -> str:

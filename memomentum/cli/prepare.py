@@ -43,7 +43,6 @@ def command(args) -> int:
         if getattr(args, dest) is not None
     }
     cfg = RunConfig(dataset=args.dataset, data_dir=args.data_dir, progress=not args.quiet, **given)
-    cfg.validate()
     files = load_image_files(
         cfg.dataset,
         data_dir=cfg.data_dir,

@@ -63,13 +63,15 @@ def resolved(value: T | None) -> T:
     return value
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one run needs. ``None`` means "the default for this dataset".
 
     The fields follow the reference's command line (``main.py``) where one exists; each has
     the ``memomentum run`` option of the same name (``max_outer_loop``: ``--max-outer-loop``).
-    `validate()` checks them all, and [`memomentum.run`][memomentum.entrypoints.api.run] calls it first.
+    A configuration is checked when it is made: the first bad value raises
+    :class:`~memomentum.base.errors.InputError` with one sentence. It is frozen:
+    ``dataclasses.replace(cfg, epochs=20)`` makes a changed copy, checked in its turn.
 
     Parameters
     ----------
@@ -180,7 +182,7 @@ class RunConfig:
     data_dir: str | None = None
     noise_type: str | None = None  # None: "instance" for benchmark sets, "none" for the user's own data
     # None: 0.4 for the noise types that take a rate; none, transition (the matrix sets the
-    # rates) and human labels take no rate, and refuse one given explicitly (see validate)
+    # rates) and human labels take no rate, and refuse one given explicitly (_check_rate_applies)
     noise_rate: float | None = None
     transition_path: str | None = None  # for noise_type="transition": a K x K .npy/.csv, rows = clean class
     human_labels_path: str | None = None  # CIFAR-10N/100N label file; replaces generated noise
@@ -232,20 +234,36 @@ class RunConfig:
     # (one prediction pass per first-phase epoch), reported per difficulty quintile (memomentum.method.difficulty)
     track_difficulty: bool = False
 
-    def __post_init__(self):
-        # numpy scalars (np.int64(3), np.float32(0.2)) become plain Python numbers
+    def __post_init__(self) -> None:
+        # Made means checked. The only writes to a frozen RunConfig: numbers made plain, the
+        # noise defaults filled in, then every check (the seeds come back as Python ints).
+        for step in (self._plain_numbers, self._noise_defaults, self._check):
+            for name, value in step().items():
+                object.__setattr__(self, name, value)
+
+    def _plain_numbers(self) -> dict[str, Any]:
+        """numpy scalars (np.int64(3), np.float32(0.2)) as plain Python numbers."""
+        plain: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, (bool, int, float)):
                 continue
             if isinstance(value, numbers.Integral):
-                setattr(self, f.name, int(value))
+                plain[f.name] = int(value)
             elif isinstance(value, numbers.Real):
-                setattr(self, f.name, float(value))
-        if self.noise_type is None:
-            self.noise_type = "none" if is_users_own_data(self.dataset) else "instance"
-        if self.noise_rate is None and self.noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
-            self.noise_rate = DEFAULT_NOISE_RATE
+                plain[f.name] = float(value)
+        return plain
+
+    def _noise_defaults(self) -> dict[str, Any]:
+        """What ``None`` means for the noise: ``"none"`` for the user's own data, ``"instance"``
+        for a benchmark set; a rate of 0.4 for the types that take one (not with human labels)."""
+        filled: dict[str, Any] = {}
+        noise_type = self.noise_type
+        if noise_type is None:
+            noise_type = filled["noise_type"] = "none" if is_users_own_data(self.dataset) else "instance"
+        if self.noise_rate is None and noise_type in RATED_NOISE_TYPES and not self.human_labels_path:
+            filled["noise_rate"] = DEFAULT_NOISE_RATE
+        return filled
 
     def resolved(self, dataset_default_model: str) -> RunConfig:
         """Return a copy with every ``None`` schedule field filled in for this dataset."""
@@ -260,22 +278,22 @@ class RunConfig:
             filled["model"] = dataset_default_model
         return dataclasses.replace(self, **filled)
 
-    def validate(self) -> None:
-        """Raise :class:`InputError` with one sentence for the first bad value found."""
-        # Imported here, not at the top: the model table imports torch, and importing
-        # memomentum (which imports this module) must not.
+    def _check(self) -> dict[str, int]:
+        """Raise :class:`InputError` with one sentence for the first bad value found; return
+        the seeds as Python ints."""
+        # Imported here, not at the top: importing memomentum.config stays light.
         from ..noise.generators import NOISE_TYPES
-        from ..training.models import MODELS
 
         # The checks run in this order so that the first bad value gives the message.
         self._check_choices(NOISE_TYPES)
         self._check_noise_options()
-        self._check_model_and_seed(MODELS)
+        seeds = self._check_model_and_seed()
         self._check_schedule_numbers()
         self._check_image_and_table_options()
         self._check_switches()
         self._check_data_options_apply()
         self._check_milestones()
+        return seeds
 
     def _check_choices(self, noise_types) -> None:
         """The dataset, and the options chosen from a fixed list."""
@@ -305,19 +323,23 @@ class RunConfig:
         if self.noise_type == "transition" and not self.transition_path:
             raise InputError("noise type 'transition' needs a transition matrix file (--transition PATH)")
 
-    def _check_model_and_seed(self, models) -> None:
-        if self.model is not None and self.model not in models:
-            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(models)}")
-        # a numpy integer set after construction (the constructor converts) is kept as Python's
-        # int, which config.json's writer takes
-        self.seed = check_seed(self.seed, "seed", allowed="a whole number")
-        self._check_noise_seed()
+    def _check_model_and_seed(self) -> dict[str, int]:
+        """The model's name and the seeds, returned as Python ints (what config.json's writer takes)."""
+        if self.model is not None:
+            # Imported only for a named model: the model table imports torch, which a configuration
+            # without a model (the usual one, until the dataset's default is filled in) does not need.
+            from ..training.models import MODELS
 
-    def _check_noise_seed(self) -> None:
+            if self.model not in MODELS:
+                raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        seeds = {"seed": check_seed(self.seed, "seed", allowed="a whole number")}
+        if self.noise_seed is not None:
+            seeds["noise_seed"] = self._checked_noise_seed(self.noise_seed)
+        return seeds
+
+    def _checked_noise_seed(self, noise_seed) -> int:
         """A noise seed is a whole number, and given only where synthetic noise uses it."""
-        if self.noise_seed is None:
-            return
-        self.noise_seed = check_seed(self.noise_seed, "noise-seed", allowed="a whole number")
+        noise_seed = check_seed(noise_seed, "noise-seed", allowed="a whole number")
         if self.human_labels_path or self.noise_type == "none":
             given = (
                 "--human-labels takes the file's labels"
@@ -325,9 +347,10 @@ class RunConfig:
                 else "--noise-type none keeps the labels as given"
             )
             raise InputError(
-                f"{given}, so --noise-seed {self.noise_seed} would be ignored; leave --noise-seed out "
+                f"{given}, so --noise-seed {noise_seed} would be ignored; leave --noise-seed out "
                 f"or choose a noise type ({', '.join(RATED_NOISE_TYPES)}, transition)"
             )
+        return noise_seed
 
     def effective_noise_seed(self) -> int:
         """The seed synthetic noise is drawn with: ``noise_seed``, or the run's seed."""
@@ -478,7 +501,7 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
         if kwargs.get("human_labels_path") or kwargs.get("noise_type") in ("none", "transition"):
-            kwargs["noise_rate"] = None  # these take no rate: a stored one would be refused by validate
+            kwargs["noise_rate"] = None  # these take no rate: a stored one would be refused
         if kwargs.get("milestones") is not None:
             kwargs["milestones"] = tuple(kwargs["milestones"])
         return cls(**kwargs)

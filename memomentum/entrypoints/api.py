@@ -88,7 +88,6 @@ def run(
     >>> result.summary["test_accuracy"]
     """
     t_start = time.perf_counter()
-    config.validate()
     with distributed.process_group(choose_device(config.device)) as (dist, device):
         return run_pipeline(
             config,

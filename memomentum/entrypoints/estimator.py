@@ -320,7 +320,6 @@ class MeMomentumClassifier(ClassifierMixin, BaseEstimator):
             threads=_resolve_threads(self.threads, self.n_jobs),
             progress=bool(self.progress),
         )
-        cfg.validate()
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise InputError(f"cv must be a whole number of folds of at least 2, got {_shown(self.cv)!r}")
         n_train = training_part_size(n_rows, self.val_fraction)

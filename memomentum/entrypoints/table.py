@@ -98,7 +98,8 @@ def find_runs(directory: Path) -> list[Run]:
         if any(part.startswith(".") for part in config.relative_to(directory).parts):
             continue  # e.g. a run set aside by --overwrite
         summary = config.with_name(files.SUMMARY)
-        runs.append(Run(config.parent, _read_config(config), _read_summary(summary) if summary.is_file() else None))
+        finished = files.is_finished(config.parent)
+        runs.append(Run(config.parent, _read_config(config), _read_summary(summary) if finished else None))
     if not runs:
         raise InputError(f"{directory} holds no run directories (no config.json below it)")
     return runs

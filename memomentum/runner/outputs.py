@@ -1,6 +1,6 @@
 """The run's output formats (JSON, CSV, text, the checkpoint, ``examples.csv``), each written
-atomically through :func:`memomentum.base.atomic.atomic_file` (re-exported here with
-:func:`is_temp_file`). The run directory's file names are in :mod:`.files`."""
+atomically through :func:`memomentum.base.atomic.atomic_file`. The run directory's file
+names are in :mod:`.files`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..base.atomic import atomic_file
-from ..base.atomic import is_temp_file as is_temp_file  # its earlier home: callers may still import it here
 from ..base.errors import InputError
 from .files import CHECKPOINT
 

@@ -207,7 +207,6 @@ def _refuse_changed_data(run_dir: Path, saved: dict | None, fingerprint: dict) -
 def _resolve(requested: RunConfig, prep: RunData) -> RunConfig:
     """The settings with the dataset's defaults filled in, checked against the data."""
     cfg = requested.resolved(prep.dataset.default_model)
-    cfg.validate()
     cfg = dataclasses.replace(cfg, pretrained=resolve_pretrained(cfg, prep.dataset))
     n_train = prep.train_index.size
     if n_train < resolved(cfg.batch_size):

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from ..base.checks import counted
 from ..config import RunConfig, resolved
 
 LOG_INTERVAL_S = 30.0  # a log gets a line at most this often, besides one per phase and round
@@ -81,9 +82,8 @@ class ProgressLines:
 
     def _write_status(self) -> None:
         elapsed = _clock_time(self.clock() - self.start)
-        self._write(
-            f"{self.cfg.method} {self.cfg.dataset}: {_count(self.epochs, 'epoch')} in {elapsed} | {self.status}"
-        )
+        epochs = counted(self.epochs, "epoch", grouped=False)
+        self._write(f"{self.cfg.method} {self.cfg.dataset}: {epochs} in {elapsed} | {self.status}")
         self.unwritten = False
 
     def _write(self, line: str) -> None:
@@ -98,14 +98,13 @@ def _title(cfg: RunConfig) -> str:
 def protocol_bounds(cfg: RunConfig) -> str:
     """How far the protocol can go: a run's length is only known at its end (early
     stopping, rounds that stop without gain), so the bar names the bounds."""
+    epochs = counted(resolved(cfg.epochs), "epoch", grouped=False)
     if cfg.method == "ce":
-        return f"one phase of at most {_count(resolved(cfg.epochs), 'epoch')}"
+        return f"one phase of at most {epochs}"
     inner = resolved(cfg.max_inner_loop)
     rounds = inner - 1 if cfg.mode == "benchmark" else inner
-    return (
-        f"at most {_count(resolved(cfg.max_outer_loop), 'outer loop')} of a first phase and {_count(rounds, 'round')}, "
-        f"{_count(resolved(cfg.epochs), 'epoch')} each"
-    )
+    outer = counted(resolved(cfg.max_outer_loop), "outer loop", grouped=False)
+    return f"at most {outer} of a first phase and {counted(rounds, 'round', grouped=False)}, {epochs} each"
 
 
 def _where(d: dict) -> str:
@@ -126,10 +125,6 @@ def _epoch_status(row: dict, images_per_s: float, stopping: str | None) -> str:
         + (f"{stopping} | " if stopping else "")
         + f"{images_per_s:,.0f} img/s"
     )
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _clock_time(seconds: float) -> str:
