@@ -895,7 +895,8 @@ def _refuse_same_file(out: str, given: str, option: str) -> None:
 
 
 def _cmd_noise(args) -> int:
-    from ..noise.generators import make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
+    from ..noise.files import read_labels, read_labels_matrix, write_labels
+    from ..noise.labels import make_noisy_labels_for_cli
 
     _refuse_same_file(args.out, args.labels, "--labels")
     if args.features:

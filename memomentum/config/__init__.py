@@ -264,7 +264,7 @@ class RunConfig:
         """Raise :class:`InputError` with one sentence for the first bad value found."""
         # Imported here, not at the top: the model table imports torch, and importing
         # memomentum (which imports this module) must not.
-        from ..noise.generators import NOISE_TYPES
+        from ..noise.labels import NOISE_TYPES
         from ..training.models import MODELS
 
         # The checks run in this order so that the first bad value gives the message.
