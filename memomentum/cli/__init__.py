@@ -928,7 +928,7 @@ def _cmd_noise(args) -> int:
 
 def _cmd_prepare(args) -> int:
     from ..data import load_image_files, pack_image_files
-    from ..store.packing import PackedImages
+    from ..store.reading import PackedImages
 
     given = {
         dest: getattr(args, dest)

@@ -896,7 +896,7 @@ def _decoded_images(pred: Predictor, x: np.ndarray, key: str, where: str) -> np.
     """Images in memory for a run on image files: taken as decoded image files, so they go
     the files' way (RGB, resized, stored), and give what the same files would give."""
     from ..data.arrays import npz_inputs
-    from ..store.packing import import_pillow
+    from ..store.pixels import import_pillow
 
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
         raise InputError(
@@ -1137,7 +1137,7 @@ class ImageFiles:
         return self.read(np.arange(len(self))[key])
 
     def _pixels(self, path: str) -> np.ndarray:
-        from ..store.packing import decode_resized, error_reason, import_pillow
+        from ..store.pixels import decode_resized, error_reason, import_pillow
 
         try:
             pixels, _ = decode_resized(path, self.side, import_pillow())
@@ -1155,7 +1155,8 @@ def as_stored(pixels: np.ndarray, store_format: str, quality: int) -> np.ndarray
     the store's JPEG (4:4:4, ``quality``) decoded again for a JPEG store."""
     if store_format != "jpeg":
         return pixels
-    from ..store.packing import JPEG_SUBSAMPLING, import_simplejpeg
+    from ..store.layout import JPEG_SUBSAMPLING
+    from ..store.pixels import import_simplejpeg
 
     sj = import_simplejpeg()
     blob = sj.encode_jpeg(
