@@ -246,7 +246,7 @@ def _write_sources(sources: Path, args) -> None:
     each of the 14 classes, up to 100 of them with a clean label, and ``per_class // 2`` (at
     least 1) validation and test images per class. Those with a clean label are the sources
     (:func:`write_annotation_scale` links to them, so every key's true label is known)."""
-    from memomentum.testing.synthetic import write_clothing1m
+    from memomentum.testing.clothing1m import write_clothing1m
 
     p = args.sources_per_class
     held_out = max(1, p // 2)
@@ -270,7 +270,7 @@ def source_paths(sources: Path) -> list[str]:
 def step_annotations(args) -> dict:
     """Write the release, or reuse one written with the same settings (a resumed write only
     adds what is missing: :func:`write_annotation_scale` keeps existing links)."""
-    from memomentum.testing.synthetic import write_annotation_scale
+    from memomentum.testing.clothing1m_scale import write_annotation_scale
 
     work, sources, release = _paths(args)
     work.mkdir(parents=True, exist_ok=True)
