@@ -3,6 +3,7 @@ the run predicts (bit for bit on the CPU), for the three kinds of data a run tra
 table, image files, arrays); and every refusal in one sentence with exit status 2."""
 
 import csv
+import io
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import memomentum
 import memomentum.entrypoints.api
 from memomentum.cli import main
 from memomentum.entrypoints import predictor
+from memomentum.store.unpacked import UnpackedImages
 from memomentum.testing.folders import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,9 +185,9 @@ def test_new_images_are_read_in_batches_and_labelled_by_their_class_folders(fold
         d / "new", classes=("cat", "dog", "fox"), per_class=50, size=(33, 30), seed=7, layout="flat", fmt="png"
     )
     batches = []
-    read = predictor.ImageFiles.read
+    read = UnpackedImages.read
     monkeypatch.setattr(
-        predictor.ImageFiles, "read", lambda self, rows, out=None: (batches.append(len(rows)), read(self, rows, out))[1]
+        UnpackedImages, "read", lambda self, rows, out=None: (batches.append(len(rows)), read(self, rows, out))[1]
     )
     code, _, _ = _predict(capsys, d / "R", "--dataset", d / "new", "--out", d / "new.csv", "--quiet")
     assert code == 0 and batches == [128, 22]  # 150 images, never more than one prediction chunk at once
@@ -222,6 +224,99 @@ def test_an_npz_run_predicts_arrays_by_class_number(arrays, capsys):
     x = np.load(d / "digits.npz")["x"][result.data.train_index]  # (N, 8, 8): the channel axis is added
     assert np.array_equal(model.predict_proba(x), result.final.probabilities.numpy())
     assert model.predict(x).tolist() == result.final.predicted.tolist()
+
+
+# -- every input kind: a run's own training data predicted as examples.csv says -------------
+
+
+@pytest.fixture(scope="module")
+def parquet_run(tmp_path_factory):
+    """A parquet table of 300 digits with numbered labels, and a run on it."""
+    d = tmp_path_factory.mktemp("parquet")
+    x, y = _digits()
+    frame = pd.DataFrame(x[:300], columns=[f"px{i}" for i in range(64)]).assign(digit=y[:300])
+    frame.to_parquet(d / "t.parquet", index=False)
+    _train("--dataset", str(d / "t.parquet"), "--label-column", "digit", *FAST, "--out", str(d / "R"))
+    return d / "R", d / "t.parquet"
+
+
+@pytest.fixture(scope="module")
+def raw_folder_run(folder):
+    """The image folder again, trained on a raw (not JPEG) packed store."""
+    d, _ = folder
+    schedule = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+    _train("--dataset", str(d / "pets"), *IMAGES, "--store-format", "raw", *schedule, "--out", str(d / "raw"))
+    return d / "raw", d / "pets"
+
+
+@pytest.fixture(scope="module")
+def image_table_run(folder):
+    """The image folder's training images as PNG bytes in a parquet table, and a run on it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d, _ = folder
+    files = sorted((d / "pets" / "train").glob("*/*"))
+    images = []
+    for f in files:
+        buf = io.BytesIO()
+        Image.open(f).save(buf, format="PNG")
+        images.append(buf.getvalue())
+    pq.write_table(pa.table({"image": images, "label": [f.parent.name for f in files]}), d / "pets.parquet")
+    schedule = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+    _train("--dataset", str(d / "pets.parquet"), *IMAGES, *schedule, "--out", str(d / "table"))
+    return d / "table", d / "pets.parquet"
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tmp_path_factory):
+    """A run on the embedded digits benchmark (noisy labels), and its training images as an .npz."""
+    from memomentum.data import load_dataset
+
+    d = tmp_path_factory.mktemp("benchmark")
+    _train("--dataset", "digits", *FAST, "--out", str(d / "R"))
+    np.savez(d / "x.npz", x=load_dataset("digits").x_train)
+    return d / "R", d / "x.npz"
+
+
+OWN_DATA = {  # input kind: (its run and data, the column naming an example in the predictions, examples.csv's)
+    "a CSV table": ("table", "row", "row"),
+    "a parquet table": ("parquet_run", "row", "row"),
+    "an image folder": ("folder", "file", "file"),
+    "an image folder on a raw store": ("raw_folder_run", "file", "file"),
+    "a table of images": ("image_table_run", "row", "file"),
+    "an .npz file": ("arrays", "row", "index"),
+    "the digits benchmark's arrays": ("benchmark_run", "row", "index"),
+}
+
+
+def _run_and_data(name: str, request) -> tuple[Path, Path]:
+    value = request.getfixturevalue(name)
+    d = value[0]
+    return {
+        "table": lambda: (d / "R", d / "t.csv"),
+        "folder": lambda: (d / "R", d / "pets"),
+        "arrays": lambda: (d / "R", d / "digits.npz"),
+    }.get(name, lambda: value)()
+
+
+@pytest.mark.parametrize("kind", sorted(OWN_DATA))
+def test_a_runs_own_training_data_is_predicted_as_its_examples_csv_says(kind, request, capsys, tmp_path):
+    """Prediction reads new data with the run's own readers: the run's training data, given
+    back in the form it trained from, get exactly the predicted label and the confidence that
+    examples.csv wrote (both files write confidences with 6 decimals)."""
+    fixture, id_column, example_column = OWN_DATA[kind]
+    run, data = _run_and_data(fixture, request)
+    code, _, _ = _predict(capsys, run, "--dataset", data, "--out", tmp_path / "p.csv", "--quiet")
+    assert code == 0
+    predicted = {r[id_column]: (r["predicted_label"], r["confidence"]) for r in _rows(tmp_path / "p.csv")}
+    examples = _rows(run / "examples.csv")
+    assert len(examples) > 100
+    for e in examples:
+        key = e[example_column]
+        if kind == "a table of images":  # the row's image bytes, written once as row-NNNNNN.png
+            key = str(int(Path(key).stem.removeprefix("row-")))
+        assert predicted[key] == (e["predicted_label"], e["confidence"]), e
 
 
 # -- refusals --------------------------------------------------------------------------------

@@ -8,6 +8,8 @@
   (ANIMAL-10N, Food-101N, mini-WebVision), from their official layouts;
 * :mod:`.folders`: a folder of images with one sub-folder per class;
 * :mod:`.tables`: a ``.csv`` or ``.parquet`` table with a label column (pandas, the ``tables`` extra);
+* :mod:`.labels`: labels as the table readers take them (classes in sorted order), and new data's
+  labels matched to a run's classes;
 * :mod:`.store`: packs image files once into a compact store that training reads from;
 * :mod:`.synthetic`: miniature image datasets in those layouts, for tests and benchmarks;
 * :mod:`.names`: which of these sources a dataset name stands for.

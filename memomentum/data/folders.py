@@ -149,25 +149,40 @@ def _note_loose_files(folder: Path, notes: list[str], beside: str = "the class f
         )
 
 
-def _is_image(name: str) -> bool:
+def class_folders(root: Path, paths: list[str]) -> list[str | None]:
+    """The class folder of each image under ``root`` in the layouts this module reads (its
+    first folder below ``root``, or below ``root/train`` and ``root/test`` when ``root`` has a
+    ``train`` folder); None for an image beside the class folders."""
+    split = (root / "train").is_dir()
+    firsts: list[str | None] = []
+    for path in paths:
+        parts = Path(os.path.relpath(path, root)).parts
+        if split and parts[0] in ("train", "test"):
+            parts = parts[1:]
+        firsts.append(parts[0] if len(parts) > 1 else None)
+    return firsts
+
+
+def is_image_file(name: str) -> bool:
+    """Whether ``name`` ends in one of :data:`IMAGE_EXTENSIONS` (in any case)."""
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _class_images(folder: Path) -> tuple[list[str], list[str]]:
+def list_image_files(folder: Path, *, what: str = "image folder") -> tuple[list[str], list[str]]:
     """The image files under ``folder`` (absolute paths, sorted by their path relative
-    to it) and the other visible files."""
+    to it) and the other visible files; ``what`` names the folder when it cannot be listed."""
     found: list[tuple[str, str]] = []
     others: list[str] = []
 
     def fail(e: OSError) -> None:
-        raise InputError(f"could not list image folder {e.filename or folder}: {e.strerror or e}")
+        raise InputError(f"could not list {what} {e.filename or folder}: {e.strerror or e}")
 
     for dirpath, dirnames, filenames in os.walk(folder, onerror=fail):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # prune hidden folders
         for name in filenames:
             if name.startswith("."):
                 continue
-            if _is_image(name):
+            if is_image_file(name):
                 found.append((dirpath, name))
             else:
                 others.append(os.path.join(dirpath, name))
@@ -186,7 +201,7 @@ def _list_images(
     empty: list[tuple[str, int]] = []
     skipped: list[str] = []
     for name in classes:
-        images, others = _class_images(folder / name)
+        images, others = list_image_files(folder / name)
         if not images:
             empty.append((name, len(others)))
         paths += images

@@ -39,8 +39,9 @@ from ..base.atomic import atomic_file
 from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
+from .labels import row_numbers
 from .names import is_table_file
-from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra, row_numbers
+from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
 __all__ = ["ImageRows", "names_image_files", "read_image_rows", "read_image_table", "refuse_missing_images"]
 
@@ -430,7 +431,7 @@ def read_image_table(
             image column; two image columns; an image that is no PNG or JPEG; a path to no
             file; fewer than two classes; a malformed ``split`` column, or one beside test files.
     """
-    from .tables import encode_labels, encode_test_labels, strip_text_labels
+    from .labels import encode_labels, encode_test_labels, strip_text_labels
 
     label_column = label_column.strip()
     if _features_csv(path, label_column):

@@ -14,7 +14,7 @@ lost without a word (each is returned as a note, and :func:`load_table` prints t
   show them (``classes.json`` is that list); spaces around a text label are stripped
   (``"cat "`` is ``"cat"``), with a note;
 * a label column with fewer than two rows per class on average is refused: it holds
-  identifiers or continuous values, not classes;
+  identifiers or continuous values, not classes (these label rules are :mod:`.labels`');
 * column names must be unique (pandas would rename a second ``label`` to ``label.1`` and
   it would become a feature that gives the label away);
 * a CSV's separator (``,``, ``;``, tab or ``|``) is detected from its first lines, spaces
@@ -50,6 +50,7 @@ import numpy as np
 from ..base.checks import first_few
 from ..base.errors import InputError
 from .dataset import Dataset
+from .labels import encode_labels, encode_test_labels, row_numbers, strip_text_labels
 from .names import is_table_file as is_table_name  # names.py's rule, part of this module's API (__all__)
 
 __all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_frame"]
@@ -59,8 +60,6 @@ SPLIT_VALUES = ("train", "test")
 _SHOWN = 5  # row numbers and column names quoted in a note before "..."
 _SEPARATORS = ",;\t|"  # what a CSV's separator may be (detected from its first lines)
 _SNIFF_BYTES = 64 * 1024
-# Fewer training rows per class than this, on average, and the label column is refused.
-MIN_ROWS_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -262,17 +261,8 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     """
     pd = import_pandas(where)
     label_column = label_column.strip()  # as the header's names: " species" is "species"
-    columns = [str(c).strip() for c in frame.columns]
-    refuse_duplicate_columns(columns, where, label_column=label_column)
-    if label_column not in columns:
-        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
-        raise InputError(
-            f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
-            f"name the label column with --label-column"
-        )
-    frame = frame.set_axis(columns, axis=1)
-    if len(frame) == 0:
-        raise InputError(f"{where} has a header but no data rows")
+    frame = cleaned_frame(frame, where, label_column=label_column)
+    columns = list(frame.columns)
     notes: list[str] = []
     is_test = _split_mask(frame, where) if SPLIT_COLUMN in columns and label_column != SPLIT_COLUMN else None
     if is_test is not None:
@@ -330,7 +320,57 @@ def table_from_frame(frame, *, label_column: str = "label", name: str = "table",
     )
 
 
-def _float32(x: np.ndarray, rows: np.ndarray, where: str) -> np.ndarray:
+def cleaned_frame(frame, where: str, *, label_column: str, label_required: bool = True):
+    """``frame`` with its columns named as the reader names them (spaces around a name
+    stripped, every name once) and at least one row; ``label_required``: a frame without
+    ``label_column`` is refused (to train on; to predict, the labels are optional)."""
+    columns = [str(c).strip() for c in frame.columns]
+    refuse_duplicate_columns(columns, where, label_column=label_column)
+    if label_required and label_column not in columns:
+        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+        raise InputError(
+            f"{where} has no column {label_column!r} (columns: {shown or 'none'}); "
+            f"name the label column with --label-column"
+        )
+    frame = frame.set_axis(columns, axis=1)
+    if len(frame) == 0:
+        raise InputError(f"{where} has a header but no data rows")
+    return frame
+
+
+def read_features(frame, features: tuple[str, ...], where: str) -> np.ndarray:
+    """The columns ``features`` of a cleaned frame (:func:`cleaned_frame`), in that order,
+    read as the run's feature columns were read (float64, then float32); each must be
+    numeric and every value finite (to predict, no row is dropped)."""
+    pd = import_pandas(where)
+    for c in features:
+        dtype = frame[c].dtype
+        if not is_numeric(dtype, pd):
+            raise InputError(f"{where}'s column {c!r} is not numeric ({dtype}); the run's feature columns hold numbers")
+    return float32_features(frame[list(features)].to_numpy(dtype=np.float64, na_value=np.nan), features, where)
+
+
+def float32_features(x: np.ndarray, columns, where: str) -> np.ndarray:
+    """float64 features (N, D) -> float32, as the reader converts them; every value must be
+    finite (a missing or infinite value is named by its column and row)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, j = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(
+            f"{where} has a missing or infinite value in column {columns[j]!r} at row {r}; every row "
+            f"needs a finite number in each of the run's feature columns"
+        )
+    return _float32(x, slice(None), where)
+
+
+def is_numeric(dtype, pd) -> bool:
+    """Whether a column of ``dtype`` holds feature values: booleans, or real numbers."""
+    return pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
+    )
+
+
+def _float32(x: np.ndarray, rows: np.ndarray | slice, where: str) -> np.ndarray:
     """The features as float32; values beyond float32 in the rows used are refused in one
     sentence (numpy's overflow warning, with its source line, is not shown)."""
     with np.errstate(over="ignore"):
@@ -359,9 +399,7 @@ def _feature_columns(frame, candidates: list[str], pd) -> tuple[list[str], dict[
     dropped: dict[str, list[str]] = {}
     for c in candidates:
         col = frame[c]
-        if pd.api.types.is_bool_dtype(col.dtype) or (
-            pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_complex_dtype(col.dtype)
-        ):
+        if is_numeric(col.dtype, pd):
             if col.isna().all():
                 dropped.setdefault("no value in any row", []).append(c)
             else:
@@ -399,93 +437,6 @@ def _rows_to_keep(x: np.ndarray, label_missing: np.ndarray, features: list[str],
     return keep
 
 
-def _label_order(values: np.ndarray) -> list:
-    """The distinct labels, sorted: numerically when all are numbers, else as text."""
-    distinct = list(dict.fromkeys(values.tolist()))
-    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in distinct):
-        ordered = sorted(distinct)
-        if all(float(v).is_integer() for v in ordered):  # 3.0 from a float column with gaps shows as 3
-            ordered = list(dict.fromkeys(int(v) for v in ordered))
-        return ordered
-    return sorted(distinct, key=str)
-
-
-def strip_text_labels(values: np.ndarray, label_column: str, notes: list[str]) -> np.ndarray:
-    """The labels with spaces around text labels removed (``"cat "`` is ``"cat"``), with a note."""
-    padded = [i for i, v in enumerate(values.tolist()) if isinstance(v, str) and v != v.strip()]
-    if not padded:
-        return values
-    values = values.copy()
-    for i in padded:
-        values[i] = values[i].strip()
-    notes.append(
-        f"stripped the spaces around {len(padded)} label{'s' if len(padded) > 1 else ''} of column "
-        f"{label_column!r} ({row_numbers(np.asarray(padded))}), so that they name the same classes as "
-        f"without them"
-    )
-    return values
-
-
-def _shown(value):
-    """A value as the user wrote it (7, not numpy's np.int64(7))."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _note_case_twins(classes: list, label_column: str, notes: list[str]) -> None:
-    """A note for text labels that differ only in case ("cat" and "Cat"): two classes, as
-    written, but more often one class spelled two ways."""
-    by_fold: dict[str, list[str]] = {}
-    for c in classes:
-        if isinstance(c, str):
-            by_fold.setdefault(c.casefold(), []).append(c)
-    twins = [group for group in by_fold.values() if len(group) > 1]
-    if twins:
-        shown = "; ".join(" and ".join(map(repr, group)) for group in twins[:_SHOWN])
-        notes.append(
-            f"labels of column {label_column!r} that differ only in case are kept as different classes: "
-            f"{shown}{'; ...' if len(twins) > _SHOWN else ''}"
-        )
-
-
-def encode_labels(values: np.ndarray, label_column: str, where: str, notes: list[str]) -> tuple[list, np.ndarray]:
-    """Classes 0..K-1 for the training labels, and the labels in class order."""
-    classes = [_shown(c) for c in _label_order(values)]
-    _note_case_twins(classes, label_column, notes)
-    if len(classes) < 2:
-        raise InputError(
-            f"{where} has only one class ({classes[0]!r}) in its label column {label_column!r}; "
-            f"at least two classes are needed"
-        )
-    if len(classes) * MIN_ROWS_PER_CLASS > values.size:
-        raise InputError(
-            f"{where}'s label column {label_column!r} has {len(classes)} different values in "
-            f"{values.size} training rows, fewer than {MIN_ROWS_PER_CLASS} rows per class: it looks like an "
-            f"identifier or a measurement, not a class; name the column of class labels with --label-column"
-        )
-    index = {_key(c): k for k, c in enumerate(classes)}
-    y = np.fromiter((index[_key(v)] for v in values.tolist()), dtype=np.int64, count=values.size)
-    return classes, y
-
-
-def encode_test_labels(values: np.ndarray, classes: list, rows: np.ndarray, where: str) -> np.ndarray:
-    index = {_key(c): k for k, c in enumerate(classes)}
-    y = np.fromiter((index.get(_key(v), -1) for v in values.tolist()), dtype=np.int64, count=values.size)
-    if (y < 0).any():
-        first = int(np.flatnonzero(y < 0)[0])
-        raise InputError(
-            f"{where} has the label {_shown(values[first])!r} in test row {int(rows[first])}, which no training "
-            f"row has; a test label must be one of the training classes"
-        )
-    return y
-
-
-def _key(value):
-    """One key per label whatever its numeric type (3, 3.0 and numpy's 3 are one class)."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return ("n", float(value))
-    return ("s", str(value))
-
-
 def _dataset(
     name: str, x: np.ndarray, y: np.ndarray, x_test, y_test, classes: list, rows: np.ndarray, features: list[str]
 ) -> Dataset:
@@ -506,13 +457,6 @@ def _dataset(
         train_rows=rows,
         feature_names=tuple(features),
     )
-
-
-def row_numbers(rows) -> str:
-    """``row 3`` or ``rows 3, 8, ...`` (the first few), as notes name the rows they count."""
-    rows = np.asarray(rows)
-    shown = ", ".join(str(int(r)) for r in rows[:_SHOWN])
-    return ("row " if rows.size == 1 else "rows ") + shown + (", ..." if rows.size > _SHOWN else "")
 
 
 def _quote(names: list[str]) -> str:

@@ -422,7 +422,7 @@ def accuracy_chart(rows: list[Row], keys: list[str], methods: list[str]) -> str:
     matplotlib (ImportError without it)."""
     import matplotlib  # noqa: F401 - first, so that a missing matplotlib is an ImportError here
 
-    from .report import figure_png, new_figure  # the run report's figure and PNG helpers (no torch)
+    from .report.figures import figure_png, new_figure  # the run report's figure and PNG helpers (no torch)
 
     n = len(rows)
     if len(keys) == 1:  # the values on the ticks, the key under them
@@ -536,7 +536,7 @@ def as_html(directory: Path, rows: list[Row], unfinished: list[Run]) -> str:
     """The table as one self-contained HTML page (templates/table.html, in the run report's
     style; the chart embedded as a base64 PNG; no script, stylesheet or URL). Without
     matplotlib the page has no chart and says so in one line."""
-    from .report import templates  # the report's templates; memomentum.entrypoints.report does not import torch
+    from .report.page import templates  # the report's templates; memomentum.entrypoints.report does not import torch
 
     directory = Path(directory)
     varying = _varying(rows) or ["dataset"]

@@ -1,7 +1,7 @@
 """Me-Momentum's decision rules (docs/method.md, "The procedure"), as pure functions.
 
 The benchmark procedure (:mod:`.procedure`, one epoch at a time) and the estimator's
-scikit-learn rounds (:mod:`memomentum.entrypoints.estimator`, one fit per phase) both decide with
+scikit-learn rounds (:mod:`.sklearn_rounds`, one fit per phase) both decide with
 these, so that the two cannot drift apart. They work on numpy arrays and torch tensors alike.
 """
 
