@@ -197,7 +197,7 @@ def api_case(code: str) -> dict:
 
 
 def record(only: list[str] | None) -> dict:
-    from memomentum.testing.synthetic import write_clothing1m
+    from memomentum.testing.clothing1m import write_clothing1m
 
     root = Path(tempfile.mkdtemp(prefix="mm-behaviour-"))
     try:

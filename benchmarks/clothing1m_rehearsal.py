@@ -246,7 +246,7 @@ def _write_sources(sources: Path, args) -> None:
     each of the 14 classes, up to 100 of them with a clean label, and ``per_class // 2`` (at
     least 1) validation and test images per class. Those with a clean label are the sources
     (:func:`write_annotation_scale` links to them, so every key's true label is known)."""
-    from memomentum.testing.synthetic import write_clothing1m
+    from memomentum.testing.clothing1m import write_clothing1m
 
     p = args.sources_per_class
     held_out = max(1, p // 2)
@@ -270,7 +270,7 @@ def source_paths(sources: Path) -> list[str]:
 def step_annotations(args) -> dict:
     """Write the release, or reuse one written with the same settings (a resumed write only
     adds what is missing: :func:`write_annotation_scale` keeps existing links)."""
-    from memomentum.testing.synthetic import write_annotation_scale
+    from memomentum.testing.clothing1m_scale import write_annotation_scale
 
     work, sources, release = _paths(args)
     work.mkdir(parents=True, exist_ok=True)
@@ -336,13 +336,14 @@ def step_read(args) -> dict:
 # -- step 3: pack the distinct images --------------------------------------------------------
 def step_pack(args) -> dict:
     """Pack the distinct source images once (reused when already packed)."""
-    from memomentum.store.packing import _MANIFEST, pack_images, store_key
+    from memomentum.store.layout import MANIFEST, store_key
+    from memomentum.store.packing import pack_images
 
     work, sources, _ = _paths(args)
     paths = source_paths(sources)
     cache = work / "cache"
     key = store_key(paths, image_size=args.image_size, store_format="jpeg", quality=90)
-    reused = any((d / _MANIFEST).is_file() for d in cache.glob(f"jpeg{args.image_size}-{key[:20]}"))
+    reused = any((d / MANIFEST).is_file() for d in cache.glob(f"jpeg{args.image_size}-{key[:20]}"))
     t0 = time.perf_counter()
     images = pack_images(
         paths,
@@ -371,7 +372,8 @@ def step_pack(args) -> dict:
 def step_reuse_check(args) -> dict:
     """What a run does before using a packed store of the training images: hash the ordered
     paths (the store's name), stat every file, compare with the stored stats."""
-    from memomentum.store.packing import _changed_sources, _save_npz, _source_stats, store_key
+    from memomentum.store.layout import store_key
+    from memomentum.store.packing import _changed_sources, _save_npz, _source_stats
 
     work, sources, release = _paths(args)
     t0 = time.perf_counter()
@@ -453,7 +455,7 @@ def step_stream(args) -> dict:
     import torch
 
     from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
-    from memomentum.store.packing import PackedImages
+    from memomentum.store.reading import PackedImages
     from memomentum.training.sources import StreamedSource, _BatchReader
 
     cpu = torch.device("cpu")

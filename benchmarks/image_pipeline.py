@@ -62,7 +62,8 @@ from epoch_speed import RandomCrop, RandomHorizontalFlip
 from PIL import Image
 
 from memomentum.data.dataset import IMAGENET_MEAN, IMAGENET_STD
-from memomentum.store.packing import PackedImages, pack_images
+from memomentum.store.packing import pack_images
+from memomentum.store.reading import PackedImages
 from memomentum.training.sources import StreamedSource, _normalise_images, crop_flip
 
 SOURCE_WIDTH, SOURCE_HEIGHT, SOURCE_QUALITY = 500, 375, 90

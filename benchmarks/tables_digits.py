@@ -36,7 +36,7 @@ import numpy as np
 
 from memomentum.data import load_dataset
 from memomentum.data.tables import read_table
-from memomentum.noise.generators import make_noisy_labels
+from memomentum.noise.labels import make_noisy_labels
 
 
 def write_digits_csv(path: Path, *, noise_rate: float, seed: int, limit: int | None) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from memomentum.base.atomic import atomic_file, is_temp_file
-from memomentum.noise.generators import write_labels
+from memomentum.noise.files import write_labels
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):

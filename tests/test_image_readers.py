@@ -1,6 +1,6 @@
 """Image-file readers: Clothing1M's official layout and class-per-folder image folders.
 
-Every source is written by :mod:`memomentum.testing.synthetic` in its exact on-disk layout
+Every source is written by :mod:`memomentum.testing` in its exact on-disk layout
 and read back; each kind of malformed input must be an InputError whose message names
 the count and the first offenders, never a silent drop.
 """
@@ -20,7 +20,9 @@ from memomentum.base.errors import InputError
 from memomentum.data import clothing1m
 from memomentum.data.clothing1m import ANNOTATION_FILES, CLOTHING1M_CLASSES, read_clothing1m
 from memomentum.data.folders import read_image_folder
-from memomentum.testing.synthetic import write_annotation_scale, write_clothing1m, write_image_folder
+from memomentum.testing.clothing1m import write_clothing1m
+from memomentum.testing.clothing1m_scale import write_annotation_scale
+from memomentum.testing.folders import write_image_folder
 
 # --------------------------------------------------------------------------- fixtures
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
 
-from memomentum.testing.synthetic import write_clothing1m, write_image_folder
+from memomentum.testing.clothing1m import write_clothing1m
+from memomentum.testing.folders import write_image_folder
 from memomentum.training.models import create_model
 from memomentum.training.pretrained import KNOWN_FILES
 

@@ -19,15 +19,9 @@ from conftest import fixture_file, require_fashion_mnist
 from scipy import stats
 
 from memomentum.base.errors import InputError
-from memomentum.noise import generators as noise
-from memomentum.noise.generators import (
-    NOISE_TYPES,
-    NoisyLabels,
-    make_noisy_labels,
-    read_labels,
-    transition_matrix,
-    write_labels,
-)
+from memomentum.noise import flips, instance
+from memomentum.noise.files import read_labels, write_labels
+from memomentum.noise.labels import NOISE_TYPES, NoisyLabels, make_noisy_labels, transition_matrix
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -237,7 +231,7 @@ def test_draw_model_consumes_exactly_the_reference_uniforms():
             labels = rng.integers(0, k, 200)
             seed = int(rng.integers(0, 2**32))
             expected, flipper = oracle_matrix_noise(labels, matrix, seed)
-            first, used = noise._first_unproven(labels, expected, noise._step_tables(matrix), seed)
+            first, used = flips._first_unproven(labels, expected, flips._step_tables(matrix), seed)
             assert first == len(labels)
             assert np.random.RandomState(seed).random_sample(used + 1)[-1] == flipper.random_sample()
 
@@ -246,7 +240,7 @@ def test_zero_probability_and_certain_steps_draw_as_numpy_does():
     # p == 0 draws nothing; a ratio of exactly 1 draws one uniform and always succeeds;
     # the last class draws nothing when every earlier entry is zero.
     matrix = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
-    tables = noise._step_tables(matrix)
+    tables = flips._step_tables(matrix)
     assert tables.count.tolist() == [1, 2, 0]
     labels = np.array([2, 0, 1, 2, 2, 1, 0] * 50)
     expected, _ = oracle_matrix_noise(labels, matrix, 9)
@@ -259,9 +253,9 @@ def test_unproven_candidates_fall_back_to_the_exact_slow_path(monkeypatch):
     labels = rng.integers(0, 10, 2000)
     matrix = transition_matrix(noise_type="symmetric", noise_rate=0.4, num_classes=10)
     expected, _ = oracle_matrix_noise(labels, matrix, 4)
-    real = noise._candidate_labels
+    real = flips._candidate_labels
     calls = {"slow": 0}
-    real_slow = noise._reference_draws
+    real_slow = flips._reference_draws
 
     def corrupted(y, m, seed):
         out = real(y, m, seed)
@@ -273,8 +267,8 @@ def test_unproven_candidates_fall_back_to_the_exact_slow_path(monkeypatch):
         assert first == 1234
         real_slow(y, m, seed, first, offset, out)
 
-    monkeypatch.setattr(noise, "_candidate_labels", corrupted)
-    monkeypatch.setattr(noise, "_reference_draws", counting_slow)
+    monkeypatch.setattr(flips, "_candidate_labels", corrupted)
+    monkeypatch.setattr(flips, "_reference_draws", counting_slow)
     result = make_noisy_labels(labels, noise_type="symmetric", noise_rate=0.4, seed=4, num_classes=10)
     np.testing.assert_array_equal(result.labels, expected)
     assert calls["slow"] == 1
@@ -284,7 +278,7 @@ def test_sampler_failure_falls_back_from_the_first_example(monkeypatch):
     def broken(y, m, seed):
         raise ValueError("no 2-D pvals in this numpy")
 
-    monkeypatch.setattr(noise, "_candidate_labels", broken)
+    monkeypatch.setattr(flips, "_candidate_labels", broken)
     labels = np.random.default_rng(8).integers(0, 3, 500)
     matrix = transition_matrix(noise_type="pairflip", noise_rate=0.3, num_classes=3)
     expected, _ = oracle_matrix_noise(labels, matrix, 8)
@@ -295,7 +289,7 @@ def test_sampler_failure_falls_back_from_the_first_example(monkeypatch):
 def test_binomial_restart_is_detected():
     # qn = 0.5, px1 = 0.25: U <= 0.5 gives X = 0, U in (0.5, 0.75] gives X = 1, and any
     # larger U makes numpy's inversion restart with a fresh uniform.
-    tables = noise._StepTables(
+    tables = flips._StepTables(
         label=np.array([[0, 0]]),
         high=np.array([[False, True]]),
         qn=np.array([[0.5, 0.5]]),
@@ -305,7 +299,7 @@ def test_binomial_restart_is_detected():
     )
     u = np.array([0.3, 0.6, 0.9, 0.3, 0.6, 0.9])
     step = np.array([0, 0, 0, 1, 1, 1])
-    success, restart = noise._step_outcomes(tables, np.zeros(6, dtype=np.int64), step, u)
+    success, restart = flips._step_outcomes(tables, np.zeros(6, dtype=np.int64), step, u)
     assert success.tolist() == [False, True, False, True, False, False]
     assert restart.tolist() == [False, False, True, False, False, True]
 
@@ -318,7 +312,7 @@ def test_restart_during_the_proof_hands_over_to_the_slow_path(monkeypatch):
     labels = rng.integers(0, 10, 1000)
     matrix = transition_matrix(noise_type="symmetric", noise_rate=0.2, num_classes=10)
     expected, _ = oracle_matrix_noise(labels, matrix, 5)
-    real = noise._step_outcomes
+    real = flips._step_outcomes
 
     def with_restart(tables, cls, step, u):
         success, restart = real(tables, cls, step, u)
@@ -327,14 +321,14 @@ def test_restart_during_the_proof_hands_over_to_the_slow_path(monkeypatch):
         return success, restart
 
     seen = {}
-    real_slow = noise._reference_draws
+    real_slow = flips._reference_draws
 
     def slow(y, m, seed, first, offset, out):
         seen["first"] = first
         real_slow(y, m, seed, first, offset, out)
 
-    monkeypatch.setattr(noise, "_step_outcomes", with_restart)
-    monkeypatch.setattr(noise, "_reference_draws", slow)
+    monkeypatch.setattr(flips, "_step_outcomes", with_restart)
+    monkeypatch.setattr(flips, "_reference_draws", slow)
     result = make_noisy_labels(labels, noise_type="symmetric", noise_rate=0.2, seed=5, num_classes=10)
     np.testing.assert_array_equal(result.labels, expected)
     assert 0 < seen["first"] < 1000
@@ -384,7 +378,7 @@ def test_exact_instance_path_reproduces_the_reference_on_every_row(monkeypatch):
     def nothing_certified(logits, spread, c, q, u, d):
         return np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
 
-    monkeypatch.setattr(noise, "_certified_labels", nothing_certified)
+    monkeypatch.setattr(instance, "_certified_labels", nothing_certified)
     rng = np.random.default_rng(77)
     for k, kind in [(10, "uint8_images"), (3, "float_features"), (2, "float64_positive")]:
         x = _random_features(rng, 150, kind)
@@ -407,7 +401,7 @@ def test_reference_logits_are_the_sequential_float32_product_bit_for_bit():
             x = np.round(x)
         w = rng.standard_normal((k, d, k)).astype(np.float32)
         y = rng.integers(0, k, 40)
-        ours = noise._reference_logits(x, w, y)
+        ours = instance._reference_logits(x, w, y)
         for i in (0, 17, 39):  # a scalar oracle: one float32 rounding per multiply and per add
             acc = [np.float32(0)] * k
             for j in range(d):
@@ -423,14 +417,14 @@ def test_certified_instance_labels_decide_almost_every_row(fashion, monkeypatch)
     images, labels = fashion
     images, labels = images[:6000], labels[:6000]
     counted = {"undecided": 0}
-    real = noise._certified_labels
+    real = instance._certified_labels
 
     def counting(*args):
         lab, ok = real(*args)
         counted["undecided"] += int((~ok).sum())
         return lab, ok
 
-    monkeypatch.setattr(noise, "_certified_labels", counting)
+    monkeypatch.setattr(instance, "_certified_labels", counting)
     make_noisy_labels(labels, noise_type="instance", noise_rate=0.4, seed=1, num_classes=10, features=images)
     assert counted["undecided"] < 60
 

@@ -21,7 +21,7 @@ import memomentum.entrypoints.api
 from memomentum.cli import main
 from memomentum.entrypoints import predictor
 from memomentum.store.unpacked import UnpackedImages
-from memomentum.testing.synthetic import write_image_folder
+from memomentum.testing.folders import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

@@ -1,7 +1,7 @@
 """The real-noise releases after Clothing1M: ANIMAL-10N, Food-101N (with Food-101's test
 split) and mini-WebVision, read from their official layouts.
 
-Each miniature is written by :mod:`memomentum.testing.synthetic` in the release's exact files
+Each miniature is written by :mod:`memomentum.testing.real_noise` in the release's exact files
 and folders and read back; malformed files give an InputError that names the file and the
 lines; each runs end to end through the CLI (benchmark mode, packed store), and for
 Food-101N the confident set's label precision is measured on the verified images and
@@ -30,7 +30,7 @@ from memomentum.data.food101n import known_labels_from_verdicts, read_food101n, 
 from memomentum.data.names import dataset_key, is_users_own_data, real_noise_name
 from memomentum.data.webvision import read_synsets, read_webvision
 from memomentum.method.procedure import Procedure
-from memomentum.testing.synthetic import write_animal10n, write_food101n, write_webvision
+from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision
 
 FAST = [
     "--image-size",

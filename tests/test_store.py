@@ -1,4 +1,4 @@
-"""The packed image store (memomentum.store.packing): exact pixels, order, views, pickling into
+"""The packed image store (memomentum.store): exact pixels, order, views, pickling into
 DataLoader workers, reuse, re-packing of changed files, resuming an interrupted pack, and the
 errors a user can meet."""
 
@@ -14,8 +14,10 @@ import torch
 from PIL import Image
 
 from memomentum.base.errors import InputError
-from memomentum.store import packing as store
-from memomentum.store.packing import PackedImages, default_cache_dir, pack_images
+from memomentum.store import layout, shards
+from memomentum.store.layout import default_cache_dir
+from memomentum.store.packing import pack_images
+from memomentum.store.reading import PackedImages
 
 SIZE = 24  # packed side: small keeps the tests fast
 
@@ -67,13 +69,13 @@ def jpeg_store(images, tmp_path_factory) -> PackedImages:
 
 def _count_shards(monkeypatch) -> list:
     """Record every shard packed in this process."""
-    packed, original = [], store._pack_shard
+    packed, original = [], shards._pack_shard
 
     def counting(shard, report=None):
         packed.append(shard.start)
         return original(shard, report)
 
-    monkeypatch.setattr(store, "_pack_shard", counting)
+    monkeypatch.setattr(shards, "_pack_shard", counting)
     return packed
 
 
@@ -175,7 +177,7 @@ def test_a_second_call_reuses_the_store_and_a_changed_file_repacks_its_shard(ima
 
 
 def test_an_interrupted_pack_resumes_with_its_finished_shards(images, tmp_path, monkeypatch, capsys):
-    original, calls = store._pack_shard, []
+    original, calls = shards._pack_shard, []
 
     def interrupted(shard, report=None):
         if len(calls) == 2:
@@ -183,14 +185,14 @@ def test_an_interrupted_pack_resumes_with_its_finished_shards(images, tmp_path, 
         calls.append(shard.start)
         return original(shard, report)
 
-    monkeypatch.setattr(store, "_pack_shard", interrupted)
+    monkeypatch.setattr(shards, "_pack_shard", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _pack(images, tmp_path / "cache")
     directory = next((tmp_path / "cache").iterdir())
     assert not (directory / "manifest.json").exists()
     assert len(list(directory.glob("shard-*.jpegs"))) == 2
     done = {n: (directory / n).stat().st_mtime_ns for n in _store_files(directory)}
-    monkeypatch.setattr(store, "_pack_shard", original)
+    monkeypatch.setattr(shards, "_pack_shard", original)
     packed = _count_shards(monkeypatch)
     resumed = _pack(images, tmp_path / "cache")
     assert packed == [8]  # 12 images in shards of 4: only the third one was left
@@ -254,7 +256,7 @@ def test_a_raw_store_needs_no_simplejpeg(images, tmp_path, monkeypatch):
 
 def test_default_cache_dir_is_beside_the_data_when_writable(tmp_path, monkeypatch):
     assert default_cache_dir(tmp_path) == tmp_path / ".memomentum-cache"
-    monkeypatch.setattr(store.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(layout.os, "access", lambda *a, **k: False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir(tmp_path) == tmp_path / "xdg" / "memomentum"
     monkeypatch.delenv("XDG_CACHE_HOME")

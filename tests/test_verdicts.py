@@ -22,7 +22,7 @@ from memomentum.data import dataset_from_arrays, load_dataset
 from memomentum.entrypoints.api import Interrupted, run
 from memomentum.method.difficulty import DifficultyTracker, difficulty_quintiles, quintile_recall
 from memomentum.method.verdicts import ranked_issues, verdict_columns
-from memomentum.noise.generators import make_noisy_labels
+from memomentum.noise.labels import make_noisy_labels
 from memomentum.runner.records import RunRecords, read_rounds
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """``memomentum noise``: add synthetic label noise to a file of labels (the generators of
-:mod:`memomentum.noise.generators`, as a run draws them)."""
+:mod:`memomentum.noise.labels`, as a run draws them)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import InputError
-from ..noise.generators import NOISE_TYPES, make_noisy_labels_for_cli, read_labels, read_labels_matrix, write_labels
+from ..noise.files import read_labels, read_labels_matrix, write_labels
+from ..noise.labels import NOISE_TYPES, make_noisy_labels_for_cli
 from .parser import Parser, config_default, number, one_of, positive_int
 
 

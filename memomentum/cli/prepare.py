@@ -35,7 +35,7 @@ def add_parser(sub) -> Parser:
 
 def command(args) -> int:
     from ..data import load_image_files, pack_image_files
-    from ..store.packing import PackedImages
+    from ..store.reading import PackedImages
 
     given = {
         dest: getattr(args, dest)

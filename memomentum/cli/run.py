@@ -28,7 +28,7 @@ from ..config import (
     TRAIN_SETS,
     RunConfig,
 )
-from ..noise.generators import NOISE_TYPES
+from ..noise.labels import NOISE_TYPES
 from ..runner import files
 from .parser import Parser, config_default, in_words, milestones, number, one_of, positive_int, top_parser
 

@@ -282,7 +282,7 @@ class RunConfig:
         """Raise :class:`InputError` with one sentence for the first bad value found; return
         the seeds as Python ints."""
         # Imported here, not at the top: importing memomentum.config stays light.
-        from ..noise.generators import NOISE_TYPES
+        from ..noise.labels import NOISE_TYPES
 
         # The checks run in this order so that the first bad value gives the message.
         self._check_choices(NOISE_TYPES)

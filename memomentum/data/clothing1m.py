@@ -21,7 +21,7 @@ The reader is built for the full release's million lines: annotation files are s
 line by line, and the listed images are checked by listing their folders rather than one
 ``stat`` per image (see :func:`_missing_files`). ``python -m memomentum.data.clothing1m
 ROOT`` reads a release and prints the time and memory it took;
-:func:`.synthetic.write_annotation_scale` writes a full-size release to try it on.
+:func:`memomentum.testing.clothing1m_scale.write_annotation_scale` writes a full-size release to try it on.
 """
 
 from __future__ import annotations

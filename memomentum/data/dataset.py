@@ -13,7 +13,7 @@ import numpy as np
 from ..base.errors import InputError
 
 if TYPE_CHECKING:
-    from ..store.packing import PackedImages
+    from ..store.reading import PackedImages
 
 # ImageNet's channel statistics: the normalisation of every image-file dataset (the
 # Clothing1M reference normalises with them, and pretrained ResNets expect them).
@@ -60,7 +60,7 @@ class Dataset:
             rows counted from 0), named in ``examples.csv``; None otherwise.
 
     ``x_train``, ``x_test`` and ``x_val`` are numpy arrays, or for image files
-    :class:`memomentum.store.packing.PackedImages`, which index like uint8 (N, H, W, C)
+    :class:`memomentum.store.reading.PackedImages`, which index like uint8 (N, H, W, C)
     arrays but read from the packed store on disk.
     """
 

@@ -334,7 +334,7 @@ def _written(
     """Each split's image file per row (bytes written once into the cache) and the cache
     folder, named by every file of the table (also splits not read), so that training and
     predicting find the same files."""
-    from ..store.packing import default_cache_dir
+    from ..store.layout import default_cache_dir
 
     cache = _cache_folder(
         path,

@@ -211,7 +211,9 @@ def pack_image_files(
     reference does: zero padding of an eighth of the side (32 pixels at 256), random crop
     back to the side, horizontal flip.
     """
-    from ..store.packing import PackedImages, default_cache_dir, pack_images
+    from ..store.layout import default_cache_dir
+    from ..store.packing import pack_images
+    from ..store.reading import PackedImages
 
     where = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(files.root)
     in_process = workers is not None and workers < 1  # --workers 0: everything in this process

@@ -21,7 +21,8 @@ from ..base.errors import InputError
 from ..config import RunConfig, resolved
 from ..data import Dataset, check_human_labels, load_dataset, read_human_labels
 from ..method.procedure import RunTensors
-from ..noise.generators import make_noisy_labels, read_labels_matrix
+from ..noise.files import read_labels_matrix
+from ..noise.labels import make_noisy_labels
 from ..noise.split import split_for_validation
 from ..training.engine import DataSource, Engine
 from ..training.models import IMAGENET_MIN_SIDE, create_model

@@ -1,7 +1,7 @@
 """Images as a packed store would hold them, without packing them: what prediction reads.
 
 A run on image files trains on its packed store (:mod:`.packing`): each file decoded and
-resized by :func:`~.packing.decode_resized` and, in a JPEG store, re-encoded at the store's
+resized by :func:`~.pixels.decode_resized` and, in a JPEG store, re-encoded at the store's
 quality and decoded again when read. :class:`UnpackedImages` gives new image files the same
 pixels, decoded when a batch asks for them (a folder of any size, nothing written), and
 :func:`stored_images` gives images already in memory the pixels their files would give.
@@ -16,7 +16,9 @@ import numpy as np
 
 from ..base.cores import available_cores
 from ..base.errors import InputError
-from .packing import JPEG_SUBSAMPLING, decode_resized, error_reason, import_pillow, import_simplejpeg, pack_images
+from .layout import JPEG_SUBSAMPLING
+from .packing import pack_images
+from .pixels import decode_resized, error_reason, import_pillow, import_simplejpeg
 
 __all__ = ["UnpackedImages", "as_stored", "store_quality", "stored_images"]
 
@@ -37,7 +39,7 @@ class UnpackedImages:
     """Image files seen as the run's packed store holds them: uint8 (N, S, S, 3), each read
     (decoded, resized and, for a JPEG store, re-encoded) when a batch asks for it, by a few
     threads at once. Indexes as :class:`~.training.sources.StreamedSource` reads a
-    :class:`~.packing.PackedImages`."""
+    :class:`~.reading.PackedImages`."""
 
     ndim = 4
     dtype = np.dtype(np.uint8)
@@ -92,7 +94,7 @@ def as_stored(pixels: np.ndarray, store_format: str, quality: int) -> np.ndarray
 
 def stored_images(x: np.ndarray, *, side: int, store_format: str, threads: int | None = None) -> np.ndarray:
     """Decoded images in memory, uint8 (N, H, W, C) with 1, 3 or 4 channels, as the store
-    would hold their files: RGB, resized as :func:`~.packing.decode_resized` resizes, and
+    would hold their files: RGB, resized as :func:`~.pixels.decode_resized` resizes, and
     stored (:func:`as_stored`)."""
     Image, quality = import_pillow(), store_quality()
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[x.shape[3]]

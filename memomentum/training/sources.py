@@ -4,7 +4,7 @@
   device (MNIST, CIFAR, small image folders). Batches are gathered with one indexing op.
   On a GPU images stay uint8 instead (:class:`ResidentImages`), normalised batch by batch.
 * :class:`StreamedSource`: images that do not fit stay on disk in the packed store
-  (:mod:`memomentum.store.packing`); worker processes read and decode whole batches into
+  (:mod:`memomentum.store`); worker processes read and decode whole batches into
   (pinned) uint8 host memory, and the device normalises each batch exactly as the resident
   source normalised everything up front, so both give bit-identical inputs.
 
@@ -291,7 +291,7 @@ class StreamedSource:
     """Images read from disk batch by batch, never held whole.
 
     Args:
-        images: a :class:`memomentum.store.packing.PackedImages` (or any uint8
+        images: a :class:`memomentum.store.reading.PackedImages` (or any uint8
             (N, H, W, C) array-like whose ``[int array]`` returns those rows in order).
         rows: which of ``images`` make up this split (e.g. the training part after the
             split); ``None`` = all.

@@ -95,7 +95,7 @@ class DataView:
         return data
 
     def _make_thumbnail(self, pos: int) -> bytes | None:
-        from ...store.packing import import_pillow
+        from ...store.pixels import import_pillow
 
         Image = import_pillow()
         if self.ex.files is not None:
