@@ -20,6 +20,7 @@ import numpy as np
 from ..base.checks import counted
 from ..base.errors import InputError, TrainingDiverged
 from ..config import DEVICES, METHODS, MODES, RunConfig
+from ..data.registry import dataset_help
 from ..runner import files
 
 # Every command in a few words, for the message of a command line that names none.
@@ -77,7 +78,7 @@ def _milestones(text: str) -> tuple[int, ...]:
 RUN_OPTIONS: dict[str, dict[str, Any]] = {
     "--dataset": dict(
         dest="dataset",
-        help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)",
+        help=dataset_help(default=RunConfig.dataset),
     ),
     "--label-column": dict(
         dest="label_column",
@@ -267,9 +268,7 @@ def build_parser() -> _Parser:
     pr.add_argument(
         "--dataset",
         required=True,
-        help="clothing1m, animal-10n, food-101n, mini-webvision, DIR of images "
-        "with one sub-folder per class, or a table of images (.parquet, "
-        "parquet shards, a save_to_disk folder)",
+        help=dataset_help(images_only=True),
     )
     pr.add_argument(
         "--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)"

@@ -39,7 +39,7 @@ from ..base.atomic import atomic_file
 from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
-from .names import is_table_file
+from .registry import is_table_file
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra, row_numbers
 
 __all__ = ["ImageRows", "names_image_files", "read_image_rows", "read_image_table", "refuse_missing_images"]

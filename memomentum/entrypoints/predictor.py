@@ -46,7 +46,7 @@ from ..base.atomic import atomic_file
 from ..base.checks import first_few
 from ..base.errors import InputError
 from ..data.folders import IMAGE_EXTENSIONS
-from ..data.names import is_table_file, is_table_folder
+from ..data.registry import is_table_file, is_table_folder
 from ..method.verdicts import verdict_columns
 from ..runner.files import (
     CHECKPOINT,

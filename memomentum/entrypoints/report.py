@@ -31,26 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import InputError
+from ..data.registry import known_class_names
 from ..method.verdicts import rank_by_quality
 from ..runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, REPORT, SUMMARY, is_finished, read_json
 
-# Class names of the built-in datasets that ship without them (their readers return numbered
-# classes), so that the report says "Sneaker" rather than 7.
-KNOWN_CLASS_NAMES = {
-    "fashion-mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-}
 MISSING_DIFFICULTY = "not tracked (run with --track-difficulty)"
 DEFAULT_LABEL_ERRORS = 24
 _THUMB_SIDE = 128  # larger images are shown down-sampled to about this side
@@ -166,7 +150,7 @@ def read_run(run_dir) -> RunFiles:
     _check_examples_match(run_dir, examples, summary)
     names = _read_class_names(run_dir / CLASSES) if (run_dir / CLASSES).is_file() else None
     if names is None:
-        names = KNOWN_CLASS_NAMES.get(str(summary.get("dataset", config.get("dataset"))))
+        names = known_class_names(str(summary.get("dataset", config.get("dataset"))))
     return RunFiles(run_dir, summary, config, history, examples, names)
 
 
@@ -327,7 +311,7 @@ def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=No
         name = run.config.get("dataset", run.summary.get("dataset"))
         if not name or name == "arrays":
             return None, "the run's data were given in memory, so the report cannot read its images"
-        from ..data.names import is_table_file
+        from ..data.registry import is_table_file
 
         if is_table_file(name):
             return None, "the data are a table, not images"
