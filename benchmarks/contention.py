@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # memomentum first, as the command line does: importing it sets the wait policy before torch loads.
 import memomentum  # noqa: F401
+from memomentum.data.registry import FASHION_MNIST
 from memomentum.training import threads
 
 # isort: split
@@ -366,7 +367,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--settle", type=float, default=1.0, help="seconds between starting competitors and timing")
     p.add_argument("--competitor-limit", type=float, default=900.0, help="competitors end by themselves after this")
-    p.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--fashion-dir", default=FASHION_MNIST.default_dir)
     args = p.parse_args(argv)
     args.policies = [s for s in args.policies.split(",") if s]
     args.conditions = [s for s in args.conditions.split(",") if s]

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import json
 import multiprocessing
 import os
@@ -70,13 +69,15 @@ from PIL import Image
 from torch.nn import functional as F
 
 import memomentum.training.malloc as malloc_module
+from memomentum.data.benchmarks import read_idx
+from memomentum.data.registry import CIFAR10, FASHION_MNIST
 from memomentum.training.engine import Engine, choose_device
 from memomentum.training.models import create_model
 from memomentum.training.sources import to_device_data
 from memomentum.training.threads import choose_threads
 
-FASHION_MEAN, FASHION_STD = (0.28604,), (0.35302,)
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+FASHION_MEAN, FASHION_STD = FASHION_MNIST.stats  # the registry's, as the package normalises them
+CIFAR_MEAN, CIFAR_STD = CIFAR10.stats
 RESNET_FULL = 45_000
 RESNET_CPU_DEFAULT_N = 1_024
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
@@ -104,10 +105,8 @@ def spawn_environment(wait: dict):
 def load_fashion(data_dir: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` Fashion-MNIST training images (N, 28, 28, 1) uint8 and their labels."""
     d = Path(data_dir)
-    with gzip.open(d / "train-images-idx3-ubyte.gz", "rb") as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28, 1)
-    with gzip.open(d / "train-labels-idx1-ubyte.gz", "rb") as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8).astype(np.int64)
+    x = read_idx(d / f"{FASHION_MNIST.file('train_images')}.gz", kind="images")[..., None]
+    y = read_idx(d / f"{FASHION_MNIST.file('train_labels')}.gz", kind="labels").astype(np.int64)
     if n > len(x):
         raise SystemExit(f"--n {n} is larger than the {len(x)} Fashion-MNIST training images")
     return np.ascontiguousarray(x[:n]), y[:n].copy()
@@ -543,7 +542,7 @@ def main(argv=None) -> int:
         action="store_true",
         help="engine with torch.compile (meant for CUDA; on the CPU it needs a C++ compiler and measured slower)",
     )
-    p.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--fashion-dir", default=FASHION_MNIST.default_dir)
     args = p.parse_args(argv)
     if args.repeats < 1 or (args.n is not None and args.n < args.batch_size):
         p.error("--repeats must be >= 1 and --n at least one batch")

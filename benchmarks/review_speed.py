@@ -48,9 +48,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from memomentum.data.clothing1m import CLOTHING1M_CLASSES  # noqa: E402  (the checkout's package)
+from memomentum.data.registry import CLOTHING1M  # noqa: E402  (the checkout's package)
 
-CLASSES = list(CLOTHING1M_CLASSES)  # Clothing1M's 14
+CLASSES = list(CLOTHING1M.class_names)  # Clothing1M's 14
 
 
 def write_run(run_dir: Path, n: int, thumbs: int, seed: int = 0) -> list[int]:

@@ -20,6 +20,7 @@ from .training import threads
 
 from .base.errors import InputError, TrainingDiverged
 from .config import RunConfig
+from .data.registry import list_datasets
 
 if TYPE_CHECKING:  # annotations only: importing these loads torch
     from .data import Dataset
@@ -81,6 +82,7 @@ __all__ = [
     "TrainingDiverged",
     "__version__",
     "find_label_issues",
+    "list_datasets",
     "load",
     "run",
 ]

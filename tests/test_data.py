@@ -16,7 +16,7 @@ from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
 
 from memomentum.base.errors import InputError
 from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels
-from memomentum.data.arrays import _read_idx
+from memomentum.data.benchmarks import read_idx
 
 # --------------------------------------------------------------------------- writers
 
@@ -295,8 +295,8 @@ def test_real_mnist_test_only_dir():
         skip_or_fail(f"real MNIST test files not present in {d}")
     with pytest.raises(InputError, match=r"no MNIST training images found.*only the t10k test files are there"):
         load_dataset("mnist", data_dir=str(d))
-    x = _read_idx(d / "t10k-images-idx3-ubyte.gz", kind="images")
-    y = _read_idx(d / "t10k-labels-idx1-ubyte.gz", kind="labels")
+    x = read_idx(d / "t10k-images-idx3-ubyte.gz", kind="images")
+    y = read_idx(d / "t10k-labels-idx1-ubyte.gz", kind="labels")
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert y.shape == (10000,) and set(np.unique(y)) == set(range(10))
 

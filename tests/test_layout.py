@@ -172,7 +172,7 @@ def test_statement_lines_do_not_count_a_call_spread_over_lines_or_the_docstring(
         "memomentum.config",
         "memomentum.entrypoints.report",
         "memomentum.runner.files",
-        "memomentum.data.names",
+        "memomentum.data.registry",
     ],
 )
 def test_light_modules_load_no_torch(module):

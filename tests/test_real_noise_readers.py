@@ -27,7 +27,7 @@ from memomentum.config import RunConfig
 from memomentum.data import load_dataset, load_image_files
 from memomentum.data.animal10n import ANIMAL10N_CLASSES, read_animal10n
 from memomentum.data.food101n import known_labels_from_verdicts, read_food101n, read_verification
-from memomentum.data.names import dataset_key, is_users_own_data, real_noise_name
+from memomentum.data.registry import dataset_key, is_users_own_data, real_noise_name
 from memomentum.data.webvision import read_synsets, read_webvision
 from memomentum.method.procedure import Procedure
 from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision

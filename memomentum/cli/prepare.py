@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base.errors import InputError
 from ..config import RunConfig
+from ..data.registry import dataset_help
 from .parser import Parser, config_default
 from .run import IMAGE_OPTIONS
 
@@ -13,9 +14,7 @@ def add_parser(sub) -> Parser:
     pr.add_argument(
         "--dataset",
         required=True,
-        help="clothing1m, animal-10n, food-101n, mini-webvision, DIR of images "
-        "with one sub-folder per class, or a table of images (.parquet, "
-        "parquet shards, a save_to_disk folder)",
+        help=dataset_help(images_only=True),
     )
     pr.add_argument(
         "--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)"

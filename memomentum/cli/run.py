@@ -28,6 +28,7 @@ from ..config import (
     TRAIN_SETS,
     RunConfig,
 )
+from ..data.registry import dataset_help
 from ..noise.labels import NOISE_TYPES
 from ..runner import files
 from .parser import Parser, config_default, in_words, milestones, number, one_of, positive_int, top_parser
@@ -36,7 +37,7 @@ from .parser import Parser, config_default, in_words, milestones, number, one_of
 RUN_OPTIONS: dict[str, dict[str, Any]] = {
     "--dataset": dict(
         dest="dataset",
-        help="digits (default, embedded), mnist, fashion-mnist, cifar10, cifar100, clothing1m, animal-10n, food-101n, mini-webvision, PATH.npz with arrays x, y[, x_test, y_test], PATH.csv or PATH.parquet (a table of features, or naming or holding images: see --label-column), DIR of parquet shards or a Hugging Face save_to_disk folder, or DIR of images with one sub-folder per class (train/ and test/ optional)",
+        help=dataset_help(default=RunConfig.dataset),
     ),
     "--label-column": dict(
         dest="label_column",

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from ..base.checks import check_seed
 from ..base.errors import InputError
-from ..data.names import (
-    dataset_key,
+from ..data.registry import (
+    dataset_schedule,
     is_clothing1m_name,
     is_image_folder_name,
     is_image_release_name,
@@ -26,23 +26,6 @@ MODES = ("benchmark", "clothing1m")
 STORE_FORMATS = ("jpeg", "raw")
 TRAIN_SETS = ("noisy", "clean")
 DEVICES = ("auto", "cpu", "cuda")
-
-# Per-dataset schedule defaults. Benchmark sets use the reference's values; the embedded
-# digits set is tiny (1,437 training images), so it gets batches of 32, a 60-epoch cap per
-# phase and at most two outer loops: it finishes in seconds, and with these values
-# Me-Momentum's test accuracy still beats cross-entropy's on it (seeds 1-4).
-DATASET_DEFAULTS: dict[str, dict] = {
-    "digits": dict(epochs=60, batch_size=32, lr=0.01, max_outer_loop=2, max_inner_loop=6),
-    # Clothing1M in the benchmark program: the Clothing1M reference's batch and learning
-    # rate, and its 5-epoch rounds doubled for the early-stopped first phase.
-    "clothing1m": dict(epochs=10, batch_size=32, lr=0.005, max_outer_loop=3, max_inner_loop=6),
-    # Food-101N and mini-WebVision fine-tune the same ImageNet ResNet-50 on a few hundred
-    # thousand noisy web images: Clothing1M's schedule (docs/real-noise.md). ANIMAL-10N
-    # (64 x 64, trained from scratch, batches of 128 for up to 100 epochs in its papers)
-    # keeps the reference schedule.
-    "food101n": dict(epochs=10, batch_size=32, lr=0.005, max_outer_loop=3, max_inner_loop=6),
-    "webvision": dict(epochs=10, batch_size=32, lr=0.005, max_outer_loop=3, max_inner_loop=6),
-}
 
 # The reference's schedules: main.py's (the benchmark mode) and Clothing.py's.
 REFERENCE_SCHEDULE: dict[str, Any] = dict(
@@ -76,8 +59,7 @@ class RunConfig:
     Parameters
     ----------
     dataset : str, default "digits"
-        A built-in data set (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``,
-        ``cifar100``, ``clothing1m``, ``animal10n``, ``food101n``, ``webvision``), the path of
+        A named data set (``memomentum.list_datasets()`` lists them), the path of
         an ``.npz`` file, a table (``.csv``, ``.parquet``), a folder of images with one
         sub-folder per class, or a table of images.
     data_dir : str or None, default None
@@ -271,8 +253,7 @@ class RunConfig:
             reference = dict(CLOTHING1M_SCHEDULE)
         else:
             reference = dict(REFERENCE_SCHEDULE)
-            key = dataset_key(self.dataset)
-            reference.update(DATASET_DEFAULTS.get(key, {}))
+            reference.update(dataset_schedule(self.dataset))  # the dataset's own (data/registry.py)
         filled = {k: v for k, v in reference.items() if getattr(self, k) is None}
         if self.model is None:
             filled["model"] = dataset_default_model

@@ -24,23 +24,13 @@ import numpy as np
 from ..base.errors import InputError
 from .clothing1m import plural_s, quote_some
 from .dataset import ImageFiles, ImageList, release_folder
+from .registry import ANIMAL10N
 
-# The classes in label order (the release's readme).
-ANIMAL10N_CLASSES = (
-    "cat",
-    "lynx",
-    "wolf",
-    "coyote",
-    "cheetah",
-    "jaguar",
-    "chimpanzee",
-    "orangutan",
-    "hamster",
-    "guinea pig",
-)
-NUM_CLASSES = len(ANIMAL10N_CLASSES)
-TRAIN_DIR, TEST_DIR = "training", "testing"
-IMAGE_SIZE = 64  # the release's images are 64 x 64: packed as they are
+# The release's facts are its registry entry's: the classes in label order, the folders, the image side.
+ANIMAL10N_CLASSES = ANIMAL10N.class_names
+NUM_CLASSES = ANIMAL10N.num_classes
+TRAIN_DIR, TEST_DIR = ANIMAL10N.file("train"), ANIMAL10N.file("test")
+IMAGE_SIZE = ANIMAL10N.image_size  # the release's images are 64 x 64: packed as they are
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # the release's are .jpg; compared case-insensitively
 _LABELS = {str(i): i for i in range(NUM_CLASSES)}
 
@@ -81,7 +71,7 @@ def read_animal10n(root: str | os.PathLike, *, image_size: int = IMAGE_SIZE) -> 
     for note in notes:
         print(f"memomentum: note: {note}", file=sys.stderr)
     return ImageFiles(
-        name="animal10n",
+        name=ANIMAL10N.name,
         root=root,
         train=train,
         val=None,

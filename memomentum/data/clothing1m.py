@@ -39,34 +39,21 @@ import numpy as np
 from ..base.checks import first_few
 from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
+from .registry import CLOTHING1M
 
-# The English names of category_names_eng.txt, in label order.
-CLOTHING1M_CLASSES = (
-    "T-Shirt",
-    "Shirt",
-    "Knitwear",
-    "Chiffon",
-    "Sweater",
-    "Hoodie",
-    "Windbreaker",
-    "Jacket",
-    "Downcoat",
-    "Suit",
-    "Shawl",
-    "Dress",
-    "Vest",
-    "Underwear",
-)
-NUM_CLASSES = len(CLOTHING1M_CLASSES)
+# The release's facts are its registry entry's: the 14 class names in label order, and the annotation files.
+CLOTHING1M_CLASSES = CLOTHING1M.class_names
+NUM_CLASSES = CLOTHING1M.num_classes
 TRAIN_SETS = ("noisy", "clean")
 
-NOISY_KV = "noisy_label_kv.txt"
-CLEAN_KV = "clean_label_kv.txt"
-NOISY_TRAIN = "noisy_train_key_list.txt"
-CLEAN_TRAIN = "clean_train_key_list.txt"
-CLEAN_VAL = "clean_val_key_list.txt"
-CLEAN_TEST = "clean_test_key_list.txt"
-CATEGORY_NAMES = "category_names_eng.txt"
+NOISY_KV = CLOTHING1M.file("noisy_kv")
+CLEAN_KV = CLOTHING1M.file("clean_kv")
+NOISY_TRAIN = CLOTHING1M.file("noisy_train")
+CLEAN_TRAIN = CLOTHING1M.file("clean_train")
+CLEAN_VAL = CLOTHING1M.file("clean_val")
+CLEAN_TEST = CLOTHING1M.file("clean_test")
+CATEGORY_NAMES = CLOTHING1M.file("category_names")
+ANNOTATIONS = CLOTHING1M.file("annotations")  # the annotation files' sub-folder, when not in the root
 ANNOTATION_FILES = (NOISY_KV, CLEAN_KV, NOISY_TRAIN, CLEAN_TRAIN, CLEAN_VAL, CLEAN_TEST, CATEGORY_NAMES)
 
 # Labels as they are written; the exact spellings take the fast path of a dictionary
@@ -79,7 +66,11 @@ _SHOWN = 5  # offenders quoted in a message
 
 
 def read_clothing1m(
-    root: str | os.PathLike, *, train_set: str = "noisy", check_files: bool = True, image_size: int = 256
+    root: str | os.PathLike,
+    *,
+    train_set: str = "noisy",
+    check_files: bool = True,
+    image_size: int = CLOTHING1M.image_size,
 ) -> ImageFiles:
     """List Clothing1M's images and labels from the official release.
 
@@ -127,7 +118,7 @@ def read_clothing1m(
 
     prefix = str(root) + os.sep
     return ImageFiles(
-        name="clothing1m",
+        name=CLOTHING1M.name,
         root=root,
         train=ImageList([prefix + k for k in train_keys], train_labels),
         val=ImageList([prefix + k for k in val_keys], val_labels),
@@ -160,7 +151,7 @@ def _release_root(root: str | os.PathLike) -> Path:
 def _annotation_files(root: Path, train_set: str) -> tuple[dict[str, Path], Path]:
     """The paths of the annotation files ``train_set`` needs (in ``root`` or its
     ``annotations/`` sub-folder), and of its training key list among them."""
-    where = [root, root / "annotations"]
+    where = [root, root / ANNOTATIONS]
     names = (NOISY_KV, CLEAN_KV, NOISY_TRAIN) if train_set == "noisy" else (CLEAN_KV, CLEAN_TRAIN)
     files = {n: _locate(where, n) for n in names + (CLEAN_VAL, CLEAN_TEST, CATEGORY_NAMES)}
     return files, files[names[-1]]

@@ -44,16 +44,19 @@ import numpy as np
 from ..base.errors import InputError
 from .clothing1m import Offenders, check_listed_files_exist, plural_s, quote_some, refuse_repeated, text_lines
 from .dataset import ImageFiles, ImageList, release_folder
+from .registry import FOOD101N
 
-META = "meta"
-CLASSES = "classes.txt"
-IMAGELIST = "imagelist.tsv"
-VERIFIED_TRAIN = "verified_train.tsv"
-VERIFIED_VAL = "verified_val.tsv"
+# The release's file names are its registry entry's.
+META = FOOD101N.file("meta")
+CLASSES = FOOD101N.file("classes")
+IMAGELIST = FOOD101N.file("imagelist")
+VERIFIED_TRAIN = FOOD101N.file("verified_train")
+VERIFIED_VAL = FOOD101N.file("verified_val")
 VERIFIED_FILES = (VERIFIED_TRAIN, VERIFIED_VAL)
-FOOD101_DIR = "food-101"  # Food-101's release, in ROOT or beside it
-FOOD101_TEST = "meta/test.txt"
-NUM_CLASSES = 101  # the release's; a miniature may have fewer (at least 2)
+IMAGES = FOOD101N.file("images")
+FOOD101_DIR = FOOD101N.file("food101")  # Food-101's release, in ROOT or beside it
+FOOD101_TEST = FOOD101N.file("food101_test")
+NUM_CLASSES = FOOD101N.num_classes  # the release's; a miniature may have fewer (at least 2)
 _HEADERS = {
     CLASSES: "class_name",
     IMAGELIST: "class_name/key",
@@ -67,7 +70,7 @@ def read_food101n(
     *,
     food101_dir: str | os.PathLike | None = None,
     check_files: bool = True,
-    image_size: int = 256,
+    image_size: int = FOOD101N.image_size,
 ) -> ImageFiles:
     """List Food-101N's training images with their noisy labels and verifications, and
     Food-101's test images.
@@ -109,14 +112,14 @@ def read_food101n(
     test_list = _need(food101 / FOOD101_TEST)
     test_keys, test_labels = read_food101_test(test_list, index)
     if check_files:
-        check_listed_files_exist(root / "images", keys, meta / IMAGELIST)
-        check_listed_files_exist(food101 / "images", test_keys, test_list)
+        check_listed_files_exist(root / IMAGES, keys, meta / IMAGELIST)
+        check_listed_files_exist(food101 / IMAGES, test_keys, test_list)
     return ImageFiles(
-        name="food101n",
+        name=FOOD101N.name,
         root=root,
-        train=ImageList([os.path.join(root, "images", k) for k in keys], labels),
+        train=ImageList([os.path.join(root, IMAGES, k) for k in keys], labels),
         val=None,
-        test=ImageList([os.path.join(food101, "images", k) for k in test_keys], test_labels),
+        test=ImageList([os.path.join(food101, IMAGES, k) for k in test_keys], test_labels),
         class_names=class_names,
         known_train_labels=known_labels_from_verdicts(labels, verdicts, len(class_names)),
         image_size=image_size,

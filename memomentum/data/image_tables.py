@@ -40,7 +40,7 @@ from ..base.errors import InputError
 from .dataset import ImageFiles, ImageList
 from .folders import IMAGE_EXTENSIONS
 from .labels import row_numbers
-from .names import is_table_file
+from .registry import is_table_file
 from .tables import SPLIT_COLUMN, SPLIT_VALUES, import_tables_extra
 
 __all__ = ["ImageRows", "names_image_files", "read_image_rows", "read_image_table", "refuse_missing_images"]

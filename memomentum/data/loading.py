@@ -1,6 +1,6 @@
 """Loading a dataset by name: a table, image files (Clothing1M, ANIMAL-10N, Food-101N,
 mini-WebVision, an image folder) packed into their store, or arrays (the benchmarks,
-``.npz``); :mod:`.names` says which."""
+``.npz``); :mod:`.registry` says which, and names each dataset's reader."""
 
 from __future__ import annotations
 
@@ -9,18 +9,22 @@ from pathlib import Path
 from ..base.errors import InputError
 from .arrays import load_array_dataset
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
-from .names import is_clothing1m_name, is_table_file, is_table_folder, real_noise_name
+from .registry import (
+    BENCHMARK,
+    DEFAULT_IMAGE_SIZE,
+    REAL_NOISE,
+    DatasetSpec,
+    find_spec,
+    is_table_file,
+    is_table_folder,
+    recognised_in,
+    sharing_markers,
+    spec_named,
+)
 from .tables import load_table
 
-DEFAULT_IMAGE_SIZE = 256  # the Clothing1M protocol's resize
-DEFAULT_CLOTHING1M_DIR = "./data/clothing1m"
-# The real-noise releases (names.REAL_NOISE_DATASETS): where they are read from without
-# --data-dir, the side their images are packed at without --image-size (ANIMAL-10N's are
-# 64 x 64; the others as Clothing1M), and the network they train by default
-# (docs/real-noise.md says why).
-DEFAULT_DATA_DIRS = {"animal10n": "./data/animal10n", "food101n": "./data/food101n", "webvision": "./data/webvision"}
-DEFAULT_IMAGE_SIZES = {"animal10n": 64}
-DEFAULT_MODELS = {"clothing1m": "resnet50", "food101n": "resnet50", "webvision": "resnet50", "animal10n": "resnet18"}
+# The network trained by default on image files that are no named release (an image folder, a table of images).
+IMAGE_FILES_MODEL = "resnet18"
 
 
 def load_dataset(
@@ -38,14 +42,14 @@ def load_dataset(
     """Load a benchmark data set by name, Clothing1M, an image folder, a ``.npz`` file or a table.
 
     Args:
-        name: one of :data:`DATASETS`, ``clothing1m``, ``animal10n``, ``food101n``,
-            ``webvision`` (mini-WebVision; :mod:`.names` lists the spellings accepted),
-            the path of a folder of images with
+        name: a dataset of :data:`.registry.SPECS` (``digits``, ..., ``clothing1m``,
+            ``animal10n``, ``food101n``, ``webvision``, in any of the spellings it answers
+            to), the path of a folder of images with
             one sub-folder per class (:mod:`.folders`), a path ending in ``.npz``, or one
             ending in ``.csv`` or ``.parquet`` (:mod:`.tables`).
         data_dir: where the files are (see :func:`.arrays.load_array_dataset`); for
-            Clothing1M and the other real-noise releases the release's root (default
-            ``./data/<name>``, :data:`DEFAULT_DATA_DIRS`).
+            Clothing1M and the other real-noise releases the release's root (default: the
+            spec's ``default_dir``, ``./data/<name>``).
         cache_dir, image_size, store_format, workers, progress: for image files, how they
             are packed (:func:`pack_image_files`); ignored for the other sources.
         train_set: Clothing1M's training set, ``"noisy"`` or ``"clean"``.
@@ -102,19 +106,12 @@ def load_image_files(
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"dataset name must be a non-empty string, got {name!r}")
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
-    if is_clothing1m_name(name):
-        from .clothing1m import read_clothing1m
-
-        return read_clothing1m(
-            Path(data_dir or DEFAULT_CLOTHING1M_DIR).expanduser(), train_set=train_set, image_size=size
-        )
-    release = real_noise_name(name)
-    if release is not None:
-        return _read_release(
-            release,
-            Path(data_dir or DEFAULT_DATA_DIRS[release]).expanduser(),
-            DEFAULT_IMAGE_SIZES.get(release, size) if image_size is None else image_size,
-        )
+    spec = find_spec(name)
+    if spec is not None and spec.kind == REAL_NOISE:
+        root = Path(data_dir or spec.default_dir or ".").expanduser()
+        side = spec.image_size if image_size is None else image_size
+        options = {"train_set": train_set} if "train_set" in spec.options else {}
+        return spec.read_function()(root, image_size=side, **options)
     path = Path(name.strip()).expanduser()
     if data_dir is not None and not path.is_absolute() and (Path(data_dir).expanduser() / path).exists():
         path = Path(data_dir).expanduser() / path
@@ -130,63 +127,13 @@ def load_image_files(
     return None
 
 
-def _read_release(release: str, root: Path, image_size: int) -> ImageFiles:
-    """Read one of the real-noise releases (a canonical name of :mod:`.names`) from ``root``."""
-    if release == "animal10n":
-        from .animal10n import read_animal10n
-
-        return read_animal10n(root, image_size=image_size)
-    if release == "food101n":
-        from .food101n import read_food101n
-
-        return read_food101n(root, image_size=image_size)
-    from .webvision import read_webvision
-
-    return read_webvision(root, image_size=image_size)
-
-
-def _release_in(path: Path) -> str | None:
-    """The ``--dataset`` name of the real-noise release ``path`` holds, or None."""
-    if (path / "meta" / "imagelist.tsv").is_file():
-        return "food101n"
-    if (path / "info" / "train_filelist_google.txt").is_file():
-        return "webvision"
-    if (path / "training").is_dir() and (path / "testing").is_dir():
-        from .animal10n import label_of
-
-        if any(label_of(p.name) is not None for p in (path / "training").glob("*_*")):
-            return "animal10n"
-    return None
-
-
 def _check_dataset_dir(path: Path) -> None:
     """Refuse, in one sentence saying what a dataset directory must hold, a directory given
-    as ``--dataset`` that is no image folder: a Clothing1M release or a benchmark's files
-    (which go with --data-dir), or a directory without any class sub-folder."""
-
-    def has(*names: str) -> bool:
-        return any((path / n).exists() for n in names)
-
-    if has("noisy_label_kv.txt", "annotations/noisy_label_kv.txt", "clean_label_kv.txt"):
-        raise InputError(
-            f"{path} is a Clothing1M release, not an image folder: use --dataset clothing1m --data-dir {path}"
-        )
-    release = _release_in(path)
-    if release is not None:
-        raise InputError(
-            f"{path} is a {release} release, not an image folder: use --dataset {release} --data-dir {path}"
-        )
-    if any(p.name.startswith(("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")) for p in path.iterdir()):
-        raise InputError(
-            f"{path} holds MNIST-format idx files, not an image folder: use --dataset mnist (or "
-            f"fashion-mnist) --data-dir {path}"
-        )
-    for folder, name in (("cifar-10-batches-py", "cifar10"), ("cifar-100-python", "cifar100")):
-        if path.name == folder or has(folder):
-            parent = path.parent if path.name == folder else path
-            raise InputError(
-                f"{path} holds the {name} files, not an image folder: use --dataset {name} --data-dir {parent}"
-            )
+    as ``--dataset`` that is no image folder: a named dataset's files (:func:`.registry.recognised_in`;
+    they go with --data-dir), or a directory without any class sub-folder."""
+    spec = recognised_in(path)
+    if spec is not None:
+        raise InputError(_not_an_image_folder(path, spec))
     top = path / "train" if (path / "train").is_dir() else path
     if not any(p.is_dir() and not p.name.startswith(".") for p in top.iterdir()):
         raise InputError(
@@ -194,6 +141,16 @@ def _check_dataset_dir(path: Path) -> None:
             f"2 classes, optionally inside train/ and test/), or is Clothing1M's release (--dataset "
             f"clothing1m --data-dir DIR)"
         )
+
+
+def _not_an_image_folder(path: Path, spec: DatasetSpec) -> str:
+    """The sentence that names the dataset whose files ``path`` holds, and how to read them."""
+    if spec.kind != BENCHMARK:
+        return f"{path} is a {spec.name} release, not an image folder: use --dataset {spec.name} --data-dir {path}"
+    first, *others = (s.name for s in sharing_markers(spec))
+    names = first + "".join(f" (or {n})" for n in others)
+    files = spec.file_format or f"the {spec.name} files"
+    return f"{path} holds {files}, not an image folder: use --dataset {names} --data-dir {path}"
 
 
 def pack_image_files(
@@ -239,7 +196,7 @@ def pack_image_files(
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         augment="crop_flip",
-        default_model=DEFAULT_MODELS.get(files.name, "resnet18"),
+        default_model=_default_model(files),
         labels_are_clean=files.labels_are_clean,
         known_train_labels=files.known_train_labels,
         class_names=tuple(files.class_names),
@@ -249,3 +206,9 @@ def pack_image_files(
         source=files.root,
         train_files=files.train.paths,
     )
+
+
+def _default_model(files: ImageFiles) -> str:
+    """A release's network (by the name its reader gives the files), else :data:`IMAGE_FILES_MODEL`."""
+    spec = spec_named(files.name)
+    return spec.default_model if spec is not None and spec.kind == REAL_NOISE else IMAGE_FILES_MODEL

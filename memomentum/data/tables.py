@@ -51,7 +51,7 @@ from ..base.checks import first_few
 from ..base.errors import InputError
 from .dataset import Dataset
 from .labels import encode_labels, encode_test_labels, row_numbers, strip_text_labels
-from .names import is_table_file as is_table_name  # names.py's rule, part of this module's API (__all__)
+from .registry import is_table_file as is_table_name  # the registry's rule, part of this module's API (__all__)
 
 __all__ = ["Table", "is_table_name", "load_table", "read_table", "table_from_frame"]
 

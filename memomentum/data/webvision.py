@@ -31,13 +31,15 @@ import numpy as np
 from ..base.errors import InputError
 from .clothing1m import Offenders, check_listed_files_exist, plural_s, quote_some, refuse_repeated, text_lines
 from .dataset import ImageFiles, ImageList, release_folder
+from .registry import WEBVISION
 
-NUM_CLASSES = 50  # mini-WebVision: the first 50 of WebVision's 1,000 classes
+# The release's facts are its registry entry's: its classes (the first 50 of WebVision's 1,000) and file names.
+NUM_CLASSES = WEBVISION.num_classes
 ALL_CLASSES = 1000
-TRAIN_LIST = "info/train_filelist_google.txt"
-VAL_LIST = "info/val_filelist.txt"
-SYNSETS = "info/synsets.txt"
-VAL_IMAGES = "val_images_256"
+TRAIN_LIST = WEBVISION.file("train_list")
+VAL_LIST = WEBVISION.file("val_list")
+SYNSETS = WEBVISION.file("synsets")
+VAL_IMAGES = WEBVISION.file("val_images")
 IMAGENET_EXTENSIONS = (".jpeg", ".jpg", ".png")  # ImageNet's are .JPEG; compared case-insensitively
 _LABELS = {str(i): i for i in range(ALL_CLASSES)}
 
@@ -47,7 +49,7 @@ def read_webvision(
     *,
     imagenet_val_dir: str | os.PathLike | None = None,
     check_files: bool = True,
-    image_size: int = 256,
+    image_size: int = WEBVISION.image_size,
 ) -> ImageFiles:
     """List mini-WebVision's images and labels from WebVision 1.0's release.
 
@@ -93,7 +95,7 @@ def read_webvision(
             check_listed_files_exist(test_dir, test_keys, test_list)
     names = class_names(synsets)
     return ImageFiles(
-        name="webvision",
+        name=WEBVISION.name,
         root=root,
         train=ImageList([os.path.join(root, k) for k in train_keys], train_labels),
         val=None,

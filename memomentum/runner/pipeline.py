@@ -24,7 +24,7 @@ import torch
 from ..base.errors import InputError, TrainingDiverged
 from ..config import RunConfig, resolved
 from ..data import Dataset
-from ..data.names import run_name
+from ..data.registry import run_name
 from ..method.clothing1m import Clothing1MProcedure
 from ..method.procedure import Procedure
 from ..training import distributed

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..base.errors import InputError
 from ..data.clothing1m import (
+    ANNOTATIONS,
     CATEGORY_NAMES,
     CLEAN_KV,
     CLEAN_TEST,
@@ -113,7 +114,7 @@ def write_clothing1m(
     )
     rng = np.random.default_rng(seed)
     root = Path(root)
-    ann = root / "annotations" if layout == "annotations" else root
+    ann = root / ANNOTATIONS if layout == "annotations" else root
     sets = _draw_miniature_sets(rng, per_class, noise, n_clean_noisy, n_val_per_class, n_test_per_class)
     n_noisy_kv, n_clean_kv = _write_miniature_files(root, ann, sets, size, noise, rng)
     return {

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import InputError
-from ..data.clothing1m import CLEAN_KV, NUM_CLASSES, read_label_kv
+from ..data.clothing1m import ANNOTATIONS, CLEAN_KV, NUM_CLASSES, read_label_kv
 from .clothing1m import image_key, write_annotations
 from .images import flip_labels
 
@@ -134,7 +134,7 @@ def _labelled_sources(source: Path) -> tuple[list[str], np.ndarray]:
     """The keys of the images of a :func:`write_clothing1m` directory that its
     ``clean_label_kv.txt`` labels (sorted), and their true labels: linking only to these
     makes every linked image's true label known."""
-    src_dir = source / "annotations" if (source / "annotations" / CLEAN_KV).is_file() else source
+    src_dir = source / ANNOTATIONS if (source / ANNOTATIONS / CLEAN_KV).is_file() else source
     src_labels = read_label_kv(src_dir / CLEAN_KV)
     src_keys = sorted(src_labels)
     return src_keys, np.array([src_labels[k] for k in src_keys], dtype=np.int64)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..base.errors import InputError
 from ..data.animal10n import ANIMAL10N_CLASSES
+from ..data.registry import ANIMAL10N, FOOD101N, WEBVISION
 from .images import check_size, class_image, flip_labels, save_image, write_lines
 
 
@@ -58,14 +59,15 @@ def write_animal10n(
     test = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), test_per_class))
     root = Path(root)
     written = {}
-    for split, shown, named in (("training", true, noisy), ("testing", test, test)):
+    train_dir, test_dir = ANIMAL10N.file("train"), ANIMAL10N.file("test")
+    for split, shown, named in ((train_dir, true, noisy), (test_dir, test, test)):
         names = [f"{label}_{i:05d}.jpg" for i, label in enumerate(named)]
         for name, label in zip(names, shown):
             save_image(class_image(int(label), k, size, rng), root / split / name, "jpg")
         order = np.argsort(names, kind="stable")
         written[split] = ([names[i] for i in order], shown[order], named[order])
-    train_names, true_sorted, noisy_sorted = written["training"]
-    test_names, test_sorted, _ = written["testing"]
+    train_names, true_sorted, noisy_sorted = written[train_dir]
+    test_names, test_sorted, _ = written[test_dir]
     return {
         "root": root,
         "train_names": train_names,
@@ -128,16 +130,16 @@ def write_food101n(
     order = np.argsort(keys, kind="stable")
     keys, true, noisy = [keys[i] for i in order], true[order], noisy[order]
     for key, label in zip(keys, true):
-        save_image(class_image(int(label), len(classes), size, rng), root / "images" / key, "jpg")
+        save_image(class_image(int(label), len(classes), size, rng), root / FOOD101N.file("images") / key, "jpg")
     chosen = rng.choice(len(keys), n_verified_train + n_verified_val, replace=False)
     verified = {keys[i]: int(noisy[i] == true[i]) for i in chosen}
     v_train, v_val = [keys[i] for i in chosen[:n_verified_train]], [keys[i] for i in chosen[n_verified_train:]]
-    meta = root / "meta"
-    write_lines(meta / "classes.txt", ["class_name", *classes])
-    write_lines(meta / "imagelist.tsv", ["class_name/key", *keys])
-    for name, part in (("verified_train.tsv", v_train), ("verified_val.tsv", v_val)):
+    meta = root / FOOD101N.file("meta")
+    write_lines(meta / FOOD101N.file("classes"), ["class_name", *classes])
+    write_lines(meta / FOOD101N.file("imagelist"), ["class_name/key", *keys])
+    for name, part in ((FOOD101N.file("verified_train"), v_train), (FOOD101N.file("verified_val"), v_val)):
         write_lines(meta / name, ["class_name/key\tverification_label", *(f"{k}\t{verified[k]}" for k in part)])
-    food = root / "food-101" if food101 == "inside" else root.parent / "food-101"
+    food = (root if food101 == "inside" else root.parent) / FOOD101N.file("food101")
     test_keys, test_labels = _write_food101_test(food, classes, test_per_class, size, rng)
     return {
         "root": root,
@@ -162,9 +164,11 @@ def _write_food101_test(
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
     keys = [f"{classes[y]}/{1_000_000 + 7 * i}" for i, y in enumerate(labels)]
     for key, label in zip(keys, labels):
-        save_image(class_image(int(label), len(classes), size, rng), food / "images" / f"{key}.jpg", "jpg")
-    write_lines(food / "meta" / "classes.txt", classes)
-    write_lines(food / "meta" / "test.txt", keys)
+        save_image(
+            class_image(int(label), len(classes), size, rng), food / FOOD101N.file("images") / f"{key}.jpg", "jpg"
+        )
+    write_lines(food / FOOD101N.file("meta") / FOOD101N.file("classes"), classes)
+    write_lines(food / FOOD101N.file("food101_test"), keys)
     return keys, labels
 
 
@@ -196,11 +200,11 @@ def write_webvision(
         ``n_val_lines`` and ``imagenet_val`` (the folder, or None).
     """
     _check_counts(per_class=per_class, val_per_class=val_per_class)
-    size, rng, root, k = check_size(size), np.random.default_rng(seed), Path(root), 50
+    size, rng, root, k = check_size(size), np.random.default_rng(seed), Path(root), WEBVISION.num_classes
     true, noisy = _noisy_draw(rng, k, per_class, noise)
     other = _other_labels(rng, k, n_other)
     wnids = [f"n{1_440_764 + 97 * i:08d}" for i in range(1000)]
-    write_lines(root / "info" / "synsets.txt", [f"{w} class {i}, alias {i}" for i, w in enumerate(wnids)])
+    write_lines(root / WEBVISION.file("synsets"), [f"{w} class {i}, alias {i}" for i, w in enumerate(wnids)])
     train = sorted(
         zip(
             (f"google/q{2 * y + 1:04d}/{i:08d}.jpg" for i, y in enumerate(np.concatenate([noisy, other]))),
@@ -210,14 +214,14 @@ def write_webvision(
     )
     for key, _, shown in train:
         save_image(class_image(int(shown) % k, k, size, rng), root / key, "jpg")
-    write_lines(root / "info" / "train_filelist_google.txt", [f"{key} {y}" for key, y, _ in train])
+    write_lines(root / WEBVISION.file("train_list"), [f"{key} {y}" for key, y, _ in train])
     val_labels = np.concatenate(
         [np.repeat(np.arange(k, dtype=np.int64), val_per_class), _other_labels(rng, k, n_other)]
     )
     val = [(f"val{i:06d}.jpg", int(y)) for i, y in enumerate(rng.permutation(val_labels))]
     for key, y in val:
-        save_image(class_image(y % k, k, size, rng), root / "val_images_256" / key, "jpg")
-    write_lines(root / "info" / "val_filelist.txt", [f"{key} {y}" for key, y in val])
+        save_image(class_image(y % k, k, size, rng), root / WEBVISION.file("val_images") / key, "jpg")
+    write_lines(root / WEBVISION.file("val_list"), [f"{key} {y}" for key, y in val])
     imagenet = None
     if imagenet_per_class:
         imagenet = root / "imagenet_val"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...base.atomic import atomic_file
 from ...base.errors import InputError
-from ...data.names import is_table_folder
+from ...data.registry import is_table_folder
 from ...runner.files import CHECKPOINT, LOCK, RUN_FILES, SUMMARY
 
 __all__ = ["OUT_SUFFIXES", "check_out", "write"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...base.errors import InputError
 from ...data.folders import IMAGE_EXTENSIONS, is_image_file
-from ...data.names import is_table_file, is_table_folder
+from ...data.registry import is_table_file, is_table_folder
 from .features import array_inputs, npz_file_inputs, table_inputs
 from .images import file_inputs, folder_inputs, frame_image_inputs, image_table_inputs, list_inputs
 from .inputs import Inputs

@@ -35,7 +35,7 @@ def load_images(run: RunFiles, v: ExamplesTable, rows: np.ndarray, *, dataset=No
         name = run.config.get("dataset", run.summary.get("dataset"))
         if not name or name == "arrays":
             return None, "the run's data were given in memory, so the report cannot read its images"
-        from ...data.names import is_table_file
+        from ...data.registry import is_table_file
 
         if is_table_file(name):
             return None, "the data are a table, not images"

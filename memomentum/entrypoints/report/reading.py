@@ -14,25 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ...base.errors import InputError
+from ...data.registry import known_class_names
 from ...runner.files import CHECKPOINT, CLASSES, CONFIG, EXAMPLES, HISTORY, SUMMARY, is_finished, read_json
-
-# Class names of the built-in datasets that ship without them (their readers return numbered
-# classes), so that the report says "Sneaker" rather than 7.
-KNOWN_CLASS_NAMES = {
-    "fashion-mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-}
 
 
 @dataclass
@@ -93,7 +76,7 @@ def read_run(run_dir) -> RunFiles:
     _check_examples_match(run_dir, examples, summary)
     names = _read_class_names(run_dir / CLASSES) if (run_dir / CLASSES).is_file() else None
     if names is None:
-        names = KNOWN_CLASS_NAMES.get(str(summary.get("dataset", config.get("dataset"))))
+        names = known_class_names(str(summary.get("dataset", config.get("dataset"))))
     return RunFiles(run_dir, summary, config, history, examples, names)
 
 

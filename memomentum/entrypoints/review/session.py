@@ -160,7 +160,7 @@ class Review:
 def default_export(ex: Examples, config: dict) -> Path:
     """Where the page's export button writes: ``RUN_DIR/reviewed/<data>-reviewed.<ext>``, in
     the form the run read its data (:mod:`.export`)."""
-    from ...data.names import run_name
+    from ...data.registry import run_name
 
     source = str(config.get("dataset") or "data")
     ext = (
