@@ -2,7 +2,7 @@
 loader, the configuration, the report, ``memomentum run --help`` and ``list_datasets()`` ask.
 
 Every spec's reader reads a miniature of its dataset (written here or by
-:mod:`memomentum.testing.synthetic`) and the run's default network is the spec's; a dataset
+:mod:`memomentum.testing`) and the run's default network is the spec's; a dataset
 added to the table, with nothing but its entry and its reader, is loaded, listed, named in
 the help, given its schedule, recognised in a folder, and runs."""
 
@@ -15,13 +15,9 @@ from pathlib import Path
 import numpy as np
 import PIL  # noqa: F401 -- the writers need Pillow
 import pytest
-from memomentum.testing.synthetic import (
-    write_animal10n,
-    write_clothing1m,
-    write_food101n,
-    write_image_folder,
-    write_webvision,
-)
+from memomentum.testing.clothing1m import write_clothing1m
+from memomentum.testing.folders import write_image_folder
+from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision
 from test_data import make_cifar10, make_cifar100, make_mnist
 
 import memomentum
