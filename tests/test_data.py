@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
+from helpers import fixture_dir, require_fashion_mnist, skip_or_fail
 
 from memomentum.base.errors import InputError
 from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
+from helpers import SCHEDULE_2_EPOCHS
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
@@ -37,7 +38,7 @@ def noisy_blobs(n=600, k=3, noise=0.3, seed=0):
     return x, clean, noisy
 
 
-QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, device="cpu")
+QUICK = dict(**SCHEDULE_2_EPOCHS, device="cpu")
 
 
 # scikit-learn's estimator checks, on both ways the estimator trains: a torch network through

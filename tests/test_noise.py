@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import gzip
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fixture_file, require_fashion_mnist
+from helpers import FASHION, fixture_file, require_fashion_mnist
 from scipy import stats
 
 from memomentum.base.errors import InputError
@@ -28,9 +27,6 @@ from memomentum.noise.generators import (
     transition_matrix,
     write_labels,
 )
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-
 
 # --------------------------------------------------------------------------------------
 # Oracles: the reference's per-example loops
