@@ -8,16 +8,13 @@ history.csv and best weights as one uninterrupted run with the same seed.
 """
 
 import csv
-import os
 import shutil
 import signal
-import stat
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from helpers import assert_finished_like, checkpoint_state, flags, results, run_in_process, start_in_child
 
 from memomentum.runner import files as run_files
@@ -256,21 +253,3 @@ def test_run_killed_before_its_first_checkpoint_starts_again(data, baseline, tmp
     assert "stopped before its first checkpoint; start it again with the same command" in capsys.readouterr().err
     assert run_in_process(*args) == 0  # no --overwrite needed: nothing was lost
     assert_finished_like(out, baseline, 1e-9)
-
-
-def test_atomic_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
-    synced = []
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    outputs.write_json(tmp_path / "a.json", {"x": 1})
-    outputs.write_torch(tmp_path / "b.pt", {"x": torch.ones(3)})
-    assert synced == [False, True, False, True]  # file, then directory after the rename
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask

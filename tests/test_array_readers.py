@@ -1,5 +1,7 @@
-"""Loaders: round trips through files written in exactly the official formats, and one
-test per kind of malformed input (each must be an InputError, never a traceback)."""
+"""The array readers (memomentum.data.arrays: the embedded digits, MNIST idx files, the CIFAR
+pickles, .npz files, CIFAR-N human labels): round trips through files written in exactly the
+official formats, and one test per kind of malformed input (each must be an InputError, never a
+traceback)."""
 
 from __future__ import annotations
 
