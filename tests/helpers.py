@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -57,12 +58,13 @@ def require_fashion_mnist() -> Path:
 
 
 # -- fast schedules -------------------------------------------------------------------------
-# RunConfig's (and the estimator's) keyword arguments; `flags` spells them for the command line.
-# One outer loop each: the first phase, then at most max_inner_loop - 1 inner rounds.
-SCHEDULE_1_EPOCH = {"epochs": 1, "max_outer_loop": 1, "max_inner_loop": 2}  # one inner round
-SCHEDULE_2_EPOCHS = {"epochs": 2, "max_outer_loop": 1, "max_inner_loop": 2}  # one inner round
-SCHEDULE_3_EPOCHS = {"epochs": 3, "max_outer_loop": 1, "max_inner_loop": 2}  # one inner round
-SCHEDULE_2_ROUNDS = {"epochs": 3, "max_outer_loop": 1, "max_inner_loop": 3}  # up to two inner rounds
+# RunConfig's (and the estimator's) keyword arguments, read-only (several files share them);
+# `flags` spells them for the command line. One outer loop each: the first phase, then at most
+# max_inner_loop - 1 inner rounds, `epochs` epochs a phase.
+SCHEDULE_1_EPOCH = MappingProxyType({"epochs": 1, "max_outer_loop": 1, "max_inner_loop": 2})  # one round
+SCHEDULE_2_EPOCHS = MappingProxyType({"epochs": 2, "max_outer_loop": 1, "max_inner_loop": 2})  # one round
+SCHEDULE_3_EPOCHS = MappingProxyType({"epochs": 3, "max_outer_loop": 1, "max_inner_loop": 2})  # one round
+SCHEDULE_2_ROUNDS = MappingProxyType({"epochs": 3, "max_outer_loop": 1, "max_inner_loop": 3})  # up to two rounds
 # Image files that train in seconds: packed at 24 pixels, an MLP trained from scratch.
 SMALL_IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none"]
 

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_tensors
+from helpers import REPO, run_tensors
 
-REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_VAL, SIDE, CLASSES = 149, 45, 12, 3  # 149 = 9 batches of 16 + one of 5 (split 3 + 2)
 BATCH, CHUNK = 16, 32  # 149 examples = 5 prediction chunks: 3 for rank 0, 2 for rank 1
 COLLECTIVE_TIMEOUT_S = 60
