@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from helpers import checkout_env
 
-REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["cat", "dog", "fox"]
 EXAMPLE_COLUMNS = [
     "index",
@@ -98,7 +97,7 @@ class Served:
     port and token once it prints them."""
 
     def __init__(self, run_dir: Path, *extra: str, timeout: float = 60):
-        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+        env = checkout_env(OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "memomentum", "review", str(run_dir), "--no-browser", "--port", "0", *extra],
             stdout=subprocess.PIPE,

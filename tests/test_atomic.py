@@ -48,3 +48,25 @@ def test_the_data_layer_writes_through_it_with_file_and_folder_fsync(tmp_path, m
     write_labels(tmp_path / "labels.npy", np.array([0, 1, 2]))
     assert synced == [False, True]  # the file, then its folder after the rename
     assert np.load(tmp_path / "labels.npy").tolist() == [0, 1, 2]
+
+
+def test_atomic_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
+    import torch
+
+    from memomentum.runner import outputs
+
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    outputs.write_json(tmp_path / "a.json", {"x": 1})
+    outputs.write_torch(tmp_path / "b.pt", {"x": torch.ones(3)})
+    assert synced == [False, True, False, True]  # file, then directory after the rename
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask

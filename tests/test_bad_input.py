@@ -7,11 +7,9 @@ real process. The same mistakes through the Python API raise ``InputError`` with
 same sentence. ``docs/errors.md`` lists every message (``python docs/errors.py``).
 """
 
-import contextlib
 import csv
 import errno
 import gzip
-import io
 import os
 import pickle
 import subprocess
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SCHEDULE_2_EPOCHS, checkout_env, flags, run_with_stderr
 
 import memomentum
 from memomentum import InputError, RunConfig
@@ -29,9 +28,8 @@ from memomentum.cli import main
 from memomentum.data import load_dataset
 from memomentum.runner import files as run_files
 
-REPO = Path(__file__).resolve().parents[1]
-FAST = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--batch-size", "32", "--quiet"]
-FAST_CFG = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, batch_size=32, progress=False)
+FAST = [*flags(**SCHEDULE_2_EPOCHS, batch_size=32), "--quiet"]
+FAST_CFG = dict(**SCHEDULE_2_EPOCHS, batch_size=32, progress=False)
 
 
 def blobs(n=200, k=3, d=5, seed=0):
@@ -95,17 +93,6 @@ def write_bad_files(d: Path) -> Path:
     (d / "cifar" / "data_batch_1").write_bytes(batch[: len(batch) // 2])
     (d / "a-file").write_text("not a directory\n")
     return d
-
-
-def run_cli(*args) -> tuple[int, str]:
-    """``memomentum run ...`` in this process: (exit status, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            code = main(["run", *args])
-        except SystemExit as e:  # argparse's own errors
-            code = e.code
-    return code, err.getvalue()
 
 
 # name -> (CLI arguments, the message, RunConfig fields for the same mistake or None)
@@ -307,7 +294,7 @@ def test_cli_refuses_bad_input(name, files, tmp_path):
     args = [fill(a, files) for a in args]
     out = tmp_path / "run"
     before = sorted(p.name for p in files.rglob("*"))
-    code, err = run_cli(*FAST, *(["--out", str(out)] if "--out" not in args else []), *args)
+    code, err = run_with_stderr(*FAST, *(["--out", str(out)] if "--out" not in args else []), *args)
     assert code == 2
     assert err.splitlines() == [f"memomentum: error: {fill(message, files)}"]
     assert not out.exists()
@@ -328,7 +315,7 @@ def test_python_api_raises_the_same_input_error(name, files, tmp_path):
 @pytest.mark.parametrize("name", ["NaN in features", "output below a regular file"])
 def test_a_real_process_exits_2_without_traceback(name, files, tmp_path):
     args, message, _ = CASES[name]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = checkout_env()
     r = subprocess.run(
         [
             sys.executable,
@@ -352,7 +339,7 @@ def test_a_real_process_exits_2_without_traceback(name, files, tmp_path):
 
 
 def test_output_directory_under_proc(tmp_path):
-    code, err = run_cli(*FAST, "--out", "/proc/memomentum/run")  # cannot be created, even by root
+    code, err = run_with_stderr(*FAST, "--out", "/proc/memomentum/run")  # cannot be created, even by root
     assert code == 2
     assert err.startswith("memomentum: error: cannot write to the output directory /proc/memomentum/run: ")
     assert len(err.splitlines()) == 1
@@ -388,7 +375,7 @@ def unfinished_run(files, tmp_path) -> Path:
 
 def test_overwrite_with_bad_input_keeps_the_finished_run(files, finished_run):
     before = snapshot(finished_run)
-    code, err = run_cli(
+    code, err = run_with_stderr(
         *FAST, "--out", str(finished_run), "--overwrite", "--dataset", str(files / "good.npz"), "--model", "resnet18"
     )
     assert code == 2
@@ -404,7 +391,7 @@ def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path):
     d.mkdir()
     (d / "chapter1.tex").write_text("precious\n")
     (d / "summary.json").write_text("{}\n")
-    code, err = run_cli(*FAST, "--out", str(d), "--overwrite")
+    code, err = run_with_stderr(*FAST, "--out", str(d), "--overwrite")
     assert code == 2
     assert err == (
         f"memomentum: error: {d} holds files that are not part of a memomentum run (chapter1.tex); "
@@ -423,7 +410,7 @@ def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path):
 )
 def test_bad_resume_leaves_the_unfinished_run_alone(extra, message, unfinished_run):
     before = snapshot(unfinished_run)
-    code, err = run_cli("--resume", str(unfinished_run), *extra)
+    code, err = run_with_stderr("--resume", str(unfinished_run), *extra)
     assert code == 2
     assert err == f"memomentum: error: {message.format(run=unfinished_run)}\n"
     assert snapshot(unfinished_run) == before
@@ -432,7 +419,7 @@ def test_bad_resume_leaves_the_unfinished_run_alone(extra, message, unfinished_r
 def test_corrupt_checkpoint(unfinished_run):
     (unfinished_run / run_files.CHECKPOINT).write_bytes(b"PK\x03\x04 not really")
     before = snapshot(unfinished_run)
-    code, err = run_cli("--resume", str(unfinished_run))
+    code, err = run_with_stderr("--resume", str(unfinished_run))
     assert code == 2
     assert err == (
         f"memomentum: error: cannot read the checkpoint {unfinished_run / run_files.CHECKPOINT}: "
@@ -442,11 +429,11 @@ def test_corrupt_checkpoint(unfinished_run):
 
 
 def test_resume_without_a_run(tmp_path, finished_run):
-    assert run_cli("--resume", str(tmp_path / "nowhere")) == (
+    assert run_with_stderr("--resume", str(tmp_path / "nowhere")) == (
         2,
         f"memomentum: error: nothing to resume: there is no run directory {tmp_path / 'nowhere'}\n",
     )
-    assert run_cli("--resume", str(finished_run)) == (
+    assert run_with_stderr("--resume", str(finished_run)) == (
         2,
         f"memomentum: error: the run in {finished_run} has already finished; nothing to resume\n",
     )
@@ -656,7 +643,6 @@ def test_human_labels_that_match_are_accepted_and_their_clean_labels_checked(tmp
     ],
 )
 def test_options_for_another_kind_of_data_are_refused_not_ignored(args, message, capsys, tmp_path):
-    from memomentum.cli import main
 
     assert main(["run", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -4,17 +4,14 @@ this checks the scripts, not the speed)."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from conftest import require_fashion_mnist
+from helpers import REPO, require_fashion_mnist
 
 from memomentum.training.threads import BUSY_SPIN_COUNT, QUIET_SPIN_COUNT
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _run_json(*args: str) -> dict:
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
 

@@ -3,30 +3,23 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SCHEDULE_3_EPOCHS, flags, run_in_child
 
 from memomentum.cli import main
 
-FAST = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "memomentum", *args], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
+FAST = [*flags(**SCHEDULE_3_EPOCHS), "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def default_runs(tmp_path_factory):
     """`memomentum run` with no options but the output directory, and the CE baseline."""
     root = tmp_path_factory.mktemp("default")
-    mm = run_cli("run", "--quiet", "--out", str(root / "mm"))
-    ce = run_cli("run", "--quiet", "--method", "ce", "--out", str(root / "ce"))
+    mm = run_in_child("run", "--quiet", "--out", str(root / "mm"))
+    ce = run_in_child("run", "--quiet", "--method", "ce", "--out", str(root / "ce"))
     return root, mm, ce
 
 
@@ -94,7 +87,7 @@ def test_finished_run_is_not_overwritten(default_runs, capsys):
 
 def one_line_error(tmp_path, *args, expect):
     out = tmp_path / "run"
-    r = run_cli("run", "--out", str(out), *FAST, *args)
+    r = run_in_child("run", "--out", str(out), *FAST, *args)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("memomentum: error:"), r.stderr
@@ -135,7 +128,7 @@ def test_negative_labels_in_user_data(tmp_path):
 def test_noise_command_rejects_labels_outside_classes(tmp_path):
     labels = tmp_path / "y.npy"
     np.save(labels, np.array([0, 1, 2, 5]))
-    r = run_cli(
+    r = run_in_child(
         "noise",
         "--labels",
         str(labels),
@@ -175,7 +168,7 @@ def test_noise_command_writes_noisy_labels(tmp_path):
     labels = tmp_path / "y.csv"
     clean = np.arange(1000) % 10
     labels.write_text("\n".join(map(str, clean)) + "\n")
-    r = run_cli(
+    r = run_in_child(
         "noise",
         "--labels",
         str(labels),
@@ -222,14 +215,14 @@ def test_the_message_without_a_command_names_every_command():
     ],
 )
 def test_usage_errors_name_the_right_help(args, hint):
-    r = run_cli(*args)
+    r = run_in_child(*args)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == f"memomentum: error: {hint}\n"
 
 
 def test_a_diverging_run_stops_with_status_1_names_the_learning_rate_and_leaves_nothing(tmp_path):
     out = tmp_path / "run"
-    r = run_cli(
+    r = run_in_child(
         "run",
         "--lr",
         "1e6",
@@ -249,7 +242,7 @@ def test_a_diverging_run_stops_with_status_1_names_the_learning_rate_and_leaves_
     assert "with learning rate 1e+06; no results were written, start again with a lower --lr" in lines[0]
     assert not out.exists()
     # the same command with a sane learning rate then runs into the same directory
-    r = run_cli(
+    r = run_in_child(
         "run",
         "--lr",
         "0.01",
@@ -401,7 +394,7 @@ def test_help_and_docs_cite_what_the_repository_holds():
         assert "SPEC.md" not in path.read_text(encoding="utf-8"), path
         assert "shared/fixtures" not in path.read_text(encoding="utf-8"), path
     assert (repo / "docs" / "method.md").is_file()
-    from conftest import fixture_dir
+    from helpers import fixture_dir
 
     assert fixture_dir() == repo / "tests" / "fixtures" or os.environ.get("MEMOMENTUM_FIXTURES")
     for name in (

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from helpers import gaussian_blobs, run_tensors
 
 from memomentum.config import RunConfig
 from memomentum.method.clothing1m import Clothing1MProcedure, class_weights, per_class_scores
@@ -178,23 +179,9 @@ def test_extraction_leaves_the_training_network_alone_before_any_run_best():
 def blob_problem(n=150, noise=0.3, seed=0, k=4):
     """Gaussian blobs (4 features) with 30 % of the labels moved to the next class; clean
     validation and test labels."""
-    rs = np.random.RandomState(seed)
-    clean = rs.randint(0, k, n)
-    x = rs.randn(n, 4).astype(np.float32) * 1.2 + 2.5 * np.eye(k, 4, dtype=np.float32)[clean]
-    noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
-    dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=CPU, channels_last=True)  # noqa: E731
-    tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return RunTensors(
-        train=dd(x[tr]),
-        train_labels=long(noisy[tr]),
-        val=dd(x[va]),
-        val_labels=long(clean[va]),
-        test=dd(x[te]),
-        test_labels=long(clean[te]),
-        num_classes=k,
-        input_shape=(4,),
-        clean_train_labels=long(clean[tr]),
-    )
+    x, clean, noisy = gaussian_blobs(n, k, 4, separation=2.5, spread=1.2, noise=noise, seed=seed)
+    split = (slice(0, 90), slice(90, 120), slice(120, n))
+    return run_tensors(x, noisy, clean, split=split, num_classes=k, input_shape=(4,), mean=np.zeros(4), std=np.ones(4))
 
 
 def image_problem(n=150, noise=0.3, seed=1, k=4):
@@ -208,18 +195,9 @@ def image_problem(n=150, noise=0.3, seed=1, k=4):
         x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 90
     x = np.clip(x, 0, 255).astype(np.uint8)
     noisy = np.where(rs.rand(n) < noise, (clean + 1) % k, clean)
-    dd = lambda a: to_device_data(a, mean=[0.3], std=[0.25], device=CPU, channels_last=True, padding=2)  # noqa: E731
-    tr, va, te = slice(0, 90), slice(90, 120), slice(120, n)
-    return RunTensors(
-        train=dd(x[tr]),
-        train_labels=long(noisy[tr]),
-        val=dd(x[va]),
-        val_labels=long(clean[va]),
-        test=dd(x[te]),
-        test_labels=long(clean[te]),
-        num_classes=k,
-        input_shape=(1, 8, 8),
-        clean_train_labels=long(clean[tr]),
+    split = (slice(0, 90), slice(90, 120), slice(120, n))
+    return run_tensors(
+        x, noisy, clean, split=split, num_classes=k, input_shape=(1, 8, 8), mean=[0.3], std=[0.25], padding=2
     )
 
 

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd  # the tables extra (in the test extra too)
 import pytest
+from helpers import SCHEDULE_2_EPOCHS, flags
 
 from memomentum import InputError
 from memomentum.cli import main
@@ -18,21 +19,7 @@ from memomentum.runner.prepare import prepare_data
 
 NAMES = np.array(["ash", "birch", "cedar"])
 # a few seconds a run: the table's 3 classes, 2 epochs a phase, one outer loop of one inner round
-SHORT = [
-    "--label-column",
-    "species",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "16",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
-    "--threads",
-    "1",
-    "--quiet",
-]
+SHORT = ["--label-column", "species", *flags(**SCHEDULE_2_EPOCHS, batch_size=16), "--threads", "1", "--quiet"]
 
 
 def tree_frame(n=120, seed=0):

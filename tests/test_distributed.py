@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, run_tensors
 
-REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_VAL, SIDE, CLASSES = 149, 45, 12, 3  # 149 = 9 batches of 16 + one of 5 (split 3 + 2)
 BATCH, CHUNK = 16, 32  # 149 examples = 5 prediction chunks: 3 for rank 0, 2 for rank 1
 COLLECTIVE_TIMEOUT_S = 60
@@ -91,9 +91,6 @@ def _run_cli(world: int, args: list[str], cwd: Path, rank_env: dict | None = Non
 
 # -- the tiny problem (the same in the worker and in the test process) ------------------------
 def image_problem():
-    from memomentum.method.procedure import RunTensors
-    from memomentum.training.sources import to_device_data
-
     rs = np.random.RandomState(0)
     n = N_TRAIN + N_VAL + 40
     clean = rs.randint(0, CLASSES, n)
@@ -101,20 +98,9 @@ def image_problem():
     for c in range(CLASSES):  # a learnable bright band per class
         x[clean == c, 4 * c : 4 * c + 4, :, 0] += 120
     noisy = np.where(rs.rand(n) < 0.25, (clean + 1) % CLASSES, clean)
-    cpu = torch.device("cpu")
-    dd = lambda a: to_device_data(a, mean=[0.4], std=[0.3], device=cpu, channels_last=True)  # noqa: E731
-    t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
-    tr, va, te = slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL), slice(N_TRAIN + N_VAL, n)
-    return RunTensors(
-        train=dd(x[tr]),
-        train_labels=t(noisy[tr]),
-        val=dd(x[va]),
-        val_labels=t(clean[va]),
-        test=dd(x[te]),
-        test_labels=t(clean[te]),
-        num_classes=CLASSES,
-        input_shape=(1, SIDE, SIDE),
-        clean_train_labels=t(clean[tr]),
+    split = (slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL), slice(N_TRAIN + N_VAL, n))
+    return run_tensors(
+        x, noisy, clean, split=split, num_classes=CLASSES, input_shape=(1, SIDE, SIDE), mean=[0.4], std=[0.3]
     )
 
 

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn  # noqa: F401 - the sklearn extra (in the test extra too)
+from helpers import SCHEDULE_2_EPOCHS, gaussian_blobs
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
@@ -29,15 +30,10 @@ def tiny_network(n_features, n_classes):
 
 
 def noisy_blobs(n=600, k=3, noise=0.3, seed=0):
-    rs = np.random.RandomState(seed)
-    clean = rs.randint(0, k, n)
-    x = rs.randn(n, 5).astype(np.float32) + 4 * np.eye(k, 5, dtype=np.float32)[clean]
-    flip = rs.rand(n) < noise
-    noisy = np.where(flip, (clean + 1 + rs.randint(0, k - 1, n)) % k, clean)
-    return x, clean, noisy
+    return gaussian_blobs(n, k, 5, separation=4, noise=noise, flip_to="other", seed=seed)
 
 
-QUICK = dict(epochs=2, max_outer_loop=1, max_inner_loop=2, device="cpu")
+QUICK = dict(**SCHEDULE_2_EPOCHS, device="cpu")
 
 
 # scikit-learn's estimator checks, on both ways the estimator trains: a torch network through

@@ -11,20 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SCHEDULE_2_EPOCHS, checkout_env, flags, run_in_child, start_in_child
 
 from memomentum.cli import main
 from memomentum.entrypoints.grid import expand
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2"]
+TINY = flags(**SCHEDULE_2_EPOCHS)
 GRID = ["--noise-type", "instance,symmetric", "--method", "memomentum,ce", "--seed", "1,2", *TINY]
-
-
-def grid_cli(*args, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.run(
-        [sys.executable, "-m", "memomentum", "grid", *args], env=env, capture_output=True, text=True, timeout=600, **kw
-    )
 
 
 def test_cells_are_the_product_named_by_what_varies():
@@ -53,7 +46,7 @@ def test_a_grid_of_eight_cells_runs_two_at_a_time_then_trains_nothing_again(tmp_
     assert len(commands) == 8 and all(c.startswith("memomentum run ") and f"--out {out}/" in c for c in commands)
     assert not out.exists()  # printing runs nothing
 
-    first = grid_cli(*GRID, "--out", str(out), "--jobs", "2")
+    first = run_in_child("grid", *GRID, "--out", str(out), "--jobs", "2")
     assert first.returncode == 0, first.stderr[-3000:]
     cells = sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(cells) == 8 and all((c / "summary.json").is_file() for c in cells)
@@ -62,7 +55,7 @@ def test_a_grid_of_eight_cells_runs_two_at_a_time_then_trains_nothing_again(tmp_
     assert {s["threads"] for s in summaries.values()} == {max(1, (os.cpu_count() or 1) // 2)}
 
     stamps = {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
-    again = grid_cli(*GRID, "--out", str(out), "--jobs", "2")
+    again = run_in_child("grid", *GRID, "--out", str(out), "--jobs", "2")
     assert again.returncode == 0 and "8 cells had finished before: not trained again" in again.stderr
     assert "started" not in again.stderr
     assert stamps == {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
@@ -83,7 +76,9 @@ def test_a_grid_of_eight_cells_runs_two_at_a_time_then_trains_nothing_again(tmp_
 
 def test_a_failing_cell_is_named_with_its_reason_and_the_others_go_on(tmp_path):
     out = tmp_path / "grid"
-    result = grid_cli("--dataset", f"digits,{tmp_path / 'missing.npz'}", *TINY, "--out", str(out), "--jobs", "2")
+    result = run_in_child(
+        "grid", "--dataset", f"digits,{tmp_path / 'missing.npz'}", *TINY, "--out", str(out), "--jobs", "2"
+    )
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if line.startswith("grid: cell ")]
     assert len(failed) == 1 and "dataset-missing.npz failed:" in failed[0] and "missing.npz" in failed[0]
@@ -240,14 +235,7 @@ def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tm
         "--batch-size",
         "16",
     ]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "memomentum", "grid", *longer, "--out", str(out), "--jobs", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_in_child("grid", *longer, "--out", str(out), "--jobs", "2")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not all((out / f"seed-{s}" / "checkpoint.pt").exists() for s in (1, 2)):
         time.sleep(0.1)
@@ -258,7 +246,7 @@ def test_sigterm_pauses_every_running_cell_and_the_same_command_finishes_them(tm
     assert all((out / f"seed-{s}" / "checkpoint.pt").is_file() for s in (1, 2))
     assert not (out / "seed-3").exists()  # never started
     assert not any((out / f"seed-{s}" / "summary.json").exists() for s in (1, 2))
-    resumed = grid_cli(*longer, "--out", str(out), "--jobs", "2")
+    resumed = run_in_child("grid", *longer, "--out", str(out), "--jobs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert all((out / f"seed-{s}" / "summary.json").is_file() for s in (1, 2, 3))
     for s in (1, 2):  # each cell paused at a checkpoint (told once), then went on from it
@@ -603,7 +591,7 @@ def test_table_md_keeps_one_cell_for_a_path_with_a_bar_or_a_line_break(tmp_path)
 
 def test_the_table_module_does_not_import_torch():
     code = "import sys, memomentum.entrypoints.table; print('torch' in sys.modules)"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = checkout_env()
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
 
@@ -642,7 +630,7 @@ def test_cells_spread_over_gpus_each_process_seeing_its_own_gpu(tmp_path, monkey
 
     monkeypatch.setattr(grid, "gpu_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", checkout_env()["PYTHONPATH"])
     real_popen, launched = subprocess.Popen, []  # (cell, its GPU, the GPUs of the cells still running)
 
     def recording_popen(argv, **kw):
@@ -729,7 +717,7 @@ def test_cells_of_several_threads_run_on_blocks_of_cores_of_their_own(tmp_path, 
     import memomentum.entrypoints.grid as grid
 
     monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # 4 cores: 2 cells of 2 threads
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", checkout_env()["PYTHONPATH"])
     real_popen, confined = subprocess.Popen, []
 
     def recording_popen(argv, **kw):  # the cores are made up: the cells run unconfined here

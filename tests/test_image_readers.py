@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import PIL  # noqa: F401 -- the writers need Pillow (the test extra installs it; the readers do not)
 import pytest
-from conftest import fixture_dir
+from helpers import fixture_dir
 
 from memomentum.base.errors import InputError
 from memomentum.data import clothing1m

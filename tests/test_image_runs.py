@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_resume import assert_finished_like, checkpoint_state, cli, in_process, results
+from helpers import (
+    SCHEDULE_2_ROUNDS,
+    SMALL_IMAGES,
+    assert_finished_like,
+    checkpoint_state,
+    flags,
+    results,
+    run_in_process,
+    start_in_child,
+)
 
 from memomentum.testing.clothing1m import write_clothing1m
 from memomentum.testing.folders import write_image_folder
@@ -20,8 +29,8 @@ from memomentum.training.pretrained import KNOWN_FILES
 # 14 classes x 12 images at 24 x 24 pixels: seconds per run with the MLP on 2 cores (LeNet
 # from scratch needs many more epochs to tell 14 colours apart on 151 images).
 MINI = dict(per_class=12, size=(30, 26), noise=0.3, n_clean_noisy=30, n_val_per_class=2, n_test_per_class=3, seed=0)
-IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "2", "--quiet"]
-SCHEDULE = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "3", "--batch-size", "16", "--lr", "0.05"]
+IMAGES = [*SMALL_IMAGES, "--workers", "2", "--quiet"]
+SCHEDULE = flags(**SCHEDULE_2_ROUNDS, batch_size=16, lr=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +47,7 @@ def _args(root: Path, out: Path, *extra) -> list[str]:
 def streamed_run(clothing, tmp_path_factory) -> Path:
     root, _ = clothing
     out = tmp_path_factory.mktemp("runs") / "streamed"
-    assert in_process(*_args(root, out, "--stream")) == 0
+    assert run_in_process(*_args(root, out, "--stream")) == 0
     return out
 
 
@@ -67,7 +76,7 @@ def test_clothing1m_runs_end_to_end_on_the_streamed_source(clothing, streamed_ru
 def test_the_resident_run_of_the_same_store_is_bit_identical(clothing, streamed_run, tmp_path):
     root, _ = clothing
     out = tmp_path / "resident"
-    assert in_process(*_args(root, out, "--no-stream")) == 0
+    assert run_in_process(*_args(root, out, "--no-stream")) == 0
     got, want = results(out), results(streamed_run)
     assert got["config"].pop("stream") is False and want["config"].pop("stream") is True
     assert got == want
@@ -77,12 +86,12 @@ def test_sigkill_mid_epoch_on_the_streamed_source_resumes_bit_identically(clothi
     root, _ = clothing
     out = tmp_path / "run"
     args = _args(root, out, "--stream")
-    p = cli("run", *args, kill_at="step:13")  # 10 steps per first-phase epoch: inside epoch 2
+    p = start_in_child("run", *args, kill_at="step:13")  # 10 steps per first-phase epoch: inside epoch 2
     _, err = p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL, err
     saved = checkpoint_state(out)  # the last checkpoint: after epoch 1
     assert saved["procedure"]["step_pos"] == 0 and saved["procedure"]["epoch"] == 1
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert_finished_like(out, streamed_run, saved["elapsed"])
 
 
@@ -90,9 +99,9 @@ def test_sigterm_pauses_the_streamed_source_mid_epoch_and_resumes_bit_identicall
     root, _ = clothing
     longer = ["--epochs", "12", "--max-outer-loop", "1", "--max-inner-loop", "2"]
     baseline = tmp_path / "uninterrupted"
-    assert in_process(*_args(root, baseline, "--stream", *longer)) == 0
+    assert run_in_process(*_args(root, baseline, "--stream", *longer)) == 0
     out = tmp_path / "run"
-    p = cli("run", *_args(root, out, "--stream", *longer))
+    p = start_in_child("run", *_args(root, out, "--stream", *longer))
     deadline = time.monotonic() + 240
     while not (out / "checkpoint.pt").exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -102,7 +111,7 @@ def test_sigterm_pauses_the_streamed_source_mid_epoch_and_resumes_bit_identicall
     _, err = p.communicate(timeout=120)
     assert p.returncode == 143, err
     saved = checkpoint_state(out)
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert_finished_like(out, baseline, saved["elapsed"])
 
 
@@ -174,7 +183,7 @@ def test_malformed_annotations_exit_2_with_one_line(clothing, tmp_path, damage, 
     root = tmp_path / "c1m"
     shutil.copytree(clothing[0], root, ignore=shutil.ignore_patterns(".memomentum-cache"))
     damage(root)
-    p = cli("run", *_args(root, tmp_path / "out"))
+    p = start_in_child("run", *_args(root, tmp_path / "out"))
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2, err
     lines = err.strip().splitlines()
@@ -195,7 +204,7 @@ def _replace(path: Path, edit) -> None:
 
 def test_clothing1m_without_weights_says_where_to_put_them(clothing, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    p = cli(
+    p = start_in_child(
         "run",
         "--dataset",
         "clothing1m",
@@ -226,7 +235,7 @@ def test_pretrained_weights_in_torchvision_format_start_the_run(clothing, tmp_pa
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     out = tmp_path / "out"
     assert (
-        in_process(
+        run_in_process(
             "--dataset",
             "clothing1m",
             "--data-dir",
@@ -268,7 +277,7 @@ def test_an_image_folder_runs_with_its_class_names(tmp_path):
     write_image_folder(folder, classes=("cat", "dog", "fox"), per_class=30, test_per_class=5, size=(28, 20), seed=1)
     out = tmp_path / "out"
     assert (
-        in_process(
+        run_in_process(
             "--dataset",
             str(folder),
             *IMAGES,
@@ -298,7 +307,7 @@ def test_synthetic_noise_on_an_image_folder_is_measured_against_the_given_labels
     write_image_folder(folder, classes=("cat", "dog", "fox"), per_class=30, size=(28, 20), seed=1)
     out = tmp_path / "out"
     assert (
-        in_process(
+        run_in_process(
             "--dataset",
             str(folder),
             *IMAGES,
@@ -326,20 +335,7 @@ def test_synthetic_noise_on_an_image_folder_is_measured_against_the_given_labels
 
 
 # -- the Clothing1M mode (the reference's Clothing.py) on the same miniature ---------------------
-MODE = [
-    "--mode",
-    "clothing1m",
-    "--epochs",
-    "2",
-    "--max-outer-loop",
-    "2",
-    "--max-inner-loop",
-    "2",
-    "--batch-size",
-    "16",
-    "--lr",
-    "0.05",
-]
+MODE = ["--mode", "clothing1m", *flags(epochs=2, max_outer_loop=2, max_inner_loop=2, batch_size=16, lr=0.05)]
 
 
 def _mode_args(root: Path, out: Path, *extra) -> list[str]:
@@ -349,7 +345,7 @@ def _mode_args(root: Path, out: Path, *extra) -> list[str]:
 @pytest.fixture(scope="module")
 def mode_run(clothing, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "mode"
-    assert in_process(*_mode_args(clothing[0], out, "--stream")) == 0
+    assert run_in_process(*_mode_args(clothing[0], out, "--stream")) == 0
     return out
 
 
@@ -375,7 +371,7 @@ def test_clothing1m_mode_trains_on_every_noisy_image_and_validates_on_the_clean_
 
 def test_clothing1m_mode_resident_equals_streamed(clothing, mode_run, tmp_path):
     out = tmp_path / "resident"
-    assert in_process(*_mode_args(clothing[0], out, "--no-stream")) == 0
+    assert run_in_process(*_mode_args(clothing[0], out, "--no-stream")) == 0
     got, want = results(out), results(mode_run)
     assert got["config"].pop("stream") is False and want["config"].pop("stream") is True
     assert got == want
@@ -384,18 +380,18 @@ def test_clothing1m_mode_resident_equals_streamed(clothing, mode_run, tmp_path):
 @pytest.mark.parametrize("kill_at", ["step:14", "round:1"])  # inside epoch 2 of round 1; between outer loops
 def test_clothing1m_mode_sigkill_then_resume_is_bit_identical(clothing, mode_run, tmp_path, kill_at):
     out = tmp_path / "run"
-    p = cli("run", *_mode_args(clothing[0], out, "--stream"), kill_at=kill_at)
+    p = start_in_child("run", *_mode_args(clothing[0], out, "--stream"), kill_at=kill_at)
     _, err = p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL, err
     saved = checkpoint_state(out)
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert_finished_like(out, mode_run, saved["elapsed"])
 
 
 def test_the_clothing1m_mode_needs_clean_validation_labels(tmp_path):
     folder = tmp_path / "pets"
     write_image_folder(folder, classes=("cat", "dog"), per_class=10, size=(28, 20), seed=1)
-    p = cli("run", "--dataset", str(folder), *IMAGES, "--mode", "clothing1m", "--out", str(tmp_path / "out"))
+    p = start_in_child("run", "--dataset", str(folder), *IMAGES, "--mode", "clothing1m", "--out", str(tmp_path / "out"))
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2
     assert "the clothing1m mode validates on clean labels" in err and "--noise-type" in err

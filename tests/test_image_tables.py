@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SCHEDULE_2_EPOCHS, flags, run_in_process
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
@@ -20,23 +21,7 @@ from memomentum.data import load_dataset  # noqa: E402
 
 COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30)}
 PER_CLASS = 6
-FAST = [
-    "--model",
-    "mlp",
-    "--pretrained",
-    "none",
-    "--epochs",
-    "2",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
-    "--batch-size",
-    "8",
-    "--workers",
-    "0",
-    "--quiet",
-]
+FAST = [*flags(model="mlp", pretrained="none", **SCHEDULE_2_EPOCHS, batch_size=8, workers=0), "--quiet"]
 
 
 def _png(rgb, seed: int) -> bytes:
@@ -82,7 +67,7 @@ def _save_to_disk(folder: Path, columns: dict) -> Path:
 
 
 def _run(dataset: Path, out: Path, *extra) -> int:
-    return main(["run", "--dataset", str(dataset), "--label-column", "label", *FAST, "--out", str(out), *extra])
+    return run_in_process("--dataset", str(dataset), "--label-column", "label", *FAST, "--out", str(out), *extra)
 
 
 def _check_run(out: Path, n: int, files_under: Path) -> list[dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +35,11 @@ LAYERS = [
 MAX_FUNCTION_STATEMENT_LINES = 45
 
 
-def _modules() -> dict[str, Path]:
+def _modules(package: Path = PACKAGE) -> dict[str, Path]:
+    """Every module of the package in the folder ``package``, by dotted name."""
     out = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         out[name] = path
     return out
@@ -71,23 +73,19 @@ def _layer(name: str) -> int:
     return next(i for i, layer in enumerate(LAYERS) if top in layer)
 
 
-def _graph() -> dict[str, set[str]]:
-    modules = _modules()
+def _graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Which package modules each module imports."""
+    modules = _modules(package)
     return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
-def test_every_module_belongs_to_a_layer():
-    for name in _graph():
-        _layer(name)  # raises StopIteration for a module in no layer
+def _upward_imports(package: Path = PACKAGE) -> list[str]:
+    """Every import of a module from a higher layer, as ``"importer -> imported"``."""
+    return sorted(f"{a} -> {b}" for a, targets in _graph(package).items() for b in targets if _layer(b) > _layer(a))
 
 
-def test_modules_import_only_their_own_layer_and_the_ones_below():
-    upward = sorted(f"{a} -> {b}" for a, targets in _graph().items() for b in targets if _layer(b) > _layer(a))
-    assert upward == []
-
-
-def test_there_is_no_import_circle():
-    graph = _graph()
+def _import_circles(package: Path = PACKAGE) -> list[list[str]]:
+    graph = _graph(package)
     state: dict[str, int] = {}
     circles = []
 
@@ -103,7 +101,47 @@ def test_there_is_no_import_circle():
     for start in sorted(graph):
         if start not in state:
             visit(start, [start])
-    assert circles == []
+    return circles
+
+
+def test_every_module_belongs_to_a_layer():
+    for name in _graph():
+        _layer(name)  # raises StopIteration for a module in no layer
+
+
+def test_modules_import_only_their_own_layer_and_the_ones_below():
+    assert _upward_imports() == []
+
+
+def test_there_is_no_import_circle():
+    assert _import_circles() == []
+
+
+def _copy_with(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A copy of the package's modules with ``files`` (paths inside the package) added."""
+    copy = tmp_path / PACKAGE.name
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_data", "templates"))
+    for name, text in files.items():
+        (copy / name).write_text(text)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "planted, found",
+    [
+        ("from ..entrypoints import api\n", "memomentum.base.planted -> memomentum.entrypoints.api"),
+        ("def later():\n    import memomentum.cli\n", "memomentum.base.planted -> memomentum.cli"),
+        ("from memomentum.config import RunConfig\n", "memomentum.base.planted -> memomentum.config"),
+    ],
+)
+def test_the_layer_check_finds_a_planted_upward_import(tmp_path, planted, found):
+    package = _copy_with(tmp_path, {"base/planted.py": planted})
+    assert _upward_imports(package) == [found]  # and nothing else: the copy itself is clean
+
+
+def test_the_circle_check_finds_a_planted_circle(tmp_path):
+    package = _copy_with(tmp_path, {"base/ping.py": "from . import pong\n", "base/pong.py": "from .ping import x\n"})
+    assert _import_circles(package) == [["memomentum.base.ping", "memomentum.base.pong", "memomentum.base.ping"]]
 
 
 def _private(name: str) -> bool:

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import gzip
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fixture_file, require_fashion_mnist
+from helpers import FASHION, fixture_file, require_fashion_mnist
 from scipy import stats
 
 from memomentum.base.errors import InputError
 from memomentum.noise import flips, instance
 from memomentum.noise.files import read_labels, write_labels
 from memomentum.noise.labels import NOISE_TYPES, NoisyLabels, make_noisy_labels, transition_matrix
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-
 
 # --------------------------------------------------------------------------------------
 # Oracles: the reference's per-example loops

@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import REPO, SCHEDULE_3_EPOCHS, SMALL_IMAGES, flags, run_in_child
 from PIL import Image
 
 import memomentum
@@ -23,10 +22,9 @@ from memomentum.entrypoints import predictor
 from memomentum.store.unpacked import UnpackedImages
 from memomentum.testing.folders import write_image_folder
 
-REPO = Path(__file__).resolve().parents[1]
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-FAST = ["--epochs", "3", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
-IMAGES = ["--image-size", "24", "--model", "mlp", "--pretrained", "none", "--workers", "0", "--batch-size", "16"]
+FAST = [*flags(**SCHEDULE_3_EPOCHS), "--quiet"]
+IMAGES = [*SMALL_IMAGES, "--workers", "0", "--batch-size", "16"]
 VERDICT = ["predicted_label", "confidence", "given_label", "is_label_issue", "label_quality"]
 
 
@@ -484,22 +482,8 @@ def test_a_run_predicts_after_its_training_table_moved(table, folder, arrays, ca
 
 
 def test_the_command_line_prints_one_line_and_no_traceback(tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "memomentum",
-            "predict",
-            str(tmp_path),
-            "--dataset",
-            "t.csv",
-            "--out",
-            str(tmp_path / "p.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
+    r = run_in_child(
+        "predict", str(tmp_path), "--dataset", "t.csv", "--out", str(tmp_path / "p.csv"), cwd=REPO, timeout=120
     )
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == (

@@ -6,33 +6,27 @@ import io
 import numpy as np
 import pytest
 import torch
+from helpers import gaussian_blobs, run_tensors
 
 from memomentum.config import RunConfig
-from memomentum.method.procedure import Procedure, RunTensors
+from memomentum.method.procedure import Procedure
 from memomentum.training.engine import Engine
-from memomentum.training.sources import to_device_data
 
 
 def blob_problem(n=120, noise=0.3, seed=0):
     """Three Gaussian blobs with some labels flipped; clean labels known."""
-    rs = np.random.RandomState(seed)
-    clean = rs.randint(0, 3, n)
-    x = rs.randn(n, 4).astype(np.float32) + 3 * np.eye(3, 4, dtype=np.float32)[clean]
-    noisy = np.where(rs.rand(n) < noise, (clean + 1) % 3, clean)
-    dev = torch.device("cpu")
-    dd = lambda a: to_device_data(a, mean=np.zeros(4), std=np.ones(4), device=dev, channels_last=True)  # noqa: E731
-    t = lambda a: torch.as_tensor(a, dtype=torch.long)  # noqa: E731
+    x, clean, noisy = gaussian_blobs(n, 3, 4, separation=3, noise=noise, seed=seed)
     tr, va = slice(0, 90), slice(90, n)
-    return RunTensors(
-        train=dd(x[tr]),
-        train_labels=t(noisy[tr]),
-        val=dd(x[va]),
-        val_labels=t(noisy[va]),
-        test=dd(x[va]),
-        test_labels=t(clean[va]),
+    return run_tensors(
+        x,
+        noisy,
+        clean,
+        split=(tr, va, va),
         num_classes=3,
         input_shape=(4,),
-        clean_train_labels=t(clean[tr]),
+        noisy_validation=True,
+        mean=np.zeros(4),
+        std=np.ones(4),
     )
 
 

@@ -6,10 +6,12 @@ import io
 import subprocess
 import sys
 
+from helpers import SCHEDULE_2_ROUNDS
+
 from memomentum.config import RunConfig
 from memomentum.runner.progress import LOG_INTERVAL_S, ProgressBar, ProgressLines, progress_bar
 
-CFG = RunConfig(epochs=3, max_outer_loop=1, max_inner_loop=3)
+CFG = RunConfig(**SCHEDULE_2_ROUNDS)
 
 
 class Terminal(io.StringIO):

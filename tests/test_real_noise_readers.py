@@ -20,7 +20,7 @@ import numpy as np
 import PIL  # noqa: F401 -- the writers need Pillow
 import pytest
 import torch
-from test_resume import in_process
+from helpers import SCHEDULE_3_EPOCHS, SMALL_IMAGES, flags, run_in_process
 
 from memomentum.base.errors import InputError
 from memomentum.config import RunConfig
@@ -32,27 +32,7 @@ from memomentum.data.webvision import read_synsets, read_webvision
 from memomentum.method.procedure import Procedure
 from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision
 
-FAST = [
-    "--image-size",
-    "24",
-    "--model",
-    "mlp",
-    "--pretrained",
-    "none",
-    "--workers",
-    "0",
-    "--quiet",
-    "--epochs",
-    "3",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
-    "--batch-size",
-    "16",
-    "--lr",
-    "0.05",
-]
+FAST = [*SMALL_IMAGES, "--workers", "0", "--quiet", *flags(**SCHEDULE_3_EPOCHS, batch_size=16, lr=0.05)]
 
 
 @pytest.fixture(scope="module")
@@ -477,7 +457,7 @@ def test_a_release_given_as_an_image_folder_is_named(animal, food, web):
 
 def _run(tmp_path: Path, dataset: str, root: Path) -> tuple[dict, list[dict], Path]:
     out = tmp_path / "run"
-    assert in_process("--dataset", dataset, "--data-dir", str(root), *FAST, "--out", str(out)) == 0
+    assert run_in_process("--dataset", dataset, "--data-dir", str(root), *FAST, "--out", str(out)) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "benchmark" and summary["noise_type"] == "none"
     return summary, list(csv.DictReader((out / "examples.csv").open())), out

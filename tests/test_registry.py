@@ -15,10 +15,7 @@ from pathlib import Path
 import numpy as np
 import PIL  # noqa: F401 -- the writers need Pillow
 import pytest
-from memomentum.testing.clothing1m import write_clothing1m
-from memomentum.testing.folders import write_image_folder
-from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision
-from test_data import make_cifar10, make_cifar100, make_mnist
+from test_array_readers import make_cifar10, make_cifar100, make_mnist
 
 import memomentum
 from memomentum.base.errors import InputError
@@ -37,6 +34,9 @@ from memomentum.data.registry import (
     list_datasets,
     recognised_in,
 )
+from memomentum.testing.clothing1m import write_clothing1m
+from memomentum.testing.folders import write_image_folder
+from memomentum.testing.real_noise import write_animal10n, write_food101n, write_webvision
 
 # name -> a function writing a miniature of the dataset's files under a folder; returns --data-dir
 MINIATURES = {

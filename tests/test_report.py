@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib  # noqa: F401 - the plots extra (in the test extra too)
 import numpy as np
 import pytest
-from conftest import skip_or_fail
+from helpers import SCHEDULE_1_EPOCH, skip_or_fail
 
 from memomentum import RunConfig, run
 from memomentum.base.errors import InputError
@@ -374,7 +374,7 @@ def test_without_matplotlib_the_message_names_the_extra(tmp_path, monkeypatch):
         write_report(root)
 
 
-TINY = dict(dataset="digits", epochs=1, max_outer_loop=1, max_inner_loop=2, threads=1, progress=False)
+TINY = dict(dataset="digits", **SCHEDULE_1_EPOCH, threads=1, progress=False)
 
 
 def test_a_run_writes_its_report(tmp_path):

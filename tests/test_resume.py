@@ -8,48 +8,24 @@ history.csv and best weights as one uninterrupted run with the same seed.
 """
 
 import csv
-import json
-import os
 import shutil
 import signal
-import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import assert_finished_like, checkpoint_state, flags, results, run_in_process, start_in_child
 
 from memomentum.base.atomic import is_temp_file
-from memomentum.cli import main
 from memomentum.runner import files as run_files
-from memomentum.runner import outputs
-from memomentum.runner.signals import KILL_AT_ENV
 
-REPO = Path(__file__).resolve().parents[1]
 # 360 training examples: 12 steps per epoch in the first phase, 7 in the first inner round;
 # 18 epochs over 2 outer loops with 2 inner rounds each.
 SCHEDULE = [
-    "--noise-type",
-    "symmetric",
-    "--noise-rate",
-    "0.3",
-    "--seed",
-    "3",
-    "--epochs",
-    "3",
-    "--max-outer-loop",
-    "2",
-    "--max-inner-loop",
-    "3",
-    "--batch-size",
-    "32",
+    *flags(noise_type="symmetric", noise_rate=0.3, seed=3, epochs=3, max_outer_loop=2, max_inner_loop=3, batch_size=32),
     "--quiet",
 ]
-# Keys that describe the session that finished the run, not its results.
-TIMING_KEYS = ("wall_time_s", "time_s", "threads_reason", "openmp_wait")
 
 
 def write_blobs(path: Path, n: int, seed: int = 0) -> Path:
@@ -67,60 +43,6 @@ def write_blobs(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def cli(*args, kill_at: str | None = None, **popen) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    env.pop(KILL_AT_ENV, None)
-    if kill_at:
-        env[KILL_AT_ENV] = kill_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "memomentum", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
-
-
-def in_process(*args) -> int:
-    return main(["run", *args])
-
-
-def results(run_dir: Path) -> dict:
-    """Everything a run leaves that must not depend on interruptions."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    for key in TIMING_KEYS:
-        summary.pop(key)
-    config = json.loads((run_dir / "config.json").read_text())
-    config.pop("out")
-    model = torch.load(run_dir / "model.pt", weights_only=True)
-    return {
-        "summary": summary,
-        "examples": (run_dir / "examples.csv").read_text(),
-        "history": (run_dir / "history.csv").read_text(),
-        "config": config,
-        "weights": {k: v.numpy().tobytes() for k, v in model["state_dict"].items()},
-    }
-
-
-def assert_finished_like(run_dir: Path, baseline: Path, elapsed_before: float) -> None:
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in baseline.iterdir())
-    assert not (run_dir / run_files.CHECKPOINT).exists()
-    got, want = results(run_dir), results(baseline)
-    assert got["summary"] == want["summary"]
-    for key in ("examples", "history", "config", "weights"):
-        assert got[key] == want[key], key
-    rows = list(csv.DictReader((run_dir / "history.csv").open()))
-    epochs = [(r["outer"], r["inner"], r["epoch"]) for r in rows]
-    assert len(epochs) == len(set(epochs)), "an epoch appears twice in history.csv"
-    wall = json.loads((run_dir / "summary.json").read_text())["wall_time_s"]
-    assert wall >= elapsed_before > 0  # the time before the interruption is carried over
-
-
-def checkpoint_state(run_dir: Path) -> dict:
-    return torch.load(run_dir / run_files.CHECKPOINT, weights_only=False)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return write_blobs(tmp_path_factory.mktemp("data") / "blobs.npz", 400)
@@ -129,7 +51,7 @@ def data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def baseline(data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("baseline") / "run"
-    assert in_process("--dataset", str(data), *SCHEDULE, "--out", str(out)) == 0
+    assert run_in_process("--dataset", str(data), *SCHEDULE, "--out", str(out)) == 0
     return out
 
 
@@ -148,7 +70,7 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     hook, expected_state = KILLS[where]
     out = tmp_path / "run"
     args = ["--dataset", str(data), *SCHEDULE, "--out", str(out)]
-    p = cli("run", *args, kill_at=hook)
+    p = start_in_child("run", *args, kill_at=hook)
     _, err = p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL, err
     assert not (out / "summary.json").exists()
@@ -164,17 +86,18 @@ def test_sigkill_anywhere_then_resume_equals_uninterrupted_run(where, data, base
     ]
 
     # the same command again does not start over: it says how to resume
-    assert in_process(*args) == 2
+    assert run_in_process(*args) == 2
     assert f"continue it with: memomentum run --resume {out}" in capsys.readouterr().err
 
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert not [f for f in out.iterdir() if is_temp_file(f)]
     assert_finished_like(out, baseline, saved["elapsed"])
 
 
 def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline, tmp_path, capsys):
     out = tmp_path / "run"
-    p = cli("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at="round:3")  # between outer loops
+    between_outer_loops = "round:3"
+    p = start_in_child("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at=between_outer_loops)
     p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL
     saved = checkpoint_state(out)
@@ -183,20 +106,20 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
     )
     before = {f.name: f.read_bytes() for f in out.iterdir()}
 
-    assert in_process("--resume", str(out), "--lr", "0.1", "--seed", "4", "--quiet") == 2
+    assert run_in_process("--resume", str(out), "--lr", "0.1", "--seed", "4", "--quiet") == 2
     msg = capsys.readouterr().err.strip()
     assert msg == f"memomentum: error: cannot resume {out}: these settings differ from the saved run: lr, seed"
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
 
     # settings that do not change results (device, threads, output, progress) may differ
-    assert in_process("--resume", str(out), "--device", "cpu", "--threads", "1", "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--device", "cpu", "--threads", "1", "--quiet") == 0
     assert_finished_like(out, baseline, saved["elapsed"])
     # the killed process left its lock behind: a dead process on this host, so it is taken over
     assert capsys.readouterr().err.strip() == (
         f"memomentum: note: took over the lock of {out} from process {p.pid}, which no longer runs"
     )
 
-    assert in_process("--resume", str(out)) == 2
+    assert run_in_process("--resume", str(out)) == 2
     assert (
         capsys.readouterr().err.strip()
         == f"memomentum: error: the run in {out} has already finished; nothing to resume"
@@ -204,7 +127,7 @@ def test_resume_refuses_changed_settings_and_leaves_the_run_alone(data, baseline
 
 
 def _killed_between_outer_loops(data: Path, out: Path) -> None:
-    p = cli("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at="round:3")
+    p = start_in_child("run", "--dataset", str(data), *SCHEDULE, "--out", str(out), kill_at="round:3")
     p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL
 
@@ -225,7 +148,7 @@ def test_resume_refuses_data_that_changed_and_names_what(data, tmp_path, capsys,
     else:
         arrays["x"] = arrays["x"] + 0.5
     np.savez(local, **arrays)
-    assert in_process("--resume", str(out), "--quiet") == 2
+    assert run_in_process("--resume", str(out), "--quiet") == 2
     err = capsys.readouterr().err.strip().splitlines()
     expected = {
         "fewer rows": "the number of training examples (400 then, 397 now), the labels, the noisy labels, the features",
@@ -249,7 +172,7 @@ def test_a_resumed_run_rewrites_config_json_from_its_checkpoint(data, baseline, 
         assert (out / "config.json").read_text() != original
     else:
         (out / "config.json").unlink()
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert (out / "config.json").read_text() == original
     assert results(out)["config"] == results(baseline)["config"]
 
@@ -261,7 +184,7 @@ def test_a_hand_edited_config_json_is_named_in_one_note_on_resume(data, baseline
     original = (out / "config.json").read_text()
     (out / "config.json").write_text(original.replace('"lr": 0.01', '"lr": 0.5'))
     capsys.readouterr()
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "took over the lock" not in line]  # SIGKILLed
     assert err == [
         f"memomentum: note: {out / 'config.json'} was edited since the checkpoint: lr 0.5 (saved: 0.01); "
@@ -275,20 +198,9 @@ def test_a_hand_edited_config_json_is_named_in_one_note_on_resume(data, baseline
 # A longer schedule (about 2 s of training on an idle 2-core machine, 36 steps per epoch) so
 # that the signal surely arrives while the run trains.
 SIGNAL_SCHEDULE = [
-    "--noise-type",
-    "symmetric",
-    "--noise-rate",
-    "0.3",
-    "--seed",
-    "5",
-    "--epochs",
-    "20",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "3",
-    "--batch-size",
-    "16",
+    *flags(
+        noise_type="symmetric", noise_rate=0.3, seed=5, epochs=20, max_outer_loop=1, max_inner_loop=3, batch_size=16
+    ),
     "--quiet",
 ]
 
@@ -298,7 +210,7 @@ def signal_baseline(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("signals")
     data = write_blobs(root / "blobs.npz", 600, seed=1)
     out = root / "uninterrupted"
-    assert in_process("--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out)) == 0
+    assert run_in_process("--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out)) == 0
     return data, out
 
 
@@ -306,7 +218,7 @@ def signal_baseline(tmp_path_factory) -> tuple[Path, Path]:
 def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, signal_baseline, tmp_path):
     data, baseline = signal_baseline
     out = tmp_path / "run"
-    p = cli("run", "--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out))
+    p = start_in_child("run", "--dataset", str(data), *SIGNAL_SCHEDULE, "--out", str(out))
     # the initial checkpoint is written just before training starts (with the signal
     # handlers already in place): signal a moment later, while the run trains
     deadline = time.monotonic() + 240
@@ -325,7 +237,7 @@ def test_sigint_and_sigterm_checkpoint_and_exit_with_a_resume_hint(sig, code, si
     assert state["stage"] != "done" and not (out / "summary.json").exists()
     assert state["step_pos"] > 0 or state["history"], "it stops after a training step, not before"
 
-    assert in_process("--resume", str(out), "--quiet") == 0
+    assert run_in_process("--resume", str(out), "--quiet") == 0
     assert_finished_like(out, baseline, saved["elapsed"])
 
 
@@ -337,25 +249,7 @@ def test_run_killed_before_its_first_checkpoint_starts_again(data, baseline, tmp
     out.mkdir()
     shutil.copy(baseline / "config.json", out / "config.json")
     (out / ".checkpoint.pt.x1y2z3.tmp").write_bytes(b"PK\x03\x04 half a checkpoint")
-    assert in_process("--resume", str(out)) == 2
+    assert run_in_process("--resume", str(out)) == 2
     assert "stopped before its first checkpoint; start it again with the same command" in capsys.readouterr().err
-    assert in_process(*args) == 0  # no --overwrite needed: nothing was lost
+    assert run_in_process(*args) == 0  # no --overwrite needed: nothing was lost
     assert_finished_like(out, baseline, 1e-9)
-
-
-def test_atomic_writes_fsync_the_file_and_the_directory(tmp_path, monkeypatch):
-    synced = []
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    outputs.write_json(tmp_path / "a.json", {"x": 1})
-    outputs.write_torch(tmp_path / "b.pt", {"x": torch.ones(3)})
-    assert synced == [False, True, False, True]  # file, then directory after the rename
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from review_helpers import CLASSES, REPO, Served, fake_image_run, image_folder, read_review
+from helpers import REPO, checkout_env
+from review_helpers import CLASSES, Served, fake_image_run, image_folder, read_review
 from starlette.testclient import TestClient
 
 from memomentum.base.errors import InputError
@@ -241,7 +242,7 @@ for k, i in enumerate(review.ex.index.tolist() * 50):
 
 def test_a_kill_9_loses_at_most_the_decision_in_flight(run):
     run_dir = run[0]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = checkout_env(OMP_NUM_THREADS="1")
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True, env=env
     )
@@ -304,7 +305,7 @@ def test_the_command_line_loads_no_web_framework_until_review_is_called():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=checkout_env(),
         check=True,
     ).stdout
     assert out.strip() == "[]"
@@ -320,7 +321,7 @@ def test_the_review_server_loads_no_torch_for_a_run_with_class_names():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=checkout_env(),
         check=True,
     ).stdout
     assert out.strip() == "[]"
@@ -335,7 +336,7 @@ def test_review_without_the_extra_says_how_to_install_it(run, monkeypatch, capsy
 
 
 def test_host_0_0_0_0_prints_a_warning(run):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = checkout_env(OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "memomentum", "review", str(run[0]), "--no-browser", "--port", "0", "--host", "0.0.0.0"],
         stdout=subprocess.PIPE,

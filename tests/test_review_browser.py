@@ -11,7 +11,7 @@ import shutil
 import signal
 
 import pytest
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 from review_helpers import Served, fake_image_run, image_folder, read_review
 
 FLAGS = [

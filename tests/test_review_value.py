@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("review_value", ROOT / "benchmarks" / "review_value.py")
+    spec = importlib.util.spec_from_file_location("review_value", REPO / "benchmarks" / "review_value.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
@@ -64,7 +63,7 @@ def test_the_benchmark_prints_every_order_and_cell_and_its_markdown(tmp_path):
         str(out),
     ]
     done = subprocess.run(
-        [sys.executable, "benchmarks/review_value.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "benchmarks/review_value.py", *args], cwd=REPO, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -88,14 +87,14 @@ def test_the_benchmark_prints_every_order_and_cell_and_its_markdown(tmp_path):
         assert cell["single"]["minus_random"] == round(cell["single"]["mean"] - cell["random"]["mean"], 2)
     # started again: every run is found finished, nothing trains, the same result
     again = subprocess.run(
-        [sys.executable, "benchmarks/review_value.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "benchmarks/review_value.py", *args], cwd=REPO, capture_output=True, text=True, timeout=900
     )
     assert again.returncode == 0 and "review_value:" not in again.stderr
     timing = lambda r: {k: v for k, v in r["settings"]["digits-symmetric-0.2"].items() if k != "orders_s"}  # noqa: E731
     assert timing(json.loads(again.stdout)) == timing(report)
     table = subprocess.run(
         [sys.executable, "benchmarks/review_value.py", "--markdown", str(out)],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         check=True,

@@ -3,7 +3,6 @@
 run stopped with exit status 1 and nothing written (``memomentum.runner.rundir``)."""
 
 import csv
-import io
 import json
 import os
 import signal
@@ -11,56 +10,22 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, SCHEDULE_1_EPOCH, flags, run_with_stderr, start_in_child
 
 import memomentum
 from memomentum import InputError, RunConfig
 from memomentum.base.errors import TrainingDiverged
-from memomentum.cli import main
 from memomentum.runner import files as run_files
 from memomentum.runner import rundir
 from memomentum.training.engine import Engine
 
-REPO = Path(__file__).resolve().parents[1]
 # a tiny digits run: 1 epoch per phase, one outer loop, one inner round
-TINY = [
-    "--epochs",
-    "1",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
-    "--noise-type",
-    "symmetric",
-    "--quiet",
-    "--threads",
-    "1",
-]
-
-
-def cli(*args) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen(
-        [sys.executable, "-m", "memomentum", *args],
-        env=env,
-        cwd=REPO,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def main_err(*args) -> tuple[int, str]:
-    """``memomentum ...`` in this process: (exit status, stderr)."""
-    err = io.StringIO()
-    with redirect_stderr(err):
-        code = main(list(args))
-    return code, err.getvalue()
+TINY = [*flags(**SCHEDULE_1_EPOCH), "--noise-type", "symmetric", "--quiet", "--threads", "1"]
 
 
 def dead_pid() -> int:
@@ -80,8 +45,8 @@ def write_lock(run_dir: Path, pid, host) -> None:
 def test_two_runs_started_at_once_into_one_directory(tmp_path):
     out = tmp_path / "d"
     first, second = (
-        cli("run", "--seed", "1", "--out", str(out), *TINY),
-        cli("run", "--seed", "2", "--out", str(out), *TINY),
+        start_in_child("run", "--seed", "1", "--out", str(out), *TINY, cwd=REPO),
+        start_in_child("run", "--seed", "2", "--out", str(out), *TINY, cwd=REPO),
     )
     results = [(p.wait(timeout=300), p.stderr.read(), seed) for p, seed in ((first, 1), (second, 2))]
     codes = sorted(code for code, _, _ in results)
@@ -107,7 +72,7 @@ def test_two_runs_started_at_once_into_one_directory(tmp_path):
 
 def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_its_lock(tmp_path):
     out = tmp_path / "d"
-    going = cli(
+    going = start_in_child(
         "run",
         "--seed",
         "1",
@@ -122,6 +87,7 @@ def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_it
         "--quiet",
         "--threads",
         "1",
+        cwd=REPO,
     )
     deadline = time.monotonic() + 240
     while not (out / "checkpoint.pt").exists() and going.poll() is None and time.monotonic() < deadline:
@@ -131,17 +97,17 @@ def test_a_run_still_going_refuses_a_second_writer_and_a_resume_then_releases_it
     assert lock == {"pid": going.pid, "host": socket.gethostname()}
     holder = f"process {going.pid} on {socket.gethostname()}"
 
-    code, err = main_err("run", "--seed", "2", "--out", str(out), "--quiet")
+    code, err = run_with_stderr("--seed", "2", "--out", str(out), "--quiet")
     assert code == 2 and err == (
         f"memomentum: error: another memomentum run ({holder}) is writing to {out}; wait "
         f"for it to finish or choose another --out\n"
     )
-    code, err = main_err("run", "--resume", str(out), "--quiet")
+    code, err = run_with_stderr("--resume", str(out), "--quiet")
     assert code == 2 and err == (
         f"memomentum: error: the run in {out} is still going ({holder}): stop it first "
         f"(it saves a checkpoint on Ctrl-C or SIGTERM), then resume it\n"
     )
-    code, err = main_err("run", "--seed", "1", "--out", str(out), "--quiet", "--overwrite")
+    code, err = run_with_stderr("--seed", "1", "--out", str(out), "--quiet", "--overwrite")
     assert code == 2 and "is writing to" in err
     assert json.loads((out / "config.json").read_text())["seed"] == 1
 
@@ -307,7 +273,7 @@ def test_weights_that_blow_up_in_the_last_step_stop_the_run_and_release_the_lock
 
 def test_overwrite_keeps_the_previous_run_until_the_new_one_has_results(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    small = dict(out=str(out), epochs=1, max_outer_loop=1, max_inner_loop=2, progress=False, threads=1)
+    small = dict(out=str(out), **SCHEDULE_1_EPOCH, progress=False, threads=1)
     memomentum.run(RunConfig(**small))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     make_the_weights_blow_up(monkeypatch)
@@ -328,7 +294,7 @@ def test_a_folder_that_is_no_run_is_never_offered_overwrite(tmp_path):
     out.mkdir()
     (out / "holiday.jpg").write_bytes(b"x")
     for extra in ([], ["--overwrite"]):
-        code, err = main_err("run", *TINY, "--out", str(out), *extra)
+        code, err = run_with_stderr(*TINY, "--out", str(out), *extra)
         assert code == 2 and "holds files that are not part of a memomentum run (holiday.jpg)" in err
         assert "pass --overwrite" not in err
     assert [p.name for p in out.iterdir()] == ["holiday.jpg"]
@@ -336,7 +302,7 @@ def test_a_folder_that_is_no_run_is_never_offered_overwrite(tmp_path):
 
 def test_resuming_an_empty_folder_says_it_is_empty(tmp_path):
     (tmp_path / "empty").mkdir()
-    code, err = main_err("run", "--resume", str(tmp_path / "empty"))
+    code, err = run_with_stderr("--resume", str(tmp_path / "empty"))
     assert code == 2 and err.strip() == (
         f"memomentum: error: nothing to resume: {tmp_path / 'empty'} is empty; start a run there without --resume"
     )

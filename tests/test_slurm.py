@@ -16,29 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 import submitit
+from helpers import SCHEDULE_2_EPOCHS, flags
 
 from memomentum.cli import grid as grid_command
 from memomentum.cli import main
 from memomentum.entrypoints import grid, slurm
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--noise-type",
-    "symmetric",
-    "--noise-rate",
-    "0.2",
-    "--seed",
-    "1",
-    "--epochs",
-    "2",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
-    "--threads",
-    "1",
-]
+TINY = [*flags(dataset="digits", noise_type="symmetric", noise_rate=0.2, seed=1, **SCHEDULE_2_EPOCHS), "--threads", "1"]
 GRID = ["--method", "memomentum,ce", *TINY]
 
 

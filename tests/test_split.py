@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import fixture_file
+from helpers import fixture_file
 
 from memomentum.base.errors import InputError
 from memomentum.noise.split import train_val_split

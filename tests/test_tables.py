@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd  # the tables extra (in the test extra too)
 import pytest
+from helpers import REPO, SCHEDULE_2_EPOCHS, flags, run_in_process
 
 from memomentum import InputError
 from memomentum.cli import main
 from memomentum.data import load_dataset
 from memomentum.data.tables import read_table
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def species_frame(n=120, seed=0):
@@ -207,7 +206,7 @@ def test_cli_refuses_a_missing_label_column_with_exit_2(tmp_path, capsys):
 
 
 def test_tables_benchmark_runs_and_prints_its_json(capsys):
-    spec = importlib.util.spec_from_file_location("tables_digits", ROOT / "benchmarks" / "tables_digits.py")
+    spec = importlib.util.spec_from_file_location("tables_digits", REPO / "benchmarks" / "tables_digits.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)  # in this process: no second start of Python and torch
     bench.main(
@@ -225,26 +224,16 @@ def test_tables_benchmark_runs_and_prints_its_json(capsys):
 
 # -- unusual tables: never a silently wrong result (issue 18) ----------------------------------
 def _run_table(path: Path, out: Path, *extra: str) -> int:
-    return main(
-        [
-            "run",
-            "--dataset",
-            str(path),
-            "--label-column",
-            "species",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "16",
-            "--max-outer-loop",
-            "1",
-            "--max-inner-loop",
-            "2",
-            "--quiet",
-            "--out",
-            str(out),
-            *extra,
-        ]
+    return run_in_process(
+        "--dataset",
+        str(path),
+        "--label-column",
+        "species",
+        *flags(**SCHEDULE_2_EPOCHS, batch_size=16),
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
     )
 
 

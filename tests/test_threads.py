@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SCHEDULE_2_EPOCHS, checkout_env, flags
 
 from memomentum.training import threads
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 # -- the wait policy ---------------------------------------------------------------------------
@@ -82,8 +81,7 @@ def test_too_late_once_torch_is_loaded():
 def _environment(**chosen: str) -> dict:
     """This process's environment without the user's OpenMP wait variables, plus ``chosen``,
     with the checkout on the import path."""
-    env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_VARIABLES}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {k: v for k, v in checkout_env().items() if k not in threads.WAIT_VARIABLES}
     return {**env, **chosen}
 
 
@@ -156,14 +154,7 @@ def _run(tmp: Path, name: str, extra: list[str], env: dict, busy: bool = False, 
                 "symmetric",
                 "--noise-rate",
                 "0.3",
-                "--epochs",
-                "2",
-                "--max-outer-loop",
-                "1",
-                "--max-inner-loop",
-                "2",
-                "--batch-size",
-                "32",
+                *flags(**SCHEDULE_2_EPOCHS, batch_size=32),
                 "--quiet",
                 "--device",
                 "cpu",

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, SCHEDULE_2_ROUNDS, flags
 
 import memomentum
 from memomentum.base.errors import InputError
@@ -25,20 +25,7 @@ from memomentum.method.verdicts import ranked_issues, verdict_columns
 from memomentum.noise.labels import make_noisy_labels
 from memomentum.runner.records import RunRecords, read_rounds
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "3",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "3",
-    "--threads",
-    "1",
-    "--quiet",
-]
+TINY = ["--dataset", "digits", *flags(**SCHEDULE_2_ROUNDS), "--threads", "1", "--quiet"]
 
 
 # -- verdict columns ------------------------------------------------------------------------
@@ -335,12 +322,12 @@ def test_run_records_round_trip_their_checkpointed_state():
 
 # -- the benchmark ------------------------------------------------------------------------------
 def test_vs_cleanlab_benchmark_scores_both_sides():
-    from conftest import require_fashion_mnist
+    from helpers import require_fashion_mnist
 
     require_fashion_mnist()
     r = subprocess.run(
         [sys.executable, "benchmarks/vs_cleanlab.py", "--quick", "--n-train", "300", "--folds", "2", "--threads", "1"],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,

@@ -1,5 +1,7 @@
-"""Loaders: round trips through files written in exactly the official formats, and one
-test per kind of malformed input (each must be an InputError, never a traceback)."""
+"""The array readers (memomentum.data.arrays: the embedded digits, MNIST idx files, the CIFAR
+pickles, .npz files, CIFAR-N human labels): round trips through files written in exactly the
+official formats, and one test per kind of malformed input (each must be an InputError, never a
+traceback)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fixture_dir, require_fashion_mnist, skip_or_fail
+from helpers import fixture_dir, require_fashion_mnist, skip_or_fail
 
 from memomentum.base.errors import InputError
 from memomentum.data import DATASETS, Dataset, load_dataset, load_human_labels
