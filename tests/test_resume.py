@@ -2,7 +2,7 @@
 
 The killed runs are real processes (``python -m memomentum run``). SIGKILL lands at exact
 points through the test hook ``MEMOMENTUM_TEST_KILL_AT=POINT:N`` (documented in
-``memomentum/api.py``); SIGINT and SIGTERM are sent from outside while the run trains.
+``memomentum/runner/signals.py``); SIGINT and SIGTERM are sent from outside while the run trains.
 Each resumed run must give the same summary.json (all but the timings), examples.csv,
 history.csv and best weights as one uninterrupted run with the same seed.
 """
