@@ -163,27 +163,40 @@ def check_npz_archive(path: Path, how: str) -> None:
         raise InputError(f"{path} is not a readable .npz file (it is not a zip archive)")
 
 
-def load_npz(path: Path) -> Dataset:
-    """The user's own data set from ``x``, ``y`` and optional ``x_test``, ``y_test``."""
+def read_npz(
+    path: Path,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    *,
+    needs: str,
+    how: str,
+    pairs: tuple[tuple[str, str], ...] = (),
+) -> dict[str, np.ndarray]:
+    """The arrays ``required``, and those of ``optional`` the file holds, of the ``.npz`` file at
+    ``path``, read without pickles: the one reader of a user's ``.npz`` (a run's data and new data to
+    predict alike). One sentence for a file that is missing or not an archive (``how`` says how to
+    save a right one), that lacks a required array (``needs`` says what it must hold), that holds one
+    array of a pair in ``pairs`` but not the other, holds object arrays, or is corrupt."""
     where = str(path)
-    check_npz_archive(path, "np.savez(path, x=..., y=...)")
+    check_npz_archive(path, how)
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             keys = set(npz.files)
-            missing = [k for k in ("x", "y") if k not in keys]
+            missing = [k for k in required if k not in keys]
             if missing:
                 raise InputError(
                     f"{where} has no array named {' or '.join(repr(m) for m in missing)} "
-                    f"(arrays present: {', '.join(sorted(keys)) or 'none'}); it needs x, y and optionally x_test, y_test"
+                    f"(arrays present: {', '.join(sorted(keys)) or 'none'}); it needs {needs}"
                 )
-            if ("x_test" in keys) != ("y_test" in keys):
-                have, lack = ("x_test", "y_test") if "x_test" in keys else ("y_test", "x_test")
-                raise InputError(f"{where} has {have} but no {lack}; give both or neither")
-            arrays = {k: npz[k] for k in ("x", "y", "x_test", "y_test") if k in keys}
+            for a, b in pairs:
+                if (a in keys) != (b in keys):
+                    have, lack = (a, b) if a in keys else (b, a)
+                    raise InputError(f"{where} has {have} but no {lack}; give both or neither")
+            return {k: npz[k] for k in (*required, *optional) if k in keys}
     except InputError:
         raise
     except ValueError as e:
-        if "pickle" in str(e).lower():
+        if "pickle" in str(e).lower():  # numpy's advice to allow pickles is not for a user's data file
             raise InputError(f"{where} holds object arrays, which are not accepted; save numeric arrays only") from None
         raise InputError(f"{where} is not a readable .npz file ({e})") from None
     except Exception as e:  # noqa: BLE001 -- BadZipFile, truncated member, zlib/CRC errors, ...
@@ -191,8 +204,19 @@ def load_npz(path: Path) -> Dataset:
             f"{where} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})"
         ) from None
 
+
+def load_npz(path: Path) -> Dataset:
+    """The user's own data set from ``x``, ``y`` and optional ``x_test``, ``y_test``."""
+    arrays = read_npz(
+        path,
+        ("x", "y"),
+        ("x_test", "y_test"),
+        needs="x, y and optionally x_test, y_test",
+        how="np.savez(path, x=..., y=...)",
+        pairs=(("x_test", "y_test"),),
+    )
     return dataset_from_arrays(
-        arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=path.name, where=where
+        arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), name=path.name, where=str(path)
     )
 
 

@@ -64,27 +64,16 @@ def table_inputs(run: FinishedRun, frame, where: str, label_column: str | None) 
 
 
 def npz_file_inputs(run: FinishedRun, p: Path) -> Inputs:
-    from ...data.arrays import check_npz_archive
+    from ...data.arrays import read_npz
 
-    check_npz_archive(p, "np.savez(path, x=...) (and y=..., the given labels)")
-    try:
-        with open(p, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            if "x" not in npz.files:
-                present = ", ".join(sorted(npz.files)) or "none"
-                raise InputError(
-                    f"{p} has no array named 'x' (arrays present: {present}); it needs x and optionally "
-                    f"y, the given labels"
-                )
-            x, y = npz["x"], (npz["y"] if "y" in npz.files else None)
-    except InputError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e).lower():  # numpy's advice to allow pickles is not for a user's data file
-            raise InputError(f"{p} holds object arrays, which are not accepted; save numeric arrays only") from None
-        raise InputError(f"{p} is not a readable .npz file ({e})") from None
-    except Exception as e:  # noqa: BLE001 -- truncated members, zlib/CRC errors
-        raise InputError(f"{p} is not a readable .npz file (corrupt or truncated: {type(e).__name__}: {e})") from None
-    return array_inputs(run, x, y, str(p), "x")
+    arrays = read_npz(
+        p,
+        ("x",),
+        ("y",),
+        needs="x and optionally y, the given labels",
+        how="np.savez(path, x=...) (and y=..., the given labels)",
+    )
+    return array_inputs(run, arrays["x"], arrays.get("y"), str(p), "x")
 
 
 def array_inputs(run: FinishedRun, x, y, where: str, key: str) -> Inputs:
