@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -467,5 +468,13 @@ def test_the_choices_help_reads_from_the_configuration_agree_with_their_owners()
     assert config.RunConfig(dataset="cifar10").noise_type == config.DEFAULT_NOISE_TYPE
     from memomentum.cli import build_parser
 
-    run_help = " ".join(build_parser().commands["run"].format_help().split())
-    assert f"{', '.join(MODELS)} (default: per dataset;" in run_help
+    run_parser = build_parser().commands["run"]
+    run_help = " ".join(run_parser.format_help().split())
+    assert f"{', '.join(MODELS)} (default per dataset:" in run_help
+    # and each named dataset's default network, as the registry has it (argparse may wrap at a hyphen,
+    # so the option's own help text is read)
+    from memomentum.data.registry import SPECS
+
+    model_help = next(a.help for a in run_parser._actions if "--model" in a.option_strings)
+    for spec in SPECS:
+        assert re.search(rf"{spec.default_model} for [^;]*\b{re.escape(spec.name)}\b", model_help), spec.name

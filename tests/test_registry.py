@@ -121,6 +121,16 @@ def test_the_help_of_dataset_options_is_the_registrys():
     assert shown == dataset_help(default=RunConfig().dataset)
 
 
+def test_the_data_dir_help_names_each_datasets_default_folder():
+    commands = build_parser().commands
+    run_help = next(a.help for a in commands["run"]._actions if "--data-dir" in a.option_strings)
+    prepare_help = next(a.help for a in commands["prepare"]._actions if "--data-dir" in a.option_strings)
+    for spec in SPECS:
+        if spec.default_dir:
+            assert f"{spec.name} {spec.default_dir}" in run_help
+            assert (f"{spec.name} {spec.default_dir}" in prepare_help) == (spec.kind == REAL_NOISE)
+
+
 def test_class_names_where_the_release_fixes_them():
     assert known_class_names("Fashion-MNIST")[7] == "Sneaker"
     assert known_class_names("cifar10")[0] == "airplane"

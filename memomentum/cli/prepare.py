@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..base.errors import InputError
 from ..config import RunConfig
-from ..data.registry import dataset_help
+from ..data.registry import data_dir_help, dataset_help
 from .parser import Parser, config_default
 from .run import IMAGE_OPTIONS
 
@@ -16,9 +16,7 @@ def add_parser(sub) -> Parser:
         required=True,
         help=dataset_help(images_only=True),
     )
-    pr.add_argument(
-        "--data-dir", dest="data_dir", default=None, help="clothing1m: the release's root (default ./data/clothing1m)"
-    )
+    pr.add_argument("--data-dir", dest="data_dir", default=None, help=data_dir_help(images_only=True))
     for flag, kw in IMAGE_OPTIONS.items():
         pr.add_argument(flag, default=None, **kw)
     pr.add_argument(

@@ -28,7 +28,7 @@ from ..config import (
     TRAIN_SETS,
     RunConfig,
 )
-from ..data.registry import dataset_help
+from ..data.registry import data_dir_help, dataset_help, model_help
 from ..noise.labels import NOISE_TYPES
 from ..runner import files
 from .parser import Parser, config_default, in_words, milestones, number, one_of, positive_int, top_parser
@@ -46,7 +46,7 @@ RUN_OPTIONS: dict[str, dict[str, Any]] = {
     ),
     "--data-dir": dict(
         dest="data_dir",
-        help="directory with the dataset's files (fashion-mnist default: /usr/share/datasets/fashion-mnist; clothing1m: the release's root, default ./data/clothing1m)",
+        help=data_dir_help(),
     ),
     "--noise-type": dict(
         dest="noise_type", help=one_of(NOISE_TYPES, DEFAULT_NOISE_TYPE, {"asymmetric": "CIFAR-10"}, last=", ")
@@ -98,7 +98,7 @@ RUN_OPTIONS: dict[str, dict[str, Any]] = {
     ),
     "--model": dict(
         dest="model",
-        help=f"{', '.join(MODEL_NAMES)} (default: per dataset; resnet50 for clothing1m, resnet18 for image folders)",
+        help=f"{', '.join(MODEL_NAMES)} ({model_help()})",
     ),
     "--epochs": dict(
         dest="epochs", type=positive_int, help=f"epochs per phase (reference: {REFERENCE_SCHEDULE['epochs']})"

@@ -12,6 +12,7 @@ from .dataset import IMAGENET_MEAN, IMAGENET_STD, Dataset, ImageFiles, ImageList
 from .registry import (
     BENCHMARK,
     DEFAULT_IMAGE_SIZE,
+    IMAGE_FILES_MODEL,
     REAL_NOISE,
     DatasetSpec,
     find_spec,
@@ -22,9 +23,6 @@ from .registry import (
     spec_named,
 )
 from .tables import load_table
-
-# The network trained by default on image files that are no named release (an image folder, a table of images).
-IMAGE_FILES_MODEL = "resnet18"
 
 
 def load_dataset(

@@ -61,6 +61,8 @@ REAL_NOISE = "real-noise"  # an image release read from its official layout: its
 
 # The side image files are packed at without --image-size: the Clothing1M protocol's resize.
 DEFAULT_IMAGE_SIZE = 256
+# The network trained by default on image files that are no named release (an image folder, a table of images).
+IMAGE_FILES_MODEL = "resnet18"
 
 # A table's file name endings: CSV, also compressed as pandas reads it, and parquet.
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst", ".parquet")
@@ -565,3 +567,21 @@ def dataset_help(*, default: str | None = None, images_only: bool = False) -> st
         f"parquet shards or a Hugging Face save_to_disk folder; or DIR of images with one sub-folder per "
         f"class (train/ and test/ optional)"
     )
+
+
+def data_dir_help(*, images_only: bool = False) -> str:
+    """The help text of ``--data-dir``: where each named dataset's files are read from without it
+    (``images_only``: the image releases only)."""
+    specs = [s for s in SPECS if s.default_dir and (s.kind == REAL_NOISE or not images_only)]
+    defaults = ", ".join(f"{s.name} {s.default_dir}" for s in specs)
+    return f"directory with the named dataset's files (a release: its root); default {defaults}"
+
+
+def model_help() -> str:
+    """What ``--model``'s help says of the default: each named dataset's network, then the one for
+    image files."""
+    by_model: dict[str, list[str]] = {}
+    for spec in SPECS:
+        by_model.setdefault(spec.default_model, []).append(spec.name)
+    listed = "; ".join(f"{model} for {', '.join(names)}" for model, names in by_model.items())
+    return f"default per dataset: {listed}; {IMAGE_FILES_MODEL} for image folders and tables of images"
