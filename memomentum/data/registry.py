@@ -121,6 +121,9 @@ class DatasetSpec:
         ``train_set``).
     human_labels : str or None
         The release of human labels for its training set (``"CIFAR-10N"``), if any.
+    needs_pretrained : bool
+        Its protocol fine-tunes ImageNet weights, so a run refuses to start without them
+        (Clothing1M); otherwise a run without weights found trains from scratch.
     """
 
     name: str
@@ -141,6 +144,7 @@ class DatasetSpec:
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     options: tuple[str, ...] = ()
     human_labels: str | None = None
+    needs_pretrained: bool = False
 
     def read_function(self) -> Callable[..., Any]:
         """The reader itself (its module imported now)."""
@@ -297,6 +301,7 @@ CLOTHING1M = DatasetSpec(
         "annotations": "annotations",
     },
     markers=("noisy_label_kv.txt", "annotations/noisy_label_kv.txt", "clean_label_kv.txt"),
+    needs_pretrained=True,
     default_dir="./data/clothing1m",
     options=("train_set",),
 )

@@ -20,6 +20,7 @@ import torch
 from ..base.errors import InputError
 from ..config import RunConfig, resolved
 from ..data import Dataset, check_human_labels, load_dataset, read_human_labels
+from ..data.registry import spec_named
 from ..method.procedure import RunTensors
 from ..noise.files import read_labels_matrix
 from ..noise.labels import make_noisy_labels
@@ -245,7 +246,8 @@ def resolve_pretrained(cfg: RunConfig, ds: Dataset) -> str:
     found = find_pretrained(cfg.model)
     if found is not None:
         return str(found)
-    if ds.name == "clothing1m":
+    spec = spec_named(ds.name)
+    if spec is not None and spec.needs_pretrained:
         raise InputError(missing_weights_message(cfg.model))
     print(
         f"memomentum: note: training {cfg.model} from scratch: no ImageNet weights found "
