@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..data.registry import is_image_folder_name, is_image_release_name, is_table_file
+from ..training.names import MODELS
 
 METHODS = ("memomentum", "ce")
 MODES = ("benchmark", "clothing1m")
@@ -57,8 +58,8 @@ NON_RESULT_KEYS = frozenset(
     }
 )
 
-# Defaults and choices that no field above spells out, for the command line's help (memomentum.cli reads
-# them here, restating none): the synthetic noise of a benchmark set given none (the user's own data: "none",
-# RunConfig.__post_init__), and the networks' names (memomentum.training.models.MODELS, which loads torch).
+# The synthetic noise of a benchmark set given none (the user's own data: "none", RunConfig.__post_init__),
+# for RunConfig and the command line's help alike.
 DEFAULT_NOISE_TYPE = "instance"
-MODEL_NAMES = ("lenet", "resnet18", "resnet34", "resnet50", "mlp")
+# The networks' names, for RunConfig's check and the command line's help (torch stays unloaded).
+MODEL_NAMES = MODELS

@@ -27,6 +27,7 @@ from .choices import (
     DEFAULT_NOISE_TYPE,
     DEVICES,
     METHODS,
+    MODEL_NAMES,
     MODES,
     PATH_KEYS,
     RATED_NOISE_TYPES,
@@ -307,13 +308,8 @@ class RunConfig:
 
     def _check_model_and_seed(self) -> dict[str, int]:
         """The model's name and the seeds, returned as Python ints (what config.json's writer takes)."""
-        if self.model is not None:
-            # Imported only for a named model: the model table imports torch, which a configuration
-            # without a model (the usual one, until the dataset's default is filled in) does not need.
-            from ..training.models import MODELS
-
-            if self.model not in MODELS:
-                raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.model is not None and self.model not in MODEL_NAMES:
+            raise InputError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
         seeds = {"seed": check_seed(self.seed, "seed", allowed="a whole number")}
         if self.noise_seed is not None:
             seeds["noise_seed"] = self._checked_noise_seed(self.noise_seed)

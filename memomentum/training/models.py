@@ -21,8 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..base.errors import InputError
-
-MODELS = ("lenet", "resnet18", "resnet34", "resnet50", "mlp")
+from .names import MODELS
 
 # From this image side (min(H, W), in pixels) up, resnet18/34 are the ImageNet ResNets:
 # their stem divides the side by 4 before the first block and the network by 32 in all, which
