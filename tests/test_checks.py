@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from memomentum.base.checks import check_seed, first_few
-from memomentum.base.cores import available_cores, core_ids
+from memomentum.base.cores import available_cores, core_ids, cores_up_to
 from memomentum.base.errors import InputError
 
 
@@ -40,6 +40,15 @@ def test_the_cores_counted_are_the_ones_this_process_may_run_on():
         assert available_cores() == len(os.sched_getaffinity(0))
     else:
         assert core_ids() == [] and available_cores() == (os.cpu_count() or 1)
+
+
+def test_cores_up_to_counts_the_available_cores_within_the_limit(monkeypatch):
+    from memomentum.base import cores
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 24)
+    assert cores_up_to(16) == 16 and cores_up_to(32) == 24
+    monkeypatch.setattr(cores, "available_cores", lambda: 1)
+    assert cores_up_to(16) == 1
 
 
 def test_counted_names_one_in_the_singular_and_groups_thousands():

@@ -15,3 +15,9 @@ def core_ids() -> list[int]:
 def available_cores() -> int:
     """How many cores this process may run on (the whole machine's where the OS keeps no affinity)."""
     return len(core_ids()) or os.cpu_count() or 1
+
+
+def cores_up_to(limit: int) -> int:
+    """One per available core, at most ``limit``: how many reader processes or decoding threads
+    to start when none are asked for."""
+    return max(1, min(available_cores(), limit))

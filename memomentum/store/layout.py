@@ -32,6 +32,7 @@ STORE_VERSION = 1
 # absolute difference 1.9 levels; 4:2:0 15 KB, 0.38 ms, 3.2 levels. 4:4:4 already decodes
 # several times faster than a GPU trains (docs/images.md), so fidelity wins.
 JPEG_SUBSAMPLING = "444"
+JPEG_QUALITY = 90  # the store's quality when none is named (a run never names one)
 # Images per shard. Each worker packs whole shards, so this is the work lost per worker when
 # a pack is interrupted (4,096 x ~5 ms = ~20 s of one core) and the unit of load balancing;
 # a million images make 245 shard files (each reader process maps the ones it touches).

@@ -31,6 +31,7 @@ from ..base.errors import InputError
 from .layout import (
     BAD_LIST,
     INDEX,
+    JPEG_QUALITY,
     JPEG_SUBSAMPLING,
     LOCK,
     MANIFEST,
@@ -162,7 +163,7 @@ def pack_images(
     cache_dir: Path | str,
     image_size: int,
     store_format: str = "jpeg",
-    quality: int = 90,
+    quality: int = JPEG_QUALITY,
     workers: int | None = None,
     progress: bool = True,
     what: str = "images",

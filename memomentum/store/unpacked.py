@@ -9,30 +9,22 @@ pixels, decoded when a batch asks for them (a folder of any size, nothing writte
 
 from __future__ import annotations
 
-import inspect
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..base.cores import available_cores
+from ..base.cores import cores_up_to
 from ..base.errors import InputError
-from .layout import JPEG_SUBSAMPLING
-from .packing import pack_images
+from .layout import JPEG_QUALITY, JPEG_SUBSAMPLING
 from .pixels import decode_resized, error_reason, import_pillow, import_simplejpeg
 
-__all__ = ["UnpackedImages", "as_stored", "store_quality", "stored_images"]
+__all__ = ["UnpackedImages", "as_stored", "stored_images"]
 
 _MAX_THREADS = 16  # threads that decode at once (Pillow and simplejpeg release the GIL)
 
 
-def store_quality() -> int:
-    """The packed store's JPEG quality: what :func:`~.packing.pack_images` uses when the
-    run names none (a run never does)."""
-    return inspect.signature(pack_images).parameters["quality"].default
-
-
 def _threads(threads: int | None) -> int:
-    return threads or max(1, min(available_cores(), _MAX_THREADS))
+    return threads or cores_up_to(_MAX_THREADS)
 
 
 class UnpackedImages:
@@ -48,7 +40,7 @@ class UnpackedImages:
         self.paths = list(paths)
         self.side = side
         self.store_format = store_format
-        self.quality = store_quality()
+        self.quality = JPEG_QUALITY
         self.threads = _threads(threads)
         self.shape = (len(self.paths), side, side, 3)
 
@@ -96,7 +88,7 @@ def stored_images(x: np.ndarray, *, side: int, store_format: str, threads: int |
     """Decoded images in memory, uint8 (N, H, W, C) with 1, 3 or 4 channels, as the store
     would hold their files: RGB, resized as :func:`~.pixels.decode_resized` resizes, and
     stored (:func:`as_stored`)."""
-    Image, quality = import_pillow(), store_quality()
+    Image, quality = import_pillow(), JPEG_QUALITY
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[x.shape[3]]
 
     def stored(image: np.ndarray) -> np.ndarray:

@@ -30,8 +30,8 @@ from collections.abc import Generator, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..base.cores import cores_up_to
 from .distributed import block_bounds
-from .threads import available_cores
 
 
 def _normaliser(mean, std, device: torch.device):
@@ -284,7 +284,7 @@ class _BatchReader(torch.utils.data.Dataset):
 def default_workers() -> int:
     """Reader processes when none are asked for: every core the process may use, at most 16
     (more than a GPU step needs, see docs/images.md)."""
-    return max(1, min(available_cores(), 16))
+    return cores_up_to(16)
 
 
 class StreamedSource:
