@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from helpers import REPO, require_fashion_mnist
+from helpers import REPO, SCHEDULE_2_EPOCHS, flags, require_fashion_mnist
 
 from memomentum.training.threads import BUSY_SPIN_COUNT, QUIET_SPIN_COUNT
 
@@ -50,12 +50,7 @@ def test_full_run_reports_wall_time_split_and_memory():
         "benchmarks/full_run.py",
         "--dataset",
         "digits",
-        "--epochs",
-        "2",
-        "--max-outer-loop",
-        "1",
-        "--max-inner-loop",
-        "2",
+        *flags(**SCHEDULE_2_EPOCHS),
         "--device",
         "cpu",
     )

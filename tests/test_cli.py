@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SCHEDULE_3_EPOCHS, flags, run_in_child
+from helpers import SCHEDULE_2_EPOCHS, SCHEDULE_3_EPOCHS, flags, run_in_child
 
 from memomentum.cli import main
 
@@ -433,12 +433,7 @@ def test_synthetic_noise_on_a_users_npz_is_scored_against_the_files_labels(tmp_p
                 "pairflip",
                 "--noise-rate",
                 "0.45",
-                "--epochs",
-                "2",
-                "--max-outer-loop",
-                "1",
-                "--max-inner-loop",
-                "2",
+                *flags(**SCHEDULE_2_EPOCHS),
                 "--batch-size",
                 "32",
                 "--quiet",

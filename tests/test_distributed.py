@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, run_tensors
+from helpers import REPO, SCHEDULE_2_EPOCHS, flags, run_tensors
 
 N_TRAIN, N_VAL, SIDE, CLASSES = 149, 45, 12, 3  # 149 = 9 batches of 16 + one of 5 (split 3 + 2)
 BATCH, CHUNK = 16, 32  # 149 examples = 5 prediction chunks: 3 for rank 0, 2 for rank 1
@@ -313,12 +313,7 @@ DIGITS = [
     "symmetric",
     "--noise-rate",
     "0.3",
-    "--epochs",
-    "2",
-    "--max-outer-loop",
-    "1",
-    "--max-inner-loop",
-    "2",
+    *flags(**SCHEDULE_2_EPOCHS),
     "--quiet",
 ]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import (
+    SCHEDULE_2_EPOCHS,
     SCHEDULE_2_ROUNDS,
     SMALL_IMAGES,
     assert_finished_like,
@@ -281,12 +282,7 @@ def test_an_image_folder_runs_with_its_class_names(tmp_path):
             "--dataset",
             str(folder),
             *IMAGES,
-            "--epochs",
-            "2",
-            "--max-outer-loop",
-            "1",
-            "--max-inner-loop",
-            "2",
+            *flags(**SCHEDULE_2_EPOCHS),
             "--batch-size",
             "16",
             "--out",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import REPO, SCHEDULE_3_EPOCHS, SMALL_IMAGES, flags, run_in_child
+from helpers import REPO, SCHEDULE_2_EPOCHS, SCHEDULE_3_EPOCHS, SMALL_IMAGES, flags, run_in_child
 from PIL import Image
 
 import memomentum
@@ -83,12 +83,7 @@ def folder(tmp_path_factory):
         "--dataset",
         str(d / "pets"),
         *IMAGES,
-        "--epochs",
-        "2",
-        "--max-outer-loop",
-        "1",
-        "--max-inner-loop",
-        "2",
+        *flags(**SCHEDULE_2_EPOCHS),
         "--quiet",
         "--out",
         str(d / "R"),
@@ -242,7 +237,7 @@ def parquet_run(tmp_path_factory):
 def raw_folder_run(folder):
     """The image folder again, trained on a raw (not JPEG) packed store."""
     d, _ = folder
-    schedule = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+    schedule = [*flags(**SCHEDULE_2_EPOCHS), "--quiet"]
     _train("--dataset", str(d / "pets"), *IMAGES, "--store-format", "raw", *schedule, "--out", str(d / "raw"))
     return d / "raw", d / "pets"
 
@@ -261,7 +256,7 @@ def image_table_run(folder):
         Image.open(f).save(buf, format="PNG")
         images.append(buf.getvalue())
     pq.write_table(pa.table({"image": images, "label": [f.parent.name for f in files]}), d / "pets.parquet")
-    schedule = ["--epochs", "2", "--max-outer-loop", "1", "--max-inner-loop", "2", "--quiet"]
+    schedule = [*flags(**SCHEDULE_2_EPOCHS), "--quiet"]
     _train("--dataset", str(d / "pets.parquet"), *IMAGES, *schedule, "--out", str(d / "table"))
     return d / "table", d / "pets.parquet"
 
